@@ -1,0 +1,1 @@
+export { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';

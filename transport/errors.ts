@@ -1,0 +1,126 @@
+/**
+ * The one error table of skein, shared by transport, broker and SDK.
+ *
+ * Every error that crosses a module boundary or the wire is a SkeinError with
+ * a stable literal `code` and a `retriable` flag taken from this table. Unknown
+ * codes arriving from the wire are NOT retriable (kafkajs treats unknown errors
+ * as retriable and retries forever on a bug; we refuse that default).
+ *
+ * `instanceof SkeinError` works across duplicate copies of the package (an ESM
+ * and a CJS copy loaded together, or two versions in one tree), because the
+ * check looks for a brand registered with Symbol.for rather than a prototype.
+ */
+
+export const errorTable = {
+  // transport
+  TIMEOUT: { retriable: true, message: 'the operation did not finish before its deadline' },
+  ABORTED: { retriable: false, message: 'the operation was aborted by its signal' },
+  CONNECTION_CLOSED: { retriable: true, message: 'the connection closed' },
+  CONNECTION_REFUSED: { retriable: true, message: 'the peer did not accept the connection' },
+  PEER_DEAD: { retriable: true, message: 'the peer stopped answering' },
+  MESSAGE_TOO_LARGE: { retriable: false, message: 'the message exceeds the configured maximum' },
+  BACKPRESSURE: { retriable: true, message: 'a bounded buffer is full' },
+  PROTOCOL_VIOLATION: { retriable: false, message: 'the peer broke the protocol' },
+  ENDPOINT_CLOSED: { retriable: false, message: 'the endpoint is closed' },
+  // requests and configuration
+  INVALID_ARGUMENT: { retriable: false, message: 'an argument or option is invalid' },
+  INVALID_CONFIG: { retriable: false, message: 'the configuration is invalid' },
+  UNSUPPORTED_VERSION: { retriable: false, message: 'the peer speaks an unsupported protocol version' },
+  UNKNOWN_METHOD: { retriable: false, message: 'the peer does not know this request' },
+  MALFORMED_REQUEST: { retriable: false, message: 'the request could not be decoded or is not well formed' },
+  INTERNAL: { retriable: false, message: 'the peer failed while handling the request' },
+  // cluster and topics
+  NOT_LEADER: { retriable: true, message: 'this broker does not lead the partition' },
+  LEADER_NOT_AVAILABLE: { retriable: true, message: 'the partition has no leader right now' },
+  NOT_CONTROLLER: { retriable: true, message: 'this broker does not lead the metadata group' },
+  UNKNOWN_TOPIC: { retriable: false, message: 'the topic does not exist' },
+  UNKNOWN_PARTITION: { retriable: false, message: 'the partition does not exist' },
+  TOPIC_EXISTS: { retriable: false, message: 'a topic with that name exists' },
+  INVALID_TOPIC: { retriable: false, message: 'the topic name or settings are invalid' },
+  INVALID_REPLICATION_FACTOR: { retriable: false, message: 'the replication factor cannot be met' },
+  NOT_ENOUGH_REPLICAS: { retriable: true, message: 'too few replicas are in sync to commit' },
+  // records and offsets
+  RECORD_TOO_LARGE: { retriable: false, message: 'a record or batch exceeds the size limit' },
+  CORRUPT_BATCH: { retriable: false, message: 'a record batch failed its checks' },
+  OFFSET_OUT_OF_RANGE: { retriable: false, message: 'the offset is outside the log' },
+  // idempotent producer
+  DUPLICATE_SEQUENCE: { retriable: false, message: 'the batch was already written' },
+  OUT_OF_ORDER_SEQUENCE: { retriable: false, message: 'the batch sequence number has a gap' },
+  PRODUCER_FENCED: { retriable: false, message: 'a newer producer with the same id exists' },
+  UNKNOWN_PRODUCER: { retriable: false, message: 'the broker has no state for this producer id' },
+  // storage
+  STORAGE_CORRUPT: { retriable: false, message: 'a file in the data directory is corrupt or foreign' },
+  STORAGE_LOCKED: { retriable: false, message: 'another process holds the data directory' },
+  STORAGE_FAILED: { retriable: false, message: 'a disk operation failed' },
+  // consumer groups
+  UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
+  REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },
+} as const satisfies Record<string, { retriable: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof errorTable;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorTable, value);
+}
+
+const brand = Symbol.for('skein.error');
+
+export interface SkeinErrorOptions {
+  message?: string;
+  cause?: unknown;
+  /** Structured, wire-safe extra information (for example the leader hint of NOT_LEADER). */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+export class SkeinError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, options: SkeinErrorOptions = {}) {
+    super(options.message ?? errorTable[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SkeinError';
+    this.code = code;
+    this.retriable = errorTable[code].retriable;
+    this.details = options.details;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+
+  /** The wire form of this error, as carried by an RPC error response. */
+  toWire(): WireError {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Rebuilds an error received from a peer. A code this version does not know
+ * becomes INTERNAL (not retriable), keeping the peer's code in `details`.
+ */
+export function errorFromWire(wire: unknown): SkeinError {
+  if (typeof wire !== 'object' || wire === null) {
+    return new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed error response' });
+  }
+  const { code, message, details } = wire as Partial<WireError>;
+  const text = typeof message === 'string' ? message : undefined;
+  const extra = typeof details === 'object' && details !== null ? details : undefined;
+  if (isErrorCode(code)) {
+    return new SkeinError(code, { message: text, details: extra });
+  }
+  return new SkeinError('INTERNAL', { message: text, details: { ...extra, peerCode: String(code) } });
+}
+
+export function isSkeinError(value: unknown, code?: ErrorCode): value is SkeinError {
+  return value instanceof SkeinError && (code === undefined || value.code === code);
+}

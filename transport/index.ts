@@ -1,0 +1,1 @@
+export { SkeinError, errorTable, isSkeinError, type ErrorCode } from './errors.js';

@@ -1,0 +1,128 @@
+/**
+ * Every bound in skein lives here: queues, buffers, retries, frames, files.
+ *
+ * transport/ is the lowest layer, so broker/ and sdk/ can both import this one
+ * module (they may not import each other). Each section belongs to one layer;
+ * the asserts at the bottom relate limits across sections, so an edit that
+ * breaks a relation fails at load, not in production.
+ *
+ * Names end in their unit: Bytes, Ms, Count, Max, Min.
+ */
+
+// ---------------------------------------------------------------- transport
+export const transportLimits = {
+  /** Largest UDP payload we ever send; 1200 B is safe across the internet (RFC 9000 §14). */
+  datagramBytesDefault: 1200,
+  datagramBytesMin: 1200,
+  /** Loopback and LAN links can carry far larger datagrams; IPv4 caps a UDP payload at 65,507 B. */
+  datagramBytesMax: 65_507,
+  /** Largest message a connection carries by default, and the largest any configuration may set. */
+  messageBytesDefault: 16 * 1024 * 1024,
+  messageBytesMax: 64 * 1024 * 1024,
+  /** Messages queued for sending but not yet packetised, per connection (backpressure beyond this). */
+  sendBufferBytesDefault: 32 * 1024 * 1024,
+  /** Receiver flow-control credit (bytes of message data not yet delivered to the application). */
+  receiveWindowBytesDefault: 32 * 1024 * 1024,
+  /** Connections one endpoint serves at once; further set-ups are refused. */
+  connectionsPerEndpointMax: 4096,
+  /** Ack ranges carried in one ACK frame and remembered by the receiver. */
+  ackRangesMax: 64,
+  /** Packets the sender tracks as in flight, whatever the congestion window says. */
+  packetsInFlightMax: 65_536,
+  /** Probe timeouts in a row before a peer is declared dead, whatever the idle timeout. */
+  ptoBackoffMax: 10,
+  /** Upper bound of one probe timeout, so backoff never sleeps for minutes. */
+  ptoMaxMs: 10_000,
+  initialRttMs: 333,
+  idleTimeoutMsDefault: 30_000,
+  keepaliveMsDefault: 5_000,
+  handshakeTimeoutMsDefault: 10_000,
+  /** How long a set-up cookie stays valid, and how often cookie keys rotate. */
+  cookieLifetimeMs: 30_000,
+  /** Kernel socket buffers requested (SO_RCVBUF/SO_SNDBUF); the kernel may grant less. */
+  socketBufferBytes: 8 * 1024 * 1024,
+  /** Bounded queue of the bandwidth-cap loss model. */
+  lossQueueBytesMax: 4 * 1024 * 1024,
+  /** Requests awaiting a response per RPC channel. */
+  rpcPendingMax: 65_536,
+  rpcTimeoutMsDefault: 30_000,
+} as const;
+
+// ---------------------------------------------------------------- records
+export const recordLimits = {
+  /** One encoded record batch (header + records) as produced and stored. */
+  batchBytesMax: 8 * 1024 * 1024,
+  /** Records in one batch. */
+  batchRecordsMax: 1_000_000,
+  /** One record's key, value and headers together. */
+  recordBytesMax: 4 * 1024 * 1024,
+  headersPerRecordMax: 256,
+} as const;
+
+// ---------------------------------------------------------------- broker/log
+export const logLimits = {
+  segmentBytesDefault: 256 * 1024 * 1024,
+  segmentBytesMin: 64 * 1024,
+  segmentBytesMax: 2 * 1024 * 1024 * 1024 - 1,
+  /** One sparse index entry per this many bytes of log. */
+  indexIntervalBytes: 4096,
+  /** Segment files held open at once per partition (older ones are opened on demand). */
+  openSegmentsMax: 8,
+  /** A single read returns at most this many bytes. */
+  readBytesMax: 16 * 1024 * 1024,
+} as const;
+
+// ---------------------------------------------------------------- broker/raft
+export const raftLimits = {
+  /** Append messages sent to one follower and not yet answered (pipelining depth). */
+  inflightAppendsMax: 64,
+  /** Bytes of entries in one append message. */
+  appendBytesMax: 1024 * 1024,
+  /** Proposals waiting in the leader before they are refused. */
+  proposalQueueMax: 10_000,
+} as const;
+
+// ---------------------------------------------------------------- broker
+export const brokerLimits = {
+  topicNameBytesMax: 249,
+  partitionsPerTopicMax: 1024,
+  replicationFactorMax: 7,
+  fetchWaitMsMax: 30_000,
+  fetchBytesMax: 8 * 1024 * 1024,
+  fetchRecordsMax: 100_000,
+  /** Push subscriptions per connection, and un-credited bytes per subscription. */
+  subscriptionsPerConnectionMax: 1024,
+  pushCreditBytesMax: 64 * 1024 * 1024,
+  /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
+  producerStatesPerPartitionMax: 10_000,
+} as const;
+
+// ---------------------------------------------------------------- sdk
+export const sdkLimits = {
+  producerBufferBytesDefault: 64 * 1024 * 1024,
+  producerMaxInFlightMax: 64,
+  lingerMsMax: 60_000,
+  /** Retries of one request through leader changes before the delivery deadline decides. */
+  retriesMax: 64,
+  deliveryTimeoutMsDefault: 120_000,
+  metadataMaxAgeMs: 300_000,
+} as const;
+
+function assert(condition: boolean, relation: string): void {
+  if (!condition) throw new Error(`skein limits are inconsistent: ${relation}`);
+}
+
+assert(transportLimits.datagramBytesMin <= transportLimits.datagramBytesDefault, 'datagramBytesMin <= datagramBytesDefault');
+assert(transportLimits.datagramBytesDefault <= transportLimits.datagramBytesMax, 'datagramBytesDefault <= datagramBytesMax');
+assert(transportLimits.messageBytesDefault <= transportLimits.messageBytesMax, 'messageBytesDefault <= messageBytesMax');
+assert(transportLimits.messageBytesDefault >= 16 * 1024 * 1024, 'messages of at least 16 MiB by default');
+assert(transportLimits.sendBufferBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the send buffer');
+assert(transportLimits.receiveWindowBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the receive window');
+assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
+// A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
+assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
+assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
+assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always return one whole batch');
+assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
+// An append carries at least one entry even past appendBytesMax, so the largest append is that plus one batch.
+assert(raftLimits.appendBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'an append fits one message');
