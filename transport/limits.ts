@@ -41,8 +41,21 @@ export const transportLimits = {
   cookieLifetimeMs: 30_000,
   /** Kernel socket buffers requested (SO_RCVBUF/SO_SNDBUF); the kernel may grant less. */
   socketBufferBytes: 8 * 1024 * 1024,
-  /** Bounded queue of the bandwidth-cap loss model. */
+  /** Bounded queue of the bandwidth-cap loss model; the default is used when a rate is set without a queue. */
   lossQueueBytesMax: 4 * 1024 * 1024,
+  lossQueueBytesDefault: 256 * 1024,
+  /** Largest delay, jitter or reorder hold-back a loss spec may ask for, so held copies stay bounded in time. */
+  lossDelayMsMax: 60_000,
+  /** Extra delay of a reordered datagram when the spec gives none: later datagrams overtake it. */
+  lossReorderDelayMsDefault: 10,
+  /** Blackholed peers one loss model remembers. */
+  lossBlackholesMax: 1024,
+  /** Length of a loss spec text (SKEIN_LOSS, --loss) and of one peer address in it. */
+  lossSpecCharsMax: 4096,
+  lossPeerCharsMax: 256,
+  /** Bandwidth cap bounds (bits per second). */
+  lossRateBitsPerSecondMin: 1000,
+  lossRateBitsPerSecondMax: 1e12,
   /** Requests awaiting a response per RPC channel. */
   rpcPendingMax: 65_536,
   rpcTimeoutMsDefault: 30_000,
@@ -118,6 +131,8 @@ assert(transportLimits.messageBytesDefault <= transportLimits.messageBytesMax, '
 assert(transportLimits.messageBytesDefault >= 16 * 1024 * 1024, 'messages of at least 16 MiB by default');
 assert(transportLimits.sendBufferBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the send buffer');
 assert(transportLimits.receiveWindowBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the receive window');
+assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
+assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
