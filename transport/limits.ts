@@ -108,12 +108,14 @@ export const brokerLimits = {
   pushCreditBytesMax: 64 * 1024 * 1024,
   /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
   producerStatesPerPartitionMax: 10_000,
+  /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */
+  producerBatchesRemembered: 16,
 } as const;
 
 // ---------------------------------------------------------------- sdk
 export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
-  producerMaxInFlightMax: 64,
+  producerMaxInFlightMax: 16,
   lingerMsMax: 60_000,
   /** Retries of one request through leader changes before the delivery deadline decides. */
   retriesMax: 64,
@@ -137,6 +139,8 @@ assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fi
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
+// A retried batch can only be recognised as a duplicate while the broker remembers it.
+assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
 assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always return one whole batch');
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
 // An append carries at least one entry even past appendBytesMax, so the largest append is that plus one batch.

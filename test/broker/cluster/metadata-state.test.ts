@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { MetadataState } from '../../../broker/cluster/metadata-state.js';
+import type { TopicConfig } from '../../../transport/protocol/messages.js';
+
+const config: TopicConfig = { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } };
+const brokers = [
+  { id: 1, host: '127.0.0.1', port: 9092 },
+  { id: 2, host: '127.0.0.1', port: 9093 },
+];
+
+describe('MetadataState', () => {
+  it('creates topics with increasing ids and refuses duplicates without changing anything', () => {
+    const state = new MetadataState('c1', brokers);
+    const first = state.apply({ type: 'createTopic', name: 'a', config, assignment: [[1, 2]] });
+    expect(first).toMatchObject({ ok: true, topic: { name: 'a', topicId: 1 } });
+    const before = state.snapshot();
+    const again = state.apply({ type: 'createTopic', name: 'a', config, assignment: [[2, 1]] });
+    expect(again).toMatchObject({ ok: false, error: { code: 'TOPIC_EXISTS' } });
+    expect(state.snapshot()).toEqual(before);
+    expect(state.apply({ type: 'createTopic', name: 'b', config, assignment: [[1]] })).toMatchObject({ ok: true, topic: { topicId: 2 } });
+  });
+
+  it('refuses assignments to unknown brokers', () => {
+    const state = new MetadataState('c1', brokers);
+    expect(state.apply({ type: 'createTopic', name: 'a', config, assignment: [[1, 9]] })).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_REPLICATION_FACTOR' },
+    });
+    expect(state.topicList()).toEqual([]);
+  });
+
+  it('takes only newer leadership news', () => {
+    const state = new MetadataState('c1', brokers);
+    state.apply({ type: 'createTopic', name: 'a', config, assignment: [[1, 2]] });
+    state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 2, leaderEpoch: 5 });
+    state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 1, leaderEpoch: 4 });
+    state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 1, leaderEpoch: 5 });
+    expect(state.topic('a')!.partitions[0]).toMatchObject({ leader: 2, leaderEpoch: 5 });
+    state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 1, leaderEpoch: 6 });
+    expect(state.topic('a')!.partitions[0]).toMatchObject({ leader: 1, leaderEpoch: 6 });
+    expect(state.apply({ type: 'partitionLeader', topicId: 7, partition: 0, leader: 1, leaderEpoch: 9 })).toMatchObject({ ok: false });
+  });
+
+  it('round-trips through a snapshot and deletes topics', () => {
+    const state = new MetadataState('c1', brokers);
+    state.apply({ type: 'createTopic', name: 'a', config, assignment: [[1, 2], [2, 1]] });
+    state.apply({ type: 'registerBroker', broker: { id: 3, host: 'h', port: 1 } });
+    const copy = MetadataState.fromSnapshot(state.snapshot());
+    expect(copy.snapshot()).toEqual(state.snapshot());
+    expect(copy.load().get(1)).toEqual({ replicas: 2, leaders: 1 });
+    expect(copy.apply({ type: 'deleteTopic', name: 'a' })).toEqual({ ok: true });
+    expect(copy.topicById(1)).toBeUndefined();
+    expect(state.topic('a')).toBeDefined();
+    expect(copy.apply({ type: 'deleteTopic', name: 'a' })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOPIC' } });
+  });
+});

@@ -1,0 +1,82 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ProducerStateTable, seqAdd, seqDistance } from '../../../broker/partition/producer-state.js';
+import { Sequencer } from '../../../broker/partition/sequencer.js';
+
+const batch = (baseSequence: number, recordCount = 10, producerEpoch = 0, producerId = 7) => ({ producerId, producerEpoch, baseSequence, recordCount });
+
+describe('sequence arithmetic', () => {
+  it('wraps at 2^32', () => {
+    expect(seqAdd(2 ** 32 - 1, 1)).toBe(0);
+    expect(seqDistance(2 ** 32 - 5, 3)).toBe(8);
+    expect(seqDistance(3, 2 ** 32 - 5)).toBe(-8);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -(2 ** 30), max: 2 ** 30 }), (a, d) => {
+        expect(seqDistance(a, seqAdd(a, (d + 2 ** 32) % 2 ** 32))).toBe(d);
+      }),
+    );
+  });
+});
+
+describe('ProducerStateTable', () => {
+  it('accepts the next batch, answers a retry as a duplicate, refuses gaps and fenced epochs', () => {
+    const table = new ProducerStateTable();
+    expect(table.check(batch(0))).toEqual({ kind: 'new' });
+    table.record(batch(0), 100);
+    table.record(batch(10), 110);
+    expect(table.check(batch(0))).toEqual({ kind: 'duplicate', baseOffset: 100 });
+    expect(table.check(batch(10))).toEqual({ kind: 'duplicate', baseOffset: 110 });
+    expect(table.check(batch(20))).toEqual({ kind: 'new' });
+    const gap = table.check(batch(30));
+    expect(gap.kind === 'error' && gap.error.code).toBe('OUT_OF_ORDER_SEQUENCE');
+    table.record(batch(0, 5, 1), 200);
+    const fenced = table.check(batch(5, 5, 0));
+    expect(fenced.kind === 'error' && fenced.error.code).toBe('PRODUCER_FENCED');
+    expect(table.check(batch(5, 5, 1))).toEqual({ kind: 'new' });
+  });
+
+  it('remembers a bounded number of producers, evicting the least recent', () => {
+    const table = new ProducerStateTable(3);
+    for (const id of [1, 2, 3]) table.record(batch(0, 1, 0, id), id);
+    table.record(batch(1, 1, 0, 1), 10);
+    table.record(batch(0, 1, 0, 4), 11);
+    expect(table.size).toBe(3);
+    expect(table.has(2)).toBe(false);
+    expect(table.has(1)).toBe(true);
+    expect(table.evictions).toBe(1);
+  });
+
+  it('keeps sequence checks across the 32-bit wrap', () => {
+    const table = new ProducerStateTable();
+    table.record(batch(2 ** 32 - 5, 5), 0);
+    expect(table.check(batch(0, 5))).toEqual({ kind: 'new' });
+    table.record(batch(0, 5), 5);
+    expect(table.check(batch(2 ** 32 - 5, 5))).toEqual({ kind: 'duplicate', baseOffset: 0 });
+  });
+});
+
+describe('Sequencer', () => {
+  it('sees pending proposals on the leader and forgets them when leadership ends', () => {
+    const seq = new Sequencer();
+    seq.applied(batch(0), 0);
+    seq.proposed(batch(10), 10);
+    expect(seq.check(batch(10))).toEqual({ kind: 'duplicate', baseOffset: 10 });
+    expect(seq.check(batch(20))).toEqual({ kind: 'new' });
+    seq.dropPending();
+    // The proposal may never commit: the producer's retry of it must be accepted as new.
+    expect(seq.check(batch(10))).toEqual({ kind: 'new' });
+    seq.applied(batch(10), 10);
+    expect(seq.check(batch(10))).toEqual({ kind: 'duplicate', baseOffset: 10 });
+  });
+
+  it('retires the overlay once every proposal of a producer is applied', () => {
+    const seq = new Sequencer();
+    seq.proposed(batch(0), 0);
+    seq.proposed(batch(10), 10);
+    seq.applied(batch(0), 0);
+    expect(seq.check(batch(10))).toEqual({ kind: 'duplicate', baseOffset: 10 });
+    seq.applied(batch(10), 10);
+    seq.dropPending();
+    expect(seq.check(batch(10))).toEqual({ kind: 'duplicate', baseOffset: 10 });
+  });
+});
