@@ -1,0 +1,171 @@
+import { SkeinError } from '../transport/errors.js';
+import { logLimits, transportLimits } from '../transport/limits.js';
+import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
+
+/**
+ * A broker's configuration, from flags or a JSON file, validated in one place:
+ * every problem is an INVALID_CONFIG naming the setting, before anything opens.
+ */
+export interface BrokerConfig {
+  id: number;
+  /** Where the UDP socket binds. */
+  listen: HostPort;
+  /** What clients and peers should dial; differs from `listen` behind NAT or a relay. */
+  advertise: HostPort;
+  dataDir: string;
+  /** The initial voters of the metadata group, this broker among them. */
+  peers: BrokerInfo[];
+  clusterId: string;
+  /** A SKEIN_LOSS-style spec for this broker's endpoint (the env var applies when absent). */
+  loss: string | null;
+  datagramBytes: number;
+  /** One Raft tick; elections take electionTicks ticks, heartbeats go every heartbeatTicks. */
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Settings of topics created without their own. */
+  topicDefaults: TopicConfig;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export const topicDefaults: TopicConfig = {
+  retentionMs: null,
+  retentionBytes: null,
+  segmentBytes: 64 * 1024 * 1024,
+  flush: { mode: 'always' },
+};
+
+/** The raw settings as a user writes them (flags or a config file). */
+export interface BrokerSettings {
+  id?: unknown;
+  listen?: unknown;
+  advertise?: unknown;
+  data?: unknown;
+  peers?: unknown;
+  clusterId?: unknown;
+  loss?: unknown;
+  datagramBytes?: unknown;
+  tickMs?: unknown;
+  electionTicks?: unknown;
+  heartbeatTicks?: unknown;
+  topicDefaults?: unknown;
+}
+
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'topicDefaults']);
+
+export function brokerConfig(settings: BrokerSettings): BrokerConfig {
+  for (const key of Object.keys(settings)) {
+    if (!settingNames.has(key)) throw invalid(`unknown setting "${key}"`);
+  }
+  const id = integer(settings.id, 'id', 1, 65_535);
+  const listen = hostPort(settings.listen ?? '127.0.0.1:9092', 'listen');
+  const advertise = settings.advertise === undefined ? defaultAdvertise(listen) : hostPort(settings.advertise, 'advertise');
+  if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
+  const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
+  if (!peers.some((p) => p.id === id)) throw invalid(`peers must include this broker (id ${id})`);
+  const electionTicks = settings.electionTicks === undefined ? 10 : integer(settings.electionTicks, 'electionTicks', 3, 1000);
+  const heartbeatTicks = settings.heartbeatTicks === undefined ? 1 : integer(settings.heartbeatTicks, 'heartbeatTicks', 1, 1000);
+  if (heartbeatTicks >= electionTicks) throw invalid('heartbeatTicks must be smaller than electionTicks');
+  return {
+    id,
+    listen,
+    advertise,
+    dataDir: settings.data,
+    peers,
+    clusterId: settings.clusterId === undefined ? 'skein' : nonEmptyString(settings.clusterId, 'clusterId'),
+    loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
+    datagramBytes:
+      settings.datagramBytes === undefined
+        ? transportLimits.datagramBytesDefault
+        : integer(settings.datagramBytes, 'datagramBytes', transportLimits.datagramBytesMin, transportLimits.datagramBytesMax),
+    tickMs: settings.tickMs === undefined ? 100 : integer(settings.tickMs, 'tickMs', 1, 10_000),
+    electionTicks,
+    heartbeatTicks,
+    topicDefaults: settings.topicDefaults === undefined ? topicDefaults : topicConfig(settings.topicDefaults),
+  };
+}
+
+function topicConfig(value: unknown): TopicConfig {
+  if (typeof value !== 'object' || value === null) throw invalid('topicDefaults must be an object');
+  const v = value as Record<string, unknown>;
+  const nullable = (key: 'retentionMs' | 'retentionBytes'): number | null => (v[key] === undefined || v[key] === null ? null : integer(v[key], `topicDefaults.${key}`, 1, Number.MAX_SAFE_INTEGER));
+  let flush: TopicConfig['flush'] = topicDefaults.flush;
+  if (v.flush !== undefined) {
+    try {
+      flush = readFlushPolicy(v.flush);
+    } catch (error) {
+      throw invalid(`topicDefaults.flush: ${(error as Error).message}`);
+    }
+  }
+  return {
+    retentionMs: nullable('retentionMs'),
+    retentionBytes: nullable('retentionBytes'),
+    segmentBytes: v.segmentBytes === undefined ? topicDefaults.segmentBytes : integer(v.segmentBytes, 'topicDefaults.segmentBytes', logLimits.segmentBytesMin, logLimits.segmentBytesMax),
+    flush,
+  };
+}
+
+/** "1@host:port,2@host:port" or a list of { id, host, port }. */
+export function peerList(value: unknown): BrokerInfo[] {
+  let peers: BrokerInfo[];
+  if (typeof value === 'string') {
+    peers = value
+      .split(',')
+      .filter((part) => part.trim() !== '')
+      .map((part) => {
+        const at = part.indexOf('@');
+        if (at < 1) throw invalid(`peer "${part}" must look like id@host:port`);
+        return { id: integer(Number(part.slice(0, at)), `peer id in "${part}"`, 1, 65_535), ...hostPort(part.slice(at + 1), `peer "${part}"`) };
+      });
+  } else if (Array.isArray(value)) {
+    peers = value.map((p, i) => {
+      if (typeof p !== 'object' || p === null) throw invalid(`peers[${i}] must be { id, host, port }`);
+      const { id, host, port } = p as Record<string, unknown>;
+      return { id: integer(id, `peers[${i}].id`, 1, 65_535), host: nonEmptyString(host, `peers[${i}].host`), port: integer(port, `peers[${i}].port`, 1, 65_535) };
+    });
+  } else {
+    throw invalid('peers must be "id@host:port,..." or a list of { id, host, port }');
+  }
+  if (peers.length === 0) throw invalid('peers must name at least one broker');
+  const ids = new Set(peers.map((p) => p.id));
+  if (ids.size !== peers.length) throw invalid('peers lists a broker id twice');
+  return peers;
+}
+
+export function hostPort(value: unknown, name: string): HostPort {
+  if (typeof value !== 'string') throw invalid(`${name} must be host:port`);
+  const colon = value.lastIndexOf(':');
+  if (colon < 0) throw invalid(`${name} "${value}" must be host:port`);
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (host.length === 0) throw invalid(`${name} "${value}" has no host`);
+  const portText = value.slice(colon + 1);
+  if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
+  return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };
+}
+
+function defaultAdvertise(listen: HostPort): HostPort {
+  // A wildcard bind is not dialable; loopback is the only safe guess, and the flag exists to say otherwise.
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  return { host: wildcard ? '127.0.0.1' : listen.host, port: listen.port };
+}
+
+function integer(value: unknown, name: string, min: number, max: number): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalid(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function nonEmptyString(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${name} must be a non-empty string`);
+  return value;
+}
+
+function invalid(message: string): SkeinError {
+  return new SkeinError('INVALID_CONFIG', { message });
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { brokerConfig, hostPort, peerList } from '../../broker/config.js';
+import { isSkeinError } from '../../transport/errors.js';
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(isSkeinError(error, 'INVALID_CONFIG')).toBe(true);
+    return (error as Error).message;
+  }
+  throw new Error('expected INVALID_CONFIG');
+}
+
+describe('brokerConfig', () => {
+  it('fills defaults and parses the peer list', () => {
+    const config = brokerConfig({ id: '2', listen: '0.0.0.0:9093', data: '/tmp/x', peers: '1@127.0.0.1:9092,2@127.0.0.1:9093' });
+    expect(config.id).toBe(2);
+    expect(config.advertise).toEqual({ host: '127.0.0.1', port: 9093 });
+    expect(config.peers).toEqual([
+      { id: 1, host: '127.0.0.1', port: 9092 },
+      { id: 2, host: '127.0.0.1', port: 9093 },
+    ]);
+    expect(config.topicDefaults.flush).toEqual({ mode: 'always' });
+  });
+
+  it('names the setting that is wrong', () => {
+    expect(configError(() => brokerConfig({ id: 'x', data: '/d' }))).toMatch(/^id must be an integer/);
+    expect(configError(() => brokerConfig({ id: 1 }))).toMatch(/data/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '2@h:1' }))).toMatch(/include this broker/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '1@h:1,1@h:2' }))).toMatch(/twice/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', bogus: 1 } as never))).toMatch(/unknown setting "bogus"/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
+    expect(configError(() => hostPort('localhost', 'listen'))).toMatch(/host:port/);
+    expect(configError(() => hostPort(':90', 'listen'))).toMatch(/no host/);
+    expect(configError(() => hostPort('h:99999', 'listen'))).toMatch(/port/);
+    expect(configError(() => peerList('h:1'))).toMatch(/id@host:port/);
+  });
+
+  it('accepts IPv6 literals in brackets', () => {
+    expect(hostPort('[::1]:9092', 'listen')).toEqual({ host: '::1', port: 9092 });
+  });
+});
