@@ -115,12 +115,44 @@ export const brokerLimits = {
 // ---------------------------------------------------------------- sdk
 export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
+  /** Largest producer buffer an application may ask for (it is memory held by the process). */
+  producerBufferBytesMax: 4 * 1024 * 1024 * 1024,
   producerMaxInFlightMax: 16,
+  /** Kafka's idempotent default: enough pipelining to hide an RTT, few enough to resend quickly. */
+  producerMaxInFlightDefault: 5,
   lingerMsMax: 60_000,
+  lingerMsDefault: 5,
+  /** A producer batch closes at this many encoded bytes (it never exceeds recordLimits.batchBytesMax). */
+  producerBatchBytesDefault: 512 * 1024,
+  /** Records in one `send` call (each holds a promise until acknowledged). */
+  messagesPerSendMax: 100_000,
   /** Retries of one request through leader changes before the delivery deadline decides. */
   retriesMax: 64,
+  /** NOT_LEADER answers whose hint is followed at once, without backoff, within one call. */
+  redirectsMax: 8,
+  /** Backoff between retries: exponential from min to max, randomised (jitter) x1-2. */
+  retryBackoffMsMin: 25,
+  retryBackoffMsMax: 1_000,
   deliveryTimeoutMsDefault: 120_000,
+  deliveryTimeoutMsMax: 24 * 3_600_000,
+  requestTimeoutMsDefault: 30_000,
+  requestTimeoutMsMax: 3_600_000,
+  connectTimeoutMsDefault: 10_000,
   metadataMaxAgeMs: 300_000,
+  /** Bootstrap addresses accepted in one client's configuration. */
+  bootstrapBrokersMax: 1024,
+  /** The broker reads clientId with this bound (transport/protocol/messages readHello). */
+  clientIdBytesMax: 256,
+  /** Pull consumer: records and bytes asked for in one fetch, and its default long-poll wait. */
+  fetchRecordsDefault: 1_000,
+  fetchBytesDefault: 1024 * 1024,
+  fetchWaitMsDefault: 500,
+  /** Push consumer: the credit window granted per partition, and handler calls at once. */
+  pushCreditBytesDefault: 1024 * 1024,
+  pushCreditRecordsDefault: 1_000,
+  pushMaxInFlightMax: 1_024,
+  /** Status events kept for a slow reader of Subscription.status(); older ones are dropped and counted. */
+  statusEventsMax: 256,
 } as const;
 
 function assert(condition: boolean, relation: string): void {
@@ -145,3 +177,10 @@ assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always 
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
 // An append carries at least one entry even past appendBytesMax, so the largest append is that plus one batch.
 assert(raftLimits.appendBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'an append fits one message');
+assert(sdkLimits.producerBatchBytesDefault <= recordLimits.batchBytesMax, 'a default producer batch is a valid batch');
+assert(sdkLimits.producerBufferBytesDefault >= sdkLimits.producerBatchBytesDefault, 'a default producer buffer holds a default batch');
+assert(sdkLimits.fetchBytesDefault <= brokerLimits.fetchBytesMax, 'the SDK never asks for more than a broker serves');
+assert(sdkLimits.fetchRecordsDefault <= brokerLimits.fetchRecordsMax, 'the SDK never asks for more records than a broker serves');
+assert(sdkLimits.pushCreditBytesDefault <= brokerLimits.pushCreditBytesMax, 'default push credit is within what a broker accepts');
+assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
+assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
