@@ -55,6 +55,9 @@ export const errorTable = {
   // consumer groups
   UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
   REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },
+  // sdk
+  CLIENT_CLOSED: { retriable: false, message: 'the client, producer or consumer is closed' },
+  DESERIALIZATION_FAILED: { retriable: false, message: "a record's key or value could not be deserialized" },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof errorTable;
