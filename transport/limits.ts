@@ -78,6 +78,8 @@ export const logLimits = {
   segmentBytesMin: 64 * 1024,
   segmentBytesMax: 2 * 1024 * 1024 * 1024 - 1,
   /** One sparse index entry per this many bytes of log. */
+  /** One header key, as UTF-8. */
+  headerKeyBytesMax: 1024,
   indexIntervalBytes: 4096,
   /** Segment files held open at once per partition (older ones are opened on demand). */
   openSegmentsMax: 8,
