@@ -14,3 +14,13 @@ export {
   type LossSpec,
   type LossStats,
 } from './loss/index.js';
+export {
+  RpcChannel,
+  type RpcChannelOptions,
+  type RpcHandler,
+  type RpcHandlerContext,
+  type RpcRequestOptions,
+  type RpcScheduler,
+  type RpcStats,
+} from './rpc/index.js';
+export type { MessageChannel } from './channel.js';

@@ -59,6 +59,14 @@ export const transportLimits = {
   /** Requests awaiting a response per RPC channel. */
   rpcPendingMax: 65_536,
   rpcTimeoutMsDefault: 30_000,
+  /** Longest deadline a request may carry; a peer asking for more is clamped to it. */
+  rpcTimeoutMsMax: 3_600_000,
+  /** Requests from the peer being handled at once per RPC channel (BACKPRESSURE beyond this). */
+  rpcHandlingMax: 65_536,
+  /** Length of a method name in bytes. */
+  rpcMethodBytesMax: 256,
+  /** Nesting of arrays and maps inside one RPC frame, so a hostile frame cannot exhaust the decoder's stack. */
+  rpcFrameDepthMax: 64,
 } as const;
 
 // ---------------------------------------------------------------- records
@@ -169,6 +177,7 @@ assert(transportLimits.sendBufferBytesDefault >= transportLimits.messageBytesDef
 assert(transportLimits.receiveWindowBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the receive window');
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
+assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
