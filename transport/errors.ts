@@ -58,6 +58,10 @@ export const errorTable = {
   // sdk
   CLIENT_CLOSED: { retriable: false, message: 'the client, producer or consumer is closed' },
   DESERIALIZATION_FAILED: { retriable: false, message: "a record's key or value could not be deserialized" },
+  // raft
+  RECONFIGURATION_IN_PROGRESS: { retriable: true, message: 'a membership change of the group is still in flight' },
+  PROPOSAL_DROPPED: { retriable: true, message: 'the proposal was overwritten by a new leader and will never commit' },
+  REPLICA_STOPPED: { retriable: true, message: 'this replica of the group has stopped' },
 } as const satisfies Record<string, { retriable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -99,10 +99,47 @@ export const logLimits = {
 export const raftLimits = {
   /** Append messages sent to one follower and not yet answered (pipelining depth). */
   inflightAppendsMax: 64,
-  /** Bytes of entries in one append message. */
+  /** Bytes of entries in flight to one follower, whatever the count. */
+  inflightBytesMax: 16 * 1024 * 1024,
+  /** Bytes of entries in one append message (one larger entry still goes alone). */
   appendBytesMax: 1024 * 1024,
-  /** Proposals waiting in the leader before they are refused. */
+  /** Proposals appended by the leader and not yet committed; more are refused with BACKPRESSURE. */
   proposalQueueMax: 10_000,
+  /** One entry's data: a record batch, a metadata command, a config change. */
+  entryBytesMax: 8 * 1024 * 1024,
+  /** Committed entries handed to the state machine in one Ready (one larger entry still goes alone). */
+  applyBytesPerReadyMax: 16 * 1024 * 1024,
+  /** Entries one append message may carry, as checked by the decoder. */
+  entriesPerAppendMax: 65_536,
+  /** Linearizable reads a leader holds while confirming its leadership. */
+  readsPendingMax: 10_000,
+  /** A read request's id (a local reader's, or one a follower forwards). */
+  readRequestIdBytesMax: 128,
+  /** Replica ids are positive 32-bit integers. */
+  nodeIdMax: 0xffff_ffff,
+  /** Members (voters and learners) of one group's configuration. */
+  configMembersMax: 64,
+  /** One encoded membership change. */
+  confEntryBytesMax: 16 * 1024,
+  /** A group id on the wire (a partition's "topic/partition", or the metadata group's name). */
+  groupIdBytesMax: 512,
+  /** One snapshot, sent whole in one message. */
+  snapshotBytesMax: 15 * 1024 * 1024,
+  /** Election timeout: a follower waits a random [electionTicks, 2 * electionTicks) ticks without a leader. */
+  electionTicksDefault: 10,
+  electionTicksMin: 3,
+  electionTicksMax: 1000,
+  heartbeatTicksDefault: 2,
+  /** One tick of the driver's timer: with the defaults, elections after 0.5-1 s, heartbeats every 100 ms. */
+  tickMsDefault: 50,
+  tickMsMin: 1,
+  tickMsMax: 10_000,
+  /** How long a proposal or read may wait for its commit before it fails with TIMEOUT. */
+  proposalTimeoutMsDefault: 30_000,
+  /** Proposals and reads one driver tracks while they wait for commit. */
+  waitersMax: 100_000,
+  /** The hard-state file (term, vote, commit); anything larger is not ours. */
+  hardStateBytesMax: 4096,
 } as const;
 
 // ---------------------------------------------------------------- broker
@@ -188,6 +225,14 @@ assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always 
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
 // An append carries at least one entry even past appendBytesMax, so the largest append is that plus one batch.
 assert(raftLimits.appendBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'an append fits one message');
+assert(raftLimits.entryBytesMax >= recordLimits.batchBytesMax, 'a record batch fits one Raft entry');
+assert(raftLimits.appendBytesMax + raftLimits.entryBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'an append with one largest entry fits one message');
+assert(raftLimits.snapshotBytesMax + raftLimits.groupIdBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a snapshot fits one message');
+assert(raftLimits.inflightBytesMax >= raftLimits.appendBytesMax, 'one full append fits the in-flight window');
+assert(raftLimits.applyBytesPerReadyMax >= raftLimits.entryBytesMax, 'one largest entry can be applied in one Ready');
+assert(raftLimits.electionTicksMin <= raftLimits.electionTicksDefault && raftLimits.electionTicksDefault <= raftLimits.electionTicksMax, 'electionTicksDefault within bounds');
+assert(raftLimits.heartbeatTicksDefault < raftLimits.electionTicksMin, 'heartbeats come faster than any election timeout');
+assert(raftLimits.tickMsMin <= raftLimits.tickMsDefault && raftLimits.tickMsDefault <= raftLimits.tickMsMax, 'tickMsDefault within bounds');
 assert(sdkLimits.producerBatchBytesDefault <= recordLimits.batchBytesMax, 'a default producer batch is a valid batch');
 assert(sdkLimits.producerBufferBytesDefault >= sdkLimits.producerBatchBytesDefault, 'a default producer buffer holds a default batch');
 assert(sdkLimits.fetchBytesDefault <= brokerLimits.fetchBytesMax, 'the SDK never asks for more than a broker serves');

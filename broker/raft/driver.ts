@@ -1,0 +1,333 @@
+import type { Prng } from '../../transport/core/prng.js';
+import { SkeinError } from '../../transport/errors.js';
+import { raftLimits } from '../../transport/limits.js';
+import type { ConfChange } from './core/config.js';
+import { RaftCore, type Proposed, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
+import type { RaftStorage } from './core/storage.js';
+import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';
+import type { HardStateStore } from './hard-state.js';
+import { realTimers, type RaftTimers } from './timers.js';
+import type { RaftTransport } from './transport.js';
+import { ProposalWaiters, ReadWaiters } from './waiters.js';
+
+/** The application state a group replicates. Called in log order, one call at a time. */
+export interface RaftStateMachine {
+  /** Applies one committed entry. Every entry comes here in index order, noop and config entries too (most ignore them). */
+  apply(entry: Entry): void;
+  /** Replaces the whole state with a snapshot's (a leader sent one, or the replica restarts from its own). */
+  restore(snapshot: Snapshot): void;
+  /** The state as of the last applied entry, for a snapshot. A group whose state is its log returns empty bytes. */
+  snapshot(): Uint8Array;
+}
+
+export interface RaftDriverOptions {
+  /** The group's id on the wire (its transport is already bound to it; this names it in errors). */
+  readonly group: string;
+  readonly id: NodeId;
+  readonly storage: RaftStorage;
+  readonly hardStateStore: HardStateStore;
+  readonly transport: RaftTransport;
+  readonly stateMachine: RaftStateMachine;
+  /** Seeds election timeouts and read ids. */
+  readonly prng: Prng;
+  readonly timers?: RaftTimers;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  readonly proposalTimeoutMs?: number;
+  /** Called once if the replica stops because its storage failed. */
+  readonly onFatal?: (error: unknown) => void;
+  /** Sees every Ready before it is processed (tracing, the simulator's checkers). */
+  readonly onReady?: (ready: Ready) => void;
+}
+
+export interface RaftDriverCounters extends RaftCounters {
+  readies: number;
+  entriesPersisted: number;
+  entriesApplied: number;
+  hardStateSaves: number;
+  snapshotsTaken: number;
+}
+
+/**
+ * The I/O shell around one RaftCore: ticks it on a timer, feeds it the
+ * transport's messages, and processes each Ready in the order that keeps
+ * Raft's promises — send what may go early, write entries and hard state and
+ * wait until they are durable, only then send what depends on them, apply
+ * the committed entries, and advance. Readies are processed one at a time;
+ * messages and ticks keep stepping the core meanwhile.
+ *
+ * Hard state: the term and vote are saved (and awaited) whenever they
+ * change; the commit index rides along but is never saved on its own — a
+ * replica that restarts with an older commit relearns it from its leader,
+ * and the saved commit never passes the log that was durable when saved.
+ */
+export class RaftDriver {
+  private readonly core: RaftCore;
+  private readonly options: RaftDriverOptions;
+  private readonly timers: RaftTimers;
+  private readonly proposals: ProposalWaiters;
+  private readonly reads: ReadWaiters;
+  private readonly readIdPrefix: string;
+  private readSeq = 0;
+  private savedHardState: HardState;
+  private durableLastIndex: number;
+  private appliedIndex: number;
+  private processing = false;
+  private stopped = false;
+  private readonly whenIdle: Array<() => void> = [];
+  private readonly cancelTick: () => void;
+  private readonly unsubscribe: () => void;
+  private readonly driverCounters = { readies: 0, entriesPersisted: 0, entriesApplied: 0, hardStateSaves: 0, snapshotsTaken: 0 };
+
+  /** Loads the hard state, restores the state machine from storage's snapshot, and starts ticking. */
+  static async open(options: RaftDriverOptions): Promise<RaftDriver> {
+    const hardState = await options.hardStateStore.load();
+    return new RaftDriver(options, hardState);
+  }
+
+  private constructor(options: RaftDriverOptions, hardState: HardState) {
+    this.options = options;
+    this.timers = options.timers ?? realTimers;
+    const tickMs = options.tickMs ?? raftLimits.tickMsDefault;
+    if (!(tickMs >= raftLimits.tickMsMin && tickMs <= raftLimits.tickMsMax)) {
+      throw new SkeinError('INVALID_CONFIG', { message: `tickMs must be within [${raftLimits.tickMsMin}, ${raftLimits.tickMsMax}]` });
+    }
+    const electionTicks = options.electionTicks ?? raftLimits.electionTicksDefault;
+    if (!(electionTicks >= raftLimits.electionTicksMin && electionTicks <= raftLimits.electionTicksMax)) {
+      throw new SkeinError('INVALID_CONFIG', { message: `electionTicks must be within [${raftLimits.electionTicksMin}, ${raftLimits.electionTicksMax}]` });
+    }
+    const timeoutMs = options.proposalTimeoutMs ?? raftLimits.proposalTimeoutMsDefault;
+    this.proposals = new ProposalWaiters(this.timers, timeoutMs);
+    this.reads = new ReadWaiters(this.timers, timeoutMs);
+    const prng = options.prng.fork();
+    // Read ids must not repeat across restarts: a stale answer to a reused id could be too old.
+    this.readIdPrefix = `${prng.nextUint32().toString(36)}${prng.nextUint32().toString(36)}`;
+    this.core = new RaftCore({
+      id: options.id,
+      storage: options.storage,
+      hardState,
+      prng,
+      electionTicks,
+      heartbeatTicks: options.heartbeatTicks,
+      preVote: options.preVote,
+      checkQuorum: options.checkQuorum,
+    });
+    this.savedHardState = hardState;
+    this.durableLastIndex = options.storage.lastIndex();
+    const snapshot = options.storage.snapshot();
+    if (snapshot.meta.index > 0) options.stateMachine.restore(snapshot);
+    this.appliedIndex = snapshot.meta.index;
+    this.unsubscribe = options.transport.onMessage((message) => this.receive(message));
+    this.cancelTick = this.timers.every(tickMs, () => this.tick());
+    this.pump();
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  tick(): void {
+    if (this.stopped) return;
+    this.core.tick();
+    this.pump();
+  }
+
+  receive(message: RaftMessage): void {
+    if (this.stopped) return;
+    this.core.step(message);
+    this.pump();
+  }
+
+  /** Proposes an entry; resolves once it is committed and applied here. NOT_LEADER (with details.leader) on a follower. */
+  propose(data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<Proposed> {
+    return this.waitForProposal(() => this.core.propose(data), options.signal);
+  }
+
+  /** Proposes a membership change; resolves once its joint configuration is applied here (the leave follows by itself). */
+  changeMembership(changes: readonly ConfChange[], options: { signal?: AbortSignal } = {}): Promise<Proposed> {
+    return this.waitForProposal(() => this.core.proposeConfChange(changes), options.signal);
+  }
+
+  /** Starts handing leadership to `to`; watch status() for the outcome. Throws NOT_LEADER or INVALID_ARGUMENT. */
+  transferLeadership(to: NodeId): void {
+    this.throwIfStopped();
+    const result = this.core.transferLeadership(to);
+    if (!result.ok) throw result.error;
+    this.pump();
+  }
+
+  /**
+   * A linearizable read: resolves with an index once this replica's state
+   * machine has applied it and the leader confirmed it still led after the
+   * call; reading the state machine then sees every write acknowledged before.
+   */
+  read(options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (this.stopped) return Promise.reject(this.stoppedError());
+    if (this.reads.size >= raftLimits.waitersMax) return Promise.reject(new SkeinError('BACKPRESSURE', { message: 'too many reads waiting' }));
+    const requestId = `${this.readIdPrefix}.${++this.readSeq}`;
+    const result = this.core.readIndex(requestId);
+    if (!result.ok) return Promise.reject(result.error);
+    const promise = this.reads.wait(requestId, options.signal);
+    this.pump();
+    return promise;
+  }
+
+  /** Takes a snapshot of the state machine at the applied index and drops the log before it, keeping `keepEntries` for slow followers. */
+  snapshot(options: { keepEntries?: number } = {}): Promise<Snapshot | null> {
+    if (this.stopped) return Promise.reject(this.stoppedError());
+    return new Promise<Snapshot | null>((resolve, reject) => {
+      this.runWhenIdle(() => {
+        try {
+          resolve(this.takeSnapshot(options.keepEntries ?? 0));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    }).then(async (snapshot) => {
+      if (snapshot !== null) await this.options.storage.sync();
+      return snapshot;
+    });
+  }
+
+  /** Where this replica stands. `applied` is what its state machine holds: a follower read serves from there. */
+  status(): RaftStatus {
+    return { ...this.core.status(), applied: this.appliedIndex };
+  }
+
+  get counters(): RaftDriverCounters {
+    return { ...this.core.counters, ...this.driverCounters };
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Stops ticking and listening; waiting callers fail with REPLICA_STOPPED. Writes in progress are abandoned. */
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cancelTick();
+    this.unsubscribe();
+    const error = this.stoppedError();
+    this.proposals.rejectAll(error);
+    this.reads.rejectAll(error);
+  }
+
+  // ------------------------------------------------------------ Ready processing
+
+  private pump(): void {
+    if (this.processing || this.stopped) return;
+    while (this.whenIdle.length > 0) this.whenIdle.shift()!();
+    if (!this.core.hasReady()) return;
+    const ready = this.core.ready();
+    this.processing = true;
+    this.process(ready).then(
+      () => {
+        this.processing = false;
+        this.pump();
+      },
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private async process(rd: Ready): Promise<void> {
+    this.driverCounters.readies++;
+    this.options.onReady?.(rd);
+    const { storage, transport } = this.options;
+    for (const m of rd.messages) transport.send(m.to, m);
+
+    let logWritten = false;
+    if (rd.snapshot !== null) {
+      storage.installSnapshot(rd.snapshot);
+      logWritten = true;
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0]!.index;
+      if (first <= storage.lastIndex()) storage.truncateSuffix(first);
+      storage.append(rd.entries);
+      this.driverCounters.entriesPersisted += rd.entries.length;
+      logWritten = true;
+    }
+    const hs = rd.hardState;
+    let hardStateSave: Promise<void> | null = null;
+    if (hs !== null && (hs.term !== this.savedHardState.term || hs.vote !== this.savedHardState.vote)) {
+      // Never claim a commit past what the log had made durable before this Ready.
+      const saved = { term: hs.term, vote: hs.vote, commit: Math.min(hs.commit, this.durableLastIndex) };
+      hardStateSave = this.options.hardStateStore.save(saved).then(() => {
+        this.savedHardState = saved;
+      });
+      this.driverCounters.hardStateSaves++;
+    }
+    if (logWritten || hardStateSave !== null) {
+      await Promise.all([logWritten ? storage.sync() : null, hardStateSave]);
+      if (this.stopped) return;
+      this.durableLastIndex = storage.lastIndex();
+    }
+
+    for (const m of rd.messagesAfterPersist) transport.send(m.to, m);
+
+    const sm = this.options.stateMachine;
+    if (rd.snapshot !== null) {
+      sm.restore(rd.snapshot);
+      this.appliedIndex = rd.snapshot.meta.index;
+      this.proposals.coveredBySnapshot(this.appliedIndex);
+    }
+    for (const entry of rd.committedEntries) {
+      sm.apply(entry);
+      this.appliedIndex = entry.index;
+      this.proposals.applied(entry);
+    }
+    this.driverCounters.entriesApplied += rd.committedEntries.length;
+    this.core.advance(rd);
+    for (const rs of rd.readStates) this.reads.confirmed(rs.requestId, rs.index, this.appliedIndex);
+    if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.reads.applied(this.appliedIndex);
+  }
+
+  private takeSnapshot(keepEntries: number): Snapshot | null {
+    const { storage, stateMachine } = this.options;
+    const meta = this.core.appliedSnapshotMeta();
+    if (meta === null || meta.index <= storage.snapshot().meta.index) return null;
+    const data = stateMachine.snapshot();
+    if (data.byteLength > raftLimits.snapshotBytesMax) {
+      throw new SkeinError('RECORD_TOO_LARGE', { message: `a snapshot of group ${this.options.group} exceeds ${raftLimits.snapshotBytesMax} bytes` });
+    }
+    const snapshot: Snapshot = { meta, data };
+    const keepFrom = Math.max(storage.firstIndex(), meta.index + 1 - Math.max(0, keepEntries));
+    storage.compact(snapshot, keepFrom);
+    this.driverCounters.snapshotsTaken++;
+    return snapshot;
+  }
+
+  private runWhenIdle(fn: () => void): void {
+    if (this.processing) this.whenIdle.push(fn);
+    else fn();
+  }
+
+  private waitForProposal(propose: () => RaftResult<Proposed>, signal: AbortSignal | undefined): Promise<Proposed> {
+    if (this.stopped) return Promise.reject(this.stoppedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.proposals.size >= raftLimits.waitersMax) {
+      return Promise.reject(new SkeinError('BACKPRESSURE', { message: 'too many proposals waiting' }));
+    }
+    const result = propose();
+    if (!result.ok) return Promise.reject(result.error);
+    const promise = this.proposals.wait(result.value, signal);
+    this.pump();
+    return promise;
+  }
+
+  private fail(error: unknown): void {
+    if (this.stopped) return;
+    this.close();
+    this.options.onFatal?.(error);
+  }
+
+  private stoppedError(): SkeinError {
+    return new SkeinError('REPLICA_STOPPED', { message: `replica ${this.options.id} of group ${this.options.group} has stopped` });
+  }
+
+  private throwIfStopped(): void {
+    if (this.stopped) throw this.stoppedError();
+  }
+}
