@@ -78,6 +78,8 @@ export const recordLimits = {
   /** One record's key, value and headers together. */
   recordBytesMax: 4 * 1024 * 1024,
   headersPerRecordMax: 256,
+  /** One header key, as UTF-8. */
+  headerKeyBytesMax: 1024,
 } as const;
 
 // ---------------------------------------------------------------- broker/log
@@ -85,14 +87,30 @@ export const logLimits = {
   segmentBytesDefault: 256 * 1024 * 1024,
   segmentBytesMin: 64 * 1024,
   segmentBytesMax: 2 * 1024 * 1024 * 1024 - 1,
-  /** One sparse index entry per this many bytes of log. */
-  /** One header key, as UTF-8. */
-  headerKeyBytesMax: 1024,
+  /** Roll the active segment once it is this old, so age retention can delete quiet partitions' data. */
+  segmentMsMin: 1000,
+  /**
+   * One sparse index entry per this many bytes of log (default). Index memory per
+   * loaded segment is then at most 32 B * (segmentBytes / interval + 1); 0 indexes
+   * every batch (tests), bounded by segmentBytes / batch header bytes.
+   */
   indexIntervalBytes: 4096,
-  /** Segment files held open at once per partition (older ones are opened on demand). */
+  indexIntervalBytesMax: 1024 * 1024,
+  /**
+   * Segment files held open at once per partition, and segments whose sparse
+   * index is in memory (older ones are opened and loaded on demand, LRU).
+   */
   openSegmentsMax: 8,
   /** A single read returns at most this many bytes. */
   readBytesMax: 16 * 1024 * 1024,
+  /** Newest batches kept in memory so Raft and tailing consumers read them without a syscall. */
+  tailCacheBytesDefault: 4 * 1024 * 1024,
+  tailCacheBytesMax: 256 * 1024 * 1024,
+  /** Read size while recovery validates a segment batch by batch. */
+  scanChunkBytes: 1024 * 1024,
+  /** Bounds of the flush policy: fsync every N records, every T ms. */
+  flushRecordsMax: 1_000_000_000,
+  flushIntervalMsMax: 3_600_000,
 } as const;
 
 // ---------------------------------------------------------------- broker/raft
@@ -240,3 +258,7 @@ assert(sdkLimits.fetchRecordsDefault <= brokerLimits.fetchRecordsMax, 'the SDK n
 assert(sdkLimits.pushCreditBytesDefault <= brokerLimits.pushCreditBytesMax, 'default push credit is within what a broker accepts');
 assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+assert(logLimits.indexIntervalBytes <= logLimits.segmentBytesMin, 'a minimum-size segment holds a default index interval');
+assert(logLimits.tailCacheBytesDefault <= logLimits.tailCacheBytesMax, 'tailCacheBytesDefault <= tailCacheBytesMax');
+assert(logLimits.scanChunkBytes <= logLimits.readBytesMax, 'a recovery chunk is an ordinary read');
+assert(logLimits.openSegmentsMax >= 2, 'the active segment plus at least one older segment can be open');
