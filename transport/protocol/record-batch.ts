@@ -243,14 +243,14 @@ export class BatchFault {
 }
 
 /**
- * Checks the batch starting at `bytes[pos]`, of which `available` bytes are
- * present, and returns its header or a BatchFault saying why it failed.
- * Never throws and never reads past `pos + available`: the log uses this to
- * scan segments, where a failure marks a torn tail rather than an error.
+ * Checks the fixed header of the batch at `bytes[pos]` (HeaderCrc and every
+ * field's sanity) without needing the rest of the batch: enough to trust its
+ * length, offsets, index, term, count, timestamps and flags. Never throws and
+ * never reads past `pos + 76`; `bytes` must hold those 76 bytes.
  */
-export function checkBatch(bytes: Uint8Array, pos: number, available: number, verifyBody: boolean): BatchHeader | BatchFault {
+export function checkBatchHeader(bytes: Uint8Array, pos: number): BatchHeader | BatchFault {
   const fault = (reason: string): BatchFault => new BatchFault(reason);
-  if (available < BATCH_HEADER_BYTES) return fault(`${available} bytes cannot hold a ${BATCH_HEADER_BYTES}-byte batch header`);
+  if (bytes.length - pos < BATCH_HEADER_BYTES) return fault(`${Math.max(0, bytes.length - pos)} bytes cannot hold a ${BATCH_HEADER_BYTES}-byte batch header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset + pos, BATCH_HEADER_BYTES);
   const headerCrc = view.getUint32(AT.headerCrc);
   const actualHeaderCrc = crc32c(bytes, pos + 4, pos + BATCH_HEADER_BYTES);
@@ -261,7 +261,6 @@ export function checkBatch(bytes: Uint8Array, pos: number, available: number, ve
   const batchLength = view.getUint32(AT.batchLength);
   if (batchLength < BATCH_HEADER_BYTES) return fault(`batch length ${batchLength} is shorter than the header`);
   if (batchLength > recordLimits.batchBytesMax) return new BatchFault(`batch length ${batchLength} exceeds batchBytesMax (${recordLimits.batchBytesMax})`, 'RECORD_TOO_LARGE');
-  if (batchLength > available) return fault(`batch length ${batchLength} runs past the ${available} bytes present`);
   const attributes = view.getUint16(AT.attributes);
   if ((attributes & ~KNOWN_ATTRIBUTES) !== 0) return fault(`unknown attribute bits ${hex(attributes & ~KNOWN_ATTRIBUTES)}`);
   if ((attributes & COMPRESSION_MASK) !== 0) return fault(`compression codec ${attributes & COMPRESSION_MASK} is not supported`);
@@ -285,15 +284,10 @@ export function checkBatch(bytes: Uint8Array, pos: number, available: number, ve
   // A record takes at least 6 bytes: one each for length, timestamp delta, offset delta, key length, value length, header count.
   if (recordCount * 6 > batchLength - BATCH_HEADER_BYTES) return fault(`record count ${recordCount} cannot fit ${batchLength - BATCH_HEADER_BYTES} payload bytes`);
   if (!Number.isSafeInteger(baseOffset + recordCount)) return fault('base offset plus record count leaves the safe integer range');
-  const bodyCrc = view.getUint32(AT.bodyCrc);
-  if (verifyBody) {
-    const actualBodyCrc = crc32c(bytes, pos + BODY_START, pos + batchLength);
-    if (bodyCrc !== actualBodyCrc) return fault(`body checksum mismatch (stored ${hex(bodyCrc)}, computed ${hex(actualBodyCrc)})`);
-  }
   return {
     batchLength,
     headerCrc,
-    bodyCrc,
+    bodyCrc: view.getUint32(AT.bodyCrc),
     baseOffset,
     entryIndex,
     term,
@@ -307,6 +301,25 @@ export function checkBatch(bytes: Uint8Array, pos: number, available: number, ve
     recordCount,
     nextOffset: baseOffset + recordCount,
   };
+}
+
+/**
+ * Checks the whole batch at `bytes[pos]`, of which `available` bytes are
+ * present: the header as above, the length against what is present and,
+ * with `verifyBody`, BodyCrc over the payload. Never throws and never reads
+ * past `pos + available`: the log scans segments with it, where a failure
+ * marks a torn tail rather than an error.
+ */
+export function checkBatch(bytes: Uint8Array, pos: number, available: number, verifyBody: boolean): BatchHeader | BatchFault {
+  if (available < BATCH_HEADER_BYTES) return new BatchFault(`${available} bytes cannot hold a ${BATCH_HEADER_BYTES}-byte batch header`);
+  const header = checkBatchHeader(bytes, pos);
+  if (header instanceof BatchFault) return header;
+  if (header.batchLength > available) return new BatchFault(`batch length ${header.batchLength} runs past the ${available} bytes present`);
+  if (verifyBody) {
+    const actualBodyCrc = crc32c(bytes, pos + BODY_START, pos + header.batchLength);
+    if (header.bodyCrc !== actualBodyCrc) return new BatchFault(`body checksum mismatch (stored ${hex(header.bodyCrc)}, computed ${hex(actualBodyCrc)})`);
+  }
+  return header;
 }
 
 /**
