@@ -1,0 +1,98 @@
+import { SkeinError } from '../transport/errors.js';
+
+/**
+ * AbortSignal plumbing in the undici style: every async call of the SDK takes
+ * `{ signal }` and, once it aborts, rejects with `signal.reason` exactly (the
+ * caller's own error object, or the DOMException AbortError by default).
+ */
+
+/** Throws `signal.reason` when the signal has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason;
+}
+
+/**
+ * Races `promise` against `signal`: rejects with `signal.reason` as soon as it
+ * aborts. The listener is removed either way, so long-lived signals do not
+ * collect one listener per call.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * A signal that aborts when any input signal aborts (with that one's reason)
+ * or when `deadlineMs` (a Date.now() instant) passes, with a TIMEOUT whose
+ * message says what ran out. `dispose()` clears the timer.
+ */
+export function deadlineSignal(options: { signals: readonly (AbortSignal | undefined)[]; deadlineMs: number; what: string }): {
+  signal: AbortSignal;
+  dispose: () => void;
+} {
+  const controller = new AbortController();
+  const cleanups: (() => void)[] = [];
+  const abort = (reason: unknown): void => {
+    if (controller.signal.aborted) return;
+    controller.abort(reason);
+    dispose();
+  };
+  const dispose = (): void => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  };
+  for (const input of options.signals) {
+    if (input === undefined) continue;
+    if (input.aborted) {
+      abort(input.reason);
+      return { signal: controller.signal, dispose };
+    }
+    const onAbort = (): void => abort(input.reason);
+    input.addEventListener('abort', onAbort, { once: true });
+    cleanups.push(() => input.removeEventListener('abort', onAbort));
+  }
+  const remainingMs = options.deadlineMs - Date.now();
+  const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });
+  if (remainingMs <= 0) {
+    abort(timeout());
+  } else if (Number.isFinite(remainingMs)) {
+    const timer = setTimeout(() => abort(timeout()), remainingMs);
+    cleanups.push(() => clearTimeout(timer));
+  }
+  return { signal: controller.signal, dispose };
+}

@@ -1,0 +1,197 @@
+import type { MessageChannel } from '../transport/channel.js';
+import { SkeinError } from '../transport/errors.js';
+import { methods, protocolVersion, type HelloResponse } from '../transport/protocol/messages.js';
+import { RpcChannel } from '../transport/rpc/index.js';
+import { abortable } from './abort.js';
+import { formatAddress, type BrokerAddress } from './options.js';
+
+/** Opens a reliable message channel to a broker (a transport Connection; in tests, an in-memory pair). */
+export type Dialer = (address: BrokerAddress, options: { signal: AbortSignal; timeoutMs: number }) => Promise<MessageChannel>;
+
+/** Receives the pushes of one subscription on a connection. */
+export interface PushListener {
+  push(body: unknown): void;
+  pushEnd(body: unknown): void;
+  /** The connection died: the subscription must go elsewhere. */
+  connectionLost(error: SkeinError): void;
+}
+
+/**
+ * One broker connection: a transport connection with an RPC channel on it,
+ * greeted with `hello` before anything else. Pushes are routed to the
+ * subscriptions registered on it by subscription id.
+ */
+export class BrokerConnection {
+  readonly key: string;
+  brokerId: number | null = null;
+  private readonly listeners = new Map<number, PushListener>();
+  private readonly closeHandlers: ((error: SkeinError) => void)[] = [];
+  closedWith: SkeinError | null = null;
+  readonly rpc: RpcChannel;
+  /** Pushes that named no live subscription (late after an unsubscribe, or bogus). */
+  strayPushes = 0;
+
+  constructor(
+    readonly address: BrokerAddress,
+    channel: MessageChannel,
+    requestTimeoutMs: number,
+  ) {
+    this.key = formatAddress(address);
+    this.rpc = new RpcChannel(channel, {
+      timeoutMsDefault: requestTimeoutMs,
+      onNotify: (method, body) => this.onNotify(method, body),
+    });
+    channel.onClose((reason) => this.lost(reason ?? new SkeinError('CONNECTION_CLOSED', { message: `the connection to broker ${this.key} closed` })));
+  }
+
+  get isOpen(): boolean {
+    return this.closedWith === null && this.rpc.isOpen;
+  }
+
+  request<T>(method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+    return this.rpc.request<T>(method, body, options);
+  }
+
+  notify(method: string, body: unknown): Promise<void> {
+    return this.rpc.notify(method, body);
+  }
+
+  listen(subscriptionId: number, listener: PushListener): void {
+    this.listeners.set(subscriptionId, listener);
+  }
+
+  unlisten(subscriptionId: number): void {
+    this.listeners.delete(subscriptionId);
+  }
+
+  onClose(handler: (error: SkeinError) => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  close(): Promise<void> {
+    this.lost(new SkeinError('CLIENT_CLOSED', { message: 'the client closed the connection' }));
+    return this.rpc.close();
+  }
+
+  private onNotify(method: string, body: unknown): void {
+    if (method !== methods.push && method !== methods.pushEnd) return;
+    const id = typeof body === 'object' && body !== null ? (body as { subscriptionId?: unknown }).subscriptionId : undefined;
+    const listener = typeof id === 'number' ? this.listeners.get(id) : undefined;
+    if (listener === undefined) {
+      this.strayPushes++;
+      return;
+    }
+    if (method === methods.push) listener.push(body);
+    else listener.pushEnd(body);
+  }
+
+  private lost(error: SkeinError): void {
+    if (this.closedWith !== null) return;
+    this.closedWith = error;
+    const listeners = [...this.listeners.values()];
+    this.listeners.clear();
+    for (const listener of listeners) listener.connectionLost(error);
+    for (const handler of this.closeHandlers) handler(error);
+  }
+}
+
+export interface ConnectionPoolOptions {
+  dial: Dialer;
+  clientId: string;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/**
+ * One connection per broker address, dialled on first use and greeted with
+ * `hello`. Concurrent callers share one dial; a dead connection leaves the
+ * pool, and the next caller dials again.
+ */
+export class ConnectionPool {
+  private readonly connections = new Map<string, Promise<BrokerConnection>>();
+  private readonly live = new Set<BrokerConnection>();
+  /** The connection each entry of `connections` resolved to, to drop it the moment it dies. */
+  private readonly settled = new Map<string, BrokerConnection>();
+  private closed = false;
+  /** Dials made (tests check one connection per broker with it). */
+  dials = 0;
+
+  constructor(private readonly options: ConnectionPoolOptions) {}
+
+  /** The open connection to `address`, dialling it first if needed. */
+  get(address: BrokerAddress, signal?: AbortSignal): Promise<BrokerConnection> {
+    if (this.closed) return Promise.reject(new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' }));
+    const key = formatAddress(address);
+    let pending = this.connections.get(key);
+    if (pending === undefined) {
+      pending = this.open(address);
+      this.connections.set(key, pending);
+      pending.catch(() => {
+        if (this.connections.get(key) === pending) this.connections.delete(key);
+      });
+    }
+    return abortable(pending, signal);
+  }
+
+  /** Open connections right now (metadata requests prefer them over dialling). */
+  openConnections(): BrokerConnection[] {
+    return [...this.live].filter((c) => c.isOpen);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => undefined)));
+  }
+
+  private async open(address: BrokerAddress): Promise<BrokerConnection> {
+    this.dials++;
+    const key = formatAddress(address);
+    // The dial is shared by every waiting caller, so no one caller's signal may cancel it: it has its own deadline.
+    const signal = AbortSignal.timeout(this.options.connectTimeoutMs);
+    let channel: MessageChannel;
+    try {
+      channel = await this.options.dial(address, { signal, timeoutMs: this.options.connectTimeoutMs });
+    } catch (error) {
+      throw connectError(key, error);
+    }
+    const connection = new BrokerConnection(address, channel, this.options.requestTimeoutMs);
+    try {
+      const hello = await connection.request<HelloResponse>(
+        methods.hello,
+        { version: protocolVersion, clientId: this.options.clientId },
+        { timeoutMs: this.options.connectTimeoutMs },
+      );
+      if (hello?.version !== protocolVersion || typeof hello.brokerId !== 'number') {
+        throw new SkeinError('UNSUPPORTED_VERSION', { message: `broker ${key} answered hello with protocol version ${String(hello?.version)}; this client speaks ${protocolVersion}` });
+      }
+      connection.brokerId = hello.brokerId;
+    } catch (error) {
+      void connection.close();
+      throw error;
+    }
+    if (this.closed) {
+      void connection.close();
+      throw new SkeinError('CLIENT_CLOSED', { message: 'the client closed while connecting' });
+    }
+    this.live.add(connection);
+    this.settled.set(key, connection);
+    connection.onClose(() => {
+      this.live.delete(connection);
+      if (this.settled.get(key) === connection) {
+        this.settled.delete(key);
+        this.connections.delete(key);
+      }
+    });
+    return connection;
+  }
+}
+
+function connectError(key: string, error: unknown): SkeinError {
+  if (error instanceof SkeinError) return error;
+  if (error instanceof Error && error.name === 'TimeoutError') {
+    return new SkeinError('TIMEOUT', { message: `connecting to broker ${key} timed out`, cause: error });
+  }
+  return new SkeinError('CONNECTION_REFUSED', { message: `could not connect to broker ${key}`, cause: error });
+}

@@ -1,0 +1,363 @@
+import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits, sdkLimits } from '../../transport/limits.js';
+import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
+import type { DecodedRecord } from '../../transport/protocol/records.js';
+import { abortable, throwIfAborted } from '../abort.js';
+import { OptionReader } from '../check.js';
+import type { Cluster, ReadFrom } from '../cluster.js';
+import { retrying } from '../retry.js';
+import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
+import { BatchCursor } from './cursor.js';
+import { checkFrom, resolveFrom, type From } from './from.js';
+import { deserializeRecord, type ConsumedRecord } from './record.js';
+
+export interface ConsumerOptions<V = unknown, K = unknown> {
+  topic: TopicInput<V, K>;
+  /** Read one partition; default: all partitions of the topic. */
+  partition?: number;
+  /** Where to start. Default 'latest' (only records written from now on). */
+  from?: From;
+  /** 'leader' (default) or 'follower': read from another replica (it serves what it knows to be committed). */
+  readFrom?: ReadFrom;
+  /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
+  fetchBytesMax?: number;
+  /** Long-poll wait of `for await` iteration. Default 500 ms. */
+  maxWaitMs?: number;
+  /** Records per step of `for await` iteration. Default 1000. */
+  maxRecords?: number;
+}
+
+export interface FetchOptions {
+  /** At most this many records. Default 1000. */
+  maxRecords?: number;
+  /** Wait up to this long for records when none are buffered. Default 500 ms; 0 returns at once. */
+  maxWaitMs?: number;
+  signal?: AbortSignal;
+}
+
+interface PartitionState {
+  partition: number;
+  /** The offset of the next record to hand out; null until `from` is resolved. */
+  position: number | null;
+  from: From;
+  /** The records being handed out, and at most one more response read ahead: the read-ahead bound. */
+  cursor: BatchCursor | null;
+  next: BatchCursor | null;
+  fetch: AbortController | null;
+  /** Bumped by seek: answers to fetches from before it are dropped. */
+  generation: number;
+  fetchesDone: number;
+  failure: unknown;
+}
+
+const knownOptions = ['topic', 'partition', 'from', 'readFrom', 'fetchBytesMax', 'maxWaitMs', 'maxRecords'];
+
+/**
+ * A pull consumer: `fetch()` batches of records, or `for await` over them.
+ * It keeps its own position per partition (no consumer group) and reads
+ * ahead at most one fetch response per partition beyond the one it is
+ * handing out, so memory stays bounded however slow the application is.
+ */
+export class Consumer<V = unknown, K = unknown> implements AsyncIterable<ConsumedRecord<V, K>>, AsyncDisposable {
+  private readonly topic: TopicDefinition<V, K>;
+  private readonly onlyPartition: number | undefined;
+  private readonly readFrom: ReadFrom;
+  private readonly fetchBytesMax: number;
+  private readonly iterationWaitMs: number;
+  private readonly iterationRecords: number;
+  private readonly closeController = new AbortController();
+  private states: PartitionState[] | null = null;
+  private initialFrom: From;
+  private readonly pendingSeeks = new Map<number, From>();
+  private readonly changeWaiters = new Set<() => void>();
+  private readonly fetches = new Set<Promise<void>>();
+  private turn = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+
+  /** @internal Use `skein.consumer()`. */
+  constructor(
+    private readonly cluster: Cluster,
+    options: ConsumerOptions<V, K>,
+    private readonly onClosed: (consumer: Consumer<V, K>) => void,
+  ) {
+    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', knownOptions);
+    this.topic = resolveTopic(options.topic, 'consumer()');
+    this.onlyPartition = r.has('partition') ? r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }, 0) : undefined;
+    this.initialFrom = r.has('from') ? checkFrom(options.from, 'consumer()') : 'latest';
+    this.readFrom = r.oneOf('readFrom', ['leader', 'follower'], 'leader');
+    this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
+    this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+  }
+
+  /**
+   * Returns up to `maxRecords` records, in offset order per partition, waiting
+   * up to `maxWaitMs` when none are buffered (an empty list then). A record
+   * whose key or value does not deserialize rejects with DESERIALIZATION_FAILED
+   * (details: topic, partition, offset) and stays the position: seek past it
+   * to go on. Records before it in the same call are returned first.
+   */
+  fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
+    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
+    const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    const signal = r.signal('signal');
+    // One fetch at a time: two callers interleaving would each see half of a partition's order.
+    const run = this.lock.then(() => this.fetchNow(maxRecords, maxWaitMs, signal));
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Moves the position (of one partition, or all) to `from`; takes effect at
+   * the next fetch. Records read ahead are dropped.
+   */
+  seek(from: From, options: { partition?: number } = {}): void {
+    this.throwIfClosed('seek');
+    const spec = checkFrom(from, 'seek');
+    const partition = options.partition;
+    if (partition !== undefined && (!Number.isSafeInteger(partition) || partition < 0)) {
+      throw new SkeinError('INVALID_ARGUMENT', { message: 'seek: partition must be a non-negative integer' });
+    }
+    if (this.states === null) {
+      if (partition === undefined) {
+        this.initialFrom = spec;
+        this.pendingSeeks.clear();
+      } else this.pendingSeeks.set(partition, spec);
+      return;
+    }
+    const targets = this.states.filter((s) => partition === undefined || s.partition === partition);
+    if (targets.length === 0) throw new SkeinError('UNKNOWN_PARTITION', { message: `seek: this consumer does not read partition ${String(partition)}` });
+    for (const state of targets) this.reset(state, spec);
+  }
+
+  /**
+   * The offset of the next record of `partition` (default: the only one read),
+   * or undefined before the first fetch has resolved `from`.
+   */
+  position(partition?: number): number | undefined {
+    if (this.states === null) {
+      const from = this.pendingSeeks.get(partition ?? this.onlyPartition ?? -1) ?? this.initialFrom;
+      return typeof from === 'object' && 'offset' in from ? from.offset : undefined;
+    }
+    if (partition === undefined) {
+      if (this.states.length !== 1) throw new SkeinError('INVALID_ARGUMENT', { message: 'position: this consumer reads several partitions; name one' });
+      return this.states[0]!.position ?? undefined;
+    }
+    const state = this.states.find((s) => s.partition === partition);
+    if (state === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `position: this consumer does not read partition ${partition}` });
+    return state.position ?? undefined;
+  }
+
+  /** Long-polls and yields records one by one; `break` (or a throw) closes the consumer. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord<V, K>, void, undefined> {
+    try {
+      while (this.closing === null) {
+        const records = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+        for (const record of records) yield record;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Stops reading: fetches in flight are cancelled, read-ahead dropped. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closeController.abort(new SkeinError('CLIENT_CLOSED', { message: 'the consumer is closed' }));
+      for (const wake of this.changeWaiters) wake();
+      this.closing = Promise.allSettled([...this.fetches]).then(() => {
+        for (const state of this.states ?? []) state.cursor = state.next = null;
+        this.onClosed(this);
+      });
+    }
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private throwIfClosed(what: string): void {
+    if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: `${what}: the consumer is closed` });
+  }
+
+  private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
+    this.throwIfClosed('fetch');
+    throwIfAborted(signal);
+    const states = await this.ready(signal);
+    const doneAtStart = states.map((s) => s.fetchesDone);
+    const answered = (state: PartitionState, i: number): boolean => state.fetchesDone > doneAtStart[i]!;
+    // The broker long-polls for maxWaitMs; a partition whose leader is moving may take longer, but not forever.
+    const softUntilMs = Date.now() + maxWaitMs;
+    const hardUntilMs = softUntilMs + this.cluster.options.requestTimeoutMs;
+    for (;;) {
+      this.throwIfClosed('fetch');
+      const records = this.drain(states, maxRecords);
+      // Keep one response in flight per partition (read-ahead), except where this call already heard "nothing".
+      this.startFetches(states, maxWaitMs, (state, i) => records.length === 0 && answered(state, i));
+      if (records.length > 0) return records;
+      for (const state of states) {
+        if (state.failure !== undefined) {
+          const failure = state.failure;
+          state.failure = undefined;
+          throw failure;
+        }
+      }
+      const answeredCount = states.filter(answered).length;
+      const now = Date.now();
+      if (answeredCount === states.length || now >= hardUntilMs || (now >= softUntilMs && answeredCount > 0)) return [];
+      await this.changed(signal, now < softUntilMs ? softUntilMs : hardUntilMs);
+    }
+  }
+
+  /** Partitions known and positions resolved. */
+  private async ready(signal: AbortSignal | undefined): Promise<PartitionState[]> {
+    const deadlineMs = Date.now() + this.cluster.options.deliveryTimeoutMs;
+    if (this.states === null) {
+      const topic = this.topic.name;
+      const meta = await retrying(
+        { what: `metadata of ${topic}`, signal, deadlineMs, onFailure: (error) => this.cluster.classify(error, { topic }) },
+        (attemptSignal) => this.cluster.metadata.topic(topic, attemptSignal),
+      );
+      const count = meta.partitions.length;
+      if (this.onlyPartition !== undefined && this.onlyPartition >= count) {
+        throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has ${count} partitions; there is no partition ${this.onlyPartition}`, details: { topic, partition: this.onlyPartition } });
+      }
+      if (this.states === null) {
+        const partitions = this.onlyPartition !== undefined ? [this.onlyPartition] : Array.from({ length: count }, (_, i) => i);
+        this.states = partitions.map((partition) => ({
+          partition,
+          position: null,
+          from: this.pendingSeeks.get(partition) ?? this.initialFrom,
+          cursor: null,
+          next: null,
+          fetch: null,
+          generation: 0,
+          fetchesDone: 0,
+          failure: undefined,
+        }));
+      }
+    }
+    const states = this.states;
+    const unresolved = states.filter((s) => s.position === null);
+    if (unresolved.length > 0) {
+      await Promise.all(
+        unresolved.map(async (state) => {
+          const generation = state.generation;
+          const offset = await resolveFrom(this.cluster, { topic: this.topic.name, partition: state.partition, from: state.from }, { signal, deadlineMs });
+          if (state.generation === generation) state.position = offset;
+        }),
+      );
+    }
+    return states;
+  }
+
+  private reset(state: PartitionState, from: From): void {
+    state.generation++;
+    state.position = null;
+    state.from = from;
+    state.cursor = state.next = null;
+    state.failure = undefined;
+    state.fetch?.abort(new SkeinError('ABORTED', { message: 'seek' }));
+    state.fetch = null;
+  }
+
+  /** Takes up to `max` records from what is buffered, a partition at a time, starting with a different one each call. */
+  private drain(states: PartitionState[], max: number): ConsumedRecord<V, K>[] {
+    const out: ConsumedRecord<V, K>[] = [];
+    const start = this.turn++;
+    for (let i = 0; i < states.length && out.length < max; i++) {
+      const state = states[(start + i) % states.length]!;
+      while (out.length < max) {
+        const decoded = this.nextRecord(state);
+        if (decoded === null) break;
+        let record: ConsumedRecord<V, K>;
+        try {
+          record = deserializeRecord(this.topic, state.partition, decoded);
+        } catch (error) {
+          state.cursor?.unread();
+          if (out.length > 0) return out;
+          throw error;
+        }
+        out.push(record);
+        state.position = decoded.offset + 1;
+      }
+    }
+    return out;
+  }
+
+  private nextRecord(state: PartitionState): DecodedRecord | null {
+    for (;;) {
+      if (state.cursor === null) {
+        if (state.next === null) return null;
+        state.cursor = state.next;
+        state.next = null;
+      }
+      const record = state.cursor.next(state.position!);
+      if (record !== null) return record;
+      state.cursor = null;
+    }
+  }
+
+  /** Starts a fetch for each partition with room for one more response (none buffered, or read-ahead of the current one). */
+  private startFetches(states: PartitionState[], maxWaitMs: number, skip: (state: PartitionState, index: number) => boolean): void {
+    states.forEach((state, i) => {
+      if (state.fetch !== null || state.position === null || state.next !== null || state.failure !== undefined || skip(state, i)) return;
+      const offset = state.cursor === null ? state.position : Math.max(state.position, state.cursor.endOffset);
+      this.startFetch(state, offset, maxWaitMs);
+    });
+  }
+
+  private startFetch(state: PartitionState, offset: number, maxWaitMs: number): void {
+    const controller = new AbortController();
+    const closeSignal = this.closeController.signal;
+    const onClose = (): void => controller.abort(closeSignal.reason);
+    closeSignal.addEventListener('abort', onClose, { once: true });
+    state.fetch = controller;
+    const generation = state.generation;
+    const topic = this.topic.name;
+    const body = { topic, partition: state.partition, offset, maxBytes: this.fetchBytesMax, maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs };
+    const done = this.cluster
+      .callPartition<FetchResponse>(
+        { topic, partition: state.partition, method: methods.fetch, body, readFrom: this.readFrom },
+        { signal: controller.signal, timeoutMs: this.cluster.options.requestTimeoutMs + maxWaitMs },
+      )
+      .then(
+        (response) => {
+          if (state.generation !== generation) return;
+          if (!(response?.batches instanceof Uint8Array)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed fetch response: batches must be bytes' });
+          const cursor = new BatchCursor(response.batches);
+          if (cursor.recordCount === 0) return;
+          if (state.cursor === null) state.cursor = cursor;
+          else state.next = cursor;
+        },
+      )
+      .catch((error: unknown) => {
+        if (state.generation === generation && !controller.signal.aborted) state.failure = error;
+      })
+      .finally(() => {
+        closeSignal.removeEventListener('abort', onClose);
+        if (state.fetch === controller) state.fetch = null;
+        if (state.generation === generation) state.fetchesDone++;
+        this.fetches.delete(done);
+        for (const wake of this.changeWaiters) wake();
+      });
+    this.fetches.add(done);
+  }
+
+  /** Waits for any fetch to finish, `untilMs`, the consumer closing, or the signal. */
+  private changed(signal: AbortSignal | undefined, untilMs: number): Promise<void> {
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    this.changeWaiters.add(wake);
+    const timer = setTimeout(wake, Math.max(0, untilMs - Date.now()));
+    return abortable(woken, signal).finally(() => {
+      clearTimeout(timer);
+      this.changeWaiters.delete(wake);
+    });
+  }
+}

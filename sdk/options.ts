@@ -1,0 +1,83 @@
+import type { LossModel } from '../transport/loss/types.js';
+import { sdkLimits } from '../transport/limits.js';
+import { describe, OptionReader } from './check.js';
+
+/** How to reach one broker. */
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+export interface SkeinOptions {
+  /** Bootstrap brokers as "host:port" ("[::1]:9092" for IPv6). Any one of them is enough to find the rest. */
+  brokers: readonly string[];
+  /** Names this client to brokers (logs, metrics). Default "skein". */
+  clientId?: string;
+  /**
+   * Puts this client on a lossy link: a loss model, or a SKEIN_LOSS-style spec
+   * ("loss=0.1,dup=0.01,seed=7"). Default: the SKEIN_LOSS environment variable, if set.
+   */
+  loss?: LossModel | string;
+  /** One attempt of one request waits this long for its answer. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Deadline of a whole call through all its retries (and of a produced record until acknowledged). Default 120 s. */
+  deliveryTimeoutMs?: number;
+  /** Setting up a connection to a broker. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Cached metadata older than this is refreshed before use. Default 5 min. */
+  metadataMaxAgeMs?: number;
+}
+
+export interface ResolvedSkeinOptions {
+  brokers: BrokerAddress[];
+  clientId: string;
+  loss: LossModel | string | undefined;
+  requestTimeoutMs: number;
+  deliveryTimeoutMs: number;
+  connectTimeoutMs: number;
+  metadataMaxAgeMs: number;
+}
+
+const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs'];
+
+export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
+  if (options === undefined) options = null;
+  const r = new OptionReader(options ?? {}, 'new Skein()', 'INVALID_CONFIG', known);
+  const list = r.raw('brokers');
+  if (!Array.isArray(list) || list.length === 0) {
+    throw r.fail('new Skein(): brokers must be a non-empty list of "host:port" strings, for example ["127.0.0.1:9092"]');
+  }
+  if (list.length > sdkLimits.bootstrapBrokersMax) throw r.fail(`new Skein(): at most ${sdkLimits.bootstrapBrokersMax} bootstrap brokers`);
+  const brokers = list.map((entry: unknown, i) => {
+    const address = parseBrokerAddress(entry);
+    if (typeof address === 'string') throw r.fail(`new Skein(): brokers[${i}]: ${address}`);
+    return address;
+  });
+  const loss = r.raw('loss');
+  if (loss !== undefined && typeof loss !== 'string' && (typeof loss !== 'object' || loss === null || typeof (loss as LossModel).decide !== 'function')) {
+    throw r.fail('new Skein(): loss must be a loss model or a spec string such as "loss=0.1,seed=7"');
+  }
+  return {
+    brokers,
+    clientId: r.string('clientId', { bytesMax: sdkLimits.clientIdBytesMax }, 'skein'),
+    loss: loss as LossModel | string | undefined,
+    requestTimeoutMs: r.int('requestTimeoutMs', { min: 1, max: sdkLimits.requestTimeoutMsMax }, sdkLimits.requestTimeoutMsDefault),
+    deliveryTimeoutMs: r.int('deliveryTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.deliveryTimeoutMsDefault),
+    connectTimeoutMs: r.int('connectTimeoutMs', { min: 1, max: sdkLimits.requestTimeoutMsMax }, sdkLimits.connectTimeoutMsDefault),
+    metadataMaxAgeMs: r.int('metadataMaxAgeMs', { min: 0, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.metadataMaxAgeMs),
+  };
+}
+
+/** Parses "host:port" or "[v6]:port"; returns what is wrong as a string. */
+export function parseBrokerAddress(entry: unknown): BrokerAddress | string {
+  if (typeof entry !== 'string') return `expected "host:port", got ${describe(entry)}`;
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(entry);
+  if (match === null) return `expected "host:port" (or "[ipv6]:port"), got ${describe(entry)}`;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return `port ${port} is outside 1-65535 in ${describe(entry)}`;
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+export function formatAddress(address: BrokerAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

@@ -1,0 +1,512 @@
+import pRetry from 'p-retry';
+import { SkeinError, isSkeinError, type ErrorCode } from '../../transport/errors.js';
+import { recordLimits, sdkLimits } from '../../transport/limits.js';
+import type { ProduceResponse } from '../../transport/protocol/messages.js';
+import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
+import { backoff, type Verdict } from '../retry.js';
+import { ProducerBatch, type PendingRecord } from './batch.js';
+import type { ByteBudget } from './budget.js';
+
+/** Where a partition's batches go right now: its leader, as far as we know. */
+export interface ProduceTarget {
+  brokerId: number | null;
+  /** Sends one encoded batch; resolves with the broker's answer, or null with acks 'none'. */
+  transmit(batch: Uint8Array, signal: AbortSignal): Promise<ProduceResponse | null>;
+}
+
+export interface PipelineOptions {
+  topic: string;
+  partition: number;
+  idempotent: boolean;
+  maxInFlight: number;
+  batchBytesMax: number;
+  lingerMs: number;
+  deliveryTimeoutMs: number;
+  budget: ByteBudget;
+  /** Finds the partition's leader: one attempt, throwing what went wrong. */
+  leader: (signal: AbortSignal) => Promise<ProduceTarget>;
+  /** Classifies a failed request and updates routing state (hints, metadata); never throws. */
+  onFailure: (error: unknown, brokerId: number | null) => Verdict;
+  /** The producer id this pipeline starts with, and where a fresh one comes from when the broker lost ours. */
+  producerId: number;
+  newProducerId: () => number;
+  /** A batch was sealed (the sticky partitioner moves keyless records on). */
+  onBatchSealed?: () => void;
+  /** Aborts on a forced close: everything still pending fails with the reason. */
+  closeSignal: AbortSignal;
+  now?: () => number;
+}
+
+export interface PipelineStats {
+  batchesSent: number;
+  /** Batches sent again after a failure, with the same sequence number and bytes. */
+  resends: number;
+  /** Resends the broker recognised as already written. */
+  duplicates: number;
+  /** Batches that needed a new sequence number because the broker refused an earlier one for good. */
+  resequenced: number;
+  /** Fresh producer ids taken because the broker lost this one's state. */
+  rotations: number;
+}
+
+const int32Max = 0x7fffffff;
+
+/** Answers that prove the broker did not write the batch; anything else leaves its fate open. */
+const notWrittenCodes = new Set<ErrorCode>([
+  'NOT_LEADER',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_CONTROLLER',
+  'CONNECTION_REFUSED',
+  'BACKPRESSURE',
+  'OUT_OF_ORDER_SEQUENCE',
+  'UNKNOWN_PRODUCER',
+  'PRODUCER_FENCED',
+  'MESSAGE_TOO_LARGE',
+  'MALFORMED_REQUEST',
+  'UNKNOWN_TOPIC',
+  'UNKNOWN_PARTITION',
+  'RECORD_TOO_LARGE',
+  'CORRUPT_BATCH',
+  'INVALID_ARGUMENT',
+  'INVALID_CONFIG',
+  'UNSUPPORTED_VERSION',
+  'UNKNOWN_METHOD',
+]);
+
+interface Outcome {
+  batch: ProducerBatch;
+  response?: ProduceResponse | null;
+  error?: SkeinError;
+}
+
+interface Run {
+  /** Batches sent during this retry run: they are the ones that give up when retries run out. */
+  attempted: Set<ProducerBatch>;
+  progressed: boolean;
+  verdict: Verdict;
+  redirects: number;
+}
+
+/**
+ * The ordered, idempotent path of one partition's batches to its leader.
+ *
+ * Up to `maxInFlight` batches travel at once, in sequence order. When one
+ * fails retriably the pipeline stops sending, lets the others settle, then
+ * resends every failed batch in sequence order to the (new) leader with the
+ * SAME sequence number and bytes: the broker writes the ones it lacks and
+ * answers the ones it has as duplicates with their original offsets, so a
+ * leader change costs neither a gap, a reordering nor a duplicate.
+ * OUT_OF_ORDER_SEQUENCE after an earlier failure in the same flight is part
+ * of that recovery (the broker refused it because its predecessor is
+ * missing), not an error.
+ *
+ * Fates:
+ * - acknowledged (also as a duplicate): its records resolve with offsets;
+ * - refused for good (a non-retriable answer): its records reject, and the
+ *   later batches, which the broker cannot have written either, take new
+ *   sequence numbers from its own;
+ * - deadline passed: its records reject with TIMEOUT. If the broker may have
+ *   written it (a timeout, a dead connection) it keeps travelling, unseen, so
+ *   the sequence stays sound; otherwise it leaves like a refused batch.
+ * - the broker lost our producer state (OUT_OF_ORDER_SEQUENCE with nothing
+ *   before it): the pipeline takes a fresh producer id and starts again at 0.
+ *
+ * Retries of one run are p-retry's: exponential backoff with jitter, bounded
+ * by sdkLimits.retriesMax consecutive failures without progress; a trusted
+ * NOT_LEADER hint retries at once.
+ */
+export class PartitionPipeline {
+  private readonly queue: ProducerBatch[] = [];
+  private readonly inflight: ProducerBatch[] = [];
+  private open: ProducerBatch | null = null;
+  private lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  private running = false;
+  private wakeUp: (() => void) | null = null;
+  private producerId: number;
+  private producerEpoch: number;
+  private nextSequence = 0;
+  private readonly now: () => number;
+  readonly stats: PipelineStats = { batchesSent: 0, resends: 0, duplicates: 0, resequenced: 0, rotations: 0 };
+
+  constructor(private readonly options: PipelineOptions) {
+    this.now = options.now ?? Date.now;
+    this.producerId = options.idempotent ? options.producerId : NO_PRODUCER.producerId;
+    this.producerEpoch = options.idempotent ? 0 : NO_PRODUCER.producerEpoch;
+  }
+
+  /** Batches not yet settled or still travelling (the producer waits for these on flush). */
+  get pendingBatches(): number {
+    return this.queue.length + this.inflight.length;
+  }
+
+  /** Adds one record (its bytes already acquired from the budget). */
+  append(record: PendingRecord): void {
+    let batch = this.open;
+    if (batch !== null && (batch.bytes + record.bytes > this.options.batchBytesMax || batch.records.length >= recordLimits.batchRecordsMax)) {
+      this.seal(batch);
+      batch = null;
+    }
+    if (batch === null) {
+      const now = this.now();
+      batch = new ProducerBatch(now, now + this.options.deliveryTimeoutMs);
+      this.open = batch;
+      this.queue.push(batch);
+      const lingering = batch;
+      this.lingerTimer = setTimeout(() => this.makeReady(lingering), this.options.lingerMs);
+    }
+    batch.add(record);
+    if (batch.bytes >= this.options.batchBytesMax) this.seal(batch);
+  }
+
+  /** Makes every buffered record sendable now and resolves once all of them have settled. */
+  async flush(): Promise<void> {
+    const batches = [...this.inflight, ...this.queue];
+    if (this.open !== null) this.makeReady(this.open);
+    await Promise.all(batches.map((b) => b.settled));
+  }
+
+  private makeReady(batch: ProducerBatch): void {
+    batch.ready = true;
+    this.kick();
+  }
+
+  /** No more appends: full, or taken by the pipeline. */
+  private seal(batch: ProducerBatch): void {
+    batch.ready = true;
+    batch.sealed = true;
+    if (this.open === batch) {
+      this.open = null;
+      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+      this.options.onBatchSealed?.();
+    }
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running) {
+      this.wakeUp?.();
+      return;
+    }
+    if (!this.hasSendable()) return;
+    this.running = true;
+    void this.run().finally(() => {
+      this.running = false;
+      // Work that arrived while the last run was winding down.
+      if (this.hasSendable() && !this.options.closeSignal.aborted) this.kick();
+    });
+  }
+
+  private hasSendable(): boolean {
+    const head = this.queue[0];
+    return head !== undefined && head.ready;
+  }
+
+  private async run(): Promise<void> {
+    while (this.hasSendable() && !this.options.closeSignal.aborted) {
+      const run: Run = { attempted: new Set(), progressed: false, verdict: 'retry', redirects: 0 };
+      try {
+        await pRetry(
+          async () => {
+            run.progressed = false;
+            await this.round(run);
+          },
+          {
+            ...backoff,
+            retries: sdkLimits.retriesMax,
+            signal: this.options.closeSignal,
+            // Progress, or a leader we were pointed to, is not a failure to count or wait for.
+            shouldConsumeRetry: () => !run.progressed && !(run.verdict === 'redirect' && ++run.redirects <= sdkLimits.redirectsMax),
+            onFailedAttempt: () => this.expire(),
+          },
+        );
+      } catch (error) {
+        if (this.options.closeSignal.aborted) {
+          this.dropAll(this.options.closeSignal.reason);
+          return;
+        }
+        // Retries ran out: the batches this run kept failing give up (as at their deadline).
+        const cause = isSkeinError(error) ? error : undefined;
+        for (const batch of [...this.queue]) {
+          if (run.attempted.has(batch)) {
+            this.abandon(
+              batch,
+              new SkeinError('TIMEOUT', {
+                message: `produce to ${this.where()} gave up after ${sdkLimits.retriesMax} retries: ${cause?.message ?? String(error)}`,
+                cause: error,
+              }),
+            );
+          }
+        }
+      }
+    }
+  }
+
+  private where(): string {
+    return `${this.options.topic}/${this.options.partition}`;
+  }
+
+  /** One attempt: send everything sendable, pipelined; throws the first retriable failure once the flight has settled. */
+  private async round(run: Run): Promise<void> {
+    const closeSignal = this.options.closeSignal;
+    let target: ProduceTarget;
+    try {
+      target = await this.options.leader(closeSignal);
+    } catch (error) {
+      if (closeSignal.aborted) throw closeSignal.reason;
+      run.verdict = this.options.onFailure(error, null);
+      if (run.verdict === 'fatal') {
+        // Nowhere to send (the topic is gone): every batch fails with the reason.
+        this.dropAll(error);
+        return;
+      }
+      throw error;
+    }
+    this.expire();
+    const outcomes: Outcome[] = [];
+    const retry: ProducerBatch[] = [];
+    const outOfOrder: ProducerBatch[] = [];
+    let failure: SkeinError | null = null;
+    let refusedFrom: number | null = null;
+    let rotate = false;
+    const wake = (): void => this.wakeUp?.();
+    closeSignal.addEventListener('abort', wake);
+    try {
+      for (;;) {
+        if (closeSignal.aborted) throw closeSignal.reason;
+        const stopped = failure !== null || refusedFrom !== null || rotate || outOfOrder.length > 0;
+        while (!stopped && this.inflight.length < this.options.maxInFlight) {
+          const batch = this.takeNext();
+          if (batch === null) break;
+          this.send(batch, target, run, outcomes);
+        }
+        if (this.inflight.length === 0 && outcomes.length === 0) break;
+        if (outcomes.length === 0) {
+          await new Promise<void>((resolve) => (this.wakeUp = resolve));
+          this.wakeUp = null;
+          continue;
+        }
+        for (const { batch, response, error } of outcomes.splice(0)) {
+          this.inflight.splice(this.inflight.indexOf(batch), 1);
+          if (error === undefined) {
+            if (response?.duplicate === true) this.stats.duplicates++;
+            this.finish(batch, () => batch.acknowledge(response === null || response === undefined ? null : response.baseOffset));
+            run.progressed = true;
+            continue;
+          }
+          batch.lastError = error;
+          if (!notWrittenCodes.has(error.code)) batch.uncertain = true;
+          if (error.code === 'DUPLICATE_SEQUENCE') {
+            // Written once already, but the broker no longer knows at which offset.
+            const message = `${this.where()}: ${error.message}; the records are stored once, at offsets the broker no longer remembers`;
+            this.finish(batch, () => batch.fail(new SkeinError('DUPLICATE_SEQUENCE', { message, cause: error })));
+            run.progressed = true;
+          } else if (this.options.idempotent && (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER')) {
+            // Judged once the flight has settled: only then is it known whether a predecessor failed.
+            outOfOrder.push(batch);
+          } else {
+            const verdict = this.options.onFailure(error, target.brokerId);
+            if (verdict === 'fatal') {
+              this.finish(batch, () => batch.fail(error));
+              if (batch.baseSequence !== null) refusedFrom = Math.min(refusedFrom ?? batch.baseSequence, batch.baseSequence);
+              if (error.code === 'PRODUCER_FENCED') rotate = true;
+            } else {
+              retry.push(batch);
+              if (failure === null) {
+                failure = error;
+                run.verdict = verdict;
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      closeSignal.removeEventListener('abort', wake);
+    }
+    for (const batch of outOfOrder) {
+      const sequence = batch.baseSequence ?? 0;
+      const predecessorFailed =
+        (refusedFrom !== null && refusedFrom < sequence) ||
+        retry.some((b) => (b.baseSequence ?? 0) < sequence) ||
+        outOfOrder.some((b) => (b.baseSequence ?? 0) < sequence);
+      if (predecessorFailed) {
+        // Refused because a predecessor is missing: not written; it goes again after that one.
+        batch.uncertain = false;
+        retry.push(batch);
+      } else if (batch.abandoned || batch.rotations >= 1) {
+        this.finish(batch, () => batch.fail(batch.lastError));
+        refusedFrom = Math.min(refusedFrom ?? sequence, sequence);
+      } else {
+        // Nothing before it failed: the broker lost this producer id's state. Start afresh.
+        batch.rotations++;
+        batch.uncertain = false;
+        rotate = true;
+        retry.push(batch);
+        if (failure === null) {
+          failure = batch.lastError;
+          run.verdict = 'redirect';
+        }
+      }
+    }
+    this.settleFailures({ retry, refusedFrom, rotate });
+    if (failure !== null) throw failure;
+  }
+
+  private send(batch: ProducerBatch, target: ProduceTarget, run: Run, outcomes: Outcome[]): void {
+    this.inflight.push(batch);
+    run.attempted.add(batch);
+    if (batch.attempts > 0) this.stats.resends++;
+    batch.attempts++;
+    this.stats.batchesSent++;
+    target.transmit(batch.encoded!, this.options.closeSignal).then(
+      (response) => {
+        outcomes.push({ batch, response });
+        this.wakeUp?.();
+      },
+      (error: unknown) => {
+        outcomes.push({ batch, error: asSkeinError(error) });
+        this.wakeUp?.();
+      },
+    );
+  }
+
+  /** After a failed flight has settled: put retries back in sequence order, renumber what must be. */
+  private settleFailures(failed: { retry: ProducerBatch[]; refusedFrom: number | null; rotate: boolean }): void {
+    const { retry, refusedFrom, rotate } = failed;
+    retry.sort((a, b) => (a.baseSequence ?? 0) - (b.baseSequence ?? 0));
+    this.queue.unshift(...retry);
+    if (rotate) {
+      this.rotate();
+      this.renumberFrom(-1);
+    } else if (refusedFrom !== null) {
+      this.nextSequence = refusedFrom;
+      this.renumberFrom(refusedFrom);
+    }
+  }
+
+  /**
+   * Queued batches at or after `sequence` were definitively not written (the
+   * broker refused one before them): they take new numbers when next sent.
+   * Abandoned ones among them are dropped; their records already failed.
+   */
+  private renumberFrom(sequence: number): void {
+    for (const batch of [...this.queue]) {
+      if (batch.baseSequence === null || batch.baseSequence < sequence) continue;
+      if (batch.abandoned) {
+        this.remove(batch);
+        continue;
+      }
+      batch.resequence();
+      this.stats.resequenced++;
+    }
+  }
+
+  private rotate(): void {
+    this.producerId = this.options.newProducerId();
+    this.producerEpoch = 0;
+    this.nextSequence = 0;
+    this.stats.rotations++;
+  }
+
+  /** The next batch to send, sealed, numbered and encoded; null when none may go now. */
+  private takeNext(): ProducerBatch | null {
+    for (;;) {
+      const batch = this.queue[0];
+      if (batch === undefined || !batch.ready) return null;
+      if (batch.encoded === null) {
+        if (this.options.idempotent && batch.baseSequence === null) {
+          if (this.nextSequence + batch.records.length > int32Max) {
+            // Sequence numbers are int32: start a fresh producer id once nothing older travels.
+            if (this.inflight.length > 0) return null;
+            this.rotate();
+          }
+          batch.baseSequence = this.nextSequence;
+          batch.producerId = this.producerId;
+          batch.producerEpoch = this.producerEpoch;
+        }
+        try {
+          batch.encoded = encodeRecordBatch({
+            records: batch.records.map((r) => r.input),
+            producerId: this.options.idempotent ? batch.producerId : NO_PRODUCER.producerId,
+            producerEpoch: this.options.idempotent ? batch.producerEpoch : NO_PRODUCER.producerEpoch,
+            baseSequence: batch.baseSequence ?? NO_PRODUCER.baseSequence,
+          });
+        } catch (error) {
+          batch.baseSequence = null;
+          this.finish(batch, () => batch.fail(error));
+          continue;
+        }
+        if (batch.baseSequence !== null) this.nextSequence = batch.baseSequence + batch.records.length;
+      }
+      this.seal(batch);
+      this.queue.shift();
+      return batch;
+    }
+  }
+
+  /** Fails the batches whose delivery deadline has passed. */
+  private expire(): void {
+    const now = this.now();
+    for (const batch of [...this.queue]) {
+      if (batch.abandoned || now < batch.deadlineMs) continue;
+      const last = batch.lastError === null ? '' : `; last error: ${batch.lastError.code}: ${batch.lastError.message}`;
+      this.abandon(
+        batch,
+        new SkeinError('TIMEOUT', {
+          message: `produce to ${this.where()} was not acknowledged within deliveryTimeoutMs (${this.options.deliveryTimeoutMs} ms)${last}`,
+          cause: batch.lastError ?? undefined,
+        }),
+      );
+    }
+  }
+
+  /**
+   * Rejects a batch's records. A batch the broker may have written keeps its
+   * place and keeps being resent, so that its sequence number settles and the
+   * later ones stay sound; any other leaves, and the later ones renumber.
+   */
+  private abandon(batch: ProducerBatch, error: SkeinError): void {
+    batch.fail(error);
+    batch.abandoned = true;
+    if (batch.attempts > 0 && batch.uncertain) return;
+    const sequence = batch.baseSequence;
+    this.remove(batch);
+    if (sequence !== null) {
+      this.nextSequence = sequence;
+      this.renumberFrom(sequence);
+    }
+  }
+
+  private dropAll(reason: unknown): void {
+    for (const batch of [...this.queue, ...this.inflight]) {
+      batch.fail(reason);
+      this.remove(batch);
+    }
+    this.inflight.length = 0;
+  }
+
+  private finish(batch: ProducerBatch, settle: () => void): void {
+    settle();
+    this.remove(batch);
+  }
+
+  /** Takes a batch out of the queue and returns its bytes to the producer buffer. */
+  private remove(batch: ProducerBatch): void {
+    const at = this.queue.indexOf(batch);
+    if (at !== -1) this.queue.splice(at, 1);
+    if (this.open === batch) {
+      this.open = null;
+      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
+    if (!batch.released) {
+      batch.released = true;
+      this.options.budget.release(batch.bufferedBytes);
+    }
+  }
+}
+
+function asSkeinError(error: unknown): SkeinError {
+  if (isSkeinError(error)) return error;
+  return new SkeinError('INTERNAL', { message: error instanceof Error ? error.message : String(error), cause: error });
+}

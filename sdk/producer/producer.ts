@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto';
+import { SkeinError } from '../../transport/errors.js';
+import { recordLimits, sdkLimits } from '../../transport/limits.js';
+import { acksValues, methods, type Acks, type ProduceResponse } from '../../transport/protocol/messages.js';
+import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
+import type { RecordHeader, RecordInput } from '../../transport/protocol/records.js';
+import { Prng } from '../../transport/core/prng.js';
+import { abortable } from '../abort.js';
+import { callSignal, OptionReader } from '../check.js';
+import type { Cluster } from '../cluster.js';
+import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';
+import { retrying } from '../retry.js';
+import { resolveTopic, type TopicInput } from '../topic.js';
+import { recordBytesBound, type Acknowledgement, type PendingRecord } from './batch.js';
+import { ByteBudget } from './budget.js';
+import { PartitionPipeline, type PipelineStats, type ProduceTarget } from './pipeline.js';
+
+/** Record headers as an application passes them: a map, or a list when a key repeats. */
+export type HeadersInput = Readonly<Record<string, string | Uint8Array>> | readonly { key: string; value: string | Uint8Array }[];
+
+export interface Message<V = unknown, K = unknown> {
+  /** Keyed records of one key always land on one partition (murmur2 of the serialized key). */
+  key?: K | null;
+  value: V;
+  headers?: HeadersInput;
+  /** Milliseconds since the Unix epoch; default: when `send` was called. */
+  timestamp?: number;
+  /** Overrides the partitioner. */
+  partition?: number;
+}
+
+export interface SendInput<V = unknown, K = unknown> {
+  topic: TopicInput<V, K>;
+  messages: readonly Message<V, K>[];
+}
+
+/** Where a record was written. `offset` is null only with `acks: 'none'`, which never hears back. */
+export interface RecordMetadata<O extends number | null = number> {
+  topic: string;
+  partition: number;
+  offset: O;
+  timestamp: number;
+}
+
+export interface ProducerOptions {
+  /** 'all' (default): after a majority of replicas hold the batch; 'leader': after the leader's append; 'none': fire and forget. */
+  acks?: Acks;
+  /** Exactly-once writes through retries (producer id + sequence numbers). Default: true with acks 'all'; it needs acks 'all'. */
+  idempotent?: boolean;
+  /** How long a batch waits for more records before it may go. Default 5 ms. */
+  lingerMs?: number;
+  /** A batch closes at this many bytes. Default 512 KiB. */
+  batchBytesMax?: number;
+  /** Batches in flight per partition. Default 5. */
+  maxInFlight?: number;
+  /** Bytes of records accepted and not yet acknowledged; `send` waits beyond it. Default 64 MiB. */
+  bufferBytesMax?: number;
+  /** Chooses a partition for records without one. Default: murmur2 of the key; sticky for keyless records. */
+  partitioner?: Partitioner;
+  /** A record not acknowledged within this fails with TIMEOUT. Default: the client's deliveryTimeoutMs. */
+  deliveryTimeoutMs?: number;
+}
+
+interface ResolvedProducerOptions {
+  acks: Acks;
+  idempotent: boolean;
+  lingerMs: number;
+  batchBytesMax: number;
+  maxInFlight: number;
+  bufferBytesMax: number;
+  partitioner: Partitioner | undefined;
+  deliveryTimeoutMs: number;
+}
+
+const knownOptions = ['acks', 'idempotent', 'lingerMs', 'batchBytesMax', 'maxInFlight', 'bufferBytesMax', 'partitioner', 'deliveryTimeoutMs'];
+
+export function resolveProducerOptions(options: unknown, deliveryTimeoutMsDefault: number): ResolvedProducerOptions {
+  const r = new OptionReader(options, 'producer()', 'INVALID_CONFIG', knownOptions);
+  const acks = r.oneOf('acks', acksValues, 'all');
+  const idempotent = r.bool('idempotent', acks === 'all');
+  if (idempotent && acks !== 'all') {
+    // With a leader-only ack a batch can be acknowledged and then lost in a failover; the sequence would then have a hole.
+    throw r.fail(`producer(): idempotent: true needs acks: 'all' (got acks: '${acks}'); set idempotent: false to use acks '${acks}'`);
+  }
+  return {
+    acks,
+    idempotent,
+    lingerMs: r.int('lingerMs', { min: 0, max: sdkLimits.lingerMsMax }, sdkLimits.lingerMsDefault),
+    batchBytesMax: r.int('batchBytesMax', { min: BATCH_HEADER_BYTES + 32, max: recordLimits.batchBytesMax }, sdkLimits.producerBatchBytesDefault),
+    maxInFlight: r.int('maxInFlight', { min: 1, max: sdkLimits.producerMaxInFlightMax }, sdkLimits.producerMaxInFlightDefault),
+    bufferBytesMax: r.int('bufferBytesMax', { min: 1024, max: sdkLimits.producerBufferBytesMax }, sdkLimits.producerBufferBytesDefault),
+    partitioner: r.fn<Partitioner>('partitioner'),
+    deliveryTimeoutMs: r.int('deliveryTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, deliveryTimeoutMsDefault),
+  };
+}
+
+/** A random producer id: 53 bits from node:crypto, never 0 or -1, so two producers practically never share one. */
+export function randomProducerId(): number {
+  const bytes = randomBytes(7);
+  let id = 0;
+  for (const byte of bytes) id = id * 256 + byte;
+  id = id % 2 ** 53;
+  return id === 0 ? 1 : id;
+}
+
+export interface ProducerStats extends PipelineStats {
+  /** Bytes of records buffered now, and the most ever buffered at once. */
+  bufferedBytes: number;
+  bufferedBytesHighWater: number;
+  /** `send` calls waiting for buffer space now. */
+  sendsWaiting: number;
+}
+
+/**
+ * Sends records to topics: batched per partition, pipelined, retried through
+ * leader changes, and (by default) idempotent, so a retried batch is never
+ * written twice. Create one with `skein.producer()`.
+ */
+export class Producer<O extends number | null = number> implements AsyncDisposable {
+  private readonly options: ResolvedProducerOptions;
+  private readonly budget: ByteBudget;
+  private readonly pipelines = new Map<string, PartitionPipeline>();
+  private readonly partitioner: DefaultPartitioner;
+  private readonly closeController = new AbortController();
+  private readonly producerId = randomProducerId();
+  private closing: Promise<void> | null = null;
+
+  /** @internal Use `skein.producer()`. */
+  constructor(
+    private readonly cluster: Cluster,
+    options: ProducerOptions | undefined,
+    private readonly onClosed: (producer: Producer<O>) => void,
+    random: Prng = new Prng(randomBytes(4).readUInt32LE(0)),
+  ) {
+    this.options = resolveProducerOptions(options, cluster.options.deliveryTimeoutMs);
+    this.budget = new ByteBudget(this.options.bufferBytesMax);
+    this.partitioner = new DefaultPartitioner(random);
+  }
+
+  /**
+   * Sends records and resolves with where each was written, in input order,
+   * once all are acknowledged. Waits while the producer buffer is full. Rejects
+   * with the first record's failure if any fails (others may be written).
+   *
+   * Aborting `signal` rejects with its reason: records still waiting for
+   * buffer space are never sent; records already buffered may still be written.
+   */
+  async send<V, K>(input: SendInput<V, K>, options?: { signal?: AbortSignal }): Promise<RecordMetadata<O>[]> {
+    const signal = callSignal(options, 'send');
+    signal?.throwIfAborted();
+    if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: 'send: the producer is closed' });
+    if (typeof input !== 'object' || input === null) throw new SkeinError('INVALID_ARGUMENT', { message: 'send: expected { topic, messages }' });
+    const topic = resolveTopic(input.topic, 'send');
+    const messages = input.messages;
+    if (!Array.isArray(messages) || messages.length === 0 || messages.length > sdkLimits.messagesPerSendMax) {
+      throw new SkeinError('INVALID_ARGUMENT', { message: `send: messages must be a list of 1 to ${sdkLimits.messagesPerSendMax} messages` });
+    }
+    const now = Date.now();
+    const deadlineMs = now + this.options.deliveryTimeoutMs;
+    // Serialize first: a bad message fails the call before anything is buffered.
+    const prepared = messages.map((message, i) => prepareMessage(message, i, topic, now));
+    const meta = await retrying(
+      {
+        what: `metadata of ${topic.name}`,
+        signal,
+        deadlineMs,
+        onFailure: (error) => this.cluster.classify(error, { topic: topic.name }),
+      },
+      (attemptSignal) => this.cluster.metadata.topic(topic.name, attemptSignal),
+    );
+    const partitionCount = meta.partitions.length;
+    const partitions = prepared.map(({ input: record, partition }, i) => {
+      if (partition !== undefined) {
+        if (partition >= partitionCount) {
+          throw new SkeinError('UNKNOWN_PARTITION', { message: `send: message ${i} names partition ${partition}, but topic ${topic.name} has ${partitionCount}`, details: { topic: topic.name, partition } });
+        }
+        return partition;
+      }
+      const key = record.key ?? null;
+      return this.options.partitioner === undefined
+        ? this.partitioner.partition({ topic: topic.name, key, partitionCount })
+        : checkedPartition(this.options.partitioner, { topic: topic.name, key, partitionCount });
+    });
+    let total = 0;
+    for (const p of prepared) total += p.bytes;
+    await this.budget.acquire(total, { signal, deadlineMs });
+    if (this.closing !== null) {
+      this.budget.release(total);
+      throw new SkeinError('CLIENT_CLOSED', { message: 'send: the producer closed while this send waited for buffer space' });
+    }
+    const acknowledgements = prepared.map((p, i) =>
+      new Promise<Acknowledgement>((resolve, reject) => {
+        const pending: PendingRecord = { input: p.input, bytes: p.bytes, resolve, reject };
+        this.pipeline(topic.name, partitions[i]!, partitionCount).append(pending);
+      }),
+    );
+    const all = Promise.all(acknowledgements);
+    const acks = await abortable(all, signal);
+    return acks.map((ack, i) => ({ topic: topic.name, partition: partitions[i]!, offset: ack.offset as O, timestamp: ack.timestamp }));
+  }
+
+  /** Sends everything buffered now, and resolves once those records are acknowledged or failed. */
+  async flush(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = callSignal(options, 'flush');
+    await abortable(Promise.all([...this.pipelines.values()].map((p) => p.flush())).then(() => undefined), signal);
+  }
+
+  /**
+   * Stops accepting records, delivers what is buffered (each record bounded
+   * by its delivery deadline), then releases everything. Aborting `signal`
+   * fails whatever is still pending with CLIENT_CLOSED and rejects with its reason.
+   */
+  close(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = callSignal(options, 'close');
+    if (this.closing === null) {
+      const closed = new SkeinError('CLIENT_CLOSED', { message: 'the producer closed before these records were acknowledged' });
+      const onAbort = (): void => this.closeController.abort(closed);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.closing = Promise.all([...this.pipelines.values()].map((p) => p.flush()))
+        .then(() => undefined)
+        .finally(() => {
+          signal?.removeEventListener('abort', onAbort);
+          this.closeController.abort(closed);
+          this.budget.close(closed);
+          this.onClosed(this);
+        });
+      if (signal?.aborted) onAbort();
+    }
+    return abortable(this.closing, signal);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  stats(): ProducerStats {
+    const total: ProducerStats = {
+      batchesSent: 0,
+      resends: 0,
+      duplicates: 0,
+      resequenced: 0,
+      rotations: 0,
+      bufferedBytes: this.budget.used,
+      bufferedBytesHighWater: this.budget.highWaterBytes,
+      sendsWaiting: this.budget.waiting,
+    };
+    for (const pipeline of this.pipelines.values()) {
+      for (const key of ['batchesSent', 'resends', 'duplicates', 'resequenced', 'rotations'] as const) total[key] += pipeline.stats[key];
+    }
+    return total;
+  }
+
+  private pipeline(topic: string, partition: number, partitionCount: number): PartitionPipeline {
+    const key = `${topic}/${partition}`;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline === undefined) {
+      const { acks } = this.options;
+      const cluster = this.cluster;
+      const timeoutMs = cluster.options.requestTimeoutMs;
+      pipeline = new PartitionPipeline({
+        topic,
+        partition,
+        idempotent: this.options.idempotent,
+        maxInFlight: this.options.maxInFlight,
+        batchBytesMax: this.options.batchBytesMax,
+        lingerMs: this.options.lingerMs,
+        deliveryTimeoutMs: this.options.deliveryTimeoutMs,
+        budget: this.budget,
+        producerId: this.producerId,
+        newProducerId: randomProducerId,
+        closeSignal: this.closeController.signal,
+        onBatchSealed: () => this.partitioner.batchClosed(topic, partition, partitionCount),
+        onFailure: (error, brokerId) => cluster.classify(error, { topic, partition, brokerId }),
+        leader: async (signal): Promise<ProduceTarget> => {
+          const target = await cluster.partitionTarget(topic, partition, 'leader', signal);
+          return {
+            brokerId: target.brokerId,
+            transmit: (batch, transmitSignal) => {
+              const body = { topic, partition, acks, batch, timeoutMs };
+              if (acks === 'none') return target.connection.notify(methods.produce, body).then(() => null);
+              return target.connection.request<ProduceResponse>(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(checkProduceResponse);
+            },
+          };
+        },
+      });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+}
+
+function checkProduceResponse(response: unknown): ProduceResponse {
+  const r = response as Partial<ProduceResponse> | null;
+  if (typeof r !== 'object' || r === null || typeof r.baseOffset !== 'number' || !Number.isSafeInteger(r.baseOffset) || r.baseOffset < 0) {
+    throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed produce response: baseOffset must be a non-negative integer' });
+  }
+  return { baseOffset: r.baseOffset, duplicate: r.duplicate === true };
+}
+
+const utf8 = new TextEncoder();
+
+/** Serializes one message and checks it against the record limits. */
+function prepareMessage<V, K>(
+  message: Message<V, K>,
+  index: number,
+  topic: { name: string; value: { serialize(v: V): Uint8Array }; key: { serialize(k: K): Uint8Array } },
+  now: number,
+): { input: RecordInput; bytes: number; partition: number | undefined } {
+  const where = `send: message ${index} for topic ${topic.name}`;
+  const invalid = (message: string, cause?: unknown): SkeinError => new SkeinError('INVALID_ARGUMENT', { message: `${where}: ${message}`, cause });
+  if (typeof message !== 'object' || message === null) throw invalid('expected { value, key?, headers?, timestamp?, partition? }');
+  const timestamp = message.timestamp ?? now;
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0 || timestamp >= 2 ** 52) throw invalid(`timestamp must be an integer in [0, 2^52), got ${String(timestamp)}`);
+  const partition = message.partition;
+  if (partition !== undefined && (!Number.isSafeInteger(partition) || partition < 0)) throw invalid(`partition must be a non-negative integer, got ${String(partition)}`);
+  let value: Uint8Array;
+  try {
+    value = topic.value.serialize(message.value);
+  } catch (cause) {
+    throw invalid(`the value could not be serialized (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+  }
+  let key: Uint8Array | null = null;
+  if (message.key !== undefined && message.key !== null) {
+    try {
+      key = topic.key.serialize(message.key);
+    } catch (cause) {
+      throw invalid(`the key could not be serialized (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+    }
+  }
+  const headers = prepareHeaders(message.headers, invalid);
+  const input: RecordInput = { key, value, headers, timestamp };
+  const bytes = recordBytesBound(input);
+  let payload = (key?.length ?? 0) + value.length;
+  for (const h of headers) payload += Buffer.byteLength(h.key) + h.value.length;
+  if (payload > recordLimits.recordBytesMax || bytes + BATCH_HEADER_BYTES > recordLimits.batchBytesMax) {
+    throw new SkeinError('RECORD_TOO_LARGE', { message: `${where}: ${payload} bytes of key, value and headers exceed recordBytesMax (${recordLimits.recordBytesMax})` });
+  }
+  return { input, bytes, partition };
+}
+
+function prepareHeaders(headers: HeadersInput | undefined, invalid: (message: string) => SkeinError): RecordHeader[] {
+  if (headers === undefined) return [];
+  if (typeof headers !== 'object' || headers === null) throw invalid('headers must be a map or a list of { key, value }');
+  const entries: [unknown, unknown][] = Array.isArray(headers)
+    ? headers.map((h: unknown) => [(h as { key?: unknown })?.key, (h as { value?: unknown })?.value])
+    : Object.entries(headers);
+  if (entries.length > recordLimits.headersPerRecordMax) throw invalid(`at most ${recordLimits.headersPerRecordMax} headers`);
+  return entries.map(([key, value]) => {
+    if (typeof key !== 'string' || Buffer.byteLength(key) > recordLimits.headerKeyBytesMax) {
+      throw invalid(`a header key must be a string of at most ${recordLimits.headerKeyBytesMax} bytes`);
+    }
+    if (typeof value === 'string') return { key, value: utf8.encode(value) };
+    if (value instanceof Uint8Array) return { key, value };
+    throw invalid(`header ${JSON.stringify(key)} must be a string or a Uint8Array`);
+  });
+}
