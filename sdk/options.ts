@@ -41,8 +41,7 @@ export interface ResolvedSkeinOptions {
 const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs'];
 
 export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
-  if (options === undefined) options = null;
-  const r = new OptionReader(options ?? {}, 'new Skein()', 'INVALID_CONFIG', known);
+  const r = new OptionReader(options, 'new Skein()', 'INVALID_CONFIG', known);
   const list = r.raw('brokers');
   if (!Array.isArray(list) || list.length === 0) {
     throw r.fail('new Skein(): brokers must be a non-empty list of "host:port" strings, for example ["127.0.0.1:9092"]');

@@ -28,6 +28,8 @@ export interface RetryOptions {
   deadlineMs: number;
   /** Classifies a failure and updates routing state (metadata, hints); must not throw. */
   onFailure: (error: unknown) => Verdict;
+  /** Retries before giving up with the last error; default sdkLimits.retriesMax. */
+  retriesMax?: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function retrying<T>(options: RetryOptions, attempt: (signal: Abort
       },
       {
         ...backoff,
-        retries: sdkLimits.retriesMax,
+        retries: options.retriesMax ?? sdkLimits.retriesMax,
         signal,
         // A trusted hint is a redirect, not a failure: no backoff and no retry consumed, up to a bound.
         shouldConsumeRetry: () => !(verdict === 'redirect' && ++redirects <= sdkLimits.redirectsMax),

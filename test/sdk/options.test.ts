@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { formatAddress, parseBrokerAddress, resolveSkeinOptions } from '../../sdk/options.js';
+import { resolveProducerOptions } from '../../sdk/producer/producer.js';
+import { sdkLimits } from '../../transport/limits.js';
+
+describe('client options', () => {
+  it('parses bootstrap addresses, IPv6 included', () => {
+    expect(parseBrokerAddress('127.0.0.1:9092')).toEqual({ host: '127.0.0.1', port: 9092 });
+    expect(parseBrokerAddress('broker-1.example:1')).toEqual({ host: 'broker-1.example', port: 1 });
+    expect(parseBrokerAddress('[::1]:9092')).toEqual({ host: '::1', port: 9092 });
+    expect(formatAddress({ host: '::1', port: 9092 })).toBe('[::1]:9092');
+    for (const bad of ['', 'host', ':9092', 'host:', 'host:0', 'host:65536', 'host:12a', '::1:9092', 'a b:1', 9092, null]) {
+      expect(typeof parseBrokerAddress(bad)).toBe('string');
+    }
+  });
+
+  it('applies defaults', () => {
+    const options = resolveSkeinOptions({ brokers: ['127.0.0.1:9092'] });
+    expect(options).toMatchObject({
+      clientId: 'skein',
+      requestTimeoutMs: sdkLimits.requestTimeoutMsDefault,
+      deliveryTimeoutMs: sdkLimits.deliveryTimeoutMsDefault,
+      brokers: [{ host: '127.0.0.1', port: 9092 }],
+    });
+  });
+
+  it('refuses bad options with INVALID_CONFIG naming the option', () => {
+    const cases: [unknown, RegExp][] = [
+      [undefined, /brokers must be a non-empty list/],
+      [{ brokers: [] }, /brokers must be a non-empty list/],
+      [{ brokers: 'a:1' }, /brokers must be a non-empty list/],
+      [{ brokers: ['a:1', 'nope'] }, /brokers\[1\]/],
+      [{ brokers: ['a:1'], clientId: 7 }, /clientId/],
+      [{ brokers: ['a:1'], clientId: 'x'.repeat(300) }, /clientId/],
+      [{ brokers: ['a:1'], requestTimeoutMs: 0 }, /requestTimeoutMs/],
+      [{ brokers: ['a:1'], deliveryTimeoutMs: 1.5 }, /deliveryTimeoutMs/],
+      [{ brokers: ['a:1'], loss: 42 }, /loss/],
+      [{ brokers: ['a:1'], brokerz: 1 }, /unknown option "brokerz"/],
+      ['not an object', /options must be an object/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => resolveSkeinOptions(options)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(message) }));
+    }
+  });
+});
+
+describe('producer options', () => {
+  it('defaults to idempotent acks all', () => {
+    expect(resolveProducerOptions(undefined, 1000)).toMatchObject({ acks: 'all', idempotent: true, maxInFlight: sdkLimits.producerMaxInFlightDefault, deliveryTimeoutMs: 1000 });
+    expect(resolveProducerOptions({ acks: 'leader' }, 1000)).toMatchObject({ acks: 'leader', idempotent: false });
+    expect(resolveProducerOptions({ acks: 'none' }, 1000)).toMatchObject({ acks: 'none', idempotent: false });
+  });
+
+  it('refuses contradictions and out-of-range values', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ acks: 'leader', idempotent: true }, /idempotent: true needs acks: 'all'/],
+      [{ acks: 'some' }, /acks must be one of/],
+      [{ maxInFlight: 0 }, /maxInFlight/],
+      [{ maxInFlight: sdkLimits.producerMaxInFlightMax + 1 }, /maxInFlight/],
+      [{ lingerMs: -1 }, /lingerMs/],
+      [{ batchBytesMax: 10 }, /batchBytesMax/],
+      [{ partitioner: 'murmur' }, /partitioner must be a function/],
+      [{ idempotent: 'yes' }, /idempotent must be true or false/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => resolveProducerOptions(options, 1000)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(message) }));
+    }
+  });
+});
