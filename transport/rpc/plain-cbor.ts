@@ -7,25 +7,30 @@
  * Decoder option turns off. A peer could send tag 27 (constructs Error or
  * RegExp from its data), tags 28/29 (shared references), 259 (flips map
  * mode), record definitions (0xe000+), typed-array tags, or tag 2 wrapped
- * around a megabyte (a quadratic BigInt build). Refusing every tag before
- * cbor-x sees the bytes means a hostile frame can only ever produce plain
- * values. Indefinite lengths are refused too: our encoder never writes them.
+ * around 256 KiB (a quadratic BigInt build: about a minute of CPU). Refusing
+ * every tag before cbor-x sees the bytes means a hostile frame can only ever
+ * produce plain values. Indefinite lengths are refused too: our encoder never
+ * writes them.
  *
  * Walks the bytes once without allocating; each item consumes at least one
  * byte, so the walk is bounded by the frame length whatever counts it claims.
  */
-export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | null {
-  const end = bytes.length;
-  // remaining[k]: items still expected by the k-th open container (a map expects two per entry); isMap[k]: whether it is a map.
-  const remaining: number[] = [];
-  const isMap: boolean[] = [];
-  let position = 0;
-  let itemsLeftAtTop = 1;
 
-  while (itemsLeftAtTop > 0 || remaining.length > 0) {
+/** Open containers: items each still expects (a map two per entry) and whether it is a map. Reused: the walk is synchronous. */
+let remaining = new Float64Array(64);
+let isMap = new Uint8Array(64);
+
+export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | null {
+  if (remaining.length < depthMax) {
+    remaining = new Float64Array(depthMax);
+    isMap = new Uint8Array(depthMax);
+  }
+  const end = bytes.length;
+  let depth = 0;
+  let position = 0;
+
+  for (;;) {
     if (position >= end) return 'truncated item';
-    const depth = remaining.length;
-    const keySlot = depth > 0 && isMap[depth - 1] === true && remaining[depth - 1]! % 2 === 0;
     const initial = bytes[position++]!;
     const major = initial >> 5;
     const info = initial & 0x1f;
@@ -54,7 +59,10 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
       return `reserved additional information ${info}`;
     }
 
-    if (keySlot && major !== 0 && major !== 1 && major !== 3) return 'map key that is not a string or an integer';
+    // In a map, an even count of items still expected means this item is a key.
+    if (depth > 0 && isMap[depth - 1] === 1 && remaining[depth - 1]! % 2 === 0 && major !== 0 && major !== 1 && major !== 3) {
+      return 'map key that is not a string or an integer';
+    }
 
     switch (major) {
       case 0:
@@ -71,10 +79,11 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
         // Every item takes at least one byte: a count larger than what is left is a lie.
         if (items > end - position) return 'container larger than the frame';
         if (items > 0) {
-          if (depth + 1 > depthMax) return `nesting deeper than ${depthMax}`;
+          if (depth >= depthMax) return `nesting deeper than ${depthMax}`;
           // The container counts as an item of its parent only once its last item is read.
-          remaining.push(items);
-          isMap.push(major === 5);
+          remaining[depth] = items;
+          isMap[depth] = major === 5 ? 1 : 0;
+          depth++;
           continue;
         }
         break;
@@ -87,23 +96,12 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
         if (info >= 25 && info <= 27) break;
         return `simple value ${argument}`;
     }
-    consumeOne();
-  }
-  return position === end ? null : 'trailing bytes after the item';
 
-  function consumeOne(): void {
-    if (remaining.length === 0) {
-      itemsLeftAtTop--;
-      return;
-    }
-    const top = remaining.length - 1;
-    remaining[top]!--;
-    // Close every container this item completed (the item itself may have been the last of several).
-    while (remaining.length > 0 && remaining[remaining.length - 1] === 0) {
-      remaining.pop();
-      isMap.pop();
-      if (remaining.length === 0) itemsLeftAtTop--;
-      else remaining[remaining.length - 1]!--;
+    // One item is complete: count it, closing every container it completes.
+    for (;;) {
+      if (depth === 0) return position === end ? null : 'trailing bytes after the item';
+      if (--remaining[depth - 1]! > 0) break;
+      depth--;
     }
   }
 }
