@@ -195,6 +195,11 @@ export class RaftDriver {
     return { ...this.core.status(), applied: this.appliedIndex };
   }
 
+  /** Term of an entry in this replica's log (written or not yet), undefined if it holds none there. */
+  termAt(index: number): number | undefined {
+    return this.core.termAt(index);
+  }
+
   get counters(): RaftDriverCounters {
     return { ...this.core.counters, ...this.driverCounters };
   }

@@ -42,6 +42,15 @@ export class MemoryStorage implements RaftStorage {
     return out;
   }
 
+  configEntries(lo: number, hiExclusive: number): Entry[] {
+    const out: Entry[] = [];
+    for (let index = Math.max(lo, this.firstIndex()); index < Math.min(hiExclusive, this.lastIndex() + 1); index++) {
+      const entry = this.log[index - this.baseIndex - 1]!;
+      if (entry.type === 'config') out.push(entry);
+    }
+    return out;
+  }
+
   snapshot(): Snapshot {
     return this.snap;
   }
@@ -79,6 +88,16 @@ export class MemoryStorage implements RaftStorage {
     this.baseTerm = this.termAt(newBase)!;
     this.log = this.log.slice(newBase - this.baseIndex);
     this.baseIndex = newBase;
+  }
+
+  /** An independent copy (the simulator's disk keeps one per durability point). */
+  clone(): MemoryStorage {
+    const copy = new MemoryStorage();
+    copy.snap = this.snap;
+    copy.baseIndex = this.baseIndex;
+    copy.baseTerm = this.baseTerm;
+    copy.log = [...this.log];
+    return copy;
   }
 
   sync(): Promise<void> {

@@ -2,18 +2,25 @@ import { raftLimits } from '../../../transport/limits.js';
 import type { ConfigState, Entry, HardState, NodeId } from './types.js';
 
 /**
- * Membership changes by joint consensus (Raft paper §6), taking effect when
- * the config entry is applied, as etcd does. Every change, even a single
- * one, goes through a joint configuration: the leader appends `enterJoint`,
- * and once that is applied appends `leaveJoint` by itself. While joint, every
- * election and every commit needs a majority of the old voters and a majority
- * of the new ones, so no two disjoint majorities can ever decide.
+ * Membership changes by joint consensus (Raft paper §6, thesis §4.3). Every
+ * change, even a single one, goes through a joint configuration: the leader
+ * appends `enterJoint`; once that is committed it appends `leaveJoint` by
+ * itself. While joint, every election and every commit needs a majority of
+ * the old voters AND a majority of the new ones, so no two disjoint
+ * majorities can ever decide.
  *
- * Why apply-time and not append-time: a configuration then never has to be
- * rolled back when a follower truncates its log. The rules that make this
- * safe live in raft.ts: one change in flight at a time (a new leader counts
- * everything in its log as in flight until applied), and no campaigning while
- * a committed config entry waits to be applied.
+ * A configuration takes effect as soon as its entry is in a replica's log,
+ * committed or not (thesis §4.1; see config-history.ts), so membership is a
+ * function of the log and needs no durable commit index. We first built the
+ * etcd variant (effect on apply) and our simulator found two ways to lose
+ * with it once the commit index is not made durable on every change: a
+ * restarted replica that forgot a config entry was committed campaigned
+ * under the configuration before it, and a removed leader that stepped down
+ * left the new voters waiting for votes of the old ones.
+ *
+ * One change at a time: a leader proposes a change only when it is not joint
+ * and every config entry in its log is committed, and a new leader first
+ * commits an entry of its own term (the no-op) before any change.
  */
 
 export type ConfChange =

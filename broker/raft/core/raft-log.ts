@@ -105,30 +105,12 @@ export class RaftLog {
   }
 
   /**
-   * Appends a leader's entries after (prevIndex, prevTerm) if our log holds
-   * that entry, skipping those we already have and replacing a conflicting
-   * suffix. Returns the index of the last new entry, or null on mismatch.
+   * Index of the first of a leader's entries (which follow an entry we hold)
+   * that is not in our log yet or conflicts with ours; 0 if we hold them all.
    */
-  maybeAppend(prevIndex: number, prevTerm: number, commit: number, entries: readonly Entry[]): number | null {
-    if (!this.matchTerm(prevIndex, prevTerm)) return null;
-    const lastNew = prevIndex + entries.length;
-    let conflict = -1;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (!this.matchTerm(entry.index, entry.term)) {
-        conflict = i;
-        break;
-      }
-    }
-    if (conflict >= 0) {
-      const first = entries[conflict]!.index;
-      if (first <= this.committed) {
-        throw new Error(`raft: entry ${first} conflicts with the committed log (commit ${this.committed})`);
-      }
-      this.append(entries.slice(conflict));
-    }
-    this.commitTo(Math.min(commit, lastNew));
-    return lastNew;
+  findConflict(entries: readonly Entry[]): number {
+    for (const entry of entries) if (!this.matchTerm(entry.index, entry.term)) return entry.index;
+    return 0;
   }
 
   /** Appends entries (entries[0].index <= lastIndex() + 1), dropping whatever they overwrite. */

@@ -1,7 +1,8 @@
 import { SkeinError } from '../../../transport/errors.js';
 import type { Prng } from '../../../transport/core/prng.js';
 import { raftLimits } from '../../../transport/limits.js';
-import { applyConfEntry, decodeConfEntry, encodeConfEntry, isJoint, type ConfChange } from './config.js';
+import { applyConfEntry, encodeConfEntry, isJoint, isVoterIn, type ConfChange } from './config.js';
+import { ConfigHistory } from './config-history.js';
 import { RaftLog } from './raft-log.js';
 import { ReadIndexQueue, type ConfirmedRead, type ReadRequest } from './read-index.js';
 import type { RaftLogReader } from './storage.js';
@@ -147,10 +148,9 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private transferee: NodeId = noNode;
-  /** Index of the last config entry this leader may not yet have applied (one change in flight at a time). */
+  /** Index of the last config entry this leader may not yet see committed (one change in flight at a time). */
   private pendingConfIndex = 0;
-  /** Index at which the current configuration took effect (its entry, or the snapshot's index). */
-  private configIndex: number;
+  private readonly configs: ConfigHistory;
 
   /** Peers that may have appends to send, flushed when the driver takes a Ready: batches what one turn proposed. */
   private readonly dirty = new Map<NodeId, boolean>();
@@ -191,8 +191,10 @@ export class RaftCore {
     this.vote = hs.vote;
     this.persisted = { term: hs.term, vote: hs.vote, commit: committed };
     this.handedOut = this.persisted;
-    this.tracker.setConfig(snapshot.config, this.log.lastIndex());
-    this.configIndex = snapshot.index;
+    // Membership is a function of the log: the snapshot's, then every config entry after it.
+    this.configs = new ConfigHistory({ index: snapshot.index, config: snapshot.config });
+    for (const entry of this.storage.configEntries(snapshot.index + 1, this.log.lastIndex() + 1)) this.configs.appended(entry.index, [entry]);
+    this.tracker.setConfig(this.configs.current(), this.log.lastIndex());
     this.becomeFollower(this.term, noNode);
   }
 
@@ -227,12 +229,14 @@ export class RaftCore {
         this.becomeFollower(m.term, noNode);
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
-        // A leader of an old term that cannot learn ours any other way: with pre-vote and
-        // check-quorum nobody sends it a higher-term vote request. Tell it, so it steps down.
+      // Answer a stale leader or candidate with our term, as the paper does (etcd stays silent
+      // unless pre-vote or check-quorum is on, counting on our own vote requests to spread the
+      // term — but a learner, or a voter outside its latest configuration, never sends any, and
+      // our simulator found leaders stuck in an old term forever).
+      if (m.type === 'append' || m.type === 'heartbeat') {
         this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
-      } else if (m.type === 'preVote') {
-        this.send({ type: 'preVoteResponse', from: this.id, to: m.from, term: this.term, reject: true });
+      } else if (m.type === 'preVote' || m.type === 'vote') {
+        this.send({ type: m.type === 'preVote' ? 'preVoteResponse' : 'voteResponse', from: this.id, to: m.from, term: this.term, reject: true });
       }
       this.counters.staleMessages++;
       return;
@@ -275,13 +279,12 @@ export class RaftCore {
     const data = encodeConfEntry(entry);
     const refused = this.refuseProposal(data.byteLength);
     if (refused !== null) return refused;
-    if (this.pendingConfIndex > this.log.applied || isJoint(this.tracker.config)) {
+    if (this.pendingConfIndex > this.log.committed || isJoint(this.tracker.config)) {
       return fail('RECONFIGURATION_IN_PROGRESS', 'a membership change is still in flight');
     }
     const next = applyConfEntry(this.tracker.config, entry);
     if (typeof next === 'string') return fail('INVALID_ARGUMENT', `membership change refused: ${next}`);
     const index = this.appendLocal('config', data);
-    this.pendingConfIndex = index;
     return { ok: true, value: { index, term: this.term } };
   }
 
@@ -362,7 +365,7 @@ export class RaftCore {
     const index = this.log.applied;
     const term = this.log.term(index);
     if (index === 0 || term === undefined) return null;
-    return { index, term, config: this.tracker.config };
+    return { index, term, config: this.configs.at(index) };
   }
 
   /** Term of an entry in our log (stable or not), for callers matching proposals to commits. */
@@ -433,15 +436,10 @@ export class RaftCore {
       const self = this.tracker.progress.get(this.id);
       if (self !== undefined && self.maybeUpdate(this.log.persistedLastIndex())) this.maybeCommit();
     }
-    for (const entry of rd.committedEntries) {
-      if (entry.type === 'config' && entry.index > this.configIndex) this.applyConfigEntry(entry);
-    }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) this.log.appliedTo(lastApplied.index);
-    if (this.role === 'leader' && isJoint(this.tracker.config) && this.pendingConfIndex <= this.log.applied) {
-      // The joint configuration is in force everywhere it matters: leave it.
-      this.pendingConfIndex = this.appendLocal('config', encodeConfEntry({ kind: 'leaveJoint' }));
-    }
+    // Applied entries are never truncated: their configurations are history now.
+    this.configs.settle(this.log.applied);
   }
 
   // ------------------------------------------------------------ roles
@@ -471,11 +469,15 @@ export class RaftCore {
     this.lead = this.id;
     this.counters.leadershipsWon++;
     this.tracker.resetProgress(this.log.lastIndex());
-    const self = this.tracker.progress.get(this.id)!;
-    self.match = this.log.persistedLastIndex();
-    self.becomeReplicate();
-    self.recentActive = true;
-    // Everything already in our log may hold an unapplied config change: count it as in flight.
+    // A leader outside its latest configuration (see promotable) counts only the others.
+    const self = this.tracker.progress.get(this.id);
+    if (self !== undefined) {
+      self.match = this.log.persistedLastIndex();
+      self.becomeReplicate();
+      self.recentActive = true;
+    }
+    // Whatever config change our log holds counts as in flight until our no-op commits it
+    // (the no-op-first rule: no change before the new leader has committed in its term).
     this.pendingConfIndex = this.log.lastIndex();
     // Commits the entries of earlier terms, which may only be committed by counting an entry of ours (§5.4.2).
     this.appendLocal('noop', emptyData);
@@ -499,8 +501,21 @@ export class RaftCore {
     this.pendingConfIndex = 0;
   }
 
+  /**
+   * May we campaign? As a voter of our latest configuration — or of the one
+   * before it while the latest is not known committed: a leader that appended
+   * a configuration without itself and then lost its leadership may hold the
+   * only copy of entries the new voters need, and they (still joint) need its
+   * vote, which it only gives to a log as long as its own. Leading once more
+   * (counting only the new voters) it commits the new configuration and
+   * steps down.
+   */
   private promotable(): boolean {
-    return this.tracker.isVoter(this.id) && !this.log.hasPendingSnapshot();
+    if (this.log.hasPendingSnapshot()) return false;
+    if (this.tracker.isVoter(this.id)) return true;
+    const index = this.configs.currentIndex();
+    if (index <= this.log.committed) return false;
+    return isVoterIn(this.configs.at(index - 1), this.id);
   }
 
   // ------------------------------------------------------------ ticks and elections
@@ -546,22 +561,11 @@ export class RaftCore {
 
   private hup(transfer: boolean): void {
     if (this.role === 'leader' || !this.promotable()) return;
-    if (this.hasUnappliedConfig()) {
-      // Campaigning under a configuration we know is already replaced could elect a second leader.
-      return;
-    }
-    if (this.preVote && !transfer) this.campaign('preElection');
-    else this.campaign(transfer ? 'transfer' : 'election');
+    if (this.preVote && !transfer) this.startCampaign('preElection');
+    else this.startCampaign(transfer ? 'transfer' : 'election');
   }
 
-  private hasUnappliedConfig(): boolean {
-    const from = this.log.applied + 1;
-    const to = Math.min(this.log.committed, this.log.lastIndex());
-    if (from > to) return false;
-    return this.log.slice(from, to + 1, Number.POSITIVE_INFINITY).some((e) => e.type === 'config');
-  }
-
-  private campaign(kind: 'preElection' | 'election' | 'transfer'): void {
+  private startCampaign(kind: 'preElection' | 'election' | 'transfer'): void {
     let voteTerm: number;
     let type: 'preVote' | 'vote';
     if (kind === 'preElection') {
@@ -577,7 +581,7 @@ export class RaftCore {
     }
     this.tracker.recordVote(this.id, true);
     if (this.tracker.tally() === 'won') {
-      if (kind === 'preElection') this.campaign('election');
+      if (kind === 'preElection') this.startCampaign('election');
       else this.becomeLeader();
       return;
     }
@@ -665,7 +669,7 @@ export class RaftCore {
     this.tracker.recordVote(m.from, !m.reject);
     const result = this.tracker.tally();
     if (result === 'won') {
-      if (this.role === 'preCandidate') this.campaign('election');
+      if (this.role === 'preCandidate') this.startCampaign('election');
       else this.becomeLeader();
     } else if (result === 'lost') {
       this.becomeFollower(this.term, noNode);
@@ -702,15 +706,26 @@ export class RaftCore {
       this.respondAppend(m.from, { index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
-    const lastNew = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
-    if (lastNew !== null) {
-      this.respondAppend(m.from, { index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
+    if (!this.log.matchTerm(m.prevIndex, m.prevTerm)) {
+      this.counters.appendsRejected++;
+      // Hint: the last entry of ours that could match, skipping every entry of a term newer than the leader's prevTerm.
+      const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
+      this.respondAppend(m.from, { index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: hint.term });
       return;
     }
-    this.counters.appendsRejected++;
-    // Hint: the last entry of ours that could match, skipping every entry of a term newer than the leader's prevTerm.
-    const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
-    this.respondAppend(m.from, { index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: hint.term });
+    const lastNew = m.prevIndex + m.entries.length;
+    const from = this.log.findConflict(m.entries);
+    if (from !== 0) {
+      const suffix = m.entries.slice(from - m.prevIndex - 1);
+      // A correct leader never rewrites our committed log nor sends a membership change that does not apply.
+      if (from <= this.log.committed || this.configs.check(from, suffix) !== null) {
+        this.counters.protocolViolations++;
+        return;
+      }
+      this.appendToLog(suffix);
+    }
+    this.log.commitTo(Math.min(m.commit, lastNew));
+    this.respondAppend(m.from, { index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
   }
 
   private respondAppend(to: NodeId, fields: Pick<AppendResponse, 'index' | 'reject' | 'hintIndex' | 'hintTerm'>): void {
@@ -736,14 +751,11 @@ export class RaftCore {
       this.respondAppend(m.from, { index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
+    // The snapshot's configuration may predate our joining: the config entry that added us follows it in the log.
     const config = meta.config;
-    if (!config.voters.includes(this.id) && !config.votersOutgoing.includes(this.id) && !config.learners.includes(this.id) && !config.learnersNext.includes(this.id)) {
-      this.counters.protocolViolations++;
-      return;
-    }
     this.log.restore(m.snapshot);
+    this.configs.reset({ index: meta.index, config });
     this.tracker.setConfig(config, this.log.lastIndex());
-    this.configIndex = meta.index;
     this.counters.snapshotsInstalled++;
     this.respondAppend(m.from, { index: this.log.lastIndex(), reject: false, hintIndex: 0, hintTerm: 0 });
   }
@@ -809,14 +821,32 @@ export class RaftCore {
     if (firstInTerm) {
       for (const read of this.reads.takeBeforeCommit()) if (!this.leaderRead(read)) this.counters.readsDropped++;
     }
+    const configCommitted = this.configs.currentIndex() <= index;
+    if (configCommitted && !this.tracker.isVoter(this.id)) {
+      // The configuration without us is committed (thesis §4.2.2): tell everyone the commit, then step down.
+      this.broadcastHeartbeat(this.reads.round);
+      this.becomeFollower(this.term, noNode);
+      return true;
+    }
+    if (configCommitted && isJoint(this.tracker.config) && this.pendingConfIndex <= index) {
+      // The joint configuration is committed: move on to the new one by itself.
+      this.pendingConfIndex = this.appendLocal('config', encodeConfEntry({ kind: 'leaveJoint' }));
+    }
     return true;
   }
 
   private appendLocal(type: EntryType, data: Uint8Array): number {
     const index = this.log.lastIndex() + 1;
-    this.log.append([{ index, term: this.term, type, data }]);
+    this.appendToLog([{ index, term: this.term, type, data }]);
+    if (type === 'config') this.pendingConfIndex = index;
     for (const id of this.tracker.progress.keys()) if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, false);
     return index;
+  }
+
+  /** Every append goes through here: a config entry takes effect the moment it is in the log. */
+  private appendToLog(entries: readonly Entry[]): void {
+    this.log.append(entries);
+    if (this.configs.appended(entries[0]!.index, entries)) this.configChanged();
   }
 
   private refuseProposal(bytes: number): RaftResult<Proposed> | null {
@@ -928,23 +958,13 @@ export class RaftCore {
 
   // ------------------------------------------------------------ membership
 
-  private applyConfigEntry(entry: Entry): void {
-    const decoded = decodeConfEntry(entry.data);
-    if (typeof decoded === 'string') throw new Error(`raft: committed config entry ${entry.index} is corrupt: ${decoded}`);
-    const next = applyConfEntry(this.tracker.config, decoded);
-    if (typeof next === 'string') throw new Error(`raft: committed config entry ${entry.index} does not apply: ${next}`);
-    this.tracker.setConfig(next, this.log.lastIndex());
-    this.configIndex = entry.index;
+  private configChanged(): void {
+    this.tracker.setConfig(this.configs.current(), this.log.lastIndex());
     if (this.role !== 'leader') return;
-    if (!this.tracker.isVoter(this.id)) {
-      // Removed or demoted: a new leader is elected among the remaining voters.
-      this.becomeFollower(this.term, noNode);
-      return;
-    }
     if (this.transferee !== noNode && !this.tracker.config.voters.includes(this.transferee)) this.abortTransfer();
-    // A smaller quorum may commit more; new members need their first append.
-    this.maybeCommit();
+    // New members need their first append; a different quorum may commit more.
     for (const id of this.tracker.progress.keys()) if (id !== this.id && !this.dirty.has(id)) this.dirty.set(id, true);
+    this.maybeCommit();
   }
 
   // ------------------------------------------------------------ output

@@ -25,6 +25,11 @@ export interface RaftLogReader {
    * `bytesMax` — but always at least one entry, so a large entry still moves.
    */
   entries(lo: number, hiExclusive: number, bytesMax: number): Entry[];
+  /**
+   * The config entries among [lo, hiExclusive) (firstIndex() <= lo): a replica
+   * restarting rebuilds its membership from these without reading every entry.
+   */
+  configEntries(lo: number, hiExclusive: number): Entry[];
   /** The latest snapshot: what a follower behind firstIndex() is sent. */
   snapshot(): Snapshot;
 }
