@@ -46,7 +46,9 @@ interface PartitionState {
   fetch: AbortController | null;
   /** Bumped by seek: answers to fetches from before it are dropped. */
   generation: number;
-  fetchesDone: number;
+  /** Fetches started so far, and the serial (1-based) of the last one that answered. */
+  fetchesStarted: number;
+  lastAnswered: number;
   failure: unknown;
 }
 
@@ -98,7 +100,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
    * (details: topic, partition, offset) and stays the position: seek past it
    * to go on. Records before it in the same call are returned first.
    */
-  fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
+  async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
     const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
     const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
     const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
@@ -189,8 +191,9 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     this.throwIfClosed('fetch');
     throwIfAborted(signal);
     const states = await this.ready(signal);
-    const doneAtStart = states.map((s) => s.fetchesDone);
-    const answered = (state: PartitionState, i: number): boolean => state.fetchesDone > doneAtStart[i]!;
+    // Only a fetch started by this call answers it: an older one may have asked for a shorter wait.
+    const startedBefore = states.map((s) => s.fetchesStarted);
+    const answered = (state: PartitionState, i: number): boolean => state.lastAnswered > startedBefore[i]!;
     // The broker long-polls for maxWaitMs; a partition whose leader is moving may take longer, but not forever.
     const softUntilMs = Date.now() + maxWaitMs;
     const hardUntilMs = softUntilMs + this.cluster.options.requestTimeoutMs;
@@ -237,7 +240,8 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
           next: null,
           fetch: null,
           generation: 0,
-          fetchesDone: 0,
+          fetchesStarted: 0,
+          lastAnswered: 0,
           failure: undefined,
         }));
       }
@@ -318,6 +322,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     const onClose = (): void => controller.abort(closeSignal.reason);
     closeSignal.addEventListener('abort', onClose, { once: true });
     state.fetch = controller;
+    const serial = ++state.fetchesStarted;
     const generation = state.generation;
     const topic = this.topic.name;
     const body = { topic, partition: state.partition, offset, maxBytes: this.fetchBytesMax, maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs };
@@ -342,7 +347,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
       .finally(() => {
         closeSignal.removeEventListener('abort', onClose);
         if (state.fetch === controller) state.fetch = null;
-        if (state.generation === generation) state.fetchesDone++;
+        if (state.generation === generation) state.lastAnswered = serial;
         this.fetches.delete(done);
         for (const wake of this.changeWaiters) wake();
       });

@@ -254,6 +254,9 @@ export class PartitionPipeline {
       target = await this.options.leader(closeSignal);
     } catch (error) {
       if (closeSignal.aborted) throw closeSignal.reason;
+      // Whatever keeps the leader unknown is what the waiting batches will report at their deadline.
+      const reason = asSkeinError(error);
+      for (const batch of this.queue) batch.lastError = reason;
       run.verdict = this.options.onFailure(error, null);
       if (run.verdict === 'fatal') {
         // Nowhere to send (the topic is gone): every batch fails with the reason.

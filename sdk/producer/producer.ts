@@ -124,6 +124,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private readonly closeController = new AbortController();
   private readonly producerId = randomProducerId();
   private closing: Promise<void> | null = null;
+  private readonly admitting = new Set<Promise<void>>();
 
   /** @internal Use `skein.producer()`. */
   constructor(
@@ -149,6 +150,28 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     const signal = callSignal(options, 'send');
     signal?.throwIfAborted();
     if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: 'send: the producer is closed' });
+    // close() waits for sends still on their way into the buffer, so it flushes them too.
+    let admitted!: () => void;
+    const admission = new Promise<void>((resolve) => (admitted = resolve));
+    this.admitting.add(admission);
+    let acknowledgements: Promise<Acknowledgement>[];
+    let partitions: number[];
+    let topicName: string;
+    try {
+      ({ acknowledgements, partitions, topicName } = await this.admit(input, signal));
+    } finally {
+      this.admitting.delete(admission);
+      admitted();
+    }
+    const acks = await abortable(Promise.all(acknowledgements), signal);
+    return acks.map((ack, i) => ({ topic: topicName, partition: partitions[i]!, offset: ack.offset as O, timestamp: ack.timestamp }));
+  }
+
+  /** Checks and serializes the records, finds their partitions, waits for buffer space, and hands them to the pipelines. */
+  private async admit<V, K>(
+    input: SendInput<V, K>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ acknowledgements: Promise<Acknowledgement>[]; partitions: number[]; topicName: string }> {
     if (typeof input !== 'object' || input === null) throw new SkeinError('INVALID_ARGUMENT', { message: 'send: expected { topic, messages }' });
     const topic = resolveTopic(input.topic, 'send');
     const messages = input.messages;
@@ -184,19 +207,18 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     let total = 0;
     for (const p of prepared) total += p.bytes;
     await this.budget.acquire(total, { signal, deadlineMs });
-    if (this.closing !== null) {
+    if (this.closeController.signal.aborted) {
       this.budget.release(total);
       throw new SkeinError('CLIENT_CLOSED', { message: 'send: the producer closed while this send waited for buffer space' });
     }
-    const acknowledgements = prepared.map((p, i) =>
-      new Promise<Acknowledgement>((resolve, reject) => {
-        const pending: PendingRecord = { input: p.input, bytes: p.bytes, resolve, reject };
-        this.pipeline(topic.name, partitions[i]!, partitionCount).append(pending);
-      }),
+    const acknowledgements = prepared.map(
+      (p, i) =>
+        new Promise<Acknowledgement>((resolve, reject) => {
+          const pending: PendingRecord = { input: p.input, bytes: p.bytes, resolve, reject };
+          this.pipeline(topic.name, partitions[i]!, partitionCount).append(pending);
+        }),
     );
-    const all = Promise.all(acknowledgements);
-    const acks = await abortable(all, signal);
-    return acks.map((ack, i) => ({ topic: topic.name, partition: partitions[i]!, offset: ack.offset as O, timestamp: ack.timestamp }));
+    return { acknowledgements, partitions, topicName: topic.name };
   }
 
   /** Sends everything buffered now, and resolves once those records are acknowledged or failed. */
@@ -210,13 +232,14 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
    * by its delivery deadline), then releases everything. Aborting `signal`
    * fails whatever is still pending with CLIENT_CLOSED and rejects with its reason.
    */
-  close(options?: { signal?: AbortSignal }): Promise<void> {
+  async close(options?: { signal?: AbortSignal }): Promise<void> {
     const signal = callSignal(options, 'close');
     if (this.closing === null) {
       const closed = new SkeinError('CLIENT_CLOSED', { message: 'the producer closed before these records were acknowledged' });
       const onAbort = (): void => this.closeController.abort(closed);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.closing = Promise.all([...this.pipelines.values()].map((p) => p.flush()))
+      this.closing = Promise.allSettled([...this.admitting])
+        .then(() => Promise.all([...this.pipelines.values()].map((p) => p.flush())))
         .then(() => undefined)
         .finally(() => {
           signal?.removeEventListener('abort', onAbort);

@@ -1,6 +1,7 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { OptionReader } from '../check.js';
+import { abortable } from '../abort.js';
+import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, type From } from '../consumer/from.js';
 import type { ConsumedRecord } from '../consumer/record.js';
@@ -97,8 +98,13 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
     return this.subscribers.get(partition)?.position ?? undefined;
   }
 
-  /** Stops every partition; resolves once no handler call is running, and none starts after. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Stops every partition; resolves once no handler call is running, and none
+   * starts after. Idempotent. A handler that never returns keeps it waiting:
+   * abort `signal` to stop waiting (dispatch has stopped either way).
+   */
+  async close(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = callSignal(options, 'close');
     if (this.closing === null) {
       this.startController.abort(new SkeinError('CLIENT_CLOSED', { message: 'the subscription is closed' }));
       this.closing = Promise.all([...this.subscribers.values()].map((s) => s.stop())).then(() => {
@@ -108,7 +114,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
         this.onClosed(this);
       });
     }
-    return this.closing;
+    return abortable(this.closing, signal);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

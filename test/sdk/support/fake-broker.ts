@@ -82,7 +82,9 @@ export type InterceptResult =
   | { fail: SkeinError }
   | { delayMs: number }
   /** Handle the request (append a produce), then never answer it: the client times out not knowing. */
-  | { handleThenDrop: true };
+  | { handleThenDrop: true }
+  /** Answer with this body instead (a malformed answer, say). */
+  | { respond: unknown };
 
 export type Interceptor = (request: { brokerId: number; method: string; body: unknown }) => InterceptResult;
 
@@ -101,6 +103,7 @@ interface Subscription {
 
 interface ServerConnection {
   brokerId: number;
+  greeted: boolean;
   rpc: RpcChannel;
   channel: MemoryChannel;
   subscriptions: Map<number, Subscription>;
@@ -121,7 +124,11 @@ export class FakeCluster {
   interceptor: Interceptor | null = null;
   /** The most bytes ever pushed and not yet credited back, per subscription id. */
   readonly pushedBytesHighWater = new Map<number, number>();
+  /** Records pushed, per subscription id. */
+  readonly pushedRecords = new Map<number, number>();
   dials = 0;
+  /** Requests that arrived on a connection before its hello (the client must greet first). */
+  ungreeted = 0;
 
   constructor(options: { brokers?: number } = {}) {
     this.brokerIds = Array.from({ length: options.brokers ?? 3 }, (_, i) => i + 1);
@@ -143,7 +150,7 @@ export class FakeCluster {
       throw new SkeinError('CONNECTION_REFUSED', { message: `no fake broker at ${address.host}:${address.port}` });
     }
     const [client, server] = createMemoryChannelPair();
-    const connection: ServerConnection = { brokerId, channel: server, subscriptions: new Map(), rpc: undefined as unknown as RpcChannel };
+    const connection: ServerConnection = { brokerId, greeted: false, channel: server, subscriptions: new Map(), rpc: undefined as unknown as RpcChannel };
     connection.rpc = new RpcChannel(server, {
       handler: (method, body) => this.handle(connection, method, body),
       onNotify: (method, body) => this.onNotify(connection, method, body),
@@ -246,12 +253,18 @@ export class FakeCluster {
   private async handle(connection: ServerConnection, method: string, body: unknown): Promise<unknown> {
     const brokerId = connection.brokerId;
     this.requests.push({ brokerId, method });
+    if (method === methods.hello) connection.greeted = true;
+    else if (!connection.greeted) {
+      this.ungreeted++;
+      throw new SkeinError('PROTOCOL_VIOLATION', { message: 'hello first' });
+    }
     const intercepted = this.interceptor?.({ brokerId, method, body });
     if (intercepted !== undefined) {
       if ('fail' in intercepted) {
         if (method === methods.produce) this.noteProduce(brokerId, body, 'error', intercepted.fail.code);
         throw intercepted.fail;
       }
+      if ('respond' in intercepted) return intercepted.respond;
       if ('delayMs' in intercepted) await new Promise((resolve) => setTimeout(resolve, intercepted.delayMs));
       if ('handleThenDrop' in intercepted) {
         try {
@@ -497,6 +510,7 @@ export class FakeCluster {
       sub.creditRecords -= batch.header.recordCount;
       sub.offset = batch.header.nextOffset;
       sub.outstandingBytes += batch.bytes.length;
+      this.pushedRecords.set(sub.id, (this.pushedRecords.get(sub.id) ?? 0) + batch.header.recordCount);
       this.pushedBytesHighWater.set(sub.id, Math.max(this.pushedBytesHighWater.get(sub.id) ?? 0, sub.outstandingBytes));
       void sub.rpc.notify(methods.push, { subscriptionId: sub.id, batches: batch.bytes, nextOffset: sub.offset, highWatermark: p.endOffset }).catch(() => undefined);
     }

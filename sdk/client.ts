@@ -1,0 +1,100 @@
+import { SkeinError } from '../transport/errors.js';
+import { Admin } from './admin.js';
+import { Cluster } from './cluster.js';
+import type { Dialer } from './connection.js';
+import { Consumer, type ConsumerOptions } from './consumer/consumer.js';
+import { createDialer } from './dial.js';
+import { resolveSkeinOptions, type SkeinOptions } from './options.js';
+import { Producer, type ProducerOptions } from './producer/producer.js';
+import { Subscription, type SubscribeOptions } from './subscription/subscription.js';
+
+/** @internal How tests put a client on an in-memory network. */
+export interface SkeinInternals {
+  dial?: Dialer;
+}
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+/**
+ * The skein client: one per application (or per cluster it talks to). It
+ * bootstraps from any broker in `brokers`, keeps one connection per broker and
+ * the cluster metadata, and follows partition leaders by itself.
+ *
+ * ```ts
+ * await using skein = new Skein({ brokers: ['127.0.0.1:9092'], clientId: 'orders-service' });
+ * ```
+ */
+export class Skein implements AsyncDisposable {
+  private readonly cluster: Cluster;
+  private readonly children = new Set<Closable>();
+  private readonly closeDialer: () => Promise<void>;
+  private closing: Promise<void> | null = null;
+  private subscriptionIds = 0;
+
+  constructor(options: SkeinOptions, internals: SkeinInternals = {}) {
+    const resolved = resolveSkeinOptions(options);
+    const dialer = internals.dial === undefined ? createDialer({ loss: resolved.loss }) : { dial: internals.dial, close: async () => {} };
+    this.closeDialer = dialer.close;
+    this.cluster = new Cluster(resolved, dialer.dial);
+  }
+
+  /**
+   * A producer. With `acks: 'none'` its sends resolve with `offset: null`
+   * (fire and forget: nothing comes back to say where, or whether, records landed).
+   */
+  producer(options: ProducerOptions & { acks: 'none' }): Producer<null>;
+  producer(options?: ProducerOptions & { acks?: 'all' | 'leader' }): Producer<number>;
+  producer(options?: ProducerOptions): Producer<number> | Producer<null> {
+    this.throwIfClosed('producer');
+    return this.adopt(new Producer<number>(this.cluster, options, (p) => this.children.delete(p)));
+  }
+
+  /** A pull consumer of one partition or all partitions of a topic. */
+  consumer<V = unknown, K = unknown>(options: ConsumerOptions<V, K>): Consumer<V, K> {
+    this.throwIfClosed('consumer');
+    return this.adopt(new Consumer<V, K>(this.cluster, options, (c) => this.children.delete(c)));
+  }
+
+  /** A push subscription: the broker pushes committed records and `handler` runs on each. */
+  subscribe<V = unknown, K = unknown>(options: SubscribeOptions<V, K>): Subscription<V, K> {
+    this.throwIfClosed('subscribe');
+    const nextId = (): number => (this.subscriptionIds = (this.subscriptionIds + 1) % 0x1_0000_0000);
+    return this.adopt(new Subscription<V, K>(this.cluster, options, nextId, (s) => this.children.delete(s)));
+  }
+
+  /** Topic and cluster administration. */
+  admin(): Admin {
+    this.throwIfClosed('admin');
+    return new Admin(this.cluster);
+  }
+
+  /**
+   * Closes producers (delivering what they buffered), consumers and
+   * subscriptions, then every connection. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closing = (async () => {
+        await Promise.allSettled([...this.children].map((child) => child.close()));
+        await this.cluster.close();
+        await this.closeDialer();
+      })();
+    }
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private adopt<T extends Closable>(child: T): T {
+    this.children.add(child);
+    return child;
+  }
+
+  private throwIfClosed(what: string): void {
+    if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: `${what}(): the client is closed` });
+  }
+}

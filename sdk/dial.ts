@@ -1,0 +1,44 @@
+import type { Endpoint } from '../transport/endpoint.js';
+import { SkeinError } from '../transport/errors.js';
+import { createLossModel, lossModelFromEnv, parseLossSpec } from '../transport/loss/index.js';
+import type { LossModel } from '../transport/loss/types.js';
+import type { Dialer } from './connection.js';
+
+/**
+ * The real network under a client: one UDP endpoint (opened on first use,
+ * connecting out only) carrying a transport connection per broker, on a
+ * lossy link when the options or SKEIN_LOSS ask for one.
+ */
+export function createDialer(options: { loss: LossModel | string | undefined }): { dial: Dialer; close: () => Promise<void> } {
+  const loss = resolveLoss(options.loss);
+  let endpoint: Promise<Endpoint> | null = null;
+  let closed = false;
+  const dial: Dialer = async (address, { signal, timeoutMs }) => {
+    if (closed) throw new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' });
+    // Loaded on first use: a client that never dials (or dials in memory, in tests) never opens a socket.
+    endpoint ??= import('../transport/endpoint.js').then(({ Endpoint: EndpointClass }) =>
+      EndpointClass.open({ acceptConnections: false, ...(loss === null ? {} : { loss }) }),
+    );
+    const opened = await endpoint;
+    return opened.connect({ host: address.host, port: address.port }, { signal, timeoutMs });
+  };
+  const close = async (): Promise<void> => {
+    closed = true;
+    if (endpoint === null) return;
+    const opened = await endpoint.catch(() => null);
+    await opened?.close();
+  };
+  return { dial, close };
+}
+
+/** A spec string is parsed now, so a typo fails `new Skein()` with INVALID_CONFIG rather than the first connection. */
+function resolveLoss(loss: LossModel | string | undefined): LossModel | null {
+  if (loss === undefined) return lossModelFromEnv();
+  if (typeof loss !== 'string') return loss;
+  try {
+    return createLossModel(parseLossSpec(loss));
+  } catch (error) {
+    if (error instanceof SkeinError) throw new SkeinError('INVALID_CONFIG', { message: `new Skein(): loss: ${error.message}`, cause: error });
+    throw error;
+  }
+}
