@@ -25,23 +25,32 @@ function collect(statuses: AsyncIterable<SubscriptionStatus>): SubscriptionStatu
   return out;
 }
 
+/** Subscribes to partition 0 from the start, recording values; `disrupt` runs inside the handler on each. */
+function recording(skein: ReturnType<typeof fakeClient>, creditBytes: number, disrupt: (value: number) => void) {
+  const seen: number[] = [];
+  const subscription = skein.subscribe({
+    topic: numbers,
+    partition: 0,
+    from: 'earliest',
+    creditBytes,
+    handler: async (record) => {
+      seen.push(record.value);
+      disrupt(record.value);
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  });
+  return { seen, subscription };
+}
+
 describe('push subscription', () => {
   it('delivers every record in order exactly once across a leader move', async () => {
     const { cluster, skein, producer } = await seeded(100, { leaders: [1] });
     await using _ = skein;
-    const seen: number[] = [];
-    await using subscription = skein.subscribe({
-      topic: numbers,
-      partition: 0,
-      from: 'earliest',
-      creditBytes: 2048,
-      handler: async (record) => {
-        seen.push(record.value);
-        if (record.value === 40) cluster.moveLeader('t', 0, 2);
-        if (record.value === 70) cluster.moveLeader('t', 0, 3);
-        await new Promise((resolve) => setImmediate(resolve));
-      },
+    const { seen, subscription } = recording(skein, 2048, (value) => {
+      if (value === 40) cluster.moveLeader('t', 0, 2);
+      if (value === 70) cluster.moveLeader('t', 0, 3);
     });
+    await using _subscription = subscription;
     const statuses = collect(subscription.status());
     await until(() => seen.length >= 100, '100 records');
     // New records keep flowing from the new leader.
@@ -56,22 +65,13 @@ describe('push subscription', () => {
   it('resubscribes from the next offset when the connection dies, exactly once', async () => {
     const { cluster, skein } = await seeded(60, { leaders: [1] });
     await using _ = skein;
-    const seen: number[] = [];
-    await using subscription = skein.subscribe({
-      topic: numbers,
-      partition: 0,
-      from: 'earliest',
-      creditBytes: 1024,
-      handler: async (record) => {
-        seen.push(record.value);
-        if (record.value === 20 || record.value === 45) cluster.dropConnections();
-        await new Promise((resolve) => setImmediate(resolve));
-      },
+    const { seen, subscription } = recording(skein, 1024, (value) => {
+      if (value === 20 || value === 45) cluster.dropConnections();
     });
+    await using _subscription = subscription;
     await until(() => seen.length >= 60, '60 records');
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => i));
-    void subscription;
   });
 
   it("replenishes credit at the handler's pace: the broker never has more than the window (plus one batch) outstanding", async () => {

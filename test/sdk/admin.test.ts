@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import * as api from '../../sdk/index.js';
+import { SkeinError } from '../../transport/errors.js';
+import { FakeCluster, fakeClient } from './support/harness.js';
+
+describe('admin', () => {
+  it('creates, describes, lists and deletes topics; a new topic is usable at once', async () => {
+    const cluster = new FakeCluster({ brokers: 3 });
+    await using skein = fakeClient(cluster);
+    const admin = skein.admin();
+    const created = await admin.createTopic({ name: 'orders', partitions: 4, replicationFactor: 3, config: { retentionMs: 60_000 } });
+    expect(created.partitions).toHaveLength(4);
+    expect(created.partitions.every((p) => p.leader !== null && p.replicas.length === 3)).toBe(true);
+    await admin.createTopic({ name: 'audit', partitions: 1, replicationFactor: 1 });
+    expect(await admin.listTopics()).toEqual(['audit', 'orders']);
+    expect((await admin.describeTopic('orders')).name).toBe('orders');
+    const [meta] = await skein.producer({ lingerMs: 0 }).send({ topic: 'orders', messages: [{ value: 'first', partition: 3 }] });
+    expect(meta).toMatchObject({ partition: 3, offset: 0 });
+    await admin.deleteTopic('audit');
+    expect(await admin.listTopics()).toEqual(['orders']);
+    await expect(admin.describeTopic('audit')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    const description = await admin.describeCluster();
+    expect(description.brokers.map((b) => b.id)).toEqual([1, 2, 3]);
+  });
+
+  it('says what was wrong, locally when it can', async () => {
+    const cluster = new FakeCluster({ brokers: 3 });
+    await using skein = fakeClient(cluster);
+    const admin = skein.admin();
+    await admin.createTopic({ name: 't', partitions: 1, replicationFactor: 1 });
+    await expect(admin.createTopic({ name: 't', partitions: 1, replicationFactor: 1 })).rejects.toMatchObject({ code: 'TOPIC_EXISTS' });
+    await expect(admin.createTopic({ name: 'u', partitions: 1, replicationFactor: 5 })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' });
+    const requestsBefore = cluster.requests.length;
+    await expect(admin.createTopic({ name: 'bad name', partitions: 1, replicationFactor: 1 })).rejects.toMatchObject({ code: 'INVALID_TOPIC' });
+    await expect(admin.createTopic({ name: 'v', partitions: 0, replicationFactor: 1 })).rejects.toMatchObject({ code: 'INVALID_TOPIC' });
+    await expect(admin.createTopic({ name: 'v', partitions: 1, replicationFactor: 0 })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' });
+    await expect(admin.createTopic({ name: 'v', partitions: 1, replicationFactor: 1, config: { flush: { mode: 'sometimes' } } as never })).rejects.toMatchObject({ code: 'INVALID_TOPIC' });
+    await expect(admin.deleteTopic('..')).rejects.toMatchObject({ code: 'INVALID_TOPIC' });
+    expect(cluster.requests.length).toBe(requestsBefore);
+    await expect(admin.deleteTopic('nope')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+  });
+
+  it('retries admin requests on other brokers when one is down', async () => {
+    const cluster = new FakeCluster({ brokers: 3 });
+    await using skein = fakeClient(cluster);
+    cluster.kill(1);
+    cluster.kill(2);
+    expect((await skein.admin().describeCluster()).brokers.find((b) => b.id === 1)?.alive).toBe(false);
+  });
+});
+
+describe('public API', () => {
+  it('exports a few classes and factories, not the internals', () => {
+    expect(Object.keys(api).sort()).toEqual(['Admin', 'Consumer', 'Producer', 'Skein', 'SkeinError', 'Subscription', 'defineTopic', 'isSkeinError', 'serdes'].sort());
+    expect(new SkeinError('TIMEOUT')).toBeInstanceOf(api.SkeinError);
+  });
+});
