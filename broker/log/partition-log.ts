@@ -253,7 +253,7 @@ export class PartitionLog implements AsyncDisposable {
       }
       for (let k = i; k < end; k++) {
         const bytes = batches[k]!;
-        this.cache.push(headers[k]!, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+        this.cache.push(headers[k]!, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), this.active.baseIndex);
         this.recordsSinceFlush += headers[k]!.recordCount;
       }
       i = end;
@@ -442,20 +442,37 @@ export class PartitionLog implements AsyncDisposable {
     const beforeIndex = options.beforeIndex ?? Infinity;
     const { bytes: keepBytes, ms: keepMs } = this.options.retention;
     let total = this.segments.reduce((sum, s) => sum + s.logBytes, 0);
-    const result: RetentionResult = { segmentsDeleted: 0, bytesDeleted: 0 };
-    while (this.segments.length > 1) {
-      const oldest = this.segments[0]!;
-      if (oldest.lastIndex >= beforeIndex) break;
+    return this.deleteOldest((oldest) => {
+      if (oldest.lastIndex >= beforeIndex) return false;
       const newest = oldest.maxTimestamp >= 0 ? oldest.maxTimestamp : oldest.createdMs;
-      if (!(total - oldest.logBytes >= keepBytes || nowMs - newest > keepMs)) break;
-      this.segments.shift();
+      if (!(total - oldest.logBytes >= keepBytes || nowMs - newest > keepMs)) return false;
+      total -= oldest.logBytes;
+      return true;
+    });
+  }
+
+  /**
+   * Deletes every whole segment whose entries all precede `index` (Raft's
+   * compaction after a snapshot), never the active one. The log may keep a
+   * few entries before `index`: it deletes whole segments only.
+   */
+  dropSegmentsBefore(index: number): RetentionResult {
+    this.writable();
+    if (!Number.isSafeInteger(index)) throw invalidArgument(`dropSegmentsBefore: ${index} is not an integer`);
+    return this.deleteOldest((oldest) => oldest.lastIndex < index);
+  }
+
+  private deleteOldest(eligible: (oldest: Segment) => boolean): RetentionResult {
+    const result: RetentionResult = { segmentsDeleted: 0, bytesDeleted: 0 };
+    while (this.segments.length > 1 && eligible(this.segments[0]!)) {
+      const oldest = this.segments.shift()!;
       this.forget(oldest);
       oldest.remove();
-      total -= oldest.logBytes;
       result.segmentsDeleted++;
       result.bytesDeleted += oldest.logBytes;
     }
     if (result.segmentsDeleted > 0) {
+      // Oldest first, so a crash midway leaves a contiguous suffix; the directory fsync makes the new start durable.
       fsyncDir(this.options.dir);
       this.cache.dropBefore(this.segments[0]!.baseIndex);
       this.sealedMaxTimestamps = null;
@@ -647,9 +664,10 @@ export class PartitionLog implements AsyncDisposable {
     const batches: Buffer[] = [];
     let bytes = 0;
     let last: BatchHeader | null = null;
+    const segmentBaseIndex = this.cache.at(slot).segmentBaseIndex;
     for (let i = slot; i < this.cache.size; i++) {
       const item = this.cache.at(i);
-      if (!more(item.header) || (batches.length > 0 && bytes + item.bytes.length > budget)) break;
+      if (item.segmentBaseIndex !== segmentBaseIndex || !more(item.header) || (batches.length > 0 && bytes + item.bytes.length > budget)) break;
       batches.push(item.bytes);
       bytes += item.bytes.length;
       last = item.header;

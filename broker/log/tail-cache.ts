@@ -3,6 +3,8 @@ import type { BatchHeader } from '../../transport/protocol/record-batch.js';
 export interface CachedBatch {
   header: BatchHeader;
   bytes: Buffer;
+  /** Base entry index of the segment holding it: reads stop at segment boundaries, from cache as from disk. */
+  segmentBaseIndex: number;
 }
 
 /**
@@ -27,11 +29,11 @@ export class TailCache {
     return this.size === 0 ? Infinity : this.items[this.head]!.header.entryIndex;
   }
 
-  push(header: BatchHeader, bytes: Buffer): void {
+  push(header: BatchHeader, bytes: Buffer, segmentBaseIndex: number): void {
     if (this.maxBytes === 0) return;
     // A batch that is a small view of a large buffer (a network message) would pin all of it; keep a copy instead.
     const own = bytes.buffer.byteLength > 2 * bytes.length + 4096 ? Buffer.from(bytes) : bytes;
-    this.items.push({ header, bytes: own });
+    this.items.push({ header, bytes: own, segmentBaseIndex });
     this.bytes += own.length;
     while (this.bytes > this.maxBytes && this.size > 0) {
       this.bytes -= this.items[this.head]!.bytes.length;
