@@ -1,4 +1,6 @@
 import { SkeinError } from '../transport/errors.js';
+import { abortable } from './abort.js';
+import { callSignal } from './check.js';
 import { Admin } from './admin.js';
 import { Cluster } from './cluster.js';
 import type { Dialer } from './connection.js';
@@ -14,7 +16,7 @@ export interface SkeinInternals {
 }
 
 interface Closable {
-  close(): Promise<void>;
+  close(options?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /**
@@ -71,18 +73,21 @@ export class Skein implements AsyncDisposable {
   }
 
   /**
-   * Closes producers (delivering what they buffered), consumers and
-   * subscriptions, then every connection. Idempotent.
+   * Closes producers (delivering what they buffered, each record bounded by
+   * its delivery deadline), consumers and subscriptions, then every
+   * connection. Idempotent. Aborting `signal` stops waiting for producers and
+   * handlers: what is still pending fails with CLIENT_CLOSED, and connections close at once.
    */
-  close(): Promise<void> {
+  async close(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = callSignal(options, 'close');
     if (this.closing === null) {
       this.closing = (async () => {
-        await Promise.allSettled([...this.children].map((child) => child.close()));
+        await Promise.allSettled([...this.children].map((child) => child.close({ signal })));
         await this.cluster.close();
         await this.closeDialer();
       })();
     }
-    return this.closing;
+    return abortable(this.closing, signal);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

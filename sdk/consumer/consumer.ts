@@ -3,7 +3,7 @@ import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 import { abortable, throwIfAborted } from '../abort.js';
-import { OptionReader } from '../check.js';
+import { callSignal, OptionReader } from '../check.js';
 import type { Cluster, ReadFrom } from '../cluster.js';
 import { retrying } from '../retry.js';
 import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
@@ -165,7 +165,8 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
   }
 
   /** Stops reading: fetches in flight are cancelled, read-ahead dropped. Idempotent. */
-  close(): Promise<void> {
+  async close(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = callSignal(options, 'close');
     if (this.closing === null) {
       this.closeController.abort(new SkeinError('CLIENT_CLOSED', { message: 'the consumer is closed' }));
       for (const wake of this.changeWaiters) wake();
@@ -174,7 +175,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
         this.onClosed(this);
       });
     }
-    return this.closing;
+    return abortable(this.closing, signal);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

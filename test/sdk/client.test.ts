@@ -110,4 +110,22 @@ describe('Skein client routing', () => {
     expect(() => skein.producer()).toThrow(expect.objectContaining({ code: 'CLIENT_CLOSED' }));
     expect(cluster.openServerConnections()).toBe(0);
   });
+
+  it('close with an aborted signal gives up on what is pending: CLIENT_CLOSED for it, the reason for close', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    cluster.moveLeader('t', 0, null);
+    const skein = fakeClient(cluster);
+    const producer = skein.producer({ lingerMs: 0 });
+    const pending = producer.send({ topic: 't', messages: [{ value: 'stuck' }] }).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const controller = new AbortController();
+    const reason = new Error('shutting down now');
+    const closing = skein.close({ signal: controller.signal });
+    controller.abort(reason);
+    await expect(closing).rejects.toBe(reason);
+    expect(await pending).toMatchObject({ code: 'CLIENT_CLOSED' });
+    await skein.close();
+    expect(cluster.openServerConnections()).toBe(0);
+  });
 });
