@@ -193,8 +193,8 @@ export class Cluster {
         const connection =
           i < open.length ? open[(this.rotation + i) % open.length]! : await this.pool.get(candidates[(this.rotation + i - open.length) % candidates.length]!);
         if (!connection.isOpen) continue;
-        const response = await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs });
-        return checkMetadata(response);
+        const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
+        return await this.confirmMissing(response, connection.brokerId);
       } catch (error) {
         lastError = error;
         if (isSkeinError(error) && !error.retriable) throw error;
@@ -204,6 +204,26 @@ export class Cluster {
     throw isSkeinError(lastError)
       ? lastError
       : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
+  }
+
+  /**
+   * A broker that has not yet applied a topic's creation reports it missing;
+   * the controller decides. So "missing" is asked again of the controller
+   * before the cache believes it (one more request, only in that case).
+   */
+  private async confirmMissing(response: MetadataResponse, from: number | null): Promise<MetadataResponse> {
+    const controller = response.controllerId;
+    if (response.missing.length === 0 || controller === null || controller === from) return response;
+    const address = response.brokers.find((b) => b.id === controller);
+    if (address === undefined) return response;
+    try {
+      const connection = await this.pool.get({ host: address.host, port: address.port });
+      const second = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
+      return { ...response, topics: [...response.topics, ...second.topics], missing: second.missing };
+    } catch {
+      // The controller could not be asked: the first answer stands.
+      return response;
+    }
   }
 
   async close(): Promise<void> {

@@ -128,4 +128,15 @@ describe('Skein client routing', () => {
     await skein.close();
     expect(cluster.openServerConnections()).toBe(0);
   });
+
+  it('asks the controller before believing a broker that has not heard of a topic yet', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('fresh', { partitions: 1, leaders: [1] });
+    cluster.lagging.set(2, new Set(['fresh']));
+    // Bootstrap from broker 2 only: it is the first to be asked.
+    await using skein = fakeClient(cluster, { brokers: ['127.0.0.1:9092'] });
+    const [meta] = await skein.producer({ lingerMs: 0 }).send({ topic: 'fresh', messages: [{ value: 1 }] });
+    expect(meta!.offset).toBe(0);
+    await expect(skein.admin().describeTopic('never-created')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+  });
 });

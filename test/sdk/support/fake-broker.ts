@@ -127,6 +127,8 @@ export class FakeCluster {
   /** Records pushed, per subscription id. */
   readonly pushedRecords = new Map<number, number>();
   dials = 0;
+  /** Topics a broker has not heard of yet (its metadata lags the controller, broker 1). */
+  readonly lagging = new Map<number, Set<string>>();
   /** Requests that arrived on a connection before its hello (the client must greet first). */
   ungreeted = 0;
 
@@ -285,7 +287,7 @@ export class FakeCluster {
         readHello(body);
         return { version: 1, brokerId, clusterId: this.clusterId };
       case methods.metadata:
-        return this.metadata(readMetadata(body).topics);
+        return this.metadata(readMetadata(body).topics, brokerId);
       case methods.produce:
         return this.produce(brokerId, body);
       case methods.fetch:
@@ -345,13 +347,13 @@ export class FakeCluster {
     }
   }
 
-  private metadata(topics: string[] | undefined): MetadataResponse {
+  private metadata(topics: string[] | undefined, brokerId: number): MetadataResponse {
     const names = topics ?? [...this.topics.keys()];
     const found: TopicMetadata[] = [];
     const missing: string[] = [];
     for (const name of names) {
       const topic = this.topics.get(name);
-      if (topic === undefined) {
+      if (topic === undefined || this.lagging.get(brokerId)?.has(name)) {
         missing.push(name);
         continue;
       }
