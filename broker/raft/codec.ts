@@ -1,6 +1,7 @@
-import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
+import { Decoder, Encoder } from 'cbor-x';
 import { SkeinError } from '../../transport/errors.js';
-import { raftLimits } from '../../transport/limits.js';
+import { raftLimits, transportLimits } from '../../transport/limits.js';
+import { plainCborProblem } from '../../transport/rpc/index.js';
 import { configFromUnknown, decodeConfEntry, isNodeId } from './core/config.js';
 import type { ConfigState, Entry, EntryType, NodeId, RaftMessage, Snapshot } from './core/types.js';
 
@@ -109,19 +110,35 @@ export function raftEnvelopeToWire(envelope: RaftEnvelope): WireEnvelope {
   return wire;
 }
 
+// Plain CBOR as the transport's frames use it: byte strings untagged, no records, and a
+// decoder that only ever sees bytes the plain-data guard accepted (no tags from peers).
+const cborEncoder = new Encoder({ useRecords: false, structuredClone: false, pack: false, mapsAsObjects: true, tagUint8Array: false });
+const cborDecoder = new Decoder({ useRecords: false, structuredClone: false, mapsAsObjects: true });
+
+/** A wire object as plain CBOR bytes. */
+export function encodeWire(wire: WireEnvelope): Uint8Array {
+  return cborEncoder.encode(wire);
+}
+
+/** Plain CBOR bytes back to a (not yet validated) wire object; MALFORMED_REQUEST if they are not plain CBOR. */
+export function decodeWire(bytes: Uint8Array): unknown {
+  const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
+  if (problem !== null) throw new SkeinError('MALFORMED_REQUEST', { message: `raft message is not plain CBOR: ${problem}` });
+  try {
+    // From a plain view (not a Buffer), cbor-x hands byte strings back as plain Uint8Array views.
+    return cborDecoder.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (cause) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: 'raft message is not CBOR', cause });
+  }
+}
+
 export function encodeRaftEnvelope(envelope: RaftEnvelope): Uint8Array {
-  return cborEncode(raftEnvelopeToWire(envelope));
+  return encodeWire(raftEnvelopeToWire(envelope));
 }
 
 /** Decodes CBOR bytes into an envelope; MALFORMED_REQUEST for anything that is not one. */
 export function decodeRaftEnvelope(bytes: Uint8Array): RaftEnvelope {
-  let value: unknown;
-  try {
-    value = cborDecode(bytes);
-  } catch (cause) {
-    throw new SkeinError('MALFORMED_REQUEST', { message: 'raft message is not CBOR', cause });
-  }
-  return raftEnvelopeFromWire(value);
+  return raftEnvelopeFromWire(decodeWire(bytes));
 }
 
 class Malformed extends Error {}

@@ -1,4 +1,4 @@
-import { decode as cborDecode, encode as cborEncode } from 'cbor-x';
+import { decodeWire, encodeWire } from '../../broker/raft/codec.js';
 import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core/config.js';
 import type { NodeId } from '../../broker/raft/core/types.js';
 import { RaftDriver } from '../../broker/raft/driver.js';
@@ -179,7 +179,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
     const incarnation = r.disk.incarnation;
     const mux = new RaftMux((to, wire) => {
       stats.messagesSent++;
-      const sent = prng.network.chance(o.cborFraction) ? cborDecode(cborEncode(wire)) : wire;
+      const sent = prng.network.chance(o.cborFraction) ? decodeWire(encodeWire(wire)) : wire;
       network.send(r.id, to, sent);
     });
     const sm = new SimStateMachine(r.id, checker);

@@ -476,11 +476,10 @@ export class RaftCore {
       self.becomeReplicate();
       self.recentActive = true;
     }
-    // Whatever config change our log holds counts as in flight until our no-op commits it
-    // (the no-op-first rule: no change before the new leader has committed in its term).
-    this.pendingConfIndex = this.log.lastIndex();
-    // Commits the entries of earlier terms, which may only be committed by counting an entry of ours (§5.4.2).
-    this.appendLocal('noop', emptyData);
+    // The no-op commits the entries of earlier terms, which may only be committed by counting an
+    // entry of ours (§5.4.2, Figure 8). Until it commits, whatever config change our log holds
+    // counts as in flight and no new one starts (the no-op-first rule).
+    this.pendingConfIndex = this.appendLocal('noop', emptyData);
     for (const id of this.tracker.progress.keys()) if (id !== this.id) this.dirty.set(id, true);
   }
 
