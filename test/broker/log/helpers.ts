@@ -34,10 +34,31 @@ export function makeBatch(spec: BatchSpec): Buffer {
 }
 
 export function valueFor(entryIndex: number, term: number, record: number, bytes: number): Buffer {
+  // 64 seeded bytes repeated: distinct per record, cheap enough to regenerate megabytes for checking.
   const prng = new Prng((entryIndex * 7919 + term * 104729 + record) >>> 0);
+  const pattern = Buffer.allocUnsafe(64);
+  for (let i = 0; i < 64; i++) pattern[i] = prng.nextUint32() & 0xff;
   const out = Buffer.allocUnsafe(bytes);
-  for (let i = 0; i < bytes; i++) out[i] = prng.nextUint32() & 0xff;
+  for (let i = 0; i < bytes; i += 64) pattern.copy(out, i, 0, Math.min(64, bytes - i));
   return out;
+}
+
+/**
+ * The batch a long-running writer appends at `entryIndex`, derived from the
+ * seed and the index alone, so another process can regenerate and compare it.
+ */
+export function scriptedSpec(seed: number, entryIndex: number, baseOffset: number): BatchSpec {
+  const prng = new Prng((seed ^ Math.imul(entryIndex, 0x9e3779b1)) >>> 0);
+  const control = prng.chance(0.05);
+  const large = prng.chance(0.05);
+  return {
+    entryIndex,
+    baseOffset,
+    term: 1 + Math.floor(entryIndex / 37),
+    records: control ? 0 : prng.int(1, 20),
+    valueBytes: large ? prng.int(20_000, 120_000) : prng.int(10, 2_000),
+    timestamp: 1_700_000_000_000 + entryIndex,
+  };
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */
