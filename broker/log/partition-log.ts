@@ -698,7 +698,14 @@ export class PartitionLog implements AsyncDisposable {
         buffer = segment.read(position, Math.min(end - position, budget + BATCH_HEADER_BYTES));
         bufferStart = position;
       }
-      const header = segment.headerIn(buffer, position - bufferStart, position);
+      let header: BatchHeader;
+      try {
+        header = segment.headerIn(buffer, position - bufferStart, position);
+      } catch (error) {
+        // Serve the good batches before damage; the damaged one is reported when a read starts at it.
+        if (batches.length > 0) break;
+        throw error;
+      }
       if (!started) started = start(header);
       if (started) {
         if (!more(header) || (batches.length > 0 && bytes + header.batchLength > budget)) break;
@@ -710,7 +717,10 @@ export class PartitionLog implements AsyncDisposable {
         const at = position - bufferStart;
         if (this.options.verifyBodies) {
           const checked = checkBatch(buffer, at, header.batchLength, true);
-          if (checked instanceof BatchFault) throw storageCorrupt(segment.path, `batch at byte ${position}: ${checked.reason}`, { position });
+          if (checked instanceof BatchFault) {
+            if (batches.length > 0) break;
+            throw storageCorrupt(segment.path, `batch at byte ${position}: ${checked.reason}`, { position });
+          }
         }
         batches.push(buffer.subarray(at, at + header.batchLength));
         bytes += header.batchLength;
