@@ -37,10 +37,54 @@ export const transportLimits = {
   idleTimeoutMsDefault: 30_000,
   keepaliveMsDefault: 5_000,
   handshakeTimeoutMsDefault: 10_000,
+  /** A client resends INIT after this long, doubling up to the maximum (the RTT is still unknown then). */
+  handshakeRetryMsInitial: 250,
+  handshakeRetryMsMax: 2_000,
   /** How long a set-up cookie stays valid, and how often cookie keys rotate. */
   cookieLifetimeMs: 30_000,
   /** Kernel socket buffers requested (SO_RCVBUF/SO_SNDBUF); the kernel may grant less. */
   socketBufferBytes: 8 * 1024 * 1024,
+  /** How long a graceful close waits for queued data to be acknowledged before closing anyway. */
+  closeTimeoutMsDefault: 10_000,
+  /** Longest we hold an ACK for an ack-eliciting packet (the max_ack_delay we promise the peer). */
+  ackDelayMaxMs: 5,
+  /** Ack-eliciting packets received before an ACK goes out without waiting (RFC 9000 §13.2.2). */
+  ackElicitingPacketsBeforeAck: 2,
+  /** A receiver that only sends ACKs adds a PING every this many, so it learns which ACKs arrived and can forget old ranges. */
+  ackOnlyPacketsBeforePing: 16,
+  /** RFC 9002 constants: reordering tolerated in packets, timer granularity, persistent-congestion periods. */
+  lossPacketThreshold: 3,
+  timerGranularityMs: 1,
+  persistentCongestionThreshold: 3,
+  /** NewReno windows in datagrams (RFC 9002 §7.2). */
+  initialWindowPackets: 10,
+  minimumWindowPackets: 2,
+  /** Window of the 'fixed' congestion mode when none is given; below the receive window so it is the one that binds. */
+  fixedWindowBytesDefault: 2 * 1024 * 1024,
+  /** Pacer bucket: this many ms of the pacing rate, between these many datagrams. */
+  pacingBurstMs: 2,
+  pacingBurstPacketsMin: 10,
+  pacingBurstPacketsMax: 256,
+  /** Small messages are copied into send chunks of this size; larger ones get a chunk of their own. */
+  sendChunkBytes: 64 * 1024,
+  /** send() calls waiting for room in a full send buffer; beyond this they fail with BACKPRESSURE. */
+  sendWaitersMax: 1024,
+  /** Out-of-order or not-yet-parsed stream pieces a receiver holds per connection; beyond, packets are dropped unacknowledged. */
+  receiveFragmentsMax: 65_536,
+  /** Whole messages waiting for the application per connection; parsing (and so credit) pauses beyond. */
+  receiveQueuedMessagesMax: 65_536,
+  /** Bytes one connection may ever carry per direction (stream offsets are exact integers below 2^53). */
+  streamBytesMax: Number.MAX_SAFE_INTEGER - 2 ** 32,
+  /** Stateless replies (RETRY, REFUSE) waiting to be sent; more are dropped and counted. */
+  statelessRepliesQueuedMax: 256,
+  /** Cookies that already opened a connection, remembered for their lifetime to refuse replays. */
+  usedCookiesMax: 16_384,
+  /** After a close, a connection lingers this many probe timeouts to absorb late packets (RFC 9000 §10.2). */
+  closingPtoCount: 3,
+  /** Datagrams held back by the loss model's delays in the shell, in bytes; beyond, they are dropped and counted. */
+  lossHeldBytesMax: 64 * 1024 * 1024,
+  /** Datagrams queued inside the socket (libuv) before the shell stops asking the core for more. */
+  socketSendQueueMax: 256,
   /** Bounded queue of the bandwidth-cap loss model; the default is used when a rate is set without a queue. */
   lossQueueBytesMax: 4 * 1024 * 1024,
   lossQueueBytesDefault: 256 * 1024,
@@ -230,6 +274,14 @@ assert(transportLimits.messageBytesDefault <= transportLimits.messageBytesMax, '
 assert(transportLimits.messageBytesDefault >= 16 * 1024 * 1024, 'messages of at least 16 MiB by default');
 assert(transportLimits.sendBufferBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the send buffer');
 assert(transportLimits.receiveWindowBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the receive window');
+assert(transportLimits.ackRangesMax >= 2 && transportLimits.ackRangesMax <= 64, 'an ACK frame carries 1..64 ranges (a one-byte count)');
+assert((transportLimits.packetsInFlightMax & (transportLimits.packetsInFlightMax - 1)) === 0, 'packetsInFlightMax is a power of two (ring index)');
+// Truncated packet numbers decode correctly while the span of tracked packets stays under half the 32-bit space.
+assert(transportLimits.packetsInFlightMax < 2 ** 31, 'packetsInFlightMax < 2^31 (packet number decoding window)');
+assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
+assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
+assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');
+assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPackets, 'the initial window leaves in one burst');
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
@@ -241,6 +293,10 @@ assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDef
 assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
 assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always return one whole batch');
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
+assert(logLimits.indexIntervalBytes <= logLimits.segmentBytesMin, 'a minimum-size segment holds a default index interval');
+assert(logLimits.tailCacheBytesDefault <= logLimits.tailCacheBytesMax, 'tailCacheBytesDefault <= tailCacheBytesMax');
+assert(logLimits.scanChunkBytes <= logLimits.readBytesMax, 'a recovery chunk is an ordinary read');
+assert(logLimits.openSegmentsMax >= 2, 'the active segment plus at least one older segment can be open');
 // An append carries at least one entry even past appendBytesMax, so the largest append is that plus one batch.
 assert(raftLimits.appendBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'an append fits one message');
 assert(raftLimits.entryBytesMax >= recordLimits.batchBytesMax, 'a record batch fits one Raft entry');
@@ -258,7 +314,3 @@ assert(sdkLimits.fetchRecordsDefault <= brokerLimits.fetchRecordsMax, 'the SDK n
 assert(sdkLimits.pushCreditBytesDefault <= brokerLimits.pushCreditBytesMax, 'default push credit is within what a broker accepts');
 assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
-assert(logLimits.indexIntervalBytes <= logLimits.segmentBytesMin, 'a minimum-size segment holds a default index interval');
-assert(logLimits.tailCacheBytesDefault <= logLimits.tailCacheBytesMax, 'tailCacheBytesDefault <= tailCacheBytesMax');
-assert(logLimits.scanChunkBytes <= logLimits.readBytesMax, 'a recovery chunk is an ordinary read');
-assert(logLimits.openSegmentsMax >= 2, 'the active segment plus at least one older segment can be open');

@@ -1,0 +1,815 @@
+import { SkeinError } from '../errors.js';
+import { transportLimits } from '../limits.js';
+import { AckTracker } from './ack-tracker.js';
+import type { EndpointCoreConfig } from './config.js';
+import { FixedWindow, NewReno, type CongestionController } from './congestion.js';
+import {
+  type AckFrame,
+  encodeClose,
+  frameType,
+  maxDataFrameBytes,
+  readAck,
+  readClose,
+  streamFrameHeaderBytes,
+  writeAck,
+  writeMaxData,
+  writeStreamHeader,
+} from './frames.js';
+import {
+  type ConnectionId,
+  dataHeaderBytes,
+  refuseReason,
+  type TransportParameters,
+  writeAccept,
+  writeDataHeader,
+  writeInit,
+} from './packet.js';
+import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
+import { Pacer } from './pacer.js';
+import { receiveResult, ReceiveStream } from './receive-stream.js';
+import { Recovery, type RecoveryListener } from './recovery.js';
+import { RttEstimator } from './rtt.js';
+import { SendStream } from './send-stream.js';
+import { packetFlag, packetState, SentPackets } from './sent-packets.js';
+import { type ConnectionCounters, type ConnectionStats, emptyConnectionCounters } from './stats.js';
+import { DecodeError, Reader } from './varint.js';
+
+/** A peer's address; `key` ("host:port") names it to loss models and in logs. */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly key: string;
+}
+
+export function peerAddress(host: string, port: number): PeerAddress {
+  return { host, port, key: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/**
+ * handshake: the client is sending INITs; open: data flows; flushing: the
+ * application asked to close and queued data is still being delivered;
+ * closing: our CLOSE went out; draining: the peer's CLOSE came in; closed:
+ * nothing more happens and the endpoint forgets the connection.
+ */
+export type ConnectionState = 'handshake' | 'open' | 'flushing' | 'closing' | 'draining' | 'closed';
+
+export type ConnectionEventKind = 'connected' | 'accepted' | 'readable' | 'writable' | 'closed';
+
+/** How a connection talks to its endpoint (which owns the tables, the event queue and the timers). */
+export interface ConnectionHost {
+  /** The connection may have something to send, and its deadline may have moved. */
+  activate(connection: ConnectionCore): void;
+  emit(connection: ConnectionCore, kind: ConnectionEventKind): void;
+}
+
+export type SendOutcome = 'queued' | 'full';
+
+/** A reusable holder for decoded ACK frames (the hot path allocates nothing per ACK). */
+function emptyAckFrame(): AckFrame {
+  return { largest: 0, ackDelayUs: 0, rangeCount: 0, ranges: new Float64Array(2 * transportLimits.ackRangesMax) };
+}
+
+/**
+ * One connection as a pure state machine (sans-IO, in the style of
+ * quinn-proto): the endpoint feeds it packets and timeouts with the current
+ * time, and polls it for packets to send. Nothing in here reads a clock,
+ * sets a timer or touches a socket.
+ */
+export class ConnectionCore implements RecoveryListener {
+  state: ConnectionState;
+  /** Why it closed; undefined while open and after a clean close. */
+  closeError: SkeinError | undefined;
+  remoteCid: ConnectionId | null;
+  readonly counters: ConnectionCounters = emptyConnectionCounters();
+
+  // Endpoint bookkeeping (deadline heap slot, send-candidate and dirty flags).
+  heapIndex = -1;
+  heapDeadlineMs = Infinity;
+  isCandidate = false;
+  isDirty = false;
+  /** Set while a readable / writable event is queued and not yet polled. */
+  readableSignaled = false;
+  writableWanted = false;
+
+  private readonly rtt: RttEstimator;
+  private readonly sent: SentPackets;
+  private readonly pacer: Pacer;
+  private readonly ackTracker: AckTracker;
+  private readonly sendStream: SendStream;
+  private readonly receiveStream: ReceiveStream;
+  private recovery: Recovery | null = null;
+  private readonly reader = new Reader();
+  private readonly ackFrame = emptyAckFrame();
+
+  /** Datagram size in use: ours, lowered to the peer's limit once known. */
+  private datagramBytes: number;
+  /** Largest message the peer accepts (its limit, capped by ours). */
+  private sendMessageBytesMax: number;
+  /** Highest stream offset the peer lets us send (its byte credit). */
+  private peerCreditLimit = 0;
+  private peerAckDelayMaxMs: number = transportLimits.ackDelayMaxMs;
+  private idleTimeoutMs: number;
+  private keepaliveMs: number;
+
+  // Control frames waiting for the next packet.
+  private maxDataPending = false;
+  private pingPending = false;
+  private probesPending = 0;
+  private closeFrame: Uint8Array | null = null;
+  private closeSendPending = false;
+  private ackOnlySinceEliciting = 0;
+
+  // Handshake.
+  private initCookie: Uint8Array | null = null;
+  private initDue = false;
+  private initAttempts = 0;
+  private initSentMs = -Infinity;
+  private initRetryAtMs = Infinity;
+  private handshakeDeadlineMs: number;
+  /** Server: ACCEPT must go out (again); cleared when the client's first DATA packet confirms it. */
+  acceptPending = false;
+  peerConfirmed = false;
+  private acceptSentMs = -Infinity;
+  /** Server: the client's parameters, echoed in every ACCEPT. */
+  private localParams: TransportParameters;
+
+  // Time.
+  private readonly createdMs: number;
+  private openedMs = -Infinity;
+  private lastReceiveMs: number;
+  private lastElicitingSentMs = -Infinity;
+  private pacerReleaseMs = Infinity;
+  private closeDeadlineMs = Infinity;
+  private flushDeadlineMs = Infinity;
+
+  constructor(
+    readonly role: 'client' | 'server',
+    readonly localCid: ConnectionId,
+    remoteCid: ConnectionId | null,
+    readonly peer: PeerAddress,
+    private readonly config: EndpointCoreConfig,
+    private readonly host: ConnectionHost,
+    nowMs: number,
+  ) {
+    this.remoteCid = remoteCid;
+    this.createdMs = nowMs;
+    this.lastReceiveMs = nowMs;
+    this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : config.datagramBytes;
+    this.sendMessageBytesMax = config.messageBytesMax;
+    this.idleTimeoutMs = config.idleTimeoutMs;
+    this.keepaliveMs = config.keepaliveMs;
+    this.handshakeDeadlineMs = nowMs + config.handshakeTimeoutMs;
+    this.rtt = new RttEstimator(transportLimits.initialRttMs);
+    this.sent = new SentPackets(transportLimits.packetsInFlightMax);
+    this.pacer = new Pacer({
+      burstMs: transportLimits.pacingBurstMs,
+      burstBytesMin: transportLimits.pacingBurstPacketsMin * config.datagramBytes,
+      burstBytesMax: transportLimits.pacingBurstPacketsMax * config.datagramBytes,
+    });
+    this.ackTracker = new AckTracker({
+      rangesMax: transportLimits.ackRangesMax,
+      ackDelayMaxMs: transportLimits.ackDelayMaxMs,
+      elicitingPacketsBeforeAck: transportLimits.ackElicitingPacketsBeforeAck,
+    });
+    this.sendStream = new SendStream(config.sendBufferBytes, transportLimits.sendChunkBytes);
+    this.receiveStream = new ReceiveStream({
+      windowBytes: config.receiveWindowBytes,
+      messageBytesMax: config.messageBytesMax,
+      fragmentsMax: transportLimits.receiveFragmentsMax,
+      queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
+    });
+    this.localParams = {
+      messageBytesMax: config.messageBytesMax,
+      receiveWindowBytes: config.receiveWindowBytes,
+      datagramBytesMax: config.datagramBytes,
+      ackDelayMaxMs: transportLimits.ackDelayMaxMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    };
+    if (role === 'client') {
+      this.state = 'handshake';
+      this.initDue = true;
+    } else {
+      this.state = 'open';
+      this.acceptPending = true;
+    }
+  }
+
+  /** Hex of our connection id: the name the application sees. */
+  get id(): string {
+    return this.localCid.toString();
+  }
+
+  /** The largest message `send` takes on this connection. */
+  get messageBytesMax(): number {
+    return this.sendMessageBytesMax;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get isTerminated(): boolean {
+    return this.state === 'closing' || this.state === 'draining' || this.state === 'closed';
+  }
+
+  // ------------------------------------------------------------ handshake
+
+  /** Applies the peer's transport parameters; from here on data can flow. */
+  private openWith(nowMs: number, params: TransportParameters): void {
+    this.datagramBytes = Math.min(this.config.datagramBytes, params.datagramBytesMax);
+    // A message must fit the peer's size limit and, with its prefix, the peer's whole window.
+    this.sendMessageBytesMax = Math.min(this.config.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - 9);
+    this.peerCreditLimit = params.receiveWindowBytes;
+    this.peerAckDelayMaxMs = params.ackDelayMaxMs;
+    if (params.idleTimeoutMs > 0 && (this.idleTimeoutMs === 0 || params.idleTimeoutMs < this.idleTimeoutMs)) {
+      this.idleTimeoutMs = params.idleTimeoutMs;
+    }
+    // Keepalives must come well before either side's idle timeout.
+    if (this.keepaliveMs > 0 && this.idleTimeoutMs > 0) this.keepaliveMs = Math.min(this.keepaliveMs, this.idleTimeoutMs / 2);
+    const cc: CongestionController =
+      this.config.congestion === 'fixed'
+        ? new FixedWindow(this.config.fixedWindowBytes)
+        : new NewReno({
+            datagramBytes: this.datagramBytes,
+            initialWindowPackets: transportLimits.initialWindowPackets,
+            minimumWindowPackets: transportLimits.minimumWindowPackets,
+          });
+    this.recovery = new Recovery(
+      this.sent,
+      this.rtt,
+      cc,
+      {
+        packetThreshold: transportLimits.lossPacketThreshold,
+        timerGranularityMs: transportLimits.timerGranularityMs,
+        persistentCongestionThreshold: transportLimits.persistentCongestionThreshold,
+        ptoMaxMs: transportLimits.ptoMaxMs,
+      },
+      this.peerAckDelayMaxMs,
+    );
+    this.openedMs = nowMs;
+  }
+
+  /** Server side: set up from a validated INIT. */
+  acceptFrom(nowMs: number, params: TransportParameters): void {
+    this.openWith(nowMs, params);
+  }
+
+  handleRetry(nowMs: number, cookie: Uint8Array): void {
+    if (this.state !== 'handshake') return;
+    if (this.initAttempts === 1 && !this.rtt.hasSample) this.rtt.update(nowMs - this.initSentMs, 0);
+    this.initCookie = cookie.slice();
+    this.initDue = true;
+    this.initAttempts = 0;
+    this.host.activate(this);
+  }
+
+  handleAccept(nowMs: number, serverCid: ConnectionId, params: TransportParameters): void {
+    if (this.state !== 'handshake') return;
+    if (this.initAttempts === 1) this.rtt.update(nowMs - this.initSentMs, 0);
+    this.remoteCid = serverCid;
+    this.openWith(nowMs, params);
+    this.state = 'open';
+    this.lastReceiveMs = nowMs;
+    this.initDue = false;
+    this.initRetryAtMs = Infinity;
+    // The first DATA packet confirms the handshake to the server and gives it an RTT sample.
+    this.pingPending = true;
+    this.host.emit(this, 'connected');
+    this.host.activate(this);
+  }
+
+  handleRefuse(reason: number): void {
+    if (this.state !== 'handshake') return;
+    const error =
+      reason === refuseReason.version
+        ? new SkeinError('UNSUPPORTED_VERSION', { message: 'the peer speaks another version of the skein transport' })
+        : new SkeinError('CONNECTION_REFUSED', {
+            message: reason === refuseReason.busy ? 'the peer has no room for another connection' : 'the peer does not accept connections',
+          });
+    this.terminate(error);
+  }
+
+  /** Server: the client sent INIT again (our ACCEPT was lost); answer it again. */
+  resendAccept(): void {
+    if (this.peerConfirmed || this.state !== 'open') return;
+    this.acceptPending = true;
+    this.host.activate(this);
+  }
+
+  // ------------------------------------------------------------ application side
+
+  /**
+   * Queues one message. 'full' means the send buffer has no room now (a
+   * 'writable' event follows when it does); errors are thrown as SkeinError.
+   */
+  send(message: Uint8Array): SendOutcome {
+    if (this.state !== 'open') {
+      throw this.closeError ?? new SkeinError('CONNECTION_CLOSED', { message: `the connection is ${this.state}` });
+    }
+    if (message.length > this.sendMessageBytesMax) {
+      throw new SkeinError('MESSAGE_TOO_LARGE', {
+        message: `a message of ${message.length} bytes exceeds this connection's limit of ${this.sendMessageBytesMax}`,
+        details: { bytes: message.length, limit: this.sendMessageBytesMax },
+      });
+    }
+    if (this.sendStream.writeOffset + SendStream.encodedBytes(message.length) > transportLimits.streamBytesMax) {
+      throw new SkeinError('CONNECTION_CLOSED', { message: 'the connection carried its lifetime maximum of bytes; open a new one' });
+    }
+    if (!this.sendStream.tryWrite(message)) {
+      this.writableWanted = true;
+      return 'full';
+    }
+    this.counters.messagesSent++;
+    this.counters.messageBytesSent += message.length;
+    this.host.activate(this);
+    return 'queued';
+  }
+
+  /** True when a message of `bytes` would be taken by `send` right now. */
+  get sendBufferBytesFree(): number {
+    return this.config.sendBufferBytes - this.sendStream.bufferedBytes;
+  }
+
+  /** The next received message, in order, or null. Taking messages frees flow-control credit. */
+  pollMessage(): Uint8Array | null {
+    const message = this.receiveStream.poll();
+    if (message === null) return null;
+    this.counters.messagesReceived++;
+    this.counters.messageBytesReceived += message.length;
+    if (!this.maxDataPending && !this.isTerminated && this.receiveStream.creditUpdateDue) {
+      this.maxDataPending = true;
+      this.host.activate(this);
+    }
+    return message;
+  }
+
+  get queuedMessages(): number {
+    return this.receiveStream.queuedMessages;
+  }
+
+  /**
+   * Closes. Without an error it is graceful: data already queued is delivered
+   * first, within the close timeout. With an error the CLOSE goes out now.
+   */
+  close(nowMs: number, error?: SkeinError): void {
+    if (this.isTerminated) return;
+    if (this.state === 'handshake') {
+      this.terminate(error ?? new SkeinError('CONNECTION_CLOSED', { message: 'closed before the handshake finished' }));
+      return;
+    }
+    if (error === undefined) {
+      if (this.state === 'flushing') return;
+      this.state = 'flushing';
+      this.flushDeadlineMs = nowMs + this.config.closeTimeoutMs;
+      this.maybeFinishFlush(nowMs);
+      this.host.activate(this);
+      return;
+    }
+    this.startClosing(nowMs, error.code, error.message, error);
+  }
+
+  private maybeFinishFlush(nowMs: number): void {
+    if (this.state === 'flushing' && this.sendStream.isSettled) this.startClosing(nowMs, '', '', undefined);
+  }
+
+  /** Sends CLOSE and lingers a few PTOs so late packets meet a CLOSE instead of silence. */
+  private startClosing(nowMs: number, code: string, reason: string, error: SkeinError | undefined): void {
+    this.closeFrame = encodeClose(code, reason);
+    this.closeSendPending = true;
+    this.enterTerminal('closing', nowMs, error);
+  }
+
+  private enterTerminal(state: 'closing' | 'draining', nowMs: number, error: SkeinError | undefined): void {
+    const wasTerminated = this.isTerminated;
+    this.state = state;
+    this.closeError = error;
+    const ptoMs = this.recovery?.ptoMs() ?? this.rtt.ptoBaseMs(transportLimits.timerGranularityMs, this.peerAckDelayMaxMs);
+    this.closeDeadlineMs = nowMs + transportLimits.closingPtoCount * ptoMs;
+    if (!wasTerminated) this.host.emit(this, 'closed');
+    this.host.activate(this);
+  }
+
+  /** Closes at once without telling the peer (idle timeout, dead peer, refused or failed handshake). */
+  private terminate(error: SkeinError | undefined): void {
+    const wasTerminated = this.isTerminated;
+    this.state = 'closed';
+    this.closeError = error;
+    if (!wasTerminated) this.host.emit(this, 'closed');
+    this.host.activate(this);
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  /** One DATA packet for this connection (header already matched). */
+  handleData(nowMs: number, bytes: Uint8Array): void {
+    const state = this.state;
+    if (state === 'closed' || state === 'draining' || state === 'handshake') return;
+    const length = bytes.length;
+    const truncated = ((bytes[9]! << 24) | (bytes[10]! << 16) | (bytes[11]! << 8) | bytes[12]!) >>> 0;
+    const tracker = this.ackTracker;
+    const pn = decodePacketNumber(truncated, tracker.largest);
+    this.counters.packetsReceived++;
+    this.counters.bytesReceived += length;
+    if (pn < tracker.floor || tracker.received.has(pn)) {
+      this.counters.packetsDuplicate++;
+      return;
+    }
+    if (state === 'closing') {
+      // Whatever the peer still sends meets our CLOSE again (it may have lost the first one).
+      this.closeSendPending = true;
+      this.host.activate(this);
+      return;
+    }
+    this.lastReceiveMs = nowMs;
+    if (!this.peerConfirmed && this.role === 'server') {
+      this.peerConfirmed = true;
+      this.acceptPending = false;
+      if (!this.rtt.hasSample && this.acceptSentMs > -Infinity) this.rtt.update(nowMs - this.acceptSentMs, 0);
+      this.host.emit(this, 'accepted');
+    }
+    const reader = this.reader;
+    reader.reset(bytes, dataHeaderBytes, length);
+    let ackEliciting = false;
+    try {
+      while (reader.pos < length) {
+        const type = bytes[reader.pos++]!;
+        if (type === frameType.stream) {
+          const offset = reader.varint();
+          const dataLength = reader.varint();
+          const data = reader.view(dataLength);
+          ackEliciting = true;
+          const result = this.receiveStream.receive(offset, data);
+          if (result !== receiveResult.ok) {
+            if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
+            this.protocolViolation(
+              nowMs,
+              result === receiveResult.flowViolation ? 'stream data beyond the granted credit' : 'a message above the agreed size limit',
+            );
+            return;
+          }
+          this.counters.bytesDuplicate = this.receiveStream.duplicateBytes;
+          if (!this.readableSignaled && this.receiveStream.queuedMessages > 0) {
+            this.readableSignaled = true;
+            this.host.emit(this, 'readable');
+          }
+        } else if (type === frameType.ack) {
+          if (!this.handleAckFrame(nowMs, reader)) return;
+        } else if (type === frameType.padding) {
+          while (reader.pos < length && bytes[reader.pos] === 0) reader.pos++;
+        } else if (type === frameType.ping) {
+          ackEliciting = true;
+        } else if (type === frameType.maxData) {
+          const limit = reader.varint();
+          ackEliciting = true;
+          if (limit > this.peerCreditLimit) this.peerCreditLimit = limit;
+        } else if (type === frameType.close) {
+          const { code, reason } = readClose(reader);
+          const error =
+            code === ''
+              ? undefined
+              : new SkeinError('CONNECTION_CLOSED', { message: `the peer closed the connection: ${code}: ${reason}`, details: { peerCode: code } });
+          this.enterTerminal('draining', nowMs, error);
+          return;
+        } else {
+          throw new DecodeError(`unknown frame type ${type}`);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      // Frames before the bad one were idempotent; not acknowledging the packet is all that is needed.
+      this.counters.malformedPackets++;
+      return;
+    }
+    tracker.onPacket(pn, nowMs, ackEliciting);
+    if (tracker.pending) this.host.activate(this);
+  }
+
+  /** Returns false when the ACK broke the protocol (the connection is then closing). */
+  private handleAckFrame(nowMs: number, reader: Reader): boolean {
+    const frame = this.ackFrame;
+    readAck(reader, frame, transportLimits.ackRangesMax);
+    if (frame.largest >= this.sent.nextPn) {
+      this.protocolViolation(nowMs, 'an ACK for a packet never sent');
+      return false;
+    }
+    const recovery = this.recovery;
+    if (recovery === null) return true;
+    const freedBefore = this.sendStream.ackedOffset;
+    recovery.onAck(nowMs, frame.ranges, frame.rangeCount, frame.ackDelayUs / 1000, this);
+    this.syncRecoveryCounters();
+    if (this.sendStream.ackedOffset !== freedBefore) this.onSendBufferFreed(nowMs);
+    return true;
+  }
+
+  private onSendBufferFreed(nowMs: number): void {
+    if (this.writableWanted) {
+      this.writableWanted = false;
+      this.host.emit(this, 'writable');
+    }
+    this.maybeFinishFlush(nowMs);
+  }
+
+  private protocolViolation(nowMs: number, reason: string): void {
+    this.startClosing(nowMs, 'PROTOCOL_VIOLATION', reason, new SkeinError('PROTOCOL_VIOLATION', { message: `the peer broke the protocol: ${reason}` }));
+  }
+
+  private syncRecoveryCounters(): void {
+    const r = this.recovery!.counters;
+    const c = this.counters;
+    c.packetsLost = r.packetsLost;
+    c.spuriousLosses = r.spuriousLosses;
+    c.congestionEvents = r.congestionEvents;
+    c.persistentCongestions = r.persistentCongestions;
+  }
+
+  // RecoveryListener: called by Recovery as packets are settled.
+  onStreamAcked(offset: number, length: number): void {
+    this.sendStream.onAcked(offset, length);
+  }
+
+  onStreamLost(offset: number, length: number): void {
+    this.sendStream.onLost(offset, length);
+  }
+
+  onControlLost(flags: number): void {
+    if ((flags & packetFlag.maxData) !== 0) this.maxDataPending = true;
+  }
+
+  onAckOfAck(largest: number): void {
+    this.ackTracker.onAckOfAck(largest);
+  }
+
+  // ------------------------------------------------------------ sending
+
+  /**
+   * Writes the next packet into `out` (at least the datagram size long) and
+   * returns its length, or 0 when there is nothing to send now.
+   */
+  writePacket(nowMs: number, out: Uint8Array): number {
+    const state = this.state;
+    if (state === 'closed' || state === 'draining') return 0;
+    if (state === 'handshake') return this.writeInitPacket(nowMs, out);
+    if (this.acceptPending) {
+      this.acceptPending = false;
+      this.acceptSentMs = nowMs;
+      return writeAccept(out, this.remoteCid!, this.localCid, this.localParams);
+    }
+    if (state === 'closing') return this.writeClosePacket(out);
+
+    const sent = this.sent;
+    const recovery = this.recovery!;
+    const sendStream = this.sendStream;
+    const tracker = this.ackTracker;
+    const ackDue = tracker.isDue(nowMs);
+    const probe = this.probesPending > 0;
+    let eliciting =
+      sent.hasRoom &&
+      (probe ||
+        this.maxDataPending ||
+        this.pingPending ||
+        sendStream.hasResend ||
+        (sendStream.hasPending && sendStream.sentOffset < this.peerCreditLimit));
+    this.pacerReleaseMs = Infinity;
+    if (eliciting && !probe) {
+      const cc = recovery.cc;
+      if (sent.bytesInFlight >= cc.windowBytes) {
+        eliciting = false;
+      } else {
+        const release = this.pacer.releaseTimeMs(nowMs, this.datagramBytes, cc.pacingRateBytesPerMs(this.rtt.smoothedMs));
+        if (release > nowMs) {
+          this.pacerReleaseMs = release;
+          eliciting = false;
+        }
+      }
+    }
+    if (!eliciting && !ackDue) return 0;
+
+    const pn = sent.nextPn;
+    const limit = this.datagramBytes;
+    let pos = writeDataHeader(out, this.remoteCid!, truncatePacketNumber(pn));
+    let ackLargest = -1;
+    if (tracker.pending || ackDue) {
+      const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
+      // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
+      const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
+      const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs);
+      if (next > pos) {
+        ackLargest = tracker.received.max - 1;
+        pos = next;
+        tracker.onAckSent();
+      }
+    }
+    if (!eliciting) {
+      // An ACK-only packet. Now and then add a PING so the peer acknowledges our ACKs and we can forget old ranges.
+      this.ackOnlySinceEliciting++;
+      if (this.ackOnlySinceEliciting >= transportLimits.ackOnlyPacketsBeforePing && tracker.received.count > 1 && sent.hasRoom) {
+        out[pos++] = frameType.ping;
+        this.ackOnlySinceEliciting = 0;
+        return this.finishPacket(nowMs, pos, packetFlag.ackEliciting | packetFlag.ping, 0, 0, ackLargest, false);
+      }
+      sent.record(nowMs, pos, 0, 0, 0, -1);
+      this.counters.packetsSent++;
+      this.counters.bytesSent += pos;
+      this.counters.ackOnlyPacketsSent++;
+      return pos;
+    }
+
+    let flags = packetFlag.ackEliciting;
+    if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.config.receiveWindowBytes) <= limit) {
+      pos = writeMaxData(out, pos, this.receiveStream.grantCredit());
+      this.maxDataPending = false;
+      flags |= packetFlag.maxData;
+    }
+    let streamOffset = 0;
+    let streamLength = 0;
+    let resent = false;
+    const room = limit - pos - streamFrameHeaderBytes(sendStream.writeOffset, limit);
+    if (room > 0 && sendStream.nextRange(room, this.peerCreditLimit)) {
+      streamOffset = sendStream.rangeOffset;
+      streamLength = sendStream.rangeLength;
+      resent = sendStream.rangeIsResend;
+      pos = writeStreamHeader(out, pos, streamOffset, streamLength);
+      sendStream.copyOut(streamOffset, streamLength, out, pos);
+      pos += streamLength;
+    }
+    if (flags === packetFlag.ackEliciting && streamLength === 0) {
+      out[pos++] = frameType.ping;
+      flags |= packetFlag.ping;
+    }
+    this.pingPending = false;
+    if (probe) {
+      this.probesPending--;
+      this.counters.probesSent++;
+    }
+    return this.finishPacket(nowMs, pos, flags, streamOffset, streamLength, ackLargest, resent);
+  }
+
+  private finishPacket(
+    nowMs: number,
+    bytes: number,
+    flags: number,
+    streamOffset: number,
+    streamLength: number,
+    ackLargest: number,
+    resent: boolean,
+  ): number {
+    this.sent.record(nowMs, bytes, flags, streamOffset, streamLength, ackLargest);
+    this.recovery!.cc.onSent(nowMs, bytes);
+    this.pacer.onSent(bytes);
+    this.lastElicitingSentMs = nowMs;
+    this.ackOnlySinceEliciting = 0;
+    const c = this.counters;
+    c.packetsSent++;
+    c.bytesSent += bytes;
+    if (resent) {
+      c.packetsRetransmitted++;
+      c.bytesRetransmitted += streamLength;
+    }
+    return bytes;
+  }
+
+  private writeInitPacket(nowMs: number, out: Uint8Array): number {
+    if (!this.initDue) return 0;
+    this.initDue = false;
+    this.initAttempts++;
+    this.initSentMs = nowMs;
+    // After a RETRY the round trip is known; before it, a fixed start, doubling.
+    const startMs = this.rtt.hasSample ? Math.max(2 * this.rtt.smoothedMs, transportLimits.timerGranularityMs) : transportLimits.handshakeRetryMsInitial;
+    this.initRetryAtMs = nowMs + Math.min(startMs * 2 ** (this.initAttempts - 1), transportLimits.handshakeRetryMsMax);
+    this.counters.packetsSent++;
+    const bytes = writeInit(out, this.localCid, this.initCookie, this.localParams, transportLimits.datagramBytesMin);
+    this.counters.bytesSent += bytes;
+    return bytes;
+  }
+
+  private writeClosePacket(out: Uint8Array): number {
+    if (!this.closeSendPending || this.closeFrame === null || this.remoteCid === null) return 0;
+    this.closeSendPending = false;
+    const pos = writeDataHeader(out, this.remoteCid, truncatePacketNumber(this.sent.nextPn));
+    out.set(this.closeFrame, pos);
+    const bytes = pos + this.closeFrame.length;
+    // Tracked like any packet so its number is never reused; a lost CLOSE is answered again when the peer speaks.
+    this.sent.record(0, bytes, 0, 0, 0, -1);
+    this.counters.packetsSent++;
+    this.counters.bytesSent += bytes;
+    return bytes;
+  }
+
+  // ------------------------------------------------------------ timers
+
+  /** The earliest time `handleTimeout` has something to do (Infinity: none). */
+  deadlineMs(): number {
+    const state = this.state;
+    if (state === 'closed') return Infinity;
+    if (state === 'closing' || state === 'draining') return this.closeDeadlineMs;
+    if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
+    let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
+    if (this.role === 'server' && !this.peerConfirmed) deadline = Math.min(deadline, this.handshakeDeadlineMs);
+    const recoveryDeadline = this.recovery!.deadlineMs();
+    if (recoveryDeadline < deadline) deadline = recoveryDeadline;
+    const tracker = this.ackTracker;
+    if (tracker.pending && tracker.deadlineMs < deadline) deadline = tracker.deadlineMs;
+    if (this.keepaliveMs > 0) {
+      const keepaliveAt = Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;
+      if (keepaliveAt < deadline) deadline = keepaliveAt;
+    }
+    if (this.pacerReleaseMs < deadline) deadline = this.pacerReleaseMs;
+    if (this.flushDeadlineMs < deadline) deadline = this.flushDeadlineMs;
+    return deadline;
+  }
+
+  handleTimeout(nowMs: number): void {
+    const state = this.state;
+    if (state === 'closed') return;
+    if (state === 'closing' || state === 'draining') {
+      if (nowMs >= this.closeDeadlineMs) {
+        this.state = 'closed';
+        this.host.activate(this);
+      }
+      return;
+    }
+    if (state !== 'handshake' && this.idleTimeoutMs > 0 && nowMs >= this.lastReceiveMs + this.idleTimeoutMs) {
+      const waiting = this.sent.ackElicitingInFlight > 0 || this.sendStream.hasPending;
+      this.terminate(
+        waiting
+          ? new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${this.idleTimeoutMs} ms` })
+          : new SkeinError('CONNECTION_CLOSED', { message: `idle for ${this.idleTimeoutMs} ms` }),
+      );
+      return;
+    }
+    if (state === 'handshake') {
+      if (nowMs >= this.handshakeDeadlineMs) {
+        this.terminate(new SkeinError('TIMEOUT', { message: `no handshake with ${this.peer.key} within ${this.config.handshakeTimeoutMs} ms` }));
+      } else if (nowMs >= this.initRetryAtMs) {
+        this.initDue = true;
+        this.initRetryAtMs = Infinity;
+      }
+      return;
+    }
+    if (this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
+      this.terminate(new SkeinError('TIMEOUT', { message: 'the client never confirmed the handshake' }));
+      return;
+    }
+    if (nowMs >= this.flushDeadlineMs) {
+      this.flushDeadlineMs = Infinity;
+      this.startClosing(nowMs, 'TIMEOUT', 'close timed out with data unacknowledged', new SkeinError('TIMEOUT', {
+        message: `queued data was not acknowledged within the close timeout of ${this.config.closeTimeoutMs} ms`,
+      }));
+      return;
+    }
+    const recovery = this.recovery!;
+    const outcome = recovery.onTimeout(nowMs, this);
+    if (outcome !== null) this.syncRecoveryCounters();
+    if (outcome === 'pto') {
+      if (recovery.ptoCount > transportLimits.ptoBackoffMax) {
+        this.terminate(new SkeinError('PEER_DEAD', { message: `${recovery.ptoCount} probe timeouts in a row without an answer` }));
+        return;
+      }
+      this.onProbeTimeout();
+    }
+    if (this.keepaliveMs > 0 && nowMs >= Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs) {
+      this.pingPending = true;
+    }
+    if (this.pacerReleaseMs <= nowMs) this.pacerReleaseMs = Infinity;
+    this.host.activate(this);
+  }
+
+  /** Two probes: the oldest unacknowledged data again if there is no fresh data, else a PING (RFC 9002 §6.2.4). */
+  private onProbeTimeout(): void {
+    this.probesPending = 2;
+    if (this.receiveStream.creditGranted > this.config.receiveWindowBytes) this.maxDataPending = true;
+    if (this.sendStream.hasPending) return;
+    const sent = this.sent;
+    for (let pn = sent.oldestOutstanding; pn < sent.nextPn; pn++) {
+      const slot = sent.slotOf(pn);
+      if (slot >= 0 && sent.state[slot] === packetState.outstanding && sent.streamLength[slot]! > 0) {
+        this.sendStream.onLost(sent.streamOffset[slot]!, sent.streamLength[slot]!);
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ stats
+
+  stats(nowMs: number): ConnectionStats {
+    const recovery = this.recovery;
+    const ageMs = nowMs - this.createdMs;
+    const openMs = nowMs - this.openedMs;
+    return {
+      ...this.counters,
+      state: this.state,
+      rttSmoothedMs: this.rtt.smoothedMs,
+      rttMinMs: this.rtt.minMs,
+      rttVarianceMs: this.rtt.varianceMs,
+      rttLatestMs: this.rtt.latestMs,
+      congestionWindowBytes: recovery?.cc.windowBytes ?? 0,
+      congestionPhase: recovery?.cc.phase ?? 'handshake',
+      bytesInFlight: this.sent.bytesInFlight,
+      ptoCount: recovery?.ptoCount ?? 0,
+      sendBufferedBytes: this.sendStream.bufferedBytes,
+      receiveBufferedBytes: this.receiveStream.bufferedBytes,
+      goodputBytesPerSecond: openMs > 0 && Number.isFinite(openMs) ? (this.counters.messageBytesReceived * 1000) / openMs : 0,
+      ageMs,
+    };
+  }
+}

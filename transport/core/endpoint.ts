@@ -1,0 +1,455 @@
+import type { SkeinError } from '../errors.js';
+import { transportLimits } from '../limits.js';
+import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
+import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
+import { CookieMinter } from './cookie.js';
+import { DeadlineHeap } from './deadline-heap.js';
+import type { CoreEnvironment } from './environment.js';
+import {
+  ConnectionId,
+  connectionIdBytes,
+  dataHeaderBytes,
+  longHeaderBytes,
+  packetType,
+  protocolVersion,
+  readCookie,
+  readParameters,
+  refuseReason,
+  writeRefuse,
+  writeRetry,
+} from './packet.js';
+import {
+  addCounters,
+  type ConnectionCounters,
+  emptyConnectionCounters,
+  emptyDropCounters,
+  type EndpointCoreStats,
+  type EndpointDropCounters,
+} from './stats.js';
+import { DecodeError, Reader } from './varint.js';
+
+export type EndpointEvent =
+  | { type: 'connected' | 'accepted' | 'readable' | 'writable'; connection: ConnectionCore }
+  | { type: 'closed'; connection: ConnectionCore; error: SkeinError | undefined };
+
+/** A datagram to send: valid until the next call to pollTransmit (the object is reused). */
+export interface Transmit {
+  peer: PeerAddress;
+  length: number;
+}
+
+interface StatelessReply {
+  bytes: Uint8Array;
+  peer: PeerAddress;
+}
+
+/**
+ * Many connections on one socket, as a pure state machine: demultiplexes
+ * datagrams by connection id, runs the stateless cookie handshake for
+ * incoming connections, and schedules which connection sends next and when
+ * the single timer must fire. The shell (transport/endpoint.ts) feeds it
+ * datagrams and the time, and sends what it hands back.
+ *
+ * Before a client proves its address with a cookie the endpoint allocates
+ * nothing for it, and answers it with fewer bytes than it sent (the INIT is
+ * padded to datagramBytesMin; RETRY and REFUSE are a few dozen bytes).
+ */
+export class EndpointCore implements ConnectionHost {
+  readonly config: EndpointCoreConfig;
+  private readonly connections = new Map<number, ConnectionCore>();
+  /** Server connections whose client has not yet confirmed, by "host|port|clientCid": repeated INITs find them. */
+  private readonly pending = new Map<string, ConnectionCore>();
+  /** Cookies that opened a connection (by their MAC) → when they expire; oldest first. */
+  private readonly usedCookies = new Map<string, number>();
+  private readonly cookies: CookieMinter;
+  private readonly heap = new DeadlineHeap<ConnectionCore>();
+  private readonly candidates: ConnectionCore[] = [];
+  private candidateCursor = 0;
+  private readonly dirty: ConnectionCore[] = [];
+  private readonly events: EndpointEvent[] = [];
+  private eventHead = 0;
+  private readonly replies: StatelessReply[] = [];
+  private readonly transmit: Transmit = { peer: peerAddress('0.0.0.0', 0), length: 0 };
+  private readonly reader = new Reader();
+  private readonly cidBytes = new Uint8Array(connectionIdBytes);
+  /** Announced connections' counters once they are gone, so endpoint totals never go backwards. */
+  private readonly retired: ConnectionCounters = emptyConnectionCounters();
+  readonly drops: EndpointDropCounters = emptyDropCounters();
+  private readonly totals = {
+    connectionsAccepted: 0,
+    connectionsConnected: 0,
+    connectionsClosed: 0,
+    retriesSent: 0,
+    datagramsReceived: 0,
+  };
+
+  constructor(
+    options: EndpointCoreOptions,
+    private readonly env: CoreEnvironment,
+  ) {
+    this.config = resolveEndpointConfig(options);
+    this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Server connections allocated but not yet confirmed by their client. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  // ------------------------------------------------------------ ConnectionHost
+
+  activate(connection: ConnectionCore): void {
+    if (!connection.isCandidate) {
+      connection.isCandidate = true;
+      this.candidates.push(connection);
+    }
+    if (!connection.isDirty) {
+      connection.isDirty = true;
+      this.dirty.push(connection);
+    }
+  }
+
+  emit(connection: ConnectionCore, kind: ConnectionEventKind): void {
+    if (kind === 'closed') {
+      // A server connection the application never saw ends silently.
+      if (connection.role === 'server' && !connection.peerConfirmed) return;
+      this.events.push({ type: 'closed', connection, error: connection.closeError });
+      return;
+    }
+    if (kind === 'accepted') this.totals.connectionsAccepted++;
+    if (kind === 'connected') this.totals.connectionsConnected++;
+    if (kind === 'accepted' || kind === 'connected') this.pending.delete(this.pendingKeyOf(connection));
+    this.events.push({ type: kind, connection });
+  }
+
+  // ------------------------------------------------------------ input
+
+  /**
+   * One datagram from `host:port`. The core keeps views into `bytes` (for
+   * messages and out-of-order data), so the caller must not reuse the buffer.
+   */
+  handleDatagram(nowMs: number, bytes: Uint8Array, host: string, port: number): void {
+    this.totals.datagramsReceived++;
+    const length = bytes.length;
+    if (length === 0) {
+      this.drops.malformed++;
+      return;
+    }
+    if (bytes[0] === packetType.data) {
+      if (length <= dataHeaderBytes) {
+        this.drops.malformed++;
+        return;
+      }
+      const connection = this.connections.get(ConnectionId.keyAt(bytes, 1));
+      if (connection === undefined || connection.localCid.hi !== ConnectionId.hiAt(bytes, 1)) {
+        this.drops.unknownConnection++;
+        return;
+      }
+      const peer = connection.peer;
+      if (peer.port !== port || peer.host !== host) {
+        this.drops.addressMismatch++;
+        return;
+      }
+      const malformedBefore = connection.counters.malformedPackets;
+      connection.handleData(nowMs, bytes);
+      if (connection.counters.malformedPackets !== malformedBefore) this.drops.malformed++;
+      this.activate(connection);
+      return;
+    }
+    if (length < longHeaderBytes) {
+      this.drops.malformed++;
+      return;
+    }
+    try {
+      this.handleLongHeader(nowMs, bytes, host, port);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.drops.malformed++;
+    }
+  }
+
+  private handleLongHeader(nowMs: number, bytes: Uint8Array, host: string, port: number): void {
+    const reader = this.reader;
+    reader.reset(bytes, 0, bytes.length);
+    const type = reader.u8();
+    const version = reader.u32();
+    const cid = ConnectionId.read(reader);
+    if (type === packetType.init) {
+      this.handleInit(nowMs, bytes, reader, version, cid, host, port);
+      return;
+    }
+    if (type !== packetType.retry && type !== packetType.accept && type !== packetType.refuse) {
+      this.drops.malformed++;
+      return;
+    }
+    // Replies to our own INIT: for a client connection still in its handshake, from the address we dialled.
+    const connection = this.connections.get(cid.key);
+    if (connection === undefined || !connection.localCid.equals(cid) || connection.role !== 'client') {
+      this.drops.unknownConnection++;
+      return;
+    }
+    if (connection.peer.port !== port || connection.peer.host !== host) {
+      this.drops.addressMismatch++;
+      return;
+    }
+    if (type === packetType.refuse) {
+      // A REFUSE about the version may carry another version; anything else must match ours.
+      const reason = reader.u8();
+      if (version !== protocolVersion && reason !== refuseReason.version) throw new DecodeError('version mismatch');
+      connection.handleRefuse(reason);
+    } else {
+      if (version !== protocolVersion) throw new DecodeError('version mismatch');
+      if (type === packetType.retry) {
+        connection.handleRetry(nowMs, readCookie(reader));
+      } else {
+        const serverCid = ConnectionId.read(reader);
+        connection.handleAccept(nowMs, serverCid, readParameters(reader));
+      }
+    }
+    this.activate(connection);
+  }
+
+  private handleInit(
+    nowMs: number,
+    bytes: Uint8Array,
+    reader: Reader,
+    version: number,
+    clientCid: ConnectionId,
+    host: string,
+    port: number,
+  ): void {
+    // Anything we answer is smaller than this, so a spoofed source cannot use us to amplify.
+    if (bytes.length < transportLimits.datagramBytesMin) {
+      this.drops.initTooShort++;
+      return;
+    }
+    if (version !== protocolVersion) {
+      this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.version));
+      return;
+    }
+    const cookie = readCookie(reader);
+    const params = readParameters(reader);
+    if (!this.config.acceptConnections) {
+      this.drops.refused++;
+      this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.notAccepting));
+      return;
+    }
+    if (cookie.length === 0) {
+      this.sendRetry(nowMs, host, port, clientCid);
+      return;
+    }
+    const verdict = this.cookies.verify(nowMs, cookie, host, port, clientCid);
+    if (verdict === 'forged') {
+      this.drops.badCookie++;
+      return;
+    }
+    const pendingKey = `${host}|${port}|${clientCid.toString()}`;
+    const existing = this.pending.get(pendingKey);
+    if (existing !== undefined) {
+      // Our ACCEPT was lost and the client asks again with the same cookie.
+      existing.resendAccept();
+      return;
+    }
+    if (verdict === 'expired') {
+      this.drops.expiredCookie++;
+      this.sendRetry(nowMs, host, port, clientCid);
+      return;
+    }
+    const cookieKey = macKey(cookie);
+    this.forgetExpiredCookies(nowMs);
+    if (this.usedCookies.has(cookieKey)) {
+      this.drops.replayedCookie++;
+      return;
+    }
+    if (this.connections.size >= this.config.connectionsMax || this.usedCookies.size >= transportLimits.usedCookiesMax) {
+      this.drops.refused++;
+      this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.busy));
+      return;
+    }
+    this.usedCookies.set(cookieKey, nowMs + 2 * transportLimits.cookieLifetimeMs);
+    const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.config, this, nowMs);
+    connection.acceptFrom(nowMs, params);
+    this.connections.set(connection.localCid.key, connection);
+    this.pending.set(pendingKey, connection);
+    this.activate(connection);
+  }
+
+  private sendRetry(nowMs: number, host: string, port: number, clientCid: ConnectionId): void {
+    const cookie = this.cookies.mint(nowMs, host, port, clientCid);
+    if (this.reply(host, port, (out) => writeRetry(out, clientCid, cookie))) this.totals.retriesSent++;
+  }
+
+  private reply(host: string, port: number, write: (out: Uint8Array) => number): boolean {
+    if (this.replies.length >= transportLimits.statelessRepliesQueuedMax) {
+      this.drops.statelessRepliesDropped++;
+      return false;
+    }
+    const out = new Uint8Array(longHeaderBytes + 1 + 64);
+    const length = write(out);
+    this.replies.push({ bytes: out.subarray(0, length), peer: peerAddress(host, port) });
+    return true;
+  }
+
+  private forgetExpiredCookies(nowMs: number): void {
+    for (const [key, expiresMs] of this.usedCookies) {
+      if (expiresMs > nowMs) break;
+      this.usedCookies.delete(key);
+    }
+  }
+
+  private pendingKeyOf(connection: ConnectionCore): string {
+    return `${connection.peer.host}|${connection.peer.port}|${connection.remoteCid?.toString() ?? ''}`;
+  }
+
+  private newConnectionId(): ConnectionId {
+    for (;;) {
+      this.env.randomFill(this.cidBytes);
+      const cid = ConnectionId.fromBytes(this.cidBytes);
+      if (!this.connections.has(cid.key)) return cid;
+    }
+  }
+
+  // ------------------------------------------------------------ application
+
+  /** Starts a client connection; 'connected' or 'closed' follows. */
+  connect(nowMs: number, host: string, port: number): ConnectionCore {
+    const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.config, this, nowMs);
+    this.connections.set(connection.localCid.key, connection);
+    this.activate(connection);
+    return connection;
+  }
+
+  /** Closes every connection with `error` (CLOSE frames go out on the next pollTransmit). */
+  closeAll(nowMs: number, error: SkeinError): void {
+    for (const connection of this.connections.values()) connection.close(nowMs, error);
+  }
+
+  pollEvent(): EndpointEvent | null {
+    if (this.eventHead >= this.events.length) {
+      if (this.eventHead > 0) {
+        this.events.length = 0;
+        this.eventHead = 0;
+      }
+      return null;
+    }
+    const event = this.events[this.eventHead]!;
+    this.events[this.eventHead++] = undefined as unknown as EndpointEvent;
+    if (event.type === 'readable') event.connection.readableSignaled = false;
+    return event;
+  }
+
+  // ------------------------------------------------------------ output and time
+
+  /**
+   * Writes the next datagram into `out` (at least the datagram size long):
+   * stateless replies first, then connections round-robin. Returns null when
+   * nothing is ready now.
+   */
+  pollTransmit(nowMs: number, out: Uint8Array): Transmit | null {
+    const transmit = this.transmit;
+    const reply = this.replies.shift();
+    if (reply !== undefined) {
+      out.set(reply.bytes);
+      transmit.peer = reply.peer;
+      transmit.length = reply.bytes.length;
+      return transmit;
+    }
+    const candidates = this.candidates;
+    while (candidates.length > 0) {
+      if (this.candidateCursor >= candidates.length) this.candidateCursor = 0;
+      const index = this.candidateCursor;
+      const connection = candidates[index]!;
+      const length = connection.writePacket(nowMs, out);
+      if (!connection.isDirty) {
+        connection.isDirty = true;
+        this.dirty.push(connection);
+      }
+      if (length > 0) {
+        this.candidateCursor = index + 1;
+        transmit.peer = connection.peer;
+        transmit.length = length;
+        return transmit;
+      }
+      // Nothing more from this one until something changes: drop it from the rotation.
+      const last = candidates.pop()!;
+      if (index < candidates.length) candidates[index] = last;
+      connection.isCandidate = false;
+    }
+    this.settleDirty();
+    return null;
+  }
+
+  /** Runs the timers of every connection whose deadline has passed. */
+  handleTimeout(nowMs: number): void {
+    this.settleDirty();
+    const heap = this.heap;
+    for (;;) {
+      const connection = heap.peek();
+      if (connection === undefined || connection.heapDeadlineMs > nowMs) break;
+      heap.remove(connection);
+      connection.handleTimeout(nowMs);
+      this.activate(connection);
+    }
+  }
+
+  /** The earliest time handleTimeout has work (Infinity: none). */
+  pollTimeout(): number {
+    this.settleDirty();
+    return this.heap.earliestMs;
+  }
+
+  /** Recomputes deadlines of touched connections and forgets the closed ones. */
+  private settleDirty(): void {
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      const connection = dirty[i]!;
+      connection.isDirty = false;
+      if (connection.state === 'closed') {
+        this.forget(connection);
+        continue;
+      }
+      this.heap.set(connection, connection.deadlineMs());
+    }
+    dirty.length = 0;
+  }
+
+  private forget(connection: ConnectionCore): void {
+    this.heap.remove(connection);
+    if (this.connections.get(connection.localCid.key) !== connection) return;
+    this.connections.delete(connection.localCid.key);
+    if (connection.role === 'server' && !connection.peerConfirmed) {
+      this.pending.delete(this.pendingKeyOf(connection));
+      return;
+    }
+    this.totals.connectionsClosed++;
+    addCounters(this.retired, connection.counters);
+  }
+
+  // ------------------------------------------------------------ stats
+
+  connectionsList(): IterableIterator<ConnectionCore> {
+    return this.connections.values();
+  }
+
+  stats(): EndpointCoreStats {
+    const sum = emptyConnectionCounters();
+    addCounters(sum, this.retired);
+    let open = 0;
+    for (const connection of this.connections.values()) {
+      if (connection.role === 'server' && !connection.peerConfirmed) continue;
+      addCounters(sum, connection.counters);
+      if (!connection.isTerminated) open++;
+    }
+    return { ...sum, ...this.totals, connectionsOpen: open, drops: { ...this.drops } };
+  }
+}
+
+function macKey(cookie: Uint8Array): string {
+  let key = '';
+  for (let i = 0; i < cookie.length; i++) key += String.fromCharCode(cookie[i]!);
+  return key;
+}

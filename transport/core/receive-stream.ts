@@ -1,0 +1,262 @@
+import { RangeSet } from './range-set.js';
+
+/** Outcome of `ReceiveStream.receive`. */
+export const receiveResult = {
+  ok: 0,
+  /** Data beyond the credit we granted: the peer broke flow control. */
+  flowViolation: 1,
+  /** A length prefix above messageBytesMax: the peer broke the size limit. */
+  tooLarge: 2,
+  /** No room to hold more out-of-order pieces now; drop the packet unacknowledged so it is resent. */
+  noRoom: 3,
+} as const;
+export type ReceiveResult = (typeof receiveResult)[keyof typeof receiveResult];
+
+export interface ReceiveStreamConfig {
+  /** Credit granted beyond what the application has taken (receiver flow control, in stream bytes). */
+  windowBytes: number;
+  messageBytesMax: number;
+  /** Out-of-order and not-yet-parsed pieces held at once. */
+  fragmentsMax: number;
+  /** Whole messages waiting for the application; parsing pauses beyond this. */
+  queuedMessagesMax: number;
+}
+
+/**
+ * The incoming half of a connection: puts stream data back in order, cuts it
+ * into messages at the length prefixes and queues them for the application.
+ * Credit (the highest stream offset the peer may send) only moves as the
+ * application takes messages, so an application that stops reading stops
+ * the sender instead of growing memory.
+ *
+ * Messages wholly inside one datagram are delivered as views of it (no copy);
+ * the core never writes into received datagrams.
+ */
+export class ReceiveStream {
+  /** Every byte below has been received. */
+  contiguousEnd = 0;
+  /** End offset of the last message the application took. */
+  consumedOffset = 0;
+  /** The credit limit last granted to the peer. */
+  creditGranted: number;
+  duplicateBytes = 0;
+
+  private readonly stashRanges = new RangeSet();
+  private readonly stash = new Map<number, Uint8Array>();
+  /** Contiguous bytes not parsed yet because the message queue is full. */
+  private readonly unparsed: Uint8Array[] = [];
+  private unparsedHead = 0;
+  /** Stream offset the parser has reached. */
+  private parsedOffset = 0;
+  /** Length prefix being assembled across pieces (-1 when none). */
+  private prefixValue = -1;
+  private prefixRemaining = 0;
+  private body: Uint8Array | null = null;
+  private bodyFilled = 0;
+  private readonly queue: Uint8Array[] = [];
+  private readonly queueEnds: number[] = [];
+  private queueHead = 0;
+  private violation: ReceiveResult = receiveResult.ok;
+
+  constructor(private readonly config: ReceiveStreamConfig) {
+    this.creditGranted = config.windowBytes;
+  }
+
+  get queuedMessages(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Pieces held out of order or unparsed. */
+  get fragmentsHeld(): number {
+    return this.stash.size + this.unparsed.length - this.unparsedHead;
+  }
+
+  /** Bytes received but not yet taken by the application. */
+  get bufferedBytes(): number {
+    return this.contiguousEnd - this.consumedOffset + this.stashBytes;
+  }
+  private stashBytes = 0;
+
+  /** Accepts the stream bytes [offset, offset + data.length). */
+  receive(offset: number, data: Uint8Array): ReceiveResult {
+    const end = offset + data.length;
+    if (end > this.creditGranted) return receiveResult.flowViolation;
+    if (end <= this.contiguousEnd) {
+      this.duplicateBytes += data.length;
+      return receiveResult.ok;
+    }
+    if (offset > this.contiguousEnd) return this.hold(offset, data);
+    let from = this.contiguousEnd;
+    this.duplicateBytes += from - offset;
+    while (from < end) {
+      const cut = Math.min(end, this.stashRanges.isEmpty ? Infinity : this.stashRanges.min);
+      if (cut > from) {
+        this.accept(data.subarray(from - offset, cut - offset));
+        from = cut;
+      }
+      this.drainStash();
+      if (from < this.contiguousEnd) {
+        this.duplicateBytes += Math.min(end, this.contiguousEnd) - from;
+        from = this.contiguousEnd;
+      }
+    }
+    return this.violation;
+  }
+
+  /** Stores the parts of an out-of-order piece not already held. */
+  private hold(offset: number, data: Uint8Array): ReceiveResult {
+    if (this.fragmentsHeld >= this.config.fragmentsMax) return receiveResult.noRoom;
+    const end = offset + data.length;
+    const ranges = this.stashRanges;
+    let from = offset;
+    while (from < end) {
+      if (ranges.has(from)) {
+        const next = ranges.nextMissing(from);
+        this.duplicateBytes += Math.min(next, end) - from;
+        from = next;
+        continue;
+      }
+      const stop = Math.min(end, ranges.nextStartAfter(from));
+      let piece = data.subarray(from - offset, stop - offset);
+      // A small piece of a big buffer would pin the whole buffer: copy it out.
+      if (piece.length * 2 < piece.buffer.byteLength) piece = piece.slice();
+      this.stash.set(from, piece);
+      ranges.add(from, stop);
+      this.stashBytes += stop - from;
+      from = stop;
+    }
+    return receiveResult.ok;
+  }
+
+  /** Moves stashed pieces that now continue the contiguous data into the parser. */
+  private drainStash(): void {
+    for (;;) {
+      const piece = this.stash.get(this.contiguousEnd);
+      if (piece === undefined) break;
+      this.stash.delete(this.contiguousEnd);
+      this.stashBytes -= piece.length;
+      this.accept(piece);
+    }
+    if (!this.stashRanges.isEmpty && this.stashRanges.min < this.contiguousEnd) this.stashRanges.removeBelow(this.contiguousEnd);
+  }
+
+  private accept(piece: Uint8Array): void {
+    this.contiguousEnd += piece.length;
+    if (this.unparsedHead < this.unparsed.length) {
+      this.unparsed.push(piece);
+      return;
+    }
+    const stop = this.parse(piece);
+    if (stop < piece.length) this.unparsed.push(piece.subarray(stop));
+  }
+
+  /**
+   * Cuts messages out of contiguous bytes. Returns where it stopped: the
+   * piece's length, or earlier when the message queue filled up (or the peer
+   * broke the size limit).
+   */
+  private parse(piece: Uint8Array): number {
+    const length = piece.length;
+    let pos = 0;
+    while (pos < length) {
+      if (this.queuedMessages >= this.config.queuedMessagesMax || this.violation !== receiveResult.ok) return pos;
+      if (this.body === null) {
+        if (this.prefixValue < 0) {
+          const first = piece[pos]!;
+          this.prefixRemaining = (1 << (first >>> 6)) - 1;
+          this.prefixValue = first & 0x3f;
+          pos++;
+          this.parsedOffset++;
+        }
+        while (this.prefixRemaining > 0 && pos < length) {
+          this.prefixValue = this.prefixValue * 256 + piece[pos]!;
+          this.prefixRemaining--;
+          pos++;
+          this.parsedOffset++;
+        }
+        if (this.prefixRemaining > 0) return pos;
+        const messageBytes = this.prefixValue;
+        this.prefixValue = -1;
+        if (messageBytes > this.config.messageBytesMax) {
+          this.violation = receiveResult.tooLarge;
+          return pos;
+        }
+        if (length - pos >= messageBytes) {
+          // The whole message is in this piece: hand out a view, no copy.
+          this.enqueue(piece.subarray(pos, pos + messageBytes), this.parsedOffset + messageBytes);
+          pos += messageBytes;
+          this.parsedOffset += messageBytes;
+          continue;
+        }
+        this.body = new Uint8Array(messageBytes);
+        this.bodyFilled = 0;
+      }
+      const body = this.body;
+      const n = Math.min(body.length - this.bodyFilled, length - pos);
+      body.set(piece.subarray(pos, pos + n), this.bodyFilled);
+      this.bodyFilled += n;
+      pos += n;
+      this.parsedOffset += n;
+      if (this.bodyFilled === body.length) {
+        this.body = null;
+        this.enqueue(body, this.parsedOffset);
+      }
+    }
+    return pos;
+  }
+
+  private enqueue(message: Uint8Array, endOffset: number): void {
+    this.queue.push(message);
+    this.queueEnds.push(endOffset);
+  }
+
+  /** The next whole message, or null. Taking it frees its credit. */
+  poll(): Uint8Array | null {
+    if (this.queueHead >= this.queue.length) return null;
+    const message = this.queue[this.queueHead]!;
+    this.consumedOffset = this.queueEnds[this.queueHead]!;
+    this.queue[this.queueHead] = emptyMessage;
+    this.queueHead++;
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueEnds.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueEnds.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (this.unparsedHead < this.unparsed.length) this.resumeParsing();
+    return message;
+  }
+
+  private resumeParsing(): void {
+    while (this.unparsedHead < this.unparsed.length && this.queuedMessages < this.config.queuedMessagesMax) {
+      const piece = this.unparsed[this.unparsedHead]!;
+      const stop = this.parse(piece);
+      if (stop < piece.length) {
+        this.unparsed[this.unparsedHead] = piece.subarray(stop);
+        break;
+      }
+      this.unparsed[this.unparsedHead] = emptyMessage;
+      this.unparsedHead++;
+    }
+    if (this.unparsedHead === this.unparsed.length) {
+      this.unparsed.length = 0;
+      this.unparsedHead = 0;
+    }
+  }
+
+  /** True when enough credit was freed that telling the peer is worth a frame (a quarter window). */
+  get creditUpdateDue(): boolean {
+    return this.consumedOffset + this.config.windowBytes - this.creditGranted >= this.config.windowBytes / 4;
+  }
+
+  /** Grants all credit freed so far and returns the new limit for a MAX_DATA frame. */
+  grantCredit(): number {
+    this.creditGranted = Math.max(this.creditGranted, this.consumedOffset + this.config.windowBytes);
+    return this.creditGranted;
+  }
+}
+
+const emptyMessage = new Uint8Array(0);

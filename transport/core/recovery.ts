@@ -1,0 +1,179 @@
+import type { CongestionController } from './congestion.js';
+import type { RttEstimator } from './rtt.js';
+import { packetFlag, packetState, type SentPackets } from './sent-packets.js';
+
+/** What the connection repairs or releases as packets are settled. */
+export interface RecoveryListener {
+  onStreamAcked(offset: number, length: number): void;
+  onStreamLost(offset: number, length: number): void;
+  /** A lost packet carried control frames (`packetFlag` bits) that must go out again if still current. */
+  onControlLost(flags: number): void;
+  /** An ACK frame we sent, covering packets up to `largest`, reached the peer. */
+  onAckOfAck(largest: number): void;
+}
+
+export interface RecoveryConfig {
+  /** Reordering tolerated before a packet is declared lost (RFC 9002 kPacketThreshold). */
+  packetThreshold: number;
+  timerGranularityMs: number;
+  /** Periods of PTO with every packet lost that amount to persistent congestion (kPersistentCongestionThreshold). */
+  persistentCongestionThreshold: number;
+  ptoMaxMs: number;
+}
+
+export interface RecoveryCounters {
+  packetsLost: number;
+  spuriousLosses: number;
+  congestionEvents: number;
+  persistentCongestions: number;
+}
+
+/**
+ * Loss detection and the probe timeout of RFC 9002 §6 over the sent-packet
+ * ring: a packet is lost once a packet sent `packetThreshold` later is
+ * acknowledged, or 9/8 RTT after a later one was; when nothing comes back,
+ * the probe timeout fires with exponential backoff, capped at `ptoMaxMs`.
+ */
+export class Recovery {
+  largestAcked = -1;
+  ptoCount = 0;
+  /** When the earliest not-yet-lost packet below largestAcked becomes lost by the time threshold. */
+  lossTimeMs = Infinity;
+  /** The peer's promised maximum ack delay (learned in the handshake). */
+  peerAckDelayMaxMs: number;
+  readonly counters: RecoveryCounters = { packetsLost: 0, spuriousLosses: 0, congestionEvents: 0, persistentCongestions: 0 };
+
+  constructor(
+    readonly sent: SentPackets,
+    readonly rtt: RttEstimator,
+    public cc: CongestionController,
+    private readonly config: RecoveryConfig,
+    peerAckDelayMaxMs: number,
+  ) {
+    this.peerAckDelayMaxMs = peerAckDelayMaxMs;
+  }
+
+  ptoBaseMs(): number {
+    return this.rtt.ptoBaseMs(this.config.timerGranularityMs, this.peerAckDelayMaxMs);
+  }
+
+  /** The current probe timeout including backoff, capped. */
+  ptoMs(): number {
+    return Math.min(this.ptoBaseMs() * 2 ** this.ptoCount, this.config.ptoMaxMs);
+  }
+
+  /**
+   * Processes one ACK frame. `ranges` holds [start, end) pairs from the
+   * highest down, already validated against the sent packet numbers.
+   * Returns true when it acknowledged something new.
+   */
+  onAck(nowMs: number, ranges: Float64Array, rangeCount: number, ackDelayMs: number, listener: RecoveryListener): boolean {
+    const sent = this.sent;
+    const largest = ranges[1]! - 1;
+    const inFlightBefore = sent.bytesInFlight;
+    let newlyAcked = false;
+    let rttSampleMs = -1;
+    for (let r = 0; r < rangeCount; r++) {
+      const start = Math.max(ranges[2 * r]!, sent.oldestOutstanding);
+      const end = ranges[2 * r + 1]!;
+      for (let pn = start; pn < end; pn++) {
+        const slot = sent.slotOf(pn);
+        if (slot < 0) continue;
+        const state = sent.state[slot];
+        if (state === packetState.outstanding) {
+          newlyAcked = true;
+          sent.settle(slot, packetState.acked);
+          const timeMs = sent.timeMs[slot]!;
+          this.cc.onAck(nowMs, timeMs, sent.bytes[slot]!, inFlightBefore);
+          const length = sent.streamLength[slot]!;
+          if (length > 0) listener.onStreamAcked(sent.streamOffset[slot]!, length);
+          const ackLargest = sent.ackLargest[slot]!;
+          if (ackLargest >= 0) listener.onAckOfAck(ackLargest);
+          if (pn === largest) rttSampleMs = nowMs - timeMs;
+        } else if (state === packetState.lost) {
+          // Declared lost too early (reordering or a late ACK): the data did arrive.
+          this.counters.spuriousLosses++;
+          sent.state[slot] = packetState.acked;
+          const length = sent.streamLength[slot]!;
+          if (length > 0) listener.onStreamAcked(sent.streamOffset[slot]!, length);
+        }
+      }
+    }
+    if (largest > this.largestAcked) this.largestAcked = largest;
+    if (rttSampleMs >= 0) this.rtt.update(rttSampleMs, Math.min(ackDelayMs, this.peerAckDelayMaxMs));
+    if (newlyAcked) this.ptoCount = 0;
+    this.detectLost(nowMs, listener);
+    sent.advance();
+    return newlyAcked;
+  }
+
+  /** Declares lost what the packet and time thresholds say is lost, and arms the loss timer for the rest. */
+  detectLost(nowMs: number, listener: RecoveryListener): void {
+    const sent = this.sent;
+    const config = this.config;
+    this.lossTimeMs = Infinity;
+    if (this.largestAcked < 0) return;
+    const lossDelayMs = this.rtt.lossDelayMs(config.timerGranularityMs);
+    let lostCount = 0;
+    let newestLostTimeMs = -Infinity;
+    // Persistent congestion: a run of lost ack-eliciting packets with nothing acknowledged between them.
+    let runStartMs = -1;
+    let runLongestMs = 0;
+    for (let pn = sent.oldestOutstanding; pn < this.largestAcked; pn++) {
+      const slot = sent.slotOf(pn);
+      if (slot < 0) continue;
+      const state = sent.state[slot];
+      if (state === packetState.acked) {
+        runStartMs = -1;
+        continue;
+      }
+      if (state !== packetState.outstanding) continue;
+      const timeMs = sent.timeMs[slot]!;
+      // Compared exactly as the loss timer is armed, so the timer firing always declares the packet lost.
+      const lostAtMs = timeMs + lossDelayMs;
+      if (lostAtMs > nowMs && pn + config.packetThreshold > this.largestAcked) {
+        this.lossTimeMs = lostAtMs;
+        break;
+      }
+      sent.settle(slot, packetState.lost);
+      lostCount++;
+      if (timeMs > newestLostTimeMs) newestLostTimeMs = timeMs;
+      if (runStartMs < 0) runStartMs = timeMs;
+      else if (timeMs - runStartMs > runLongestMs) runLongestMs = timeMs - runStartMs;
+      const length = sent.streamLength[slot]!;
+      if (length > 0) listener.onStreamLost(sent.streamOffset[slot]!, length);
+      const flags = sent.flags[slot]! & ~packetFlag.ackEliciting;
+      if (flags !== 0) listener.onControlLost(flags);
+    }
+    if (lostCount === 0) return;
+    this.counters.packetsLost += lostCount;
+    this.counters.congestionEvents++;
+    this.cc.onCongestionEvent(nowMs, newestLostTimeMs);
+    const persistentMs = this.ptoBaseMs() * config.persistentCongestionThreshold;
+    if (this.rtt.hasSample && runLongestMs > persistentMs) {
+      this.counters.persistentCongestions++;
+      this.cc.onPersistentCongestion();
+    }
+  }
+
+  /** The loss timer if armed, else the probe timeout while ack-eliciting packets are in flight, else Infinity. */
+  deadlineMs(): number {
+    if (this.lossTimeMs !== Infinity) return this.lossTimeMs;
+    if (this.sent.ackElicitingInFlight === 0) return Infinity;
+    return this.sent.timeOfLastAckElicitingMs + this.ptoMs();
+  }
+
+  /** Runs the timer if due: returns 'pto' when the caller must send probes. */
+  onTimeout(nowMs: number, listener: RecoveryListener): 'loss' | 'pto' | null {
+    if (this.lossTimeMs <= nowMs) {
+      this.detectLost(nowMs, listener);
+      this.sent.advance();
+      return 'loss';
+    }
+    if (this.lossTimeMs === Infinity && this.sent.ackElicitingInFlight > 0 && this.deadlineMs() <= nowMs) {
+      this.ptoCount++;
+      return 'pto';
+    }
+    return null;
+  }
+}
