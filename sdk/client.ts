@@ -37,7 +37,10 @@ export class Skein implements AsyncDisposable {
 
   constructor(options: SkeinOptions, internals: SkeinInternals = {}) {
     const resolved = resolveSkeinOptions(options);
-    const dialer = internals.dial === undefined ? createDialer({ loss: resolved.loss }) : { dial: internals.dial, close: async () => {} };
+    const dialer =
+      internals.dial === undefined
+        ? createDialer({ loss: resolved.loss, transport: resolved.transport, bootstrap: resolved.brokers })
+        : { dial: internals.dial, close: async () => {} };
     this.closeDialer = dialer.close;
     this.cluster = new Cluster(resolved, dialer.dial);
   }

@@ -5,6 +5,7 @@
 export { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
 export { Skein } from './client.js';
 export type { SkeinOptions } from './options.js';
+export type { TransportOptions } from './dial.js';
 export { Producer, type Message, type HeadersInput, type ProducerOptions, type ProducerStats, type RecordMetadata, type SendInput } from './producer/producer.js';
 export type { Partitioner, PartitionerInput } from './partitioner.js';
 export { Consumer, type ConsumerOptions, type FetchOptions } from './consumer/consumer.js';

@@ -1,4 +1,5 @@
 import type { LossModel } from '../transport/loss/types.js';
+import type { TransportOptions } from './dial.js';
 import { sdkLimits } from '../transport/limits.js';
 import { describe, OptionReader } from './check.js';
 
@@ -26,6 +27,11 @@ export interface SkeinOptions {
   connectTimeoutMs?: number;
   /** Cached metadata older than this is refreshed before use. Default 5 min. */
   metadataMaxAgeMs?: number;
+  /**
+   * Transport tuning: `datagramBytes` (up to 65,507 on loopback/LAN; default 1200),
+   * `congestion` ('newreno' or 'fixed' for lossy lab links), buffers, timeouts.
+   */
+  transport?: TransportOptions;
 }
 
 export interface ResolvedSkeinOptions {
@@ -36,9 +42,11 @@ export interface ResolvedSkeinOptions {
   deliveryTimeoutMs: number;
   connectTimeoutMs: number;
   metadataMaxAgeMs: number;
+  transport: TransportOptions;
 }
 
-const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs'];
+const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs', 'transport'];
+const transportKnown = ['datagramBytes', 'congestion', 'fixedWindowBytes', 'idleTimeoutMs', 'keepaliveMs', 'sendBufferBytes', 'receiveWindowBytes', 'messageBytesMax'];
 
 export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
   const r = new OptionReader(options, 'new Skein()', 'INVALID_CONFIG', known);
@@ -64,7 +72,14 @@ export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
     deliveryTimeoutMs: r.int('deliveryTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.deliveryTimeoutMsDefault),
     connectTimeoutMs: r.int('connectTimeoutMs', { min: 1, max: sdkLimits.requestTimeoutMsMax }, sdkLimits.connectTimeoutMsDefault),
     metadataMaxAgeMs: r.int('metadataMaxAgeMs', { min: 0, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.metadataMaxAgeMs),
+    transport: readTransport(r.raw('transport')),
   };
+}
+
+/** Checks the names here; the transport checks the values when the endpoint opens (INVALID_CONFIG there too). */
+function readTransport(transport: unknown): TransportOptions {
+  new OptionReader(transport, 'new Skein(): transport', 'INVALID_CONFIG', transportKnown);
+  return { ...(transport as TransportOptions | undefined) };
 }
 
 /** Parses "host:port" or "[v6]:port"; returns what is wrong as a string. */

@@ -1,4 +1,5 @@
 import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
 import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 import { sleep } from '../abort.js';
@@ -304,9 +305,12 @@ export class PartitionSubscriber<V, K> {
     if (attempt === null || (attempt.owedBytes === 0 && attempt.owedRecords === 0)) return;
     const enough = attempt.owedBytes * 4 >= this.options.creditBytes || attempt.owedRecords * 4 >= this.options.creditRecords;
     if (!enough && !(idle && this.received.length === 0)) return;
-    const body = { subscriptionId: attempt.id, bytes: attempt.owedBytes, records: attempt.owedRecords };
-    attempt.owedBytes = 0;
-    attempt.owedRecords = 0;
+    // One message carries at most what a broker accepts (readCredit); the rest goes with the next one.
+    const bytes = Math.min(attempt.owedBytes, brokerLimits.pushCreditBytesMax);
+    const records = Math.min(attempt.owedRecords, brokerLimits.fetchRecordsMax * 10);
+    const body = { subscriptionId: attempt.id, bytes, records };
+    attempt.owedBytes -= bytes;
+    attempt.owedRecords -= records;
     this.stats.creditMessages++;
     attempt.connection.notify(methods.credit, body).catch((error: unknown) => {
       if (this.attempt === attempt && isSkeinError(error)) this.lost(attempt, error);

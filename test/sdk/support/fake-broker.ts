@@ -20,7 +20,7 @@ import {
 import { decodeBatchHeader, decodeRecords, stampBatch, type BatchHeader } from '../../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../../transport/rpc/index.js';
 import type { BrokerAddress } from '../../../sdk/options.js';
-import { createMemoryChannelPair, type MemoryChannel } from '../../transport/support/memory-channel.js';
+import { createMemoryChannelPair } from '../../transport/support/memory-channel.js';
 
 /**
  * An in-process cluster of fake brokers speaking the client protocol over
@@ -105,7 +105,7 @@ interface ServerConnection {
   brokerId: number;
   greeted: boolean;
   rpc: RpcChannel;
-  channel: MemoryChannel;
+  drop: (reason: SkeinError) => void;
   subscriptions: Map<number, Subscription>;
 }
 
@@ -115,6 +115,7 @@ export class FakeCluster {
   private readonly down = new Set<number>();
   private readonly topics = new Map<string, FakeTopic>();
   private readonly connections = new Set<ServerConnection>();
+  private readonly udpPorts = new Map<number, number>();
   private nextTopicId = 1;
   hintMode: HintMode = 'full';
   /** Every produce request that reached a broker, in arrival order. */
@@ -137,14 +138,14 @@ export class FakeCluster {
   }
 
   address(brokerId: number): BrokerAddress {
-    return { host: '127.0.0.1', port: 9090 + brokerId };
+    return { host: '127.0.0.1', port: this.udpPorts.get(brokerId) ?? 9090 + brokerId };
   }
 
   bootstrap(): string[] {
-    return this.brokerIds.map((id) => `127.0.0.1:${9090 + id}`);
+    return this.brokerIds.map((id) => `127.0.0.1:${this.address(id).port}`);
   }
 
-  /** The dialer a client under test uses. */
+  /** The dialer a client under test uses (in memory). */
   readonly dial = async (address: BrokerAddress): Promise<MessageChannel> => {
     this.dials++;
     const brokerId = this.brokerIds.find((id) => this.address(id).port === address.port && address.host === '127.0.0.1');
@@ -152,18 +153,47 @@ export class FakeCluster {
       throw new SkeinError('CONNECTION_REFUSED', { message: `no fake broker at ${address.host}:${address.port}` });
     }
     const [client, server] = createMemoryChannelPair();
-    const connection: ServerConnection = { brokerId, greeted: false, channel: server, subscriptions: new Map(), rpc: undefined as unknown as RpcChannel };
-    connection.rpc = new RpcChannel(server, {
+    this.accept(brokerId, server, (reason) => server.fail(reason));
+    return client;
+  };
+
+  /**
+   * Serves the brokers on real UDP endpoints on loopback instead (the client
+   * then uses its default dialer). Returns a function that closes them.
+   */
+  async listen(options: { loss?: string } = {}): Promise<() => Promise<void>> {
+    const { Endpoint } = await import('../../../transport/endpoint.js');
+    const endpoints = await Promise.all(
+      this.brokerIds.map(async (brokerId) => {
+        const endpoint = await Endpoint.open({ host: '127.0.0.1', port: 0, acceptConnections: true, loss: options.loss ?? null });
+        this.udpPorts.set(brokerId, endpoint.address.port);
+        endpoint.onConnection((connection) => {
+          if (this.down.has(brokerId)) {
+            void connection.close();
+            return;
+          }
+          this.accept(brokerId, connection, () => void connection.close());
+        });
+        return endpoint;
+      }),
+    );
+    return async () => {
+      await Promise.all(endpoints.map((e) => e.close()));
+    };
+  }
+
+  private accept(brokerId: number, channel: MessageChannel, drop: (reason: SkeinError) => void): void {
+    const connection: ServerConnection = { brokerId, greeted: false, drop, subscriptions: new Map(), rpc: undefined as unknown as RpcChannel };
+    connection.rpc = new RpcChannel(channel, {
       handler: (method, body) => this.handle(connection, method, body),
       onNotify: (method, body) => this.onNotify(connection, method, body),
     });
     this.connections.add(connection);
-    server.onClose(() => {
+    channel.onClose(() => {
       this.connections.delete(connection);
       connection.subscriptions.clear();
     });
-    return client;
-  };
+  }
 
   // ---------------------------------------------------------------- control
 
@@ -216,7 +246,7 @@ export class FakeCluster {
   /** Drops every connection to `brokerId` (or all) abruptly. */
   dropConnections(brokerId?: number): void {
     for (const connection of [...this.connections]) {
-      if (brokerId === undefined || connection.brokerId === brokerId) connection.channel.fail(new SkeinError('PEER_DEAD', { message: 'fake broker dropped the connection' }));
+      if (brokerId === undefined || connection.brokerId === brokerId) connection.drop(new SkeinError('PEER_DEAD', { message: 'fake broker dropped the connection' }));
     }
   }
 
