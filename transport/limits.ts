@@ -215,6 +215,9 @@ export const brokerLimits = {
   /** Push subscriptions per connection, and un-credited bytes per subscription. */
   subscriptionsPerConnectionMax: 1024,
   pushCreditBytesMax: 64 * 1024 * 1024,
+  pushCreditRecordsMax: 1_000_000,
+  /** Bytes in one push message; a subscription with more credit gets several. */
+  pushBytesMax: 1024 * 1024,
   /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
   producerStatesPerPartitionMax: 10_000,
   /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */

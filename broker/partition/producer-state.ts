@@ -1,5 +1,6 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
+import { NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 
 /**
  * What a partition remembers of each idempotent producer: its epoch and its
@@ -7,8 +8,9 @@ import { brokerLimits } from '../../transport/limits.js';
  * tells a new batch from a retry of one it already has (answered with the
  * original offset, never written twice) and from a batch that skipped ahead.
  *
- * Sequence numbers are 32-bit on the wire and wrap, so comparisons go through
- * `seqDistance`, never `<`.
+ * Sequence numbers are int32 on the wire and never wrap: a producer about to
+ * run past 2^31 - 1 starts over under a new producer id, and a batch whose
+ * sequence range would overflow is refused as malformed.
  */
 
 export interface BatchIdentity {
@@ -32,20 +34,10 @@ interface ProducerEntry {
 
 export type SequenceVerdict = { kind: 'new' } | { kind: 'duplicate'; baseOffset: number } | { kind: 'error'; error: SkeinError };
 
-const seqModulus = 2 ** 32;
+export const sequenceMax = 2 ** 31 - 1;
 
-export function seqAdd(seq: number, n: number): number {
-  return (seq + n) % seqModulus;
-}
-
-/** Signed distance from a to b on the 32-bit sequence circle, in (-2^31, 2^31]. */
-export function seqDistance(a: number, b: number): number {
-  const d = (b - a + seqModulus) % seqModulus;
-  return d > seqModulus / 2 ? d - seqModulus : d;
-}
-
-/** The producer id that marks a batch as not idempotent (no sequence checks). */
-export const noProducerId = 0;
+/** The producer id that marks a batch as not idempotent (no sequence checks), as the batch format writes it. */
+export const noProducerId = NO_PRODUCER.producerId;
 
 export class ProducerStateTable {
   private readonly producers = new Map<number, ProducerEntry>();
@@ -59,6 +51,12 @@ export class ProducerStateTable {
 
   check(batch: BatchIdentity): SequenceVerdict {
     if (batch.producerId === noProducerId) return { kind: 'new' };
+    if (batch.baseSequence < 0 || batch.baseSequence + batch.recordCount - 1 > sequenceMax) {
+      return {
+        kind: 'error',
+        error: new SkeinError('MALFORMED_REQUEST', { message: `producer ${batch.producerId} sequence range starting at ${batch.baseSequence} leaves [0, 2^31 - 1]` }),
+      };
+    }
     const entry = this.producers.get(batch.producerId);
     // No state: a new producer, or one whose state was evicted or aged out with the log. Nothing to compare against.
     if (entry === undefined) return { kind: 'new' };
@@ -72,7 +70,7 @@ export class ProducerStateTable {
       if (batch.baseSequence === 0) return { kind: 'new' };
       return { kind: 'error', error: outOfOrder(batch, 0) };
     }
-    const lastSequence = seqAdd(batch.baseSequence, batch.recordCount - 1);
+    const lastSequence = batch.baseSequence + batch.recordCount - 1;
     for (const known of entry.batches) {
       if (known.baseSequence === batch.baseSequence && known.lastSequence === lastSequence) {
         return { kind: 'duplicate', baseOffset: known.baseOffset };
@@ -80,10 +78,9 @@ export class ProducerStateTable {
     }
     const newest = entry.batches[entry.batches.length - 1];
     if (newest === undefined) return { kind: 'new' };
-    const expected = seqAdd(newest.lastSequence, 1);
-    const distance = seqDistance(expected, batch.baseSequence);
-    if (distance === 0) return { kind: 'new' };
-    if (distance < 0) {
+    const expected = newest.lastSequence + 1;
+    if (batch.baseSequence === expected) return { kind: 'new' };
+    if (batch.baseSequence < expected) {
       return {
         kind: 'error',
         error: new SkeinError('DUPLICATE_SEQUENCE', {
@@ -103,7 +100,7 @@ export class ProducerStateTable {
     // Re-inserting marks the producer most recently used: Map iteration follows insertion order.
     this.producers.delete(batch.producerId);
     this.producers.set(batch.producerId, entry);
-    entry.batches.push({ baseSequence: batch.baseSequence, lastSequence: seqAdd(batch.baseSequence, batch.recordCount - 1), baseOffset });
+    entry.batches.push({ baseSequence: batch.baseSequence, lastSequence: batch.baseSequence + batch.recordCount - 1, baseOffset });
     if (entry.batches.length > brokerLimits.producerBatchesRemembered) entry.batches.shift();
   }
 

@@ -238,7 +238,7 @@ export function readSubscribe(body: unknown): SubscribeRequest {
     partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }),
     offset: r.int('offset', { min: 0, max: Number.MAX_SAFE_INTEGER }),
     creditBytes: r.int('creditBytes', { min: 1, max: brokerLimits.pushCreditBytesMax }),
-    creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.fetchRecordsMax * 10 }),
+    creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.pushCreditRecordsMax }),
   };
 }
 
@@ -247,7 +247,7 @@ export function readCredit(body: unknown): CreditMessage {
   return {
     subscriptionId: r.int('subscriptionId', { min: 0, max: 0xffffffff }),
     bytes: r.int('bytes', { min: 0, max: brokerLimits.pushCreditBytesMax }),
-    records: r.int('records', { min: 0, max: brokerLimits.fetchRecordsMax * 10 }),
+    records: r.int('records', { min: 0, max: brokerLimits.pushCreditRecordsMax }),
   };
 }
 

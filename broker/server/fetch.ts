@@ -1,0 +1,56 @@
+import { SkeinError } from '../../transport/errors.js';
+import type { FetchRequest, FetchResponse } from '../../transport/protocol/messages.js';
+import { BatchFault, checkBatchHeader } from '../../transport/protocol/record-batch.js';
+import type { PartitionView } from '../partition/view.js';
+
+/**
+ * A fetch: whole committed batches from the one holding `offset`, within the
+ * byte and record budgets, waiting up to maxWaitMs (long poll) when nothing
+ * is committed at `offset` yet. Any replica serves it, up to what it knows is
+ * committed, so consumers may read from followers.
+ *
+ * An offset past the committed end but within this replica's log is not an
+ * error: a new leader's high watermark can briefly trail the old one's, and
+ * the consumer simply waits for it.
+ */
+export async function fetchRecords(view: PartitionView, request: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
+  const waitUntil = request.maxWaitMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(request.maxWaitMs)]) : null;
+  for (;;) {
+    if (view.closed) throw new SkeinError('NOT_LEADER', { message: `this broker no longer hosts ${view.topic}/${view.partition}`, details: { ...view.leaderHint() } });
+    if (request.offset < view.logStartOffset || request.offset > Math.max(view.logEndOffset, view.highWatermark)) {
+      throw new SkeinError('OFFSET_OUT_OF_RANGE', {
+        message: `offset ${request.offset} is outside ${view.topic}/${view.partition} [${view.logStartOffset}, ${view.highWatermark}]`,
+        details: { offset: request.offset, logStartOffset: view.logStartOffset, highWatermark: view.highWatermark },
+      });
+    }
+    if (request.offset < view.highWatermark) return read(view, request);
+    if (waitUntil === null || waitUntil.aborted) return empty(view);
+    await view.changes.next(waitUntil);
+    if (signal.aborted) throw signal.reason;
+  }
+}
+
+function read(view: PartitionView, request: FetchRequest): FetchResponse {
+  const result = view.readCommitted(request.offset, request.maxBytes);
+  let batches = result.batches;
+  // Whole batches only: stop at the first batch that reaches maxRecords, keeping at least one.
+  let records = 0;
+  for (let i = 0; i < batches.length; i++) {
+    const header = checkBatchHeader(batches[i]!, 0);
+    if (header instanceof BatchFault) throw header.toError(`${view.topic}/${view.partition}: `);
+    records += header.nextOffset - Math.max(header.baseOffset, request.offset);
+    if (records >= request.maxRecords) {
+      batches = batches.slice(0, i + 1);
+      break;
+    }
+  }
+  return {
+    batches: batches.length === 1 ? batches[0]! : Buffer.concat(batches),
+    highWatermark: view.highWatermark,
+    logStartOffset: view.logStartOffset,
+  };
+}
+
+function empty(view: PartitionView): FetchResponse {
+  return { batches: new Uint8Array(0), highWatermark: view.highWatermark, logStartOffset: view.logStartOffset };
+}
