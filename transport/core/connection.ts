@@ -289,6 +289,14 @@ export class ConnectionCore implements RecoveryListener {
     this.terminate(error);
   }
 
+  /** Brings the handshake deadline forward (a caller's connect timeout shorter than the endpoint's). */
+  limitHandshake(deadlineMs: number): void {
+    if (deadlineMs < this.handshakeDeadlineMs) {
+      this.handshakeDeadlineMs = deadlineMs;
+      this.host.activate(this);
+    }
+  }
+
   /** Server: the client sent INIT again (our ACCEPT was lost); answer it again. */
   resendAccept(): void {
     if (this.peerConfirmed || this.state !== 'open') return;
@@ -517,7 +525,6 @@ export class ConnectionCore implements RecoveryListener {
     const r = this.recovery!.counters;
     const c = this.counters;
     c.packetsLost = r.packetsLost;
-    c.spuriousLosses = r.spuriousLosses;
     c.congestionEvents = r.congestionEvents;
     c.persistentCongestions = r.persistentCongestions;
   }

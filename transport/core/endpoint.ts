@@ -315,9 +315,10 @@ export class EndpointCore implements ConnectionHost {
 
   // ------------------------------------------------------------ application
 
-  /** Starts a client connection; 'connected' or 'closed' follows. */
-  connect(nowMs: number, host: string, port: number): ConnectionCore {
+  /** Starts a client connection to an IP address; 'connected' or 'closed' follows. */
+  connect(nowMs: number, host: string, port: number, handshakeTimeoutMs?: number): ConnectionCore {
     const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.config, this, nowMs);
+    if (handshakeTimeoutMs !== undefined) connection.limitHandshake(nowMs + handshakeTimeoutMs);
     this.connections.set(connection.localCid.key, connection);
     this.activate(connection);
     return connection;

@@ -23,7 +23,6 @@ export interface RecoveryConfig {
 
 export interface RecoveryCounters {
   packetsLost: number;
-  spuriousLosses: number;
   congestionEvents: number;
   persistentCongestions: number;
 }
@@ -41,7 +40,7 @@ export class Recovery {
   lossTimeMs = Infinity;
   /** The peer's promised maximum ack delay (learned in the handshake). */
   peerAckDelayMaxMs: number;
-  readonly counters: RecoveryCounters = { packetsLost: 0, spuriousLosses: 0, congestionEvents: 0, persistentCongestions: 0 };
+  readonly counters: RecoveryCounters = { packetsLost: 0, congestionEvents: 0, persistentCongestions: 0 };
 
   constructor(
     readonly sent: SentPackets,
@@ -78,9 +77,8 @@ export class Recovery {
       const end = ranges[2 * r + 1]!;
       for (let pn = start; pn < end; pn++) {
         const slot = sent.slotOf(pn);
-        if (slot < 0) continue;
-        const state = sent.state[slot];
-        if (state === packetState.outstanding) {
+        // Only outstanding packets matter: a late ACK of one already declared lost changes nothing (its data was queued again).
+        if (slot >= 0 && sent.state[slot] === packetState.outstanding) {
           newlyAcked = true;
           sent.settle(slot, packetState.acked);
           const timeMs = sent.timeMs[slot]!;
@@ -90,12 +88,6 @@ export class Recovery {
           const ackLargest = sent.ackLargest[slot]!;
           if (ackLargest >= 0) listener.onAckOfAck(ackLargest);
           if (pn === largest) rttSampleMs = nowMs - timeMs;
-        } else if (state === packetState.lost) {
-          // Declared lost too early (reordering or a late ACK): the data did arrive.
-          this.counters.spuriousLosses++;
-          sent.state[slot] = packetState.acked;
-          const length = sent.streamLength[slot]!;
-          if (length > 0) listener.onStreamAcked(sent.streamOffset[slot]!, length);
         }
       }
     }

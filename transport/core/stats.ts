@@ -12,8 +12,6 @@ export interface ConnectionCounters {
   /** Packets received twice (or too old to tell), and stream bytes received again. */
   packetsDuplicate: number;
   bytesDuplicate: number;
-  /** Packets declared lost that were acknowledged later after all. */
-  spuriousLosses: number;
   ackOnlyPacketsSent: number;
   probesSent: number;
   malformedPackets: number;
@@ -36,7 +34,6 @@ export function emptyConnectionCounters(): ConnectionCounters {
     bytesRetransmitted: 0,
     packetsDuplicate: 0,
     bytesDuplicate: 0,
-    spuriousLosses: 0,
     ackOnlyPacketsSent: 0,
     probesSent: 0,
     malformedPackets: 0,

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { FixedWindow } from '../../../transport/core/congestion.js';
+import { Recovery, type RecoveryListener } from '../../../transport/core/recovery.js';
+import { RttEstimator } from '../../../transport/core/rtt.js';
+import { packetFlag, SentPackets } from '../../../transport/core/sent-packets.js';
+
+function setup(): { recovery: Recovery; sent: SentPackets; lost: number[]; acked: number[]; listener: RecoveryListener } {
+  const sent = new SentPackets(1024);
+  const rtt = new RttEstimator(333);
+  const recovery = new Recovery(sent, rtt, new FixedWindow(1 << 20), { packetThreshold: 3, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
+  const lost: number[] = [];
+  const acked: number[] = [];
+  const listener: RecoveryListener = {
+    onStreamAcked: (offset) => acked.push(offset),
+    onStreamLost: (offset) => lost.push(offset),
+    onControlLost: () => {},
+    onAckOfAck: () => {},
+  };
+  return { recovery, sent, lost, acked, listener };
+}
+
+/** Sends `count` packets at `atMs`, packet n carrying stream offset 1000·n. */
+function send(sent: SentPackets, count: number, atMs: number): void {
+  for (let i = 0; i < count; i++) sent.record(atMs, 1200, packetFlag.ackEliciting, 1000 * sent.nextPn, 1000, -1);
+}
+
+function ack(recovery: Recovery, listener: RecoveryListener, nowMs: number, ranges: [number, number][]): void {
+  const flat = new Float64Array(ranges.flat());
+  recovery.onAck(nowMs, flat, ranges.length, 0, listener);
+}
+
+describe('loss detection (RFC 9002 §6.1)', () => {
+  it('declares a packet lost once one sent three later is acknowledged', () => {
+    const { recovery, sent, lost, listener } = setup();
+    send(sent, 6, 0);
+    ack(recovery, listener, 10, [[1, 4]]); // largest 3: packet 0 is 3 behind
+    expect(lost).toEqual([0]);
+    expect(recovery.counters.packetsLost).toBe(1);
+    expect(sent.bytesInFlight).toBe(2 * 1200); // 4 and 5 still out
+    expect(recovery.rtt.latestMs).toBe(10);
+  });
+
+  it('declares a packet lost 9/8 RTT after a later one was acknowledged (time threshold)', () => {
+    const { recovery, sent, lost, listener } = setup();
+    send(sent, 1, 0);
+    send(sent, 1, 1);
+    ack(recovery, listener, 11, [[1, 2]]); // RTT 10 ms; packet 0 is one behind: not yet lost
+    expect(lost).toEqual([]);
+    expect(recovery.lossTimeMs).toBeCloseTo(0 + (9 / 8) * 10, 10);
+    expect(recovery.deadlineMs()).toBe(recovery.lossTimeMs);
+    expect(recovery.onTimeout(recovery.lossTimeMs, listener)).toBe('loss');
+    expect(lost).toEqual([0]);
+  });
+});
+
+describe('probe timeout (RFC 9002 §6.2)', () => {
+  it('fires after srtt + 4·rttvar + max_ack_delay and backs off exponentially, capped', () => {
+    const { recovery, sent, listener } = setup();
+    send(sent, 1, 0);
+    ack(recovery, listener, 20, [[0, 1]]); // srtt 20, rttvar 10
+    send(sent, 1, 100);
+    const base = 20 + 4 * 10 + 5;
+    expect(recovery.deadlineMs()).toBe(100 + base);
+    expect(recovery.onTimeout(100 + base - 0.001, listener)).toBeNull();
+    expect(recovery.onTimeout(100 + base, listener)).toBe('pto');
+    expect(recovery.deadlineMs()).toBe(100 + 2 * base);
+    for (let i = 0; i < 20; i++) recovery.ptoCount++;
+    expect(recovery.ptoMs()).toBe(10_000);
+  });
+
+  it('is not armed with nothing ack-eliciting in flight, and resets on a new acknowledgement', () => {
+    const { recovery, sent, listener } = setup();
+    expect(recovery.deadlineMs()).toBe(Infinity);
+    sent.record(0, 50, 0, 0, 0, -1); // ACK-only packet
+    expect(recovery.deadlineMs()).toBe(Infinity);
+    send(sent, 1, 1);
+    recovery.ptoCount = 3;
+    ack(recovery, listener, 5, [[1, 2]]);
+    expect(recovery.ptoCount).toBe(0);
+  });
+});
+
+describe('sent-packet ring', () => {
+  it('grows as needed and never tracks more than its capacity', () => {
+    const sent = new SentPackets(1024);
+    for (let i = 0; i < 1024; i++) {
+      expect(sent.hasRoom).toBe(true);
+      sent.record(i, 100, packetFlag.ackEliciting, 0, 0, -1);
+    }
+    expect(sent.hasRoom).toBe(false);
+    expect(sent.slotOf(0)).toBeGreaterThanOrEqual(0);
+    expect(sent.bytesInFlight).toBe(102_400);
+  });
+});

@@ -1,0 +1,156 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Prng } from '../../../transport/core/prng.js';
+import { receiveResult, ReceiveStream } from '../../../transport/core/receive-stream.js';
+import { SendStream } from '../../../transport/core/send-stream.js';
+import { randomMessage } from '../support/transfer.js';
+
+const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000 };
+
+/** Encodes messages the way the sender does, and cuts the stream into fragments of `size` bytes. */
+function streamOf(messages: Uint8Array[], chunkBytes = 256): Uint8Array {
+  const send = new SendStream(1 << 24, chunkBytes);
+  for (const m of messages) expect(send.tryWrite(m)).toBe(true);
+  const out = new Uint8Array(send.writeOffset);
+  send.copyOut(0, send.writeOffset, out, 0);
+  return out;
+}
+
+function drain(receive: ReceiveStream): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let m = receive.poll(); m !== null; m = receive.poll()) out.push(m.slice());
+  return out;
+}
+
+describe('ReceiveStream', () => {
+  it('reassembles messages under any permutation, duplication and overlap of fragments', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.nat(40), fc.nat(3000)), { minLength: 1, maxLength: 25 }),
+        fc.integer({ min: 8, max: 700 }),
+        fc.nat(),
+        (sizes, fragmentBytes, seed) => {
+          const prng = new Prng(seed);
+          const messages = sizes.map((n) => randomMessage(prng, n));
+          const stream = streamOf(messages);
+          const fragments: [number, number][] = [];
+          for (let off = 0; off < stream.length; off += fragmentBytes) fragments.push([off, Math.min(stream.length, off + fragmentBytes)]);
+          // Duplicates and overlapping re-sends of random spans.
+          for (let i = 0; i < fragments.length / 2; i++) {
+            const a = prng.int(0, stream.length - 1);
+            fragments.push([a, Math.min(stream.length, a + prng.int(1, 2 * fragmentBytes))]);
+          }
+          for (let i = fragments.length - 1; i > 0; i--) {
+            const j = prng.int(0, i);
+            [fragments[i], fragments[j]] = [fragments[j]!, fragments[i]!];
+          }
+          const receive = new ReceiveStream(config);
+          for (const [start, end] of fragments) expect(receive.receive(start, stream.subarray(start, end))).toBe(receiveResult.ok);
+          const got = drain(receive);
+          expect(got.length).toBe(messages.length);
+          for (let i = 0; i < messages.length; i++) expect(Buffer.from(got[i]!).equals(Buffer.from(messages[i]!))).toBe(true);
+          expect(receive.contiguousEnd).toBe(stream.length);
+          expect(receive.fragmentsHeld).toBe(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('grants credit as the application takes messages, and refuses data beyond it', () => {
+    const receive = new ReceiveStream({ ...config, windowBytes: 4000, messageBytesMax: 3000 });
+    const stream = streamOf([new Uint8Array(1500), new Uint8Array(1500), new Uint8Array(1500)]);
+    expect(receive.receive(0, stream.subarray(0, 3000))).toBe(receiveResult.ok);
+    expect(receive.receive(3000, stream.subarray(3000, 4001))).toBe(receiveResult.flowViolation);
+    expect(receive.creditUpdateDue).toBe(false);
+    expect(receive.poll()?.length).toBe(1500);
+    expect(receive.creditUpdateDue).toBe(true); // 1502 bytes freed ≥ a quarter of the window
+    expect(receive.grantCredit()).toBe(1502 + 4000);
+    expect(receive.receive(3000, stream.subarray(3000))).toBe(receiveResult.ok);
+    expect(drain(receive).map((m) => m.length)).toEqual([1500, 1500]);
+  });
+
+  it('reports a length prefix above the message limit as a violation', () => {
+    const receive = new ReceiveStream({ ...config, messageBytesMax: 100 });
+    const stream = streamOf([new Uint8Array(101)]);
+    expect(receive.receive(0, stream)).toBe(receiveResult.tooLarge);
+  });
+
+  it('pauses parsing when the application stops taking messages, without losing bytes', () => {
+    const receive = new ReceiveStream({ ...config, queuedMessagesMax: 3 });
+    const messages = Array.from({ length: 10 }, (_, i) => new Uint8Array(i).fill(i));
+    const stream = streamOf(messages);
+    expect(receive.receive(0, stream)).toBe(receiveResult.ok);
+    expect(receive.queuedMessages).toBe(3);
+    expect(drain(receive).map((m) => m.length)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('refuses to hold more out-of-order pieces than its bound (the packet is dropped unacknowledged)', () => {
+    const receive = new ReceiveStream({ ...config, fragmentsMax: 2 });
+    const bytes = new Uint8Array(100);
+    expect(receive.receive(10, bytes.subarray(0, 1))).toBe(receiveResult.ok);
+    expect(receive.receive(20, bytes.subarray(0, 1))).toBe(receiveResult.ok);
+    expect(receive.receive(30, bytes.subarray(0, 1))).toBe(receiveResult.noRoom);
+  });
+});
+
+describe('SendStream', () => {
+  it('keeps a bounded buffer, but always takes one message into an empty one', () => {
+    const send = new SendStream(1000, 256);
+    expect(send.tryWrite(new Uint8Array(600))).toBe(true);
+    expect(send.tryWrite(new Uint8Array(600))).toBe(false);
+    const big = new SendStream(1000, 256);
+    expect(big.tryWrite(new Uint8Array(5000))).toBe(true);
+    expect(big.bufferedBytes).toBe(5002);
+  });
+
+  it('resends lost ranges first, skipping what was acknowledged meanwhile, then new data within credit', () => {
+    const send = new SendStream(1 << 20, 1024);
+    send.tryWrite(new Uint8Array(3000));
+    const ranges: [number, number, boolean][] = [];
+    const take = (max: number, credit: number): boolean => {
+      const ok = send.nextRange(max, credit);
+      if (ok) ranges.push([send.rangeOffset, send.rangeLength, send.rangeIsResend]);
+      return ok;
+    };
+    while (take(1000, 2500));
+    expect(ranges).toEqual([
+      [0, 1000, false],
+      [1000, 1000, false],
+      [2000, 500, false],
+    ]);
+    expect(send.isFlowBlocked(2500)).toBe(true);
+    send.onAcked(1000, 1000);
+    send.onLost(0, 1000);
+    send.onLost(1000, 1000); // already acknowledged: nothing to resend
+    send.onAcked(200, 100);
+    ranges.length = 0;
+    while (take(1000, 3002));
+    expect(ranges).toEqual([
+      [0, 200, true],
+      [300, 700, true],
+      [2500, 502, false],
+    ]);
+    send.onAcked(0, 200);
+    expect(send.ackedOffset).toBe(300); // joins the range [200, 300) acknowledged earlier
+    send.onAcked(300, 700);
+    send.onAcked(2000, 1002);
+    expect(send.ackedOffset).toBe(3002);
+    expect(send.isSettled).toBe(true);
+  });
+
+  it('copies out byte-identical data across chunk boundaries', () => {
+    const prng = new Prng(5);
+    const messages = [10, 300, 0, 1000, 70_000, 5].map((n) => randomMessage(prng, n));
+    const stream = streamOf(messages, 512);
+    const send = new SendStream(1 << 24, 512);
+    for (const m of messages) send.tryWrite(m);
+    for (let i = 0; i < 200; i++) {
+      const start = prng.int(0, stream.length - 1);
+      const length = prng.int(0, stream.length - start);
+      const out = new Uint8Array(length);
+      send.copyOut(start, length, out, 0);
+      expect(Buffer.from(out).equals(Buffer.from(stream.subarray(start, start + length)))).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,196 @@
+import type { MessageChannel } from './channel.js';
+import type { ConnectionCore } from './core/connection.js';
+import type { ConnectionStats } from './core/stats.js';
+import { SkeinError } from './errors.js';
+import { transportLimits } from './limits.js';
+
+export type { ConnectionStats } from './core/stats.js';
+
+/** What a Connection needs from its Endpoint: the clock and a nudge to run the send loop. */
+export interface ConnectionDriver {
+  nowMs(): number;
+  /** Something changed (data queued, credit freed, close asked): run the endpoint's loop soon. */
+  wake(): void;
+  /** Messages are waiting for a handler that was just set: deliver them on the next turn. */
+  requestDelivery(connection: Connection): void;
+}
+
+interface SendWaiter {
+  message: Uint8Array;
+  resolve: () => void;
+  reject: (error: SkeinError) => void;
+}
+
+/**
+ * One reliable, ordered, exactly-once message channel to a peer over the
+ * endpoint's UDP socket. Created by `Endpoint.connect` or handed to
+ * `Endpoint.onConnection`; never constructed by applications.
+ */
+export class Connection implements MessageChannel {
+  readonly remote: { readonly host: string; readonly port: number };
+  readonly id: string;
+  private handler: ((message: Uint8Array) => void) | null = null;
+  private readonly closeHandlers: ((reason: SkeinError | undefined) => void)[] = [];
+  private readonly waiters: SendWaiter[] = [];
+  private closeRequested = false;
+  private closed = false;
+  private closeReason: SkeinError | undefined;
+  private closedPromise: Promise<void> | null = null;
+  private resolveClosed: (() => void) | null = null;
+
+  /** @internal */
+  constructor(
+    private readonly core: ConnectionCore,
+    private readonly driver: ConnectionDriver,
+  ) {
+    this.remote = { host: core.peer.host, port: core.peer.port };
+    this.id = core.id;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && !this.closeRequested && this.core.isOpen;
+  }
+
+  /** The largest message this connection takes (the smaller of both sides' limits). */
+  get messageBytesMax(): number {
+    return this.core.messageBytesMax;
+  }
+
+  send(message: Uint8Array): Promise<void> {
+    if (!(message instanceof Uint8Array)) {
+      return Promise.reject(new SkeinError('INVALID_ARGUMENT', { message: 'send() takes a Uint8Array' }));
+    }
+    if (this.closed || this.closeRequested) return Promise.reject(this.closedError());
+    if (message.length > this.core.messageBytesMax) {
+      return Promise.reject(
+        new SkeinError('MESSAGE_TOO_LARGE', {
+          message: `a message of ${message.length} bytes exceeds this connection's limit of ${this.core.messageBytesMax}`,
+          details: { bytes: message.length, limit: this.core.messageBytesMax },
+        }),
+      );
+    }
+    if (this.waiters.length === 0) {
+      try {
+        if (this.core.send(message) === 'queued') {
+          this.driver.wake();
+          return Promise.resolve();
+        }
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    // Order is kept: once one message waits, later ones queue behind it.
+    if (this.waiters.length >= transportLimits.sendWaitersMax) {
+      return Promise.reject(
+        new SkeinError('BACKPRESSURE', {
+          message: `${this.waiters.length} sends are already waiting for room in the send buffer; await them before sending more`,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => this.waiters.push({ message, resolve, reject }));
+  }
+
+  setMessageHandler(handler: (message: Uint8Array) => void): void {
+    this.handler = handler;
+    if (this.core.queuedMessages > 0) this.driver.requestDelivery(this);
+  }
+
+  onClose(handler: (reason: SkeinError | undefined) => void): void {
+    if (this.closed) {
+      const reason = this.closeReason;
+      queueMicrotask(() => handler(reason));
+      return;
+    }
+    this.closeHandlers.push(handler);
+  }
+
+  close(): Promise<void> {
+    if (this.closedPromise === null) {
+      this.closedPromise = this.closed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.resolveClosed = resolve;
+          });
+    }
+    if (!this.closed && !this.closeRequested) {
+      this.closeRequested = true;
+      // Messages already accepted by send() still go out: close once the waiting ones are queued.
+      if (this.waiters.length === 0) this.core.close(this.driver.nowMs());
+      this.driver.wake();
+    }
+    return this.closedPromise;
+  }
+
+  stats(): ConnectionStats {
+    return this.core.stats(this.driver.nowMs());
+  }
+
+  // ------------------------------------------------------------ driven by the endpoint
+
+  /** @internal Hands queued messages to the handler. */
+  deliver(): void {
+    const handler = this.handler;
+    if (handler === null) return;
+    const core = this.core;
+    for (let message = core.pollMessage(); message !== null; message = core.pollMessage()) {
+      try {
+        handler(message);
+      } catch (error) {
+        // The application's bug must not break the endpoint's loop; surface it like an event-handler error.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+      if (this.handler !== handler) return;
+    }
+  }
+
+  /** @internal Room appeared in the send buffer: move waiting messages in, in order. */
+  drainWaiters(): void {
+    const waiters = this.waiters;
+    let queued = 0;
+    while (queued < waiters.length) {
+      const waiter = waiters[queued]!;
+      let outcome: 'queued' | 'full';
+      try {
+        outcome = this.core.send(waiter.message);
+      } catch (error) {
+        waiter.reject(error as SkeinError);
+        queued++;
+        continue;
+      }
+      if (outcome === 'full') break;
+      waiter.resolve();
+      queued++;
+    }
+    if (queued > 0) {
+      waiters.splice(0, queued);
+      this.driver.wake();
+    }
+    if (waiters.length === 0 && this.closeRequested && !this.closed) this.core.close(this.driver.nowMs());
+  }
+
+  /** @internal The core connection ended: deliver what arrived, fail what waits, tell the listeners. */
+  onCoreClosed(reason: SkeinError | undefined): void {
+    if (this.closed) return;
+    this.deliver();
+    this.closed = true;
+    this.closeReason = reason;
+    const error = this.closedError();
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    this.resolveClosed?.();
+    for (const handler of this.closeHandlers.splice(0)) {
+      try {
+        handler(reason);
+      } catch (handlerError) {
+        queueMicrotask(() => {
+          throw handlerError;
+        });
+      }
+    }
+  }
+
+  private closedError(): SkeinError {
+    return this.closeReason ?? this.core.closeError ?? new SkeinError('CONNECTION_CLOSED', { message: 'the connection is closed' });
+  }
+}
