@@ -207,7 +207,7 @@ export class PartitionLog implements AsyncDisposable {
 
   /**
    * Appends batches already stamped by the leader. Each is checked before
-   * anything is written (header, body checksum unless verifyBodies is off,
+   * anything is written (header, body checksum unless verifyOnAppend is off,
    * exact length) and must continue the log: entry index lastIndex() + 1,
    * base offset endOffset, term not below lastTerm(). A batch that fails
    * leaves the log unchanged: CORRUPT_BATCH / RECORD_TOO_LARGE for bad bytes,
@@ -225,7 +225,7 @@ export class PartitionLog implements AsyncDisposable {
     for (let i = 0; i < batches.length; i++) {
       const bytes = batches[i];
       if (!(bytes instanceof Uint8Array)) throw invalidArgument(`append: batch ${i} is not a Uint8Array`);
-      const header = checkBatch(bytes, 0, bytes.length, this.options.verifyBodies);
+      const header = checkBatch(bytes, 0, bytes.length, this.options.verifyOnAppend);
       if (header instanceof BatchFault) throw header.toError(`append: batch ${i}: `);
       if (header.batchLength !== bytes.length) {
         throw new BatchFault(`batch length ${header.batchLength} but ${bytes.length} bytes given`).toError(`append: batch ${i}: `);
@@ -567,7 +567,7 @@ export class PartitionLog implements AsyncDisposable {
     const active = this.active;
     if (active.empty) return;
     const full = active.logBytes + nextBatchBytes > this.options.segmentBytes;
-    const old = this.options.clock() - active.createdMs >= this.options.segmentMs;
+    const old = Number.isFinite(this.options.segmentMs) && this.options.clock() - active.createdMs >= this.options.segmentMs;
     if (full || old) this.rollNow();
   }
 
@@ -681,7 +681,7 @@ export class PartitionLog implements AsyncDisposable {
    * them and they fit `budget` (the first always fits). One read covers the
    * skip (at most about one index interval) and the budget; a first batch
    * larger than that costs a second read. Every batch returned passes its
-   * header check and, with verifyBodies, its body checksum.
+   * header check and, with verifyOnRead, its body checksum.
    */
   private readRun(segment: Segment, slot: number, start: (h: BatchHeader) => boolean, more: (h: BatchHeader) => boolean, budget: number): ReadResult {
     let position = slot < 0 ? SEGMENT_HEADER_BYTES : segment.index!.position[slot]!;
@@ -715,7 +715,7 @@ export class PartitionLog implements AsyncDisposable {
           bufferStart = position;
         }
         const at = position - bufferStart;
-        if (this.options.verifyBodies) {
+        if (this.options.verifyOnRead) {
           const checked = checkBatch(buffer, at, header.batchLength, true);
           if (checked instanceof BatchFault) {
             if (batches.length > 0) break;

@@ -36,6 +36,9 @@ export interface RaftDriverOptions {
   readonly heartbeatTicks?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
+  /** Pipelining tuning (defaults from raftLimits): appends in flight per follower, bytes per append. */
+  readonly inflightAppendsMax?: number;
+  readonly appendBytesMax?: number;
   readonly proposalTimeoutMs?: number;
   /** Called once if the replica stops because its storage failed. */
   readonly onFatal?: (error: unknown) => void;
@@ -114,6 +117,8 @@ export class RaftDriver {
       heartbeatTicks: options.heartbeatTicks,
       preVote: options.preVote,
       checkQuorum: options.checkQuorum,
+      inflightAppendsMax: Math.min(options.inflightAppendsMax ?? raftLimits.inflightAppendsMax, raftLimits.inflightAppendsMax),
+      appendBytesMax: Math.min(options.appendBytesMax ?? raftLimits.appendBytesMax, raftLimits.appendBytesMax),
     });
     this.savedHardState = hardState;
     this.durableLastIndex = options.storage.lastIndex();

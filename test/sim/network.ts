@@ -107,8 +107,8 @@ export class SimNetwork {
     this.scheduler.after(faultStepMs, () => this.faultStep());
   }
 
-  /** Ends every partition and clog and stops new ones; loss and duplication drop to `residual`. */
-  heal(residual: { lossProbability: number; duplicateProbability: number }): void {
+  /** Ends every partition and clog and stops new ones; loss, duplication and delay drop to `residual`. */
+  heal(residual: { lossProbability: number; duplicateProbability: number; delayMeanMs: number }): void {
     this.faultsOn = false;
     this.cut.clear();
     this.clogUntil.clear();

@@ -22,6 +22,9 @@ export interface SimOptions {
   readonly network: NetworkOptions;
   /** Fraction of messages sent through a full CBOR encode/decode (the rest as wire objects). */
   readonly cborFraction: number;
+  /** 0 sends one entry per append: old entries and a new leader's no-op travel apart (Figure 8 needs that). */
+  readonly appendBytesMax: number;
+  readonly inflightAppendsMax: number;
   readonly syncLatencyMaxMs: number;
   readonly tornWrites: boolean;
   readonly crashPerSecond: number;
@@ -70,7 +73,9 @@ export function optionsFromSeed(seed: number): SimOptions {
       clogMeanMs: p.int(50, 2000),
     },
     cborFraction: p.next(),
-    syncLatencyMaxMs: p.int(0, 10),
+    appendBytesMax: pick([0, 0, 16, 256, 1024 * 1024]),
+    inflightAppendsMax: pick([1, 2, 4, 16, 64]),
+    syncLatencyMaxMs: p.chance(0.3) ? p.int(10, 40) : p.int(0, 10),
     tornWrites: p.chance(0.5),
     crashPerSecond: p.chance(0.8) ? p.next() * 0.4 : 0,
     downtimeMeanMs: p.int(100, 5000),

@@ -66,7 +66,7 @@ describe('append', () => {
   });
 
   it('accepts a batch whose body is damaged only when body verification is off (the caller verified on receipt)', async () => {
-    const { log } = await openLog({ verifyBodies: false });
+    const { log } = await openLog({ verifyOnAppend: false });
     const spec = continueLog(tail(log), 1, () => ({ records: 1, valueBytes: 50 }))[0]!;
     const damaged = makeBatch(spec);
     damaged[damaged.length - 1]! ^= 1;
