@@ -14,8 +14,10 @@ export interface ChartPanel {
   xLabel: string;
   yLabel: string;
   series: readonly ChartSeries[];
-  /** Horizontal marks, e.g. targets: drawn dashed at y with their label. */
+  /** Horizontal marks: drawn dashed across the panel at y with their label. */
   marks?: readonly { y: number; label: string }[];
+  /** Point targets (a value wanted at one x): hollow triangles with their label. */
+  targets?: readonly { x: number; y: number; label: string }[];
   yMin?: number;
 }
 
@@ -52,8 +54,8 @@ function panelSvg(panel: ChartPanel, offsetX: number, offsetY: number, legendLab
   const plotWidth = panelWidth - margin.left - margin.right;
   const plotHeight = panelHeight - margin.top - margin.bottom;
   const allPoints = panel.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const xs = allPoints.map((p) => p.x);
-  const ys = [...allPoints.map((p) => p.y), ...(panel.marks ?? []).map((m) => m.y)];
+  const xs = [...allPoints.map((p) => p.x), ...(panel.targets ?? []).map((t) => t.x)];
+  const ys = [...allPoints.map((p) => p.y), ...(panel.marks ?? []).map((m) => m.y), ...(panel.targets ?? []).map((t) => t.y)];
   const xMax = niceCeil(Math.max(1, ...xs));
   const xMin = Math.min(0, ...xs);
   const yMax = niceCeil(Math.max(1e-9, ...ys) * 1.05);
@@ -80,6 +82,12 @@ function panelSvg(panel: ChartPanel, offsetX: number, offsetY: number, legendLab
     out.push(`<line x1="${sx(xMin)}" y1="${y}" x2="${sx(xMax)}" y2="${y}" stroke="#999" stroke-dasharray="5,4"/>`);
     out.push(`<text x="${sx(xMax) - 4}" y="${y - 4}" text-anchor="end" fill="#666" font-size="11">${escapeXml(mark.label)}</text>`);
   }
+  for (const target of panel.targets ?? []) {
+    const x = sx(target.x);
+    const y = sy(target.y);
+    out.push(`<polygon points="${x.toFixed(1)},${(y - 6).toFixed(1)} ${(x + 6).toFixed(1)},${(y + 5).toFixed(1)} ${(x - 6).toFixed(1)},${(y + 5).toFixed(1)}" fill="none" stroke="#555" stroke-width="1.5"/>`);
+    out.push(`<text x="${(x + 8).toFixed(1)}" y="${(y + 16).toFixed(1)}" fill="#555" font-size="11">${escapeXml(target.label)}</text>`);
+  }
   for (const series of panel.series) {
     const color = palette[legendLabels.indexOf(series.label) % palette.length]!;
     const points = series.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)).sort((a, b) => a.x - b.x);
@@ -97,7 +105,7 @@ function panelSvg(panel: ChartPanel, offsetX: number, offsetY: number, legendLab
 /** The next "nice" number at or above x: 1, 2, 2.5, 5 times a power of ten. */
 function niceCeil(x: number): number {
   const power = 10 ** Math.floor(Math.log10(x));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= x) return step * power;
+  for (const step of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (step * power >= x) return step * power;
   return 10 * power;
 }
 

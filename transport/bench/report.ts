@@ -185,10 +185,10 @@ export function goodputChart(report: TransportBenchReport): string {
         xLabel: 'loss rate (%)',
         yLabel: 'ratio to 0% loss',
         series: relative,
-        marks: [
-          { y: 0.85, label: 'target 0.85 at 5%' },
-          { y: 0.8, label: 'target 0.80 at 10%' },
-          { y: 0.55, label: 'target 0.55 at 30%' },
+        targets: [
+          { x: 5, y: 0.85, label: 'fixed ≥ 0.85' },
+          { x: 10, y: 0.8, label: 'fixed ≥ 0.80' },
+          { x: 30, y: 0.55, label: 'fixed ≥ 0.55' },
         ],
       },
     ],
