@@ -149,6 +149,21 @@ export class RaftDriver {
     return this.waitForProposal(() => this.core.propose(data), options.signal);
   }
 
+  /**
+   * Like propose(), but says at once whether the entry entered the log: a
+   * caller that stamps the entry with state of its own (a partition leader
+   * assigning offsets) must know a refusal before it moves on.
+   */
+  tryPropose(data: Uint8Array, options: { signal?: AbortSignal } = {}): RaftResult<{ proposed: Proposed; applied: Promise<Proposed> }> {
+    if (this.stopped) return { ok: false, error: this.stoppedError() };
+    if (this.proposals.size >= raftLimits.waitersMax) return { ok: false, error: new SkeinError('BACKPRESSURE', { message: 'too many proposals waiting' }) };
+    const result = this.core.propose(data);
+    if (!result.ok) return result;
+    const applied = this.proposals.wait(result.value, options.signal);
+    this.pump();
+    return { ok: true, value: { proposed: result.value, applied } };
+  }
+
   /** Proposes a membership change; resolves once its joint configuration is applied here (the leave follows by itself). */
   changeMembership(changes: readonly ConfChange[], options: { signal?: AbortSignal } = {}): Promise<Proposed> {
     return this.waitForProposal(() => this.core.proposeConfChange(changes), options.signal);

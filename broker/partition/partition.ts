@@ -1,0 +1,198 @@
+import { SkeinError } from '../../transport/errors.js';
+import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
+import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
+import type { ReadResult } from '../log/index.js';
+import { LogReplica, type LogReplicaOptions } from '../replica/log-replica.js';
+import type { AdvanceSignal } from './advance-signal.js';
+import type { BatchIdentity } from './producer-state.js';
+import { Sequencer } from './sequencer.js';
+import type { PartitionView } from './view.js';
+
+/**
+ * This broker's replica of one partition: a Raft group whose log is the
+ * partition log, plus what a leader needs to take writes exactly once (the
+ * idempotent-producer state, rebuilt from the log as entries apply, so it
+ * survives leader changes and restarts).
+ */
+export interface PartitionOptions extends Omit<LogReplicaOptions, 'hooks' | 'group'> {
+  topic: string;
+  topicId: number;
+  partition: number;
+  /** Leadership (the ability to take writes) was gained or lost. */
+  onLeadership?: (writable: boolean, partition: Partition) => void;
+}
+
+export function partitionGroup(topicId: number, partition: number): string {
+  return `p:${topicId}:${partition}`;
+}
+
+export class Partition implements PartitionView {
+  readonly topic: string;
+  readonly topicId: number;
+  readonly partition: number;
+  private readonly sequencer = new Sequencer();
+  private replica!: LogReplica;
+
+  private constructor(options: PartitionOptions) {
+    this.topic = options.topic;
+    this.topicId = options.topicId;
+    this.partition = options.partition;
+  }
+
+  static async open(options: PartitionOptions): Promise<Partition> {
+    const partition = new Partition(options);
+    partition.replica = await LogReplica.open({
+      ...options,
+      group: partitionGroup(options.topicId, options.partition),
+      hooks: {
+        applyBatch: (header) => partition.sequencer.applied(identityOf(header), header.baseOffset),
+        leadershipChanged: (writable) => {
+          // Proposals not yet committed may never be: their retries must not look like duplicates.
+          if (!writable) partition.sequencer.dropPending();
+          options.onLeadership?.(writable, partition);
+        },
+      },
+    });
+    return partition;
+  }
+
+  // ------------------------------------------------------------------ PartitionView
+
+  isLeader(): boolean {
+    return this.replica.isWritable();
+  }
+
+  leaderHint(): LeaderHint {
+    return this.replica.leaderHint();
+  }
+
+  get highWatermark(): number {
+    return this.replica.highWatermark;
+  }
+
+  get logStartOffset(): number {
+    return this.replica.logStartOffset;
+  }
+
+  get logEndOffset(): number {
+    return this.replica.logEndOffset;
+  }
+
+  readCommitted(offset: number, maxBytes: number): ReadResult {
+    return this.replica.readCommitted(offset, maxBytes);
+  }
+
+  offsetForTimestamp(timestamp: number): number | null {
+    return this.replica.offsetForTimestamp(timestamp);
+  }
+
+  get changes(): AdvanceSignal {
+    return this.replica.changes;
+  }
+
+  get closed(): boolean {
+    return this.replica.closed;
+  }
+
+  get raft(): LogReplica['raft'] {
+    return this.replica.raft;
+  }
+
+  get log(): LogReplica['log'] {
+    return this.replica.log;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Appends one producer batch. Verifies every byte (never store what failed
+   * its CRC), refuses what the idempotence rules refuse, answers a retry of a
+   * batch already in the log with its original offset, and otherwise
+   * proposes it, answering per `acks`: 'all' once committed, 'leader' once
+   * in this replica's log, 'none' at once.
+   */
+  async produce(batch: Uint8Array, options: { acks: Acks; timeoutMs: number; signal?: AbortSignal }): Promise<ProduceResponse> {
+    const header = decodeBatchHeader(batch, { verifyBody: true });
+    if (header.control) throw new SkeinError('MALFORMED_REQUEST', { message: 'control batches are written by the broker, never by producers' });
+    const identity = identityOf(header);
+    this.replica.assertWritable();
+    const verdict = this.sequencer.check(identity);
+    if (verdict.kind === 'error') throw verdict.error;
+    const signal = anySignal(options.signal, options.timeoutMs);
+    if (verdict.kind === 'duplicate') {
+      if (options.acks === 'all') await this.waitCommitted(verdict.baseOffset + header.recordCount, signal);
+      return { baseOffset: verdict.baseOffset, duplicate: true };
+    }
+    const proposal = this.replica.propose(batch, header, { signal });
+    this.sequencer.proposed(identity, proposal.baseOffset);
+    try {
+      if (options.acks === 'all') await proposal.committed;
+      else if (options.acks === 'leader') await abortable(proposal.persisted, signal);
+    } catch (error) {
+      throw asTimeout(error, signal, `${this.topic}/${this.partition}: batch at offset ${proposal.baseOffset} not acknowledged within ${options.timeoutMs} ms`);
+    }
+    return { baseOffset: proposal.baseOffset, duplicate: false };
+  }
+
+  /** Hands leadership to another replica (graceful shutdown). Resolves once this one no longer leads, or after `timeoutMs`. */
+  async transferLeadership(timeoutMs: number): Promise<boolean> {
+    const status = this.replica.raft.status();
+    if (status.role !== 'leader') return true;
+    const target = status.config.voters.find((id) => id !== status.id);
+    if (target === undefined) return false;
+    try {
+      this.replica.raft.transferLeadership(target);
+    } catch {
+      return false;
+    }
+    const signal = AbortSignal.timeout(timeoutMs);
+    while (this.replica.raft.status().role === 'leader' && !signal.aborted) await this.changes.next(signal);
+    return this.replica.raft.status().role !== 'leader';
+  }
+
+  close(): Promise<void> {
+    return this.replica.close();
+  }
+
+  private async waitCommitted(offset: number, signal: AbortSignal): Promise<void> {
+    while (this.replica.highWatermark < offset) {
+      if (signal.aborted) throw asTimeout(signal.reason, signal, `${this.topic}/${this.partition}: duplicate batch not committed in time`);
+      this.replica.assertWritable();
+      await this.changes.next(signal);
+    }
+  }
+}
+
+function identityOf(header: BatchHeader): BatchIdentity {
+  return { producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.recordCount };
+}
+
+function anySignal(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** A deadline that passed is a retriable TIMEOUT (the idempotent producer may resend safely); other errors pass through. */
+function asTimeout(error: unknown, signal: AbortSignal, message: string): unknown {
+  if (error instanceof SkeinError) return error;
+  if (signal.aborted) return new SkeinError('TIMEOUT', { message, cause: error });
+  return error;
+}

@@ -1,0 +1,274 @@
+import { join } from 'node:path';
+import type { Prng } from '../../transport/core/prng.js';
+import { SkeinError } from '../../transport/errors.js';
+import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.js';
+import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
+import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
+import type { RaftMux } from '../raft/transport.js';
+import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
+import { FileHardStateStore } from '../raft/hard-state.js';
+import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
+import { AdvanceSignal } from '../partition/advance-signal.js';
+import { decodeSnapshotData, encodeSnapshotData, LogRaftStorage } from './log-storage.js';
+
+/**
+ * One replica of a Raft group whose log is a partition log: the metadata
+ * group and every partition are one of these. It owns the log, the Raft
+ * driver and what follows from them: the high watermark (offset after the
+ * last committed record), who leads, whether this replica may take writes,
+ * and which offset the next proposal gets.
+ *
+ * A new leader takes no writes until the no-op of its term is applied: by
+ * then every entry before it is committed and applied here, so its view of
+ * the log (and of idempotent producers) is complete, and the next offset is
+ * simply the high watermark.
+ */
+export interface ReplicaHooks {
+  /** A committed data batch, in log order (also while replaying after a restart). */
+  applyBatch(header: BatchHeader, batch: Uint8Array): void;
+  /** The state machine's part of a snapshot, and restoring from one. Partitions have none. */
+  snapshotState?(): Uint8Array;
+  restoreState?(state: Uint8Array): void;
+  /** Leadership (the ability to take writes) was gained or lost. */
+  leadershipChanged?(writable: boolean): void;
+}
+
+export interface RaftTiming {
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+}
+
+export interface LogReplicaOptions {
+  group: string;
+  brokerId: number;
+  /** The replica's own directory: the log lives in log/, Raft's state beside it. */
+  dir: string;
+  voters: readonly number[];
+  config: TopicConfig;
+  mux: RaftMux;
+  prng: Prng;
+  timing: RaftTiming;
+  hooks: ReplicaHooks;
+  /** The replica stopped because its storage failed. */
+  onFatal?: (error: unknown) => void;
+}
+
+export class LogReplica implements RaftStateMachine {
+  readonly changes = new AdvanceSignal();
+  private highWatermarkValue = 0;
+  /** Term whose no-op this replica applied while leading; 0 when not writable. */
+  private writableTerm = 0;
+  private nextOffset = 0;
+  private closedValue = false;
+  private driver!: RaftDriver;
+  private readonly persistedWaiters: Array<{ index: number; resolve: () => void }> = [];
+
+  private constructor(
+    private readonly options: LogReplicaOptions,
+    readonly log: PartitionLog,
+    private readonly storage: LogRaftStorage,
+  ) {}
+
+  static async open(options: LogReplicaOptions): Promise<LogReplica> {
+    const { config } = options;
+    const logOptions: PartitionLogOptions = {
+      dir: join(options.dir, 'log'),
+      segmentBytes: config.segmentBytes,
+      retention: { ...(config.retentionBytes !== null ? { bytes: config.retentionBytes } : {}), ...(config.retentionMs !== null ? { ms: config.retentionMs } : {}) },
+      // With fsync on every persist, Raft's own sync() drives flushing (group commit);
+      // the other policies fsync in the background and Raft waits only for the write.
+      flush: config.flush.mode === 'always' ? 'manual' : config.flush.mode === 'records' ? { everyRecords: config.flush.records } : { everyMs: config.flush.intervalMs },
+    };
+    const log = await PartitionLog.open(logOptions);
+    try {
+      const storage = new LogRaftStorage({
+        log,
+        bootstrapConfig: { voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] },
+        snapshotPath: join(options.dir, 'raft-snapshot'),
+        durability: config.flush.mode === 'always' ? 'fsync' : 'page-cache',
+        onPersisted: (index) => replica.persisted(index),
+      });
+      const replica = new LogReplica(options, log, storage);
+      replica.highWatermarkValue = log.startOffset;
+      replica.driver = await RaftDriver.open({
+        group: options.group,
+        id: options.brokerId,
+        storage,
+        hardStateStore: new FileHardStateStore(join(options.dir, 'raft-state')),
+        transport: options.mux.transport(options.group),
+        stateMachine: replica,
+        prng: options.prng,
+        tickMs: options.timing.tickMs,
+        electionTicks: options.timing.electionTicks,
+        heartbeatTicks: options.timing.heartbeatTicks,
+        onReady: (ready) => replica.observe(ready),
+        onFatal: (error) => {
+          replica.closedValue = true;
+          replica.changes.notify();
+          options.onFatal?.(error);
+        },
+      });
+      return replica;
+    } catch (error) {
+      await log.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ views
+
+  get highWatermark(): number {
+    return this.highWatermarkValue;
+  }
+
+  get logStartOffset(): number {
+    return this.log.startOffset;
+  }
+
+  get logEndOffset(): number {
+    return this.log.endOffset;
+  }
+
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  /** True while this replica leads and has applied the no-op of its term. */
+  isWritable(): boolean {
+    return !this.closedValue && this.writableTerm !== 0 && this.writableTerm === this.driver.status().term && this.driver.status().role === 'leader';
+  }
+
+  /** Throws why this replica cannot take writes: NOT_LEADER with the leader hint, or LEADER_NOT_AVAILABLE while a new leader starts. */
+  assertWritable(): void {
+    if (!this.isWritable()) throw this.notWritable();
+  }
+
+  leaderHint(): LeaderHint {
+    const status = this.driver.status();
+    return { leaderId: status.leader === 0 ? null : status.leader, leaderEpoch: status.term };
+  }
+
+  get raft(): RaftDriver {
+    return this.driver;
+  }
+
+  /** Whole committed batches from the one holding `offset`. */
+  readCommitted(offset: number, maxBytes: number): ReadResult {
+    return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied });
+  }
+
+  offsetForTimestamp(timestamp: number): number | null {
+    return this.log.offsetForTimestamp(timestamp);
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Proposes a data batch (verified by the caller) at the next offset.
+   * Synchronously stamps the offset and returns it with the entry index, or
+   * throws (NOT_LEADER, LEADER_NOT_AVAILABLE, BACKPRESSURE...) having
+   * changed nothing. `committed` resolves once the batch is committed and
+   * applied here; `persisted` once it is in this replica's log as durably as
+   * the topic's flush policy asks.
+   */
+  propose(batch: Uint8Array, header: BatchHeader, options: { signal?: AbortSignal } = {}): { baseOffset: number; index: number; committed: Promise<void>; persisted: Promise<void> } {
+    this.assertWritable();
+    const baseOffset = this.nextOffset;
+    // Entry index and term are stamped when the entry is written (the storage knows them then).
+    stampBatch(batch, { baseOffset, entryIndex: 0, term: 0 });
+    const result = this.driver.tryPropose(batch, { signal: options.signal });
+    // The core's NOT_LEADER knows the leader's id only; ours carries the full hint.
+    if (!result.ok) throw result.error.code === 'NOT_LEADER' ? this.notWritable() : result.error;
+    const { index } = result.value.proposed;
+    this.nextOffset = baseOffset + header.recordCount;
+    return {
+      baseOffset,
+      index,
+      committed: result.value.applied.then(() => undefined),
+      persisted: this.whenPersisted(index),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closedValue && this.driver.isStopped) {
+      await this.log.close().catch(() => {});
+      return;
+    }
+    this.closedValue = true;
+    this.writableTerm = 0;
+    this.driver.close();
+    for (const waiter of this.persistedWaiters.splice(0)) waiter.resolve();
+    this.changes.notify();
+    await this.log.close();
+  }
+
+  // ------------------------------------------------------------------ the state machine
+
+  apply(entry: Entry): void {
+    if (entry.type === 'normal') {
+      const header = checkBatchHeader(entry.data, 0);
+      if (header instanceof BatchFault) throw header.toError(`${this.options.group} entry ${entry.index}: `);
+      this.highWatermarkValue = header.nextOffset;
+      this.options.hooks.applyBatch(header, entry.data);
+      this.changes.notify();
+      return;
+    }
+    if (entry.type === 'noop') {
+      const status = this.driver.status();
+      if (status.role === 'leader' && entry.term === status.term && this.writableTerm !== entry.term) {
+        // Everything before our no-op is applied: offsets continue from the high watermark.
+        this.writableTerm = entry.term;
+        this.nextOffset = this.highWatermarkValue;
+        this.options.hooks.leadershipChanged?.(true);
+        this.changes.notify();
+      }
+    }
+  }
+
+  restore(snapshot: Snapshot): void {
+    const { nextOffset, state } = decodeSnapshotData(snapshot.data);
+    this.highWatermarkValue = nextOffset;
+    if (state.byteLength > 0) this.options.hooks.restoreState?.(state);
+    this.changes.notify();
+  }
+
+  snapshot(): Uint8Array {
+    return encodeSnapshotData(this.highWatermarkValue, this.options.hooks.snapshotState?.() ?? new Uint8Array(0));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private observe(ready: Ready): void {
+    if (ready.softState === null) return;
+    const leading = ready.softState.role === 'leader';
+    if (!leading && this.writableTerm !== 0) {
+      this.writableTerm = 0;
+      this.options.hooks.leadershipChanged?.(false);
+    }
+    this.changes.notify();
+  }
+
+  private whenPersisted(index: number): Promise<void> {
+    return new Promise((resolve) => this.persistedWaiters.push({ index, resolve }));
+  }
+
+  private persisted(index: number): void {
+    if (this.persistedWaiters.length === 0) return;
+    let kept = 0;
+    for (const waiter of this.persistedWaiters) {
+      if (waiter.index <= index) waiter.resolve();
+      else this.persistedWaiters[kept++] = waiter;
+    }
+    this.persistedWaiters.length = kept;
+  }
+
+  private notWritable(): SkeinError {
+    if (this.closedValue) return new SkeinError('NOT_LEADER', { message: `${this.options.group} is closed here`, details: { ...this.leaderHint() } });
+    const status = this.driver.status();
+    if (status.role === 'leader') {
+      return new SkeinError('LEADER_NOT_AVAILABLE', { message: `${this.options.group}: the new leader is still committing its first entry` });
+    }
+    return new SkeinError('NOT_LEADER', { message: `${this.options.group} is led by ${status.leader || 'nobody yet'}`, details: { ...this.leaderHint() } });
+  }
+}
