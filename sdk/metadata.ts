@@ -44,14 +44,20 @@ export class MetadataCache {
     this.now = options.now ?? Date.now;
   }
 
+  /** The topic's metadata if the cache holds it fresh, without any request. */
+  fresh(name: string): TopicMetadata | undefined {
+    const cached = this.topics.get(name);
+    return cached !== undefined && !cached.stale && this.now() - cached.fetchedAtMs <= this.options.maxAgeMs ? cached.meta : undefined;
+  }
+
   /** The topic's metadata, refreshed first when absent, stale or old. UNKNOWN_TOPIC when the cluster has no such topic. */
   async topic(name: string, signal?: AbortSignal): Promise<TopicMetadata> {
-    const cached = this.topics.get(name);
-    if (cached !== undefined && !cached.stale && this.now() - cached.fetchedAtMs <= this.options.maxAgeMs) return cached.meta;
+    const fresh = this.fresh(name);
+    if (fresh !== undefined) return fresh;
     await abortable(this.refresh([name]), signal);
-    const fresh = this.topics.get(name);
-    if (fresh === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${JSON.stringify(name)} does not exist`, details: { topic: name } });
-    return fresh.meta;
+    const refreshed = this.topics.get(name);
+    if (refreshed === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${JSON.stringify(name)} does not exist`, details: { topic: name } });
+    return refreshed.meta;
   }
 
   /** The cached partition, without refreshing. */

@@ -8,13 +8,51 @@ export interface Acknowledgement {
   timestamp: number;
 }
 
-/** One record waiting in the producer, serialized, with the promise of its `send` call. */
+/**
+ * The records of one `send` call: one promise for all of them (not one per
+ * record), resolved with every acknowledgement in input order, or rejected
+ * with the first failure.
+ */
+export class SendGroup {
+  readonly promise: Promise<Acknowledgement[]>;
+  private readonly acks: Acknowledgement[];
+  private remaining: number;
+  private done = false;
+  private resolve!: (acks: Acknowledgement[]) => void;
+  private reject!: (error: unknown) => void;
+
+  constructor(size: number) {
+    this.acks = new Array<Acknowledgement>(size);
+    this.remaining = size;
+    this.promise = new Promise<Acknowledgement[]>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  acknowledge(index: number, ack: Acknowledgement): void {
+    if (this.done) return;
+    this.acks[index] = ack;
+    if (--this.remaining === 0) {
+      this.done = true;
+      this.resolve(this.acks);
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.reject(error);
+  }
+}
+
+/** One record waiting in the producer, serialized, with its place in its `send` call. */
 export interface PendingRecord {
   input: RecordInput;
   /** Upper bound of its encoded size; what the producer buffer accounts for it. */
   bytes: number;
-  resolve: (ack: Acknowledgement) => void;
-  reject: (error: unknown) => void;
+  group: SendGroup;
+  index: number;
 }
 
 /**
@@ -76,7 +114,7 @@ export class ProducerBatch {
     if (!this.isSettled) {
       for (let i = 0; i < this.records.length; i++) {
         const record = this.records[i]!;
-        record.resolve({ offset: baseOffset === null ? null : baseOffset + i, timestamp: record.input.timestamp });
+        record.group.acknowledge(record.index, { offset: baseOffset === null ? null : baseOffset + i, timestamp: record.input.timestamp });
       }
     }
     this.settle();
@@ -84,7 +122,7 @@ export class ProducerBatch {
 
   /** Rejects every record's promise; the batch may still travel (see `abandoned`). */
   fail(error: unknown): void {
-    if (!this.isSettled) for (const record of this.records) record.reject(error);
+    if (!this.isSettled) for (const record of this.records) record.group.fail(error);
     this.settle();
   }
 

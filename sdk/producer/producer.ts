@@ -11,7 +11,7 @@ import type { Cluster } from '../cluster.js';
 import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';
 import { retrying } from '../retry.js';
 import { resolveTopic, type TopicInput } from '../topic.js';
-import { recordBytesBound, type Acknowledgement, type PendingRecord } from './batch.js';
+import { recordBytesBound, SendGroup, type Acknowledgement, type PendingRecord } from './batch.js';
 import { ByteBudget } from './budget.js';
 import { PartitionPipeline, type PipelineStats, type ProduceTarget } from './pipeline.js';
 
@@ -154,7 +154,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     let admitted!: () => void;
     const admission = new Promise<void>((resolve) => (admitted = resolve));
     this.admitting.add(admission);
-    let acknowledgements: Promise<Acknowledgement>[];
+    let acknowledgements: Promise<Acknowledgement[]>;
     let partitions: number[];
     let topicName: string;
     try {
@@ -163,7 +163,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
       this.admitting.delete(admission);
       admitted();
     }
-    const acks = await abortable(Promise.all(acknowledgements), signal);
+    const acks = await abortable(acknowledgements, signal);
     return acks.map((ack, i) => ({ topic: topicName, partition: partitions[i]!, offset: ack.offset as O, timestamp: ack.timestamp }));
   }
 
@@ -171,7 +171,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private async admit<V, K>(
     input: SendInput<V, K>,
     signal: AbortSignal | undefined,
-  ): Promise<{ acknowledgements: Promise<Acknowledgement>[]; partitions: number[]; topicName: string }> {
+  ): Promise<{ acknowledgements: Promise<Acknowledgement[]>; partitions: number[]; topicName: string }> {
     if (typeof input !== 'object' || input === null) throw new SkeinError('INVALID_ARGUMENT', { message: 'send: expected { topic, messages }' });
     const topic = resolveTopic(input.topic, 'send');
     const messages = input.messages;
@@ -182,15 +182,18 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     const deadlineMs = now + this.options.deliveryTimeoutMs;
     // Serialize first: a bad message fails the call before anything is buffered.
     const prepared = messages.map((message, i) => prepareMessage(message, i, topic, now));
-    const meta = await retrying(
-      {
-        what: `metadata of ${topic.name}`,
-        signal,
-        deadlineMs,
-        onFailure: (error) => this.cluster.classify(error, { topic: topic.name }),
-      },
-      (attemptSignal) => this.cluster.metadata.topic(topic.name, attemptSignal),
-    );
+    // The common case (metadata cached and fresh) costs no retry machinery.
+    const meta =
+      this.cluster.metadata.fresh(topic.name) ??
+      (await retrying(
+        {
+          what: `metadata of ${topic.name}`,
+          signal,
+          deadlineMs,
+          onFailure: (error) => this.cluster.classify(error, { topic: topic.name }),
+        },
+        (attemptSignal) => this.cluster.metadata.topic(topic.name, attemptSignal),
+      ));
     const partitionCount = meta.partitions.length;
     const partitions = prepared.map(({ input: record, partition }, i) => {
       if (partition !== undefined) {
@@ -211,14 +214,12 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
       this.budget.release(total);
       throw new SkeinError('CLIENT_CLOSED', { message: 'send: the producer closed while this send waited for buffer space' });
     }
-    const acknowledgements = prepared.map(
-      (p, i) =>
-        new Promise<Acknowledgement>((resolve, reject) => {
-          const pending: PendingRecord = { input: p.input, bytes: p.bytes, resolve, reject };
-          this.pipeline(topic.name, partitions[i]!, partitionCount).append(pending);
-        }),
-    );
-    return { acknowledgements, partitions, topicName: topic.name };
+    const group = new SendGroup(prepared.length);
+    prepared.forEach((p, index) => {
+      const pending: PendingRecord = { input: p.input, bytes: p.bytes, group, index };
+      this.pipeline(topic.name, partitions[index]!, partitionCount).append(pending);
+    });
+    return { acknowledgements: group.promise, partitions, topicName: topic.name };
   }
 
   /** Sends everything buffered now, and resolves once those records are acknowledged or failed. */

@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Skein } from '../../../sdk/client.js';
+import { serdes } from '../../../sdk/serde.js';
+import { defineTopic, type TopicDefinition } from '../../../sdk/topic.js';
 import { methods, protocolVersion, type ProduceResponse } from '../../../transport/protocol/messages.js';
 import { encodeRecordBatch } from '../../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../../transport/rpc/index.js';
@@ -10,8 +12,9 @@ import { FakeCluster } from '../support/fake-broker.js';
  * in-memory fake broker (a) as pre-encoded batches sent straight over an
  * RpcChannel, pipelined like the producer, and (b) through
  * `producer.send()` (serialize, partition, buffer, batch, encode, pipeline,
- * resolve each record). Both share the in-memory channel and the broker, so
- * the ratio b/a is the SDK's overhead, independent of the network.
+ * resolve each record), once with the bytes serde (the SDK's own cost) and
+ * once with the default CBOR serde. All share the in-memory channel and the
+ * broker, so the ratios are the SDK's overhead, independent of the network.
  *
  *   npm run bench:sdk -- [--messages 200000] [--size 100] [--runs 3]
  */
@@ -58,17 +61,17 @@ async function rawRpc(): Promise<number> {
   return messages / seconds;
 }
 
-async function sdk(): Promise<number> {
+async function sdk(topic: TopicDefinition<Uint8Array>): Promise<number> {
   const cluster = new FakeCluster({ brokers: 1 });
   cluster.createTopic('bench', { partitions: 1, replicationFactor: 1 });
   const skein = new Skein({ brokers: cluster.bootstrap() }, { dial: cluster.dial });
   const producer = skein.producer({ lingerMs: 1, maxInFlight, batchBytesMax: recordsPerBatch * (size + 30) });
-  await producer.send({ topic: 'bench', messages: [{ value }] });
+  await producer.send({ topic, messages: [{ value }] });
   const start = performance.now();
   const pending: Promise<unknown>[] = [];
   const perSend = 100;
   for (let i = 0; i < messages; i += perSend) {
-    pending.push(producer.send({ topic: 'bench', messages: Array.from({ length: perSend }, () => ({ value, partition: 0 })) }));
+    pending.push(producer.send({ topic, messages: Array.from({ length: perSend }, () => ({ value, partition: 0 })) }));
     // Let the event loop breathe so the pipeline runs while we keep sending (the buffer bounds the rest).
     if (pending.length % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
@@ -83,17 +86,33 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+const bytesTopic = defineTopic<Uint8Array>('bench', { value: serdes.bytes() });
+const cborTopic = defineTopic<Uint8Array>('bench');
 const raw: number[] = [];
-const client: number[] = [];
+const bytes: number[] = [];
+const cbor: number[] = [];
 for (let run = 1; run <= runs; run++) {
   raw.push(await rawRpc());
-  process.stderr.write(`run ${run}/${runs}: raw RpcChannel ${Math.round(raw.at(-1)!)} msgs/s`);
-  client.push(await sdk());
-  process.stderr.write(`, SDK producer ${Math.round(client.at(-1)!)} msgs/s\n`);
+  bytes.push(await sdk(bytesTopic));
+  cbor.push(await sdk(cborTopic));
+  process.stderr.write(`run ${run}/${runs}: raw RpcChannel ${Math.round(raw.at(-1)!)}, SDK bytes serde ${Math.round(bytes.at(-1)!)}, SDK CBOR serde ${Math.round(cbor.at(-1)!)} msgs/s\n`);
 }
 const rawMedian = median(raw);
-const sdkMedian = median(client);
-console.log(`raw RpcChannel (pre-encoded batches of ${recordsPerBatch}): ${Math.round(rawMedian)} msgs/s (median of ${runs})`);
-console.log(`SDK producer.send (CBOR values of ${size} B):        ${Math.round(sdkMedian)} msgs/s (median of ${runs})`);
-console.log(`ratio SDK / raw: ${(sdkMedian / rawMedian).toFixed(2)}`);
-console.log(JSON.stringify({ bench: 'sdk-producer-overhead', messages, size, runs, rawMsgsPerSec: Math.round(rawMedian), sdkMsgsPerSec: Math.round(sdkMedian), ratio: Number((sdkMedian / rawMedian).toFixed(3)) }));
+const bytesMedian = median(bytes);
+const cborMedian = median(cbor);
+console.log(`raw RpcChannel (pre-encoded batches of ${recordsPerBatch} x ${size} B): ${Math.round(rawMedian)} msgs/s (median of ${runs})`);
+console.log(`SDK producer.send, bytes serde:  ${Math.round(bytesMedian)} msgs/s  ratio ${(bytesMedian / rawMedian).toFixed(2)}`);
+console.log(`SDK producer.send, CBOR serde:   ${Math.round(cborMedian)} msgs/s  ratio ${(cborMedian / rawMedian).toFixed(2)}`);
+console.log(
+  JSON.stringify({
+    bench: 'sdk-producer-overhead',
+    messages,
+    size,
+    runs,
+    rawMsgsPerSec: Math.round(rawMedian),
+    sdkBytesMsgsPerSec: Math.round(bytesMedian),
+    sdkCborMsgsPerSec: Math.round(cborMedian),
+    ratioBytes: Number((bytesMedian / rawMedian).toFixed(3)),
+    ratioCbor: Number((cborMedian / rawMedian).toFixed(3)),
+  }),
+);

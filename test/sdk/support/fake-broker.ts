@@ -70,8 +70,8 @@ export interface ProduceArrival {
   producerId: number;
   baseSequence: number;
   recordCount: number;
-  /** Hex of the batch body, to prove a resend carried the same bytes. */
-  bodyHex: string;
+  /** The batch body (what the producer sealed), to prove a resend carried the same bytes. */
+  body: Uint8Array;
   outcome: 'appended' | 'duplicate' | 'error';
   errorCode?: string;
 }
@@ -434,7 +434,7 @@ export class FakeCluster {
       producerId: header?.producerId ?? -1,
       baseSequence: header?.baseSequence ?? -1,
       recordCount: header?.recordCount ?? 0,
-      bodyHex: b.batch instanceof Uint8Array ? Buffer.from(b.batch.subarray(40)).toString('hex') : '',
+      body: b.batch instanceof Uint8Array ? b.batch.subarray(40) : new Uint8Array(0),
       outcome,
       ...(errorCode === undefined ? {} : { errorCode }),
     });
