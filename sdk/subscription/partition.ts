@@ -156,6 +156,8 @@ export class PartitionSubscriber<V, K> {
     } catch (error) {
       target.connection.unlisten(attempt.id);
       if (this.attempt === attempt) this.attempt = null;
+      // The broker may have registered it before the answer was lost: best effort, it must not push into the void.
+      if (target.connection.isOpen) target.connection.request(methods.unsubscribe, { subscriptionId: attempt.id }).catch(() => undefined);
       throw error;
     }
     if (this.attempt !== attempt) return;
