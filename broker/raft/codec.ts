@@ -91,12 +91,9 @@ export function raftEnvelopeToWire(envelope: RaftEnvelope): WireEnvelope {
     case 'heartbeatResponse':
       wire.rr = m.readRound;
       break;
-    case 'snapshot': {
-      const { meta, data } = m.snapshot;
-      const c = meta.config;
-      wire.s = { i: meta.index, t: meta.term, v: c.voters, vo: c.votersOutgoing, l: c.learners, ln: c.learnersNext, d: data };
+    case 'snapshot':
+      wire.s = snapshotToWire(m.snapshot);
       break;
-    }
     case 'timeoutNow':
       break;
     case 'readIndex':
@@ -244,6 +241,23 @@ function parseEntries(value: unknown, prevIndex: number, prevTerm: number, messa
     entries.push({ index: prevIndex + 1 + i, term, type, data });
   }
   return entries;
+}
+
+/** A snapshot as a plain CBOR-friendly object (messages carry it; a replica's snapshot file holds it). */
+export function snapshotToWire(snapshot: Snapshot): Record<string, unknown> {
+  const { meta, data } = snapshot;
+  const c = meta.config;
+  return { i: meta.index, t: meta.term, v: c.voters, vo: c.votersOutgoing, l: c.learners, ln: c.learnersNext, d: data };
+}
+
+/** Validates a snapshot from untrusted plain data; MALFORMED_REQUEST if it is not one. */
+export function snapshotFromWire(value: unknown): Snapshot {
+  try {
+    return parseSnapshot(value, Number.MAX_SAFE_INTEGER);
+  } catch (error) {
+    if (error instanceof Malformed) throw new SkeinError('MALFORMED_REQUEST', { message: `malformed snapshot: ${error.message}` });
+    throw error;
+  }
 }
 
 function parseSnapshot(value: unknown, messageTerm: number): Snapshot {
