@@ -79,8 +79,11 @@ export const transportLimits = {
   statelessRepliesQueuedMax: 256,
   /** Cookies that already opened a connection, remembered for their lifetime to refuse replays. */
   usedCookiesMax: 16_384,
-  /** After a close, a connection lingers this many probe timeouts to absorb late packets (RFC 9000 §10.2). */
+  /** After a close, a connection lingers at least this many probe timeouts to absorb late packets (RFC 9000 §10.2). */
   closingPtoCount: 3,
+  /** A closing side resends CLOSE with backoff up to this interval; a draining side lingers at least this long. */
+  closeRetryMsMax: 1_000,
+  drainingLingerMsMin: 2_000,
   /** Datagrams held back by the loss model's delays in the shell, in bytes; beyond, they are dropped and counted. */
   lossHeldBytesMax: 64 * 1024 * 1024,
   /** Datagrams queued inside the socket (libuv) before the shell stops asking the core for more. */
@@ -218,6 +221,11 @@ export const brokerLimits = {
   pushCreditRecordsMax: 1_000_000,
   /** Bytes in one push message; a subscription with more credit gets several. */
   pushBytesMax: 1024 * 1024,
+  /** Raft messages queued for one peer broker within one event-loop turn (dropped beyond: Raft resends). */
+  peerRaftQueueMax: 4096,
+  peerRaftQueueBytesMax: 64 * 1024 * 1024,
+  /** Raft messages to one peer are coalesced into transport messages of about this size. */
+  peerRaftMessageBytesMax: 4 * 1024 * 1024,
   /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
   producerStatesPerPartitionMax: 10_000,
   /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */
@@ -294,6 +302,8 @@ assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDef
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
 // A retried batch can only be recognised as a duplicate while the broker remembers it.
 assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
+// One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
+assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
 assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always return one whole batch');
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
 assert(logLimits.indexIntervalBytes <= logLimits.segmentBytesMin, 'a minimum-size segment holds a default index interval');

@@ -98,6 +98,11 @@ export class MetadataState {
     }
   }
 
+  /** Topic ids below this were issued (and, if no longer known, deleted). */
+  get topicIdsIssued(): number {
+    return this.nextTopicId;
+  }
+
   broker(id: number): BrokerInfo | undefined {
     return this.brokers.get(id);
   }

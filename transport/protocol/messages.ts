@@ -1,5 +1,5 @@
 import { SkeinError } from '../errors.js';
-import { brokerLimits, recordLimits } from '../limits.js';
+import { brokerLimits, logLimits, recordLimits } from '../limits.js';
 import { BodyReader } from './validate.js';
 
 /**
@@ -301,7 +301,9 @@ export function readTopicConfig(body: unknown): Partial<TopicConfig> {
   }
   const segmentBytes = r.raw('segmentBytes');
   if (segmentBytes !== undefined) {
-    if (typeof segmentBytes !== 'number' || !Number.isSafeInteger(segmentBytes) || segmentBytes < 1) throw invalid('config.segmentBytes must be a positive integer');
+    if (typeof segmentBytes !== 'number' || !Number.isSafeInteger(segmentBytes) || segmentBytes < logLimits.segmentBytesMin || segmentBytes > logLimits.segmentBytesMax) {
+      throw invalid(`config.segmentBytes must be an integer between ${logLimits.segmentBytesMin} and ${logLimits.segmentBytesMax}`);
+    }
     config.segmentBytes = segmentBytes;
   }
   if (r.has('flush')) config.flush = readFlushPolicy(r.raw('flush'));
@@ -315,8 +317,8 @@ export function readFlushPolicy(value: unknown): FlushPolicy {
   if (typeof value !== 'object' || value === null) throw invalid;
   const { mode, records, intervalMs } = value as Record<string, unknown>;
   if (mode === 'always') return { mode };
-  if (mode === 'records' && typeof records === 'number' && Number.isSafeInteger(records) && records >= 1) return { mode, records };
-  if (mode === 'interval' && typeof intervalMs === 'number' && Number.isSafeInteger(intervalMs) && intervalMs >= 1) return { mode, intervalMs };
+  if (mode === 'records' && typeof records === 'number' && Number.isSafeInteger(records) && records >= 1 && records <= logLimits.flushRecordsMax) return { mode, records };
+  if (mode === 'interval' && typeof intervalMs === 'number' && Number.isSafeInteger(intervalMs) && intervalMs >= 1 && intervalMs <= logLimits.flushIntervalMsMax) return { mode, intervalMs };
   throw invalid;
 }
 

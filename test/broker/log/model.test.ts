@@ -25,6 +25,24 @@ interface Real {
 
 type Command = fc.AsyncCommand<LogModel, Real>;
 
+/**
+ * A safety net, not a speed check: a command that never settles fails with
+ * its command sequence instead of hanging the suite.
+ */
+function guarded(command: Command): Command {
+  return {
+    check: (model) => command.check(model),
+    run: (model, real) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${command.toString()} did not settle`)), 20_000);
+      });
+      return Promise.race([command.run(model, real), deadline]).finally(() => clearTimeout(timer));
+    },
+    toString: () => command.toString(),
+  };
+}
+
 const SEGMENT_BYTES = logLimits.segmentBytesMin;
 
 function checkBounds(model: LogModel, real: Real): void {
@@ -66,10 +84,22 @@ class AppendCommand implements Command {
   toString = (): string => `append(${this.shapes.map((s) => `${s.records}x${s.valueBytes}${s.termBump ? '+t' : ''}`).join(',')})`;
 }
 
+/** A byte budget: random, or exactly k batches' worth from where the read starts, plus or minus one byte (the edges). */
+type Budget = { bytes: number } | { batches: number; delta: -1 | 0 | 1 };
+
+function budgetBytes(model: LogModel, budget: Budget, fromIndex: number): number {
+  if ('bytes' in budget) return budget.bytes;
+  let bytes = 0;
+  for (let i = fromIndex; i < fromIndex + budget.batches && i <= model.lastIndex; i++) bytes += model.batch(i).bytes.length;
+  return Math.max(0, bytes + budget.delta);
+}
+
+const budgetText = (budget: Budget): string => ('bytes' in budget ? `${budget.bytes}` : `${budget.batches} batches${budget.delta > 0 ? '+1' : budget.delta < 0 ? '-1' : ''}`);
+
 class ReadCommand implements Command {
   constructor(
     readonly at: number,
-    readonly maxBytes: number,
+    readonly budget: Budget,
     readonly capIndex: number,
   ) {}
   check = (): boolean => true;
@@ -77,21 +107,23 @@ class ReadCommand implements Command {
     const span = model.endOffset - model.startOffset;
     const offset = model.startOffset + Math.floor(this.at * (span + 1));
     const maxIndex = this.capIndex < 0.3 ? model.firstIndex + Math.floor(this.capIndex * 3 * (model.lastIndex - model.firstIndex + 1)) : undefined;
-    const result = real.log.read({ offset, maxBytes: this.maxBytes, ...(maxIndex === undefined ? {} : { maxIndex }) });
-    const expected = model.read(offset, this.maxBytes, maxIndex ?? Infinity);
+    const startIndex = model.batches.find((b) => b.nextOffset > offset)?.spec.entryIndex ?? model.lastIndex + 1;
+    const maxBytes = budgetBytes(model, this.budget, startIndex);
+    const result = real.log.read({ offset, maxBytes, ...(maxIndex === undefined ? {} : { maxIndex }) });
+    const expected = model.read(offset, maxBytes, maxIndex ?? Infinity);
     expect(hex(result.batches)).toEqual(hex(expected));
     expect(result.bytes).toBe(expected.reduce((n, b) => n + b.length, 0));
     if (expected.length > 0) expect(result.nextOffset).toBe(model.batches.find((b) => b.bytes === expected.at(-1))!.nextOffset);
     else expect(result.nextOffset).toBe(offset);
   }
-  toString = (): string => `read(${this.at.toFixed(3)}, ${this.maxBytes}, ${this.capIndex.toFixed(2)})`;
+  toString = (): string => `read(${this.at.toFixed(3)}, ${budgetText(this.budget)}, ${this.capIndex.toFixed(2)})`;
 }
 
 class EntriesCommand implements Command {
   constructor(
     readonly a: number,
     readonly b: number,
-    readonly maxBytes: number,
+    readonly budget: Budget,
   ) {}
   check = (): boolean => true;
   async run(model: LogModel, real: Real): Promise<void> {
@@ -99,14 +131,15 @@ class EntriesCommand implements Command {
     const x = model.firstIndex + Math.floor(this.a * count);
     const y = model.firstIndex + Math.floor(this.b * count);
     const [lo, hi] = x <= y ? [x, y] : [y, x];
-    expect(hex(real.log.entries(lo, hi, this.maxBytes))).toEqual(hex(model.entries(lo, hi, this.maxBytes)));
+    const maxBytes = budgetBytes(model, this.budget, lo);
+    expect(hex(real.log.entries(lo, hi, maxBytes))).toEqual(hex(model.entries(lo, hi, maxBytes)));
     for (let i = model.firstIndex - 2; i <= model.lastIndex + 1; i += Math.max(1, Math.floor(count / 7))) {
       expect([i, real.log.termAt(i)]).toEqual([i, model.termAt(i)]);
     }
     expect(real.log.termAt(model.lastIndex)).toBe(model.termAt(model.lastIndex));
     if (lo <= model.lastIndex) expect(real.log.headerAt(lo).term).toBe(model.batch(lo).spec.term);
   }
-  toString = (): string => `entries(${this.a.toFixed(3)}, ${this.b.toFixed(3)}, ${this.maxBytes})`;
+  toString = (): string => `entries(${this.a.toFixed(3)}, ${this.b.toFixed(3)}, ${budgetText(this.budget)})`;
 }
 
 class TimestampCommand implements Command {
@@ -245,8 +278,12 @@ const arbFraction = fraction(0, 1);
 // Mostly near the end: truncation and retention that leave most of the log, so it grows across segments.
 const arbNearEnd = fc.oneof({ weight: 4, arbitrary: fraction(0.8, 1) }, { weight: 1, arbitrary: arbFraction });
 const arbAppend = fc.array(arbShape, { minLength: 1, maxLength: 6 }).map((shapes) => new AppendCommand(shapes));
-const arbRead = fc.tuple(arbFraction, fc.integer({ min: 0, max: 60_000 }), arbFraction).map(([a, m, c]) => new ReadCommand(a, m, c));
-const arbEntries = fc.tuple(arbFraction, arbFraction, fc.integer({ min: 0, max: 60_000 })).map(([a, b, m]) => new EntriesCommand(a, b, m));
+const arbBudget: fc.Arbitrary<Budget> = fc.oneof(
+  fc.integer({ min: 0, max: 60_000 }).map((bytes) => ({ bytes })),
+  fc.record({ batches: fc.integer({ min: 1, max: 8 }), delta: fc.constantFrom<-1 | 0 | 1>(-1, 0, 1) }),
+);
+const arbRead = fc.tuple(arbFraction, arbBudget, arbFraction).map(([a, m, c]) => new ReadCommand(a, m, c));
+const arbEntries = fc.tuple(arbFraction, arbFraction, arbBudget).map(([a, b, m]) => new EntriesCommand(a, b, m));
 
 /** fc.commands picks uniformly among its arbitraries; repeating one is how it gets a weight. */
 const weighted = <T>(weight: number, arbitrary: T): T[] => Array.from({ length: weight }, () => arbitrary);
@@ -278,7 +315,7 @@ describe('PartitionLog against an array model', () => {
           retentionBytes: fc.integer({ min: 100_000, max: 600_000 }),
           retentionMs: fc.integer({ min: 2_000, max: 20_000 }),
         }),
-        fc.commands(commands, { maxCommands: 80, size: 'max' }),
+        fc.commands(commands.map((arbitrary) => arbitrary.map(guarded)), { maxCommands: 80, size: 'max' }),
         async (config, cmds) => {
           const { dir, cleanup } = tempDir('model');
           const model = new LogModel(SEGMENT_BYTES);
@@ -306,7 +343,8 @@ describe('PartitionLog against an array model', () => {
           }
         },
       ),
-      { numRuns: 50 },
+      // A long sweep: SKEIN_LOG_MODEL_RUNS=2000 flock /tmp/skein-heavy.lock npx vitest run test/broker/log/model.test.ts
+      { numRuns: Number(process.env.SKEIN_LOG_MODEL_RUNS ?? 50) },
     );
-  }, 180_000);
+  }, 3_600_000);
 });

@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
 import type { PartitionLogOptions } from '../../../broker/log/index.js';
@@ -207,6 +208,31 @@ describe('truncation, reset, retention', () => {
     now += 5_000;
     appendSpecs(log, continueLog(tail(log), 1, () => ({ records: 1, valueBytes: 10 })));
     expect(log.stats().segments).toBe(2);
+  });
+});
+
+describe('the sparse index', () => {
+  it('after reopens and truncations it is the index a rebuild from the segment produces', async () => {
+    const { log, dir, options } = await openLog({ indexIntervalBytes: 700, segmentBytes: 1024 * 1024 });
+    let current = log;
+    const grow = (n: number): void => {
+      current.append(continueLog(tail(current), n, (i) => ({ records: i % 4, valueBytes: 150 * (i % 7) })).map(makeBatch));
+    };
+    grow(20);
+    await current.close();
+    current = await PartitionLog.open(options);
+    grow(15);
+    current.truncateSuffix(27);
+    grow(10);
+    await current.close();
+    const indexFile = readdirSync(dir).find((n) => n.endsWith('.index'))!;
+    const written = readFileSync(join(dir, indexFile));
+    // Rebuild: no index, no clean marker, so open scans the segment.
+    rmSync(join(dir, indexFile));
+    rmSync(join(dir, 'CLEAN'));
+    current = await PartitionLog.open(options);
+    await current.close();
+    expect(readFileSync(join(dir, indexFile)).equals(written)).toBe(true);
   });
 });
 

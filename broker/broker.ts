@@ -1,0 +1,362 @@
+import { randomInt } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { Endpoint } from '../transport/endpoint.js';
+import type { Connection } from '../transport/connection.js';
+import { Prng } from '../transport/core/prng.js';
+import { isSkeinError, SkeinError } from '../transport/errors.js';
+import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
+import type { BrokerInfo } from '../transport/protocol/messages.js';
+import { BodyReader } from '../transport/protocol/validate.js';
+import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
+import { Controller } from './cluster/controller.js';
+import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
+import { peerMethods, PeerLinks } from './cluster/peers.js';
+import type { BrokerConfig } from './config.js';
+import { DirLock } from './log/dir-lock.js';
+import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
+import { Partition, partitionGroup } from './partition/partition.js';
+import { RaftMux } from './raft/transport.js';
+import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
+import { PushSubscriptions } from './server/subscriptions.js';
+
+/**
+ * One skein broker: a UDP endpoint serving clients and peers, its replica of
+ * the metadata group, and its replicas of the partitions assigned to it.
+ * Reconciles the partitions it hosts with the metadata as it changes, and
+ * reports partition leadership it wins to the controller.
+ */
+export interface BrokerCounters {
+  connections: number;
+  requests: number;
+  errors: number;
+  acksNoneFailures: number;
+}
+
+const retentionEveryMs = 30_000;
+
+export class Broker implements AsyncDisposable {
+  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0 };
+  private readonly hosted = new Map<string, Partition>();
+  private readonly byName = new Map<string, Map<number, Partition>>();
+  private readonly configPeers: Map<number, BrokerInfo>;
+  private readonly sessions = new Set<Session>();
+  private readonly prng: Prng;
+  private reconciling: Promise<void> = Promise.resolve();
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private endpoint!: Endpoint;
+  private peers!: PeerLinks;
+  private mux!: RaftMux;
+  private controller!: Controller;
+  private service!: ControllerService;
+  private lock!: DirLock;
+  private readonly context: ServerContext;
+
+  private constructor(readonly config: BrokerConfig) {
+    this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
+    // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
+    this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
+    this.context = {
+      brokerId: config.id,
+      clusterId: config.clusterId,
+      metadata: () => this.controller.state,
+      partition: (topic, partition) => this.partition(topic, partition),
+      controller: (operation, signal) => this.service.run(operation, signal),
+      controllerId: () => this.controller.leaderId(),
+      aliveBrokers: () => this.aliveBrokers(),
+      raft: (body) => this.receiveRaft(body),
+      counters: this.counters,
+    };
+  }
+
+  /** Opens the data directory (taking its lock), recovers every replica in it, and starts serving. */
+  static async start(config: BrokerConfig): Promise<Broker> {
+    const broker = new Broker(config);
+    await broker.open();
+    return broker;
+  }
+
+  get address(): { host: string; port: number } {
+    return this.endpoint.address;
+  }
+
+  private async open(): Promise<void> {
+    const { config } = this;
+    mkdirSync(config.dataDir, { recursive: true });
+    this.lock = DirLock.acquire(config.dataDir);
+    try {
+      this.endpoint = await Endpoint.open({
+        host: config.listen.host,
+        port: config.listen.port,
+        acceptConnections: true,
+        datagramBytes: config.datagramBytes,
+        ...(config.loss !== null ? { loss: config.loss } : {}),
+      });
+      this.peers = new PeerLinks({
+        selfId: config.id,
+        endpoint: this.endpoint,
+        addressOf: (id) => this.controller?.state.broker(id) ?? this.configPeers.get(id),
+        handler: (method, body, ctx) => this.handle(method, body, ctx, null),
+        onNotify: (method, body) => this.notify(method, body, null),
+      });
+      this.mux = new RaftMux((to, wire) => this.peers.sendRaft(to, wire));
+      const timing = { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks };
+      this.controller = await Controller.open({
+        brokerId: config.id,
+        dataDir: config.dataDir,
+        clusterId: config.clusterId,
+        peers: config.peers,
+        mux: this.mux,
+        prng: this.prng.fork(),
+        timing,
+        onFatal: (error) => this.fatal('metadata', error),
+      });
+      this.service = new ControllerService({ controller: this.controller, peers: this.peers, topicDefaults: config.topicDefaults, aliveBrokers: () => this.aliveBrokers() });
+      for (const { dir, descriptor } of readDescriptors(config.dataDir)) await this.host(dir, descriptor);
+      this.controller.onChange(() => this.scheduleReconcile());
+      this.endpoint.onConnection((connection) => this.serve(connection));
+      this.retentionTimer = setInterval(() => this.enforceRetention(), retentionEveryMs);
+      this.retentionTimer.unref();
+      void this.register();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ serving
+
+  private serve(connection: Connection): void {
+    if (this.stopped) {
+      void connection.close();
+      return;
+    }
+    this.counters.connections++;
+    let session: Session | null = null;
+    const rpc = new RpcChannel(connection, {
+      handler: (method, body, ctx) => this.handle(method, body, ctx, session),
+      onNotify: (method, body) => this.notify(method, body, session),
+    });
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
+    const current = session;
+    this.sessions.add(current);
+    connection.onClose(() => {
+      current.pushes.closeAll();
+      this.sessions.delete(current);
+    });
+  }
+
+  private async handle(method: string, body: unknown, ctx: RpcHandlerContext, session: Session | null): Promise<unknown> {
+    this.counters.requests++;
+    try {
+      if (method === peerMethods.controller) return await this.service.handleForwarded(body, ctx.signal);
+      if (session === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
+      return await handleRequest(this.context, session, method, body, ctx);
+    } catch (error) {
+      this.counters.errors++;
+      // A replica knows its leader's id; the metadata knows where that broker is.
+      if (isSkeinError(error, 'NOT_LEADER') && error.details?.host === undefined) {
+        const { leaderId, leaderEpoch } = (error.details ?? {}) as { leaderId?: number | null; leaderEpoch?: number };
+        throw notLeader(this.context, error.message, { leaderId: leaderId ?? null, leaderEpoch: leaderEpoch ?? 0 });
+      }
+      throw error;
+    }
+  }
+
+  private notify(method: string, body: unknown, session: Session | null): void {
+    if (method === peerMethods.raft) {
+      this.receiveRaft(body);
+      return;
+    }
+    if (session !== null) handleNotify(this.context, session, method, body);
+  }
+
+  private receiveRaft(body: unknown): void {
+    const r = new BodyReader(body, 'raft');
+    const from = r.int('from', { min: 1, max: 65_535 });
+    const messages = r.raw('messages');
+    if (!Array.isArray(messages)) throw new SkeinError('MALFORMED_REQUEST', { message: 'raft.messages must be a list' });
+    this.peers.heardFrom(from, performance.now());
+    for (const wire of messages) this.mux.receiveWire(wire, from);
+  }
+
+  // ------------------------------------------------------------------ partitions
+
+  private partition(topic: string, partition: number): Partition | undefined {
+    return this.byName.get(topic)?.get(partition);
+  }
+
+  private leaderView(topic: string, partition: number): Partition {
+    const local = this.partition(topic, partition);
+    if (local === undefined) {
+      const record = this.controller.state.topic(topic);
+      if (record === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+      const info = record.partitions[partition];
+      if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has no partition ${partition}` });
+      throw notLeader(this.context, `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
+    }
+    if (!local.isLeader()) throw notLeader(this.context, `broker ${this.config.id} does not lead ${topic}/${partition}`, local.leaderHint());
+    return local;
+  }
+
+  private async host(dir: string, descriptor: PartitionDescriptor): Promise<void> {
+    const { config } = this;
+    const partition = await Partition.open({
+      topic: descriptor.topic,
+      topicId: descriptor.topicId,
+      partition: descriptor.partition,
+      brokerId: config.id,
+      dir,
+      voters: descriptor.replicas,
+      config: descriptor.config,
+      mux: this.mux,
+      prng: this.prng.fork(),
+      timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      onLeadership: (writable, p) => {
+        if (writable) void this.reportLeadership(p);
+      },
+      onFatal: (error) => this.fatal(`${descriptor.topic}/${descriptor.partition}`, error),
+    });
+    this.hosted.set(partitionGroup(descriptor.topicId, descriptor.partition), partition);
+    let partitions = this.byName.get(descriptor.topic);
+    if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
+    partitions.set(descriptor.partition, partition);
+  }
+
+  private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
+    this.hosted.delete(group);
+    const partitions = this.byName.get(partition.topic);
+    if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
+    if (partitions?.size === 0) this.byName.delete(partition.topic);
+    await partition.close();
+    if (options.deleteData) rmSync(partitionDir(this.config.dataDir, partition), { recursive: true, force: true });
+  }
+
+  private scheduleReconcile(): void {
+    this.reconciling = this.reconciling.then(() => this.reconcile()).catch((error: unknown) => this.fatal('reconcile', error));
+  }
+
+  /** Hosts exactly the partitions the metadata assigns to this broker. */
+  private async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    const state: MetadataState = this.controller.state;
+    const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
+    for (const topic of state.topicList()) {
+      for (const p of topic.partitions) {
+        if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
+      }
+    }
+    for (const [group, partition] of [...this.hosted]) {
+      // A topic id that the metadata no longer knows was deleted; one it never knew may still be on its way.
+      if (!wanted.has(group) && state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
+        await this.unhost(group, partition, { deleteData: true });
+      }
+    }
+    for (const [group, want] of wanted) {
+      if (this.hosted.has(group) || this.stopped) continue;
+      const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
+      const dir = partitionDir(this.config.dataDir, descriptor);
+      writeDescriptor(dir, descriptor);
+      await this.host(dir, descriptor);
+    }
+  }
+
+  /** Tells the controller this broker now leads a partition, until it is told or leadership moves on. */
+  private async reportLeadership(partition: Partition): Promise<void> {
+    const term = partition.raft.status().term;
+    for (let attempt = 0; attempt < 50 && !this.stopped; attempt++) {
+      if (!partition.isLeader() || partition.raft.status().term !== term) return;
+      const known = this.controller.state.topicById(partition.topicId)?.partitions[partition.partition];
+      if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
+      try {
+        const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
+        await this.service.run({ op: 'command', command }, AbortSignal.timeout(5_000));
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+      }
+    }
+  }
+
+  /** Records this broker's advertised address in the metadata (peers and clients dial it). */
+  private async register(): Promise<void> {
+    const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const known = this.controller.state.broker(me.id);
+      if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
+      try {
+        await this.service.run({ op: 'command', command: { type: 'registerBroker', broker: me } }, AbortSignal.timeout(5_000));
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+      }
+    }
+  }
+
+  private aliveBrokers(): Set<number> {
+    const windowMs = 3 * this.config.electionTicks * this.config.tickMs;
+    return this.peers.alive(performance.now(), windowMs);
+  }
+
+  private enforceRetention(): void {
+    for (const partition of this.hosted.values()) {
+      try {
+        partition.log.enforceRetention();
+      } catch {
+        // A failing disk surfaces through the replica itself; retention simply tries again later.
+      }
+    }
+  }
+
+  private fatal(what: string, error: unknown): void {
+    process.stderr.write(`skein broker ${this.config.id}: ${what} stopped: ${(error as Error)?.stack ?? String(error)}\n`);
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Graceful stop: hands every leadership this broker holds to another
+   * replica (bounded by `transferTimeoutMs`), then closes everything. What
+   * was acknowledged stays acknowledged either way; the handover only spares
+   * clients an election timeout.
+   */
+  async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
+    await Promise.all([...this.hosted.values()].map((p) => p.transferLeadership(timeoutMs).catch(() => false)));
+    await this.transferController(timeoutMs);
+    await this.close();
+  }
+
+  private async transferController(timeoutMs: number): Promise<void> {
+    const status = this.controller.raft.status();
+    if (status.role !== 'leader') return;
+    const target = status.config.voters.find((id) => id !== status.id && this.aliveBrokers().has(id));
+    if (target === undefined) return;
+    try {
+      this.controller.raft.transferLeadership(target);
+    } catch {
+      return;
+    }
+    const until = performance.now() + timeoutMs;
+    while (this.controller.raft.status().role === 'leader' && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private async close(): Promise<void> {
+    this.stopped = true;
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    await this.reconciling.catch(() => {});
+    for (const session of this.sessions) session.pushes.closeAll();
+    await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
+    await this.controller?.close().catch(() => {});
+    await this.peers?.close().catch(() => {});
+    await this.endpoint?.close().catch(() => {});
+    this.lock?.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+export type { ControllerOperation };

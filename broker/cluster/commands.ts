@@ -1,0 +1,76 @@
+import { Decoder, Encoder } from 'cbor-x';
+import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
+import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
+import { BodyReader } from '../../transport/protocol/validate.js';
+import type { MetadataCommand } from './metadata-state.js';
+
+/**
+ * Metadata commands as bytes: each is the value of a one-record batch in the
+ * metadata group's log. Decoding re-validates everything, because a command
+ * also arrives from other brokers (forwarded to the controller) and a log
+ * written by an older version must not crash a newer one.
+ */
+const codec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
+
+export function encodeCommand(command: MetadataCommand): Uint8Array {
+  return codec.encoder.encode(command);
+}
+
+export function decodeCommand(bytes: Uint8Array): MetadataCommand {
+  let value: unknown;
+  try {
+    value = codec.decoder.decode(bytes);
+  } catch (error) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata command is not CBOR', cause: error });
+  }
+  return readCommand(value);
+}
+
+/** Validates a command received as a decoded value (from the log or from a peer). */
+export function readCommand(value: unknown): MetadataCommand {
+  const r = new BodyReader(value, 'command');
+  const type = r.oneOf('type', ['registerBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
+  switch (type) {
+    case 'registerBroker': {
+      const b = r.reader('broker');
+      return { type, broker: { id: b.int('id', { min: 1, max: 65_535 }), host: b.string('host', { bytesMax: 255 }), port: b.int('port', { min: 1, max: 65_535 }) } };
+    }
+    case 'createTopic': {
+      const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
+      const problem = topicNameProblem(name);
+      if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
+      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, (replicas, where) => {
+        if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > brokerLimits.replicationFactorMax) {
+          throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must list 1 to ${brokerLimits.replicationFactorMax} brokers` });
+        }
+        return replicas.map((id: unknown) => {
+          if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
+          return id;
+        });
+      })!;
+      if (assignment.length === 0) throw new SkeinError('MALFORMED_REQUEST', { message: 'command.assignment is empty' });
+      return { type, name, assignment, config: completeConfig(readTopicConfig(r.raw('config'))) };
+    }
+    case 'deleteTopic':
+      return { type, name: r.string('name', { bytesMax: brokerLimits.topicNameBytesMax }) };
+    case 'partitionLeader': {
+      const leader = r.raw('leader') === null ? null : r.int('leader', { min: 1, max: 65_535 });
+      return {
+        type,
+        topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }),
+        partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }),
+        leader,
+        leaderEpoch: r.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }),
+      };
+    }
+  }
+}
+
+function completeConfig(config: Partial<TopicConfig>): TopicConfig {
+  const { retentionMs, retentionBytes, segmentBytes, flush } = config;
+  if (retentionMs === undefined || retentionBytes === undefined || segmentBytes === undefined || flush === undefined) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: 'a createTopic command carries the complete topic config' });
+  }
+  return { retentionMs, retentionBytes, segmentBytes, flush };
+}

@@ -1,0 +1,83 @@
+import { SkeinError } from '../../transport/errors.js';
+import { type BrokerInfo, type CreateTopicRequest, readCreateTopic, type TopicConfig, type TopicMetadata } from '../../transport/protocol/messages.js';
+import { BodyReader } from '../../transport/protocol/validate.js';
+import { assignReplicas } from './assignment.js';
+import { readCommand } from './commands.js';
+import type { Controller } from './controller.js';
+import type { MetadataCommand } from './metadata-state.js';
+import { peerMethods, type PeerLinks } from './peers.js';
+
+/**
+ * Metadata operations, run on the controller. Any broker accepts them and
+ * forwards to the controller over its peer link; only the controller turns
+ * them into commands (it alone knows which brokers are alive, for placing
+ * replicas), proposes them, and answers with the result once applied.
+ */
+export type ControllerOperation =
+  | { op: 'createTopic'; request: CreateTopicRequest }
+  | { op: 'deleteTopic'; name: string }
+  | { op: 'command'; command: MetadataCommand };
+
+export interface ControllerServiceOptions {
+  controller: Controller;
+  peers: PeerLinks;
+  topicDefaults: TopicConfig;
+  aliveBrokers: () => Set<number>;
+}
+
+export class ControllerService {
+  constructor(private readonly options: ControllerServiceOptions) {}
+
+  /** Runs an operation here if this broker is the controller, else on the controller. */
+  async run(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
+    const { controller, peers } = this.options;
+    if (controller.isLeader()) return this.execute(operation, signal);
+    const leaderId = controller.leaderId();
+    if (leaderId === null) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
+    return peers.request(leaderId, peerMethods.controller, operation, { signal });
+  }
+
+  /** Runs an operation a peer forwarded; never forwards again (no loops while leadership moves). */
+  handleForwarded(body: unknown, signal: AbortSignal): Promise<unknown> {
+    return this.execute(readOperation(body), signal);
+  }
+
+  private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
+    const { controller } = this.options;
+    let command: MetadataCommand;
+    switch (operation.op) {
+      case 'createTopic': {
+        const { request } = operation;
+        const state = controller.state;
+        if (state.topic(request.name) !== undefined) throw new SkeinError('TOPIC_EXISTS', { message: `topic ${request.name} exists` });
+        const alive = this.options.aliveBrokers();
+        const brokers = state.brokerList().map((b: BrokerInfo) => b.id).filter((id) => alive.has(id));
+        const assignment = assignReplicas({ partitions: request.partitions, replicationFactor: request.replicationFactor, brokers, load: state.load() });
+        command = { type: 'createTopic', name: request.name, config: { ...this.options.topicDefaults, ...request.config }, assignment };
+        break;
+      }
+      case 'deleteTopic':
+        command = { type: 'deleteTopic', name: operation.name };
+        break;
+      case 'command':
+        command = operation.command;
+        break;
+    }
+    const result = await controller.propose(command, { signal });
+    if (!result.ok) throw new SkeinError(result.error.code, { message: result.error.message });
+    return result.topic satisfies TopicMetadata | undefined ?? {};
+  }
+}
+
+function readOperation(body: unknown): ControllerOperation {
+  const r = new BodyReader(body, 'controller');
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'command']);
+  switch (op) {
+    case 'createTopic':
+      return { op, request: readCreateTopic(r.raw('request')) };
+    case 'deleteTopic':
+      return { op, name: r.string('name', { bytesMax: 249 }) };
+    case 'command':
+      return { op, command: readCommand(r.raw('command')) };
+  }
+}

@@ -1,0 +1,136 @@
+import { Decoder, Encoder } from 'cbor-x';
+import { join } from 'node:path';
+import type { Prng } from '../../transport/core/prng.js';
+import { SkeinError } from '../../transport/errors.js';
+import type { BrokerInfo } from '../../transport/protocol/messages.js';
+import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
+import type { RaftMux } from '../raft/transport.js';
+import { LogReplica, type RaftTiming } from '../replica/log-replica.js';
+import { decodeCommand, encodeCommand } from './commands.js';
+import { type CommandResult, type MetadataCommand, MetadataState, type MetadataSnapshot } from './metadata-state.js';
+
+/**
+ * This broker's replica of the metadata group (the controller). Every broker
+ * of the initial voter list is a voter; the leader is "the controller" and
+ * is the only one that proposes commands (others forward theirs to it).
+ * Commands are one-record batches in the group's log, applied to a
+ * MetadataState in log order on every replica.
+ */
+export interface ControllerOptions {
+  brokerId: number;
+  dataDir: string;
+  clusterId: string;
+  peers: readonly BrokerInfo[];
+  mux: RaftMux;
+  prng: Prng;
+  timing: RaftTiming;
+  onFatal?: (error: unknown) => void;
+}
+
+export const metadataGroup = 'meta';
+
+const snapshotCodec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
+
+export class Controller {
+  state: MetadataState;
+  private replica!: LogReplica;
+  private readonly results = new Map<number, (result: CommandResult) => void>();
+  private readonly listeners = new Set<() => void>();
+  private readonly options: ControllerOptions;
+
+  private constructor(options: ControllerOptions) {
+    this.options = options;
+    this.state = new MetadataState(options.clusterId, options.peers);
+  }
+
+  static async open(options: ControllerOptions): Promise<Controller> {
+    const controller = new Controller(options);
+    controller.replica = await LogReplica.open({
+      group: metadataGroup,
+      brokerId: options.brokerId,
+      dir: join(options.dataDir, 'metadata'),
+      voters: options.peers.map((p) => p.id),
+      config: { retentionMs: null, retentionBytes: null, segmentBytes: 16 * 1024 * 1024, flush: { mode: 'always' } },
+      mux: options.mux,
+      prng: options.prng,
+      timing: options.timing,
+      onFatal: options.onFatal,
+      hooks: {
+        applyBatch: (header, batch) => {
+          for (const record of decodeRecords(batch, { verifyBody: false })) {
+            const result = controller.applyBytes(record.value);
+            controller.results.get(header.entryIndex)?.(result);
+          }
+          controller.results.delete(header.entryIndex);
+          for (const listener of controller.listeners) listener();
+        },
+        snapshotState: () => snapshotCodec.encoder.encode(controller.state.snapshot()),
+        restoreState: (bytes) => {
+          controller.state = MetadataState.fromSnapshot(snapshotCodec.decoder.decode(bytes) as MetadataSnapshot);
+          for (const listener of controller.listeners) listener();
+        },
+      },
+    });
+    return controller;
+  }
+
+  /** True while this broker is the controller and may propose. */
+  isLeader(): boolean {
+    return this.replica.isWritable();
+  }
+
+  /** The controller's broker id as far as this replica knows, or null. */
+  leaderId(): number | null {
+    return this.replica.leaderHint().leaderId;
+  }
+
+  get raft(): LogReplica['raft'] {
+    return this.replica.raft;
+  }
+
+  /** Runs `listener` after every applied change to the metadata. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Proposes a command (this broker must be the controller) and resolves
+   * with its result once committed and applied: a refused command is an
+   * error result, not an exception. Throws NOT_CONTROLLER with a hint otherwise.
+   */
+  async propose(command: MetadataCommand, options: { signal?: AbortSignal } = {}): Promise<CommandResult> {
+    if (!this.replica.isWritable()) {
+      const leaderId = this.leaderId();
+      throw new SkeinError('NOT_CONTROLLER', { message: `broker ${this.options.brokerId} is not the controller`, details: { leaderId } });
+    }
+    const batch = encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: encodeCommand(command), headers: [], timestamp: Date.now() }] });
+    const proposal = this.replica.propose(batch, decodeBatchHeader(batch, { verifyBody: false }), options);
+    const result = new Promise<CommandResult>((resolve) => this.results.set(proposal.index, resolve));
+    try {
+      await proposal.committed;
+    } catch (error) {
+      this.results.delete(proposal.index);
+      throw error;
+    }
+    // The driver applies an entry before it tells its proposer, so the result is in.
+    return result;
+  }
+
+  close(): Promise<void> {
+    this.listeners.clear();
+    return this.replica.close();
+  }
+
+  private applyBytes(value: Uint8Array | null): CommandResult {
+    if (value === null) return { ok: false, error: { code: 'MALFORMED_REQUEST', message: 'empty metadata command' } };
+    let command: MetadataCommand;
+    try {
+      command = decodeCommand(value);
+    } catch (error) {
+      const e = error instanceof SkeinError ? error : new SkeinError('MALFORMED_REQUEST', { cause: error });
+      return { ok: false, error: { code: e.code, message: e.message } };
+    }
+    return this.state.apply(command);
+  }
+}

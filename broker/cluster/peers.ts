@@ -1,0 +1,194 @@
+import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
+import { RpcChannel, type RpcHandler } from '../../transport/rpc/index.js';
+import type { Endpoint } from '../../transport/endpoint.js';
+import type { BrokerInfo } from '../../transport/protocol/messages.js';
+import type { WireEnvelope } from '../raft/codec.js';
+
+/**
+ * This broker's links to the other brokers: one outgoing connection each,
+ * dialled on demand and redialled with backoff after it dies. Raft traffic
+ * of every group travels over it, coalesced: the messages queued for a peer
+ * during one turn of the event loop leave as one `raft` message. Raft
+ * tolerates loss, so when a link is down or its bounded queue is full,
+ * messages are dropped (and counted), never buffered without bound.
+ */
+export const peerMethods = {
+  raft: 'raft',
+  /** Forwards a metadata operation to the controller. */
+  controller: 'controller',
+} as const;
+
+export interface PeerCounters {
+  raftSent: number;
+  raftDropped: number;
+  dials: number;
+  dialFailures: number;
+}
+
+interface Link {
+  rpc: RpcChannel | null;
+  dialing: Promise<RpcChannel> | null;
+  queue: WireEnvelope[];
+  queueBytes: number;
+  retryAtMs: number;
+  backoffMs: number;
+  /** Last time anything arrived from this peer (any connection), for liveness. */
+  heardAtMs: number;
+}
+
+export interface PeerLinksOptions {
+  selfId: number;
+  endpoint: Endpoint;
+  /** Where a broker is: from the metadata, falling back to the configured peers. */
+  addressOf: (id: number) => BrokerInfo | undefined;
+  /** Handles requests a peer sends back over our outgoing connection. */
+  handler: RpcHandler;
+  onNotify: (method: string, body: unknown) => void;
+}
+
+const backoffMinMs = 50;
+const backoffMaxMs = 2_000;
+
+export class PeerLinks {
+  readonly counters: PeerCounters = { raftSent: 0, raftDropped: 0, dials: 0, dialFailures: 0 };
+  private readonly links = new Map<number, Link>();
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly options: PeerLinksOptions) {}
+
+  /** Queues one Raft message for `to`; it leaves with the others queued in this turn. */
+  sendRaft(to: number, wire: WireEnvelope): void {
+    if (this.closed || to === this.options.selfId) return;
+    const link = this.link(to);
+    const bytes = estimateBytes(wire);
+    if (link.queue.length >= brokerLimits.peerRaftQueueMax || link.queueBytes + bytes > brokerLimits.peerRaftQueueBytesMax) {
+      this.counters.raftDropped++;
+      return;
+    }
+    link.queue.push(wire);
+    link.queueBytes += bytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** A request to a peer over our link to it (dialling if needed). */
+  async request<T>(to: number, method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+    const rpc = await this.connected(to);
+    return rpc.request<T>(method, body, options);
+  }
+
+  /** Something arrived from `id`: it is alive. */
+  heardFrom(id: number, nowMs: number): void {
+    this.link(id).heardAtMs = nowMs;
+  }
+
+  /** Brokers heard from within `windowMs` (this broker is always alive to itself). */
+  alive(nowMs: number, windowMs: number): Set<number> {
+    const out = new Set([this.options.selfId]);
+    for (const [id, link] of this.links) if (nowMs - link.heardAtMs <= windowMs) out.add(id);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const closing: Promise<void>[] = [];
+    for (const link of this.links.values()) {
+      link.queue = [];
+      if (link.rpc !== null) closing.push(link.rpc.close().catch(() => {}));
+    }
+    await Promise.all(closing);
+  }
+
+  private link(id: number): Link {
+    let link = this.links.get(id);
+    if (link === undefined) {
+      link = { rpc: null, dialing: null, queue: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity };
+      this.links.set(id, link);
+    }
+    return link;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const nowMs = performance.now();
+    for (const [id, link] of this.links) {
+      if (link.queue.length === 0) continue;
+      if (link.rpc === null || !link.rpc.isOpen) {
+        link.rpc = null;
+        if (link.dialing === null && nowMs >= link.retryAtMs) this.connected(id).catch(() => {});
+        // Raft resends what matters; stale queued messages would only add latency.
+        this.counters.raftDropped += link.queue.length;
+        link.queue = [];
+        link.queueBytes = 0;
+        continue;
+      }
+      const rpc = link.rpc;
+      let chunk: WireEnvelope[] = [];
+      let chunkBytes = 0;
+      for (const wire of link.queue) {
+        const bytes = estimateBytes(wire);
+        if (chunk.length > 0 && chunkBytes + bytes > brokerLimits.peerRaftMessageBytesMax) {
+          this.ship(rpc, chunk);
+          chunk = [];
+          chunkBytes = 0;
+        }
+        chunk.push(wire);
+        chunkBytes += bytes;
+      }
+      this.ship(rpc, chunk);
+      link.queue = [];
+      link.queueBytes = 0;
+    }
+  }
+
+  private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {
+    this.counters.raftSent += messages.length;
+    rpc.notify(peerMethods.raft, { from: this.options.selfId, messages }).catch(() => {
+      this.counters.raftDropped += messages.length;
+    });
+  }
+
+  private connected(id: number): Promise<RpcChannel> {
+    const link = this.link(id);
+    if (link.rpc !== null && link.rpc.isOpen) return Promise.resolve(link.rpc);
+    if (link.dialing !== null) return link.dialing;
+    const address = this.options.addressOf(id);
+    if (address === undefined) return Promise.reject(new SkeinError('CONNECTION_REFUSED', { message: `no address known for broker ${id}` }));
+    this.counters.dials++;
+    link.dialing = this.options.endpoint
+      .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(link.backoffMs * 4, 1_000) })
+      .then((connection) => {
+        const rpc = new RpcChannel(connection, { handler: this.options.handler, onNotify: this.options.onNotify });
+        link.rpc = rpc;
+        link.backoffMs = backoffMinMs;
+        connection.onClose(() => {
+          if (link.rpc === rpc) link.rpc = null;
+        });
+        return rpc;
+      })
+      .catch((error: unknown) => {
+        this.counters.dialFailures++;
+        link.retryAtMs = performance.now() + link.backoffMs;
+        link.backoffMs = Math.min(link.backoffMs * 2, backoffMaxMs);
+        throw error;
+      })
+      .finally(() => {
+        link.dialing = null;
+      });
+    return link.dialing;
+  }
+}
+
+/** Bytes a Raft message will take on the wire, roughly: entries dominate. */
+function estimateBytes(wire: WireEnvelope): number {
+  let bytes = 64;
+  const entries = wire.n;
+  if (Array.isArray(entries)) for (const entry of entries) bytes += 16 + (((entry as unknown[])[2] as Uint8Array | undefined)?.byteLength ?? 0);
+  const snapshot = wire.s as { d?: Uint8Array } | undefined;
+  if (snapshot?.d instanceof Uint8Array) bytes += snapshot.d.byteLength;
+  return bytes;
+}

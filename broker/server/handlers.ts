@@ -1,0 +1,174 @@
+import { SkeinError } from '../../transport/errors.js';
+import {
+  type DescribeClusterResponse,
+  type HelloResponse,
+  type LeaderHint,
+  type ListOffsetsResponse,
+  type MetadataResponse,
+  methods,
+  protocolVersion,
+  readCreateTopic,
+  readCredit,
+  readDeleteTopic,
+  readFetch,
+  readHello,
+  readListOffsets,
+  readMetadata,
+  readProduce,
+  readSubscribe,
+  readUnsubscribe,
+  type TopicMetadata,
+} from '../../transport/protocol/messages.js';
+import type { RpcHandlerContext } from '../../transport/rpc/index.js';
+import { type MetadataState, toMetadata } from '../cluster/metadata-state.js';
+import type { ControllerOperation } from '../cluster/controller-service.js';
+import type { Partition } from '../partition/partition.js';
+import { fetchRecords } from './fetch.js';
+import type { PushSubscriptions } from './subscriptions.js';
+
+/**
+ * The client protocol, served by every broker. Requests about a partition
+ * are served by this broker's replica of it (writes only by the leader,
+ * reads by any replica); a broker without a replica answers NOT_LEADER with
+ * the best hint it has, so a client goes straight to the leader. Admin
+ * requests are forwarded to the controller.
+ */
+export interface ServerContext {
+  readonly brokerId: number;
+  readonly clusterId: string;
+  metadata(): MetadataState;
+  /** This broker's replica of a partition, if it hosts one. */
+  partition(topic: string, partition: number): Partition | undefined;
+  /** Runs a metadata operation on the controller (here or forwarded). */
+  controller(operation: ControllerOperation, signal: AbortSignal): Promise<unknown>;
+  controllerId(): number | null;
+  aliveBrokers(): Set<number>;
+  /** Raft messages from a peer broker. */
+  raft(body: unknown): void;
+  counters: { acksNoneFailures: number };
+}
+
+export interface Session {
+  readonly pushes: PushSubscriptions;
+}
+
+export async function handleRequest(ctx: ServerContext, session: Session, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
+  switch (method) {
+    case methods.hello: {
+      readHello(body);
+      const response: HelloResponse = { version: protocolVersion, brokerId: ctx.brokerId, clusterId: ctx.clusterId };
+      return response;
+    }
+    case methods.metadata:
+      return metadata(ctx, readMetadata(body).topics);
+    case methods.produce: {
+      const request = readProduce(body);
+      return hosted(ctx, request.topic, request.partition).produce(request.batch, { acks: request.acks, timeoutMs: request.timeoutMs, signal: rpc.signal });
+    }
+    case methods.fetch: {
+      const request = readFetch(body);
+      return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc.signal);
+    }
+    case methods.listOffsets: {
+      const request = readListOffsets(body);
+      const view = hosted(ctx, request.topic, request.partition);
+      let offset: number;
+      if (request.spec === 'earliest') offset = view.logStartOffset;
+      else if (request.spec === 'latest') offset = view.highWatermark;
+      else offset = Math.min(view.offsetForTimestamp(request.spec.timestamp) ?? view.highWatermark, view.highWatermark);
+      const response: ListOffsetsResponse = { offset };
+      return response;
+    }
+    case methods.subscribe:
+      return session.pushes.subscribe(readSubscribe(body));
+    case methods.unsubscribe:
+      session.pushes.unsubscribe(readUnsubscribe(body).subscriptionId);
+      return {};
+    case methods.createTopic:
+      return ctx.controller({ op: 'createTopic', request: readCreateTopic(body) }, rpc.signal);
+    case methods.deleteTopic:
+      await ctx.controller({ op: 'deleteTopic', name: readDeleteTopic(body).name }, rpc.signal);
+      return {};
+    case methods.describeCluster: {
+      const alive = ctx.aliveBrokers();
+      const response: DescribeClusterResponse = {
+        clusterId: ctx.clusterId,
+        controllerId: ctx.controllerId(),
+        brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id) })),
+      };
+      return response;
+    }
+    default:
+      throw new SkeinError('UNKNOWN_METHOD', { message: `unknown request "${method}"` });
+  }
+}
+
+export function handleNotify(ctx: ServerContext, session: Session, method: string, body: unknown): void {
+  switch (method) {
+    case methods.credit:
+      session.pushes.credit(readCredit(body));
+      return;
+    case methods.produce: {
+      // acks: 'none' — nobody waits for an answer; failures are only counted.
+      const request = readProduce(body);
+      const partition = ctx.partition(request.topic, request.partition);
+      if (partition === undefined) {
+        ctx.counters.acksNoneFailures++;
+        return;
+      }
+      partition.produce(request.batch, { acks: 'none', timeoutMs: request.timeoutMs }).catch(() => ctx.counters.acksNoneFailures++);
+      return;
+    }
+    case 'raft':
+      ctx.raft(body);
+      return;
+    default:
+      throw new SkeinError('UNKNOWN_METHOD', { message: `unknown one-way message "${method}"` });
+  }
+}
+
+function metadata(ctx: ServerContext, names: string[] | undefined): MetadataResponse {
+  const state = ctx.metadata();
+  const topics: TopicMetadata[] = [];
+  const missing: string[] = [];
+  if (names === undefined) {
+    for (const topic of state.topicList()) topics.push(withLocalLeaders(ctx, toMetadata(topic)));
+  } else {
+    for (const name of names) {
+      const topic = state.topic(name);
+      if (topic === undefined) missing.push(name);
+      else topics.push(withLocalLeaders(ctx, toMetadata(topic)));
+    }
+  }
+  return { clusterId: ctx.clusterId, controllerId: ctx.controllerId(), brokers: state.brokerList(), topics, missing };
+}
+
+/** A replica here may know a newer leader than the metadata does (the report to the controller is on its way). */
+function withLocalLeaders(ctx: ServerContext, topic: TopicMetadata): TopicMetadata {
+  for (const p of topic.partitions) {
+    const local = ctx.partition(topic.name, p.partition);
+    if (local === undefined) continue;
+    const hint = local.leaderHint();
+    if (hint.leaderId !== null && hint.leaderEpoch > p.leaderEpoch) {
+      p.leader = hint.leaderId;
+      p.leaderEpoch = hint.leaderEpoch;
+    }
+  }
+  return topic;
+}
+
+function hosted(ctx: ServerContext, topic: string, partition: number): Partition {
+  const local = ctx.partition(topic, partition);
+  if (local !== undefined) return local;
+  const record = ctx.metadata().topic(topic);
+  if (record === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+  const info = record.partitions[partition];
+  if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has ${record.partitions.length} partitions; there is no partition ${partition}` });
+  throw notLeader(ctx, `broker ${ctx.brokerId} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
+}
+
+/** NOT_LEADER with the leader's address filled in from the metadata, when known. */
+export function notLeader(ctx: ServerContext, message: string, hint: LeaderHint): SkeinError {
+  const broker = hint.leaderId === null ? undefined : ctx.metadata().broker(hint.leaderId);
+  return new SkeinError('NOT_LEADER', { message, details: broker === undefined ? { ...hint } : { ...hint, host: broker.host, port: broker.port } });
+}
