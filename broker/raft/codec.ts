@@ -294,6 +294,6 @@ function bytes(value: unknown, what: string, max: number): Uint8Array {
 }
 
 function requestId(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > raftLimits.readRequestIdBytesMax) bad('requestId');
+  if (typeof value !== 'string' || value.length === 0 || textEncoder.encode(value).byteLength > raftLimits.readRequestIdBytesMax) bad('requestId');
   return value;
 }

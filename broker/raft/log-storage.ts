@@ -40,6 +40,15 @@ export interface LogStorageOptions {
   readonly snapshotPath: string;
   /** Where the log continues after a snapshot's last entry (default: read from the data, see encodePartitionSnapshot). */
   readonly nextOffsetOf?: (snapshot: Snapshot) => number;
+  /**
+   * What sync() waits for. 'fsync' (default): the data is on disk. 'page-cache':
+   * the data is written (it survives the process, not the machine) and the
+   * log's own flush policy fsyncs in the background — Kafka's flush.messages /
+   * flush.ms trade, for topics that ask for it.
+   */
+  readonly durability?: 'fsync' | 'page-cache';
+  /** Called after each sync with the last index it covered. */
+  readonly onSynced?: (index: number) => void;
 }
 
 /**
@@ -166,7 +175,10 @@ export class LogStorage implements RaftStorage {
   }
 
   sync(): Promise<void> {
-    return this.log.flush();
+    const index = this.log.lastIndex();
+    const done = this.options.durability === 'page-cache' ? Promise.resolve() : this.log.flush();
+    const { onSynced } = this.options;
+    return onSynced === undefined ? done : done.then(() => onSynced(index));
   }
 
   /** The log's retention, never past the snapshot: a follower behind it can always be sent the snapshot. */

@@ -240,6 +240,15 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
     return l.length === 0 ? null : l[prng.workload.int(0, l.length - 1)]!;
   };
   const expo = (meanMs: number): number => -meanMs * Math.log(1 - prng.workload.next());
+  /** Runs `body` at exponentially distributed intervals of `meanMs` while `active()` holds (never if meanMs is 0). */
+  const repeat = (meanMs: number, active: () => boolean, body: () => void): (() => void) => {
+    const step = (): void => {
+      if (meanMs === 0 || !active()) return;
+      body();
+      scheduler.after(expo(meanMs), step);
+    };
+    return step;
+  };
 
   // ---------------------------------------------------------------- workload
 
@@ -248,8 +257,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
   let proposalSeq = 0;
   const proposeUntil = o.faultMs + 2000;
 
-  const proposeLoop = (): void => {
-    if (scheduler.now > proposeUntil) return;
+  const proposeLoop = repeat(o.proposalIntervalMeanMs, () => scheduler.now <= proposeUntil, () => {
     const target = prng.workload.chance(0.85) ? (leader() ?? pickLive()) : pickLive();
     if (target !== null) {
       const id = `p${++proposalSeq}`;
@@ -264,11 +272,9 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
         },
       );
     }
-    scheduler.after(expo(o.proposalIntervalMeanMs), proposeLoop);
-  };
+  });
 
-  const readLoop = (): void => {
-    if (scheduler.now > proposeUntil) return;
+  const readLoop = repeat(o.readIntervalMeanMs, () => scheduler.now <= proposeUntil, () => {
     const target = pickLive();
     if (target !== null) {
       const mustSee = acked.length;
@@ -289,11 +295,9 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
         () => undefined,
       );
     }
-    scheduler.after(expo(o.readIntervalMeanMs), readLoop);
-  };
+  });
 
-  const membershipLoop = (): void => {
-    if (phase !== 'fault' || o.membershipIntervalMeanMs === 0) return;
+  const membershipLoop = repeat(o.membershipIntervalMeanMs, () => phase === 'fault', () => {
     const l = leader();
     if (l !== null) {
       const config = l.driver!.status().config;
@@ -311,11 +315,9 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
         }
       }
     }
-    scheduler.after(expo(o.membershipIntervalMeanMs), membershipLoop);
-  };
+  });
 
-  const transferLoop = (): void => {
-    if (phase !== 'fault' || o.transferIntervalMeanMs === 0) return;
+  const transferLoop = repeat(o.transferIntervalMeanMs, () => phase === 'fault', () => {
     const l = leader();
     if (l !== null) {
       const voters = l.driver!.status().config.voters.filter((v) => v !== l.id);
@@ -330,11 +332,9 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
         }
       }
     }
-    scheduler.after(expo(o.transferIntervalMeanMs), transferLoop);
-  };
+  });
 
-  const snapshotLoop = (): void => {
-    if (o.snapshotIntervalMeanMs === 0 || phase === 'done') return;
+  const snapshotLoop = repeat(o.snapshotIntervalMeanMs, () => phase !== 'done', () => {
     const r = pickLive();
     if (r !== null) {
       const keepEntries = prng.workload.int(0, 30);
@@ -348,8 +348,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
         () => undefined,
       );
     }
-    scheduler.after(expo(o.snapshotIntervalMeanMs), snapshotLoop);
-  };
+  });
 
   const crashLoop = (): void => {
     if (phase !== 'fault') return;

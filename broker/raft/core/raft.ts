@@ -108,6 +108,7 @@ function fail<T>(code: ConstructorParameters<typeof SkeinError>[0], message: str
 }
 
 const emptyData = new Uint8Array(0);
+const utf8 = new TextEncoder();
 
 export class RaftCore {
   readonly id: NodeId;
@@ -273,7 +274,7 @@ export class RaftCore {
     return { ok: true, value: { index, term: this.term } };
   }
 
-  /** Proposes a membership change; it takes effect (through a joint configuration) as the entries apply. */
+  /** Proposes a membership change; it takes effect (through a joint configuration) as soon as each entry is in a log. */
   proposeConfChange(changes: readonly ConfChange[]): RaftResult<Proposed> {
     const entry = { kind: 'enterJoint', changes } as const;
     const data = encodeConfEntry(entry);
@@ -311,8 +312,8 @@ export class RaftCore {
    * (across restarts too) and time out: a read lost with its leader never answers.
    */
   readIndex(requestId: string): RaftResult<null> {
-    if (requestId.length === 0 || requestId.length > raftLimits.readRequestIdBytesMax) {
-      return fail('INVALID_ARGUMENT', 'read request id must be 1..readRequestIdBytesMax characters');
+    if (requestId.length === 0 || utf8.encode(requestId).byteLength > raftLimits.readRequestIdBytesMax) {
+      return fail('INVALID_ARGUMENT', `a read request id holds 1 to ${raftLimits.readRequestIdBytesMax} bytes`);
     }
     if (this.role === 'leader') {
       if (!this.leaderRead({ requestId, from: this.id })) return fail('BACKPRESSURE', 'too many reads pending');
@@ -375,6 +376,7 @@ export class RaftCore {
 
   // ------------------------------------------------------------ Ready / advance
 
+  /** Whether ready() has anything; first sends what the turn batched up (appends, a read round). */
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     this.flush();
@@ -615,19 +617,14 @@ export class RaftCore {
   private stepFollower(m: RaftMessage): void {
     switch (m.type) {
       case 'append':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleAppend(m);
-        return;
       case 'heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleHeartbeat(m);
-        return;
       case 'snapshot':
+        // Word from the leader of our term: it is alive, and it is who clients should ask.
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.handleSnapshot(m);
+        if (m.type === 'append') this.handleAppend(m);
+        else if (m.type === 'heartbeat') this.handleHeartbeat(m);
+        else this.handleSnapshot(m);
         return;
       case 'timeoutNow':
         // Leadership transfers skip pre-vote: the leader itself asked, nothing is being disrupted.
