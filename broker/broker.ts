@@ -299,12 +299,10 @@ export class Broker implements AsyncDisposable {
   }
 
   private enforceRetention(): void {
+    const nowMs = Date.now();
     for (const partition of this.hosted.values()) {
-      try {
-        partition.log.enforceRetention();
-      } catch {
-        // A failing disk surfaces through the replica itself; retention simply tries again later.
-      }
+      // A failing disk surfaces through the replica itself; retention simply tries again later.
+      partition.enforceRetention(nowMs).catch(() => {});
     }
   }
 

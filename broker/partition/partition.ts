@@ -32,8 +32,10 @@ export class Partition implements PartitionView {
   readonly partition: number;
   private readonly sequencer = new Sequencer();
   private replica!: LogReplica;
+  private readonly retains: boolean;
 
   private constructor(options: PartitionOptions) {
+    this.retains = options.config.retentionBytes !== null || options.config.retentionMs !== null;
     this.topic = options.topic;
     this.topicId = options.topicId;
     this.partition = options.partition;
@@ -148,6 +150,18 @@ export class Partition implements PartitionView {
     const signal = AbortSignal.timeout(timeoutMs);
     while (this.replica.raft.status().role === 'leader' && !signal.aborted) await this.changes.next(signal);
     return this.replica.raft.status().role !== 'leader';
+  }
+
+  /**
+   * Deletes old segments per the topic's retention. Raft may only forget
+   * entries a snapshot covers (a follower further behind is sent the
+   * snapshot), so a snapshot of the applied state comes first; it keeps every
+   * entry, retention alone decides what goes.
+   */
+  async enforceRetention(nowMs: number): Promise<number> {
+    if (!this.retains || this.replica.closed) return 0;
+    await this.replica.raft.snapshot({ keepEntries: Number.MAX_SAFE_INTEGER });
+    return this.replica.raftStorage.enforceRetention({ nowMs }).segmentsDeleted;
   }
 
   close(): Promise<void> {

@@ -7,9 +7,10 @@ import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/
 import type { RaftMux } from '../raft/transport.js';
 import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
+import { bootstrapState } from '../raft/core/config.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
+import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage } from '../raft/log-storage.js';
 import { AdvanceSignal } from '../partition/advance-signal.js';
-import { decodeSnapshotData, encodeSnapshotData, LogRaftStorage } from './log-storage.js';
 
 /**
  * One replica of a Raft group whose log is a partition log: the metadata
@@ -56,6 +57,11 @@ export interface LogReplicaOptions {
 
 export class LogReplica implements RaftStateMachine {
   readonly changes = new AdvanceSignal();
+  /** The Raft view of the log (retention goes through it: never past the latest snapshot). */
+  get raftStorage(): LogStorage {
+    return this.storage;
+  }
+
   private highWatermarkValue = 0;
   /** Term whose no-op this replica applied while leading; 0 when not writable. */
   private writableTerm = 0;
@@ -67,7 +73,7 @@ export class LogReplica implements RaftStateMachine {
   private constructor(
     private readonly options: LogReplicaOptions,
     readonly log: PartitionLog,
-    private readonly storage: LogRaftStorage,
+    private readonly storage: LogStorage,
   ) {}
 
   static async open(options: LogReplicaOptions): Promise<LogReplica> {
@@ -81,35 +87,44 @@ export class LogReplica implements RaftStateMachine {
       flush: config.flush.mode === 'always' ? 'manual' : config.flush.mode === 'records' ? { everyRecords: config.flush.records } : { everyMs: config.flush.intervalMs },
     };
     const log = await PartitionLog.open(logOptions);
+    let replica: LogReplica | undefined;
     try {
-      const storage = new LogRaftStorage({
+      const storage = LogStorage.open({
         log,
-        bootstrapConfig: { voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] },
         snapshotPath: join(options.dir, 'raft-snapshot'),
         durability: config.flush.mode === 'always' ? 'fsync' : 'page-cache',
-        onPersisted: (index) => replica.persisted(index),
+        onSynced: (index) => replica?.persisted(index),
       });
-      const replica = new LogReplica(options, log, storage);
-      replica.highWatermarkValue = log.startOffset;
-      replica.driver = await RaftDriver.open({
+      const hardStateStore = new FileHardStateStore(join(options.dir, 'raft-state'));
+      if (storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
+        // A fresh group: every replica writes the same first entry (the membership), committed by definition.
+        const boot = bootstrapState({ voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] });
+        storage.append([boot.entry]);
+        await storage.sync();
+        await hardStateStore.save(boot.hardState);
+      }
+      const self = new LogReplica(options, log, storage);
+      replica = self;
+      self.highWatermarkValue = log.startOffset;
+      self.driver = await RaftDriver.open({
         group: options.group,
         id: options.brokerId,
         storage,
-        hardStateStore: new FileHardStateStore(join(options.dir, 'raft-state')),
+        hardStateStore,
         transport: options.mux.transport(options.group),
-        stateMachine: replica,
+        stateMachine: self,
         prng: options.prng,
         tickMs: options.timing.tickMs,
         electionTicks: options.timing.electionTicks,
         heartbeatTicks: options.timing.heartbeatTicks,
-        onReady: (ready) => replica.observe(ready),
+        onReady: (ready) => self.observe(ready),
         onFatal: (error) => {
-          replica.closedValue = true;
-          replica.changes.notify();
+          self.closedValue = true;
+          self.changes.notify();
           options.onFatal?.(error);
         },
       });
-      return replica;
+      return self;
     } catch (error) {
       await log.close().catch(() => {});
       throw error;
@@ -227,14 +242,14 @@ export class LogReplica implements RaftStateMachine {
   }
 
   restore(snapshot: Snapshot): void {
-    const { nextOffset, state } = decodeSnapshotData(snapshot.data);
+    const { nextOffset, state } = decodePartitionSnapshot(snapshot.data);
     this.highWatermarkValue = nextOffset;
     if (state.byteLength > 0) this.options.hooks.restoreState?.(state);
     this.changes.notify();
   }
 
   snapshot(): Uint8Array {
-    return encodeSnapshotData(this.highWatermarkValue, this.options.hooks.snapshotState?.() ?? new Uint8Array(0));
+    return encodePartitionSnapshot({ nextOffset: this.highWatermarkValue, state: this.options.hooks.snapshotState?.() ?? new Uint8Array(0) });
   }
 
   // ------------------------------------------------------------------ internals
