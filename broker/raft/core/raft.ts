@@ -6,6 +6,7 @@ import { ConfigHistory } from './config-history.js';
 import { RaftLog } from './raft-log.js';
 import { ReadIndexQueue, type ConfirmedRead, type ReadRequest } from './read-index.js';
 import type { RaftLogReader } from './storage.js';
+import type { Progress } from './progress.js';
 import { ProgressTracker } from './tracker.js';
 import {
   noNode,
@@ -758,13 +759,17 @@ export class RaftCore {
 
   // ------------------------------------------------------------ leader side of replication
 
+  /** The progress of a member that just answered us (it is alive), or undefined for a stranger. */
+  private heardFrom(id: NodeId): Progress | undefined {
+    const pr = this.tracker.progress.get(id);
+    if (pr === undefined) this.counters.staleMessages++;
+    else pr.recentActive = true;
+    return pr;
+  }
+
   private handleAppendResponse(m: AppendResponse): void {
-    const pr = this.tracker.progress.get(m.from);
-    if (pr === undefined) {
-      this.counters.staleMessages++;
-      return;
-    }
-    pr.recentActive = true;
+    const pr = this.heardFrom(m.from);
+    if (pr === undefined) return;
     if (m.reject) {
       const probeFrom = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
       if (pr.maybeDecrTo(m.index, probeFrom)) {
@@ -788,12 +793,8 @@ export class RaftCore {
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
-    const pr = this.tracker.progress.get(m.from);
-    if (pr === undefined) {
-      this.counters.staleMessages++;
-      return;
-    }
-    pr.recentActive = true;
+    const pr = this.heardFrom(m.from);
+    if (pr === undefined) return;
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflights.full()) {
       // A full window may hold only lost appends: an empty append at the window's end either frees it or gets refused, and refusal restarts probing.
