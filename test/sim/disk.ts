@@ -29,6 +29,8 @@ export interface DiskOptions {
 export interface DiskHooks {
   /** Every append the process makes, with the term of the entry before it (for the log-matching checker). */
   onAppend(entries: readonly Entry[], prevTerm: number): void;
+  /** A sync or a hard-state save was issued and is not durable yet: the moment to crash for a nasty test. */
+  onDurabilityPending(): void;
 }
 
 export class SimDisk {
@@ -92,6 +94,7 @@ export class SimDisk {
       },
       sync: () => {
         live();
+        this.hooks.onDurabilityPending();
         const covers = this.opSeq;
         return this.afterLatency(incarnation, () => {
           this.counters.syncs++;
@@ -109,6 +112,7 @@ export class SimDisk {
         if (incarnation !== this.incarnation) throw new Error('sim disk: a crashed process saved hard state');
         const seq = this.saveSeq++;
         this.pendingSaves.push({ seq, state });
+        this.hooks.onDurabilityPending();
         return this.afterLatency(incarnation, () => {
           while (this.pendingSaves.length > 0 && this.pendingSaves[0]!.seq <= seq) this.durableHardState = this.pendingSaves.shift()!.state;
         });

@@ -28,6 +28,8 @@ export interface SimOptions {
   readonly syncLatencyMaxMs: number;
   readonly tornWrites: boolean;
   readonly crashPerSecond: number;
+  /** Chance that a replica crashes right after issuing a write and before it is durable (FoundationDB's buggify). */
+  readonly crashOnWriteProbability: number;
   readonly downtimeMeanMs: number;
   readonly proposalIntervalMeanMs: number;
   readonly readIntervalMeanMs: number;
@@ -78,6 +80,7 @@ export function optionsFromSeed(seed: number): SimOptions {
     syncLatencyMaxMs: p.chance(0.3) ? p.int(10, 40) : p.int(0, 10),
     tornWrites: p.chance(0.5),
     crashPerSecond: p.chance(0.8) ? p.next() * 0.4 : 0,
+    crashOnWriteProbability: p.chance(0.4) ? p.next() * 0.02 : 0,
     downtimeMeanMs: p.int(100, 5000),
     proposalIntervalMeanMs: p.int(5, 150),
     readIntervalMeanMs: p.int(50, 500),

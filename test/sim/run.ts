@@ -138,6 +138,15 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
   for (const id of ids) {
     const disk = new SimDisk(scheduler, prng.disk.fork(), { syncLatencyMaxMs: o.syncLatencyMaxMs, tornWrites: o.tornWrites }, {
       onAppend: (entries, prevTerm) => checker.onAppend(id, entries, prevTerm),
+      onDurabilityPending: () => {
+        if (phase === 'fault' && prng.faults.chance(o.crashOnWriteProbability)) {
+          // Not from inside the driver's own call: as the next event, before the write completes.
+          scheduler.after(0, () => {
+            const r = replicas.get(id)!;
+            if (phase === 'fault' && r.up) crashAndRestartLater(r);
+          });
+        }
+      },
     });
     if (id <= o.initialVoters + o.initialLearners) disk.format([boot.entry], boot.hardState);
     const drift = 1 + (prng.nodes.next() * 2 - 1) * o.clockDrift;
@@ -350,6 +359,13 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
     }
   });
 
+  function crashAndRestartLater(r: Replica): void {
+    crash(r);
+    scheduler.after(-o.downtimeMeanMs * Math.log(1 - prng.faults.next()), () => {
+      if (phase === 'fault' && !r.up) void start(r);
+    });
+  }
+
   const crashLoop = (): void => {
     if (phase !== 'fault') return;
     if (o.crashPerSecond > 0 && prng.faults.chance(o.crashPerSecond * 0.1)) {
@@ -358,10 +374,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
       if (victims.length > 0) {
         // Leaders half the time: the interesting failures (Figure 8 and its kin) follow a leader's death.
         const r = l !== null && prng.faults.chance(0.5) ? l : victims[prng.faults.int(0, victims.length - 1)]!;
-        crash(r);
-        scheduler.after(-o.downtimeMeanMs * Math.log(1 - prng.faults.next()), () => {
-          if (phase === 'fault' && !r.up) void start(r);
-        });
+        crashAndRestartLater(r);
       }
     }
     scheduler.after(100, crashLoop);
