@@ -20,6 +20,8 @@ export default defineConfig([
   {
     entry: { cli: 'broker/cli/main.ts' },
     format: ['esm'],
+    // One file: the subcommands are loaded lazily, but a bin is easier to ship and trace whole.
+    splitting: false,
     sourcemap: true,
     target: 'node20',
     platform: 'node',

@@ -51,7 +51,9 @@ export class Skein implements AsyncDisposable {
    */
   producer(options: ProducerOptions & { acks: 'none' }): Producer<null>;
   producer(options?: ProducerOptions & { acks?: 'all' | 'leader' }): Producer<number>;
-  producer(options?: ProducerOptions): Producer<number> | Producer<null> {
+  /** Acks chosen at run time (a flag, a config file): offsets are null when they are 'none'. */
+  producer(options?: ProducerOptions): Producer<number | null>;
+  producer(options?: ProducerOptions): Producer<number> | Producer<null> | Producer<number | null> {
     this.throwIfClosed('producer');
     return this.adopt(new Producer<number>(this.cluster, options, (p) => this.children.delete(p)));
   }

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { Broker } from '../broker.js';
+import { brokerConfig, type BrokerSettings } from '../config.js';
+import { SkeinError } from '../../transport/errors.js';
+import { helpText, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
+
+const flags: FlagSpecs = {
+  id: { type: 'string', help: 'this broker id (1-65535)' },
+  listen: { type: 'string', help: 'UDP address to bind', default: '127.0.0.1:9092' },
+  advertise: { type: 'string', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
+  data: { type: 'string', help: 'data directory (locked while the broker runs)' },
+  peers: { type: 'string', help: 'initial voters, id@host:port,... (including this broker)', default: 'this broker alone' },
+  'cluster-id': { type: 'string', help: 'name of the cluster', default: 'skein' },
+  loss: { type: 'string', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
+  'datagram-bytes': { type: 'string', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
+  'tick-ms': { type: 'string', help: 'Raft tick', default: '100' },
+  'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
+  config: { type: 'string', help: 'JSON file with the same settings (flags win)' },
+};
+
+const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,...]';
+
+export async function brokerCommand(argv: string[]): Promise<number> {
+  const parsed = parseFlags(argv, flags);
+  if (parsed.values.help === true) {
+    process.stdout.write(helpText(usage, 'Runs one broker until SIGINT/SIGTERM, then hands its leaderships over and stops.', flags));
+    return 0;
+  }
+  const settings: BrokerSettings = {};
+  const file = stringFlag(parsed, 'config');
+  if (file !== undefined) Object.assign(settings, readConfigFile(file));
+  const map: Array<[string, keyof BrokerSettings]> = [
+    ['id', 'id'],
+    ['listen', 'listen'],
+    ['advertise', 'advertise'],
+    ['data', 'data'],
+    ['peers', 'peers'],
+    ['cluster-id', 'clusterId'],
+    ['loss', 'loss'],
+    ['datagram-bytes', 'datagramBytes'],
+    ['tick-ms', 'tickMs'],
+    ['election-ticks', 'electionTicks'],
+  ];
+  for (const [flag, key] of map) {
+    const value = stringFlag(parsed, flag);
+    if (value !== undefined) settings[key] = value;
+  }
+  if (settings.id === undefined) throw new UsageError('--id is required');
+  if (settings.data === undefined) throw new UsageError('--data is required');
+  const config = brokerConfig(settings);
+  const broker = await Broker.start(config);
+  const { host, port } = broker.address;
+  process.stdout.write(`skein broker ${config.id} listening on ${host}:${port} (advertised as ${config.advertise.host}:${config.advertise.port}), data in ${config.dataDir}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  process.stdout.write(`skein broker ${config.id}: stopping (handing over leadership)\n`);
+  await broker.stop();
+  return 0;
+}
+
+function readConfigFile(path: string): BrokerSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new SkeinError('INVALID_CONFIG', { message: `cannot read config file ${path}: ${(error as Error).message}` });
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the file must hold one JSON object');
+    return value as BrokerSettings;
+  } catch (error) {
+    throw new SkeinError('INVALID_CONFIG', { message: `config file ${path} is not valid: ${(error as Error).message}` });
+  }
+}

@@ -1,0 +1,35 @@
+import { Skein } from '../../sdk/index.js';
+import type { FlagSpecs, ParsedFlags } from './args.js';
+import { stringFlag } from './args.js';
+
+/** Flags every client subcommand takes. */
+export const clientFlags: FlagSpecs = {
+  brokers: { type: 'string', short: 'b', help: 'bootstrap brokers, host:port,...', default: '$SKEIN_BROKERS or 127.0.0.1:9092' },
+};
+
+export function brokerList(parsed: ParsedFlags): string[] {
+  const text = stringFlag(parsed, 'brokers') ?? process.env.SKEIN_BROKERS ?? '127.0.0.1:9092';
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export function openClient(parsed: ParsedFlags, clientId: string): Skein {
+  return new Skein({ brokers: brokerList(parsed), clientId });
+}
+
+/** Resolves on the first SIGINT/SIGTERM, so a long-running command can stop cleanly. */
+export function interrupted(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { isSkeinError } from '../../transport/errors.js';
+import { UsageError } from './args.js';
+
+/**
+ * The `skein` command. It composes the broker and the SDK (the client
+ * subcommands use the SDK), which is why it is the one place in broker/ that
+ * may import sdk/. Exit codes: 0 success, 1 failure, 2 bad usage.
+ */
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  broker: { summary: 'run one broker', load: async () => (await import('./broker-command.js')).brokerCommand },
+  dev: { summary: 'run a local cluster on loopback (with --demo: a live producer and consumer)', load: async () => (await import('./dev-command.js')).devCommand },
+  topic: { summary: 'create, describe, list or delete topics', load: async () => (await import('./topic-command.js')).topicCommand },
+  produce: { summary: 'produce lines from stdin (or generated records) to a topic', load: async () => (await import('./produce-command.js')).produceCommand },
+  consume: { summary: 'print records of a topic', load: async () => (await import('./consume-command.js')).consumeCommand },
+  bench: { summary: 'benchmarks: transport, produce, consume, e2e', load: async () => (await import('./bench-command.js')).benchCommand },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: skein <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun "skein <command> --help" for a command's flags.\nEvery skein process honours SKEIN_LOSS (e.g. SKEIN_LOSS="loss=0.1,dup=0.01,seed=7").\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`skein: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load())(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`skein ${name}: ${error.message}\nRun "skein ${name} --help" for usage.\n`);
+      return 2;
+    }
+    if (isSkeinError(error, 'INVALID_CONFIG') || isSkeinError(error, 'INVALID_ARGUMENT')) {
+      process.stderr.write(`skein ${name}: ${error.message}\n`);
+      return 2;
+    }
+    if (isSkeinError(error)) {
+      process.stderr.write(`skein ${name}: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`skein ${name}: ${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`skein: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
