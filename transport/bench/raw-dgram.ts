@@ -2,8 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { transportLimits } from '../limits.js';
 import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
-import type { RoleBody, RoleLauncher } from './roles.js';
-import { RoleProcess } from './roles.js';
+import { runServerAndClient, type RoleBody, type RoleLauncher } from './roles.js';
 
 /**
  * The baseline: bare node:dgram between two processes on loopback, with the
@@ -109,25 +108,23 @@ export interface RawRun {
 }
 
 export async function measureRaw(launcher: RoleLauncher, options: Omit<RawSenderConfig, 'port'>): Promise<RawRun> {
-  const receiver = RoleProcess.start(launcher, 'raw-receiver', {});
-  let sender: RoleProcess | undefined;
-  try {
-    const { port } = await receiver.next('ready', 30_000);
-    sender = RoleProcess.start(launcher, 'raw-sender', { ...options, port: port as number });
-    const sent = await sender.next('sent', options.seconds * 1000 + 30_000);
-    // Let the receiver drain its socket buffer before asking.
-    await new Promise((r) => setTimeout(r, 200));
-    receiver.post({ type: 'report' });
-    const report = (await receiver.next('report', 30_000)) as unknown as RawReceiverReport;
-    const spanMs = Math.max(report.lastMs - report.firstMs, 1);
-    return {
-      receivedMBps: report.bytes / spanMs / 1000,
-      sentMBps: (sent.bytes as number) / (sent.elapsedMs as number) / 1000,
-      lossRate: 1 - report.datagrams / Math.max(sent.datagrams as number, 1),
-    };
-  } finally {
-    await Promise.all([receiver.stop(), sender?.stop()]);
-  }
+  return runServerAndClient(
+    launcher,
+    { role: 'raw-receiver', config: {} },
+    { role: 'raw-sender', config: options, resultType: 'sent', timeoutMs: options.seconds * 1000 + 30_000 },
+    async (sent, receiver) => {
+      // Let the receiver drain its socket buffer before asking.
+      await new Promise((r) => setTimeout(r, 200));
+      receiver.post({ type: 'report' });
+      const report = (await receiver.next('report', 30_000)) as unknown as RawReceiverReport;
+      const spanMs = Math.max(report.lastMs - report.firstMs, 1);
+      return {
+        receivedMBps: report.bytes / spanMs / 1000,
+        sentMBps: (sent.bytes as number) / (sent.elapsedMs as number) / 1000,
+        lossRate: 1 - report.datagrams / Math.max(sent.datagrams as number, 1),
+      };
+    },
+  );
 }
 
 /**
@@ -205,17 +202,12 @@ const rawPinger: RoleBody<PingConfig> = async ({ config, send }) => {
 };
 
 export async function measureRawLatency(launcher: RoleLauncher, options: { messageBytes: number; count: number }): Promise<LatencySummary> {
-  const echo = RoleProcess.start(launcher, 'raw-echo', {});
-  let pinger: RoleProcess | undefined;
-  try {
-    const { port } = await echo.next('ready', 30_000);
-    pinger = RoleProcess.start(launcher, 'raw-pinger', { ...options, port: port as number });
-    const result = await pinger.next('latency', options.count * 1000 + 30_000);
-    echo.post({ type: 'stop' });
-    return result.summary as LatencySummary;
-  } finally {
-    await Promise.all([echo.stop(), pinger?.stop()]);
-  }
+  return runServerAndClient(
+    launcher,
+    { role: 'raw-echo', config: {} },
+    { role: 'raw-pinger', config: options, resultType: 'latency', timeoutMs: options.count * 1000 + 30_000 },
+    async (result) => result.summary as LatencySummary,
+  );
 }
 
 export const rawRoles = {

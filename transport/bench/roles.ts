@@ -104,14 +104,40 @@ export class RoleProcess {
     }
   }
 
-  /** Ends the role process; safe to call more than once. */
+  /** Ends the role process: asks it to stop, then terminates it if it lingers. Safe to call more than once. */
   async stop(): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    this.post({ type: 'stop' });
+    const terminate = setTimeout(() => this.child.kill('SIGTERM'), 1000);
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 3000);
     await gone;
-    clearTimeout(timer);
+    clearTimeout(terminate);
+    clearTimeout(kill);
+  }
+}
+
+/**
+ * One experiment between two role processes: starts `server`, waits for its
+ * 'ready' message with the port, starts `client` with that port, waits for
+ * the client's `resultType` message and hands it and the server to `finish`
+ * (which may ask the server for its own report). Both processes always stop.
+ */
+export async function runServerAndClient<T>(
+  launcher: RoleLauncher,
+  server: { role: string; config: object },
+  client: { role: string; config: object; resultType: string; timeoutMs: number },
+  finish: (result: RoleMessage, server: RoleProcess) => Promise<T>,
+): Promise<T> {
+  const serverProcess = RoleProcess.start(launcher, server.role, server.config);
+  let clientProcess: RoleProcess | undefined;
+  try {
+    const { port } = await serverProcess.next('ready', 30_000);
+    clientProcess = RoleProcess.start(launcher, client.role, { ...client.config, port });
+    const result = await clientProcess.next(client.resultType, client.timeoutMs);
+    return await finish(result, serverProcess);
+  } finally {
+    await Promise.all([serverProcess.stop(), clientProcess?.stop()]);
   }
 }
 

@@ -4,7 +4,7 @@ import { Endpoint } from '../endpoint.js';
 import { createLossModel } from '../loss/index.js';
 import type { LossSide } from '../loss/index.js';
 import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
-import { RoleProcess, type RoleBody, type RoleLauncher } from './roles.js';
+import { runServerAndClient, type RoleBody, type RoleLauncher } from './roles.js';
 
 /**
  * skein connections between two processes on loopback: a sender pushing
@@ -123,34 +123,32 @@ const skeinSender: RoleBody<SkeinRunConfig & { port: number }> = async ({ config
 };
 
 export async function measureSkein(launcher: RoleLauncher, config: SkeinRunConfig): Promise<SkeinRun> {
-  const receiver = RoleProcess.start(launcher, 'skein-receiver', { datagramBytes: config.datagramBytes, messageBytes: config.messageBytes, mode: config.mode });
-  let sender: RoleProcess | undefined;
-  try {
-    const { port } = await receiver.next('ready', 30_000);
-    sender = RoleProcess.start(launcher, 'skein-sender', { ...config, port: port as number });
+  return runServerAndClient(
+    launcher,
+    { role: 'skein-receiver', config: { datagramBytes: config.datagramBytes, messageBytes: config.messageBytes, mode: config.mode } },
     // The drain after the timed phase can take a while at high loss; the bound is a safety net, not a measurement.
-    const sent = await sender.next('sent', config.seconds * 1000 + 120_000);
-    receiver.post({ type: 'report' });
-    const report = await receiver.next('report', 30_000);
-    const spanMs = Math.max((report.lastMs as number) - (report.firstMs as number), 1);
-    return {
-      goodputMBps: (report.deliveredBytes as number) / spanMs / 1000,
-      delivered: report.delivered as number,
-      deliveredBytes: report.deliveredBytes as number,
-      duplicates: report.duplicates as number,
-      outOfOrder: report.outOfOrder as number,
-      corrupted: report.corrupted as number,
-      messagesSent: sent.messagesSent as number,
-      messageBytesSent: sent.messageBytesSent as number,
-      retransmittedBytes: sent.retransmittedBytes as number,
-      packetsSent: sent.packetsSent as number,
-      packetsLost: sent.packetsLost as number,
-      secondsMeasured: spanMs / 1000,
-      injectedDrops: sent.injectedDrops as number,
-    };
-  } finally {
-    await Promise.all([receiver.stop(), sender?.stop()]);
-  }
+    { role: 'skein-sender', config, resultType: 'sent', timeoutMs: config.seconds * 1000 + 120_000 },
+    async (sent, receiver) => {
+      receiver.post({ type: 'report' });
+      const report = await receiver.next('report', 30_000);
+      const spanMs = Math.max((report.lastMs as number) - (report.firstMs as number), 1);
+      return {
+        goodputMBps: (report.deliveredBytes as number) / spanMs / 1000,
+        delivered: report.delivered as number,
+        deliveredBytes: report.deliveredBytes as number,
+        duplicates: report.duplicates as number,
+        outOfOrder: report.outOfOrder as number,
+        corrupted: report.corrupted as number,
+        messagesSent: sent.messagesSent as number,
+        messageBytesSent: sent.messageBytesSent as number,
+        retransmittedBytes: sent.retransmittedBytes as number,
+        packetsSent: sent.packetsSent as number,
+        packetsLost: sent.packetsLost as number,
+        secondsMeasured: spanMs / 1000,
+        injectedDrops: sent.injectedDrops as number,
+      };
+    },
+  );
 }
 
 // ---------------------------------------------------------------- round-trip latency
@@ -196,17 +194,12 @@ export async function measureSkeinLatency(
   launcher: RoleLauncher,
   options: { messageBytes: number; count: number; lossRate: number; lossSide: LossSide; seed: number },
 ): Promise<LatencySummary> {
-  const echo = RoleProcess.start(launcher, 'skein-echo', {});
-  let pinger: RoleProcess | undefined;
-  try {
-    const { port } = await echo.next('ready', 30_000);
-    pinger = RoleProcess.start(launcher, 'skein-pinger', { ...options, port: port as number });
-    const result = await pinger.next('latency', options.count * 2000 + 60_000);
-    echo.post({ type: 'stop' });
-    return result.summary as LatencySummary;
-  } finally {
-    await Promise.all([echo.stop(), pinger?.stop()]);
-  }
+  return runServerAndClient(
+    launcher,
+    { role: 'skein-echo', config: {} },
+    { role: 'skein-pinger', config: options, resultType: 'latency', timeoutMs: options.count * 2000 + 60_000 },
+    async (result) => result.summary as LatencySummary,
+  );
 }
 
 export const skeinRoles = {

@@ -34,14 +34,19 @@ export function parseProbability(key: string, text: string): number {
   return p;
 }
 
+/** A number followed by one of `units` (matched without case), scaled: the value in the base unit. */
+function scaled(key: string, text: string, units: Readonly<Record<string, number>>, hint: string): number {
+  const { value, unit } = splitNumber(key, text);
+  const scale = units[unit.toLowerCase()];
+  if (scale === undefined) throw invalidSpec(key, text, `needs ${hint}`);
+  return value * scale;
+}
+
 const durationUnitsMs: Record<string, number> = { us: 0.001, ms: 1, s: 1000 };
 
 /** "5ms", "250us", "0.2s": a duration in milliseconds within [0, maxMs]. A bare number is refused: its unit would be a guess. */
 export function parseDurationMs(key: string, text: string, maxMs: number): number {
-  const { value, unit } = splitNumber(key, text);
-  const scale = durationUnitsMs[unit.toLowerCase()];
-  if (scale === undefined) throw invalidSpec(key, text, 'needs a duration unit: us, ms or s');
-  const ms = value * scale;
+  const ms = scaled(key, text, durationUnitsMs, 'a duration unit: us, ms or s');
   if (ms > maxMs) throw invalidSpec(key, text, `exceeds the maximum of ${maxMs}ms`);
   return ms;
 }
@@ -62,32 +67,16 @@ const rateUnitsBitsPerSecond: Record<string, number> = {
 
 /** "10mbit", "512kbit", "1.5MB/s", "2MiB/s": a bandwidth in bits per second within [min, max]. */
 export function parseRateBitsPerSecond(key: string, text: string, bounds: { min: number; max: number }): number {
-  const { value, unit } = splitNumber(key, text);
-  const scale = rateUnitsBitsPerSecond[unit.toLowerCase()];
-  if (scale === undefined) {
-    throw invalidSpec(key, text, 'needs a rate unit: bit, kbit, mbit, gbit (per second) or B/s, KB/s, MB/s, KiB/s, MiB/s, GiB/s');
-  }
-  const bits = value * scale;
-  if (bits < bounds.min || bits > bounds.max) {
-    throw invalidSpec(key, text, `is outside ${bounds.min}..${bounds.max} bit/s`);
-  }
+  const bits = scaled(key, text, rateUnitsBitsPerSecond, 'a rate unit: bit, kbit, mbit, gbit (per second) or B/s, KB/s, MB/s, KiB/s, MiB/s, GiB/s');
+  if (bits < bounds.min || bits > bounds.max) throw invalidSpec(key, text, `is outside ${bounds.min}..${bounds.max} bit/s`);
   return bits;
 }
 
-const sizeUnitsBytes: Record<string, number> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  kib: 1024,
-  mib: 1024 * 1024,
-};
+const sizeUnitsBytes: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, kib: 1024, mib: 1024 * 1024 };
 
 /** "64KiB", "1500B", "1MB": a whole number of bytes within [min, max]. */
 export function parseSizeBytes(key: string, text: string, bounds: { min: number; max: number }): number {
-  const { value, unit } = splitNumber(key, text);
-  const scale = sizeUnitsBytes[unit.toLowerCase()];
-  if (scale === undefined) throw invalidSpec(key, text, 'needs a size unit: B, KB, KiB, MB or MiB');
-  const bytes = value * scale;
+  const bytes = scaled(key, text, sizeUnitsBytes, 'a size unit: B, KB, KiB, MB or MiB');
   if (!Number.isInteger(bytes)) throw invalidSpec(key, text, 'is not a whole number of bytes');
   if (bytes < bounds.min || bytes > bounds.max) throw invalidSpec(key, text, `is outside ${bounds.min}..${bounds.max} bytes`);
   return bytes;
