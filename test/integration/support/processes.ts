@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePorts } from '../../broker/support/cluster.js';
+
+/**
+ * Real `skein broker` processes on loopback, started from the bundled
+ * command, that a test can SIGKILL and restart on the same data directory.
+ */
+export class BrokerProcesses {
+  readonly dir = mkdtempSync(join(tmpdir(), 'skein-procs-'));
+  readonly children = new Map<number, ChildProcess>();
+  readonly logs = new Map<number, string[]>();
+  ports: number[] = [];
+
+  constructor(
+    private readonly cli: string,
+    private readonly options: { size: number; env?: Record<string, string>; tickMs?: number; electionTicks?: number },
+  ) {}
+
+  get bootstrap(): string[] {
+    return this.ports.map((port) => `127.0.0.1:${port}`);
+  }
+
+  async startAll(): Promise<void> {
+    this.ports = await freePorts(this.options.size);
+    await Promise.all(Array.from({ length: this.options.size }, (_, i) => this.start(i + 1)));
+  }
+
+  /** Starts broker `id` and resolves once it listens. */
+  start(id: number): Promise<void> {
+    const peers = this.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+    const args = [
+      this.cli,
+      'broker',
+      '--id', String(id),
+      '--listen', `127.0.0.1:${this.ports[id - 1]}`,
+      '--data', join(this.dir, `broker-${id}`),
+      '--peers', peers,
+      '--tick-ms', String(this.options.tickMs ?? 50),
+      '--election-ticks', String(this.options.electionTicks ?? 10),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
+    this.children.set(id, child);
+    const log = this.logs.get(id) ?? [];
+    this.logs.set(id, log);
+    createInterface({ input: child.stderr! }).on('line', (line) => log.push(line));
+    return new Promise((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        log.push(line);
+        if (line.includes('listening on')) resolve();
+      });
+      child.once('exit', (code, signal) => reject(new Error(`broker ${id} exited (${signal ?? code}) before listening:\n${log.join('\n')}`)));
+    });
+  }
+
+  /** SIGKILL: no shutdown, no flush, nothing but what is already on disk survives. */
+  async kill(id: number): Promise<void> {
+    const child = this.children.get(id);
+    this.children.delete(id);
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(id: number): Promise<number | null> {
+    const child = this.children.get(id);
+    this.children.delete(id);
+    if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    return exited;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
