@@ -1,0 +1,119 @@
+import { createSocket } from 'node:dgram';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Endpoint } from '../../transport/endpoint.js';
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
+import { recordLimits } from '../../transport/limits.js';
+import { methods, protocolVersion } from '../../transport/protocol/messages.js';
+import { encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
+import { RpcChannel } from '../../transport/rpc/index.js';
+import { InProcessCluster } from './support/cluster.js';
+
+/**
+ * Hostile and clumsy clients: every bad request gets a typed error naming
+ * the problem, changes nothing, and the broker keeps serving.
+ */
+let cluster: InProcessCluster;
+let endpoint: Endpoint;
+let rpc: RpcChannel;
+
+async function codeOf(method: string, body: unknown): Promise<string> {
+  try {
+    await rpc.request(method, body, { timeoutMs: 10_000 });
+    return 'OK';
+  } catch (error) {
+    if (error instanceof SkeinError) return error.code;
+    throw error;
+  }
+}
+
+const batch = encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: Buffer.from('v'), headers: [], timestamp: 1 }] });
+
+beforeAll(async () => {
+  cluster = new InProcessCluster(3);
+  await cluster.start();
+  endpoint = await Endpoint.open({ host: '127.0.0.1', loss: null });
+  rpc = new RpcChannel(await endpoint.connect({ host: '127.0.0.1', port: cluster.ports[0]! }));
+  expect(await codeOf(methods.hello, { version: protocolVersion, clientId: 't' })).toBe('OK');
+  for (let attempt = 0; ; attempt++) {
+    const code = await codeOf(methods.createTopic, { name: 'good', partitions: 1, replicationFactor: 3 });
+    if (code === 'OK') break;
+    if (attempt > 100) throw new Error(`could not create the topic: ${code}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await rpc?.close();
+  await endpoint?.close();
+  await cluster?.close();
+});
+
+describe('bad requests get typed errors and change nothing', () => {
+  it('names what is wrong', async () => {
+    expect(await codeOf(methods.hello, { version: 99, clientId: 't' })).toBe('UNSUPPORTED_VERSION');
+    expect(await codeOf('noSuchMethod', {})).toBe('UNKNOWN_METHOD');
+    expect(await codeOf(methods.produce, 'not a map')).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(methods.produce, { topic: 'nope', partition: 0, acks: 'all', batch })).toBe('UNKNOWN_TOPIC');
+    expect(await codeOf(methods.produce, { topic: 'good', partition: 7, acks: 'all', batch })).toBe('UNKNOWN_PARTITION');
+    expect(await codeOf(methods.produce, { topic: 'good', partition: 0, acks: 'sometimes', batch })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(methods.produce, { topic: '../etc', partition: 0, acks: 'all', batch })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(methods.fetch, { topic: 'good', partition: 0, offset: -1 })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(methods.fetch, { topic: 'good', partition: 0, offset: 10_000 })).toMatch(/OFFSET_OUT_OF_RANGE|NOT_LEADER/);
+    expect(await codeOf(methods.createTopic, { name: 'bad name!', partitions: 1, replicationFactor: 1 })).toBe('INVALID_TOPIC');
+    expect(await codeOf(methods.createTopic, { name: 'big', partitions: 1, replicationFactor: 5 })).toBe('INVALID_REPLICATION_FACTOR');
+    expect(await codeOf(methods.createTopic, { name: 'good', partitions: 1, replicationFactor: 3 })).toBe('TOPIC_EXISTS');
+    expect(await codeOf(methods.createTopic, { name: 'x', partitions: 0, replicationFactor: 1 })).toBe('INVALID_TOPIC');
+    expect(await codeOf(methods.deleteTopic, { name: 'nope' })).toBe('UNKNOWN_TOPIC');
+    expect(await codeOf(methods.subscribe, { subscriptionId: 1, topic: 'nope', partition: 0, offset: 0, creditBytes: 1, creditRecords: 1 })).toBe('UNKNOWN_TOPIC');
+  });
+
+  it('refuses corrupt and oversized batches without writing anything', async () => {
+    const leaderCode = async (body: Record<string, unknown>): Promise<string> => {
+      // Ask every broker: one of them leads the partition and must judge the batch itself.
+      const codes: string[] = [];
+      for (const port of cluster.ports) {
+        const channel = new RpcChannel(await endpoint.connect({ host: '127.0.0.1', port }));
+        try {
+          await channel.request(methods.produce, { topic: 'good', partition: 0, acks: 'all', ...body }, { timeoutMs: 10_000 });
+          codes.push('OK');
+        } catch (error) {
+          codes.push(isSkeinError(error) ? error.code : String(error));
+        } finally {
+          await channel.close();
+        }
+      }
+      return codes.find((c) => c !== 'NOT_LEADER') ?? 'NOT_LEADER';
+    };
+    const corrupt = Buffer.from(batch);
+    corrupt[corrupt.length - 1]! ^= 0x55;
+    expect(await leaderCode({ batch: corrupt })).toBe('CORRUPT_BATCH');
+    expect(await leaderCode({ batch: Buffer.from('garbage that is not a batch at all') })).toBe('CORRUPT_BATCH');
+    expect(await leaderCode({ batch: new Uint8Array(recordLimits.batchBytesMax + 1) })).toBe('RECORD_TOO_LARGE');
+    for (const broker of cluster.brokers.values()) {
+      const p = (broker as unknown as { partition(t: string, p: number): { logEndOffset: number } | undefined }).partition('good', 0);
+      if (p !== undefined) expect(p.logEndOffset).toBe(0);
+    }
+  });
+
+  it('answers random bodies for every method with typed errors, never INTERNAL', async () => {
+    const all = Object.values(methods).filter((m) => m !== methods.createTopic && m !== methods.deleteTopic);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...all), fc.anything({ withTypedArray: true, maxDepth: 3 }), async (method, body) => {
+        const code = await codeOf(method, body);
+        expect(code).not.toBe('INTERNAL');
+      }),
+      { numRuns: 300 },
+    );
+    expect(await codeOf(methods.metadata, {})).toBe('OK');
+  });
+
+  it('survives random datagrams thrown at its port', async () => {
+    const socket = createSocket('udp4');
+    const junk = fc.sample(fc.uint8Array({ minLength: 0, maxLength: 1500 }), 2000);
+    for (const bytes of junk) socket.send(bytes, cluster.ports[0]!, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 300));
+    socket.close();
+    expect(await codeOf(methods.metadata, {})).toBe('OK');
+  });
+});
