@@ -29,10 +29,14 @@ export const transportLimits = {
   ackRangesMax: 64,
   /** Packets the sender tracks as in flight, whatever the congestion window says. */
   packetsInFlightMax: 65_536,
-  /** Probe timeouts in a row before a peer is declared dead, whatever the idle timeout. */
+  /** With the idle timeout disabled (0), probe timeouts in a row before a peer is declared dead. */
   ptoBackoffMax: 10,
-  /** Upper bound of one probe timeout, so backoff never sleeps for minutes. */
-  ptoMaxMs: 10_000,
+  /**
+   * Upper bound of one probe timeout. Backoff stops here so a path that heals after a partition is probed
+   * again within a second (a probe is one or two small packets), instead of after a long exponential sleep
+   * that, on a lossy link, leaves too few attempts before the idle timeout declares the peer dead.
+   */
+  ptoMaxMs: 1_000,
   initialRttMs: 333,
   idleTimeoutMsDefault: 30_000,
   keepaliveMsDefault: 5_000,

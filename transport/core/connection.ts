@@ -117,6 +117,8 @@ export class ConnectionCore implements RecoveryListener {
   private probesPending = 0;
   private closeFrame: Uint8Array | null = null;
   private closeSendPending = false;
+  private closeAttempts = 0;
+  private closeRetryAtMs = Infinity;
   private ackOnlySinceEliciting = 0;
 
   // Handshake.
@@ -298,8 +300,10 @@ export class ConnectionCore implements RecoveryListener {
   }
 
   /** Server: the client sent INIT again (our ACCEPT was lost); answer it again. */
-  resendAccept(): void {
+  resendAccept(nowMs: number): void {
     if (this.peerConfirmed || this.state !== 'open') return;
+    // The client is alive, just not hearing us: its INIT counts as activity for the idle timeout.
+    this.lastReceiveMs = nowMs;
     this.acceptPending = true;
     this.host.activate(this);
   }
@@ -391,10 +395,21 @@ export class ConnectionCore implements RecoveryListener {
     const wasTerminated = this.isTerminated;
     this.state = state;
     this.closeError = error;
-    const ptoMs = this.recovery?.ptoMs() ?? this.rtt.ptoBaseMs(transportLimits.timerGranularityMs, this.peerAckDelayMaxMs);
-    this.closeDeadlineMs = nowMs + transportLimits.closingPtoCount * ptoMs;
+    const lingerMs = transportLimits.closingPtoCount * this.ptoMs();
+    // Closing keeps resending CLOSE until the peer answers with its own, for up to the close timeout: on a lossy
+    // link a single CLOSE may well be lost, and the peer would otherwise only learn of it from its idle timeout.
+    // Draining answers each CLOSE it gets and lingers long enough to absorb the closer's resends.
+    this.closeDeadlineMs = nowMs + Math.max(lingerMs, state === 'closing' ? this.config.closeTimeoutMs : transportLimits.drainingLingerMsMin);
+    if (state === 'draining') {
+      this.closeFrame = encodeClose('', '');
+      this.closeSendPending = true;
+    }
     if (!wasTerminated) this.host.emit(this, 'closed');
     this.host.activate(this);
+  }
+
+  private ptoMs(): number {
+    return this.recovery?.ptoMs() ?? this.rtt.ptoBaseMs(transportLimits.timerGranularityMs, this.peerAckDelayMaxMs);
   }
 
   /** Closes at once without telling the peer (idle timeout, dead peer, refused or failed handshake). */
@@ -411,7 +426,7 @@ export class ConnectionCore implements RecoveryListener {
   /** One DATA packet for this connection (header already matched). */
   handleData(nowMs: number, bytes: Uint8Array): void {
     const state = this.state;
-    if (state === 'closed' || state === 'draining' || state === 'handshake') return;
+    if (state === 'closed' || state === 'handshake') return;
     const length = bytes.length;
     const truncated = ((bytes[9]! << 24) | (bytes[10]! << 16) | (bytes[11]! << 8) | bytes[12]!) >>> 0;
     const tracker = this.ackTracker;
@@ -422,9 +437,15 @@ export class ConnectionCore implements RecoveryListener {
       this.counters.packetsDuplicate++;
       return;
     }
-    if (state === 'closing') {
-      // Whatever the peer still sends meets our CLOSE again (it may have lost the first one).
-      this.closeSendPending = true;
+    if (state === 'closing' || state === 'draining') {
+      const closes = this.carriesClose(bytes);
+      if (state === 'closing' && closes) {
+        // The peer closed too (or answered our CLOSE): nothing is left to say.
+        this.state = 'closed';
+      } else if (state === 'closing' || closes) {
+        // Whatever the peer still sends meets our CLOSE again: it may have lost the first one.
+        this.closeSendPending = true;
+      }
       this.host.activate(this);
       return;
     }
@@ -492,6 +513,31 @@ export class ConnectionCore implements RecoveryListener {
     if (tracker.pending) this.host.activate(this);
   }
 
+  /** Whether a packet holds a CLOSE frame (frames are walked, not applied). */
+  private carriesClose(bytes: Uint8Array): boolean {
+    const reader = this.reader;
+    reader.reset(bytes, dataHeaderBytes, bytes.length);
+    try {
+      while (reader.pos < bytes.length) {
+        const type = reader.u8();
+        if (type === frameType.close) return true;
+        if (type === frameType.stream) {
+          reader.varint();
+          reader.skip(reader.varint());
+        } else if (type === frameType.ack) {
+          readAck(reader, this.ackFrame, transportLimits.ackRangesMax);
+        } else if (type === frameType.maxData) {
+          reader.varint();
+        } else if (type !== frameType.padding && type !== frameType.ping) {
+          return false;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+    }
+    return false;
+  }
+
   /** Returns false when the ACK broke the protocol (the connection is then closing). */
   private handleAckFrame(nowMs: number, reader: Reader): boolean {
     const frame = this.ackFrame;
@@ -554,14 +600,14 @@ export class ConnectionCore implements RecoveryListener {
    */
   writePacket(nowMs: number, out: Uint8Array): number {
     const state = this.state;
-    if (state === 'closed' || state === 'draining') return 0;
+    if (state === 'closed') return 0;
     if (state === 'handshake') return this.writeInitPacket(nowMs, out);
+    if (state === 'closing' || state === 'draining') return this.writeClosePacket(nowMs, out);
     if (this.acceptPending) {
       this.acceptPending = false;
       this.acceptSentMs = nowMs;
       return writeAccept(out, this.remoteCid!, this.localCid, this.localParams);
     }
-    if (state === 'closing') return this.writeClosePacket(out);
 
     const sent = this.sent;
     const recovery = this.recovery!;
@@ -689,9 +735,13 @@ export class ConnectionCore implements RecoveryListener {
     return bytes;
   }
 
-  private writeClosePacket(out: Uint8Array): number {
+  private writeClosePacket(nowMs: number, out: Uint8Array): number {
     if (!this.closeSendPending || this.closeFrame === null || this.remoteCid === null) return 0;
     this.closeSendPending = false;
+    if (this.state === 'closing') {
+      this.closeAttempts++;
+      this.closeRetryAtMs = nowMs + Math.min(this.ptoMs() * 2 ** (this.closeAttempts - 1), transportLimits.closeRetryMsMax);
+    }
     const pos = writeDataHeader(out, this.remoteCid, truncatePacketNumber(this.sent.nextPn));
     out.set(this.closeFrame, pos);
     const bytes = pos + this.closeFrame.length;
@@ -708,15 +758,16 @@ export class ConnectionCore implements RecoveryListener {
   deadlineMs(): number {
     const state = this.state;
     if (state === 'closed') return Infinity;
-    if (state === 'closing' || state === 'draining') return this.closeDeadlineMs;
+    if (state === 'closing') return Math.min(this.closeDeadlineMs, this.closeRetryAtMs);
+    if (state === 'draining') return this.closeDeadlineMs;
     if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
     let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
-    if (this.role === 'server' && !this.peerConfirmed) deadline = Math.min(deadline, this.handshakeDeadlineMs);
     const recoveryDeadline = this.recovery!.deadlineMs();
     if (recoveryDeadline < deadline) deadline = recoveryDeadline;
     const tracker = this.ackTracker;
     if (tracker.pending && tracker.deadlineMs < deadline) deadline = tracker.deadlineMs;
-    if (this.keepaliveMs > 0) {
+    if (this.keepaliveMs > 0 && this.sent.ackElicitingInFlight === 0) {
+      // With packets in flight the probe timeout already keeps the path exercised.
       const keepaliveAt = Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;
       if (keepaliveAt < deadline) deadline = keepaliveAt;
     }
@@ -731,8 +782,11 @@ export class ConnectionCore implements RecoveryListener {
     if (state === 'closing' || state === 'draining') {
       if (nowMs >= this.closeDeadlineMs) {
         this.state = 'closed';
-        this.host.activate(this);
+      } else if (state === 'closing' && nowMs >= this.closeRetryAtMs) {
+        this.closeRetryAtMs = Infinity;
+        this.closeSendPending = true;
       }
+      this.host.activate(this);
       return;
     }
     if (state !== 'handshake' && this.idleTimeoutMs > 0 && nowMs >= this.lastReceiveMs + this.idleTimeoutMs) {
@@ -753,10 +807,6 @@ export class ConnectionCore implements RecoveryListener {
       }
       return;
     }
-    if (this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
-      this.terminate(new SkeinError('TIMEOUT', { message: 'the client never confirmed the handshake' }));
-      return;
-    }
     if (nowMs >= this.flushDeadlineMs) {
       this.flushDeadlineMs = Infinity;
       this.startClosing(nowMs, 'TIMEOUT', 'close timed out with data unacknowledged', new SkeinError('TIMEOUT', {
@@ -768,13 +818,14 @@ export class ConnectionCore implements RecoveryListener {
     const outcome = recovery.onTimeout(nowMs, this);
     if (outcome !== null) this.syncRecoveryCounters();
     if (outcome === 'pto') {
-      if (recovery.ptoCount > transportLimits.ptoBackoffMax) {
+      // Dead-peer detection is by time (the idle timeout); only without one does a run of probe timeouts decide.
+      if (this.idleTimeoutMs === 0 && recovery.ptoCount > transportLimits.ptoBackoffMax) {
         this.terminate(new SkeinError('PEER_DEAD', { message: `${recovery.ptoCount} probe timeouts in a row without an answer` }));
         return;
       }
       this.onProbeTimeout();
     }
-    if (this.keepaliveMs > 0 && nowMs >= Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs) {
+    if (this.keepaliveMs > 0 && this.sent.ackElicitingInFlight === 0 && nowMs >= Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs) {
       this.pingPending = true;
     }
     if (this.pacerReleaseMs <= nowMs) this.pacerReleaseMs = Infinity;

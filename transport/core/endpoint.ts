@@ -251,7 +251,7 @@ export class EndpointCore implements ConnectionHost {
     const existing = this.pending.get(pendingKey);
     if (existing !== undefined) {
       // Our ACCEPT was lost and the client asks again with the same cookie.
-      existing.resendAccept();
+      existing.resendAccept(nowMs);
       return;
     }
     if (verdict === 'expired') {

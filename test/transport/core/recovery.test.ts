@@ -64,8 +64,8 @@ describe('probe timeout (RFC 9002 §6.2)', () => {
     expect(recovery.onTimeout(100 + base - 0.001, listener)).toBeNull();
     expect(recovery.onTimeout(100 + base, listener)).toBe('pto');
     expect(recovery.deadlineMs()).toBe(100 + 2 * base);
-    for (let i = 0; i < 20; i++) recovery.ptoCount++;
-    expect(recovery.ptoMs()).toBe(10_000);
+    for (let i = 0; i < 20; i++) recovery.ptoCount++; // capped
+    expect(recovery.ptoMs()).toBe(10_000); // the cap this test configured
   });
 
   it('is not armed with nothing ack-eliciting in flight, and resets on a new acknowledgement', () => {

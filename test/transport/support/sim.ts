@@ -250,7 +250,21 @@ export class SimNetwork {
    * passes `limitMs` or nothing is left to happen (returns done()).
    */
   runUntil(done: () => boolean, limitMs: number): boolean {
+    let stalledSteps = 0;
+    let lastMs = this.nowMs;
     for (;;) {
+      // A protocol bug that keeps a deadline in the past would spin forever: fail loudly instead.
+      if (this.nowMs === lastMs) {
+        if (++stalledSteps > 100_000) {
+          const states = this.nodes.flatMap((node) =>
+            [...node.core.connectionsList()].map((c) => `${node.address.key} ${c.state} deadline ${c.deadlineMs()}`),
+          );
+          throw new Error(`simulation livelock at ${this.nowMs} ms: time stopped advancing (${states.join('; ')})`);
+        }
+      } else {
+        lastMs = this.nowMs;
+        stalledSteps = 0;
+      }
       this.settle();
       if (done()) return true;
       let next = Infinity;
