@@ -99,7 +99,8 @@ const skeinReceiver: RoleBody<Pick<SkeinRunConfig, 'datagramBytes' | 'messageByt
 const skeinSender: RoleBody<SkeinRunConfig & { port: number }> = async ({ config, send }) => {
   const lossModel =
     config.lossRate > 0 ? createLossModel({ loss: config.lossRate, side: config.lossSide, seed: config.seed }) : null;
-  const endpoint = await Endpoint.open({ host, port: 0, datagramBytes: config.datagramBytes, congestion: config.mode, lossModel });
+  // A generous close timeout: at high loss the send buffer drains slowly, and a cut-off close would look like lost messages.
+  const endpoint = await Endpoint.open({ host, port: 0, datagramBytes: config.datagramBytes, congestion: config.mode, lossModel, closeTimeoutMs: 120_000 });
   const connection: Connection = await endpoint.connect({ host, port: config.port });
   const endMs = performance.now() + config.seconds * 1000;
   let sequence = 0;
