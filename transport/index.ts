@@ -24,3 +24,7 @@ export {
   type RpcStats,
 } from './rpc/index.js';
 export type { MessageChannel } from './channel.js';
+export { Endpoint, type EndpointOptions, type EndpointStats } from './endpoint.js';
+export { Connection, type ConnectionStats } from './connection.js';
+export type { CongestionAlgorithm } from './core/congestion.js';
+export type { EndpointDropCounters } from './core/stats.js';

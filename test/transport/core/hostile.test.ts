@@ -41,7 +41,7 @@ function expectNoAmplification(ledger: Ledger): void {
 }
 
 /** An INIT as a client would send it, optionally carrying a cookie, padded (or not) to `bytes`. */
-function init(cid: ConnectionId, cookie: Uint8Array | null, bytes = transportLimits.datagramBytesMin, version = protocolVersion): Uint8Array {
+function init(cid: ConnectionId, cookie: Uint8Array | null, bytes: number = transportLimits.datagramBytesMin, version = protocolVersion): Uint8Array {
   const out = new Uint8Array(Math.max(bytes, 64));
   out[0] = packetType.init;
   new DataView(out.buffer).setUint32(1, version);
