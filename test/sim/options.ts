@@ -37,8 +37,12 @@ export interface SimOptions {
   readonly transferIntervalMeanMs: number;
   readonly snapshotIntervalMeanMs: number;
   readonly proposalTimeoutMs: number;
-  /** The fault phase; then the network heals, everyone restarts, and the group must converge within healMaxMs. */
+  /**
+   * The fault phase; then the network heals, everyone restarts, and the group
+   * must converge: never going stuckMaxMs without progress, and within healMaxMs at most.
+   */
   readonly faultMs: number;
+  readonly stuckMaxMs: number;
   readonly healMaxMs: number;
 }
 
@@ -89,6 +93,7 @@ export function optionsFromSeed(seed: number): SimOptions {
     snapshotIntervalMeanMs: p.chance(0.7) ? p.int(300, 3000) : 0,
     proposalTimeoutMs: p.int(2000, 10_000),
     faultMs: p.int(8_000, 25_000),
-    healMaxMs: 60_000,
+    stuckMaxMs: 30_000,
+    healMaxMs: 600_000,
   };
 }

@@ -403,11 +403,29 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
       trace(`converged: leader ${l!.id}, commit ${l!.driver!.status().commit}, ${acked.length} proposals acknowledged`);
       return;
     }
-    if (scheduler.now > o.faultMs + o.healMaxMs) {
-      checker.fail(`liveness: no convergence ${o.healMaxMs} ms after healing (${why}); ${describe()}`);
+    // Liveness is progress: a slow group (one entry per append behind a 40 ms disk) may take
+    // long to drain its backlog, but a stuck one makes no progress at all.
+    const progress = groupProgress();
+    if (progress > lastProgress) {
+      lastProgress = progress;
+      lastProgressAt = scheduler.now;
+    }
+    if (scheduler.now - lastProgressAt > o.stuckMaxMs || scheduler.now > o.faultMs + o.healMaxMs) {
+      checker.fail(`liveness: no convergence after healing (${why}; progress last seen ${((scheduler.now - lastProgressAt) / 1000).toFixed(1)} s ago); ${describe()}`);
       return;
     }
     scheduler.after(200, convergeCheck);
+  };
+  let lastProgress = -1;
+  let lastProgressAt = 0;
+  /** Grows whenever any live replica commits or applies more. */
+  const groupProgress = (): number => {
+    let sum = 0;
+    for (const r of live()) {
+      const s = r.driver!.status();
+      sum += s.commit + s.applied;
+    }
+    return sum;
   };
 
   const notConverged = (l: Replica): string | null => {
