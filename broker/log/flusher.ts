@@ -42,10 +42,6 @@ export class Flusher {
     this.durable = { ...initial };
   }
 
-  get idle(): boolean {
-    return this.running === null && this.queued === null;
-  }
-
   flush(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter = { resolve, reject };

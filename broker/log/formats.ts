@@ -191,27 +191,41 @@ export function decodeIndexEntries(bytes: Buffer, entryCount: number, entriesCrc
 
 // ------------------------------------------------------------------ markers
 
+/** A marker file: magic, then int64 fields, then a CRC32C of everything before it. */
+function encodeMarker(magic: Buffer, fields: readonly number[]): Buffer {
+  const out = Buffer.alloc(8 + fields.length * 8 + 4);
+  magic.copy(out, 0);
+  fields.forEach((value, i) => writeInt64(out, 8 + i * 8, value));
+  out.writeUInt32BE(crc32c(out, 0, out.length - 4), out.length - 4);
+  return out;
+}
+
+/** The marker's fields (each a safe integer >= 0), or why the bytes are not that marker. */
+function decodeMarker(bytes: Buffer, magic: Buffer, fieldCount: number, what: string): number[] | string {
+  const length = 8 + fieldCount * 8 + 4;
+  if (bytes.length !== length || !bytes.subarray(0, 8).equals(magic)) return `not a skein ${what}`;
+  if (bytes.readUInt32BE(length - 4) !== crc32c(bytes, 0, length - 4)) return `${what} checksum mismatch`;
+  const fields: number[] = [];
+  for (let i = 0; i < fieldCount; i++) {
+    const value = readInt64(bytes, 8 + i * 8);
+    if (value === null || value < 0) return `${what} field out of range`;
+    fields.push(value);
+  }
+  return fields;
+}
+
 export interface CleanMarker {
   baseIndex: number;
   logBytes: number;
 }
 
 export function encodeCleanMarker(marker: CleanMarker): Buffer {
-  const out = Buffer.alloc(28);
-  CLEAN_MAGIC.copy(out, 0);
-  writeInt64(out, 8, marker.baseIndex);
-  writeInt64(out, 16, marker.logBytes);
-  out.writeUInt32BE(crc32c(out, 0, 24), 24);
-  return out;
+  return encodeMarker(CLEAN_MAGIC, [marker.baseIndex, marker.logBytes]);
 }
 
 export function decodeCleanMarker(bytes: Buffer): CleanMarker | string {
-  if (bytes.length !== 28 || !bytes.subarray(0, 8).equals(CLEAN_MAGIC)) return 'not a skein clean-shutdown marker';
-  if (bytes.readUInt32BE(24) !== crc32c(bytes, 0, 24)) return 'clean-shutdown marker checksum mismatch';
-  const baseIndex = readInt64(bytes, 8);
-  const logBytes = readInt64(bytes, 16);
-  if (baseIndex === null || logBytes === null) return 'clean-shutdown marker field out of range';
-  return { baseIndex, logBytes };
+  const fields = decodeMarker(bytes, CLEAN_MAGIC, 2, 'clean-shutdown marker');
+  return typeof fields === 'string' ? fields : { baseIndex: fields[0]!, logBytes: fields[1]! };
 }
 
 export interface ResetPoint {
@@ -223,25 +237,12 @@ export interface ResetPoint {
 }
 
 export function encodeResetMarker(point: ResetPoint): Buffer {
-  const out = Buffer.alloc(36);
-  RESET_MAGIC.copy(out, 0);
-  writeInt64(out, 8, point.entryIndex);
-  writeInt64(out, 16, point.term);
-  writeInt64(out, 24, point.baseOffset);
-  out.writeUInt32BE(crc32c(out, 0, 32), 32);
-  return out;
+  return encodeMarker(RESET_MAGIC, [point.entryIndex, point.term, point.baseOffset]);
 }
 
 export function decodeResetMarker(bytes: Buffer): ResetPoint | string {
-  if (bytes.length !== 36 || !bytes.subarray(0, 8).equals(RESET_MAGIC)) return 'not a skein reset marker';
-  if (bytes.readUInt32BE(32) !== crc32c(bytes, 0, 32)) return 'reset marker checksum mismatch';
-  const entryIndex = readInt64(bytes, 8);
-  const term = readInt64(bytes, 16);
-  const baseOffset = readInt64(bytes, 24);
-  if (entryIndex === null || term === null || baseOffset === null || entryIndex < 0 || term < 0 || baseOffset < 0) {
-    return 'reset marker field out of range';
-  }
-  return { entryIndex, term, baseOffset };
+  const fields = decodeMarker(bytes, RESET_MAGIC, 3, 'reset marker');
+  return typeof fields === 'string' ? fields : { entryIndex: fields[0]!, term: fields[1]!, baseOffset: fields[2]! };
 }
 
 // ------------------------------------------------------------------ helpers

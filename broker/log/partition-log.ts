@@ -287,7 +287,7 @@ export class PartitionLog implements AsyncDisposable {
     this.load(tail);
     if (fromIndex <= tail.lastIndex) {
       if (fromIndex === tail.baseIndex) {
-        tail.truncateAt(SEGMENT_HEADER_BYTES, { lastIndex: tail.baseIndex - 1, lastTerm: tail.prevTerm, nextOffset: tail.baseOffset, maxTimestamp: -1 });
+        tail.truncateAt(SEGMENT_HEADER_BYTES, tail.emptySummary());
       } else {
         const slot = tail.index!.floorByIndex(fromIndex - 1);
         let previous: BatchHeader | null = null;
@@ -678,25 +678,33 @@ export class PartitionLog implements AsyncDisposable {
   /**
    * The one disk read path: from the index entry at `slot`, skip batches
    * until `start` accepts one, then take whole batches while `more` accepts
-   * them and they fit `budget` (the first always fits). One read covers the
-   * skip (at most about one index interval) and the budget; a first batch
-   * larger than that costs a second read. Every batch returned passes its
+   * them and they fit `budget` (the first always fits). The first read
+   * covers the skip (up to the next index entry) plus the budget, so the
+   * usual read is one system call; a run that outgrows it continues with a
+   * second read where the first ended. Every batch returned passes its
    * header check and, with verifyOnRead, its body checksum.
    */
   private readRun(segment: Segment, slot: number, start: (h: BatchHeader) => boolean, more: (h: BatchHeader) => boolean, budget: number): ReadResult {
-    let position = slot < 0 ? SEGMENT_HEADER_BYTES : segment.index!.position[slot]!;
+    const index = segment.index!;
+    let position = slot < 0 ? SEGMENT_HEADER_BYTES : index.position[slot]!;
     const end = segment.logBytes;
-    let buffer = segment.read(position, Math.min(end - position, budget + this.options.indexIntervalBytes + BATCH_HEADER_BYTES));
+    const skipBytes = slot + 1 < index.count ? index.position[slot + 1]! - position : this.options.indexIntervalBytes;
+    let buffer = segment.read(position, Math.min(end - position, skipBytes + budget + BATCH_HEADER_BYTES));
     let bufferStart = position;
     const batches: Buffer[] = [];
     let bytes = 0;
     let last: BatchHeader | null = null;
     let started = false;
+    // Reads on from `position`: what is left of the budget, but at least `atLeast` bytes.
+    const readOn = (atLeast: number): void => {
+      buffer = segment.read(position, Math.min(end - position, Math.max(atLeast, budget - bytes + BATCH_HEADER_BYTES)));
+      bufferStart = position;
+    };
     while (position < end) {
       if (position + BATCH_HEADER_BYTES > bufferStart + buffer.length) {
-        if (batches.length > 0) break;
-        buffer = segment.read(position, Math.min(end - position, budget + BATCH_HEADER_BYTES));
-        bufferStart = position;
+        // No batch is shorter than its header: with less budget left than that, the run is complete.
+        if (batches.length > 0 && budget - bytes < BATCH_HEADER_BYTES) break;
+        readOn(BATCH_HEADER_BYTES);
       }
       let header: BatchHeader;
       try {
@@ -709,11 +717,7 @@ export class PartitionLog implements AsyncDisposable {
       if (!started) started = start(header);
       if (started) {
         if (!more(header) || (batches.length > 0 && bytes + header.batchLength > budget)) break;
-        if (position + header.batchLength > bufferStart + buffer.length) {
-          if (batches.length > 0) break;
-          buffer = segment.read(position, Math.min(end - position, Math.max(budget, header.batchLength)));
-          bufferStart = position;
-        }
+        if (position + header.batchLength > bufferStart + buffer.length) readOn(header.batchLength);
         const at = position - bufferStart;
         if (this.options.verifyOnRead) {
           const checked = checkBatch(buffer, at, header.batchLength, true);

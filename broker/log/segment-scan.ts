@@ -1,7 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { logLimits } from '../../transport/limits.js';
 import { BATCH_HEADER_BYTES, BatchFault, checkBatch, checkBatchHeader } from '../../transport/protocol/record-batch.js';
-import { attempt, readAt } from './files.js';
+import { attempt } from './files.js';
 import { SEGMENT_HEADER_BYTES } from './formats.js';
 import type { Segment } from './segment.js';
 
@@ -57,10 +57,4 @@ export function scanSegment(segment: Segment): ScanResult {
     position += checked.batchLength;
   }
   return { validBytes: position, fileBytes, fault: null };
-}
-
-/** Reads a segment's header bytes' worth beyond its end, to report how much garbage a truncation drops. */
-export function describeTail(segment: Segment, position: number, fileBytes: number): string {
-  const preview = readAt(segment.open(), segment.path, position, Math.min(16, fileBytes - position));
-  return `${fileBytes - position} bytes from ${position} (starting ${preview.toString('hex')})`;
 }

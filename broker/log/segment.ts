@@ -148,11 +148,7 @@ export class Segment implements SegmentSummary {
     const header = decodeIndexHeader(bytes);
     if (typeof header === 'string' || header.logBytes !== fileBytes) return false;
     if (header.lastIndex < this.baseIndex - 1 || header.nextOffset < this.baseOffset) return false;
-    this.logBytes = header.logBytes;
-    this.lastIndex = header.lastIndex;
-    this.lastTerm = header.lastTerm;
-    this.nextOffset = header.nextOffset;
-    this.maxTimestamp = header.maxTimestamp;
+    this.setSummary(header);
     return true;
   }
 
@@ -166,6 +162,7 @@ export class Segment implements SegmentSummary {
     if (typeof columns === 'string') return false;
     if (columns.count === 0 ? !this.empty : columns.entryIndex[0] !== this.baseIndex || columns.position[0] !== SEGMENT_HEADER_BYTES) return false;
     this.index = SparseIndex.fromColumns(columns);
+    this.resumeIndexInterval();
     return true;
   }
 
@@ -183,13 +180,33 @@ export class Segment implements SegmentSummary {
     writeFileAtomic(this.dir, `${this.stem}.index`, encodeIndexFile(this, this.index), options);
   }
 
+  /** The summary of this segment holding no batch. */
+  emptySummary(): SegmentSummary {
+    return { logBytes: SEGMENT_HEADER_BYTES, lastIndex: this.baseIndex - 1, lastTerm: this.prevTerm, nextOffset: this.baseOffset, maxTimestamp: -1 };
+  }
+
+  private setSummary(summary: SegmentSummary): void {
+    this.logBytes = summary.logBytes;
+    this.lastIndex = summary.lastIndex;
+    this.lastTerm = summary.lastTerm;
+    this.nextOffset = summary.nextOffset;
+    this.maxTimestamp = summary.maxTimestamp;
+  }
+
+  /**
+   * Picks up the index interval where the batches on file left it, so the
+   * entries appended next land where an uninterrupted run (or a rebuild)
+   * would put them: at most one interval of batches between entries, which
+   * bounds every walk from an entry.
+   */
+  private resumeIndexInterval(): void {
+    const index = this.index;
+    this.bytesSinceIndexEntry = index === null || index.count === 0 ? 0 : this.logBytes - index.position[index.count - 1]!;
+  }
+
   /** Empties the summary and index before a scan rebuilds them batch by batch through observe(). */
   resetSummary(): void {
-    this.logBytes = SEGMENT_HEADER_BYTES;
-    this.lastIndex = this.baseIndex - 1;
-    this.lastTerm = this.prevTerm;
-    this.nextOffset = this.baseOffset;
-    this.maxTimestamp = -1;
+    this.setSummary(this.emptySummary());
     this.index = new SparseIndex();
     this.bytesSinceIndexEntry = 0;
   }
@@ -255,14 +272,9 @@ export class Segment implements SegmentSummary {
   truncateAt(position: number, before: Omit<SegmentSummary, 'logBytes'>): void {
     const fd = this.open();
     attempt('truncate', this.path, () => ftruncateSync(fd, position));
-    this.logBytes = position;
-    this.lastIndex = before.lastIndex;
-    this.lastTerm = before.lastTerm;
-    this.nextOffset = before.nextOffset;
-    this.maxTimestamp = before.maxTimestamp;
+    this.setSummary({ ...before, logBytes: position });
     this.index?.truncateAtPosition(position);
-    // The interval restarts at the cut; a later rebuild would place entries differently, which is harmless.
-    this.bytesSinceIndexEntry = this.indexIntervalBytes;
+    this.resumeIndexInterval();
     // An index file of the old contents must not be mistaken for this one's.
     removeFile(this.indexPath);
   }

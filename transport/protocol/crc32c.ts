@@ -57,36 +57,30 @@ export function crc32c(data: Uint8Array, start = 0, end = data.length, seed = 0)
     while (((data.byteOffset + i) & 3) !== 0) crc = t[(crc ^ data[i++]!) & 0xff]! ^ (crc >>> 8);
     const wordCount = ((end - i) >>> 3) << 1;
     const words = new Int32Array(data.buffer, data.byteOffset + i, wordCount);
-    for (let w = 0; w < wordCount; w += 2) {
-      const lo = crc ^ words[w]!;
-      const hi = words[w + 1]!;
-      crc =
-        t[1792 + (lo & 0xff)]! ^
-        t[1536 + ((lo >>> 8) & 0xff)]! ^
-        t[1280 + ((lo >>> 16) & 0xff)]! ^
-        t[1024 + (lo >>> 24)]! ^
-        t[768 + (hi & 0xff)]! ^
-        t[512 + ((hi >>> 8) & 0xff)]! ^
-        t[256 + ((hi >>> 16) & 0xff)]! ^
-        t[hi >>> 24]!;
-    }
+    for (let w = 0; w < wordCount; w += 2) crc = fold8(t, crc ^ words[w]!, words[w + 1]!);
     i += wordCount * 4;
   } else {
     const end8 = end - 7;
     for (; i < end8; i += 8) {
-      const lo = crc ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+      const lo = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
       const hi = data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24);
-      crc =
-        t[1792 + (lo & 0xff)]! ^
-        t[1536 + ((lo >>> 8) & 0xff)]! ^
-        t[1280 + ((lo >>> 16) & 0xff)]! ^
-        t[1024 + (lo >>> 24)]! ^
-        t[768 + (hi & 0xff)]! ^
-        t[512 + ((hi >>> 8) & 0xff)]! ^
-        t[256 + ((hi >>> 16) & 0xff)]! ^
-        t[hi >>> 24]!;
+      crc = fold8(t, crc ^ lo, hi);
     }
   }
   for (; i < end; i++) crc = t[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
+}
+
+/** One slicing-by-8 step: the CRC state after 8 bytes, given as two little-endian words (the first already xored with the state). */
+function fold8(t: Int32Array, lo: number, hi: number): number {
+  return (
+    t[1792 + (lo & 0xff)]! ^
+    t[1536 + ((lo >>> 8) & 0xff)]! ^
+    t[1280 + ((lo >>> 16) & 0xff)]! ^
+    t[1024 + (lo >>> 24)]! ^
+    t[768 + (hi & 0xff)]! ^
+    t[512 + ((hi >>> 8) & 0xff)]! ^
+    t[256 + ((hi >>> 16) & 0xff)]! ^
+    t[hi >>> 24]!
+  );
 }
