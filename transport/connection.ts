@@ -114,8 +114,11 @@ export class Connection implements MessageChannel {
     }
     if (!this.closed && !this.closeRequested) {
       this.closeRequested = true;
-      // Messages already accepted by send() still go out: close once the waiting ones are queued.
-      if (this.waiters.length === 0) this.core.close(this.driver.nowMs());
+      // Messages whose send() resolved still go out (within the close timeout); those still waiting for room
+      // were never accepted, and waiting for room could take forever if the peer stopped reading.
+      const error = new SkeinError('CONNECTION_CLOSED', { message: 'the connection was closed before this message found room in the send buffer' });
+      for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+      this.core.close(this.driver.nowMs());
       this.driver.wake();
     }
     return this.closedPromise;
@@ -167,7 +170,6 @@ export class Connection implements MessageChannel {
       waiters.splice(0, queued);
       this.driver.wake();
     }
-    if (waiters.length === 0 && this.closeRequested && !this.closed) this.core.close(this.driver.nowMs());
   }
 
   /** @internal The core connection ended: deliver what arrived, fail what waits, tell the listeners. */

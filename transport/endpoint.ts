@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { Connection, type ConnectionDriver } from './connection.js';
-import type { CongestionAlgorithm } from './core/congestion.js';
+import type { EndpointCoreOptions } from './core/config.js';
 import { type ConnectionCore, type PeerAddress, peerAddress } from './core/connection.js';
 import { EndpointCore } from './core/endpoint.js';
 import type { CoreEnvironment } from './core/environment.js';
@@ -16,41 +16,17 @@ import { createLossModel, lossModelFromEnv, parseLossSpec } from './loss/index.j
 import type { LossModel, LossSide, LossStats } from './loss/types.js';
 import { SendSlab } from './send-slab.js';
 
-export interface EndpointOptions {
+export interface EndpointOptions extends EndpointCoreOptions {
   /** Address to bind; default '0.0.0.0' (an IPv6 address makes a udp6 socket). */
   host?: string;
   /** Port to bind; 0 (the default) picks a free one. */
   port?: number;
-  /** Accept incoming connections (a broker does; a client need not). Default false. */
-  acceptConnections?: boolean;
-  /** Largest datagram sent: 1200 (default, safe on the internet) up to 65,507 on loopback/LAN. */
-  datagramBytes?: number;
-  /** Largest message, both ways. Default 16 MiB. */
-  messageBytesMax?: number;
-  /** 'newreno' (default) or 'fixed' (a constant window: loss is not taken as congestion). */
-  congestion?: CongestionAlgorithm;
-  /** Window of the 'fixed' mode; default 2 MiB. */
-  fixedWindowBytes?: number;
   /** Fault injection: a model, a spec string ("loss=0.1,delay=5ms"), or null for none. Default: SKEIN_LOSS. */
   loss?: LossModel | string | null;
   /** Same as `loss` given a model object (or null); set one or the other. */
   lossModel?: LossModel | null;
   /** Which directions consult the loss model; default both (the model's own `side` still applies). */
   lossSide?: LossSide;
-  /** Close a connection after this long without hearing from the peer; 0 = never. Default 30 s. */
-  idleTimeoutMs?: number;
-  /** Send a PING after this long without traffic, so an idle connection stays alive; 0 = never. Default 5 s. */
-  keepaliveMs?: number;
-  /** Give up connecting after this long. Default 10 s. */
-  handshakeTimeoutMs?: number;
-  /** How long a graceful close waits for queued data. Default 10 s. */
-  closeTimeoutMs?: number;
-  /** Per-connection bounded send buffer (send() waits beyond it). Default 32 MiB. */
-  sendBufferBytes?: number;
-  /** Per-connection receive window (flow-control credit). Default 32 MiB. */
-  receiveWindowBytes?: number;
-  /** Connections served at once; further set-ups are refused. Default 4096. */
-  connectionsMax?: number;
 }
 
 export interface EndpointStats extends Omit<EndpointCoreStats, 'drops'> {
@@ -80,10 +56,22 @@ export interface EndpointStats extends Omit<EndpointCoreStats, 'drops'> {
 /** Datagrams are sliced from 1 MiB slabs. */
 const slabBytes = 1024 * 1024;
 
-/** dgram resolves every destination through `lookup`; ours answers IP literals at once instead of a tick later. */
+/**
+ * dgram resolves every destination through `lookup`; ours answers IP literals
+ * at once instead of a tick later, and remembers the last one (a connection
+ * sends to the same peer datagram after datagram).
+ */
+let lastLookupAddress = '';
+let lastLookupFamily = 0;
 function lookupFast(address: string, family: unknown, callback: (error: Error | null, address: string, family: number) => void): void {
+  if (address === lastLookupAddress) {
+    callback(null, address, lastLookupFamily);
+    return;
+  }
   const kind = isIP(address);
   if (kind !== 0) {
+    lastLookupAddress = address;
+    lastLookupFamily = kind;
     callback(null, address, kind);
     return;
   }
@@ -163,23 +151,7 @@ export class Endpoint implements ConnectionDriver {
     if (lossSide !== 'send' && lossSide !== 'receive' && lossSide !== 'both') {
       throw new SkeinError('INVALID_CONFIG', { message: `lossSide must be send, receive or both, got ${String(lossSide)}` });
     }
-    const core = new EndpointCore(
-      {
-        acceptConnections: options.acceptConnections,
-        datagramBytes: options.datagramBytes,
-        messageBytesMax: options.messageBytesMax,
-        congestion: options.congestion,
-        fixedWindowBytes: options.fixedWindowBytes,
-        idleTimeoutMs: options.idleTimeoutMs,
-        keepaliveMs: options.keepaliveMs,
-        handshakeTimeoutMs: options.handshakeTimeoutMs,
-        closeTimeoutMs: options.closeTimeoutMs,
-        sendBufferBytes: options.sendBufferBytes,
-        receiveWindowBytes: options.receiveWindowBytes,
-        connectionsMax: options.connectionsMax,
-      },
-      nodeEnvironment,
-    );
+    const core = new EndpointCore(options, nodeEnvironment);
     if (options.loss !== undefined && options.lossModel !== undefined) {
       throw new SkeinError('INVALID_CONFIG', { message: 'set loss or lossModel, not both' });
     }

@@ -175,6 +175,18 @@ describe('Endpoint on loopback', () => {
   }, 60_000);
 });
 
+describe('closing with sends still waiting for room', () => {
+  it('rejects the waiting sends with CONNECTION_CLOSED and does not wait for a peer that stopped reading', async () => {
+    const { clientConnection } = await connectedPair({ receiveWindowBytes: 100_000, messageBytesMax: 50_000 }, { sendBufferBytes: 100_000, messageBytesMax: 50_000, closeTimeoutMs: 500 });
+    const sends = Array.from({ length: 10 }, () => clientConnection.send(new Uint8Array(40_000)).then(() => 'sent', (error: SkeinError) => error.code));
+    const closed = new Promise<SkeinError | undefined>((resolve) => clientConnection.onClose(resolve));
+    await clientConnection.close();
+    expect(await Promise.all(sends)).toEqual(['sent', 'sent', ...Array<string>(8).fill('CONNECTION_CLOSED')]);
+    // The two accepted messages went out; the peer never read them, so the flush may end by its timeout.
+    expect([undefined, 'TIMEOUT']).toContain((await closed)?.code);
+  }, 30_000);
+});
+
 describe('hostile input against a real endpoint', () => {
   it('random bytes, truncated packets and an INIT flood from many source ports: no crash, no state, no amplification', async () => {
     const server = await open({ acceptConnections: true });

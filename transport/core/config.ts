@@ -4,19 +4,29 @@ import type { CongestionAlgorithm } from './congestion.js';
 
 /** Endpoint settings a user may choose; everything else comes from transportLimits. */
 export interface EndpointCoreOptions {
+  /** Accept incoming connections (a broker does; a client need not). Default false. */
   acceptConnections?: boolean;
+  /** Largest datagram sent: 1200 (default, safe on the internet) up to 65,507 on loopback/LAN. */
   datagramBytes?: number;
+  /** Largest message, both ways. Default 16 MiB. */
   messageBytesMax?: number;
+  /** 'newreno' (default) or 'fixed' (a constant window: loss is not taken as congestion). */
   congestion?: CongestionAlgorithm;
+  /** Window of the 'fixed' mode; default 2 MiB. */
   fixedWindowBytes?: number;
+  /** Close a connection after this long without hearing from the peer; 0 = never. Default 30 s. */
   idleTimeoutMs?: number;
+  /** Send a PING after this long without traffic, so an idle connection stays alive; 0 = never. Default 5 s. */
   keepaliveMs?: number;
+  /** Give up connecting after this long. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /** How long a graceful close waits for queued data. Default 10 s. */
   closeTimeoutMs?: number;
-  /** Bounded send buffer per connection (backpressure beyond it). */
+  /** Per-connection bounded send buffer (send() waits beyond it). Default 32 MiB. */
   sendBufferBytes?: number;
-  /** Receiver flow-control window per connection. */
+  /** Per-connection receive window (flow-control credit). Default 32 MiB. */
   receiveWindowBytes?: number;
+  /** Connections served at once; further set-ups are refused. Default 4096. */
   connectionsMax?: number;
 }
 
