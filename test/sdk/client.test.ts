@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SkeinError } from '../../transport/errors.js';
 import { FakeCluster, fakeClient } from './support/harness.js';
+import type { Producer } from '../../sdk/index.js';
 
 describe('Skein client routing', () => {
   it('bootstraps from any live broker in the list, greets each connection first, one connection per broker', async () => {
@@ -95,7 +96,7 @@ describe('Skein client routing', () => {
   it('closes children and refuses new work once closed; await using closes', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 1 });
-    let producerRef: ReturnType<ReturnType<typeof fakeClient>['producer']> | undefined;
+    let producerRef: Producer<number> | undefined;
     let sent: Promise<unknown> | undefined;
     {
       await using skein = fakeClient(cluster);

@@ -1,0 +1,42 @@
+/**
+ * A push consumer: the broker pushes committed records as they commit; the
+ * handler's pace sets how many may be in flight (credit), so a slow handler
+ * is never flooded. Runs until --max records were handled or Ctrl-C.
+ *
+ *   SKEIN_BROKERS=127.0.0.1:9092 npm run example examples/push-consumer.ts -- --max 10000
+ */
+import { parseArgs } from 'node:util';
+import { defineTopic, serdes, Skein } from 'skein';
+
+interface Order {
+  id: number;
+  customer: string;
+  amountCents: number;
+}
+
+const { values } = parseArgs({ options: { max: { type: 'string', default: '10000' }, topic: { type: 'string', default: 'orders' } } });
+const max = Number(values.max);
+const orders = defineTopic<Order, string>(values.topic!, { key: serdes.string() });
+
+await using skein = new Skein({ brokers: (process.env.SKEIN_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'example-push' });
+const done = new AbortController();
+process.once('SIGINT', () => done.abort());
+let handled = 0;
+const subscription = skein.subscribe({
+  topic: orders,
+  from: 'earliest',
+  maxInFlight: 1,
+  signal: done.signal,
+  handler: async (record) => {
+    // Per partition, one record at a time and in order: a real handler would write to a database here.
+    if (record.value.amountCents < 0) throw new Error(`order ${record.value.id} has a negative amount`);
+    if (++handled >= max) done.abort();
+  },
+});
+// Status events: connected partitions, leader moves, handler errors.
+void (async () => {
+  for await (const status of subscription.status()) if (status.type !== 'subscribed') console.error('status:', status);
+})();
+await new Promise((resolve) => done.signal.addEventListener('abort', resolve, { once: true }));
+await subscription.close();
+console.log(`handled ${handled} orders`);
