@@ -1,7 +1,7 @@
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
-import type { ConfChange } from './core/config.js';
+import { isNodeId, type ConfChange } from './core/config.js';
 import { RaftCore, type Proposed, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
 import type { RaftStorage } from './core/storage.js';
 import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';
@@ -93,6 +93,7 @@ export class RaftDriver {
 
   private constructor(options: RaftDriverOptions, hardState: HardState) {
     this.options = options;
+    if (!isNodeId(options.id)) throw new SkeinError('INVALID_CONFIG', { message: `replica id ${String(options.id)} is not a positive 32-bit integer` });
     this.timers = options.timers ?? realTimers;
     const tickMs = options.tickMs ?? raftLimits.tickMsDefault;
     if (!(tickMs >= raftLimits.tickMsMin && tickMs <= raftLimits.tickMsMax)) {

@@ -1,4 +1,5 @@
-import { isSkeinError } from '../../transport/errors.js';
+import { SkeinError, isSkeinError } from '../../transport/errors.js';
+import { raftLimits } from '../../transport/limits.js';
 import { raftEnvelopeFromWire, raftEnvelopeToWire, type WireEnvelope } from './codec.js';
 import type { NodeId, RaftMessage } from './core/types.js';
 
@@ -12,6 +13,8 @@ export interface RaftTransport {
   /** Registers the handler for this group's incoming messages; returns the unsubscribe. */
   onMessage(handler: (message: RaftMessage) => void): () => void;
 }
+
+const utf8 = new TextEncoder();
 
 export interface RaftMuxCounters {
   received: number;
@@ -34,6 +37,9 @@ export class RaftMux {
   constructor(private readonly sendWire: (to: NodeId, wire: WireEnvelope) => void) {}
 
   transport(group: string): RaftTransport {
+    if (group.length === 0 || utf8.encode(group).byteLength > raftLimits.groupIdBytesMax) {
+      throw new SkeinError('INVALID_ARGUMENT', { message: `a group id holds 1 to ${raftLimits.groupIdBytesMax} bytes` });
+    }
     return {
       send: (to, message) => {
         this.counters.sent++;

@@ -169,6 +169,8 @@ describe('raft mux', () => {
     expect(got).toEqual([hb]);
     expect(mux.counters).toMatchObject({ received: 1, unknownGroup: 1, malformed: 2, sent: 1 });
     expect(() => mux.transport('a').onMessage(() => undefined)).toThrow();
+    expect(() => mux.transport('')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => mux.transport('x'.repeat(600))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     unsubscribe();
     mux.receiveWire(raftEnvelopeToWire({ group: 'a', message: hb }), 2);
     expect(mux.counters.unknownGroup).toBe(2);

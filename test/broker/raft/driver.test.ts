@@ -181,5 +181,7 @@ describe('RaftDriver', () => {
     expect(isSkeinError(bad, 'INVALID_CONFIG')).toBe(true);
     const bad2 = await DriverCluster.start([1], { electionTicks: 1 }).catch((e: unknown) => e);
     expect(isSkeinError(bad2, 'INVALID_CONFIG')).toBe(true);
+    const bad3 = await DriverCluster.start([1], { id: 0 }).catch((e: unknown) => e);
+    expect(isSkeinError(bad3, 'INVALID_CONFIG')).toBe(true);
   });
 });
