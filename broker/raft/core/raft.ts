@@ -778,6 +778,11 @@ export class RaftCore {
       }
       return;
     }
+    if (m.index > this.log.lastIndex()) {
+      // Acknowledging entries we never sent: not from a correct follower.
+      this.counters.protocolViolations++;
+      return;
+    }
     const updated = pr.maybeUpdate(m.index);
     if (!updated && !(pr.state === 'probe' && pr.match === m.index)) return;
     if (pr.state === 'probe') {
