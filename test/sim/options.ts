@@ -53,7 +53,8 @@ export function optionsFromSeed(seed: number): SimOptions {
   const pick = <T>(values: readonly T[]): T => values[p.int(0, values.length - 1)]!;
   const poolSize = p.int(3, 7);
   const initialVoters = Math.min(poolSize, pick([1, 3, 3, 3, 5, 5, 2, 4]));
-  const electionTicks = p.int(4, 20);
+  // Short timeouts a third of the time: election storms with many candidates at once.
+  const electionTicks = p.chance(0.35) ? p.int(3, 5) : p.int(6, 20);
   const lossy = p.chance(0.7);
   return {
     seed,
@@ -84,8 +85,9 @@ export function optionsFromSeed(seed: number): SimOptions {
     syncLatencyMaxMs: p.chance(0.3) ? p.int(10, 40) : p.int(0, 10),
     tornWrites: p.chance(0.5),
     crashPerSecond: p.chance(0.8) ? p.next() * 0.4 : 0,
-    crashOnWriteProbability: p.chance(0.4) ? p.next() * 0.02 : 0,
-    downtimeMeanMs: p.int(100, 5000),
+    crashOnWriteProbability: p.chance(0.5) ? p.next() * 0.08 : 0,
+    // Quick restarts too: a replica back within one election still finds that term's candidates.
+    downtimeMeanMs: p.chance(0.4) ? p.int(10, 200) : p.int(200, 5000),
     proposalIntervalMeanMs: p.int(5, 150),
     readIntervalMeanMs: p.int(50, 500),
     membershipIntervalMeanMs: p.chance(0.7) ? p.int(500, 4000) : 0,
