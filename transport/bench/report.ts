@@ -25,7 +25,10 @@ export interface GoodputPoint {
   lossRate: number;
   runs: SkeinRun[];
   medianMBps: number;
-  /** To raw dgram of the same datagram size (lossless points) or to the lossless skein point (lossy ones). */
+  /**
+   * To raw dgram of the same datagram size (lossless points) or to the lossless skein point (lossy ones):
+   * the median over repetitions of the ratio within each repetition.
+   */
   ratio: number;
   ratioTo: 'raw' | 'lossless';
   retransmitRatio: number;
@@ -60,7 +63,7 @@ export function reportTables(report: TransportBenchReport): string {
   sections.push(
     `skein goodput (${report.messageBytes} B messages, loss on ${report.lossSide}, sender and receiver in separate processes)\n` +
       formatTable(
-        ['mode', 'datagram', 'loss', 'MB/s (median)', 'runs', 'ratio', 'retx/sent', 'ideal p/(1-p)', 'dup', 'ooo', 'bad'],
+        ['mode', 'datagram', 'loss', 'MB/s (median)', 'runs', 'ratio (median)', 'retx/sent', 'ideal p/(1-p)', 'dup', 'ooo', 'bad'],
         report.points.map((p) => [
           p.mode,
           `${p.datagramBytes} B`,
