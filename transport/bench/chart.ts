@@ -86,7 +86,11 @@ function panelSvg(panel: ChartPanel, offsetX: number, offsetY: number, legendLab
     const x = sx(target.x);
     const y = sy(target.y);
     out.push(`<polygon points="${x.toFixed(1)},${(y - 6).toFixed(1)} ${(x + 6).toFixed(1)},${(y + 5).toFixed(1)} ${(x - 6).toFixed(1)},${(y + 5).toFixed(1)}" fill="none" stroke="#555" stroke-width="1.5"/>`);
-    out.push(`<text x="${(x + 8).toFixed(1)}" y="${(y + 16).toFixed(1)}" fill="#555" font-size="11">${escapeXml(target.label)}</text>`);
+    // Near the right edge the label goes to the left of its mark, inside the panel.
+    const leftOfMark = x > sx(xMax) - 90;
+    out.push(
+      `<text x="${(leftOfMark ? x - 8 : x + 8).toFixed(1)}" y="${(y + 16).toFixed(1)}" text-anchor="${leftOfMark ? 'end' : 'start'}" fill="#555" font-size="11">${escapeXml(target.label)}</text>`,
+    );
   }
   for (const series of panel.series) {
     const color = palette[legendLabels.indexOf(series.label) % palette.length]!;
