@@ -1,4 +1,5 @@
 import { crc32c } from '../../transport/protocol/crc32c.js';
+import { readInt64 as readInt64From, writeInt64 } from '../../transport/protocol/records.js';
 
 /**
  * The small binary files of a partition directory, besides the batches
@@ -175,16 +176,17 @@ export function decodeIndexEntries(bytes: Buffer, entryCount: number, entriesCrc
     timestampBefore: new Float64Array(entryCount),
     position: new Uint32Array(entryCount),
   };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   for (let i = 0; i < entryCount; i++) {
     const at = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
-    const entryIndex = readInt64(bytes, at);
-    const baseOffset = readInt64(bytes, at + 8);
-    const timestampBefore = readInt64(bytes, at + 16);
+    const entryIndex = readInt64From(view, at);
+    const baseOffset = readInt64From(view, at + 8);
+    const timestampBefore = readInt64From(view, at + 16);
     if (entryIndex === null || baseOffset === null || timestampBefore === null) return `index entry ${i} out of range`;
     columns.entryIndex[i] = entryIndex;
     columns.baseOffset[i] = baseOffset;
     columns.timestampBefore[i] = timestampBefore;
-    columns.position[i] = bytes.readUInt32BE(at + 24);
+    columns.position[i] = view.getUint32(at + 24);
   }
   return columns;
 }
@@ -247,12 +249,6 @@ export function decodeResetMarker(bytes: Buffer): ResetPoint | string {
 
 // ------------------------------------------------------------------ helpers
 
-function writeInt64(out: Buffer, at: number, value: number): void {
-  out.writeBigInt64BE(BigInt(value), at);
-}
-
-/** The int64 at `at` if it is a safe integer, else null. */
 function readInt64(bytes: Buffer, at: number): number | null {
-  const value = bytes.readBigInt64BE(at);
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : null;
+  return readInt64From(new DataView(bytes.buffer, bytes.byteOffset, bytes.length), at);
 }

@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { recordLimits } from '../limits.js';
 import { crc32c } from './crc32c.js';
-import { corrupt, measureRecords, readRecords, writeRecords } from './records.js';
+import { corrupt, measureRecords, readInt64, readRecords, writeInt64, writeRecords } from './records.js';
 import type { DecodedRecord, RecordInput } from './records.js';
 
 /**
@@ -366,21 +366,6 @@ export function controlPayload(batch: Uint8Array, options: VerifyOptions = {}): 
 }
 
 // ------------------------------------------------------------------ helpers
-
-function writeInt64(out: Buffer, at: number, value: number): void {
-  // Safe integers split exactly into a signed high word and an unsigned low word.
-  const high = Math.floor(value / 4294967296);
-  out.writeInt32BE(high, at);
-  out.writeUInt32BE(value - high * 4294967296, at + 4);
-}
-
-/** An int64 as a number, or null when it is not a safe integer. */
-function readInt64(view: DataView, at: number): number | null {
-  const high = view.getInt32(at);
-  if (high >= 0x200000 || high < -0x200000) return null;
-  const value = high * 4294967296 + view.getUint32(at + 4);
-  return Number.isSafeInteger(value) ? value : null;
-}
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;

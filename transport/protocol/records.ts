@@ -88,6 +88,21 @@ export function writeUvarint(out: Uint8Array, pos: number, value: number): numbe
   return pos;
 }
 
+/** Writes a safe integer as a big-endian int64: it splits exactly into a signed high word and an unsigned low word. */
+export function writeInt64(out: Buffer, at: number, value: number): void {
+  const high = Math.floor(value / 4294967296);
+  out.writeInt32BE(high, at);
+  out.writeUInt32BE(value - high * 4294967296, at + 4);
+}
+
+/** The big-endian int64 at `at` as a number, or null when it is not a safe integer. No BigInt on the way. */
+export function readInt64(view: DataView, at: number): number | null {
+  const high = view.getInt32(at);
+  if (high >= 0x200000 || high < -0x200000) return null;
+  const value = high * 4294967296 + view.getUint32(at + 4);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
 /** A bounds-checked cursor over untrusted bytes: every read past `end` becomes a CORRUPT_BATCH. */
 export class ByteReader {
   constructor(

@@ -28,9 +28,10 @@ import type { FlushPolicy } from '../index.js';
  * it) and the log's safe default (verifyOnAppend on: every byte checksummed
  * again inside append). The headline is the broker's, under `records`.
  *
- * Then reads: sequential 1 MiB reads of a 16 KiB-batch log (bodies verified,
+ * Then reads of a 16 KiB-batch log: sequential 1 MiB reads (bodies verified,
  * the default, and headers only), and seeks to random offsets reading the one
- * batch holding each, on 4 MiB segments so the index LRU is exercised.
+ * batch holding each: on default segments, and on 4 MiB segments (twice
+ * openSegmentsMax of them) so the index LRU misses about half the time.
  * Medians of --runs runs; ends with one JSON line.
  */
 
@@ -183,50 +184,41 @@ async function main(): Promise<void> {
       }
     }
 
-    progress('  reads: 16 KiB batches, 4 MiB segments, tail cache off (every read from the file)');
+    progress('  reads: 16 KiB batches, tail cache off (every read from the file)');
     const { batches } = makeBatches(16 * 1024);
-    const readDir = mkdtempSync(join(root, 'read-'));
-    const segmentBytes = 4 * 1024 * 1024;
-    {
-      const writer = await PartitionLog.open({ dir: readDir, flush: 'manual', segmentBytes });
-      for (const batch of batches) writer.append([batch]);
-      await writer.close();
-    }
     const readMBps: number[] = [];
     const readHeadersOnlyMBps: number[] = [];
-    let seekP50 = 0;
-    let seekP99 = 0;
-    for (const verifyOnRead of [true, false]) {
-      const log = await PartitionLog.open({ dir: readDir, flush: 'manual', segmentBytes, tailCacheBytes: 0, verifyOnRead });
-      for (let run = 0; run < runs; run++) {
-        let offset = log.startOffset;
-        let bytes = 0;
-        const start = performance.now();
-        while (offset < log.endOffset) {
-          const result = log.read({ offset, maxBytes: 1024 * 1024 });
-          bytes += result.bytes;
-          offset = result.nextOffset;
+    const seeks: Record<string, { p50: number; p99: number }> = {};
+    // Default segments (one segment here: every seek is index search + one read), then 4 MiB segments
+    // (16 of them, twice openSegmentsMax: about half the seeks load a segment's index first).
+    for (const [name, segmentBytes] of [['default', undefined], ['lru', 4 * 1024 * 1024]] as const) {
+      const dir = mkdtempSync(join(root, 'read-'));
+      const writer = await PartitionLog.open({ dir, flush: 'manual', ...(segmentBytes === undefined ? {} : { segmentBytes }) });
+      for (const batch of batches) writer.append([batch]);
+      await writer.close();
+      for (const verifyOnRead of name === 'default' ? [true, false] : [true]) {
+        const log = await PartitionLog.open({ dir, flush: 'manual', tailCacheBytes: 0, verifyOnRead, ...(segmentBytes === undefined ? {} : { segmentBytes }) });
+        if (name === 'default') {
+          for (let run = 0; run < runs; run++) {
+            let offset = log.startOffset;
+            let bytes = 0;
+            const start = performance.now();
+            while (offset < log.endOffset) {
+              const result = log.read({ offset, maxBytes: 1024 * 1024 });
+              bytes += result.bytes;
+              offset = result.nextOffset;
+            }
+            (verifyOnRead ? readMBps : readHeadersOnlyMBps).push(mbps(bytes, performance.now() - start));
+          }
         }
-        (verifyOnRead ? readMBps : readHeadersOnlyMBps).push(mbps(bytes, performance.now() - start));
+        if (verifyOnRead) seeks[name] = seekLatency(log);
+        await log.close();
       }
-      if (verifyOnRead) {
-        const prng = new Prng(7);
-        const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 });
-        const end = log.endOffset;
-        for (let i = 0; i < seekCount; i++) {
-          const offset = Math.floor(prng.next() * end);
-          const start = process.hrtime.bigint();
-          const result = log.read({ offset, maxBytes: 1 });
-          histogram.recordValue(Number(process.hrtime.bigint() - start) / 1000);
-          if (result.batches.length !== 1) throw new Error(`seek to ${offset} returned ${result.batches.length} batches`);
-        }
-        seekP50 = histogram.getValueAtPercentile(50);
-        seekP99 = histogram.getValueAtPercentile(99);
-      }
-      await log.close();
+      rmSync(dir, { recursive: true, force: true });
     }
     progress(`  sequential read ${median(readMBps).toFixed(0)} MB/s (bodies verified, the default), ${median(readHeadersOnlyMBps).toFixed(0)} MB/s (headers only)`);
-    progress(`  seek by offset p50 ${seekP50} us, p99 ${seekP99} us (${seekCount} random offsets, one 16 KiB batch each, bodies verified)`);
+    progress(`  seek by offset p50 ${seeks.default!.p50} us, p99 ${seeks.default!.p99} us (${seekCount} random offsets, one 16 KiB batch each, bodies verified)`);
+    progress(`  same on 4 MiB segments (index LRU misses): p50 ${seeks.lru!.p50} us, p99 ${seeks.lru!.p99} us`);
 
     const appendMBps = mbps(headline.bytes, headline.broker.logMs);
     const rawMBps = mbps(headline.bytes, headline.broker.rawMs);
@@ -246,8 +238,10 @@ async function main(): Promise<void> {
         ratioVerifyOnAppend: round(verifiedMBps / verifiedRawMBps, 3),
         readMBps: round(median(readMBps)),
         readHeadersOnlyMBps: round(median(readHeadersOnlyMBps)),
-        seekP50Us: seekP50,
-        seekP99Us: seekP99,
+        seekP50Us: seeks.default!.p50,
+        seekP99Us: seeks.default!.p99,
+        seekLruP50Us: seeks.lru!.p50,
+        seekLruP99Us: seeks.lru!.p99,
         runs,
         mbPerTrial: Number(args.mb),
         cases,
@@ -256,6 +250,21 @@ async function main(): Promise<void> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Latency of reading the one batch that holds a random offset, in microseconds. */
+function seekLatency(log: PartitionLog): { p50: number; p99: number } {
+  const prng = new Prng(7);
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 });
+  const end = log.endOffset;
+  for (let i = 0; i < seekCount; i++) {
+    const offset = Math.floor(prng.next() * end);
+    const start = process.hrtime.bigint();
+    const result = log.read({ offset, maxBytes: 1 });
+    histogram.recordValue(Number(process.hrtime.bigint() - start) / 1000);
+    if (result.batches.length !== 1) throw new Error(`seek to ${offset} returned ${result.batches.length} batches`);
+  }
+  return { p50: histogram.getValueAtPercentile(50), p99: histogram.getValueAtPercentile(99) };
 }
 
 function round(n: number, digits = 1): number {
