@@ -124,6 +124,7 @@ export class Endpoint implements ConnectionDriver {
   private timerDeadlineMs = Infinity;
   private closing: Promise<void> | null = null;
   private socketClosed = false;
+  private lastSocketFacts: { receiveBufferBytes: number; sendBufferBytes: number; kernelReceiveDrops: number | null } | null = null;
   private readonly counters = { sendErrors: 0, sendQueueStalls: 0, datagramsSent: 0, bytesSent: 0 };
 
   private constructor(socket: dgram.Socket, family: 'udp4' | 'udp6', core: EndpointCore, loss: LossModel | null, lossSide: LossSide) {
@@ -230,12 +231,7 @@ export class Endpoint implements ConnectionDriver {
     const core = this.core.stats();
     const lossStats = this.loss === null ? null : { ...this.loss.stats };
     const injected = lossStats === null ? 0 : lossStats.dropped + lossStats.queueDropped + lossStats.blackholed;
-    let receiveBufferBytes = 0;
-    let sendBufferBytes = 0;
-    if (!this.socketClosed) {
-      receiveBufferBytes = this.socket.getRecvBufferSize();
-      sendBufferBytes = this.socket.getSendBufferSize();
-    }
+    const socket = this.socketFacts();
     return {
       ...core,
       address: { ...this.address },
@@ -244,16 +240,26 @@ export class Endpoint implements ConnectionDriver {
         injected,
         lossHeldOverflow: this.held.dropped,
         sendErrors: this.counters.sendErrors,
-        kernelReceiveBuffer: kernelReceiveDrops(this.address.port, this.family),
+        kernelReceiveBuffer: socket.kernelReceiveDrops,
       },
       loss: lossStats,
       socket: {
-        receiveBufferBytes,
-        sendBufferBytes,
+        receiveBufferBytes: socket.receiveBufferBytes,
+        sendBufferBytes: socket.sendBufferBytes,
         datagramsSent: this.counters.datagramsSent,
         bytesSent: this.counters.bytesSent,
         sendQueueStalls: this.counters.sendQueueStalls,
       },
+    };
+  }
+
+  /** Facts only the open socket can tell; kept from the moment it closes so stats stay meaningful afterwards. */
+  private socketFacts(): { receiveBufferBytes: number; sendBufferBytes: number; kernelReceiveDrops: number | null } {
+    if (this.lastSocketFacts !== null) return this.lastSocketFacts;
+    return {
+      receiveBufferBytes: this.socket.getRecvBufferSize(),
+      sendBufferBytes: this.socket.getSendBufferSize(),
+      kernelReceiveDrops: kernelReceiveDrops(this.address.port, this.family),
     };
   }
 
@@ -278,6 +284,7 @@ export class Endpoint implements ConnectionDriver {
     for (let i = 0; i < 50 && this.socket.getSendQueueCount() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
     this.clearTimer();
     this.held.clear();
+    this.lastSocketFacts = this.socketFacts();
     this.socketClosed = true;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
