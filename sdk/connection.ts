@@ -189,8 +189,10 @@ export class ConnectionPool {
 }
 
 function connectError(key: string, error: unknown): SkeinError {
-  if (error instanceof SkeinError) return error;
-  if (error instanceof Error && error.name === 'TimeoutError') {
+  // The dial's own deadline is a signal too: its abort is a timeout (retriable), not the caller giving up.
+  const timedOut = (e: unknown): boolean => e instanceof Error && e.name === 'TimeoutError';
+  if (error instanceof SkeinError && !(error.code === 'ABORTED' && timedOut(error.cause))) return error;
+  if (timedOut(error) || (error instanceof SkeinError && timedOut(error.cause))) {
     return new SkeinError('TIMEOUT', { message: `connecting to broker ${key} timed out`, cause: error });
   }
   return new SkeinError('CONNECTION_REFUSED', { message: `could not connect to broker ${key}`, cause: error });

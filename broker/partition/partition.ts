@@ -148,8 +148,13 @@ export class Partition implements PartitionView {
       return false;
     }
     const signal = AbortSignal.timeout(timeoutMs);
-    while (this.replica.raft.status().role === 'leader' && !signal.aborted) await this.changes.next(signal);
-    return this.replica.raft.status().role !== 'leader';
+    // Done when a successor has committed an entry of its own term, as seen from here: it then takes writes.
+    const handedOver = (): boolean => {
+      const now = this.replica.raft.status();
+      return now.role !== 'leader' && now.leader !== 0 && now.leader !== now.id && this.replica.raft.termAt(now.commit) === now.term;
+    };
+    while (!handedOver() && !signal.aborted) await this.changes.next(signal);
+    return handedOver();
   }
 
   /**

@@ -236,9 +236,10 @@ export class LogReplica implements RaftStateMachine {
         this.writableTerm = entry.term;
         this.nextOffset = this.highWatermarkValue;
         this.options.hooks.leadershipChanged?.(true);
-        this.changes.notify();
       }
     }
+    // A new term's first entry committing matters to waiters too (a leadership handover completes).
+    this.changes.notify();
   }
 
   restore(snapshot: Snapshot): void {

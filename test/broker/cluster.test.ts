@@ -30,3 +30,58 @@ describe('a three-broker cluster in one process', () => {
     await consumer.close();
   }, 60_000);
 });
+
+describe('leadership, deletion and push across leader changes', () => {
+  it('a graceful stop hands leadership over before the broker exits', async () => {
+    cluster = new InProcessCluster(3);
+    await cluster.start();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    await client.admin().createTopic({ name: 'handover', partitions: 3, replicationFactor: 3 });
+    const producer = client.producer({ lingerMs: 1 });
+    await producer.send({ topic: 'handover', messages: [{ value: 'warm', partition: 0 }, { value: 'warm', partition: 1 }, { value: 'warm', partition: 2 }] });
+    const leaders = (await client.admin().describeTopic('handover')).partitions.map((p) => p.leader);
+    const victim = leaders[0]!;
+    await cluster.stopBroker(victim);
+    // No election timeout has passed: every partition the victim led already has a new, writable leader.
+    for (const [partition, leader] of leaders.entries()) {
+      if (leader !== victim) continue;
+      const writable = [...cluster.brokers.values()].some((b) => (b as unknown as { partition(t: string, p: number): { isLeader(): boolean } | undefined }).partition('handover', partition)?.isLeader());
+      expect(writable).toBe(true);
+    }
+    await producer.send({ topic: 'handover', messages: [{ value: 'after', partition: 0 }] });
+  }, 60_000);
+
+  it('push subscribers get every record once, in order, across a leader change', async () => {
+    cluster = new InProcessCluster(3);
+    await cluster.start();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    await client.admin().createTopic({ name: 'pushed', partitions: 1, replicationFactor: 3 });
+    const got: number[] = [];
+    const subscription = client.subscribe<number>({ topic: 'pushed', from: 'earliest', handler: (r) => void got.push(r.value) });
+    const producer = client.producer({ lingerMs: 1 });
+    await producer.send({ topic: 'pushed', messages: Array.from({ length: 200 }, (_, i) => ({ value: i })) });
+    const leader = (await client.admin().describeTopic('pushed')).partitions[0]!.leader!;
+    await cluster.stopBroker(leader);
+    await producer.send({ topic: 'pushed', messages: Array.from({ length: 200 }, (_, i) => ({ value: 200 + i })) });
+    const until = Date.now() + 30_000;
+    while (got.length < 400 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await subscription.close();
+    expect(got).toEqual(Array.from({ length: 400 }, (_, i) => i));
+  }, 60_000);
+
+  it('deletes a topic everywhere, and a topic created again under its name starts empty', async () => {
+    cluster = new InProcessCluster(3);
+    await cluster.start();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const admin = client.admin();
+    await admin.createTopic({ name: 'ephemeral', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ lingerMs: 1 });
+    await producer.send({ topic: 'ephemeral', messages: [{ value: 'old' }, { value: 'old' }] });
+    await admin.deleteTopic('ephemeral');
+    expect(await admin.listTopics()).not.toContain('ephemeral');
+    await expect(admin.describeTopic('ephemeral')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await admin.createTopic({ name: 'ephemeral', partitions: 1, replicationFactor: 3 });
+    const [meta] = await producer.send({ topic: 'ephemeral', messages: [{ value: 'new' }] });
+    expect(meta!.offset).toBe(0);
+  }, 60_000);
+});
