@@ -3,7 +3,7 @@ import { transportLimits } from '../limits.js';
 import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { median } from './latency-recorder.js';
-import { measureRaw, measureRawPaced } from './raw-dgram.js';
+import { measureRawPaced } from './raw-dgram.js';
 import { currentLauncher } from './roles.js';
 import { measureSkein, type CongestionMode, type SkeinRun } from './skein-run.js';
 
@@ -91,12 +91,11 @@ export async function runTransportBenchCommand(argv: string[]): Promise<number> 
   }
   const launcher = currentLauncher(argv);
 
-  progress(`raw node:dgram, ${options.datagramBytes} B datagrams: finding the pace the receiver keeps up with`);
-  const paced = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: Math.min(options.seconds, 2), onProgress: progress });
   const rawRuns: number[] = [];
   const runs: SkeinRun[] = [];
   for (let run = 1; run <= options.runs; run++) {
-    const raw = await measureRaw(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, rateBytesPerSecond: paced.rateBytesPerSecond });
+    progress(`run ${run}/${options.runs}: raw node:dgram, ${options.datagramBytes} B datagrams, paced just under what the receiver takes in`);
+    const raw = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, onProgress: progress });
     rawRuns.push(raw.receivedMBps);
     progress(`run ${run}/${options.runs}: raw ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
     const skein = await measureSkein(launcher, {

@@ -4,7 +4,7 @@ import { transportLimits } from '../limits.js';
 import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import { median } from './latency-recorder.js';
-import { measureRaw, measureRawLatency, measureRawPaced } from './raw-dgram.js';
+import { measureRawLatency, measureRawPaced } from './raw-dgram.js';
 import { reportTables, writeReportFiles, type GoodputPoint, type TargetCheck, type TransportBenchReport } from './report.js';
 import { currentLauncher } from './roles.js';
 import { measureSkein, measureSkeinLatency, type CongestionMode, type SkeinRun } from './skein-run.js';
@@ -104,22 +104,19 @@ export async function runTransportBenchSuite(argv: string[]): Promise<number> {
   const totalSteps = o.runs * (o.sizes.length + pointKeys.length);
   let step = 0;
 
-  // The pace of each raw baseline is found once, then every repetition measures at that pace.
-  const paces = new Map<number, { rate: number; lossRate: number }>();
-  for (const size of o.sizes) {
-    const paced = await measureRawPaced(launcher, { datagramBytes: size, seconds: Math.min(o.seconds, 2), onProgress: progress });
-    paces.set(size, { rate: paced.rateBytesPerSecond, lossRate: paced.lossRate });
-  }
   const rawRuns = new Map<number, number[]>(o.sizes.map((s) => [s, []]));
   const rawLoss = new Map<number, number[]>(o.sizes.map((s) => [s, []]));
+  const rawPaces = new Map<number, number[]>(o.sizes.map((s) => [s, []]));
   const skeinRuns = new Map<string, SkeinRun[]>(pointKeys.map((k) => [keyOf(k), []]));
 
   // Repetition-major order: noise from other load on the machine spreads over raw and skein alike.
   for (let run = 1; run <= o.runs; run++) {
     for (const size of o.sizes) {
-      const raw = await measureRaw(launcher, { datagramBytes: size, seconds: o.seconds, rateBytesPerSecond: paces.get(size)!.rate });
+      // The pace is found again in every repetition: one found in a noisy moment would cap the baseline for the whole run.
+      const raw = await measureRawPaced(launcher, { datagramBytes: size, seconds: o.seconds, onProgress: progress });
       rawRuns.get(size)!.push(raw.receivedMBps);
       rawLoss.get(size)!.push(raw.lossRate);
+      rawPaces.get(size)!.push(raw.rateBytesPerSecond / 1e6);
       progress(`[${++step}/${totalSteps}] run ${run}: raw dgram ${size} B: ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
     }
     for (const key of pointKeys) {
@@ -154,7 +151,7 @@ export async function runTransportBenchSuite(argv: string[]): Promise<number> {
     datagramBytes: size,
     medianMBps: median(rawRuns.get(size)!),
     runsMBps: rawRuns.get(size)!,
-    pacedAtMBps: paces.get(size)!.rate / 1e6,
+    pacedAtMBps: median(rawPaces.get(size)!),
     lossRate: median(rawLoss.get(size)!),
   }));
   const points: GoodputPoint[] = pointKeys.map((key) => {
