@@ -120,6 +120,7 @@ describe('bench arithmetic and writers', () => {
       packetsLost: 3,
       secondsMeasured: 1,
       injectedDrops: 3,
+      receiverKernelDrops: 0,
     });
     const point = (lossRate: number, mbps: number) => ({
       mode: 'fixed' as const,

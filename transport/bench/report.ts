@@ -63,7 +63,7 @@ export function reportTables(report: TransportBenchReport): string {
   sections.push(
     `skein goodput (${report.messageBytes} B messages, loss on ${report.lossSide}, sender and receiver in separate processes)\n` +
       formatTable(
-        ['mode', 'datagram', 'loss', 'MB/s (median)', 'runs', 'ratio (median)', 'retx/sent', 'ideal p/(1-p)', 'dup', 'ooo', 'bad'],
+        ['mode', 'datagram', 'loss', 'MB/s (median)', 'runs', 'ratio (median)', 'retx/sent', 'ideal p/(1-p)', 'dup', 'ooo', 'bad', 'kernel drops'],
         report.points.map((p) => [
           p.mode,
           `${p.datagramBytes} B`,
@@ -76,6 +76,7 @@ export function reportTables(report: TransportBenchReport): string {
           String(p.duplicates),
           String(p.outOfOrder),
           String(p.corrupted),
+          kernelDrops(p.runs),
         ]),
       ),
   );
@@ -106,6 +107,12 @@ export function reportTables(report: TransportBenchReport): string {
   return sections.join('\n\n');
 }
 
+/** Real losses at the receiver's socket over all runs of a point; '-' where the platform does not tell. */
+function kernelDrops(runs: readonly SkeinRun[]): string {
+  const known = runs.map((r) => r.receiverKernelDrops).filter((d): d is number => d !== null);
+  return known.length === 0 ? '-' : String(known.reduce((a, b) => a + b, 0));
+}
+
 function pct(rate: number): string {
   return `${(rate * 100).toFixed(rate < 0.01 && rate > 0 ? 2 : 0)}%`;
 }
@@ -122,7 +129,7 @@ export function toCsv(header: readonly string[], rows: readonly (readonly (strin
 export function writeReportFiles(report: TransportBenchReport, directory: string): string[] {
   mkdirSync(directory, { recursive: true });
   const runsCsv = toCsv(
-    ['mode', 'datagramBytes', 'lossRate', 'run', 'goodputMBps', 'messagesDelivered', 'messageBytesDelivered', 'duplicates', 'outOfOrder', 'corrupted', 'retransmittedBytes', 'packetsLost', 'packetsSent', 'secondsMeasured'],
+    ['mode', 'datagramBytes', 'lossRate', 'run', 'goodputMBps', 'messagesDelivered', 'messageBytesDelivered', 'duplicates', 'outOfOrder', 'corrupted', 'retransmittedBytes', 'packetsLost', 'packetsSent', 'receiverKernelDrops', 'secondsMeasured'],
     report.points.flatMap((p) =>
       p.runs.map((r, i) => [
         p.mode,
@@ -138,6 +145,7 @@ export function writeReportFiles(report: TransportBenchReport, directory: string
         r.retransmittedBytes,
         r.packetsLost,
         r.packetsSent,
+        r.receiverKernelDrops ?? '',
         r.secondsMeasured,
       ]),
     ),

@@ -42,6 +42,8 @@ export interface SkeinRun {
   secondsMeasured: number;
   /** What the loss model did at the sender. */
   injectedDrops: number;
+  /** Datagrams the receiver's kernel dropped because its socket buffer was full (Linux; null elsewhere): real loss. */
+  receiverKernelDrops: number | null;
 }
 
 /** Header of every bench message: sequence number at the start and the end, the body filled with its low byte. */
@@ -92,7 +94,8 @@ const skeinReceiver: RoleBody<Pick<SkeinRunConfig, 'datagramBytes' | 'messageByt
   });
   send({ type: 'ready', port: endpoint.address.port });
   await next('report');
-  send({ type: 'report', delivered, deliveredBytes, duplicates, outOfOrder, corrupted, firstMs, lastMs });
+  const kernelDrops = endpoint.stats().drops.kernelReceiveBuffer;
+  send({ type: 'report', delivered, deliveredBytes, duplicates, outOfOrder, corrupted, firstMs, lastMs, kernelDrops });
   await endpoint.close();
 };
 
@@ -147,6 +150,7 @@ export async function measureSkein(launcher: RoleLauncher, config: SkeinRunConfi
         packetsLost: sent.packetsLost as number,
         secondsMeasured: spanMs / 1000,
         injectedDrops: sent.injectedDrops as number,
+        receiverKernelDrops: report.kernelDrops as number | null,
       };
     },
   );
