@@ -3,7 +3,9 @@ import { chainNext, entryKey, type ApplyObserver } from './state-machine.js';
 
 /**
  * The safety properties of Raft, checked as the simulation runs:
- * - election safety: at most one leader per term (ever);
+ * - election safety: at most one leader per term (ever), and no replica
+ *   grants its vote to two candidates in one term (seen on the wire, so a
+ *   vote forgotten across a restart shows even when no second leader follows);
  * - log matching: two logs holding an entry with the same index and term
  *   hold the same entry, preceded by the same term (checked on every append,
  *   which by induction gives identical prefixes);
@@ -28,6 +30,7 @@ export class Checker implements ApplyObserver {
   violation: string | null = null;
   readonly counters = { appendsChecked: 0, appliesChecked: 0, restoresChecked: 0, leadersChecked: 0, readsChecked: 0 };
   private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly voteOf = new Map<string, NodeId>();
   /** The one history: at each index, the entry every replica must apply there. */
   readonly history: Array<{ term: number; key: string } | undefined> = [];
   /** Chain hash of the history through each index, as far as it is contiguous. */
@@ -40,6 +43,13 @@ export class Checker implements ApplyObserver {
 
   fail(message: string): void {
     if (this.violation === null) this.violation = `t=${(this.now() / 1000).toFixed(3)}s: ${message}`;
+  }
+
+  onVoteGranted(voter: NodeId, candidate: NodeId, term: number): void {
+    const key = `${voter}:${term}`;
+    const earlier = this.voteOf.get(key);
+    if (earlier === undefined) this.voteOf.set(key, candidate);
+    else if (earlier !== candidate) this.fail(`vote safety: node ${voter} voted for ${earlier} and for ${candidate} in term ${term}`);
   }
 
   onAppend(node: NodeId, entries: readonly Entry[], prevTerm: number): void {

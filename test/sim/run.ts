@@ -188,6 +188,8 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
     const incarnation = r.disk.incarnation;
     const mux = new RaftMux((to, wire) => {
       stats.messagesSent++;
+      // A granted vote (type 4, not rejected) as it leaves the replica: what the voter promised.
+      if (wire.t === 4 && wire.r === false) checker.onVoteGranted(r.id, to, wire.e as number);
       const sent = prng.network.chance(o.cborFraction) ? decodeWire(encodeWire(wire)) : wire;
       network.send(r.id, to, sent);
     });

@@ -9,7 +9,7 @@ import { runSimulation } from './run.js';
  */
 
 const firstSeed = 1;
-const seedCount = Number(process.env.SIM_SEEDS ?? 480);
+const seedCount = Number(process.env.SIM_SEEDS ?? 720);
 const chunk = 40;
 
 describe('deterministic simulation', () => {
