@@ -63,6 +63,7 @@ export class Broker implements AsyncDisposable {
       partition: (topic, partition) => this.partition(topic, partition),
       controller: (operation, signal) => this.service.run(operation, signal),
       controllerId: () => this.controller.leaderId(),
+      metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
       raft: (body) => this.receiveRaft(body),
       counters: this.counters,
@@ -148,6 +149,8 @@ export class Broker implements AsyncDisposable {
 
   private async handle(method: string, body: unknown, ctx: RpcHandlerContext, session: Session | null): Promise<unknown> {
     this.counters.requests++;
+    // Stopping: replicas are closing under the requests; the client should simply go elsewhere.
+    if (this.stopped) throw new SkeinError('CONNECTION_CLOSED', { message: `broker ${this.config.id} is stopping` });
     try {
       if (method === peerMethods.controller) return await this.service.handleForwarded(body, ctx.signal);
       if (session === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
@@ -190,7 +193,10 @@ export class Broker implements AsyncDisposable {
     const local = this.partition(topic, partition);
     if (local === undefined) {
       const record = this.controller.state.topic(topic);
-      if (record === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+      if (record === undefined) {
+        if (!this.controller.isCaughtUp()) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${this.config.id} is still catching up on the cluster metadata` });
+        throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+      }
       const info = record.partitions[partition];
       if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has no partition ${partition}` });
       throw notLeader(this.context, `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });

@@ -51,7 +51,14 @@ export class ControllerService {
         const state = controller.state;
         if (state.topic(request.name) !== undefined) throw new SkeinError('TOPIC_EXISTS', { message: `topic ${request.name} exists` });
         const alive = this.options.aliveBrokers();
-        const brokers = state.brokerList().map((b: BrokerInfo) => b.id).filter((id) => alive.has(id));
+        const registered = state.brokerList().map((b: BrokerInfo) => b.id);
+        const brokers = registered.filter((id) => alive.has(id));
+        if (request.replicationFactor <= registered.length && request.replicationFactor > brokers.length) {
+          // Enough brokers exist, just not enough answering right now (starting, restarting): worth a retry.
+          throw new SkeinError('NOT_ENOUGH_REPLICAS', {
+            message: `replication factor ${request.replicationFactor} needs ${request.replicationFactor} live brokers; ${brokers.length} of ${registered.length} answer right now`,
+          });
+        }
         const assignment = assignReplicas({ partitions: request.partitions, replicationFactor: request.replicationFactor, brokers, load: state.load() });
         command = { type: 'createTopic', name: request.name, config: { ...this.options.topicDefaults, ...request.config }, assignment };
         break;

@@ -84,6 +84,17 @@ export class Controller {
     return this.replica.leaderHint().leaderId;
   }
 
+  /**
+   * True once this replica applied an entry of the current leader's term: its
+   * metadata is then at least as new as when that leader took over. Before
+   * that (just after a restart, say) "no such topic" may only mean "not
+   * replayed yet".
+   */
+  isCaughtUp(): boolean {
+    const status = this.replica.raft.status();
+    return status.leader !== 0 && status.applied >= status.commit && this.replica.raft.termAt(status.applied) === status.term;
+  }
+
   get raft(): LogReplica['raft'] {
     return this.replica.raft;
   }

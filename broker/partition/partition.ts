@@ -49,8 +49,9 @@ export class Partition implements PartitionView {
       hooks: {
         applyBatch: (header) => partition.sequencer.applied(identityOf(header), header.baseOffset),
         leadershipChanged: (writable) => {
-          // Proposals not yet committed may never be: their retries must not look like duplicates.
-          if (!writable) partition.sequencer.dropPending();
+          // Proposals of an earlier leadership not yet committed may never be: their retries must not
+          // look like duplicates. A new leadership starts from what is applied, nothing else.
+          partition.sequencer.dropPending();
           options.onLeadership?.(writable, partition);
         },
       },

@@ -67,6 +67,7 @@ export class LogReplica implements RaftStateMachine {
   private writableTerm = 0;
   private nextOffset = 0;
   private closedValue = false;
+  private lastHint: LeaderHint = { leaderId: null, leaderEpoch: 0 };
   private driver!: RaftDriver;
   private readonly persistedWaiters: Array<{ index: number; resolve: () => void }> = [];
 
@@ -119,6 +120,7 @@ export class LogReplica implements RaftStateMachine {
         heartbeatTicks: options.timing.heartbeatTicks,
         onReady: (ready) => self.observe(ready),
         onFatal: (error) => {
+          self.lastHint = self.leaderHint();
           self.closedValue = true;
           self.changes.notify();
           options.onFatal?.(error);
@@ -138,10 +140,12 @@ export class LogReplica implements RaftStateMachine {
   }
 
   get logStartOffset(): number {
+    this.ensureOpen();
     return this.log.startOffset;
   }
 
   get logEndOffset(): number {
+    this.ensureOpen();
     return this.log.endOffset;
   }
 
@@ -160,6 +164,8 @@ export class LogReplica implements RaftStateMachine {
   }
 
   leaderHint(): LeaderHint {
+    // A closed replica's storage is gone; what it last knew is the best hint it has.
+    if (this.closedValue) return this.lastHint;
     const status = this.driver.status();
     return { leaderId: status.leader === 0 ? null : status.leader, leaderEpoch: status.term };
   }
@@ -170,10 +176,12 @@ export class LogReplica implements RaftStateMachine {
 
   /** Whole committed batches from the one holding `offset`. */
   readCommitted(offset: number, maxBytes: number): ReadResult {
+    this.ensureOpen();
     return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied });
   }
 
   offsetForTimestamp(timestamp: number): number | null {
+    this.ensureOpen();
     return this.log.offsetForTimestamp(timestamp);
   }
 
@@ -210,6 +218,7 @@ export class LogReplica implements RaftStateMachine {
       await this.log.close().catch(() => {});
       return;
     }
+    this.lastHint = this.leaderHint();
     this.closedValue = true;
     this.writableTerm = 0;
     this.driver.close();
@@ -229,7 +238,8 @@ export class LogReplica implements RaftStateMachine {
       this.changes.notify();
       return;
     }
-    if (entry.type === 'noop') {
+    // The driver replays committed entries while it is being constructed: no leadership then.
+    if (entry.type === 'noop' && this.driver !== undefined) {
       const status = this.driver.status();
       if (status.role === 'leader' && entry.term === status.term && this.writableTerm !== entry.term) {
         // Everything before our no-op is applied: offsets continue from the high watermark.
@@ -256,9 +266,12 @@ export class LogReplica implements RaftStateMachine {
   // ------------------------------------------------------------------ internals
 
   private observe(ready: Ready): void {
-    if (ready.softState === null) return;
-    const leading = ready.softState.role === 'leader';
-    if (!leading && this.writableTerm !== 0) {
+    if (ready.softState === null && ready.hardState === null) return;
+    // Leadership of a term ends when the role changes or the term moves on: between two Readies a
+    // replica can lose leadership and win it back in a later term, and the softState alone hides that.
+    const role = ready.softState?.role;
+    const term = ready.hardState?.term;
+    if (this.writableTerm !== 0 && ((role !== undefined && role !== 'leader') || (term !== undefined && term !== this.writableTerm))) {
       this.writableTerm = 0;
       this.options.hooks.leadershipChanged?.(false);
     }
@@ -277,6 +290,11 @@ export class LogReplica implements RaftStateMachine {
       else this.persistedWaiters[kept++] = waiter;
     }
     this.persistedWaiters.length = kept;
+  }
+
+  /** A closed replica answers like one that does not lead: the client goes to the leader. */
+  private ensureOpen(): void {
+    if (this.closedValue) throw this.notWritable();
   }
 
   private notWritable(): SkeinError {

@@ -42,6 +42,8 @@ export interface ServerContext {
   /** Runs a metadata operation on the controller (here or forwarded). */
   controller(operation: ControllerOperation, signal: AbortSignal): Promise<unknown>;
   controllerId(): number | null;
+  /** False while this broker's metadata may still be missing what the controller already committed. */
+  metadataCaughtUp(): boolean;
   aliveBrokers(): Set<number>;
   /** Raft messages from a peer broker. */
   raft(body: unknown): void;
@@ -140,6 +142,7 @@ function metadata(ctx: ServerContext, names: string[] | undefined): MetadataResp
       else topics.push(withLocalLeaders(ctx, toMetadata(topic)));
     }
   }
+  if (missing.length > 0 && !ctx.metadataCaughtUp()) throw catchingUp(ctx);
   return { clusterId: ctx.clusterId, controllerId: ctx.controllerId(), brokers: state.brokerList(), topics, missing };
 }
 
@@ -161,10 +164,14 @@ function hosted(ctx: ServerContext, topic: string, partition: number): Partition
   const local = ctx.partition(topic, partition);
   if (local !== undefined) return local;
   const record = ctx.metadata().topic(topic);
-  if (record === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+  if (record === undefined) throw ctx.metadataCaughtUp() ? new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` }) : catchingUp(ctx);
   const info = record.partitions[partition];
   if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has ${record.partitions.length} partitions; there is no partition ${partition}` });
   throw notLeader(ctx, `broker ${ctx.brokerId} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
+}
+
+function catchingUp(ctx: ServerContext): SkeinError {
+  return new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${ctx.brokerId} is still catching up on the cluster metadata` });
 }
 
 /** NOT_LEADER with the leader's address filled in from the metadata, when known. */

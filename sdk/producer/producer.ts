@@ -107,7 +107,7 @@ export interface ProducerStats extends PipelineStats {
   /** Bytes of records buffered now, and the most ever buffered at once. */
   bufferedBytes: number;
   bufferedBytesHighWater: number;
-  /** `send` calls waiting for buffer space now. */
+  /** `send` calls not yet in the buffers now: waiting for buffer space, metadata, or an earlier send (they enter in call order). */
   sendsWaiting: number;
 }
 
@@ -125,6 +125,8 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private readonly producerId = randomProducerId();
   private closing: Promise<void> | null = null;
   private readonly admitting = new Set<Promise<void>>();
+  /** The admission of the latest send: the next one waits for it (sends enter the buffers in call order). */
+  private admissionTail: Promise<void> = Promise.resolve();
 
   /** @internal Use `skein.producer()`. */
   constructor(
@@ -157,7 +159,12 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     let acknowledgements: Promise<Acknowledgement[]>;
     let partitions: number[];
     let topicName: string;
+    // Sends enter the buffers in call order: one waiting for metadata or buffer space must not be
+    // overtaken by a later one, or records of one partition would be written out of the order sent.
+    const previous = this.admissionTail;
+    this.admissionTail = admission;
     try {
+      await previous;
       ({ acknowledgements, partitions, topicName } = await this.admit(input, signal));
     } finally {
       this.admitting.delete(admission);
@@ -266,7 +273,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
       rotations: 0,
       bufferedBytes: this.budget.used,
       bufferedBytesHighWater: this.budget.highWaterBytes,
-      sendsWaiting: this.budget.waiting,
+      sendsWaiting: this.admitting.size,
     };
     for (const pipeline of this.pipelines.values()) {
       for (const key of ['batchesSent', 'resends', 'duplicates', 'resequenced', 'rotations'] as const) total[key] += pipeline.stats[key];

@@ -147,6 +147,21 @@ describe('producer', () => {
     expect(sequences).toEqual(sequences.map((_, i) => sequences.slice(0, i).reduce((n, __, j) => n + cluster.produces.filter((p) => p.outcome === 'appended')[j]!.recordCount, 0)));
   });
 
+  it('sends enter the buffers in call order, even when an earlier one waits longer for metadata', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    // Every lookup in the first 40 ms fails (retriably): the first send backs off, and a later send finds the topic at once.
+    const failUntil = Date.now() + 40;
+    cluster.interceptor = ({ method }) => (console.log('REQ', method, Date.now() - failUntil + 15), method === 'metadata' && Date.now() < failUntil ? { fail: new SkeinError('LEADER_NOT_AVAILABLE') } : undefined);
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 1 });
+    const first = producer.send({ topic: numbers, messages: [{ value: 1 }] });
+    await new Promise((resolve) => setTimeout(resolve, 45));
+    const second = producer.send({ topic: numbers, messages: [{ value: 2 }] });
+    await Promise.all([first, second]);
+    expect(valuesIn(cluster, 't')).toEqual([1, 2]);
+  });
+
   it('backpressure: send waits for buffer space, and buffered bytes never exceed bufferBytesMax', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 2 });
