@@ -1,3 +1,4 @@
+import { allocateBytes } from './bytes.js';
 import { RangeSet } from './range-set.js';
 
 /** Outcome of `ReceiveStream.receive`. */
@@ -188,7 +189,7 @@ export class ReceiveStream {
           this.parsedOffset += messageBytes;
           continue;
         }
-        this.body = new Uint8Array(messageBytes);
+        this.body = allocateBytes(messageBytes);
         this.bodyFilled = 0;
       }
       const body = this.body;

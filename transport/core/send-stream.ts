@@ -1,3 +1,4 @@
+import { allocateBytes } from './bytes.js';
 import { RangeSet } from './range-set.js';
 import { varintLength, writeVarint } from './varint.js';
 
@@ -75,14 +76,14 @@ export class SendStream {
       tail.set(message, pos);
       this.tailUsed = pos + message.length;
     } else if (total <= this.chunkBytes) {
-      const chunk = new Uint8Array(this.chunkBytes);
+      const chunk = allocateBytes(this.chunkBytes);
       const pos = writeVarint(chunk, 0, message.length);
       chunk.set(message, pos);
       this.pushChunk(chunk);
       this.tail = chunk;
       this.tailUsed = total;
     } else {
-      const chunk = new Uint8Array(total);
+      const chunk = allocateBytes(total);
       chunk.set(message, writeVarint(chunk, 0, message.length));
       this.pushChunk(chunk);
       this.tail = null;
