@@ -7,20 +7,14 @@
  *   SKEIN_BROKERS=127.0.0.1:9092 npm run example examples/producer.ts -- --count 100000
  */
 import { parseArgs } from 'node:util';
-import { defineTopic, serdes, Skein } from 'skein';
-
-interface Order {
-  id: number;
-  customer: string;
-  amountCents: number;
-}
+import { Skein } from 'skein';
+import { brokers, ordersTopic } from './orders.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '10000' }, topic: { type: 'string', default: 'orders' } } });
 const count = Number(values.count);
-// A typed topic: values are Orders (CBOR on the wire), keys are strings.
-const orders = defineTopic<Order, string>(values.topic!, { key: serdes.string() });
+const orders = ordersTopic(values.topic);
 
-await using skein = new Skein({ brokers: (process.env.SKEIN_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'example-producer' });
+await using skein = new Skein({ brokers, clientId: 'example-producer' });
 try {
   await skein.admin().createTopic({ name: orders.name, partitions: 3, replicationFactor: 3 });
 } catch (error) {

@@ -6,19 +6,14 @@
  *   SKEIN_BROKERS=127.0.0.1:9092 npm run example examples/pull-consumer.ts -- --max 10000
  */
 import { parseArgs } from 'node:util';
-import { defineTopic, serdes, Skein } from 'skein';
-
-interface Order {
-  id: number;
-  customer: string;
-  amountCents: number;
-}
+import { Skein } from 'skein';
+import { brokers, ordersTopic } from './orders.js';
 
 const { values } = parseArgs({ options: { max: { type: 'string', default: '10000' }, topic: { type: 'string', default: 'orders' } } });
 const max = Number(values.max);
-const orders = defineTopic<Order, string>(values.topic!, { key: serdes.string() });
+const orders = ordersTopic(values.topic);
 
-await using skein = new Skein({ brokers: (process.env.SKEIN_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'example-pull' });
+await using skein = new Skein({ brokers, clientId: 'example-pull' });
 await using consumer = skein.consumer({ topic: orders, from: 'earliest' });
 
 let seen = 0;

@@ -1,5 +1,7 @@
 import { SkeinError } from '../transport/errors.js';
 
+export { abortable } from '../transport/abort.js';
+
 /**
  * AbortSignal plumbing in the undici style: every async call of the SDK takes
  * `{ signal }` and, once it aborts, rejects with `signal.reason` exactly (the
@@ -9,36 +11,6 @@ import { SkeinError } from '../transport/errors.js';
 /** Throws `signal.reason` when the signal has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
-}
-
-/**
- * Races `promise` against `signal`: rejects with `signal.reason` as soon as it
- * aborts. The listener is removed either way, so long-lived signals do not
- * collect one listener per call.
- */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.catch(() => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */
