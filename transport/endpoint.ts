@@ -53,6 +53,9 @@ export interface EndpointStats extends Omit<EndpointCoreStats, 'drops'> {
   };
 }
 
+/** The shortest wait a Node timer can do. */
+const timerResolutionMs = 1;
+
 /** Datagrams are sliced from 1 MiB slabs. */
 const slabBytes = 1024 * 1024;
 
@@ -181,7 +184,18 @@ export class Endpoint implements ConnectionDriver {
   /** Receives every connection accepted from now on (and any accepted before a handler was set). */
   onConnection(handler: (connection: Connection) => void): void {
     this.acceptHandler = handler;
-    for (const connection of this.acceptedBeforeHandler.splice(0)) handler(connection);
+    for (const connection of this.acceptedBeforeHandler.splice(0)) this.handOut(handler, connection);
+  }
+
+  /** The application's bug must not break the endpoint's loop: it surfaces like an event-handler error. */
+  private handOut(handler: (connection: Connection) => void, connection: Connection): void {
+    try {
+      handler(connection);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   /**
@@ -428,7 +442,7 @@ export class Endpoint implements ConnectionDriver {
           const shell = new Connection(core, this);
           this.shells.set(core, shell);
           if (this.acceptHandler === null) this.acceptedBeforeHandler.push(shell);
-          else this.acceptHandler(shell);
+          else this.handOut(this.acceptHandler, shell);
           break;
         }
         case 'closed': {
@@ -458,7 +472,9 @@ export class Endpoint implements ConnectionDriver {
       this.clearTimer();
       return;
     }
-    if (deadline <= nowMs) {
+    // Node timers cannot wait less than a millisecond; a sooner deadline (the pacer's, mostly) is met by
+    // running the loop again right after pending I/O instead of oversleeping and wasting send time.
+    if (deadline - nowMs < timerResolutionMs) {
       this.wake();
       return;
     }

@@ -57,7 +57,7 @@ function check(s: TransferScenario): void {
 
 describe('delivery under random faults (simulated network and clock)', () => {
   it('many small and medium messages both ways: exactly once, in order, byte-identical', () => {
-    fc.assert(fc.property(scenario(smallSizes, smallSizes), check), propertyParameters(400));
+    fc.assert(fc.property(scenario(smallSizes, smallSizes), check), propertyParameters(2000));
   });
 
   it('large messages (up to several MiB) one way', () => {
@@ -70,7 +70,7 @@ describe('delivery under random faults (simulated network and clock)', () => {
       fc.property(scenario(smallSizes, fc.constant([])), (s) =>
         check({ ...s, closeWhenQueued: true, clientOptions: { ...s.clientOptions, closeTimeoutMs: 600_000 } }),
       ),
-      propertyParameters(150),
+      propertyParameters(500),
     );
   });
 });
