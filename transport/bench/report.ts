@@ -182,7 +182,8 @@ export function goodputChart(report: TransportBenchReport): string {
     const points = report.points.filter((p) => `${p.mode}|${p.datagramBytes}` === key).sort((a, b) => a.lossRate - b.lossRate);
     const lossless = points.find((p) => p.lossRate === 0)?.medianMBps;
     absolute.push({ label, points: points.map((p) => ({ x: p.lossRate * 100, y: p.medianMBps })) });
-    if (lossless !== undefined && lossless > 0) relative.push({ label, points: points.map((p) => ({ x: p.lossRate * 100, y: p.medianMBps / lossless })) });
+    // The same per-repetition ratios as the table, so chart and table never disagree.
+    if (lossless !== undefined && lossless > 0) relative.push({ label, points: points.map((p) => ({ x: p.lossRate * 100, y: p.lossRate === 0 ? 1 : p.ratio })) });
   }
   for (const raw of report.raw) {
     absolute.push({ label: `raw dgram, ${raw.datagramBytes} B (lossless only)`, points: [{ x: 0, y: raw.medianMBps }] });
