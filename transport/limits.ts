@@ -25,8 +25,13 @@ export const transportLimits = {
   receiveWindowBytesDefault: 32 * 1024 * 1024,
   /** Connections one endpoint serves at once; further set-ups are refused. */
   connectionsPerEndpointMax: 4096,
-  /** Ack ranges carried in one ACK frame and remembered by the receiver. */
+  /** Ack ranges remembered by the receiver (and accepted in one ACK frame). */
   ackRangesMax: 64,
+  /**
+   * Ack ranges sent in one ACK frame: the newest ones. Older ranges were in earlier ACKs already; under steady
+   * loss every frame would otherwise carry all 64, and encoding and decoding them costs more than it saves.
+   */
+  ackRangesPerFrameMax: 16,
   /** Packets the sender tracks as in flight, whatever the congestion window says. */
   packetsInFlightMax: 65_536,
   /** With the idle timeout disabled (0), probe timeouts in a row before a peer is declared dead. */
@@ -290,6 +295,7 @@ assert(transportLimits.messageBytesDefault >= 16 * 1024 * 1024, 'messages of at 
 assert(transportLimits.sendBufferBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the send buffer');
 assert(transportLimits.receiveWindowBytesDefault >= transportLimits.messageBytesDefault, 'one largest message fits the receive window');
 assert(transportLimits.ackRangesMax >= 2 && transportLimits.ackRangesMax <= 64, 'an ACK frame carries 1..64 ranges (a one-byte count)');
+assert(transportLimits.ackRangesPerFrameMax >= 2 && transportLimits.ackRangesPerFrameMax <= transportLimits.ackRangesMax, 'ACK frames send at most the ranges remembered');
 assert((transportLimits.packetsInFlightMax & (transportLimits.packetsInFlightMax - 1)) === 0, 'packetsInFlightMax is a power of two (ring index)');
 // Truncated packet numbers decode correctly while the span of tracked packets stays under half the 32-bit space.
 assert(transportLimits.packetsInFlightMax < 2 ** 31, 'packetsInFlightMax < 2^31 (packet number decoding window)');

@@ -645,7 +645,7 @@ export class ConnectionCore implements RecoveryListener {
       const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
       // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
       const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
-      const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs);
+      const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs, transportLimits.ackRangesPerFrameMax);
       if (next > pos) {
         ackLargest = tracker.received.max - 1;
         pos = next;

@@ -4,6 +4,7 @@ import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfi
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
 import { CookieMinter } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
+import { Fifo } from './fifo.js';
 import type { CoreEnvironment } from './environment.js';
 import {
   ConnectionId,
@@ -65,10 +66,11 @@ export class EndpointCore implements ConnectionHost {
   private readonly heap = new DeadlineHeap<ConnectionCore>();
   private readonly candidates: ConnectionCore[] = [];
   private candidateCursor = 0;
-  private readonly dirty: ConnectionCore[] = [];
-  private readonly events: EndpointEvent[] = [];
-  private eventHead = 0;
-  private readonly replies: StatelessReply[] = [];
+  /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
+  private readonly dirty: (ConnectionCore | null)[] = [];
+  private dirtyCount = 0;
+  private readonly events = new Fifo<EndpointEvent>();
+  private readonly replies = new Fifo<StatelessReply>();
   private readonly transmit: Transmit = { peer: peerAddress('0.0.0.0', 0), length: 0 };
   private readonly reader = new Reader();
   private readonly cidBytes = new Uint8Array(connectionIdBytes);
@@ -107,9 +109,13 @@ export class EndpointCore implements ConnectionHost {
       connection.isCandidate = true;
       this.candidates.push(connection);
     }
+    this.markDirty(connection);
+  }
+
+  private markDirty(connection: ConnectionCore): void {
     if (!connection.isDirty) {
       connection.isDirty = true;
-      this.dirty.push(connection);
+      this.dirty[this.dirtyCount++] = connection;
     }
   }
 
@@ -330,15 +336,8 @@ export class EndpointCore implements ConnectionHost {
   }
 
   pollEvent(): EndpointEvent | null {
-    if (this.eventHead >= this.events.length) {
-      if (this.eventHead > 0) {
-        this.events.length = 0;
-        this.eventHead = 0;
-      }
-      return null;
-    }
-    const event = this.events[this.eventHead]!;
-    this.events[this.eventHead++] = undefined as unknown as EndpointEvent;
+    const event = this.events.shift();
+    if (event === undefined) return null;
     if (event.type === 'readable') event.connection.readableSignaled = false;
     return event;
   }
@@ -365,10 +364,7 @@ export class EndpointCore implements ConnectionHost {
       const index = this.candidateCursor;
       const connection = candidates[index]!;
       const length = connection.writePacket(nowMs, out);
-      if (!connection.isDirty) {
-        connection.isDirty = true;
-        this.dirty.push(connection);
-      }
+      this.markDirty(connection);
       if (length > 0) {
         this.candidateCursor = index + 1;
         transmit.peer = connection.peer;
@@ -406,8 +402,9 @@ export class EndpointCore implements ConnectionHost {
   /** Recomputes deadlines of touched connections and forgets the closed ones. */
   private settleDirty(): void {
     const dirty = this.dirty;
-    for (let i = 0; i < dirty.length; i++) {
+    for (let i = 0; i < this.dirtyCount; i++) {
       const connection = dirty[i]!;
+      dirty[i] = null;
       connection.isDirty = false;
       if (connection.state === 'closed') {
         this.forget(connection);
@@ -415,7 +412,7 @@ export class EndpointCore implements ConnectionHost {
       }
       this.heap.set(connection, connection.deadlineMs());
     }
-    dirty.length = 0;
+    this.dirtyCount = 0;
   }
 
   private forget(connection: ConnectionCore): void {

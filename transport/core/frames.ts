@@ -39,11 +39,11 @@ export function writeStreamHeader(out: Uint8Array, pos: number, offset: number, 
 }
 
 /**
- * Writes an ACK frame for the newest ranges of `received` that fit in
- * `room` bytes (at least the newest range). Returns the new position, or
- * `pos` when even one range does not fit.
+ * Writes an ACK frame for the newest ranges of `received` (at most
+ * `rangesMax`, and what fits in `room` bytes; at least the newest range).
+ * Returns the new position, or `pos` when even one range does not fit.
  */
-export function writeAck(out: Uint8Array, pos: number, room: number, received: RangeSet, ackDelayUs: number): number {
+export function writeAck(out: Uint8Array, pos: number, room: number, received: RangeSet, ackDelayUs: number, rangesMax = 64): number {
   const count = received.count;
   if (count === 0) return pos;
   const top = count - 1;
@@ -54,7 +54,8 @@ export function writeAck(out: Uint8Array, pos: number, room: number, received: R
   let bytes = 1 + varintLength(largest) + varintLength(delay) + 1 + varintLength(firstRange);
   if (bytes > room) return pos;
   let extra = 0;
-  for (let i = top - 1; i >= 0 && extra < 63; i--) {
+  const extraMax = Math.min(rangesMax, 64) - 1;
+  for (let i = top - 1; i >= 0 && extra < extraMax; i--) {
     const gap = received.start(i + 1) - received.end(i) - 1;
     const length = received.end(i) - 1 - received.start(i);
     const more = varintLength(gap) + varintLength(length);

@@ -1,4 +1,5 @@
 import { allocateBytes } from './bytes.js';
+import { Fifo } from './fifo.js';
 import { RangeSet } from './range-set.js';
 
 /** Outcome of `ReceiveStream.receive`. */
@@ -45,8 +46,7 @@ export class ReceiveStream {
   private readonly stashRanges = new RangeSet();
   private readonly stash = new Map<number, Uint8Array>();
   /** Contiguous bytes not parsed yet because the message queue is full. */
-  private readonly unparsed: Uint8Array[] = [];
-  private unparsedHead = 0;
+  private readonly unparsed = new Fifo<Uint8Array>();
   /** Stream offset the parser has reached. */
   private parsedOffset = 0;
   /** Length prefix being assembled across pieces (-1 when none). */
@@ -54,9 +54,9 @@ export class ReceiveStream {
   private prefixRemaining = 0;
   private body: Uint8Array | null = null;
   private bodyFilled = 0;
-  private readonly queue: Uint8Array[] = [];
-  private readonly queueEnds: number[] = [];
-  private queueHead = 0;
+  private readonly queue = new Fifo<Uint8Array>();
+  /** Stream offset just past each queued message (what taking it frees). */
+  private readonly queueEnds = new Fifo<number>();
   private violation: ReceiveResult = receiveResult.ok;
 
   constructor(private readonly config: ReceiveStreamConfig) {
@@ -64,12 +64,12 @@ export class ReceiveStream {
   }
 
   get queuedMessages(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.length;
   }
 
   /** Pieces held out of order or unparsed. */
   get fragmentsHeld(): number {
-    return this.stash.size + this.unparsed.length - this.unparsedHead;
+    return this.stash.size + this.unparsed.length;
   }
 
   /** Bytes received but not yet taken by the application. */
@@ -143,7 +143,7 @@ export class ReceiveStream {
 
   private accept(piece: Uint8Array): void {
     this.contiguousEnd += piece.length;
-    if (this.unparsedHead < this.unparsed.length) {
+    if (this.unparsed.length > 0) {
       this.unparsed.push(piece);
       return;
     }
@@ -213,38 +213,23 @@ export class ReceiveStream {
 
   /** The next whole message, or null. Taking it frees its credit. */
   poll(): Uint8Array | null {
-    if (this.queueHead >= this.queue.length) return null;
-    const message = this.queue[this.queueHead]!;
-    this.consumedOffset = this.queueEnds[this.queueHead]!;
-    this.queue[this.queueHead] = emptyMessage;
-    this.queueHead++;
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueEnds.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueEnds.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
-    if (this.unparsedHead < this.unparsed.length) this.resumeParsing();
+    const message = this.queue.shift();
+    if (message === undefined) return null;
+    this.consumedOffset = this.queueEnds.shift()!;
+    if (this.unparsed.length > 0) this.resumeParsing();
     return message;
   }
 
   private resumeParsing(): void {
-    while (this.unparsedHead < this.unparsed.length && this.queuedMessages < this.config.queuedMessagesMax) {
-      const piece = this.unparsed[this.unparsedHead]!;
+    const unparsed = this.unparsed;
+    while (unparsed.length > 0 && this.queuedMessages < this.config.queuedMessagesMax) {
+      const piece = unparsed.peek()!;
       const stop = this.parse(piece);
       if (stop < piece.length) {
-        this.unparsed[this.unparsedHead] = piece.subarray(stop);
+        unparsed.replaceHead(piece.subarray(stop));
         break;
       }
-      this.unparsed[this.unparsedHead] = emptyMessage;
-      this.unparsedHead++;
-    }
-    if (this.unparsedHead === this.unparsed.length) {
-      this.unparsed.length = 0;
-      this.unparsedHead = 0;
+      unparsed.shift();
     }
   }
 
@@ -260,4 +245,3 @@ export class ReceiveStream {
   }
 }
 
-const emptyMessage = new Uint8Array(0);
