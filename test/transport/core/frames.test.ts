@@ -57,6 +57,12 @@ describe('ACK frames', () => {
     expect(frame.largest).toBe(98);
     expect(frame.rangeCount).toBeGreaterThan(1);
     expect(writeAck(out, 0, 3, set, 0)).toBe(0);
+    // With a range budget, the newest ranges go out and the rest is left to earlier ACKs.
+    const big = new Uint8Array(1024);
+    const limited = ackFrame();
+    readAck(new Reader(big, 1, writeAck(big, 0, big.length, set, 0, 16)), limited, 64);
+    expect(limited.rangeCount).toBe(16);
+    expect(limited.ranges[1]).toBe(99);
   });
 
   it('golden bytes: largest 10, delay 25 µs, ranges [8,11) and [3,6)', () => {
