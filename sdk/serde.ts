@@ -1,4 +1,6 @@
 import { Encoder } from 'cbor-x';
+import { transportLimits } from '../transport/limits.js';
+import { plainCborProblem } from '../transport/rpc/plain-cbor.js';
 
 /**
  * How a topic's keys and values become bytes and back. A serde is plain
@@ -38,6 +40,10 @@ function cbor<T = unknown>(): Serde<T> {
       return cborCodec.encode(value);
     },
     deserialize: (bytes) => {
+      // Records come from any producer: refuse CBOR tags before cbor-x sees them (some build objects,
+      // one decodes in quadratic time), as the RPC layer does for frames.
+      const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
+      if (problem !== null) throw new TypeError(`not plain CBOR: ${problem}`);
       const value: unknown = cborCodec.decode(bytes);
       return (value instanceof Uint8Array ? asUint8Array(value) : value) as T;
     },

@@ -33,3 +33,31 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
     );
   });
 }
+
+/**
+ * A signal that aborts when `signal` does (with its reason) or after
+ * `timeoutMs` (with `reason()`), whichever comes first. Call `dispose()` when
+ * done. Written by hand because Node 20's AbortSignal.any holds its sources
+ * weakly: an AbortSignal.timeout() passed to it can be garbage-collected and
+ * then never fires.
+ */
+export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, reason: () => unknown): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onAbort = (): void => {
+    clearTimeout(timer);
+    controller.abort(signal!.reason);
+  };
+  const timer = setTimeout(() => {
+    signal?.removeEventListener('abort', onAbort);
+    controller.abort(reason());
+  }, timeoutMs);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { abortable } from '../../transport/abort.js';
+import { abortable, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
 import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
@@ -122,20 +122,25 @@ export class Partition implements PartitionView {
     this.replica.assertWritable();
     const verdict = this.sequencer.check(identity);
     if (verdict.kind === 'error') throw verdict.error;
-    const signal = anySignal(options.signal, options.timeoutMs);
-    if (verdict.kind === 'duplicate') {
-      if (options.acks === 'all') await this.waitCommitted(verdict.baseOffset + header.recordCount, signal);
-      return { baseOffset: verdict.baseOffset, duplicate: true };
-    }
-    const proposal = this.replica.propose(batch, header, { signal });
-    this.sequencer.proposed(identity, proposal.baseOffset);
+    const deadline = withTimeout(options.signal, options.timeoutMs, () => new SkeinError('TIMEOUT', { message: `${this.topic}/${this.partition}: not acknowledged within ${options.timeoutMs} ms` }));
+    const { signal } = deadline;
     try {
-      if (options.acks === 'all') await proposal.committed;
-      else if (options.acks === 'leader') await abortable(proposal.persisted, signal);
-    } catch (error) {
-      throw asTimeout(error, signal, `${this.topic}/${this.partition}: batch at offset ${proposal.baseOffset} not acknowledged within ${options.timeoutMs} ms`);
+      if (verdict.kind === 'duplicate') {
+        if (options.acks === 'all') await this.waitCommitted(verdict.baseOffset + header.recordCount, signal);
+        return { baseOffset: verdict.baseOffset, duplicate: true };
+      }
+      const proposal = this.replica.propose(batch, header, { signal });
+      this.sequencer.proposed(identity, proposal.baseOffset);
+      try {
+        if (options.acks === 'all') await proposal.committed;
+        else if (options.acks === 'leader') await abortable(proposal.persisted, signal);
+      } catch (error) {
+        throw asTimeout(error, signal, `${this.topic}/${this.partition}: batch at offset ${proposal.baseOffset} not acknowledged within ${options.timeoutMs} ms`);
+      }
+      return { baseOffset: proposal.baseOffset, duplicate: false };
+    } finally {
+      deadline.dispose();
     }
-    return { baseOffset: proposal.baseOffset, duplicate: false };
   }
 
   /** Hands leadership to another replica (graceful shutdown). Resolves once this one no longer leads, or after `timeoutMs`. */
@@ -186,11 +191,6 @@ export class Partition implements PartitionView {
 
 function identityOf(header: BatchHeader): BatchIdentity {
   return { producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence, recordCount: header.recordCount };
-}
-
-function anySignal(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
 }
 
 /** A deadline that passed is a retriable TIMEOUT (the idempotent producer may resend safely); other errors pass through. */

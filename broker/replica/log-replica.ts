@@ -205,10 +205,13 @@ export class LogReplica implements RaftStateMachine {
     if (!result.ok) throw result.error.code === 'NOT_LEADER' ? this.notWritable() : result.error;
     const { index } = result.value.proposed;
     this.nextOffset = baseOffset + header.recordCount;
+    const committed = result.value.applied.then(() => undefined);
+    // acks 'leader' and 'none' never wait for the commit: its failure must not become an unhandled rejection.
+    committed.catch(() => {});
     return {
       baseOffset,
       index,
-      committed: result.value.applied.then(() => undefined),
+      committed,
       persisted: this.whenPersisted(index),
     };
   }

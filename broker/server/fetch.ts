@@ -1,3 +1,4 @@
+import { withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { FetchRequest, FetchResponse } from '../../transport/protocol/messages.js';
 import { BatchFault, checkBatchHeader } from '../../transport/protocol/record-batch.js';
@@ -14,7 +15,15 @@ import type { PartitionView } from '../partition/view.js';
  * the consumer simply waits for it.
  */
 export async function fetchRecords(view: PartitionView, request: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
-  const waitUntil = request.maxWaitMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(request.maxWaitMs)]) : null;
+  const wait = request.maxWaitMs > 0 ? withTimeout(signal, request.maxWaitMs, () => new Error('long poll over')) : null;
+  try {
+    return await poll(view, request, signal, wait?.signal ?? null);
+  } finally {
+    wait?.dispose();
+  }
+}
+
+async function poll(view: PartitionView, request: FetchRequest, signal: AbortSignal, waitUntil: AbortSignal | null): Promise<FetchResponse> {
   for (;;) {
     if (view.closed) throw new SkeinError('NOT_LEADER', { message: `this broker no longer hosts ${view.topic}/${view.partition}`, details: { ...view.leaderHint() } });
     if (request.offset < view.logStartOffset || request.offset > Math.max(view.logEndOffset, view.highWatermark)) {

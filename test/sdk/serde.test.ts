@@ -80,6 +80,17 @@ describe('serdes', () => {
   });
 });
 
+describe('the CBOR serde against hostile producers', () => {
+  it('refuses tagged CBOR instead of letting cbor-x build objects from it', () => {
+    // Tag 27 ["Error", "boom"]: cbor-x would construct an Error from the peer's data.
+    const tagged = Uint8Array.from([0xd8, 0x1b, 0x82, 0x65, ...Buffer.from('Error'), 0x64, ...Buffer.from('boom')]);
+    expect(() => serdes.cbor().deserialize(tagged)).toThrow(/not plain CBOR/);
+    // A bignum (tag 2) is refused too: cbor-x decodes large ones in quadratic time.
+    expect(() => serdes.cbor().deserialize(Uint8Array.from([0xc2, 0x41, 0x01]))).toThrow(/not plain CBOR/);
+    expect(serdes.cbor().deserialize(serdes.cbor().serialize({ plain: [1, 'two', null] }))).toEqual({ plain: [1, 'two', null] });
+  });
+});
+
 describe('typed topics', () => {
   it('binds serdes to a name, CBOR by default', () => {
     const orders = defineTopic<{ id: number }, string>('orders', { key: serdes.string() });
