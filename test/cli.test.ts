@@ -15,11 +15,7 @@ async function skein(args: string[], input?: string): Promise<{ code: number; st
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const started = Date.now();
-    child.on('exit', (code) => {
-      if (process.env.SKEIN_CLI_TIMING) console.log(args.join(' '), Date.now() - started, 'ms');
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
 }
