@@ -4,6 +4,7 @@ import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
+import { brokerLimits } from '../transport/limits.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
 import type { BrokerInfo } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
@@ -32,8 +33,6 @@ export interface BrokerCounters {
   acksNoneFailures: number;
 }
 
-const retentionEveryMs = 30_000;
-
 export class Broker implements AsyncDisposable {
   readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0 };
   private readonly hosted = new Map<string, Partition>();
@@ -42,7 +41,7 @@ export class Broker implements AsyncDisposable {
   private readonly sessions = new Set<Session>();
   private readonly prng: Prng;
   private reconciling: Promise<void> = Promise.resolve();
-  private retentionTimer: NodeJS.Timeout | null = null;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private endpoint!: Endpoint;
   private peers!: PeerLinks;
@@ -116,8 +115,8 @@ export class Broker implements AsyncDisposable {
       for (const { dir, descriptor } of readDescriptors(config.dataDir)) await this.host(dir, descriptor);
       this.controller.onChange(() => this.scheduleReconcile());
       this.endpoint.onConnection((connection) => this.serve(connection));
-      this.retentionTimer = setInterval(() => this.enforceRetention(), retentionEveryMs);
-      this.retentionTimer.unref();
+      this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
+      this.maintenanceTimer.unref();
       void this.register();
     } catch (error) {
       await this.close();
@@ -304,12 +303,18 @@ export class Broker implements AsyncDisposable {
     return this.peers.alive(performance.now(), windowMs);
   }
 
-  private enforceRetention(): void {
+  /**
+   * Snapshots and retention for every replica here, as the broker does every
+   * maintenanceEveryMs; `force` snapshots whatever the count since the last.
+   * A failing disk surfaces through the replica itself, so a failure here
+   * only waits for the next round.
+   */
+  async maintain(options: { force?: boolean } = {}): Promise<void> {
     const nowMs = Date.now();
-    for (const partition of this.hosted.values()) {
-      // A failing disk surfaces through the replica itself; retention simply tries again later.
-      partition.enforceRetention(nowMs).catch(() => {});
-    }
+    await Promise.all([
+      ...[...this.hosted.values()].map((partition) => partition.maintain(nowMs).catch(() => 0)),
+      this.controller.maintain(nowMs, options).catch(() => 0),
+    ]);
   }
 
   private fatal(what: string, error: unknown): void {
@@ -348,7 +353,7 @@ export class Broker implements AsyncDisposable {
 
   private async close(): Promise<void> {
     this.stopped = true;
-    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));

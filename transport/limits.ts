@@ -230,6 +230,15 @@ export const brokerLimits = {
   pushCreditRecordsMax: 1_000_000,
   /** Bytes in one push message; a subscription with more credit gets several. */
   pushBytesMax: 1024 * 1024,
+  /**
+   * A replica snapshots once this many entries were applied since its last one: a restart then
+   * scans at most this many entry headers for membership, and the metadata log is compacted.
+   */
+  snapshotEveryEntries: 10_000,
+  /** Entries the metadata group keeps behind its snapshot, so a briefly absent follower catches up from the log. */
+  metadataEntriesKeptMax: 1_000,
+  /** How often a broker runs snapshots and retention. */
+  maintenanceEveryMs: 30_000,
   /** Raft messages queued for one peer broker within one event-loop turn (dropped beyond: Raft resends). */
   peerRaftQueueMax: 4096,
   peerRaftQueueBytesMax: 64 * 1024 * 1024,

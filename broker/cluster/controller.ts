@@ -2,6 +2,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { join } from 'node:path';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import type { RaftMux } from '../raft/transport.js';
@@ -126,6 +127,11 @@ export class Controller {
     }
     // The driver applies an entry before it tells its proposer, so the result is in.
     return result;
+  }
+
+  /** Snapshots the metadata now and then and compacts its log behind the snapshot. */
+  maintain(nowMs: number, options: { force?: boolean } = {}): Promise<number> {
+    return this.replica.maintain({ nowMs, keepEntries: brokerLimits.metadataEntriesKeptMax, force: options.force });
   }
 
   close(): Promise<void> {

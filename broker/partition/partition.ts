@@ -165,15 +165,12 @@ export class Partition implements PartitionView {
   }
 
   /**
-   * Deletes old segments per the topic's retention. Raft may only forget
-   * entries a snapshot covers (a follower further behind is sent the
-   * snapshot), so a snapshot of the applied state comes first; it keeps every
-   * entry, retention alone decides what goes.
+   * Snapshots and retention (see LogReplica.maintain). A partition's state is
+   * its log, so its snapshots keep every entry: retention alone decides what
+   * goes, and a topic with retention snapshots every time so it can.
    */
-  async enforceRetention(nowMs: number): Promise<number> {
-    if (!this.retains || this.replica.closed) return 0;
-    await this.replica.raft.snapshot({ keepEntries: Number.MAX_SAFE_INTEGER });
-    return this.replica.raftStorage.enforceRetention({ nowMs }).segmentsDeleted;
+  maintain(nowMs: number): Promise<number> {
+    return this.replica.maintain({ nowMs, keepEntries: Number.MAX_SAFE_INTEGER, force: this.retains });
   }
 
   close(): Promise<void> {

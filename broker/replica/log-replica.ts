@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
 import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.js';
 import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
@@ -57,10 +58,6 @@ export interface LogReplicaOptions {
 
 export class LogReplica implements RaftStateMachine {
   readonly changes = new AdvanceSignal();
-  /** The Raft view of the log (retention goes through it: never past the latest snapshot). */
-  get raftStorage(): LogStorage {
-    return this.storage;
-  }
 
   private highWatermarkValue = 0;
   /** Term whose no-op this replica applied while leading; 0 when not writable. */
@@ -183,6 +180,22 @@ export class LogReplica implements RaftStateMachine {
   offsetForTimestamp(timestamp: number): number | null {
     this.ensureOpen();
     return this.log.offsetForTimestamp(timestamp);
+  }
+
+  /**
+   * Snapshots the applied state once enough entries were applied since the
+   * last snapshot (bounding what a restart scans), keeping `keepEntries`
+   * behind it in the log, then applies the log's retention (which never
+   * passes the snapshot). Returns the segments retention deleted.
+   */
+  async maintain(options: { nowMs: number; keepEntries: number; force?: boolean }): Promise<number> {
+    if (this.closedValue) return 0;
+    const { applied } = this.driver.status();
+    if (options.force === true || applied - this.storage.snapshot().meta.index >= brokerLimits.snapshotEveryEntries) {
+      await this.driver.snapshot({ keepEntries: options.keepEntries });
+    }
+    if (this.closedValue) return 0;
+    return this.storage.enforceRetention({ nowMs: options.nowMs }).segmentsDeleted;
   }
 
   // ------------------------------------------------------------------ writes
