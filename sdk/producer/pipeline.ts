@@ -119,7 +119,7 @@ export class PartitionPipeline {
   private readonly queue: ProducerBatch[] = [];
   private readonly inflight: ProducerBatch[] = [];
   private open: ProducerBatch | null = null;
-  private lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  private cancelLinger: (() => void) | null = null;
   private running = false;
   private wakeUp: (() => void) | null = null;
   private producerId: number;
@@ -152,7 +152,7 @@ export class PartitionPipeline {
       this.open = batch;
       this.queue.push(batch);
       const lingering = batch;
-      this.lingerTimer = setTimeout(() => this.makeReady(lingering), this.options.lingerMs);
+      this.cancelLinger = lingerFor(this.options.lingerMs, () => this.makeReady(lingering));
     }
     batch.add(record);
     if (batch.bytes >= this.options.batchBytesMax) this.seal(batch);
@@ -176,8 +176,8 @@ export class PartitionPipeline {
     batch.sealed = true;
     if (this.open === batch) {
       this.open = null;
-      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
-      this.lingerTimer = null;
+      this.cancelLinger?.();
+      this.cancelLinger = null;
       this.options.onBatchSealed?.();
     }
     this.kick();
@@ -499,8 +499,8 @@ export class PartitionPipeline {
     if (at !== -1) this.queue.splice(at, 1);
     if (this.open === batch) {
       this.open = null;
-      if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
-      this.lingerTimer = null;
+      this.cancelLinger?.();
+      this.cancelLinger = null;
     }
     if (!batch.released) {
       batch.released = true;
@@ -512,4 +512,18 @@ export class PartitionPipeline {
 function asSkeinError(error: unknown): SkeinError {
   if (isSkeinError(error)) return error;
   return new SkeinError('INTERNAL', { message: error instanceof Error ? error.message : String(error), cause: error });
+}
+
+/**
+ * Runs `ready` after the linger. Zero means "as soon as the current burst of
+ * sends is appended": setImmediate, because a 0 ms setTimeout waits a whole
+ * millisecond in Node, which was most of a small send's latency.
+ */
+function lingerFor(lingerMs: number, ready: () => void): () => void {
+  if (lingerMs === 0) {
+    const immediate = setImmediate(ready);
+    return () => clearImmediate(immediate);
+  }
+  const timer = setTimeout(ready, lingerMs);
+  return () => clearTimeout(timer);
 }

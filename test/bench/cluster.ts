@@ -12,14 +12,14 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { cpSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { BrokerProcesses } from '../integration/support/processes.js';
 import { bundleForChild } from '../support/bundle.js';
+import { projectRoot } from '../support/root.js';
 
 const run = promisify(execFile);
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = projectRoot();
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },

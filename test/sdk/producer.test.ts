@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { partitionForKey } from '../../sdk/murmur2.js';
 import { serdes } from '../../sdk/serde.js';
 import { defineTopic } from '../../sdk/topic.js';
@@ -22,6 +22,24 @@ describe('producer', () => {
     expect(results.every((r) => r.topic === 't' && r.partition === 0)).toBe(true);
     expect(cluster.produces.length).toBeLessThan(10);
     expect(valuesIn(cluster, 't')).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('with lingerMs 0, sends at once without waiting on a timer, and one tick of sends shares a batch', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 0 });
+    await producer.send({ topic: numbers, messages: [{ value: -1 }] });
+    // Timers frozen: a 0 ms setTimeout (a whole millisecond in Node) would never fire.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const before = cluster.produces.length;
+      const results = await Promise.all([0, 1, 2].map((value) => producer.send({ topic: numbers, messages: [{ value }] })));
+      expect(results.flat().map((r) => r.offset)).toEqual([1, 2, 3]);
+      expect(cluster.produces.length - before).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('closes a batch at batchBytesMax', async () => {

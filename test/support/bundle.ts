@@ -1,9 +1,9 @@
 import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { projectRoot } from './root.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = projectRoot();
 const outDir = join(root, '.test-build');
 
 /**
