@@ -56,6 +56,14 @@ export class Connection implements MessageChannel {
     return this.core.messageBytesMax;
   }
 
+  /**
+   * Bytes accepted by send() and not yet acknowledged by the peer: what a
+   * sender watches to stay a bounded distance ahead (cheap, unlike stats()).
+   */
+  get bufferedBytes(): number {
+    return this.core.sendBufferedBytes;
+  }
+
   send(message: Uint8Array): Promise<void> {
     if (!(message instanceof Uint8Array)) {
       return Promise.reject(new SkeinError('INVALID_ARGUMENT', { message: 'send() takes a Uint8Array' }));

@@ -210,6 +210,11 @@ export class ConnectionCore implements RecoveryListener {
     return this.state === 'open';
   }
 
+  /** Bytes accepted by `send` and not yet acknowledged by the peer (stats() has it too, at the cost of a snapshot). */
+  get sendBufferedBytes(): number {
+    return this.sendStream.bufferedBytes;
+  }
+
   get isTerminated(): boolean {
     return this.state === 'closing' || this.state === 'draining' || this.state === 'closed';
   }
