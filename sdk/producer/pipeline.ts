@@ -152,7 +152,7 @@ export class PartitionPipeline {
       this.open = batch;
       this.queue.push(batch);
       const lingering = batch;
-      this.cancelLinger = lingerFor(this.options.lingerMs, () => this.makeReady(lingering));
+      this.cancelLinger = lingerFor(this.options.lingerMs, this.inflight.length > 0, () => this.makeReady(lingering));
     }
     batch.add(record);
     if (batch.bytes >= this.options.batchBytesMax) this.seal(batch);
@@ -516,11 +516,14 @@ function asSkeinError(error: unknown): SkeinError {
 
 /**
  * Runs `ready` after the linger. Zero means "as soon as the current burst of
- * sends is appended": setImmediate, because a 0 ms setTimeout waits a whole
- * millisecond in Node, which was most of a small send's latency.
+ * sends is appended" (setImmediate: a 0 ms setTimeout waits a whole
+ * millisecond in Node, most of a lone send's latency) — unless batches are
+ * already in flight, when a millisecond of accumulation costs little latency
+ * and saves the cluster one replicated batch per burst, which under load
+ * lowered both CPU and end-to-end latency.
  */
-function lingerFor(lingerMs: number, ready: () => void): () => void {
-  if (lingerMs === 0) {
+function lingerFor(lingerMs: number, busy: boolean, ready: () => void): () => void {
+  if (lingerMs === 0 && !busy) {
     const immediate = setImmediate(ready);
     return () => clearImmediate(immediate);
   }
