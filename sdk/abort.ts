@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { SkeinError } from '../transport/errors.js';
 
 export { abortable } from '../transport/abort.js';
@@ -67,4 +68,16 @@ export function deadlineSignal(options: { signals: readonly (AbortSignal | undef
     cleanups.push(() => clearTimeout(timer));
   }
   return { signal: controller.signal, dispose };
+}
+
+/**
+ * A controller whose signal every request in flight listens to (a producer's
+ * or consumer's close). Each listener is removed when its request settles and
+ * the in-flight limits bound how many there are, so Node's default warning at
+ * 11 listeners would be a false "memory leak" report on any busy producer.
+ */
+export function sharedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -2,7 +2,7 @@ import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { abortable, throwIfAborted } from '../abort.js';
+import { abortable, sharedAbortController, throwIfAborted } from '../abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster, ReadFrom } from '../cluster.js';
 import { retrying } from '../retry.js';
@@ -67,7 +67,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
   private readonly fetchBytesMax: number;
   private readonly iterationWaitMs: number;
   private readonly iterationRecords: number;
-  private readonly closeController = new AbortController();
+  private readonly closeController = sharedAbortController();
   private states: PartitionState[] | null = null;
   private initialFrom: From;
   private readonly pendingSeeks = new Map<number, From>();

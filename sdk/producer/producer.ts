@@ -5,7 +5,7 @@ import { acksValues, methods, type Acks, type ProduceResponse } from '../../tran
 import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
 import type { RecordHeader, RecordInput } from '../../transport/protocol/records.js';
 import { Prng } from '../../transport/core/prng.js';
-import { abortable } from '../abort.js';
+import { abortable, sharedAbortController } from '../abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';
@@ -121,7 +121,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private readonly budget: ByteBudget;
   private readonly pipelines = new Map<string, PartitionPipeline>();
   private readonly partitioner: DefaultPartitioner;
-  private readonly closeController = new AbortController();
+  private readonly closeController = sharedAbortController();
   private readonly producerId = randomProducerId();
   private closing: Promise<void> | null = null;
   private readonly admitting = new Set<Promise<void>>();

@@ -2,7 +2,7 @@ import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.
 import { brokerLimits } from '../../transport/limits.js';
 import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { sleep } from '../abort.js';
+import { sharedAbortController, sleep } from '../abort.js';
 import type { Cluster } from '../cluster.js';
 import type { BrokerConnection, PushListener } from '../connection.js';
 import { BatchCursor } from '../consumer/cursor.js';
@@ -67,7 +67,7 @@ export class PartitionSubscriber<V, K> {
   private attempt: Attempt | null = null;
   private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
-  private readonly stopController = new AbortController();
+  private readonly stopController = sharedAbortController();
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wakeLoop: (() => void) | null = null;

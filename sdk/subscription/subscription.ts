@@ -1,6 +1,6 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { abortable } from '../abort.js';
+import { abortable, sharedAbortController } from '../abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, type From } from '../consumer/from.js';
@@ -42,7 +42,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
   private readonly settings: { from: From; maxInFlight: number; creditBytes: number; creditRecords: number; partition: number | undefined };
   private readonly handler: (record: ConsumedRecord<V, K>) => unknown;
   private readonly signal: AbortSignal | undefined;
-  private readonly startController = new AbortController();
+  private readonly startController = sharedAbortController();
   private closing: Promise<void> | null = null;
   private failedPartitions = 0;
   private markClosed!: () => void;

@@ -42,6 +42,27 @@ describe('producer', () => {
     }
   });
 
+  it('keeps many requests in flight without a MaxListenersExceededWarning', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 3 });
+    cluster.interceptor = ({ method }) => (method === 'produce' ? { delayMs: 20 } : undefined);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      await using skein = fakeClient(cluster);
+      await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
+      // One record per batch: 3 partitions x 5 in flight = 15 requests listening to the producer's close signal.
+      const sends = [0, 1, 2].flatMap((partition) => Array.from({ length: 20 }, () => producer.send({ topic: 't', messages: [{ value: 'x'.repeat(200), partition }] })));
+      await Promise.all(sends);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cluster.produces.length).toBeGreaterThanOrEqual(60);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('closes a batch at batchBytesMax', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 1 });
