@@ -56,6 +56,31 @@ describe('RaftDriver', () => {
     expect(c.sent.some((m) => m.from === follower.id && m.type === APPEND_RESPONSE)).toBe(true);
   });
 
+  it('applies what a quorum made durable without waiting for its own fsync of newer entries', async () => {
+    const c = await DriverCluster.start([1, 2, 3]);
+    const leader = await c.electLeader();
+    const done: string[] = [];
+    const propose = (text: string): Promise<void> => leader.driver.propose(bytes(text)).then(() => void done.push(text), () => undefined);
+    // 'a' becomes durable on the leader; the followers have not seen it yet.
+    const a = propose('a');
+    await settle();
+    // The leader's disk turns slow: its write of 'b' hangs while the followers store a and b and answer.
+    leader.storage.gated = true;
+    const b = propose('b');
+    await settle();
+    await c.deliver();
+    // 'c' arrives meanwhile, so the next Ready holds new entries (c) and committed ones (a, b) together.
+    const later = propose('c');
+    leader.storage.open();
+    leader.storage.gated = true;
+    for (let i = 0; i < 5; i++) await settle();
+    expect(done).toEqual(['a', 'b']);
+    leader.storage.open();
+    await c.run(50);
+    await Promise.all([a, b, later]);
+    expect(done).toEqual(['a', 'b', 'c']);
+  });
+
   it('saves its vote before answering a vote request', async () => {
     const c = await DriverCluster.start([1, 2, 3]);
     const voter = c.node(2);
