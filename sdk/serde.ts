@@ -32,18 +32,25 @@ function asUint8Array(bytes: Uint8Array): Uint8Array {
   return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
 }
 
+function assertPlainCbor(bytes: Uint8Array, hint: string): void {
+  const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
+  if (problem !== null) throw new TypeError(`not plain CBOR (${problem}); ${hint}`);
+}
+
 function cbor<T = unknown>(): Serde<T> {
   return {
     serialize: (value) => {
       if (value === undefined) throw new TypeError('undefined has no CBOR form here; use null');
       // A Buffer is a Uint8Array; it only goes into a batch, so no wrapper is needed (it would cost a copy-free allocation per record).
-      return cborCodec.encode(value);
+      const bytes: Uint8Array = cborCodec.encode(value);
+      // cbor-x tags a Date, Map, Set or huge bigint, which every reader refuses: refuse it here, before it is acknowledged.
+      assertPlainCbor(bytes, 'use plain data: objects, arrays, strings, numbers, booleans, null, byte strings');
+      return bytes;
     },
     deserialize: (bytes) => {
       // Records come from any producer: refuse CBOR tags before cbor-x sees them (some build objects,
       // one decodes in quadratic time), as the RPC layer does for frames.
-      const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
-      if (problem !== null) throw new TypeError(`not plain CBOR: ${problem}`);
+      assertPlainCbor(bytes, 'written by something other than this serde');
       const value: unknown = cborCodec.decode(bytes);
       return (value instanceof Uint8Array ? asUint8Array(value) : value) as T;
     },

@@ -191,7 +191,7 @@ describe('producer', () => {
     cluster.createTopic('t', { partitions: 1 });
     // Every lookup in the first 40 ms fails (retriably): the first send backs off, and a later send finds the topic at once.
     const failUntil = Date.now() + 40;
-    cluster.interceptor = ({ method }) => (console.log('REQ', method, Date.now() - failUntil + 15), method === 'metadata' && Date.now() < failUntil ? { fail: new SkeinError('LEADER_NOT_AVAILABLE') } : undefined);
+    cluster.interceptor = ({ method }) => (method === 'metadata' && Date.now() < failUntil ? { fail: new SkeinError('LEADER_NOT_AVAILABLE') } : undefined);
     await using skein = fakeClient(cluster);
     await using producer = skein.producer({ lingerMs: 1 });
     const first = producer.send({ topic: numbers, messages: [{ value: 1 }] });

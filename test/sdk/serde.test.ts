@@ -88,6 +88,10 @@ describe('the CBOR serde against hostile producers', () => {
     // A bignum (tag 2) is refused too: cbor-x decodes large ones in quadratic time.
     expect(() => serdes.cbor().deserialize(Uint8Array.from([0xc2, 0x41, 0x01]))).toThrow(/not plain CBOR/);
     expect(serdes.cbor().deserialize(serdes.cbor().serialize({ plain: [1, 'two', null] }))).toEqual({ plain: [1, 'two', null] });
+    // What cbor-x would tag on the way out is refused on the way out too, so nothing unreadable is ever acknowledged.
+    for (const value of [new Date(0), new Map([[1, 2]]), new Set([1]), 2n ** 70n]) {
+      expect(() => serdes.cbor().serialize(value), String(value)).toThrow(/not plain CBOR/);
+    }
   });
 });
 
