@@ -163,12 +163,18 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     // overtaken by a later one, or records of one partition would be written out of the order sent.
     const previous = this.admissionTail;
     this.admissionTail = admission;
+    // The delivery deadline counts from the call, queueing included.
+    const calledAt = Date.now();
+    let queued = true;
     try {
-      await previous;
-      ({ acknowledgements, partitions, topicName } = await this.admit(input, signal));
+      await abortable(previous, signal);
+      queued = false;
+      ({ acknowledgements, partitions, topicName } = await this.admit(input, signal, calledAt));
     } finally {
       this.admitting.delete(admission);
-      admitted();
+      // A send aborted while queued still holds its place until the one ahead is in, so nothing behind it jumps ahead.
+      if (queued) void previous.then(admitted);
+      else admitted();
     }
     const acks = await abortable(acknowledgements, signal);
     return acks.map((ack, i) => ({ topic: topicName, partition: partitions[i]!, offset: ack.offset as O, timestamp: ack.timestamp }));
@@ -178,6 +184,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private async admit<V, K>(
     input: SendInput<V, K>,
     signal: AbortSignal | undefined,
+    now: number,
   ): Promise<{ acknowledgements: Promise<Acknowledgement[]>; partitions: number[]; topicName: string }> {
     if (typeof input !== 'object' || input === null) throw new SkeinError('INVALID_ARGUMENT', { message: 'send: expected { topic, messages }' });
     const topic = resolveTopic(input.topic, 'send');
@@ -185,7 +192,6 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > sdkLimits.messagesPerSendMax) {
       throw new SkeinError('INVALID_ARGUMENT', { message: `send: messages must be a list of 1 to ${sdkLimits.messagesPerSendMax} messages` });
     }
-    const now = Date.now();
     const deadlineMs = now + this.options.deliveryTimeoutMs;
     // Serialize first: a bad message fails the call before anything is buffered.
     const prepared = messages.map((message, i) => prepareMessage(message, i, topic, now));

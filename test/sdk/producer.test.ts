@@ -201,6 +201,27 @@ describe('producer', () => {
     expect(valuesIn(cluster, 't')).toEqual([1, 2]);
   });
 
+  it('a send aborted while queued behind another rejects at once, and keeps its place for the sends after it', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    let release!: () => void;
+    const metadataHeld = new Promise<void>((resolve) => (release = resolve));
+    cluster.interceptor = ({ method }) => (method === 'metadata' ? { until: metadataHeld } : undefined);
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 1 });
+    const first = producer.send({ topic: numbers, messages: [{ value: 1 }] });
+    const controller = new AbortController();
+    const second = producer.send({ topic: numbers, messages: [{ value: 2 }] }, { signal: controller.signal });
+    const third = producer.send({ topic: numbers, messages: [{ value: 3 }] });
+    const reason = new Error('changed my mind');
+    controller.abort(reason);
+    // The first send is still waiting for metadata, and will until released: the second must not wait for it.
+    await expect(second).rejects.toBe(reason);
+    release();
+    await Promise.all([first, third]);
+    expect(valuesIn(cluster, 't')).toEqual([1, 3]);
+  });
+
   it('backpressure: send waits for buffer space, and buffered bytes never exceed bufferBytesMax', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 2 });

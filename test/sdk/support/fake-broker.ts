@@ -81,6 +81,8 @@ export type InterceptResult =
   | undefined
   | { fail: SkeinError }
   | { delayMs: number }
+  /** Hold the request until this settles (a test's own gate, no clock involved). */
+  | { until: Promise<unknown> }
   /** Handle the request (append a produce), then never answer it: the client times out not knowing. */
   | { handleThenDrop: true }
   /** Answer with this body instead (a malformed answer, say). */
@@ -298,6 +300,7 @@ export class FakeCluster {
       }
       if ('respond' in intercepted) return intercepted.respond;
       if ('delayMs' in intercepted) await new Promise((resolve) => setTimeout(resolve, intercepted.delayMs));
+      if ('until' in intercepted) await intercepted.until;
       if ('handleThenDrop' in intercepted) {
         try {
           await this.serve(connection, method, body);
