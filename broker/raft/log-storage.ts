@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';
-import { BATCH_HEADER_BYTES, BatchFault, checkBatchHeader, encodeControlBatch, stampBatch } from '../../transport/protocol/record-batch.js';
+import { BATCH_HEADER_BYTES, BatchFault, checkBatch, checkBatchHeader, encodeControlBatch, stampBatch } from '../../transport/protocol/record-batch.js';
 import { writeFileAtomic } from '../log/files.js';
 import type { PartitionLog, RetentionResult } from '../log/index.js';
 import { decodeWire, encodeWire, snapshotFromWire, snapshotToWire } from './codec.js';
 import type { RaftStorage } from './core/storage.js';
-import { emptySnapshot, type Entry, type EntryType, type Snapshot } from './core/types.js';
+import { emptySnapshot, type Entry, type EntryType, type RaftMessage, type Snapshot } from './core/types.js';
 
 /**
  * A partition's Raft log IS its partition log: one Raft entry = one record
@@ -68,6 +68,32 @@ export function decodePartitionSnapshot(data: Uint8Array): { nextOffset: number;
   const nextOffset = Number(new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(0));
   if (!Number.isSafeInteger(nextOffset)) throw new SkeinError('STORAGE_CORRUPT', { message: 'partition snapshot offset out of range' });
   return { nextOffset, state: data.subarray(8) };
+}
+
+/**
+ * Whether a message from a peer holds only what this storage can write: each
+ * normal entry exactly one intact data batch (both checksums), a snapshot
+ * whose data starts with a usable offset. Checked on receipt, so a forged or
+ * damaged message is dropped and counted instead of failing the replica when
+ * its Ready is written; it is also the only body check a follower's append
+ * needs (the leader checked its own batches when they were produced).
+ */
+export function storableMessage(message: RaftMessage): boolean {
+  if (message.type === 'snapshot') {
+    try {
+      decodePartitionSnapshot(message.snapshot.data);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  if (message.type !== 'append') return true;
+  for (const entry of message.entries) {
+    if (entry.type !== 'normal') continue;
+    const header = checkBatch(entry.data, 0, entry.data.byteLength, true);
+    if (header instanceof BatchFault || header.control || header.batchLength !== entry.data.byteLength) return false;
+  }
+  return true;
 }
 
 export class LogStorage implements RaftStorage {

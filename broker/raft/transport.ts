@@ -32,11 +32,16 @@ export interface RaftMuxCounters {
  */
 export class RaftMux {
   readonly counters: RaftMuxCounters = { received: 0, sent: 0, malformed: 0, unknownGroup: 0 };
-  private readonly handlers = new Map<string, (message: RaftMessage) => void>();
+  private readonly handlers = new Map<string, { handler: (message: RaftMessage) => void; accept: ((message: RaftMessage) => boolean) | undefined }>();
 
   constructor(private readonly sendWire: (to: NodeId, wire: WireEnvelope) => void) {}
 
-  transport(group: string): RaftTransport {
+  /**
+   * `accept` checks what only the group's storage understands (an entry's
+   * payload, a snapshot's data): a message it refuses is counted as malformed
+   * and dropped here, rather than failing the replica when it is written.
+   */
+  transport(group: string, accept?: (message: RaftMessage) => boolean): RaftTransport {
     if (group.length === 0 || utf8.encode(group).byteLength > raftLimits.groupIdBytesMax) {
       throw new SkeinError('INVALID_ARGUMENT', { message: `a group id holds 1 to ${raftLimits.groupIdBytesMax} bytes` });
     }
@@ -47,9 +52,10 @@ export class RaftMux {
       },
       onMessage: (handler) => {
         if (this.handlers.has(group)) throw new Error(`raft mux: group ${group} already has a handler`);
-        this.handlers.set(group, handler);
+        const entry = { handler, accept };
+        this.handlers.set(group, entry);
         return () => {
-          if (this.handlers.get(group) === handler) this.handlers.delete(group);
+          if (this.handlers.get(group) === entry) this.handlers.delete(group);
         };
       },
     };
@@ -70,12 +76,16 @@ export class RaftMux {
       this.counters.malformed++;
       return;
     }
-    const handler = this.handlers.get(envelope.group);
-    if (handler === undefined) {
+    const route = this.handlers.get(envelope.group);
+    if (route === undefined) {
       this.counters.unknownGroup++;
       return;
     }
+    if (route.accept !== undefined && !route.accept(envelope.message)) {
+      this.counters.malformed++;
+      return;
+    }
     this.counters.received++;
-    handler(envelope.message);
+    route.handler(envelope.message);
   }
 }

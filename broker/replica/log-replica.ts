@@ -10,7 +10,7 @@ import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
 import { bootstrapState } from '../raft/core/config.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
-import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage } from '../raft/log-storage.js';
+import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../raft/log-storage.js';
 import { AdvanceSignal } from '../partition/advance-signal.js';
 
 /**
@@ -83,6 +83,8 @@ export class LogReplica implements RaftStateMachine {
       // With fsync on every persist, Raft's own sync() drives flushing (group commit);
       // the other policies fsync in the background and Raft waits only for the write.
       flush: config.flush.mode === 'always' ? 'manual' : config.flush.mode === 'records' ? { everyRecords: config.flush.records } : { everyMs: config.flush.intervalMs },
+      // Every body is checked once before it gets here: by produce on the leader, by storableMessage on a follower.
+      verifyOnAppend: false,
     };
     const log = await PartitionLog.open(logOptions);
     let replica: LogReplica | undefined;
@@ -109,7 +111,7 @@ export class LogReplica implements RaftStateMachine {
         id: options.brokerId,
         storage,
         hardStateStore,
-        transport: options.mux.transport(options.group),
+        transport: options.mux.transport(options.group, storableMessage),
         stateMachine: self,
         prng: options.prng,
         tickMs: options.timing.tickMs,

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
 import { bootstrapState, encodeConfEntry } from '../../../broker/raft/core/config.js';
-import type { Entry, NodeId, Snapshot } from '../../../broker/raft/core/types.js';
+import { emptySnapshot, type Entry, type NodeId, type RaftMessage, type Snapshot } from '../../../broker/raft/core/types.js';
 import { RaftDriver } from '../../../broker/raft/driver.js';
 import { FileHardStateStore } from '../../../broker/raft/hard-state.js';
-import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage } from '../../../broker/raft/log-storage.js';
+import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../../../broker/raft/log-storage.js';
+import { raftEnvelopeToWire } from '../../../broker/raft/codec.js';
 import { RaftMux } from '../../../broker/raft/transport.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { isSkeinError } from '../../../transport/errors.js';
@@ -91,6 +92,28 @@ describe('LogStorage: Raft entries as record batches', () => {
     }
     expect(isSkeinError(error, 'CORRUPT_BATCH')).toBe(true);
     expect(storage.lastIndex()).toBe(0);
+  });
+
+  it('tells which peer messages it could store, so a mux drops the others before they reach the replica', () => {
+    const append = (data: Uint8Array): RaftMessage => ({ type: 'append', from: 2, to: 1, term: 1, prevIndex: 0, prevTerm: 0, commit: 0, entries: [{ index: 1, term: 1, type: 'normal', data }] });
+    const good = batch(['a', 'b']);
+    expect(storableMessage(append(good))).toBe(true);
+    const flipped = Uint8Array.from(good);
+    flipped[flipped.length - 1]! ^= 1; // body checksum no longer matches
+    expect(storableMessage(append(flipped))).toBe(false);
+    expect(storableMessage(append(new Uint8Array([1, 2, 3])))).toBe(false);
+    expect(storableMessage(append(Uint8Array.from([...good, 0])))).toBe(false); // trailing bytes
+    const snapshot = (data: Uint8Array): RaftMessage => ({ type: 'snapshot', from: 2, to: 1, term: 1, snapshot: { ...emptySnapshot, data } });
+    expect(storableMessage(snapshot(encodePartitionSnapshot({ nextOffset: 9, state: new Uint8Array() })))).toBe(true);
+    expect(storableMessage(snapshot(new Uint8Array(7)))).toBe(false);
+
+    const mux = new RaftMux(() => undefined);
+    const got: RaftMessage[] = [];
+    mux.transport('p', storableMessage).onMessage((m) => got.push(m));
+    mux.receiveWire(raftEnvelopeToWire({ group: 'p', message: append(flipped) }), 2);
+    mux.receiveWire(raftEnvelopeToWire({ group: 'p', message: append(good) }), 2);
+    expect(got).toHaveLength(1);
+    expect(mux.counters).toMatchObject({ received: 1, malformed: 1 });
   });
 
   it('compacts whole segments behind a durable snapshot, which survives a reopen', async () => {
