@@ -307,8 +307,9 @@ export class ConnectionCore implements RecoveryListener {
   /** Server: the client sent INIT again (our ACCEPT was lost); answer it again. */
   resendAccept(nowMs: number): void {
     if (this.peerConfirmed || this.state !== 'open') return;
-    // The client is alive, just not hearing us: its INIT counts as activity for the idle timeout.
+    // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
     this.lastReceiveMs = nowMs;
+    this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
   }
@@ -767,6 +768,8 @@ export class ConnectionCore implements RecoveryListener {
     if (state === 'draining') return this.closeDeadlineMs;
     if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
     let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
+    // A server holds an unconfirmed client for a bounded time, whatever the idle settings.
+    if (this.role === 'server' && !this.peerConfirmed && this.handshakeDeadlineMs < deadline) deadline = this.handshakeDeadlineMs;
     const recoveryDeadline = this.recovery!.deadlineMs();
     if (recoveryDeadline < deadline) deadline = recoveryDeadline;
     const tracker = this.ackTracker;
@@ -801,6 +804,10 @@ export class ConnectionCore implements RecoveryListener {
           ? new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${this.idleTimeoutMs} ms` })
           : new SkeinError('CONNECTION_CLOSED', { message: `idle for ${this.idleTimeoutMs} ms` }),
       );
+      return;
+    }
+    if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
+      this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.config.handshakeTimeoutMs} ms` }));
       return;
     }
     if (state === 'handshake') {

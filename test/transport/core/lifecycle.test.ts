@@ -75,6 +75,27 @@ describe('handshake', () => {
   });
 });
 
+describe('unconfirmed server connections', () => {
+  it('a client that goes quiet before confirming is dropped after the handshake timeout, even with no idle timeout', () => {
+    const network = new SimNetwork({ seed: 3 });
+    const serverLoss = createLossModel({ seed: 1 });
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true, idleTimeoutMs: 0, keepaliveMs: 0, handshakeTimeoutMs: 2000 }, loss: serverLoss });
+    const client = network.add({ host: '10.0.0.2', port: 5000, options: { handshakeTimeoutMs: 3000 } });
+    client.connect(server);
+    // The cookie round trip completes (the client's second INIT carries the cookie); from then on everything
+    // the server sends is lost, so it allocates the connection but the client never hears ACCEPT and retries
+    // INIT until it gives up at 3 s.
+    network.runUntil(() => client.datagramsSent >= 2, 1_000);
+    serverLoss.blackhole(client.address.key, 'send');
+    network.runFor(2_500);
+    expect(server.core.connectionCount).toBe(1); // each retried INIT restarted the wait
+    // The client's last INIT left before 3 s: within the handshake timeout after it, the state is gone.
+    network.runFor(5_100 - network.nowMs);
+    expect(server.core.connectionCount).toBe(0);
+    expect(server.core.pendingCount).toBe(0);
+  });
+});
+
 describe('dead peers and idle connections', () => {
   it('declares the peer dead by time when it vanishes, on both sides, with PEER_DEAD', () => {
     const p = pair({ client: { idleTimeoutMs: 4000, keepaliveMs: 1000 }, server: { idleTimeoutMs: 4000, keepaliveMs: 1000 } });
