@@ -234,6 +234,7 @@ export class EndpointCore implements ConnectionHost {
       return;
     }
     if (version !== protocolVersion) {
+      this.drops.badVersion++;
       this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.version));
       return;
     }

@@ -80,6 +80,8 @@ export interface EndpointDropCounters {
   addressMismatch: number;
   /** INITs shorter than the padded minimum (no reply: amplification guard). */
   initTooShort: number;
+  /** INITs of another protocol version (answered with a version REFUSE, no state). */
+  badVersion: number;
   /** INITs whose cookie failed its MAC (forged, or from another endpoint). */
   badCookie: number;
   /** INITs whose cookie was too old (answered with a fresh RETRY). */
@@ -98,6 +100,7 @@ export function emptyDropCounters(): EndpointDropCounters {
     unknownConnection: 0,
     addressMismatch: 0,
     initTooShort: 0,
+    badVersion: 0,
     badCookie: 0,
     expiredCookie: 0,
     replayedCookie: 0,
