@@ -52,13 +52,12 @@ export function intFlag(flags: ParsedFlags, name: string, range: { min: number; 
   return value;
 }
 
-export function numberFlag(flags: ParsedFlags, name: string, range: { min: number; max: number }): number | undefined {
+/** One of `choices` (or `fallback` when the flag is absent); anything else is a UsageError listing them. */
+export function choiceFlag<T extends string>(flags: ParsedFlags, name: string, choices: readonly T[], fallback: T): T {
   const text = stringFlag(flags, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${text}"`);
-  if (value < range.min || value > range.max) throw new UsageError(`--${name} must be between ${range.min} and ${range.max}, got ${value}`);
-  return value;
+  if (text === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got "${text}"`);
+  return text as T;
 }
 
 export function boolFlag(flags: ParsedFlags, name: string): boolean {

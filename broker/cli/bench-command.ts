@@ -1,6 +1,8 @@
 import { runTransportBenchCommand } from '../../transport/bench/command.js';
+import { percentile } from '../../transport/bench/latency-recorder.js';
 import { isSkeinError, Skein, type Acks } from '../../sdk/index.js';
-import { boolFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
+import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
+import { acksValues } from '../../transport/protocol/messages.js';
 import { clientFlags, brokerList } from './client-flags.js';
 import { parseFlush } from './topic-command.js';
 
@@ -85,8 +87,7 @@ interface BenchSettings {
 }
 
 function benchSettings(parsed: ParsedFlags): BenchSettings {
-  const acks = stringFlag(parsed, 'acks') ?? 'all';
-  if (acks !== 'all' && acks !== 'leader' && acks !== 'none') throw new UsageError(`--acks must be all, leader or none, got "${acks}"`);
+  const acks = choiceFlag(parsed, 'acks', acksValues, 'all');
   return {
     topic: stringFlag(parsed, 'topic') ?? 'bench',
     messages: intFlag(parsed, 'messages', { min: 1, max: 1e9 }) ?? 200_000,
@@ -165,18 +166,22 @@ async function benchConsume(skein: Skein, s: BenchSettings): Promise<BenchResult
   for (const p of (await skein.admin().describeTopic(s.topic)).partitions) available += await highWatermark(skein, s.topic, p.partition);
   if (available < s.messages) {
     progress(`consume: topic holds ${available} records; producing ${s.messages - available} more first (not timed)`);
-    await benchProduce(skein, { ...s, messages: s.messages - available });
+    const fill = await benchProduce(skein, { ...s, messages: s.messages - available });
+    if (fill.errors > 0) throw new Error(`consume: ${fill.errors} of the records produced to fill the topic failed; nothing to measure`);
   }
   const latencies: number[] = [];
   let received = 0;
   const start = performance.now();
   const ticker = setInterval(() => progress(`consume: ${received}/${s.messages}, ${Math.round(received / ((performance.now() - start) / 1000))} msgs/s`), 1000);
   try {
+    let emptyFetches = 0;
     while (received < s.messages) {
       const at = performance.now();
       const records = await consumer.fetch({ maxRecords: 10_000, maxWaitMs: 1000 });
       latencies.push(performance.now() - at);
       received += records.length;
+      emptyFetches = records.length === 0 ? emptyFetches + 1 : 0;
+      if (emptyFetches >= 10) throw new Error(`consume: no records for 10 long polls after ${received} of ${s.messages}`);
     }
   } finally {
     clearInterval(ticker);
@@ -239,13 +244,13 @@ async function benchEndToEnd(skein: Skein, s: BenchSettings): Promise<BenchResul
 
 function summarize(messages: number, errors: number, seconds: number, size: number, latencies: number[], extra: Record<string, unknown>): BenchResult {
   latencies.sort((a, b) => a - b);
-  const at = (q: number): number => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+  const at = (p: number): number => (latencies.length === 0 ? 0 : percentile(latencies, p));
   return {
     messages,
     msgsPerSec: messages / seconds,
     MBps: (messages * size) / seconds / 1e6,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
+    p50Ms: at(50),
+    p99Ms: at(99),
     errors,
     seconds,
     ...extra,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Skein } from '../../sdk/index.js';
 import type { FlagSpecs, ParsedFlags } from './args.js';
 import { stringFlag } from './args.js';
@@ -22,6 +23,8 @@ export function openClient(parsed: ParsedFlags, clientId: string): Skein {
 /** Resolves on the first SIGINT/SIGTERM, so a long-running command can stop cleanly. */
 export function interrupted(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
+  // Every send or fetch in flight listens to it; they let go when they settle.
+  setMaxListeners(0, controller.signal);
   const stop = (): void => controller.abort(new Error('interrupted'));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

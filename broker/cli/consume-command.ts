@@ -1,4 +1,3 @@
-import { decode } from 'cbor-x';
 import { defineTopic, serdes, type From } from '../../sdk/index.js';
 import { boolFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
 import { clientFlags, interrupted, openClient } from './client-flags.js';
@@ -60,10 +59,12 @@ function parseFrom(text: string): From {
   throw new UsageError(`--from must be earliest, latest, an offset or @timestamp, got "${text}"`);
 }
 
-/** CBOR when the bytes are CBOR (what the SDK writes by default), else UTF-8 text. */
+const cbor = serdes.cbor();
+
+/** Plain CBOR when the bytes are (what the SDK and `skein produce` write by default), else UTF-8 text. */
 function show(bytes: Uint8Array): unknown {
   try {
-    return decode(bytes);
+    return cbor.deserialize(bytes);
   } catch {
     return Buffer.from(bytes).toString('utf8');
   }

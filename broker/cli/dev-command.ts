@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { percentile } from '../../transport/bench/latency-recorder.js';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +111,7 @@ async function runDemo(brokers: string[], replicationFactor: number, signal: Abo
       const now = performance.now();
       const seconds = (now - last.at) / 1000;
       latencies.sort((a, b) => a - b);
-      const p = (q: number): string => (latencies.length === 0 ? '-' : `${latencies[Math.floor(q * (latencies.length - 1))]} ms`);
+      const p = (q: number): string => (latencies.length === 0 ? '-' : `${percentile(latencies, q * 100)} ms`);
       process.stdout.write(
         `demo: produced ${Math.round((produced - last.produced) / seconds)} msgs/s, consumed ${Math.round((consumed - last.consumed) / seconds)} msgs/s, end-to-end p50 ${p(0.5)} p99 ${p(0.99)} (total ${consumed})\n`,
       );

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
-import { defineTopic, serdes, type Acks } from '../../sdk/index.js';
-import { boolFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { defineTopic } from '../../sdk/index.js';
+import { acksValues } from '../../transport/protocol/messages.js';
+import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
 import { clientFlags, interrupted, openClient } from './client-flags.js';
 
 const flags: FlagSpecs = {
@@ -25,18 +26,19 @@ export async function produceCommand(argv: string[]): Promise<number> {
   }
   const topicName = stringFlag(parsed, 'topic');
   if (topicName === undefined) throw new UsageError('--topic is required');
-  const acks = stringFlag(parsed, 'acks') ?? 'all';
-  if (acks !== 'all' && acks !== 'leader' && acks !== 'none') throw new UsageError(`--acks must be all, leader or none, got "${acks}"`);
+  const acks = choiceFlag(parsed, 'acks', acksValues, 'all');
   const count = intFlag(parsed, 'count', { min: 1, max: Number.MAX_SAFE_INTEGER });
   const size = intFlag(parsed, 'size', { min: 0, max: 4 * 1024 * 1024 }) ?? 100;
   const fixedKey = stringFlag(parsed, 'key');
   const separator = stringFlag(parsed, 'key-separator');
   const verbose = boolFlag(parsed, 'verbose');
-  const topic = defineTopic<string, string>(topicName, { key: serdes.string() });
+  // The SDK's default serdes (CBOR) for keys and values: records land where an application's would, and read back alike.
+  const topic = defineTopic<string, string>(topicName);
   const stop = interrupted();
   await using skein = openClient(parsed, 'skein-produce');
-  const producer = skein.producer({ acks: acks as Acks, lingerMs: 5 });
+  const producer = skein.producer({ acks, lingerMs: 5 });
   let sent = 0;
+  let failure: unknown = null;
   const pending = new Set<Promise<void>>();
   const send = async (key: string | null, value: string): Promise<void> => {
     const [meta] = await producer.send({ topic, messages: [{ key, value }] }, { signal: stop.signal });
@@ -44,19 +46,20 @@ export async function produceCommand(argv: string[]): Promise<number> {
     if (verbose && meta !== undefined) process.stdout.write(`${meta.partition}:${meta.offset ?? '-'}\n`);
   };
   const track = async (key: string | null, value: string): Promise<void> => {
-    const p = send(key, value);
+    // The first failure is kept and reported; the loop stops feeding once there is one.
+    const p = send(key, value).catch((error: unknown) => void (failure ??= error));
     pending.add(p);
-    void p.finally(() => pending.delete(p)).catch(() => {});
+    void p.finally(() => pending.delete(p));
     // Bound what waits in this process: the producer batches, this loop only feeds it.
     if (pending.size >= 10_000) await Promise.race(pending);
   };
   try {
     if (count !== undefined) {
       const filler = 'x'.repeat(size);
-      for (let i = 0; i < count && !stop.signal.aborted; i++) await track(fixedKey ?? null, `${i} ${filler}`.slice(0, Math.max(size, String(i).length)));
+      for (let i = 0; i < count && !stop.signal.aborted && failure === null; i++) await track(fixedKey ?? null, `${i} ${filler}`.slice(0, Math.max(size, String(i).length)));
     } else {
       for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
-        if (stop.signal.aborted) break;
+        if (stop.signal.aborted || failure !== null) break;
         if (separator !== undefined && line.includes(separator)) {
           const at = line.indexOf(separator);
           await track(line.slice(0, at), line.slice(at + separator.length));
@@ -66,10 +69,11 @@ export async function produceCommand(argv: string[]): Promise<number> {
       }
     }
     await Promise.all(pending);
-    await producer.flush();
+    if (failure === null) await producer.flush();
   } finally {
     stop.dispose();
   }
   process.stderr.write(`produced ${sent} records to ${topicName}\n`);
+  if (failure !== null && !stop.signal.aborted) throw failure;
   return 0;
 }

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { BrokerProcesses } from '../integration/support/processes.js';
+import { median } from '../../transport/bench/latency-recorder.js';
 import { bundleForChild } from '../support/bundle.js';
 import { projectRoot } from '../support/root.js';
 
@@ -43,11 +44,6 @@ const flushes = values.flush.split(',').filter((f) => f !== '');
 
 function progress(line: string): void {
   process.stderr.write(`[bench:cluster] ${line}\n`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
 }
 
 function lastJson(stdout: string, prefix = ''): Record<string, number> {
