@@ -175,7 +175,7 @@ export class Broker implements AsyncDisposable {
 
   private receiveRaft(body: unknown): void {
     const r = new BodyReader(body, 'raft');
-    const from = r.int('from', { min: 1, max: 65_535 });
+    const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
     const messages = r.raw('messages');
     if (!Array.isArray(messages)) throw new SkeinError('MALFORMED_REQUEST', { message: 'raft.messages must be a list' });
     this.peers.heardFrom(from, performance.now());

@@ -218,6 +218,8 @@ export const raftLimits = {
 
 // ---------------------------------------------------------------- broker
 export const brokerLimits = {
+  /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
+  brokerIdMax: 65_535,
   topicNameBytesMax: 249,
   partitionsPerTopicMax: 1024,
   replicationFactorMax: 7,

@@ -34,7 +34,7 @@ export function readCommand(value: unknown): MetadataCommand {
   switch (type) {
     case 'registerBroker': {
       const b = r.reader('broker');
-      return { type, broker: { id: b.int('id', { min: 1, max: 65_535 }), host: b.string('host', { bytesMax: 255 }), port: b.int('port', { min: 1, max: 65_535 }) } };
+      return { type, broker: { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: 255 }), port: b.int('port', { min: 1, max: 65_535 }) } };
     }
     case 'createTopic': {
       const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
@@ -44,10 +44,12 @@ export function readCommand(value: unknown): MetadataCommand {
         if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > brokerLimits.replicationFactorMax) {
           throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must list 1 to ${brokerLimits.replicationFactorMax} brokers` });
         }
-        return replicas.map((id: unknown) => {
-          if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
+        const ids = replicas.map((id: unknown) => {
+          if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1 || id > brokerLimits.brokerIdMax) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
           return id;
         });
+        if (new Set(ids).size !== ids.length) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} names a broker twice` });
+        return ids;
       })!;
       if (assignment.length === 0) throw new SkeinError('MALFORMED_REQUEST', { message: 'command.assignment is empty' });
       return { type, name, assignment, config: completeConfig(readTopicConfig(r.raw('config'))) };
@@ -55,7 +57,7 @@ export function readCommand(value: unknown): MetadataCommand {
     case 'deleteTopic':
       return { type, name: r.string('name', { bytesMax: brokerLimits.topicNameBytesMax }) };
     case 'partitionLeader': {
-      const leader = r.raw('leader') === null ? null : r.int('leader', { min: 1, max: 65_535 });
+      const leader = r.raw('leader') === null ? null : r.int('leader', { min: 1, max: brokerLimits.brokerIdMax });
       return {
         type,
         topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }),

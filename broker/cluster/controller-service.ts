@@ -1,5 +1,6 @@
 import { SkeinError } from '../../transport/errors.js';
-import { type BrokerInfo, type CreateTopicRequest, readCreateTopic, type TopicConfig, type TopicMetadata } from '../../transport/protocol/messages.js';
+import { brokerLimits } from '../../transport/limits.js';
+import { type BrokerInfo, type CreateTopicRequest, readCreateTopic, type TopicConfig, type TopicMetadata, topicNameProblem } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import { assignReplicas } from './assignment.js';
 import { readCommand } from './commands.js';
@@ -82,9 +83,19 @@ function readOperation(body: unknown): ControllerOperation {
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
-    case 'deleteTopic':
-      return { op, name: r.string('name', { bytesMax: 249 }) };
-    case 'command':
-      return { op, command: readCommand(r.raw('command')) };
+    case 'deleteTopic': {
+      const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
+      const problem = topicNameProblem(name);
+      if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
+      return { op, name };
+    }
+    case 'command': {
+      // Brokers forward only their own reports; topics are made and removed through the checked operations above.
+      const command = readCommand(r.raw('command'));
+      if (command.type !== 'registerBroker' && command.type !== 'partitionLeader') {
+        throw new SkeinError('MALFORMED_REQUEST', { message: `a ${command.type} command is not forwarded raw; use its operation` });
+      }
+      return { op, command };
+    }
   }
 }

@@ -88,6 +88,9 @@ export class MetadataState {
       case 'partitionLeader': {
         const partition = this.topicsById.get(command.topicId)?.partitions[command.partition];
         if (partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
+        if (command.leader !== null && !partition.replicas.includes(command.leader)) {
+          return fail('INVALID_ARGUMENT', `broker ${command.leader} is not a replica of partition ${command.topicId}/${command.partition}`);
+        }
         // Reports race each other; only newer news wins, so an old leader's late report cannot roll metadata back.
         if (command.leaderEpoch < partition.leaderEpoch) return { ok: true };
         if (command.leaderEpoch === partition.leaderEpoch && partition.leader !== null) return { ok: true };

@@ -7,6 +7,7 @@ import { recordLimits } from '../../transport/limits.js';
 import { methods, protocolVersion } from '../../transport/protocol/messages.js';
 import { encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../transport/rpc/index.js';
+import { peerMethods } from '../../broker/cluster/peers.js';
 import { InProcessCluster } from './support/cluster.js';
 
 /**
@@ -66,6 +67,13 @@ describe('bad requests get typed errors and change nothing', () => {
     expect(await codeOf(methods.createTopic, { name: 'x', partitions: 0, replicationFactor: 1 })).toBe('INVALID_TOPIC');
     expect(await codeOf(methods.deleteTopic, { name: 'nope' })).toBe('UNKNOWN_TOPIC');
     expect(await codeOf(methods.subscribe, { subscriptionId: 1, topic: 'nope', partition: 0, offset: 0, creditBytes: 1, creditRecords: 1 })).toBe('UNKNOWN_TOPIC');
+    // The peer method for forwarded metadata work takes only what brokers forward, and checks it.
+    const config = { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } };
+    expect(await codeOf(peerMethods.controller, { op: 'command', command: { type: 'createTopic', name: 'raw', assignment: [[1, 1, 1]], config } })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(peerMethods.controller, { op: 'command', command: { type: 'deleteTopic', name: 'good' } })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(peerMethods.controller, { op: 'deleteTopic', name: '../etc' })).toBe('INVALID_TOPIC');
+    expect(await codeOf(peerMethods.controller, { op: 'command', command: { type: 'partitionLeader', topicId: 0, partition: 0, leader: 1, leaderEpoch: 1 } })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(methods.metadata, { topics: ['good'] })).toBe('OK');
   });
 
   it('refuses corrupt and oversized batches without writing anything', async () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { readCommand } from '../../../broker/cluster/commands.js';
 import { MetadataState } from '../../../broker/cluster/metadata-state.js';
+import { brokerLimits } from '../../../transport/limits.js';
 import type { TopicConfig } from '../../../transport/protocol/messages.js';
 
 const config: TopicConfig = { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } };
@@ -39,6 +41,18 @@ describe('MetadataState', () => {
     state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 1, leaderEpoch: 6 });
     expect(state.topic('a')!.partitions[0]).toMatchObject({ leader: 1, leaderEpoch: 6 });
     expect(state.apply({ type: 'partitionLeader', topicId: 7, partition: 0, leader: 1, leaderEpoch: 9 })).toMatchObject({ ok: false });
+    // A leader that is not a replica (a forged report) changes nothing, however new its epoch.
+    const before = state.snapshot();
+    expect(state.apply({ type: 'partitionLeader', topicId: 1, partition: 0, leader: 3, leaderEpoch: Number.MAX_SAFE_INTEGER })).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT' } });
+    expect(state.snapshot()).toEqual(before);
+  });
+
+  it('reads commands strictly: duplicate or out-of-range replica ids are malformed', () => {
+    const command = (assignment: unknown): unknown => ({ type: 'createTopic', name: 'a', assignment, config });
+    expect(readCommand(command([[1, 2]]))).toMatchObject({ assignment: [[1, 2]] });
+    expect(() => readCommand(command([[1, 1]]))).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
+    expect(() => readCommand(command([[1, brokerLimits.brokerIdMax + 1]]))).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
+    expect(readCommand(command([[brokerLimits.brokerIdMax]]))).toMatchObject({ assignment: [[brokerLimits.brokerIdMax]] });
   });
 
   it('round-trips through a snapshot and deletes topics', () => {
