@@ -41,6 +41,7 @@ export class Broker implements AsyncDisposable {
   private readonly sessions = new Set<Session>();
   private readonly prng: Prng;
   private reconciling: Promise<void> = Promise.resolve();
+  private reconcileQueued = false;
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private endpoint!: Endpoint;
@@ -64,7 +65,6 @@ export class Broker implements AsyncDisposable {
       controllerId: () => this.controller.leaderId(),
       metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
-      raft: (body) => this.receiveRaft(body),
       counters: this.counters,
     };
   }
@@ -176,8 +176,7 @@ export class Broker implements AsyncDisposable {
   private receiveRaft(body: unknown): void {
     const r = new BodyReader(body, 'raft');
     const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
-    const messages = r.raw('messages');
-    if (!Array.isArray(messages)) throw new SkeinError('MALFORMED_REQUEST', { message: 'raft.messages must be a list' });
+    const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now());
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
@@ -238,7 +237,15 @@ export class Broker implements AsyncDisposable {
   }
 
   private scheduleReconcile(): void {
-    this.reconciling = this.reconciling.then(() => this.reconcile()).catch((error: unknown) => this.fatal('reconcile', error));
+    // Every applied metadata entry asks for a pass; one queued pass covers all that arrive before it runs.
+    if (this.reconcileQueued) return;
+    this.reconcileQueued = true;
+    this.reconciling = this.reconciling
+      .then(() => {
+        this.reconcileQueued = false;
+        return this.reconcile();
+      })
+      .catch((error: unknown) => this.fatal('reconcile', error));
   }
 
   /** Hosts exactly the partitions the metadata assigns to this broker. */
@@ -261,8 +268,13 @@ export class Broker implements AsyncDisposable {
       if (this.hosted.has(group) || this.stopped) continue;
       const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
       const dir = partitionDir(this.config.dataDir, descriptor);
-      writeDescriptor(dir, descriptor);
-      await this.host(dir, descriptor);
+      // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
+      try {
+        writeDescriptor(dir, descriptor);
+        await this.host(dir, descriptor);
+      } catch (error) {
+        this.fatal(`partition ${descriptor.topic}/${descriptor.partition}`, error);
+      }
     }
   }
 

@@ -34,7 +34,8 @@ export class ControllerService {
     const { controller, peers } = this.options;
     if (controller.isLeader()) return this.execute(operation, signal);
     const leaderId = controller.leaderId();
-    if (leaderId === null) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
+    // Elected here but not yet writable (its first entry is not applied): wait, rather than call ourselves.
+    if (leaderId === null || leaderId === peers.selfId) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
     return peers.request(leaderId, peerMethods.controller, operation, { signal });
   }
 

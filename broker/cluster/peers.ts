@@ -30,6 +30,8 @@ interface Link {
   rpc: RpcChannel | null;
   dialing: Promise<RpcChannel> | null;
   queue: WireEnvelope[];
+  /** estimateBytes of each queued message, so a flush need not walk the entries again. */
+  queueSizes: number[];
   queueBytes: number;
   retryAtMs: number;
   backoffMs: number;
@@ -58,6 +60,10 @@ export class PeerLinks {
 
   constructor(private readonly options: PeerLinksOptions) {}
 
+  get selfId(): number {
+    return this.options.selfId;
+  }
+
   /** Queues one Raft message for `to`; it leaves with the others queued in this turn. */
   sendRaft(to: number, wire: WireEnvelope): void {
     if (this.closed || to === this.options.selfId) return;
@@ -68,6 +74,7 @@ export class PeerLinks {
       return;
     }
     link.queue.push(wire);
+    link.queueSizes.push(bytes);
     link.queueBytes += bytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -77,6 +84,7 @@ export class PeerLinks {
 
   /** A request to a peer over our link to it (dialling if needed). */
   async request<T>(to: number, method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+    if (to === this.options.selfId) throw new SkeinError('INTERNAL', { message: 'a broker does not send requests to itself over the network' });
     const rpc = await this.connected(to);
     return rpc.request<T>(method, body, options);
   }
@@ -98,6 +106,7 @@ export class PeerLinks {
     const closing: Promise<void>[] = [];
     for (const link of this.links.values()) {
       link.queue = [];
+      link.queueSizes = [];
       if (link.rpc !== null) closing.push(link.rpc.close().catch(() => {}));
     }
     await Promise.all(closing);
@@ -106,7 +115,7 @@ export class PeerLinks {
   private link(id: number): Link {
     let link = this.links.get(id);
     if (link === undefined) {
-      link = { rpc: null, dialing: null, queue: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity };
+      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity };
       this.links.set(id, link);
     }
     return link;
@@ -123,14 +132,16 @@ export class PeerLinks {
         // Raft resends what matters; stale queued messages would only add latency.
         this.counters.raftDropped += link.queue.length;
         link.queue = [];
+        link.queueSizes = [];
         link.queueBytes = 0;
         continue;
       }
       const rpc = link.rpc;
       let chunk: WireEnvelope[] = [];
       let chunkBytes = 0;
-      for (const wire of link.queue) {
-        const bytes = estimateBytes(wire);
+      for (let i = 0; i < link.queue.length; i++) {
+        const wire = link.queue[i]!;
+        const bytes = link.queueSizes[i]!;
         if (chunk.length > 0 && chunkBytes + bytes > brokerLimits.peerRaftMessageBytesMax) {
           this.ship(rpc, chunk);
           chunk = [];
@@ -141,6 +152,7 @@ export class PeerLinks {
       }
       this.ship(rpc, chunk);
       link.queue = [];
+      link.queueSizes = [];
       link.queueBytes = 0;
     }
   }

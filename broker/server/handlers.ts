@@ -45,8 +45,6 @@ export interface ServerContext {
   /** False while this broker's metadata may still be missing what the controller already committed. */
   metadataCaughtUp(): boolean;
   aliveBrokers(): Set<number>;
-  /** Raft messages from a peer broker. */
-  raft(body: unknown): void;
   counters: { acksNoneFailures: number };
 }
 
@@ -121,9 +119,6 @@ export function handleNotify(ctx: ServerContext, session: Session, method: strin
       partition.produce(request.batch, { acks: 'none', timeoutMs: request.timeoutMs }).catch(() => ctx.counters.acksNoneFailures++);
       return;
     }
-    case 'raft':
-      ctx.raft(body);
-      return;
     default:
       throw new SkeinError('UNKNOWN_METHOD', { message: `unknown one-way message "${method}"` });
   }
