@@ -56,9 +56,13 @@ export class Recovery {
     return this.rtt.ptoBaseMs(this.config.timerGranularityMs, this.peerAckDelayMaxMs);
   }
 
-  /** The current probe timeout including backoff, capped. */
+  /**
+   * The current probe timeout including backoff. The cap bounds the backoff only: a path whose base
+   * probe timeout is already above it (an RTT near a second) must still wait for its ACKs.
+   */
   ptoMs(): number {
-    return Math.min(this.ptoBaseMs() * 2 ** this.ptoCount, this.config.ptoMaxMs);
+    const base = this.ptoBaseMs();
+    return Math.min(base * 2 ** this.ptoCount, Math.max(base, this.config.ptoMaxMs));
   }
 
   /**

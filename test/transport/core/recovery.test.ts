@@ -68,6 +68,18 @@ describe('probe timeout (RFC 9002 §6.2)', () => {
     expect(recovery.ptoMs()).toBe(10_000); // the cap this test configured
   });
 
+  it('caps the backoff, never the base probe timeout of a slow path', () => {
+    const { recovery, sent, listener } = setup();
+    send(sent, 1, 0);
+    ack(recovery, listener, 4_000, [[0, 1]]); // srtt 4 s, rttvar 2 s: base 12 s, above the 10 s cap
+    send(sent, 1, 5_000);
+    const base = recovery.ptoBaseMs();
+    expect(base).toBeGreaterThan(10_000);
+    expect(recovery.ptoMs()).toBe(base);
+    recovery.ptoCount = 5;
+    expect(recovery.ptoMs()).toBe(base);
+  });
+
   it('is not armed with nothing ack-eliciting in flight, and resets on a new acknowledgement', () => {
     const { recovery, sent, listener } = setup();
     expect(recovery.deadlineMs()).toBe(Infinity);
