@@ -7,7 +7,7 @@
  *   SKEIN_BROKERS=127.0.0.1:9092 npm run example examples/producer.ts -- --count 100000
  */
 import { parseArgs } from 'node:util';
-import { Skein } from 'skein';
+import { isSkeinError, Skein } from 'skein';
 import { brokers, ordersTopic } from './orders.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '10000' }, topic: { type: 'string', default: 'orders' } } });
@@ -18,7 +18,7 @@ await using skein = new Skein({ brokers, clientId: 'example-producer' });
 try {
   await skein.admin().createTopic({ name: orders.name, partitions: 3, replicationFactor: 3 });
 } catch (error) {
-  if (!(error instanceof Error && 'code' in error && error.code === 'TOPIC_EXISTS')) throw error;
+  if (!isSkeinError(error, 'TOPIC_EXISTS')) throw error;
 }
 
 await using producer = skein.producer({ acks: 'all', lingerMs: 5, maxInFlight: 5 });

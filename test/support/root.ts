@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
  * The repository root, found by walking up to package.json: a fixed '../..'
  * breaks once a file is bundled into .test-build/ by run.mjs.
  */
-export function projectRoot(from: string = fileURLToPath(import.meta.url)): string {
+export function projectRoot(): string {
+  const from = fileURLToPath(import.meta.url);
   let dir = dirname(from);
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);

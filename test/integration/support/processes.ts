@@ -67,15 +67,6 @@ export class BrokerProcesses {
     await exited;
   }
 
-  async stop(id: number): Promise<number | null> {
-    const child = this.children.get(id);
-    this.children.delete(id);
-    if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    return exited;
-  }
-
   async close(): Promise<void> {
     await Promise.all([...this.children.keys()].map((id) => this.kill(id)));
     rmSync(this.dir, { recursive: true, force: true });
