@@ -1,6 +1,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { SkeinError } from '../../transport/errors.js';
-import { brokerLimits } from '../../transport/limits.js';
+import { brokerLimits, transportLimits } from '../../transport/limits.js';
+import { plainCborProblem } from '../../transport/rpc/index.js';
 import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { MetadataCommand } from './metadata-state.js';
@@ -14,17 +15,27 @@ import type { MetadataCommand } from './metadata-state.js';
 const codec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
 
 export function encodeCommand(command: MetadataCommand): Uint8Array {
-  return codec.encoder.encode(command);
+  return encodeMetadata(command);
 }
 
 export function decodeCommand(bytes: Uint8Array): MetadataCommand {
-  let value: unknown;
+  return readCommand(decodeMetadata(bytes, 'metadata command'));
+}
+
+/** Metadata (commands, the controller's snapshot) as CBOR: one codec for both. */
+export function encodeMetadata(value: unknown): Uint8Array {
+  return codec.encoder.encode(value);
+}
+
+/** Plain CBOR only: tags are refused before cbor-x sees them, as everywhere else bytes come from another process. */
+export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
+  const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
+  if (problem !== null) throw new SkeinError('MALFORMED_REQUEST', { message: `${what} is not plain CBOR: ${problem}` });
   try {
-    value = codec.decoder.decode(bytes);
+    return codec.decoder.decode(bytes);
   } catch (error) {
-    throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata command is not CBOR', cause: error });
+    throw new SkeinError('MALFORMED_REQUEST', { message: `${what} is not CBOR`, cause: error });
   }
-  return readCommand(value);
 }
 
 /** Validates a command received as a decoded value (from the log or from a peer). */

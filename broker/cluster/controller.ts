@@ -1,4 +1,3 @@
-import { Decoder, Encoder } from 'cbor-x';
 import { join } from 'node:path';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
@@ -7,7 +6,7 @@ import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import type { RaftMux } from '../raft/transport.js';
 import { LogReplica, type RaftTiming } from '../replica/log-replica.js';
-import { decodeCommand, encodeCommand } from './commands.js';
+import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata } from './commands.js';
 import { type CommandResult, type MetadataCommand, MetadataState, type MetadataSnapshot } from './metadata-state.js';
 
 /**
@@ -30,7 +29,6 @@ export interface ControllerOptions {
 
 export const metadataGroup = 'meta';
 
-const snapshotCodec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
 
 export class Controller {
   state: MetadataState;
@@ -65,9 +63,9 @@ export class Controller {
           controller.results.delete(header.entryIndex);
           for (const listener of controller.listeners) listener();
         },
-        snapshotState: () => snapshotCodec.encoder.encode(controller.state.snapshot()),
+        snapshotState: () => encodeMetadata(controller.state.snapshot()),
         restoreState: (bytes) => {
-          controller.state = MetadataState.fromSnapshot(snapshotCodec.decoder.decode(bytes) as MetadataSnapshot);
+          controller.state = MetadataState.fromSnapshot(decodeMetadata(bytes, 'metadata snapshot') as MetadataSnapshot);
           for (const listener of controller.listeners) listener();
         },
       },

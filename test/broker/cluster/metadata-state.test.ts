@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readCommand } from '../../../broker/cluster/commands.js';
+import { decodeCommand, encodeCommand, readCommand } from '../../../broker/cluster/commands.js';
 import { MetadataState } from '../../../broker/cluster/metadata-state.js';
 import { brokerLimits } from '../../../transport/limits.js';
 import type { TopicConfig } from '../../../transport/protocol/messages.js';
@@ -53,6 +53,10 @@ describe('MetadataState', () => {
     expect(() => readCommand(command([[1, 1]]))).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
     expect(() => readCommand(command([[1, brokerLimits.brokerIdMax + 1]]))).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
     expect(readCommand(command([[brokerLimits.brokerIdMax]]))).toMatchObject({ assignment: [[brokerLimits.brokerIdMax]] });
+    // Bytes from the log or a peer: tags are refused before cbor-x builds anything from them.
+    const tagged = Uint8Array.from([0xd8, 0x1b, 0x82, 0x65, ...Buffer.from('Error'), 0x64, ...Buffer.from('boom')]);
+    expect(() => decodeCommand(tagged)).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST', message: expect.stringMatching(/not plain CBOR/) }));
+    expect(decodeCommand(encodeCommand({ type: 'deleteTopic', name: 'a' }))).toEqual({ type: 'deleteTopic', name: 'a' });
   });
 
   it('round-trips through a snapshot and deletes topics', () => {
