@@ -774,11 +774,8 @@ export class ConnectionCore implements RecoveryListener {
     if (recoveryDeadline < deadline) deadline = recoveryDeadline;
     const tracker = this.ackTracker;
     if (tracker.pending && tracker.deadlineMs < deadline) deadline = tracker.deadlineMs;
-    if (this.keepaliveMs > 0 && this.sent.ackElicitingInFlight === 0) {
-      // With packets in flight the probe timeout already keeps the path exercised.
-      const keepaliveAt = Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;
-      if (keepaliveAt < deadline) deadline = keepaliveAt;
-    }
+    const keepaliveAt = this.keepaliveAtMs();
+    if (keepaliveAt < deadline) deadline = keepaliveAt;
     if (this.pacerReleaseMs < deadline) deadline = this.pacerReleaseMs;
     if (this.flushDeadlineMs < deadline) deadline = this.flushDeadlineMs;
     return deadline;
@@ -837,11 +834,15 @@ export class ConnectionCore implements RecoveryListener {
       }
       this.onProbeTimeout();
     }
-    if (this.keepaliveMs > 0 && this.sent.ackElicitingInFlight === 0 && nowMs >= Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs) {
-      this.pingPending = true;
-    }
+    if (nowMs >= this.keepaliveAtMs()) this.pingPending = true;
     if (this.pacerReleaseMs <= nowMs) this.pacerReleaseMs = Infinity;
     this.host.activate(this);
+  }
+
+  /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */
+  private keepaliveAtMs(): number {
+    if (this.keepaliveMs <= 0 || this.sent.ackElicitingInFlight > 0) return Infinity;
+    return Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;
   }
 
   /** Two probes: the oldest unacknowledged data again if there is no fresh data, else a PING (RFC 9002 §6.2.4). */
