@@ -15,6 +15,7 @@ import { peerMethods, PeerLinks } from './cluster/peers.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
+import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
 import { RaftMux } from './raft/transport.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
@@ -43,6 +44,8 @@ export class Broker implements AsyncDisposable {
   private reconciling: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  private balanceTimer: NodeJS.Timeout | null = null;
+  private readonly balancer: LeaderBalancer<Partition>;
   private stopped = false;
   private endpoint!: Endpoint;
   private peers!: PeerLinks;
@@ -56,6 +59,11 @@ export class Broker implements AsyncDisposable {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
     // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
     this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
+    this.balancer = new LeaderBalancer({
+      selfId: config.id,
+      holdMs: brokerLimits.leaderBalanceHoldElectionTimeouts * config.electionTicks * config.tickMs,
+      alive: () => this.aliveBrokers(),
+    });
     this.context = {
       brokerId: config.id,
       clusterId: config.clusterId,
@@ -117,6 +125,10 @@ export class Broker implements AsyncDisposable {
       this.endpoint.onConnection((connection) => this.serve(connection));
       this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
       this.maintenanceTimer.unref();
+      if (config.leaderBalance) {
+        this.balanceTimer = setInterval(() => this.balancer.pass(this.hosted.values(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+        this.balanceTimer.unref();
+      }
       void this.register();
     } catch (error) {
       await this.close();
@@ -212,11 +224,13 @@ export class Broker implements AsyncDisposable {
       brokerId: config.id,
       dir,
       voters: descriptor.replicas,
+      preferredLeader: descriptor.replicas[0]!,
       config: descriptor.config,
       mux: this.mux,
       prng: this.prng.fork(),
       timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
       onLeadership: (writable, p) => {
+        this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);
       },
       onFatal: (error) => this.fatal(`${descriptor.topic}/${descriptor.partition}`, error),
@@ -225,10 +239,12 @@ export class Broker implements AsyncDisposable {
     let partitions = this.byName.get(descriptor.topic);
     if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
     partitions.set(descriptor.partition, partition);
+    if (config.leaderBalance) this.balancer.campaignIfNew(partition);
   }
 
   private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
     this.hosted.delete(group);
+    this.balancer.forget(partition);
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);
@@ -366,6 +382,7 @@ export class Broker implements AsyncDisposable {
   private async close(): Promise<void> {
     this.stopped = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));

@@ -23,6 +23,8 @@ export interface BrokerConfig {
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** Hand partition leaderships back to their preferred replicas (see LeaderBalancer). */
+  leaderBalance: boolean;
   /** Settings of topics created without their own. */
   topicDefaults: TopicConfig;
 }
@@ -52,10 +54,11 @@ export interface BrokerSettings {
   tickMs?: unknown;
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
+  leaderBalance?: unknown;
   topicDefaults?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'topicDefaults']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'topicDefaults']);
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   for (const key of Object.keys(settings)) {
@@ -85,6 +88,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     tickMs: settings.tickMs === undefined ? 100 : integer(settings.tickMs, 'tickMs', 1, 10_000),
     electionTicks,
     heartbeatTicks,
+    leaderBalance: boolean(settings.leaderBalance ?? true, 'leaderBalance'),
     topicDefaults: settings.topicDefaults === undefined ? topicDefaults : topicConfig(settings.topicDefaults),
   };
 }
@@ -159,6 +163,13 @@ function integer(value: unknown, name: string, min: number, max: number): number
     throw invalid(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+/** true/false, or the words a flag would carry: on/off, true/false. */
+function boolean(value: unknown, name: string): boolean {
+  if (value === true || value === 'true' || value === 'on') return true;
+  if (value === false || value === 'false' || value === 'off') return false;
+  throw invalid(`${name} must be true or false (on or off), got ${JSON.stringify(value)}`);
 }
 
 function nonEmptyString(value: unknown, name: string): string {

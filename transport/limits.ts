@@ -241,6 +241,10 @@ export const brokerLimits = {
   metadataEntriesKeptMax: 1_000,
   /** How often a broker runs snapshots and retention. */
   maintenanceEveryMs: 30_000,
+  /** How often a broker looks for leaderships to hand back to their preferred replicas. */
+  leaderBalanceEveryMs: 1_000,
+  /** A leadership stands this many election timeouts before it is handed back (so a stopping broker is not handed it again). */
+  leaderBalanceHoldElectionTimeouts: 3,
   /** Raft messages queued for one peer broker within one event-loop turn (dropped beyond: Raft resends). */
   peerRaftQueueMax: 4096,
   peerRaftQueueBytesMax: 64 * 1024 * 1024,

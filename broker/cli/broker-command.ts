@@ -15,6 +15,7 @@ const flags: FlagSpecs = {
   'datagram-bytes': { type: 'string', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
   'tick-ms': { type: 'string', help: 'Raft tick', default: '100' },
   'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
+  'leader-balance': { type: 'string', help: 'hand leaderships back to preferred replicas: on | off', default: 'on' },
   config: { type: 'string', help: 'JSON file with the same settings (flags win)' },
 };
 
@@ -40,6 +41,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['datagram-bytes', 'datagramBytes'],
     ['tick-ms', 'tickMs'],
     ['election-ticks', 'electionTicks'],
+    ['leader-balance', 'leaderBalance'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

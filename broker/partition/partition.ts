@@ -19,6 +19,8 @@ export interface PartitionOptions extends Omit<LogReplicaOptions, 'hooks' | 'gro
   topic: string;
   topicId: number;
   partition: number;
+  /** The first replica in the metadata, which leadership returns to (see LeaderBalancer). */
+  preferredLeader: number;
   /** Leadership (the ability to take writes) was gained or lost. */
   onLeadership?: (writable: boolean, partition: Partition) => void;
 }
@@ -31,6 +33,7 @@ export class Partition implements PartitionView {
   readonly topic: string;
   readonly topicId: number;
   readonly partition: number;
+  readonly preferredLeader: number;
   private readonly sequencer = new Sequencer();
   private replica!: LogReplica;
   private readonly retains: boolean;
@@ -40,6 +43,7 @@ export class Partition implements PartitionView {
     this.topic = options.topic;
     this.topicId = options.topicId;
     this.partition = options.partition;
+    this.preferredLeader = options.preferredLeader;
   }
 
   static async open(options: PartitionOptions): Promise<Partition> {

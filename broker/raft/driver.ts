@@ -172,6 +172,18 @@ export class RaftDriver {
     return this.waitForProposal(() => this.core.proposeConfChange(changes), options.signal);
   }
 
+  /** Starts an election now, as if the election timeout had passed (pre-vote first when enabled). */
+  campaign(): void {
+    this.throwIfStopped();
+    this.core.campaign();
+    this.pump();
+  }
+
+  /** See RaftCore.peerCaughtUp: whether a transfer to `to` would go through at once. */
+  peerCaughtUp(to: NodeId): boolean {
+    return !this.stopped && this.core.peerCaughtUp(to);
+  }
+
   /** Starts handing leadership to `to`; watch status() for the outcome. Throws NOT_LEADER or INVALID_ARGUMENT. */
   transferLeadership(to: NodeId): void {
     this.throwIfStopped();

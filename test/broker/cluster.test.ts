@@ -1,21 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Skein } from '../../sdk/index.js';
-import { InProcessCluster } from './support/cluster.js';
-
-let cluster: InProcessCluster | undefined;
-let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close();
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
+import { describe, expect, it } from 'vitest';
+import { clusterForTest } from './support/cluster.js';
 
 describe('a three-broker cluster in one process', () => {
   it('creates a topic, produces with acks all, and consumes what was produced', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'orders', partitions: 3, replicationFactor: 3 });
     const producer = client.producer({ lingerMs: 5 });
     const results = await producer.send({ topic: 'orders', messages: Array.from({ length: 100 }, (_, i) => ({ key: `k${i % 7}`, value: { i } })) });
@@ -33,9 +21,7 @@ describe('a three-broker cluster in one process', () => {
 
 describe('leadership, deletion and push across leader changes', () => {
   it('a graceful stop hands leadership over before the broker exits', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'handover', partitions: 3, replicationFactor: 3 });
     const producer = client.producer({ lingerMs: 1 });
     await producer.send({ topic: 'handover', messages: [{ value: 'warm', partition: 0 }, { value: 'warm', partition: 1 }, { value: 'warm', partition: 2 }] });
@@ -52,9 +38,7 @@ describe('leadership, deletion and push across leader changes', () => {
   }, 60_000);
 
   it('push subscribers get every record once, in order, across a leader change', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'pushed', partitions: 1, replicationFactor: 3 });
     const got: number[] = [];
     const subscription = client.subscribe<number>({ topic: 'pushed', from: 'earliest', handler: (r) => void got.push(r.value) });
@@ -70,9 +54,7 @@ describe('leadership, deletion and push across leader changes', () => {
   }, 60_000);
 
   it('deletes a topic everywhere, and a topic created again under its name starts empty', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     const admin = client.admin();
     await admin.createTopic({ name: 'ephemeral', partitions: 1, replicationFactor: 3 });
     const producer = client.producer({ lingerMs: 1 });

@@ -1,24 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Skein } from '../../sdk/index.js';
-import { InProcessCluster } from './support/cluster.js';
+import { clusterForTest } from './support/cluster.js';
 
 /** Snapshots and retention: what a long-running cluster does every few seconds. */
-let cluster: InProcessCluster | undefined;
-let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close();
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
-
 type Hosted = { partition(topic: string, p: number): { logStartOffset: number; highWatermark: number } | undefined };
 
 describe('maintenance', () => {
   it('retention deletes old segments, and a follower that missed them catches up from a snapshot', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'rolling', partitions: 1, replicationFactor: 3, config: { segmentBytes: 64 * 1024, retentionBytes: 128 * 1024 } });
     const leader = (await client.admin().describeTopic('rolling')).partitions[0]!.leader!;
     const absent = [1, 2, 3].find((id) => id !== leader)!;
@@ -45,9 +34,7 @@ describe('maintenance', () => {
   }, 60_000);
 
   it('the metadata survives a restart from its own snapshot', async () => {
-    cluster = new InProcessCluster(3);
-    await cluster.start();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+    const { cluster, client } = await clusterForTest(3);
     for (const name of ['a', 'b', 'c']) await client.admin().createTopic({ name, partitions: 1, replicationFactor: 3 });
     for (const broker of cluster.brokers.values()) await broker.maintain({ force: true });
     await cluster.stopBroker(2);

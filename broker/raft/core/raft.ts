@@ -290,6 +290,18 @@ export class RaftCore {
     return { ok: true, value: { index, term: this.term } };
   }
 
+  /**
+   * Could `to` take over without a pause? Only a leader knows: a voter it
+   * heard from within the current election timeout whose log holds all of
+   * ours. A transfer to anyone else first waits for it to catch up, and a
+   * leader refuses proposals while a transfer is under way.
+   */
+  peerCaughtUp(to: NodeId): boolean {
+    if (this.role !== 'leader' || to === this.id || !this.tracker.config.voters.includes(to)) return false;
+    const pr = this.tracker.progress.get(to);
+    return pr !== undefined && pr.recentActive && pr.match === this.log.lastIndex();
+  }
+
   /** Hands leadership to `to` (a voter): it is caught up, then told to campaign at once. */
   transferLeadership(to: NodeId): RaftResult<null> {
     if (this.role !== 'leader') return fail('NOT_LEADER', 'only the leader can transfer leadership', { leader: this.lead });

@@ -134,6 +134,30 @@ describe('leadership transfer', () => {
     expect(c.appliedText(3)).toEqual(['a', 'b']);
   });
 
+  it('knows which voter could take over at once: heard from lately, and holding all of the log', () => {
+    const c = new TestCluster({ voters: [1, 2, 3] });
+    c.campaign(1);
+    c.propose(1, 'a');
+    expect(c.core(1).peerCaughtUp(2)).toBe(true);
+    expect(c.core(1).peerCaughtUp(1)).toBe(false);
+    expect(c.core(1).peerCaughtUp(9)).toBe(false);
+    expect(c.core(2).peerCaughtUp(3)).toBe(false);
+    c.isolate(3);
+    c.propose(1, 'b');
+    expect(c.core(1).peerCaughtUp(3)).toBe(false);
+    expect(c.core(1).peerCaughtUp(2)).toBe(true);
+    c.heal();
+    c.tickAll(1);
+    c.stabilize();
+    expect(c.core(1).peerCaughtUp(3)).toBe(true);
+    // Silent for a whole election timeout: no longer counted on, however full its log.
+    c.isolate(2);
+    c.tickAll(25);
+    expect(c.leaders()).toEqual([1]);
+    expect(c.core(1).peerCaughtUp(2)).toBe(false);
+    expect(c.core(1).peerCaughtUp(3)).toBe(true);
+  });
+
   it('is abandoned after an election timeout if the transferee never catches up', () => {
     const c = new TestCluster({ voters: [1, 2, 3] });
     c.campaign(1);

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { Broker } from '../../../broker/broker.js';
 import { brokerConfig } from '../../../broker/config.js';
+import { Skein } from '../../../sdk/index.js';
 
 /** Free UDP ports on loopback (bound and released: good enough for tests on one machine). */
 export async function freePorts(count: number): Promise<number[]> {
@@ -52,4 +54,17 @@ export class InProcessCluster {
     for (const id of [...this.brokers.keys()]) await this.stopBroker(id);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A started cluster and a client of it, both closed when the current test finishes. */
+export async function clusterForTest(size = 3, settings: Record<string, unknown> = {}): Promise<{ cluster: InProcessCluster; client: Skein }> {
+  const cluster = new InProcessCluster(size, settings);
+  let client: Skein | undefined;
+  onTestFinished(async () => {
+    await client?.close();
+    await cluster.close();
+  });
+  await cluster.start();
+  client = new Skein({ brokers: cluster.bootstrap, clientId: 'test' });
+  return { cluster, client };
 }

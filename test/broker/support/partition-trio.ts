@@ -37,6 +37,7 @@ export class PartitionTrio {
       brokerId: id,
       dir: join(this.dir, `broker-${id}`),
       voters: [1, 2, 3],
+      preferredLeader: 1,
       config: this.config,
       mux,
       prng: new Prng(id * 7919),
