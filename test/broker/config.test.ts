@@ -22,6 +22,8 @@ describe('brokerConfig', () => {
       { id: 2, host: '127.0.0.1', port: 9093 },
     ]);
     expect(config.topicDefaults.flush).toEqual({ mode: 'always' });
+    expect(config.leaderBalance).toBe(true);
+    expect(brokerConfig({ id: 1, data: '/d', leaderBalance: 'off' }).leaderBalance).toBe(false);
   });
 
   it('names the setting that is wrong', () => {
@@ -32,6 +34,7 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', bogus: 1 } as never))).toMatch(/unknown setting "bogus"/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', leaderBalance: 'sometimes' }))).toMatch(/^leaderBalance must be true or false/);
     expect(configError(() => hostPort('localhost', 'listen'))).toMatch(/host:port/);
     expect(configError(() => hostPort(':90', 'listen'))).toMatch(/no host/);
     expect(configError(() => hostPort('h:99999', 'listen'))).toMatch(/port/);
