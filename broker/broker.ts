@@ -239,7 +239,11 @@ export class Broker implements AsyncDisposable {
     let partitions = this.byName.get(descriptor.topic);
     if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
     partitions.set(descriptor.partition, partition);
-    if (config.leaderBalance) this.balancer.campaignIfNew(partition);
+    if (config.leaderBalance && partition.preferredLeader === config.id) {
+      for (const ticks of [brokerLimits.preferredCampaignTicks, 2 * brokerLimits.preferredCampaignTicks]) {
+        if (ticks < config.electionTicks) setTimeout(() => this.balancer.campaignIfNew(partition), ticks * config.tickMs).unref();
+      }
+    }
   }
 
   private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {

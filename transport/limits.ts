@@ -245,6 +245,12 @@ export const brokerLimits = {
   leaderBalanceEveryMs: 1_000,
   /** A leadership stands this many election timeouts before it is handed back (so a stopping broker is not handed it again). */
   leaderBalanceHoldElectionTimeouts: 3,
+  /**
+   * A new partition's preferred replica campaigns after this many ticks, and once more at twice that if
+   * nobody was elected: the other replicas learn of the partition from the metadata up to a heartbeat
+   * later, and a vote request sent before they host it is lost.
+   */
+  preferredCampaignTicks: 2,
   /** Raft messages queued for one peer broker within one event-loop turn (dropped beyond: Raft resends). */
   peerRaftQueueMax: 4096,
   peerRaftQueueBytesMax: 64 * 1024 * 1024,

@@ -1,5 +1,7 @@
 import type { NodeId } from '../raft/core/types.js';
 
+const bootstrapTerm = 1;
+
 /**
  * Preferred leaders. Assignment spreads each partition's first replica (its
  * preferred leader) evenly over the brokers, but elections do not care: the
@@ -20,7 +22,7 @@ export interface BalancedReplica {
   readonly preferredLeader: NodeId;
   readonly closed: boolean;
   readonly raft: {
-    status(): { role: string; term: number; transferee: NodeId };
+    status(): { role: string; term: number; leader: NodeId; transferee: NodeId };
     peerCaughtUp(to: NodeId): boolean;
     transferLeadership(to: NodeId): void;
     campaign(): void;
@@ -56,7 +58,8 @@ export class LeaderBalancer<R extends BalancedReplica = BalancedReplica> {
   campaignIfNew(replica: R): void {
     if (replica.closed || replica.preferredLeader !== this.options.selfId) return;
     const status = replica.raft.status();
-    if (status.term !== 0 || status.role !== 'follower') return;
+    // A group starts in the term of its bootstrap entry; any election, won or not, moves it past that.
+    if (status.term > bootstrapTerm || status.leader !== 0 || status.role === 'leader' || status.role === 'candidate') return;
     replica.raft.campaign();
   }
 

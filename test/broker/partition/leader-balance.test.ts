@@ -5,6 +5,7 @@ class FakeReplica implements BalancedReplica {
   closed = false;
   role = 'leader';
   term = 3;
+  leader = 2;
   transferee = 0;
   caughtUp = new Set<number>([1, 2, 3]);
   transfers: number[] = [];
@@ -13,7 +14,7 @@ class FakeReplica implements BalancedReplica {
   constructor(readonly preferredLeader: number) {}
 
   readonly raft = {
-    status: () => ({ role: this.role, term: this.term, transferee: this.transferee }),
+    status: () => ({ role: this.role, term: this.term, leader: this.leader, transferee: this.transferee }),
     peerCaughtUp: (to: number) => this.caughtUp.has(to),
     transferLeadership: (to: number) => {
       this.transfers.push(to);
@@ -77,17 +78,28 @@ describe('preferred leaders', () => {
     const b = balancer();
     const preferred = new FakeReplica(2);
     preferred.role = 'follower';
-    preferred.term = 0;
+    preferred.term = 1;
+    preferred.leader = 0;
     b.campaignIfNew(preferred);
-    expect(preferred.campaigns).toBe(1);
+    // A pre-vote that reached nobody (the others did not host the partition yet) may be tried again.
+    preferred.role = 'preCandidate';
+    b.campaignIfNew(preferred);
+    expect(preferred.campaigns).toBe(2);
     const other = new FakeReplica(1);
     other.role = 'follower';
-    other.term = 0;
+    other.term = 1;
+    other.leader = 0;
     b.campaignIfNew(other);
     const elected = new FakeReplica(2);
     elected.role = 'follower';
-    elected.term = 4;
+    elected.term = 1;
+    elected.leader = 3;
     b.campaignIfNew(elected);
-    expect(other.campaigns + elected.campaigns).toBe(0);
+    const electionHeld = new FakeReplica(2);
+    electionHeld.role = 'follower';
+    electionHeld.term = 2;
+    electionHeld.leader = 0;
+    b.campaignIfNew(electionHeld);
+    expect(other.campaigns + elected.campaigns + electionHeld.campaigns).toBe(0);
   });
 });
