@@ -300,6 +300,12 @@ export const sdkLimits = {
   /** Push consumer: the credit window granted per partition, and handler calls at once. */
   pushCreditBytesDefault: 1024 * 1024,
   pushCreditRecordsDefault: 1_000,
+  /**
+   * Credit a subscriber owes the broker goes back once a quarter of the window is owed, or this long
+   * after the handler went idle with less owed: soon enough that credit never sits unused, rarely
+   * enough that a steady trickle of pushes is not answered one credit message each.
+   */
+  pushCreditIdleFlushMs: 20,
   pushMaxInFlightMax: 1_024,
   /** Status events kept for a slow reader of Subscription.status(); older ones are dropped and counted. */
   statusEventsMax: 256,

@@ -1,6 +1,6 @@
 import { runTransportBenchCommand } from '../../transport/bench/command.js';
 import { percentile } from '../../transport/bench/latency-recorder.js';
-import { isSkeinError, Skein, type Acks } from '../../sdk/index.js';
+import { defineTopic, isSkeinError, serdes, Skein, type Acks } from '../../sdk/index.js';
 import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
 import { acksValues } from '../../transport/protocol/messages.js';
 import { clientFlags, brokerList } from './client-flags.js';
@@ -26,6 +26,7 @@ const flags: FlagSpecs = {
   'max-in-flight': { type: 'string', help: 'batches in flight per partition', default: 'the SDK default' },
   rate: { type: 'string', help: 'e2e: records per second', default: '5000' },
   seconds: { type: 'string', help: 'e2e: how long to run', default: '10' },
+  warmup: { type: 'string', help: 'e2e: leading seconds not measured (JIT, first elections)', default: '2' },
   json: { type: 'boolean', help: 'print one JSON object' },
 };
 
@@ -83,6 +84,7 @@ interface BenchSettings {
   maxInFlight: number | undefined;
   rate: number;
   seconds: number;
+  warmup: number;
   json: boolean;
 }
 
@@ -101,6 +103,7 @@ function benchSettings(parsed: ParsedFlags): BenchSettings {
     maxInFlight: intFlag(parsed, 'max-in-flight', { min: 1, max: 16 }),
     rate: intFlag(parsed, 'rate', { min: 1, max: 10_000_000 }) ?? 5000,
     seconds: intFlag(parsed, 'seconds', { min: 1, max: 3600 }) ?? 10,
+    warmup: intFlag(parsed, 'warmup', { min: 0, max: 3600 }) ?? 2,
     json: boolFlag(parsed, 'json'),
   };
 }
@@ -200,31 +203,48 @@ async function highWatermark(skein: Skein, topic: string, partition: number): Pr
   }
 }
 
+/**
+ * Records are produced at a fixed rate while a push subscription receives
+ * them, in this process. Each value carries the performance.now() of its
+ * send() call, so latency is measured in microseconds from the call to the
+ * handler, not in whole milliseconds of record timestamps. As in the peer
+ * harness, records sent during the first --warmup seconds are not measured.
+ */
 async function benchEndToEnd(skein: Skein, s: BenchSettings): Promise<BenchResult> {
+  if (s.size < 8) throw new UsageError('e2e: --size must be at least 8 (each value carries its send time)');
+  if (s.warmup >= s.seconds) throw new UsageError(`e2e: --warmup (${s.warmup} s) must be shorter than --seconds (${s.seconds} s)`);
+  const topic = defineTopic<Uint8Array>(s.topic, { value: serdes.bytes() });
   const latencies: number[] = [];
   let received = 0;
+  let measureFrom = Infinity;
   const subscription = skein.subscribe({
-    topic: s.topic,
+    topic,
     from: 'latest',
     handler: (record) => {
-      latencies.push(Date.now() - record.timestamp);
+      const now = performance.now();
+      const value = record.value;
+      const sentAt = new DataView(value.buffer, value.byteOffset, value.byteLength).getFloat64(0, true);
+      if (sentAt >= measureFrom) latencies.push(now - sentAt);
       received++;
     },
   });
   // Let the subscription reach every partition's leader before the clock starts.
   await new Promise((resolve) => setTimeout(resolve, 500));
   const producer = skein.producer({ acks: s.acks, lingerMs: 0 });
-  const value = makeValue(s.size);
+  const template = makeValue(s.size);
   const total = Math.min(s.messages, s.rate * s.seconds);
   let sent = 0;
   let errors = 0;
   const start = performance.now();
+  measureFrom = start + s.warmup * 1000;
   const ticker = setInterval(() => progress(`e2e: sent ${sent}/${total} at ${s.rate}/s, received ${received}`), 1000);
   try {
     while (sent < total) {
       const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * s.rate)) - sent;
       for (let i = 0; i < due; i++) {
-        producer.send({ topic: s.topic, messages: [{ value, timestamp: Date.now() }] }).catch(() => errors++);
+        const value = template.slice();
+        new DataView(value.buffer).setFloat64(0, performance.now(), true);
+        producer.send({ topic, messages: [{ value }] }).catch(() => errors++);
         sent++;
       }
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -239,7 +259,7 @@ async function benchEndToEnd(skein: Skein, s: BenchSettings): Promise<BenchResul
   }
   const seconds = (performance.now() - start) / 1000;
   const missing = sent - errors - received;
-  return summarize(received, errors + Math.max(0, missing), seconds, s.size, latencies, { rate: s.rate, sent });
+  return summarize(received, errors + Math.max(0, missing), seconds, s.size, latencies, { rate: s.rate, sent, measured: latencies.length, warmupSeconds: s.warmup });
 }
 
 function summarize(messages: number, errors: number, seconds: number, size: number, latencies: number[], extra: Record<string, unknown>): BenchResult {

@@ -1,5 +1,5 @@
 import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.js';
-import { brokerLimits } from '../../transport/limits.js';
+import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 import { sharedAbortController, sleep } from '../abort.js';
@@ -73,6 +73,7 @@ export class PartitionSubscriber<V, K> {
   private wakeLoop: (() => void) | null = null;
   private needsSubscribe = true;
   private dispatching = false;
+  private creditTimer: ReturnType<typeof setTimeout> | null = null;
   private lastError: SkeinError | null = null;
   readonly stats = { pushes: 0, records: 0, skipped: 0, creditMessages: 0, resubscribes: 0 };
 
@@ -86,6 +87,8 @@ export class PartitionSubscriber<V, K> {
   async stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
+      if (this.creditTimer !== null) clearTimeout(this.creditTimer);
+      this.creditTimer = null;
       this.stopController.abort(new SkeinError('CLIENT_CLOSED', { message: 'the subscription is closed' }));
       this.wakeLoop?.();
       this.received.length = 0;
@@ -300,13 +303,25 @@ export class PartitionSubscriber<V, K> {
 
   /**
    * Tells the broker about freed credit, coalesced: once a quarter of the
-   * window is owed, or everything when the handler has gone idle.
+   * window is owed, or everything a moment after the handler has gone idle
+   * (pushCreditIdleFlushMs), so a trickle of pushes is not answered one
+   * credit message each.
    */
   private sendCredit(idle: boolean): void {
     const attempt = this.attempt;
     if (attempt === null || (attempt.owedBytes === 0 && attempt.owedRecords === 0)) return;
     const enough = attempt.owedBytes * 4 >= this.options.creditBytes || attempt.owedRecords * 4 >= this.options.creditRecords;
-    if (!enough && !(idle && this.received.length === 0)) return;
+    if (enough) this.returnOwedCredit(attempt);
+    else if (idle && this.received.length === 0 && this.creditTimer === null && !this.stopped) this.creditTimer = setTimeout(this.flushIdleCredit, sdkLimits.pushCreditIdleFlushMs);
+  }
+
+  private readonly flushIdleCredit = (): void => {
+    this.creditTimer = null;
+    const attempt = this.attempt;
+    if (attempt !== null && !this.stopped && (attempt.owedBytes > 0 || attempt.owedRecords > 0)) this.returnOwedCredit(attempt);
+  };
+
+  private returnOwedCredit(attempt: Attempt): void {
     // One message carries at most what a broker accepts (readCredit); the rest goes with the next one.
     const bytes = Math.min(attempt.owedBytes, brokerLimits.pushCreditBytesMax);
     const records = Math.min(attempt.owedRecords, brokerLimits.fetchRecordsMax * 10);

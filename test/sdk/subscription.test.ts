@@ -111,6 +111,24 @@ describe('push subscription', () => {
     void subscription;
   });
 
+  it('answers a trickle of small pushes with a few coalesced credit messages, and returns a small debt soon after going idle', async () => {
+    const { cluster, skein, producer } = await seeded(0);
+    await using _ = skein;
+    let handled = 0;
+    await using subscription = skein.subscribe({ topic: numbers, partition: 0, from: 'earliest', handler: () => void handled++ });
+    for (let i = 0; i < 40; i++) {
+      await producer.send({ topic: numbers, messages: [{ value: i }] });
+      await until(() => handled === i + 1, `record ${i}`);
+    }
+    // Forty one-record pushes, each leaving the handler idle: fewer credit messages than pushes (one each
+    // was the old way). Only if every round trip here took longer than the idle flush could they be equal.
+    expect(cluster.credits.length).toBeLessThan(40);
+    const owed = (): number => 40 - cluster.credits.reduce((sum, c) => sum + c.records, 0);
+    // Nothing stays owed for long once the handler is idle.
+    await until(() => owed() === 0, 'all credit returned');
+    void subscription;
+  });
+
   it('runs up to maxInFlight handler calls at once, started in offset order', async () => {
     const { skein } = await seeded(40);
     await using _ = skein;
