@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
@@ -47,6 +48,8 @@ export class Broker implements AsyncDisposable {
   private balanceTimer: NodeJS.Timeout | null = null;
   private readonly balancer: LeaderBalancer<Partition>;
   private stopped = false;
+  /** Aborts when the broker stops, ending its background retries at once. */
+  private readonly lifetime = new AbortController();
   private endpoint!: Endpoint;
   private peers!: PeerLinks;
   private mux!: RaftMux;
@@ -307,10 +310,10 @@ export class Broker implements AsyncDisposable {
       if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
       try {
         const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
-        await this.service.run({ op: 'command', command }, AbortSignal.timeout(5_000));
+        await this.service.run({ op: 'command', command }, AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(5_000)]));
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), undefined, { signal: this.lifetime.signal }).catch(() => {});
       }
     }
   }
@@ -322,10 +325,10 @@ export class Broker implements AsyncDisposable {
       const known = this.controller.state.broker(me.id);
       if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
       try {
-        await this.service.run({ op: 'command', command: { type: 'registerBroker', broker: me } }, AbortSignal.timeout(5_000));
+        await this.service.run({ op: 'command', command: { type: 'registerBroker', broker: me } }, AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(5_000)]));
         return;
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), undefined, { signal: this.lifetime.signal }).catch(() => {});
       }
     }
   }
@@ -385,6 +388,7 @@ export class Broker implements AsyncDisposable {
 
   private async close(): Promise<void> {
     this.stopped = true;
+    this.lifetime.abort();
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     await this.reconciling.catch(() => {});
