@@ -155,6 +155,7 @@ export class PeerLinks {
       link.queueSizes = [];
       link.queueBytes = 0;
     }
+    this.options.endpoint.flushNow();
   }
 
   private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {

@@ -48,6 +48,18 @@ function expectSame(got: readonly Uint8Array[], sent: readonly Uint8Array[]): vo
 }
 
 describe('Endpoint on loopback', () => {
+  it('flushNow sends what is queued at once, not on the next turn of the event loop', async () => {
+    const { client, clientConnection, serverConnection } = await connectedPair();
+    const got = collect(serverConnection, 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = client.stats().socket.datagramsSent;
+    void clientConnection.send(new Uint8Array([1, 2, 3]));
+    expect(client.stats().socket.datagramsSent).toBe(before);
+    client.flushNow();
+    expect(client.stats().socket.datagramsSent).toBe(before + 1);
+    expect(Array.from((await got)[0]!)).toEqual([1, 2, 3]);
+  });
+
   it('delivers many messages of mixed sizes, up to 16 MiB, exactly once and in order, both ways', async () => {
     const { clientConnection, serverConnection } = await connectedPair();
     const prng = new Prng(1);
