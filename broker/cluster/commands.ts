@@ -4,7 +4,7 @@ import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { plainCborProblem } from '../../transport/rpc/index.js';
 import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
-import type { MetadataCommand } from './metadata-state.js';
+import type { MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } from './metadata-state.js';
 
 /**
  * Metadata commands as bytes: each is the value of a one-record batch in the
@@ -43,41 +43,87 @@ export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
   const type = r.oneOf('type', ['registerBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
   switch (type) {
-    case 'registerBroker': {
-      const b = r.reader('broker');
-      return { type, broker: { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: 255 }), port: b.int('port', { min: 1, max: 65_535 }) } };
-    }
+    case 'registerBroker':
+      return { type, broker: readBroker(r.raw('broker'), 'command.broker') };
     case 'createTopic': {
       const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
       const problem = topicNameProblem(name);
       if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
-      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, (replicas, where) => {
-        if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > brokerLimits.replicationFactorMax) {
-          throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must list 1 to ${brokerLimits.replicationFactorMax} brokers` });
-        }
-        const ids = replicas.map((id: unknown) => {
-          if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1 || id > brokerLimits.brokerIdMax) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
-          return id;
-        });
-        if (new Set(ids).size !== ids.length) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} names a broker twice` });
-        return ids;
-      })!;
+      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, readReplicaIds)!;
       if (assignment.length === 0) throw new SkeinError('MALFORMED_REQUEST', { message: 'command.assignment is empty' });
       return { type, name, assignment, config: completeConfig(readTopicConfig(r.raw('config'))) };
     }
     case 'deleteTopic':
       return { type, name: r.string('name', { bytesMax: brokerLimits.topicNameBytesMax }) };
-    case 'partitionLeader': {
-      const leader = r.raw('leader') === null ? null : r.int('leader', { min: 1, max: brokerLimits.brokerIdMax });
+    case 'partitionLeader':
       return {
         type,
         topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }),
         partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }),
-        leader,
+        leader: readLeader(r),
         leaderEpoch: r.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }),
       };
-    }
   }
+}
+
+/**
+ * Validates the controller's snapshot as decoded: it arrives from the
+ * metadata leader when this replica is far behind, and restoring a damaged
+ * or forged one would stop the replica (or leave a state later code trips
+ * on). Counts are bounded by the snapshot's byte size (raftLimits.snapshotBytesMax).
+ */
+export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
+  const r = new BodyReader(value, 'metadata snapshot');
+  const brokers = r.list('brokers', { lengthMax: brokerLimits.brokerIdMax }, readBroker)!;
+  if (new Set(brokers.map((b) => b.id)).size !== brokers.length) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot lists a broker twice' });
+  const topics = r.list('topics', { lengthMax: Number.MAX_SAFE_INTEGER }, readTopicRecord)!;
+  if (new Set(topics.map((t) => t.name)).size !== topics.length || new Set(topics.map((t) => t.topicId)).size !== topics.length) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic twice' });
+  }
+  const nextTopicId = r.int('nextTopicId', { min: 1, max: Number.MAX_SAFE_INTEGER });
+  if (topics.some((t) => t.topicId >= nextTopicId)) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic id it has not issued' });
+  return { clusterId: r.string('clusterId', { bytesMax: 255 }), nextTopicId, brokers, topics };
+}
+
+function readTopicRecord(value: unknown, where: string): TopicRecord {
+  const r = new BodyReader(value, where);
+  const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
+  const problem = topicNameProblem(name);
+  if (problem !== null) throw new SkeinError('MALFORMED_REQUEST', { message: `${where}: ${problem}` });
+  const partitions = r.list('partitions', { lengthMax: brokerLimits.partitionsPerTopicMax }, (entry, at): PartitionRecord => {
+    const p = new BodyReader(entry, at);
+    return { partition: p.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }), replicas: readReplicaIds(p.raw('replicas'), `${at}.replicas`), leader: readLeader(p), leaderEpoch: p.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }) };
+  })!;
+  if (partitions.length === 0 || partitions.some((p, i) => p.partition !== i)) throw new SkeinError('MALFORMED_REQUEST', { message: `${where}.partitions must be numbered 0, 1, 2, ...` });
+  return {
+    name,
+    topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }),
+    replicationFactor: r.int('replicationFactor', { min: 1, max: brokerLimits.replicationFactorMax }),
+    config: completeConfig(readTopicConfig(r.raw('config'))),
+    partitions,
+  };
+}
+
+function readBroker(value: unknown, where: string): { id: number; host: string; port: number } {
+  const b = new BodyReader(value, where);
+  return { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: 255 }), port: b.int('port', { min: 1, max: 65_535 }) };
+}
+
+function readLeader(r: BodyReader): number | null {
+  return r.raw('leader') === null ? null : r.int('leader', { min: 1, max: brokerLimits.brokerIdMax });
+}
+
+/** 1 to replicationFactorMax distinct broker ids. */
+function readReplicaIds(replicas: unknown, where: string): number[] {
+  if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > brokerLimits.replicationFactorMax) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must list 1 to ${brokerLimits.replicationFactorMax} brokers` });
+  }
+  const ids = replicas.map((id: unknown) => {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1 || id > brokerLimits.brokerIdMax) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
+    return id;
+  });
+  if (new Set(ids).size !== ids.length) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} names a broker twice` });
+  return ids;
 }
 
 function completeConfig(config: Partial<TopicConfig>): TopicConfig {

@@ -6,7 +6,7 @@ import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import type { RaftMux } from '../raft/transport.js';
 import { LogReplica, type RaftTiming } from '../replica/log-replica.js';
-import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata } from './commands.js';
+import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readMetadataSnapshot } from './commands.js';
 import { type CommandResult, type MetadataCommand, MetadataState, type MetadataSnapshot } from './metadata-state.js';
 
 /**
@@ -65,8 +65,16 @@ export class Controller {
         },
         snapshotState: () => encodeMetadata(controller.state.snapshot()),
         restoreState: (bytes) => {
-          controller.state = MetadataState.fromSnapshot(decodeMetadata(bytes, 'metadata snapshot') as MetadataSnapshot);
+          controller.state = MetadataState.fromSnapshot(readMetadataSnapshot(decodeMetadata(bytes, 'metadata snapshot')));
           for (const listener of controller.listeners) listener();
+        },
+        checkState: (bytes) => {
+          try {
+            readMetadataSnapshot(decodeMetadata(bytes, 'metadata snapshot'));
+            return true;
+          } catch {
+            return false;
+          }
         },
       },
     });

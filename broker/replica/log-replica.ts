@@ -31,6 +31,8 @@ export interface ReplicaHooks {
   /** The state machine's part of a snapshot, and restoring from one. Partitions have none. */
   snapshotState?(): Uint8Array;
   restoreState?(state: Uint8Array): void;
+  /** Whether restoreState would take these bytes: a snapshot from a peer is checked on receipt, never restored blind. */
+  checkState?(state: Uint8Array): boolean;
   /** Leadership (the ability to take writes) was gained or lost. */
   leadershipChanged?(writable: boolean): void;
 }
@@ -111,7 +113,7 @@ export class LogReplica implements RaftStateMachine {
         id: options.brokerId,
         storage,
         hardStateStore,
-        transport: options.mux.transport(options.group, storableMessage),
+        transport: options.mux.transport(options.group, (message) => storableMessage(message) && (message.type !== 'snapshot' || self.acceptsSnapshotData(message.snapshot.data))),
         stateMachine: self,
         prng: options.prng,
         tickMs: options.timing.tickMs,
@@ -268,6 +270,13 @@ export class LogReplica implements RaftStateMachine {
     }
     // A new term's first entry committing matters to waiters too (a leadership handover completes).
     this.changes.notify();
+  }
+
+  private acceptsSnapshotData(data: Uint8Array): boolean {
+    const { checkState } = this.options.hooks;
+    if (checkState === undefined) return true;
+    const { state } = decodePartitionSnapshot(data);
+    return state.byteLength === 0 || checkState(state);
   }
 
   restore(snapshot: Snapshot): void {

@@ -9,6 +9,10 @@ import { encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-
 import { RpcChannel } from '../../transport/rpc/index.js';
 import { peerMethods } from '../../broker/cluster/peers.js';
 import { InProcessCluster } from './support/cluster.js';
+import { metadataGroup } from '../../broker/cluster/controller.js';
+import { raftEnvelopeToWire } from '../../broker/raft/codec.js';
+import { encodePartitionSnapshot } from '../../broker/raft/log-storage.js';
+import { encodeMetadata } from '../../broker/cluster/commands.js';
 
 /**
  * Hostile and clumsy clients: every bad request gets a typed error naming
@@ -123,6 +127,30 @@ describe('bad requests get typed errors and change nothing', () => {
       { numRuns: 300 },
     );
     expect(await codeOf(methods.metadata, {})).toBe('OK');
+  });
+
+  it('drops a forged metadata snapshot (well framed, nonsense inside) instead of stopping the controller replica', async () => {
+    type Internals = { controller: { raft: { status(): { term: number; leader: number; commit: number; config: unknown }; isStopped: boolean }; state: { topic(name: string): unknown } }; mux: { counters: { malformed: number } } };
+    const internals = (id: number): Internals => cluster.brokers.get(id) as unknown as Internals;
+    let status = internals(1).controller.raft.status();
+    for (let i = 0; status.leader === 0 && i < 100; i++, status = internals(1).controller.raft.status()) await new Promise((r) => setTimeout(r, 50));
+    const target = [1, 2, 3].find((id) => id !== status.leader)!;
+    const before = internals(target).mux.counters.malformed;
+    const forged = encodeMetadata({ clusterId: 'skein', nextTopicId: 'many', brokers: [{ id: 1 }], topics: [{ name: 42 }] });
+    const message = {
+      type: 'snapshot' as const,
+      from: status.leader,
+      to: target,
+      term: status.term,
+      snapshot: { meta: { index: status.commit + 1000, term: status.term, config: status.config as never }, data: encodePartitionSnapshot({ nextOffset: 1, state: forged }) },
+    };
+    const peer = new RpcChannel(await endpoint.connect({ host: '127.0.0.1', port: cluster.ports[target - 1]! }));
+    await peer.notify(peerMethods.raft, { from: status.leader, messages: [raftEnvelopeToWire({ group: metadataGroup, message })] });
+    for (let i = 0; internals(target).mux.counters.malformed === before && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+    await peer.close();
+    expect(internals(target).mux.counters.malformed).toBe(before + 1);
+    expect(internals(target).controller.raft.isStopped).toBe(false);
+    expect(internals(target).controller.state.topic('good')).toBeDefined();
   });
 
   it('survives random datagrams thrown at its port', async () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCommand, encodeCommand, readCommand } from '../../../broker/cluster/commands.js';
+import fc from 'fast-check';
+import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readCommand, readMetadataSnapshot } from '../../../broker/cluster/commands.js';
+import { isSkeinError } from '../../../transport/errors.js';
 import { MetadataState } from '../../../broker/cluster/metadata-state.js';
 import { brokerLimits } from '../../../transport/limits.js';
 import type { TopicConfig } from '../../../transport/protocol/messages.js';
@@ -70,5 +72,47 @@ describe('MetadataState', () => {
     expect(copy.topicById(1)).toBeUndefined();
     expect(state.topic('a')).toBeDefined();
     expect(copy.apply({ type: 'deleteTopic', name: 'a' })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOPIC' } });
+  });
+
+  it('reads a snapshot back only if it is whole: a damaged or forged one is MALFORMED, never a state', () => {
+    const state = new MetadataState('c1', brokers);
+    state.apply({ type: 'createTopic', name: 'a', config, assignment: [[1, 2], [2, 1]] });
+    state.apply({ type: 'partitionLeader', topicId: 1, partition: 1, leader: 2, leaderEpoch: 3 });
+    const good = state.snapshot();
+    expect(readMetadataSnapshot(decodeMetadata(encodeMetadata(good), 'snapshot'))).toEqual(good);
+    const topic = good.topics[0]!;
+    const bad: unknown[] = [
+      null,
+      [],
+      { ...good, brokers: 'x' },
+      { ...good, brokers: [...good.brokers, good.brokers[0]] },
+      { ...good, nextTopicId: 1 },
+      { ...good, topics: [topic, topic] },
+      { ...good, topics: [{ ...topic, name: '../etc' }] },
+      { ...good, topics: [{ ...topic, partitions: [] }] },
+      { ...good, topics: [{ ...topic, partitions: [topic.partitions[1]] }] },
+      { ...good, topics: [{ ...topic, partitions: [{ ...topic.partitions[0], replicas: [1, 1] }, topic.partitions[1]] }] },
+      { ...good, topics: [{ ...topic, config: { ...topic.config, flush: { mode: 'sometimes' } } }] },
+      { ...good, topics: [{ ...topic, partitions: [{ ...topic.partitions[0], leaderEpoch: -1 }, topic.partitions[1]] }] },
+    ];
+    for (const value of bad) {
+      let error: unknown = null;
+      try {
+        readMetadataSnapshot(value);
+      } catch (e) {
+        error = e;
+      }
+      expect(isSkeinError(error), JSON.stringify(value)?.slice(0, 120)).toBe(true);
+    }
+    // Whatever a byte string holds, reading it either yields a snapshot or throws a typed error.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          readMetadataSnapshot(decodeMetadata(bytes, 'snapshot'));
+        } catch (e) {
+          expect(isSkeinError(e)).toBe(true);
+        }
+      }),
+    );
   });
 });
