@@ -12,6 +12,7 @@ import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
 import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
+import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
@@ -33,10 +34,18 @@ export interface BrokerCounters {
   requests: number;
   errors: number;
   acksNoneFailures: number;
+  /** Peer messages refused because their connection had not proved it belongs to a broker of the cluster. */
+  peerRejected: number;
 }
 
+/** Where a request or message came from: a client-side connection to us, or our own link to a peer. */
+type Origin = { session: Session; dialled?: undefined } | { session?: undefined; dialled: number };
+
 export class Broker implements AsyncDisposable {
-  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0 };
+  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0 };
+  /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
+  private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
+  private readonly refusedBy = new Set<number>();
   private readonly hosted = new Map<string, Partition>();
   private readonly byName = new Map<string, Map<number, Partition>>();
   private readonly configPeers: Map<number, BrokerInfo>;
@@ -107,8 +116,14 @@ export class Broker implements AsyncDisposable {
         selfId: config.id,
         endpoint: this.endpoint,
         addressOf: (id) => this.controller?.state.broker(id) ?? this.configPeers.get(id),
-        handler: (method, body, ctx) => this.handle(method, body, ctx, null),
-        onNotify: (method, body) => this.notify(method, body, null),
+        handler: (method, body, ctx, peerId) => this.handle(method, body, ctx, { dialled: peerId }),
+        onNotify: (method, body, peerId) => this.notify(method, body, { dialled: peerId }),
+        secret: config.peerSecret,
+        onRefused: (id, error) => {
+          if (this.refusedBy.has(id)) return;
+          this.refusedBy.add(id);
+          process.stderr.write(`skein broker ${config.id}: broker ${id} refused our peer link: ${(error as Error).message} (every broker of a cluster needs the same --peer-secret)\n`);
+        },
       });
       this.mux = new RaftMux((to, wire) => this.peers.sendRaft(to, wire));
       const timing = { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks };
@@ -149,8 +164,8 @@ export class Broker implements AsyncDisposable {
     this.counters.connections++;
     let session: Session | null = null;
     const rpc = new RpcChannel(connection, {
-      handler: (method, body, ctx) => this.handle(method, body, ctx, session),
-      onNotify: (method, body) => this.notify(method, body, session),
+      handler: (method, body, ctx) => this.handle(method, body, ctx, { session: session! }),
+      onNotify: (method, body) => this.notify(method, body, { session: session! }),
     });
     session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
     const current = session;
@@ -161,13 +176,21 @@ export class Broker implements AsyncDisposable {
     });
   }
 
-  private async handle(method: string, body: unknown, ctx: RpcHandlerContext, session: Session | null): Promise<unknown> {
+  private async handle(method: string, body: unknown, ctx: RpcHandlerContext, origin: Origin): Promise<unknown> {
     this.counters.requests++;
     // Stopping: replicas are closing under the requests; the client should simply go elsewhere.
     if (this.stopped) throw new SkeinError('CONNECTION_CLOSED', { message: `broker ${this.config.id} is stopping` });
     try {
-      if (method === peerMethods.controller) return await this.service.handleForwarded(body, ctx.signal);
-      if (session === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
+      if (method === peerMethods.controller) {
+        if (this.peerOf(origin) === null) {
+          this.counters.peerRejected++;
+          throw new SkeinError('NOT_AUTHORIZED', { message: 'forwarded controller requests come from brokers of the cluster only' });
+        }
+        return await this.service.handleForwarded(body, ctx.signal);
+      }
+      const { session } = origin;
+      if (session === undefined) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
+      if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(session, method, body);
       return await handleRequest(this.context, session, method, body, ctx);
     } catch (error) {
       this.counters.errors++;
@@ -180,17 +203,49 @@ export class Broker implements AsyncDisposable {
     }
   }
 
-  private notify(method: string, body: unknown, session: Session | null): void {
+  private notify(method: string, body: unknown, origin: Origin): void {
     if (method === peerMethods.raft) {
-      this.receiveRaft(body);
+      this.receiveRaft(body, this.peerOf(origin));
       return;
     }
-    if (session !== null) handleNotify(this.context, session, method, body);
+    if (origin.session !== undefined) handleNotify(this.context, origin.session, method, body);
   }
 
-  private receiveRaft(body: unknown): void {
+  /**
+   * The broker a connection speaks for. With a peer secret: the one it
+   * proved to be (incoming), or the one we dialled (our own link); null for
+   * anyone else. Without one the network is trusted, and any connection may
+   * speak for any broker (`undefined`: take the message's word for it).
+   */
+  private peerOf(origin: Origin): number | null | undefined {
+    if (this.config.peerSecret === null) return undefined;
+    if (origin.dialled !== undefined) return origin.dialled;
+    return this.peerAuth.get(origin.session)?.peerId ?? null;
+  }
+
+  private answerPeerAuth(session: Session, method: string, body: unknown): unknown {
+    const secret = this.config.peerSecret;
+    if (secret === null) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${this.config.id} has no peer secret; every broker of a cluster needs the same one` });
+    const state = this.peerAuth.get(session) ?? { challenge: null, peerId: null };
+    this.peerAuth.set(session, state);
+    if (method === peerAuthMethods.challenge) {
+      state.challenge = newChallenge();
+      return { challenge: state.challenge };
+    }
+    // A challenge answers one hello, right or wrong.
+    const challenge = state.challenge;
+    state.challenge = null;
+    state.peerId = verifyHello(secret, challenge, body);
+    return {};
+  }
+
+  private receiveRaft(body: unknown, peer: number | null | undefined): void {
     const r = new BodyReader(body, 'raft');
     const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
+    if (peer !== undefined && peer !== from) {
+      this.counters.peerRejected++;
+      return;
+    }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now());
     for (const wire of messages) this.mux.receiveWire(wire, from);

@@ -1,5 +1,5 @@
 import { SkeinError } from '../transport/errors.js';
-import { logLimits, transportLimits } from '../transport/limits.js';
+import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
@@ -25,6 +25,8 @@ export interface BrokerConfig {
   heartbeatTicks: number;
   /** Hand partition leaderships back to their preferred replicas (see LeaderBalancer). */
   leaderBalance: boolean;
+  /** Shared by the brokers of a cluster; peer links prove themselves with it (peer-auth.ts). Null: the network is trusted. */
+  peerSecret: string | null;
   /** Settings of topics created without their own. */
   topicDefaults: TopicConfig;
 }
@@ -55,10 +57,11 @@ export interface BrokerSettings {
   electionTicks?: unknown;
   heartbeatTicks?: unknown;
   leaderBalance?: unknown;
+  peerSecret?: unknown;
   topicDefaults?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'topicDefaults']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults']);
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   for (const key of Object.keys(settings)) {
@@ -89,6 +92,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     electionTicks,
     heartbeatTicks,
     leaderBalance: boolean(settings.leaderBalance ?? true, 'leaderBalance'),
+    peerSecret: settings.peerSecret === undefined || settings.peerSecret === null ? null : secret(settings.peerSecret),
     topicDefaults: settings.topicDefaults === undefined ? topicDefaults : topicConfig(settings.topicDefaults),
   };
 }
@@ -163,6 +167,14 @@ function integer(value: unknown, name: string, min: number, max: number): number
     throw invalid(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+function secret(value: unknown): string {
+  const bytes = typeof value === 'string' ? Buffer.byteLength(value) : -1;
+  if (bytes < brokerLimits.peerSecretBytesMin || bytes > brokerLimits.peerSecretBytesMax) {
+    throw invalid(`peerSecret must be a string of ${brokerLimits.peerSecretBytesMin} to ${brokerLimits.peerSecretBytesMax} bytes`);
+  }
+  return value as string;
 }
 
 /** true/false, or the words a flag would carry: on/off, true/false. */

@@ -33,6 +33,7 @@ export const errorTable = {
   NOT_LEADER: { retriable: true, message: 'this broker does not lead the partition' },
   LEADER_NOT_AVAILABLE: { retriable: true, message: 'the partition has no leader right now' },
   NOT_CONTROLLER: { retriable: true, message: 'this broker does not lead the metadata group' },
+  NOT_AUTHORIZED: { retriable: false, message: 'only a broker of the cluster may ask this' },
   UNKNOWN_TOPIC: { retriable: false, message: 'the topic does not exist' },
   UNKNOWN_PARTITION: { retriable: false, message: 'the partition does not exist' },
   TOPIC_EXISTS: { retriable: false, message: 'a topic with that name exists' },

@@ -243,6 +243,9 @@ export const brokerLimits = {
   maintenanceEveryMs: 30_000,
   /** How often a broker looks for leaderships to hand back to their preferred replicas. */
   leaderBalanceEveryMs: 1_000,
+  /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
+  peerSecretBytesMin: 16,
+  peerSecretBytesMax: 1024,
   /** A leadership stands this many election timeouts before it is handed back (so a stopping broker is not handed it again). */
   leaderBalanceHoldElectionTimeouts: 3,
   /**

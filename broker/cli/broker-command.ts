@@ -15,6 +15,7 @@ const flags: FlagSpecs = {
   'datagram-bytes': { type: 'string', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
   'tick-ms': { type: 'string', help: 'Raft tick', default: '100' },
   'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
+  'peer-secret': { type: 'string', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
   'leader-balance': { type: 'string', help: 'hand leaderships back to preferred replicas: on | off', default: 'on' },
   config: { type: 'string', help: 'JSON file with the same settings (flags win)' },
 };
@@ -42,11 +43,13 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['tick-ms', 'tickMs'],
     ['election-ticks', 'electionTicks'],
     ['leader-balance', 'leaderBalance'],
+    ['peer-secret', 'peerSecret'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);
     if (value !== undefined) settings[key] = value;
   }
+  if (settings.peerSecret === undefined && process.env.SKEIN_PEER_SECRET) settings.peerSecret = process.env.SKEIN_PEER_SECRET;
   if (settings.id === undefined) throw new UsageError('--id is required');
   if (settings.data === undefined) throw new UsageError('--data is required');
   const config = brokerConfig(settings);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { percentile } from '../../transport/bench/latency-recorder.js';
 import { rmSync } from 'node:fs';
@@ -39,11 +40,13 @@ export async function devCommand(argv: string[]): Promise<number> {
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot find the skein script to start brokers with');
 
+  // The local brokers authenticate their peer links like a real cluster's, with a secret made for this run.
+  const env = { ...process.env, SKEIN_PEER_SECRET: process.env.SKEIN_PEER_SECRET || randomBytes(24).toString('base64url') };
   const children = addresses.map((address, i) => {
     const id = i + 1;
     const child = spawn(process.execPath, [script, 'broker', '--id', String(id), '--listen', address, '--data', join(dataDir, `broker-${id}`), '--peers', peers, '--tick-ms', String(tickMs)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: process.env,
+      env,
     });
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[broker ${id}] ${line}\n`));

@@ -1,9 +1,10 @@
-import { SkeinError } from '../../transport/errors.js';
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { RpcChannel, type RpcHandler } from '../../transport/rpc/index.js';
 import type { Endpoint } from '../../transport/endpoint.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import type { WireEnvelope } from '../raft/codec.js';
+import { peerAuthMethods, peerProof, readChallenge } from './peer-auth.js';
 
 /**
  * This broker's links to the other brokers: one outgoing connection each,
@@ -44,9 +45,13 @@ export interface PeerLinksOptions {
   endpoint: Endpoint;
   /** Where a broker is: from the metadata, falling back to the configured peers. */
   addressOf: (id: number) => BrokerInfo | undefined;
-  /** Handles requests a peer sends back over our outgoing connection. */
-  handler: RpcHandler;
-  onNotify: (method: string, body: unknown) => void;
+  /** Handles requests a peer sends back over our outgoing connection (`peerId`: the broker we dialled). */
+  handler: (method: string, body: unknown, context: Parameters<RpcHandler>[2], peerId: number) => ReturnType<RpcHandler>;
+  onNotify: (method: string, body: unknown, peerId: number) => void;
+  /** The cluster's peer secret: each link proves itself with it before it carries anything (see peer-auth.ts). */
+  secret: string | null;
+  /** A peer refused our proof (its secret differs): the link is never up until that is fixed. */
+  onRefused?: (id: number, error: unknown) => void;
 }
 
 const backoffMinMs = 50;
@@ -165,6 +170,12 @@ export class PeerLinks {
     });
   }
 
+  private async authenticate(rpc: RpcChannel): Promise<void> {
+    const { selfId, secret } = this.options;
+    const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs: 5_000 }));
+    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, challenge) }, { timeoutMs: 5_000 });
+  }
+
   private connected(id: number): Promise<RpcChannel> {
     const link = this.link(id);
     if (link.rpc !== null && link.rpc.isOpen) return Promise.resolve(link.rpc);
@@ -174,8 +185,18 @@ export class PeerLinks {
     this.counters.dials++;
     link.dialing = this.options.endpoint
       .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(link.backoffMs * 4, 1_000) })
-      .then((connection) => {
-        const rpc = new RpcChannel(connection, { handler: this.options.handler, onNotify: this.options.onNotify });
+      .then(async (connection) => {
+        const rpc = new RpcChannel(connection, {
+          handler: (method, body, context) => this.options.handler(method, body, context, id),
+          onNotify: (method, body) => this.options.onNotify(method, body, id),
+        });
+        if (this.options.secret !== null) {
+          await this.authenticate(rpc).catch(async (error: unknown) => {
+            await rpc.close();
+            if (isSkeinError(error, 'NOT_AUTHORIZED')) this.options.onRefused?.(id, error);
+            throw error;
+          });
+        }
         link.rpc = rpc;
         link.backoffMs = backoffMinMs;
         connection.onClose(() => {

@@ -23,6 +23,8 @@ describe('brokerConfig', () => {
     ]);
     expect(config.topicDefaults.flush).toEqual({ mode: 'always' });
     expect(config.leaderBalance).toBe(true);
+    expect(config.peerSecret).toBeNull();
+    expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'sixteen-bytes-ok' }).peerSecret).toBe('sixteen-bytes-ok');
     expect(brokerConfig({ id: 1, data: '/d', leaderBalance: 'off' }).leaderBalance).toBe(false);
   });
 
@@ -35,6 +37,7 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', leaderBalance: 'sometimes' }))).toMatch(/^leaderBalance must be true or false/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'too-short' }))).toMatch(/^peerSecret must be a string of 16/);
     expect(configError(() => hostPort('localhost', 'listen'))).toMatch(/host:port/);
     expect(configError(() => hostPort(':90', 'listen'))).toMatch(/no host/);
     expect(configError(() => hostPort('h:99999', 'listen'))).toMatch(/port/);

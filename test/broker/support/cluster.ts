@@ -19,6 +19,9 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** What the test clusters' brokers prove their peer links with (override with `peerSecret` in the settings). */
+export const testPeerSecret = 'test-cluster-peer-secret';
+
 /** Brokers in this process on real UDP sockets: the fast way to test the cluster end to end. */
 export class InProcessCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'skein-cluster-'));
@@ -38,7 +41,7 @@ export class InProcessCluster {
 
   async startBroker(id: number): Promise<Broker> {
     const peers = this.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
-    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), peers, tickMs: 20, electionTicks: 10, ...this.settings });
+    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), peers, tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
     const broker = await Broker.start(config);
     this.brokers.set(id, broker);
     return broker;

@@ -42,7 +42,7 @@ export class BrokerProcesses {
       '--tick-ms', String(this.options.tickMs ?? 50),
       '--election-ticks', String(this.options.electionTicks ?? 10),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKEIN_PEER_SECRET: 'test-cluster-peer-secret', ...this.options.env } });
     this.children.set(id, child);
     const log = this.logs.get(id) ?? [];
     this.logs.set(id, log);
