@@ -182,11 +182,12 @@ export class Broker implements AsyncDisposable {
     if (this.stopped) throw new SkeinError('CONNECTION_CLOSED', { message: `broker ${this.config.id} is stopping` });
     try {
       if (method === peerMethods.controller) {
-        if (this.peerOf(origin) === null) {
+        const peer = this.peerOf(origin);
+        if (peer === null) {
           this.counters.peerRejected++;
           throw new SkeinError('NOT_AUTHORIZED', { message: 'forwarded controller requests come from brokers of the cluster only' });
         }
-        return await this.service.handleForwarded(body, ctx.signal);
+        return await this.service.handleForwarded(body, ctx.signal, peer);
       }
       const { session } = origin;
       if (session === undefined) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
@@ -213,13 +214,15 @@ export class Broker implements AsyncDisposable {
 
   /**
    * The broker a connection speaks for. With a peer secret: the one it
-   * proved to be (incoming), or the one we dialled (our own link); null for
-   * anyone else. Without one the network is trusted, and any connection may
-   * speak for any broker (`undefined`: take the message's word for it).
+   * proved to be, on a connection it dialled; null for anyone else — and for
+   * whatever arrives on a link we dialled, since brokers send Raft and
+   * controller requests over their own links only (see peer-auth.ts).
+   * Without a secret the network is trusted, and any connection may speak for
+   * any broker (`undefined`: take the message's word for it).
    */
   private peerOf(origin: Origin): number | null | undefined {
     if (this.config.peerSecret === null) return undefined;
-    if (origin.dialled !== undefined) return origin.dialled;
+    if (origin.session === undefined) return null;
     return this.peerAuth.get(origin.session)?.peerId ?? null;
   }
 
@@ -235,7 +238,7 @@ export class Broker implements AsyncDisposable {
     // A challenge answers one hello, right or wrong.
     const challenge = state.challenge;
     state.challenge = null;
-    state.peerId = verifyHello(secret, challenge, body);
+    state.peerId = verifyHello(secret, this.config.id, challenge, body);
     return {};
   }
 

@@ -1,5 +1,6 @@
 import { SkeinError } from '../transport/errors.js';
 import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
+import { metadataStringBytesMax } from './cluster/commands.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
@@ -82,7 +83,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     advertise,
     dataDir: settings.data,
     peers,
-    clusterId: settings.clusterId === undefined ? 'skein' : nonEmptyString(settings.clusterId, 'clusterId'),
+    clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', metadataStringBytesMax),
     loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
     datagramBytes:
       settings.datagramBytes === undefined
@@ -150,6 +151,8 @@ export function hostPort(value: unknown, name: string): HostPort {
   if (colon < 0) throw invalid(`${name} "${value}" must be host:port`);
   const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   if (host.length === 0) throw invalid(`${name} "${value}" has no host`);
+  // Hosts and the cluster id live in the metadata, whose reader takes at most this much (readMetadataSnapshot).
+  if (Buffer.byteLength(host) > metadataStringBytesMax) throw invalid(`${name} "${value}": the host is longer than ${metadataStringBytesMax} bytes`);
   const portText = value.slice(colon + 1);
   if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
   return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };
@@ -182,6 +185,12 @@ function boolean(value: unknown, name: string): boolean {
   if (value === true || value === 'true' || value === 'on') return true;
   if (value === false || value === 'false' || value === 'off') return false;
   throw invalid(`${name} must be true or false (on or off), got ${JSON.stringify(value)}`);
+}
+
+function boundedString(value: unknown, name: string, bytesMax: number): string {
+  const text = nonEmptyString(value, name);
+  if (Buffer.byteLength(text) > bytesMax) throw invalid(`${name} is longer than ${bytesMax} bytes`);
+  return text;
 }
 
 function nonEmptyString(value: unknown, name: string): string {

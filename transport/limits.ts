@@ -246,8 +246,12 @@ export const brokerLimits = {
   /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
   peerSecretBytesMin: 16,
   peerSecretBytesMax: 1024,
-  /** A leadership stands this many election timeouts before it is handed back (so a stopping broker is not handed it again). */
-  leaderBalanceHoldElectionTimeouts: 3,
+  /**
+   * A leadership stands this many election timeouts before it is handed back: longer than a graceful
+   * stop can take (partition handovers, then the controller's, each bounded by two election timeouts),
+   * so a broker that is stopping is never handed back what it just gave away.
+   */
+  leaderBalanceHoldElectionTimeouts: 5,
   /**
    * A new partition's preferred replica campaigns after this many ticks, and once more at twice that if
    * nobody was elected: the other replicas learn of the partition from the metadata up to a heartbeat

@@ -213,6 +213,7 @@ async function highWatermark(skein: Skein, topic: string, partition: number): Pr
 async function benchEndToEnd(skein: Skein, s: BenchSettings): Promise<BenchResult> {
   if (s.size < 8) throw new UsageError('e2e: --size must be at least 8 (each value carries its send time)');
   if (s.warmup >= s.seconds) throw new UsageError(`e2e: --warmup (${s.warmup} s) must be shorter than --seconds (${s.seconds} s)`);
+  if (s.messages <= s.rate * s.warmup) throw new UsageError(`e2e: --messages ${s.messages} are all sent within the ${s.warmup} s warm-up at ${s.rate}/s; nothing would be measured`);
   const topic = defineTopic<Uint8Array>(s.topic, { value: serdes.bytes() });
   const latencies: number[] = [];
   let received = 0;

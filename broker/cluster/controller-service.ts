@@ -39,9 +39,19 @@ export class ControllerService {
     return peers.request(leaderId, peerMethods.controller, operation, { signal });
   }
 
-  /** Runs an operation a peer forwarded; never forwards again (no loops while leadership moves). */
-  handleForwarded(body: unknown, signal: AbortSignal): Promise<unknown> {
-    return this.execute(readOperation(body), signal);
+  /**
+   * Runs an operation a peer forwarded; never forwards again (no loops while
+   * leadership moves). `from` is the broker it proved to be (undefined: the
+   * network is trusted); a report it forwards must be about itself.
+   */
+  handleForwarded(body: unknown, signal: AbortSignal, from?: number): Promise<unknown> {
+    const operation = readOperation(body);
+    if (from !== undefined && operation.op === 'command') {
+      const { command } = operation;
+      const about = command.type === 'registerBroker' ? command.broker.id : command.type === 'partitionLeader' ? command.leader : null;
+      if (about !== from) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} reports only for itself` });
+    }
+    return this.execute(operation, signal);
   }
 
   private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {

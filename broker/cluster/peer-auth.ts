@@ -6,11 +6,18 @@ import { BodyReader } from '../../transport/protocol/validate.js';
 /**
  * Proof that a connection comes from a broker of the cluster. The brokers
  * share a secret; the dialling broker asks the other for a fresh random
- * challenge and answers it with HMAC-SHA256(secret, label, its id, the
- * challenge). Only then does the other accept Raft messages (and forwarded
- * controller requests) on that connection, and only in that broker's name.
- * The challenge is new for every connection and used once, so a proof seen
- * on one connection is worth nothing on another. Without a secret the
+ * challenge and answers it with HMAC-SHA256(secret, label, its id, the id of
+ * the broker it dialled, the challenge). Only then does the other accept
+ * Raft messages (and forwarded controller requests) on that connection, and
+ * only in that broker's name. The challenge is new for every connection and
+ * used once, and the proof names whom it is for, so a proof seen on one
+ * connection (or relayed from an impostor's) is worth nothing on another.
+ * Traffic is only ever taken on a connection the sender dialled: a broker
+ * sends Raft and controller requests over its own links, so nothing that
+ * arrives on a link we dialled is taken as a peer's (whoever answers at an
+ * address has proved nothing). Only the handshake is authenticated: later
+ * packets carry no MAC, so this keeps out other clients of the port, not an
+ * attacker on the network path. Without a secret the
  * brokers trust the network, as before: anyone who can reach a broker's port
  * can speak for a peer.
  */
@@ -26,17 +33,19 @@ export function newChallenge(): Uint8Array {
   return new Uint8Array(randomBytes(challengeBytes));
 }
 
-export function peerProof(secret: string, brokerId: number, challenge: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', secret).update(`${label}\0${brokerId}\0`).update(challenge).digest());
+/** What broker `proverId` answers to a challenge from broker `verifierId`. */
+export function peerProof(secret: string, proverId: number, verifierId: number, challenge: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', secret).update(`${label}\0${proverId}\0${verifierId}\0`).update(challenge).digest());
 }
 
-/** The broker id a hello proves, or a NOT_AUTHORIZED error. The challenge must be the one this side issued. */
-export function verifyHello(secret: string, challenge: Uint8Array | null, body: unknown): number {
+/** The broker id a hello to broker `selfId` proves, or a NOT_AUTHORIZED error. The challenge must be the one this side issued. */
+export function verifyHello(secret: string, selfId: number, challenge: Uint8Array | null, body: unknown): number {
   const r = new BodyReader(body, 'peerHello');
   const id = r.int('id', { min: 1, max: brokerLimits.brokerIdMax });
   const proof = r.bytes('proof', { bytesMax: 64 });
   if (challenge === null) throw new SkeinError('NOT_AUTHORIZED', { message: 'peerHello before peerChallenge' });
-  const expected = peerProof(secret, id, challenge);
+  if (id === selfId) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${selfId} does not dial itself` });
+  const expected = peerProof(secret, id, selfId, challenge);
   if (proof.byteLength !== expected.byteLength || !timingSafeEqual(proof, expected)) {
     throw new SkeinError('NOT_AUTHORIZED', { message: `the proof for broker ${id} does not match the cluster's peer secret` });
   }

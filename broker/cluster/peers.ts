@@ -170,10 +170,10 @@ export class PeerLinks {
     });
   }
 
-  private async authenticate(rpc: RpcChannel): Promise<void> {
+  private async authenticate(rpc: RpcChannel, to: number): Promise<void> {
     const { selfId, secret } = this.options;
     const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs: 5_000 }));
-    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, challenge) }, { timeoutMs: 5_000 });
+    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs: 5_000 });
   }
 
   private connected(id: number): Promise<RpcChannel> {
@@ -191,7 +191,7 @@ export class PeerLinks {
           onNotify: (method, body) => this.options.onNotify(method, body, id),
         });
         if (this.options.secret !== null) {
-          await this.authenticate(rpc).catch(async (error: unknown) => {
+          await this.authenticate(rpc, id).catch(async (error: unknown) => {
             await rpc.close();
             if (isSkeinError(error, 'NOT_AUTHORIZED')) this.options.onRefused?.(id, error);
             throw error;

@@ -56,7 +56,7 @@ describe('preferred leaders', () => {
       return leader !== null && leader !== victim;
     });
     await cluster.startBroker(victim);
-    const holdMs = 3 * 10 * 20;
+    const holdMs = 5 * 10 * 20;
     await new Promise((r) => setTimeout(r, holdMs + 2_000));
     expect((await client.admin().describeTopic('as-elected')).partitions[0]!.leader).not.toBe(victim);
   }, 90_000);

@@ -6,7 +6,7 @@ import { Endpoint } from '../../transport/endpoint.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { methods, protocolVersion } from '../../transport/protocol/messages.js';
 import { RpcChannel } from '../../transport/rpc/index.js';
-import { InProcessCluster, testPeerSecret } from './support/cluster.js';
+import { freePorts, InProcessCluster, testPeerSecret } from './support/cluster.js';
 
 /**
  * With a peer secret, only a connection that proved it is a broker of the
@@ -87,11 +87,11 @@ describe('peer links prove themselves with the cluster secret', () => {
     const rpc = await channelTo(3);
     expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: new Uint8Array(32) }))).toBe('NOT_AUTHORIZED');
     const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}));
-    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof('not-the-cluster-secret!', 1, challenge) }))).toBe('NOT_AUTHORIZED');
+    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof('not-the-cluster-secret!', 1, 3, challenge) }))).toBe('NOT_AUTHORIZED');
     // The challenge was spent on the failed attempt: the right proof for it no longer counts.
-    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof(testPeerSecret, 1, challenge) }))).toBe('NOT_AUTHORIZED');
+    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof(testPeerSecret, 1, 3, challenge) }))).toBe('NOT_AUTHORIZED');
     const fresh = readChallenge(await rpc.request(peerAuthMethods.challenge, {}));
-    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof(testPeerSecret, 1, fresh) }))).toBe('OK');
+    expect(await codeOf(rpc.request(peerAuthMethods.hello, { id: 1, proof: peerProof(testPeerSecret, 1, 3, fresh) }))).toBe('OK');
     // Proved to be broker 1: a message in broker 2's name is still refused; one in its own name reaches the replica.
     const rejected = internals(3).counters.peerRejected;
     await rpc.notify(peerMethods.raft, { from: 2, messages: [vote(2, 3)] });
@@ -101,25 +101,60 @@ describe('peer links prove themselves with the cluster secret', () => {
     const reached = (): number => internals(3).controller.raft.counters.votesIgnoredInLease + (internals(3).controller.raft.status().term === hugeTerm ? 1 : 0);
     expect(await movedPast(reached, ignored)).toBeGreaterThan(ignored);
     expect(internals(3).counters.peerRejected).toBe(rejected + 1);
+    // A proven broker forwards reports about itself only.
+    const report = { op: 'command', command: { type: 'registerBroker', broker: { id: 2, host: 'evil.example', port: 1 } } };
+    expect(await codeOf(rpc.request(peerMethods.controller, report))).toBe('NOT_AUTHORIZED');
     await rpc.close();
   });
 
-  it('verifyHello checks the id, the proof and the challenge', () => {
+  it('verifyHello checks the id, whom the proof is for, the proof and the challenge', () => {
     const challenge = new Uint8Array(32).fill(7);
-    expect(verifyHello('s'.repeat(16), challenge, { id: 4, proof: peerProof('s'.repeat(16), 4, challenge) })).toBe(4);
-    for (const [secret, used, body] of [
-      ['s'.repeat(16), challenge, { id: 5, proof: peerProof('s'.repeat(16), 4, challenge) }],
-      ['t'.repeat(16), challenge, { id: 4, proof: peerProof('s'.repeat(16), 4, challenge) }],
-      ['s'.repeat(16), new Uint8Array(32), { id: 4, proof: peerProof('s'.repeat(16), 4, challenge) }],
-      ['s'.repeat(16), null, { id: 4, proof: peerProof('s'.repeat(16), 4, challenge) }],
+    const secret = 's'.repeat(16);
+    expect(verifyHello(secret, 2, challenge, { id: 4, proof: peerProof(secret, 4, 2, challenge) })).toBe(4);
+    for (const [key, self, used, body] of [
+      [secret, 2, challenge, { id: 5, proof: peerProof(secret, 4, 2, challenge) }],
+      // A proof made for broker 3 (relayed by an impostor at 3's address) is worth nothing at broker 2.
+      [secret, 2, challenge, { id: 4, proof: peerProof(secret, 4, 3, challenge) }],
+      ['t'.repeat(16), 2, challenge, { id: 4, proof: peerProof(secret, 4, 2, challenge) }],
+      [secret, 2, new Uint8Array(32), { id: 4, proof: peerProof(secret, 4, 2, challenge) }],
+      [secret, 2, null, { id: 4, proof: peerProof(secret, 4, 2, challenge) }],
+      [secret, 2, challenge, { id: 2, proof: peerProof(secret, 2, 2, challenge) }],
     ] as const) {
       let error: unknown = null;
       try {
-        verifyHello(secret, used, body);
+        verifyHello(key, self, used, body);
       } catch (e) {
         error = e;
       }
       expect(isSkeinError(error, 'NOT_AUTHORIZED')).toBe(true);
     }
   });
+});
+
+describe("an impostor at a broker's address", () => {
+  it('proves nothing by answering: what it sends over the links the brokers dialled is refused', async () => {
+    const impostorCluster = new InProcessCluster(3);
+    impostorCluster.ports = await freePorts(3);
+    const impostor = await Endpoint.open({ host: '127.0.0.1', port: impostorCluster.ports[2]!, acceptConnections: true, loss: null });
+    const sent: Promise<void>[] = [];
+    impostor.onConnection((connection) => {
+      const rpc = new RpcChannel(connection, {
+        handler: (method) => (method === peerAuthMethods.challenge ? { challenge: new Uint8Array(32) } : {}),
+      });
+      // Speak as broker 3 over the link a real broker dialled to "3".
+      sent.push(rpc.notify(peerMethods.raft, { from: 3, messages: [vote(3, 1), vote(3, 2)] }).catch(() => undefined));
+    });
+    try {
+      await impostorCluster.startBroker(1);
+      await impostorCluster.startBroker(2);
+      const rejected = (): number => [1, 2].reduce((sum, id) => sum + (impostorCluster.brokers.get(id) as unknown as Internals).counters.peerRejected, 0);
+      for (let i = 0; rejected() === 0 && i < 250; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(rejected()).toBeGreaterThan(0);
+      for (const id of [1, 2]) expect((impostorCluster.brokers.get(id) as unknown as Internals).controller.raft.status().term).toBeLessThan(hugeTerm);
+    } finally {
+      await Promise.all(sent);
+      await impostorCluster.close();
+      await impostor.close();
+    }
+  }, 30_000);
 });

@@ -80,6 +80,9 @@ describe('MetadataState', () => {
     state.apply({ type: 'partitionLeader', topicId: 1, partition: 1, leader: 2, leaderEpoch: 3 });
     const good = state.snapshot();
     expect(readMetadataSnapshot(decodeMetadata(encodeMetadata(good), 'snapshot'))).toEqual(good);
+    // Whatever a broker's config accepts reads back too: an ephemeral port (0) and a 255-byte cluster id.
+    const ephemeral = new MetadataState('c'.repeat(255), [{ id: 1, host: 'h'.repeat(255), port: 0 }]).snapshot();
+    expect(readMetadataSnapshot(decodeMetadata(encodeMetadata(ephemeral), 'snapshot'))).toEqual(ephemeral);
     const topic = good.topics[0]!;
     const bad: unknown[] = [
       null,
