@@ -23,6 +23,8 @@ export class Progress {
   snapshotTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** The leader's tick count when this peer was last heard from (-Infinity: never). */
+  heardAtTick = -Infinity;
   readonly inflights: Inflights;
 
   constructor(options: { next: number; inflightCountMax: number; inflightBytesMax: number }) {

@@ -147,6 +147,8 @@ export class RaftCore {
   private readonly applyBytesPerReadyMax: number;
 
   private electionElapsed = 0;
+  /** Ticks since this core was made: when each peer was last heard from (Progress.heardAtTick). */
+  private ticks = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private transferee: NodeId = noNode;
@@ -204,6 +206,7 @@ export class RaftCore {
 
   /** One logical clock tick (the driver calls this every tickMs). */
   tick(): void {
+    this.ticks++;
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
   }
@@ -291,15 +294,18 @@ export class RaftCore {
   }
 
   /**
-   * Could `to` take over without a pause? Only a leader knows: a voter it
-   * heard from within the current election timeout whose log holds all of
-   * ours. A transfer to anyone else first waits for it to catch up, and a
-   * leader refuses proposals while a transfer is under way.
+   * Could `to` take over at once? Only a leader knows: a voter that answered
+   * within the last two heartbeats (not merely within the election timeout: a
+   * replica that died a moment ago must not be chosen) and that is being
+   * replicated to and holds every committed entry. A transfer first sends it
+   * whatever is still in flight (a round trip, during which the leader refuses
+   * proposals); to anyone further behind it would wait much longer.
    */
   peerCaughtUp(to: NodeId): boolean {
     if (this.role !== 'leader' || to === this.id || !this.tracker.config.voters.includes(to)) return false;
     const pr = this.tracker.progress.get(to);
-    return pr !== undefined && pr.recentActive && pr.match === this.log.lastIndex();
+    if (pr === undefined || pr.state !== 'replicate') return false;
+    return this.ticks - pr.heardAtTick <= 2 * this.heartbeatTicks && pr.match >= this.log.committed;
   }
 
   /** Hands leadership to `to` (a voter): it is caught up, then told to campaign at once. */
@@ -775,7 +781,10 @@ export class RaftCore {
   private heardFrom(id: NodeId): Progress | undefined {
     const pr = this.tracker.progress.get(id);
     if (pr === undefined) this.counters.staleMessages++;
-    else pr.recentActive = true;
+    else {
+      pr.recentActive = true;
+      pr.heardAtTick = this.ticks;
+    }
     return pr;
   }
 

@@ -150,8 +150,11 @@ describe('leadership transfer', () => {
     c.tickAll(1);
     c.stabilize();
     expect(c.core(1).peerCaughtUp(3)).toBe(true);
-    // Silent for a whole election timeout: no longer counted on, however full its log.
+    // Silent for three heartbeats, well inside an election timeout: already not counted on, however full its log.
     c.isolate(2);
+    c.tickAll(3);
+    expect(c.core(1).peerCaughtUp(2)).toBe(false);
+    expect(c.core(1).peerCaughtUp(3)).toBe(true);
     c.tickAll(25);
     expect(c.leaders()).toEqual([1]);
     expect(c.core(1).peerCaughtUp(2)).toBe(false);
