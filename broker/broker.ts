@@ -309,7 +309,7 @@ export class Broker implements AsyncDisposable {
 
   private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
     this.hosted.delete(group);
-    this.balancer.forget(partition);
+    this.balancer.leadershipChanged(partition, false, performance.now());
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);

@@ -1,6 +1,5 @@
 import { SkeinError } from '../transport/errors.js';
 import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
-import { metadataStringBytesMax } from './cluster/commands.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
@@ -83,7 +82,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     advertise,
     dataDir: settings.data,
     peers,
-    clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', metadataStringBytesMax),
+    clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', brokerLimits.metadataStringBytesMax),
     loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
     datagramBytes:
       settings.datagramBytes === undefined
@@ -152,7 +151,7 @@ export function hostPort(value: unknown, name: string): HostPort {
   const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   if (host.length === 0) throw invalid(`${name} "${value}" has no host`);
   // Hosts and the cluster id live in the metadata, whose reader takes at most this much (readMetadataSnapshot).
-  if (Buffer.byteLength(host) > metadataStringBytesMax) throw invalid(`${name} "${value}": the host is longer than ${metadataStringBytesMax} bytes`);
+  if (Buffer.byteLength(host) > brokerLimits.metadataStringBytesMax) throw invalid(`${name} "${value}": the host is longer than ${brokerLimits.metadataStringBytesMax} bytes`);
   const portText = value.slice(colon + 1);
   if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
   return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };

@@ -243,6 +243,8 @@ export const brokerLimits = {
   maintenanceEveryMs: 30_000,
   /** How often a broker looks for leaderships to hand back to their preferred replicas. */
   leaderBalanceEveryMs: 1_000,
+  /** Longest host or cluster id the metadata holds (config refuses longer ones up front; the snapshot reader too). */
+  metadataStringBytesMax: 255,
   /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
   peerSecretBytesMin: 16,
   peerSecretBytesMax: 1024,

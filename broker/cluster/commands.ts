@@ -82,7 +82,7 @@ export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
   }
   const nextTopicId = r.int('nextTopicId', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (topics.some((t) => t.topicId >= nextTopicId)) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic id it has not issued' });
-  return { clusterId: r.string('clusterId', { bytesMax: metadataStringBytesMax }), nextTopicId, brokers, topics };
+  return { clusterId: r.string('clusterId', { bytesMax: brokerLimits.metadataStringBytesMax }), nextTopicId, brokers, topics };
 }
 
 function readTopicRecord(value: unknown, where: string): TopicRecord {
@@ -104,13 +104,10 @@ function readTopicRecord(value: unknown, where: string): TopicRecord {
   };
 }
 
-/** Longest host and cluster id the metadata holds (config.ts refuses longer ones up front). */
-export const metadataStringBytesMax = 255;
-
 function readBroker(value: unknown, where: string): { id: number; host: string; port: number } {
   const b = new BodyReader(value, where);
   // Port 0 is what a broker with an ephemeral --listen and no --advertise knows of itself; config allows it.
-  return { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: metadataStringBytesMax }), port: b.int('port', { min: 0, max: 65_535 }) };
+  return { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: brokerLimits.metadataStringBytesMax }), port: b.int('port', { min: 0, max: 65_535 }) };
 }
 
 function readLeader(r: BodyReader): number | null {

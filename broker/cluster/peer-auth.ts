@@ -17,9 +17,8 @@ import { BodyReader } from '../../transport/protocol/validate.js';
  * arrives on a link we dialled is taken as a peer's (whoever answers at an
  * address has proved nothing). Only the handshake is authenticated: later
  * packets carry no MAC, so this keeps out other clients of the port, not an
- * attacker on the network path. Without a secret the
- * brokers trust the network, as before: anyone who can reach a broker's port
- * can speak for a peer.
+ * attacker on the network path. Without a secret the brokers trust the
+ * network, as before: anyone who can reach a broker's port can speak for a peer.
  */
 export const peerAuthMethods = {
   challenge: 'peerChallenge',
@@ -28,6 +27,8 @@ export const peerAuthMethods = {
 
 const label = 'skein-peer-v1';
 const challengeBytes = 32;
+/** HMAC-SHA256. */
+const proofBytes = 32;
 
 export function newChallenge(): Uint8Array {
   return new Uint8Array(randomBytes(challengeBytes));
@@ -42,18 +43,18 @@ export function peerProof(secret: string, proverId: number, verifierId: number, 
 export function verifyHello(secret: string, selfId: number, challenge: Uint8Array | null, body: unknown): number {
   const r = new BodyReader(body, 'peerHello');
   const id = r.int('id', { min: 1, max: brokerLimits.brokerIdMax });
-  const proof = r.bytes('proof', { bytesMax: 64 });
+  const proof = r.bytes('proof', { bytesMax: proofBytes });
   if (challenge === null) throw new SkeinError('NOT_AUTHORIZED', { message: 'peerHello before peerChallenge' });
   if (id === selfId) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${selfId} does not dial itself` });
   const expected = peerProof(secret, id, selfId, challenge);
-  if (proof.byteLength !== expected.byteLength || !timingSafeEqual(proof, expected)) {
+  if (proof.byteLength !== proofBytes || !timingSafeEqual(proof, expected)) {
     throw new SkeinError('NOT_AUTHORIZED', { message: `the proof for broker ${id} does not match the cluster's peer secret` });
   }
   return id;
 }
 
 export function readChallenge(body: unknown): Uint8Array {
-  const challenge = new BodyReader(body, 'peerChallenge response').bytes('challenge', { bytesMax: 64 });
+  const challenge = new BodyReader(body, 'peerChallenge response').bytes('challenge', { bytesMax: challengeBytes });
   if (challenge.byteLength !== challengeBytes) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'a peer challenge is 32 bytes' });
   return challenge;
 }

@@ -40,18 +40,13 @@ export interface LeaderBalancerOptions {
 export class LeaderBalancer<R extends BalancedReplica = BalancedReplica> {
   /** When each replica last became leader, or last tried to hand leadership back. */
   private readonly standingSince = new Map<R, number>();
-  handedBack = 0;
 
   constructor(private readonly options: LeaderBalancerOptions) {}
 
-  /** A replica here won leadership (or lost it: then forgotten). */
+  /** A replica here won leadership, or lost it (or is going away): then it is forgotten. */
   leadershipChanged(replica: R, leads: boolean, nowMs: number): void {
     if (leads) this.standingSince.set(replica, nowMs);
     else this.standingSince.delete(replica);
-  }
-
-  forget(replica: R): void {
-    this.standingSince.delete(replica);
   }
 
   /** A brand-new replica that is its partition's preferred leader: campaign before anyone's timeout runs out. */
@@ -81,7 +76,6 @@ export class LeaderBalancer<R extends BalancedReplica = BalancedReplica> {
       try {
         replica.raft.transferLeadership(preferred);
         started++;
-        this.handedBack++;
       } catch {
         // Lost leadership since the status above: nothing to hand back.
       }

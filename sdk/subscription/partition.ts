@@ -309,7 +309,7 @@ export class PartitionSubscriber<V, K> {
    */
   private sendCredit(idle: boolean): void {
     const attempt = this.attempt;
-    if (attempt === null || (attempt.owedBytes === 0 && attempt.owedRecords === 0)) return;
+    if (attempt === null || !owesCredit(attempt)) return;
     const enough = attempt.owedBytes * 4 >= this.options.creditBytes || attempt.owedRecords * 4 >= this.options.creditRecords;
     if (enough) this.returnOwedCredit(attempt);
     else if (idle && this.received.length === 0 && this.creditTimer === null && !this.stopped) this.creditTimer = setTimeout(this.flushIdleCredit, sdkLimits.pushCreditIdleFlushMs);
@@ -318,7 +318,7 @@ export class PartitionSubscriber<V, K> {
   private readonly flushIdleCredit = (): void => {
     this.creditTimer = null;
     const attempt = this.attempt;
-    if (attempt !== null && !this.stopped && (attempt.owedBytes > 0 || attempt.owedRecords > 0)) this.returnOwedCredit(attempt);
+    if (attempt !== null && !this.stopped && owesCredit(attempt)) this.returnOwedCredit(attempt);
   };
 
   private returnOwedCredit(attempt: Attempt): void {
@@ -337,4 +337,8 @@ export class PartitionSubscriber<V, K> {
   get error(): SkeinError | null {
     return this.lastError;
   }
+}
+
+function owesCredit(attempt: Attempt): boolean {
+  return attempt.owedBytes > 0 || attempt.owedRecords > 0;
 }

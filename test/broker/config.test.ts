@@ -38,6 +38,8 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', leaderBalance: 'sometimes' }))).toMatch(/^leaderBalance must be true or false/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'too-short' }))).toMatch(/^peerSecret must be a string of 16/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1009) }))).toMatch(/^peerSecret must be a string of 16 to 1024 bytes/);
+    expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1008) }).peerSecret).toHaveLength(1016);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', clusterId: 'c'.repeat(256) }))).toMatch(/^clusterId is longer than 255 bytes/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', listen: `${'h'.repeat(256)}:1` }))).toMatch(/longer than 255 bytes/);
     expect(configError(() => hostPort('localhost', 'listen'))).toMatch(/host:port/);

@@ -119,6 +119,8 @@ describe('peer links prove themselves with the cluster secret', () => {
       [secret, 2, new Uint8Array(32), { id: 4, proof: peerProof(secret, 4, 2, challenge) }],
       [secret, 2, null, { id: 4, proof: peerProof(secret, 4, 2, challenge) }],
       [secret, 2, challenge, { id: 2, proof: peerProof(secret, 2, 2, challenge) }],
+      // A proof cut short by a byte.
+      [secret, 2, challenge, { id: 4, proof: peerProof(secret, 4, 2, challenge).subarray(1) }],
     ] as const) {
       let error: unknown = null;
       try {
@@ -128,6 +130,9 @@ describe('peer links prove themselves with the cluster secret', () => {
       }
       expect(isSkeinError(error, 'NOT_AUTHORIZED')).toBe(true);
     }
+    // A proof longer than an HMAC-SHA256 is refused by size before any comparison.
+    const long = Uint8Array.from([...peerProof(secret, 4, 2, challenge), 0]);
+    expect(() => verifyHello(secret, 2, challenge, { id: 4, proof: long })).toThrow(expect.objectContaining({ code: 'RECORD_TOO_LARGE' }));
   });
 });
 
