@@ -2,7 +2,7 @@ import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
 import { isNodeId, type ConfChange } from './core/config.js';
-import { RaftCore, type Proposed, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
+import { RaftCore, type Proposed, type RaftCoreOptions, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
 import type { RaftStorage } from './core/storage.js';
 import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';
 import type { HardStateStore } from './hard-state.js';
@@ -36,6 +36,7 @@ export interface RaftDriverOptions {
   readonly heartbeatTicks?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
+  readonly commitNotice?: RaftCoreOptions['commitNotice'];
   /** Pipelining tuning (defaults from raftLimits): appends in flight per follower, bytes per append. */
   readonly inflightAppendsMax?: number;
   readonly appendBytesMax?: number;
@@ -120,6 +121,7 @@ export class RaftDriver {
       heartbeatTicks: options.heartbeatTicks,
       preVote: options.preVote,
       checkQuorum: options.checkQuorum,
+      commitNotice: options.commitNotice,
       inflightAppendsMax: Math.min(options.inflightAppendsMax ?? raftLimits.inflightAppendsMax, raftLimits.inflightAppendsMax),
       appendBytesMax: Math.min(options.appendBytesMax ?? raftLimits.appendBytesMax, raftLimits.appendBytesMax),
     });

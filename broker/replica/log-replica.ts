@@ -54,6 +54,8 @@ export interface LogReplicaOptions {
   prng: Prng;
   timing: RaftTiming;
   hooks: ReplicaHooks;
+  /** How followers learn commits (see RaftCoreOptions): partitions piggyback, the metadata group does not wait. */
+  commitNotice?: 'immediate' | 'piggyback';
   /** The replica stopped because its storage failed. */
   onFatal?: (error: unknown) => void;
 }
@@ -119,6 +121,7 @@ export class LogReplica implements RaftStateMachine {
         tickMs: options.timing.tickMs,
         electionTicks: options.timing.electionTicks,
         heartbeatTicks: options.timing.heartbeatTicks,
+        commitNotice: options.commitNotice,
         onReady: (ready) => self.observe(ready),
         onFatal: (error) => {
           self.lastHint = self.leaderHint();

@@ -14,6 +14,8 @@ export interface SimOptions {
   readonly initialLearners: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /** How followers learn commits: at once, or with the next append or heartbeat (as partitions run). */
+  readonly commitNotice: 'immediate' | 'piggyback';
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly tickMs: number;
@@ -56,7 +58,7 @@ export function optionsFromSeed(seed: number): SimOptions {
   // Short timeouts a third of the time: election storms with many candidates at once.
   const electionTicks = p.chance(0.35) ? p.int(3, 5) : p.int(6, 20);
   const lossy = p.chance(0.7);
-  return {
+  const options = {
     seed,
     poolSize,
     initialVoters,
@@ -98,4 +100,6 @@ export function optionsFromSeed(seed: number): SimOptions {
     stuckMaxMs: 30_000,
     healMaxMs: 600_000,
   };
+  // Drawn last, so every earlier knob of a seed stays what it was before this one existed.
+  return { ...options, commitNotice: p.chance(0.5) ? 'piggyback' : 'immediate' };
 }

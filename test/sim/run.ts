@@ -210,6 +210,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
       heartbeatTicks: o.heartbeatTicks,
       preVote: o.preVote,
       checkQuorum: o.checkQuorum,
+      commitNotice: o.commitNotice,
       appendBytesMax: o.appendBytesMax,
       inflightAppendsMax: o.inflightAppendsMax,
       proposalTimeoutMs: o.proposalTimeoutMs,

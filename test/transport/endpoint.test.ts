@@ -202,8 +202,14 @@ describe('closing with sends still waiting for room', () => {
 describe('hostile input against a real endpoint', () => {
   it('random bytes, truncated packets and an INIT flood from many source ports: no crash, no state, no amplification', async () => {
     const server = await open({ acceptConnections: true });
+    // Counted by source: a client of a parallel test file still retrying a port this server now holds
+    // may complete a real handshake, and that is not a connection made of hostile bytes.
+    const hostileConnections: Connection[] = [];
     const sockets: dgram.Socket[] = [];
     const sentBytes = new Map<number, number>();
+    server.onConnection((connection) => {
+      if (sentBytes.has(connection.remote.port)) hostileConnections.push(connection);
+    });
     const repliedBytes = new Map<number, number>();
     try {
       for (let i = 0; i < 64; i++) {
@@ -237,7 +243,7 @@ describe('hostile input against a real endpoint', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
       const stats = server.stats();
-      expect(stats.connectionsOpen).toBe(0);
+      expect(hostileConnections).toEqual([]);
       expect(stats.datagramsReceived).toBeGreaterThan(1000);
       expect(stats.retriesSent).toBeGreaterThan(100);
       expect(stats.drops.malformed + stats.drops.unknownConnection + stats.drops.initTooShort).toBeGreaterThan(100);

@@ -186,4 +186,39 @@ describe('pipelining', () => {
     expect(c.core(1).status().commit).toBe(3);
     c.core(1).advance(rd);
   });
+
+  it("with piggybacked commit notices, a commit costs no empty append: followers learn it from the next append or heartbeat", () => {
+    const count = (tuning: object): { appends: number; responses: number; followerCommit: number } => {
+      const c = new TestCluster({ voters: [1, 2, 3], tuning: { ...classic, ...tuning } });
+      c.campaign(1);
+      let appends = 0;
+      let responses = 0;
+      c.dropIf = (m) => {
+        if (m.type === 'append' && m.entries.length === 0) appends++;
+        if (m.type === 'appendResponse') responses++;
+        return false;
+      };
+      c.propose(1, 'x');
+      expect(c.core(1).status().commit).toBe(3);
+      return { appends, responses, followerCommit: c.core(2).status().commit };
+    };
+    // Immediate: the entries' round, then an empty append carrying the commit and its answers.
+    expect(count({ commitNotice: 'immediate' })).toEqual({ appends: 2, responses: 4, followerCommit: 3 });
+    // Piggyback: one round; the followers do not know yet.
+    expect(count({ commitNotice: 'piggyback' })).toEqual({ appends: 0, responses: 2, followerCommit: 2 });
+
+    const c = new TestCluster({ voters: [1, 2, 3], tuning: { ...classic, commitNotice: 'piggyback' } });
+    c.campaign(1);
+    c.propose(1, 'a');
+    expect(c.core(2).status().commit).toBe(2);
+    // The next write carries the commit of the one before it...
+    c.propose(1, 'b');
+    expect(c.core(2).status().commit).toBe(3);
+    expect(c.appliedText(2)).toEqual(['a']);
+    // ...and when writes stop, the heartbeat does.
+    c.tickAll(1);
+    expect(c.core(2).status().commit).toBe(4);
+    expect(c.core(3).status().commit).toBe(4);
+    expect(c.appliedText(3)).toEqual(['a', 'b']);
+  });
 });

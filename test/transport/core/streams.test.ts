@@ -153,4 +153,55 @@ describe('SendStream', () => {
       expect(Buffer.from(out).equals(Buffer.from(stream.subarray(start, start + length)))).toBe(true);
     }
   });
+
+  it('reuses a released chunk: request/response traffic allocates one chunk, not one per message', () => {
+    const send = new SendStream(1 << 20, 4096);
+    const prng = new Prng(11);
+    const reference: Uint8Array[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const message = randomMessage(prng, prng.int(0, 300));
+      reference.push(message);
+      expect(send.tryWrite(message)).toBe(true);
+      const start = send.sentOffset;
+      expect(send.nextRange(1 << 20, Infinity)).toBe(true);
+      // The bytes handed out for a reused chunk are this message's, not a stale one's.
+      const out = new Uint8Array(send.rangeLength);
+      send.copyOut(send.rangeOffset, send.rangeLength, out, 0);
+      expect(Buffer.from(out).equals(Buffer.from(streamOf([message])))).toBe(true);
+      send.onAcked(start, send.rangeLength);
+      expect(send.isSettled).toBe(true);
+    }
+    expect(send.chunksAllocated).toBe(1);
+  });
+
+  it('never lets a reused chunk overwrite bytes that may still be resent', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
+        const prng = new Prng(seed);
+        const send = new SendStream(1 << 16, 256);
+        const messages: Uint8Array[] = [];
+        for (let step = 0; step < 300; step++) {
+          const roll = prng.int(0, 9);
+          if (roll < 4) {
+            const message = randomMessage(prng, prng.int(0, 400));
+            if (send.tryWrite(message)) messages.push(message);
+          } else if (roll < 7) {
+            send.nextRange(prng.int(1, 300), Infinity);
+          } else if (send.sentOffset > send.ackedOffset) {
+            const offset = prng.int(send.ackedOffset, send.sentOffset - 1);
+            const length = prng.int(1, send.sentOffset - offset);
+            if (roll < 9) send.onAcked(offset, length);
+            else send.onLost(offset, length);
+          }
+        }
+        // Everything not yet acknowledged must still read back as written.
+        const stream = streamOf(messages);
+        const live = send.writeOffset - send.ackedOffset;
+        const out = new Uint8Array(live);
+        send.copyOut(send.ackedOffset, live, out, 0);
+        return Buffer.from(out).equals(Buffer.from(stream.subarray(send.ackedOffset)));
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
