@@ -70,12 +70,21 @@ export const transportLimits = {
   minimumWindowPackets: 2,
   /** Window of the 'fixed' congestion mode when none is given; below the receive window so it is the one that binds. */
   fixedWindowBytesDefault: 2 * 1024 * 1024,
+  /**
+   * ...and at most this many datagrams: a Node receiver's cost is per packet, and a window of more packets than
+   * it handles in a few milliseconds only queues them in its socket buffer, where every resend waits behind the
+   * queue while the data after a hole is held. Measured on loopback: 1200 B datagrams at 5% loss went from 0.8 of
+   * lossless with a 2 MiB window to 1.0 with ~1 MiB; 8 KiB datagrams still want the 2 MiB.
+   */
+  fixedWindowPacketsDefault: 800,
   /** Pacer bucket: this many ms of the pacing rate, between these many datagrams. */
   pacingBurstMs: 2,
   pacingBurstPacketsMin: 10,
   pacingBurstPacketsMax: 256,
   /** Small messages are copied into send chunks of this size; larger ones get a chunk of their own. */
   sendChunkBytes: 64 * 1024,
+  /** Released send chunks a connection keeps for reuse (a bulk sender frees one per message it writes). */
+  sendSpareChunksMax: 4,
   /** send() calls waiting for room in a full send buffer; beyond this they fail with BACKPRESSURE. */
   sendWaitersMax: 1024,
   /** Out-of-order or not-yet-parsed stream pieces a receiver holds per connection; beyond, packets are dropped unacknowledged. */

@@ -12,7 +12,7 @@ export interface EndpointCoreOptions {
   messageBytesMax?: number;
   /** 'newreno' (default) or 'fixed' (a constant window: loss is not taken as congestion). */
   congestion?: CongestionAlgorithm;
-  /** Window of the 'fixed' mode; default 2 MiB. */
+  /** Window of the 'fixed' mode; default 800 datagrams, at most 2 MiB (960,000 B for 1200 B datagrams). */
   fixedWindowBytes?: number;
   /** Close a connection after this long without hearing from the peer; 0 = never. Default 30 s. */
   idleTimeoutMs?: number;
@@ -68,7 +68,12 @@ export function resolveEndpointConfig(options: EndpointCoreOptions = {}): Endpoi
     datagramBytes,
     messageBytesMax,
     congestion,
-    fixedWindowBytes: checkInteger('fixedWindowBytes', options.fixedWindowBytes ?? L.fixedWindowBytesDefault, 2 * datagramBytes, 2 ** 40),
+    fixedWindowBytes: checkInteger(
+      'fixedWindowBytes',
+      options.fixedWindowBytes ?? Math.min(L.fixedWindowBytesDefault, L.fixedWindowPacketsDefault * datagramBytes),
+      2 * datagramBytes,
+      2 ** 40,
+    ),
     idleTimeoutMs,
     keepaliveMs: checkInteger('keepaliveMs', options.keepaliveMs ?? L.keepaliveMsDefault, 0, 24 * 3600 * 1000),
     handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? L.handshakeTimeoutMsDefault, 1, 3600 * 1000),

@@ -1,3 +1,4 @@
+import { transportLimits } from '../limits.js';
 import { allocateBytes } from './bytes.js';
 import { RangeSet } from './range-set.js';
 import { varintLength, writeVarint } from './varint.js';
@@ -28,12 +29,13 @@ export class SendStream {
   private tail: Uint8Array | null = null;
   private tailUsed = 0;
   /**
-   * A released chunk kept for the next one. Request/response traffic has each
-   * message acknowledged before the next is written, so without it every small
+   * Released chunks kept for the next ones (newest last). Request/response
+   * traffic has each message acknowledged before the next is written, and a
+   * bulk sender frees a chunk for every one it writes; without these, every
    * message took a fresh chunk: tens of MB/s of short-lived buffers whose
    * major collections cost a loaded broker a tenth of its CPU.
    */
-  private spare: Uint8Array | null = null;
+  private readonly spares: Uint8Array[] = [];
 
   /** Range chosen by the last successful `nextRange`. */
   rangeOffset = 0;
@@ -85,8 +87,7 @@ export class SendStream {
       tail.set(message, pos);
       this.tailUsed = pos + message.length;
     } else if (total <= this.chunkBytes) {
-      const chunk = this.spare ?? this.allocate(this.chunkBytes);
-      this.spare = null;
+      const chunk = this.allocate(this.chunkBytes);
       const pos = writeVarint(chunk, 0, message.length);
       chunk.set(message, pos);
       this.pushChunk(chunk);
@@ -103,6 +104,8 @@ export class SendStream {
   }
 
   private allocate(bytes: number): Uint8Array {
+    const spare = this.spares.pop();
+    if (spare !== undefined && spare.length >= bytes) return spare;
     this.chunksAllocated++;
     return allocateBytes(bytes);
   }
@@ -220,11 +223,12 @@ export class SendStream {
       if (next > this.ackedOffset) break;
       const chunk = chunks[this.chunkHead]!;
       if (chunk === this.tail) {
-        // Fully acknowledged tail: the next message starts a chunk (this one, as the spare) at its beginning.
+        // Fully acknowledged tail: the next message starts a chunk (perhaps this one, as a spare) at its beginning.
         this.tail = null;
       }
       // Its bytes are never read again (resends come from above ackedOffset), so it can be written over.
-      if (chunk.length === this.chunkBytes) this.spare = chunk;
+      // Only chunk-sized ones: a spare that held a huge message would keep its memory for nothing.
+      if (chunk.length >= this.chunkBytes && chunk.length <= 2 * this.chunkBytes && this.spares.length < transportLimits.sendSpareChunksMax) this.spares.push(chunk);
       this.chunkHead++;
     }
     // Compact the arrays once the released prefix dominates, keeping amortised O(1).

@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { resolveEndpointConfig } from '../../../transport/core/config.js';
+import { transportLimits } from '../../../transport/limits.js';
+
+describe('endpoint config', () => {
+  it("sizes the fixed window in datagrams, up to a ceiling: a Node receiver's cost is per packet", () => {
+    expect(resolveEndpointConfig({ datagramBytes: 1200 }).fixedWindowBytes).toBe(transportLimits.fixedWindowPacketsDefault * 1200);
+    expect(resolveEndpointConfig({ datagramBytes: 8192 }).fixedWindowBytes).toBe(transportLimits.fixedWindowBytesDefault);
+    // A window given explicitly is kept as given.
+    expect(resolveEndpointConfig({ datagramBytes: 1200, fixedWindowBytes: 4 << 20 }).fixedWindowBytes).toBe(4 << 20);
+  });
+
+  it('refuses a fixed window smaller than two datagrams', () => {
+    expect(() => resolveEndpointConfig({ datagramBytes: 1200, fixedWindowBytes: 1000 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  });
+});
