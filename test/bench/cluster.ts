@@ -102,8 +102,9 @@ function natsHarness(): string | null {
     return null;
   }
   const copy = join(tmpdir(), 'skein-peers');
+  // The scripts are copied every run (a copy left by an older checkout could lack a flag); packages only once.
+  cpSync(source, copy, { recursive: true, filter: (path) => !path.includes('node_modules') });
   if (!existsSync(join(copy, 'node_modules/nats'))) {
-    cpSync(source, copy, { recursive: true });
     const install = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'inherit' });
     if (install.status !== 0) return null;
   }

@@ -250,7 +250,11 @@ describe('hostile input against a real endpoint', () => {
       for (const [port, replied] of repliedBytes) expect(replied).toBeLessThanOrEqual(sentBytes.get(port) ?? 0);
       // The endpoint still works for a real client afterwards.
       const client = await open({});
-      const accepted = new Promise<Connection>((resolve) => server.onConnection(resolve));
+      const accepted = new Promise<Connection>((resolve) =>
+        server.onConnection((connection) => {
+          if (connection.remote.port === client.address.port) resolve(connection);
+        }),
+      );
       const connection = await client.connect({ host: '127.0.0.1', port: server.address.port });
       const got = collect(await accepted, 1);
       await connection.send(Uint8Array.of(7));
