@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Endpoint, EndpointOptions } from '../transport/endpoint.js';
 import { SkeinError } from '../transport/errors.js';
+import { sdkLimits } from '../transport/limits.js';
 import { createLossModel, lossModelFromEnv, parseLossSpec } from '../transport/loss/index.js';
 import type { LossModel } from '../transport/loss/types.js';
 import type { Dialer } from './connection.js';
@@ -9,7 +10,15 @@ import type { BrokerAddress } from './options.js';
 /** Transport settings a client may tune (datagram size on loopback/LAN, congestion mode on lossy links, ...). */
 export type TransportOptions = Pick<
   EndpointOptions,
-  'datagramBytes' | 'congestion' | 'fixedWindowBytes' | 'idleTimeoutMs' | 'keepaliveMs' | 'sendBufferBytes' | 'receiveWindowBytes' | 'messageBytesMax'
+  | 'datagramBytes'
+  | 'congestion'
+  | 'fixedWindowBytes'
+  | 'idleTimeoutMs'
+  | 'keepaliveMs'
+  | 'deadPeerTimeoutMs'
+  | 'sendBufferBytes'
+  | 'receiveWindowBytes'
+  | 'messageBytesMax'
 >;
 
 /**
@@ -30,7 +39,14 @@ export function createDialer(options: { loss: LossModel | string | undefined; tr
     if (closed) throw new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' });
     // Loaded on first use: a client that never dials (or dials in memory, in tests) never opens a socket.
     endpoint ??= import('../transport/endpoint.js').then(({ Endpoint: EndpointClass }) =>
-      EndpointClass.open({ ...options.transport, host, port: 0, acceptConnections: false, loss }),
+      EndpointClass.open({
+        deadPeerTimeoutMs: sdkLimits.brokerDeadPeerTimeoutMsDefault,
+        ...options.transport,
+        host,
+        port: 0,
+        acceptConnections: false,
+        loss,
+      }),
     );
     const opened = await endpoint;
     return opened.connect({ host: address.host, port: address.port }, { signal, timeoutMs });

@@ -46,7 +46,17 @@ export interface ResolvedSkeinOptions {
 }
 
 const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs', 'transport'];
-const transportKnown = ['datagramBytes', 'congestion', 'fixedWindowBytes', 'idleTimeoutMs', 'keepaliveMs', 'sendBufferBytes', 'receiveWindowBytes', 'messageBytesMax'];
+const transportKnown = [
+  'datagramBytes',
+  'congestion',
+  'fixedWindowBytes',
+  'idleTimeoutMs',
+  'keepaliveMs',
+  'deadPeerTimeoutMs',
+  'sendBufferBytes',
+  'receiveWindowBytes',
+  'messageBytesMax',
+];
 
 export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
   const r = new OptionReader(options, 'new Skein()', 'INVALID_CONFIG', known);

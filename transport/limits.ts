@@ -45,6 +45,8 @@ export const transportLimits = {
   initialRttMs: 333,
   idleTimeoutMsDefault: 30_000,
   keepaliveMsDefault: 5_000,
+  /** Off by default in the transport (see EndpointCoreOptions.deadPeerTimeoutMs); the SDK turns it on. */
+  deadPeerTimeoutMsDefault: 0,
   handshakeTimeoutMsDefault: 10_000,
   /** A client resends INIT after this long, doubling up to the maximum (the RTT is still unknown then). */
   handshakeRetryMsInitial: 250,
@@ -307,6 +309,12 @@ export const sdkLimits = {
   requestTimeoutMsDefault: 30_000,
   requestTimeoutMsMax: 3_600_000,
   connectTimeoutMsDefault: 10_000,
+  /**
+   * A broker connection with a request unanswered and nothing heard for this long is declared dead, so a
+   * SIGKILLed leader's in-flight produces fail over in seconds instead of after the 30 s idle timeout
+   * (measured: 1.5M records produced while a leader was SIGKILLed stalled every partition ~30 s).
+   */
+  brokerDeadPeerTimeoutMsDefault: 5_000,
   metadataMaxAgeMs: 300_000,
   /** Bootstrap addresses accepted in one client's configuration. */
   bootstrapBrokersMax: 1024,

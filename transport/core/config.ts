@@ -18,6 +18,14 @@ export interface EndpointCoreOptions {
   idleTimeoutMs?: number;
   /** Send a PING after this long without traffic, so an idle connection stays alive; 0 = never. Default 5 s. */
   keepaliveMs?: number;
+  /**
+   * Declare the peer dead after this long without a packet from it while something we sent waits for an
+   * answer; 0 (default) = only the idle timeout decides. UDP brings no reset when a peer's process dies
+   * (the ICMP of a closed port never reaches Node), so this is how a client notices a crashed server in
+   * seconds. On a link losing a third of everything, five seconds of unanswered probes do happen, and the
+   * connection is then closed: a caller that cannot reconnect and retry should leave it off.
+   */
+  deadPeerTimeoutMs?: number;
   /** Give up connecting after this long. Default 10 s. */
   handshakeTimeoutMs?: number;
   /** How long a graceful close waits for queued data. Default 10 s. */
@@ -76,6 +84,7 @@ export function resolveEndpointConfig(options: EndpointCoreOptions = {}): Endpoi
     ),
     idleTimeoutMs,
     keepaliveMs: checkInteger('keepaliveMs', options.keepaliveMs ?? L.keepaliveMsDefault, 0, 24 * 3600 * 1000),
+    deadPeerTimeoutMs: checkInteger('deadPeerTimeoutMs', options.deadPeerTimeoutMs ?? L.deadPeerTimeoutMsDefault, 0, 24 * 3600 * 1000),
     handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? L.handshakeTimeoutMsDefault, 1, 3600 * 1000),
     closeTimeoutMs: checkInteger('closeTimeoutMs', options.closeTimeoutMs ?? L.closeTimeoutMsDefault, 0, 3600 * 1000),
     sendBufferBytes,

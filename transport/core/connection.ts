@@ -139,6 +139,8 @@ export class ConnectionCore implements RecoveryListener {
   private readonly createdMs: number;
   private openedMs = -Infinity;
   private lastReceiveMs: number;
+  /** When the first ack-eliciting packet since the peer was last heard went out (Infinity: nothing waits). */
+  private unansweredSinceMs = Infinity;
   private lastElicitingSentMs = -Infinity;
   private pacerReleaseMs = Infinity;
   private closeDeadlineMs = Infinity;
@@ -277,6 +279,7 @@ export class ConnectionCore implements RecoveryListener {
     this.openWith(nowMs, params);
     this.state = 'open';
     this.lastReceiveMs = nowMs;
+    this.unansweredSinceMs = Infinity;
     this.initDue = false;
     this.initRetryAtMs = Infinity;
     // The first DATA packet confirms the handshake to the server and gives it an RTT sample.
@@ -309,6 +312,7 @@ export class ConnectionCore implements RecoveryListener {
     if (this.peerConfirmed || this.state !== 'open') return;
     // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
     this.lastReceiveMs = nowMs;
+    this.unansweredSinceMs = Infinity;
     this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
@@ -456,6 +460,7 @@ export class ConnectionCore implements RecoveryListener {
       return;
     }
     this.lastReceiveMs = nowMs;
+    this.unansweredSinceMs = Infinity;
     if (!this.peerConfirmed && this.role === 'server') {
       this.peerConfirmed = true;
       this.acceptPending = false;
@@ -716,6 +721,7 @@ export class ConnectionCore implements RecoveryListener {
     this.recovery!.cc.onSent(nowMs, bytes);
     this.pacer.onSent(bytes);
     this.lastElicitingSentMs = nowMs;
+    if (this.unansweredSinceMs === Infinity) this.unansweredSinceMs = nowMs;
     this.ackOnlySinceEliciting = 0;
     const c = this.counters;
     c.packetsSent++;
@@ -768,6 +774,8 @@ export class ConnectionCore implements RecoveryListener {
     if (state === 'draining') return this.closeDeadlineMs;
     if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
     let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
+    const deadPeerAt = this.deadPeerAtMs();
+    if (deadPeerAt < deadline) deadline = deadPeerAt;
     // A server holds an unconfirmed client for a bounded time, whatever the idle settings.
     if (this.role === 'server' && !this.peerConfirmed && this.handshakeDeadlineMs < deadline) deadline = this.handshakeDeadlineMs;
     const recoveryDeadline = this.recovery!.deadlineMs();
@@ -801,6 +809,10 @@ export class ConnectionCore implements RecoveryListener {
           ? new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${this.idleTimeoutMs} ms` })
           : new SkeinError('CONNECTION_CLOSED', { message: `idle for ${this.idleTimeoutMs} ms` }),
       );
+      return;
+    }
+    if (state === 'open' && nowMs >= this.deadPeerAtMs()) {
+      this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${nowMs - this.unansweredSinceMs} ms while waiting for an answer` }));
       return;
     }
     if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
@@ -840,6 +852,11 @@ export class ConnectionCore implements RecoveryListener {
   }
 
   /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */
+  private deadPeerAtMs(): number {
+    const timeoutMs = this.config.deadPeerTimeoutMs;
+    return timeoutMs > 0 ? this.unansweredSinceMs + timeoutMs : Infinity;
+  }
+
   private keepaliveAtMs(): number {
     if (this.keepaliveMs <= 0 || this.sent.ackElicitingInFlight > 0) return Infinity;
     return Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;

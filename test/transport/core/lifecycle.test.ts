@@ -125,6 +125,32 @@ describe('dead peers and idle connections', () => {
     expect(client?.error?.code).toBe('PEER_DEAD');
   });
 
+  it('with a dead-peer timeout, declares the peer dead that long after an unanswered send, long before the idle timeout', () => {
+    const p = pair({ client: { idleTimeoutMs: 30_000, keepaliveMs: 0, deadPeerTimeoutMs: 2000 } });
+    p.network.runFor(100);
+    cut(p);
+    const sentAt = p.network.nowMs;
+    p.clientConnection.send(new Uint8Array(500));
+    p.network.runFor(10_000);
+    const client = p.closes.find((c) => c.side === 'client');
+    expect(client?.error?.code).toBe('PEER_DEAD');
+    expect(client!.atMs - sentAt).toBeGreaterThanOrEqual(2000);
+    expect(client!.atMs - sentAt).toBeLessThanOrEqual(2000 + 5);
+  });
+
+  it('a dead-peer timeout never fires while the peer answers, nor on a quiet connection with nothing waiting', () => {
+    const p = pair({ client: { idleTimeoutMs: 60_000, keepaliveMs: 0, deadPeerTimeoutMs: 500 }, server: { idleTimeoutMs: 60_000, keepaliveMs: 0 } });
+    const messages = Array.from({ length: 40 }, (_, i) => randomMessage(new Prng(i), 20_000));
+    const pump = new MessagePump(messages, p.clientConnection);
+    p.client.handlers.onWritable = () => pump.pump();
+    pump.pump();
+    p.network.runUntil(() => p.received.server.length === messages.length, 30_000);
+    expect(p.received.server.length).toBe(messages.length);
+    // Everything answered; ten quiet seconds later the connection still stands.
+    p.network.runFor(10_000);
+    expect(p.closes).toEqual([]);
+  });
+
   it('closes an idle connection without keepalives after the idle timeout (CONNECTION_CLOSED, not PEER_DEAD)', () => {
     const p = pair({ client: { idleTimeoutMs: 2000, keepaliveMs: 0 }, server: { idleTimeoutMs: 2000, keepaliveMs: 0 } });
     const startMs = p.network.nowMs;
