@@ -17,7 +17,7 @@ describe('the dialer under a client', () => {
     const loss = createLossModel({});
     const dialer = createDialer({ loss, transport: {}, bootstrap: [{ host: '127.0.0.1', port: server.address.port }] });
     cleanups.push(() => dialer.close());
-    const connection = await dialer.dial({ host: '127.0.0.1', port: server.address.port }, { timeoutMs: 5_000 });
+    const connection = await dialer.dial({ host: '127.0.0.1', port: server.address.port }, { signal: new AbortController().signal, timeoutMs: 5_000 });
     const closed = new Promise<SkeinError | undefined>((resolve) => connection.onClose(resolve));
     await connection.send(Uint8Array.of(1));
     // As a SIGKILLed broker: no close, no reset, nothing at all from now on.
@@ -36,7 +36,7 @@ describe('the dialer under a client', () => {
     const loss = createLossModel({});
     const dialer = createDialer({ loss, transport: { deadPeerTimeoutMs: 300 }, bootstrap: [{ host: '127.0.0.1', port: server.address.port }] });
     cleanups.push(() => dialer.close());
-    const connection = await dialer.dial({ host: '127.0.0.1', port: server.address.port }, { timeoutMs: 5_000 });
+    const connection = await dialer.dial({ host: '127.0.0.1', port: server.address.port }, { signal: new AbortController().signal, timeoutMs: 5_000 });
     const closed = new Promise<SkeinError | undefined>((resolve) => connection.onClose(resolve));
     loss.blackhole(`127.0.0.1:${server.address.port}`);
     void connection.send(Uint8Array.of(2)).catch(() => {});
