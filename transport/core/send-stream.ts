@@ -3,6 +3,9 @@ import { allocateBytes } from './bytes.js';
 import { RangeSet } from './range-set.js';
 import { varintLength, writeVarint } from './varint.js';
 
+/** What a released slot holds until the chunk arrays are compacted. */
+const releasedChunk = new Uint8Array(0);
+
 /**
  * The outgoing half of a connection: one ordered byte stream carrying
  * length-prefixed messages (a QUIC varint, then the bytes). Messages are
@@ -229,6 +232,8 @@ export class SendStream {
       // Its bytes are never read again (resends come from above ackedOffset), so it can be written over.
       // Only chunk-sized ones: a spare that held a huge message would keep its memory for nothing.
       if (chunk.length >= this.chunkBytes && chunk.length <= 2 * this.chunkBytes && this.spares.length < transportLimits.sendSpareChunksMax) this.spares.push(chunk);
+      // Until the arrays are compacted, the released slot must not keep a large message's memory alive.
+      chunks[this.chunkHead] = releasedChunk;
       this.chunkHead++;
     }
     // Compact the arrays once the released prefix dominates, keeping amortised O(1).
