@@ -110,6 +110,7 @@ export class Broker implements AsyncDisposable {
         port: config.listen.port,
         acceptConnections: true,
         datagramBytes: config.datagramBytes,
+        deadPeerTimeoutMs: brokerLimits.deadPeerTimeoutMs,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });
       this.peers = new PeerLinks({
