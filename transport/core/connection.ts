@@ -851,12 +851,13 @@ export class ConnectionCore implements RecoveryListener {
     this.host.activate(this);
   }
 
-  /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */
+  /** When the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
   private deadPeerAtMs(): number {
     const timeoutMs = this.config.deadPeerTimeoutMs;
     return timeoutMs > 0 ? this.unansweredSinceMs + timeoutMs : Infinity;
   }
 
+  /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */
   private keepaliveAtMs(): number {
     if (this.keepaliveMs <= 0 || this.sent.ackElicitingInFlight > 0) return Infinity;
     return Math.max(this.lastReceiveMs, this.lastElicitingSentMs) + this.keepaliveMs;
