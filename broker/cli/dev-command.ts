@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { percentile } from '../../transport/bench/latency-recorder.js';
 import { rmSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,12 +89,19 @@ function terminate(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
 }
 
+/** Sends of 100 records the demo producer keeps in flight. */
+const demoSendsInFlight = 16;
+/** The demo topic's segments; it keeps four per partition (retention deletes whole segments). */
+const demoSegmentBytes = 16 * 1024 * 1024;
+
 /** A producer at full speed and a push consumer, with one line of live figures a second. */
 async function runDemo(brokers: string[], replicationFactor: number, signal: AbortSignal): Promise<void> {
   const skein = new Skein({ brokers, clientId: 'skein-dev-demo' });
   try {
     try {
-      await skein.admin().createTopic({ name: 'demo', partitions: 3, replicationFactor }, { signal });
+      // Bounded on disk: at full speed the demo writes several MB/s to every broker, and people leave it running.
+      const config = { segmentBytes: demoSegmentBytes, retentionBytes: 4 * demoSegmentBytes };
+      await skein.admin().createTopic({ name: 'demo', partitions: 3, replicationFactor, config }, { signal });
     } catch (error) {
       if (!isSkeinError(error, 'TOPIC_EXISTS')) throw error;
     }
@@ -121,13 +129,25 @@ async function runDemo(brokers: string[], replicationFactor: number, signal: Abo
       latencies.length = 0;
       last = { at: now, produced, consumed };
     }, 1000);
+    // Full speed means batches in flight while earlier ones are acknowledged, not one send awaited at a time.
+    const inFlight = new Set<Promise<void>>();
+    // Every send in flight listens on the one signal; Node warns past ten listeners unless told otherwise.
+    setMaxListeners(demoSendsInFlight + 10, signal);
     try {
       let n = 0;
       while (!signal.aborted) {
         const messages = Array.from({ length: 100 }, () => ({ key: `key-${n % 16}`, value: { n: n++, at: Date.now() } }));
-        await producer.send({ topic: 'demo', messages }, { signal });
-        produced += messages.length;
+        const sending = producer.send({ topic: 'demo', messages }, { signal }).then(() => {
+          produced += messages.length;
+        });
+        inFlight.add(sending);
+        sending.then(
+          () => inFlight.delete(sending),
+          () => inFlight.delete(sending),
+        );
+        if (inFlight.size >= demoSendsInFlight) await Promise.race(inFlight);
       }
+      await Promise.all(inFlight);
     } catch (error) {
       if (!signal.aborted) throw error;
     } finally {
