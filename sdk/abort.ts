@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { SkeinError } from '../transport/errors.js';
 
-export { abortable } from '../transport/abort.js';
+import { whenAborted } from '../transport/abort.js';
+
+export { abortable, whenAborted } from '../transport/abort.js';
 
 /**
  * AbortSignal plumbing in the undici style: every async call of the SDK takes
@@ -18,15 +20,17 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
+    let stopListening = (): void => {};
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      stopListening();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal !== undefined) {
+      stopListening = whenAborted(signal, () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    }
   });
 }
 
@@ -55,9 +59,7 @@ export function deadlineSignal(options: { signals: readonly (AbortSignal | undef
       abort(input.reason);
       return { signal: controller.signal, dispose };
     }
-    const onAbort = (): void => abort(input.reason);
-    input.addEventListener('abort', onAbort, { once: true });
-    cleanups.push(() => input.removeEventListener('abort', onAbort));
+    cleanups.push(whenAborted(input, () => abort(input.reason)));
   }
   const remainingMs = options.deadlineMs - Date.now();
   const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });

@@ -4,6 +4,40 @@
  * `signal.reason` exactly.
  */
 
+const fanOuts = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Runs `callback` once when `signal` aborts; returns its removal. Every call
+ * shares one real listener per signal, so an application passing one signal
+ * to a hundred concurrent calls does not trip Node's "possible memory leak"
+ * warning at eleven listeners. A signal that has already aborted registers
+ * nothing: callers check `aborted` first.
+ */
+export function whenAborted(signal: AbortSignal, callback: () => void): () => void {
+  if (signal.aborted) return () => {};
+  let callbacks = fanOuts.get(signal);
+  if (callbacks === undefined) {
+    const created = new Set<() => void>();
+    callbacks = created;
+    fanOuts.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        fanOuts.delete(signal);
+        for (const run of [...created]) run();
+      },
+      { once: true },
+    );
+  }
+  // A wrapper per registration, so the same function registered twice is two registrations.
+  const entry = (): void => callback();
+  callbacks.add(entry);
+  const registered = callbacks;
+  return () => {
+    registered.delete(entry);
+  };
+}
+
 /**
  * Races `promise` against `signal`: rejects with `signal.reason` as soon as it
  * aborts. The listener is removed either way, so long-lived signals do not
@@ -16,18 +50,17 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
     return Promise.reject(signal.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
+    const stopListening = whenAborted(signal, () => {
       promise.catch(() => {});
       reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    });
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
         reject(error);
       },
     );
@@ -47,17 +80,18 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, 
     clearTimeout(timer);
     controller.abort(signal!.reason);
   };
+  let stopListening = (): void => {};
   const timer = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort);
+    stopListening();
     controller.abort(reason());
   }, timeoutMs);
   if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
+  else if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
   return {
     signal: controller.signal,
     dispose: () => {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      stopListening();
     },
   };
 }

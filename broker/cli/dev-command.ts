@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { percentile } from '../../transport/bench/latency-recorder.js';
 import { rmSync } from 'node:fs';
-import { setMaxListeners } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -131,8 +130,6 @@ async function runDemo(brokers: string[], replicationFactor: number, signal: Abo
     }, 1000);
     // Full speed means batches in flight while earlier ones are acknowledged, not one send awaited at a time.
     const inFlight = new Set<Promise<void>>();
-    // Every send in flight listens on the one signal; Node warns past ten listeners unless told otherwise.
-    setMaxListeners(demoSendsInFlight + 10, signal);
     try {
       let n = 0;
       while (!signal.aborted) {

@@ -1,4 +1,5 @@
 import { SkeinError } from '../../transport/errors.js';
+import { whenAborted } from '../abort.js';
 
 interface Waiter {
   bytes: number;
@@ -63,10 +64,10 @@ export class ByteBudget {
         () => leave(new SkeinError('TIMEOUT', { message: `the producer buffer stayed full until the delivery deadline (${bytes} bytes waiting)` })),
         Math.max(0, options.deadlineMs - Date.now()),
       );
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const stopListening = options.signal === undefined ? () => {} : whenAborted(options.signal, onAbort);
       waiter.cleanup = () => {
         clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
+        stopListening();
       };
       this.waiters.push(waiter);
     });

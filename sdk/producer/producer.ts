@@ -5,7 +5,7 @@ import { acksValues, methods, type Acks, type ProduceResponse } from '../../tran
 import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
 import type { RecordHeader, RecordInput } from '../../transport/protocol/records.js';
 import { Prng } from '../../transport/core/prng.js';
-import { abortable, sharedAbortController } from '../abort.js';
+import { abortable, sharedAbortController, whenAborted } from '../abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';
@@ -251,12 +251,12 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     if (this.closing === null) {
       const closed = new SkeinError('CLIENT_CLOSED', { message: 'the producer closed before these records were acknowledged' });
       const onAbort = (): void => this.closeController.abort(closed);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const stopListening = signal === undefined ? () => {} : whenAborted(signal, onAbort);
       this.closing = Promise.allSettled([...this.admitting])
         .then(() => Promise.all([...this.pipelines.values()].map((p) => p.flush())))
         .then(() => undefined)
         .finally(() => {
-          signal?.removeEventListener('abort', onAbort);
+          stopListening();
           this.closeController.abort(closed);
           this.budget.close(closed);
           this.onClosed(this);

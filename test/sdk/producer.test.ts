@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { partitionForKey } from '../../sdk/murmur2.js';
@@ -57,6 +58,34 @@ describe('producer', () => {
       await Promise.all(sends);
       await new Promise((resolve) => setImmediate(resolve));
       expect(cluster.produces.length).toBeGreaterThanOrEqual(60);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it("lets one caller signal serve many sends in flight: one listener on it, no warning, and aborting still rejects them", async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 3 });
+    cluster.interceptor = ({ method }) => (method === 'produce' ? { delayMs: 50 } : undefined);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      await using skein = fakeClient(cluster);
+      await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
+      const controller = new AbortController();
+      const signal = controller.signal;
+      const sends = Array.from({ length: 40 }, (_, i) => producer.send({ topic: 't', messages: [{ value: 'x'.repeat(200), partition: i % 3 }] }, { signal }));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(getEventListeners(signal, 'abort').length).toBe(1);
+      await Promise.all(sends);
+      const waiting = Array.from({ length: 40 }, (_, i) => producer.send({ topic: 't', messages: [{ value: 'y'.repeat(200), partition: i % 3 }] }, { signal }));
+      const reason = new Error('stop');
+      controller.abort(reason);
+      const outcomes = await Promise.allSettled(waiting);
+      expect(outcomes.every((o) => o.status === 'rejected' && o.reason === reason)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
     } finally {
       process.off('warning', onWarning);
