@@ -11,6 +11,27 @@ const json = serdes.json<number>();
 const valuesIn = (cluster: FakeCluster, topic: string, partition = 0): number[] => cluster.records(topic, partition).map((r) => json.deserialize(r.value!));
 const numbers = defineTopic<number>('t', { value: serdes.json<number>() });
 
+/** A client of a 3-partition topic "t" whose produce requests each take `delayMs`. */
+function slowProduceClient(cluster: FakeCluster, delayMs: number): ReturnType<typeof fakeClient> {
+  cluster.createTopic('t', { partitions: 3 });
+  cluster.interceptor = ({ method }) => (method === 'produce' ? { delayMs } : undefined);
+  return fakeClient(cluster);
+}
+
+/** The MaxListenersExceededWarnings Node emits while `run` runs (and one turn after). */
+async function listenerWarningsDuring(run: () => Promise<void>): Promise<Error[]> {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    await run();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings.filter((w) => w.name === 'MaxListenersExceededWarning');
+}
+
 describe('producer', () => {
   it('batches records per partition and resolves each with its offset', async () => {
     const cluster = new FakeCluster();
@@ -45,51 +66,36 @@ describe('producer', () => {
 
   it('keeps many requests in flight without a MaxListenersExceededWarning', async () => {
     const cluster = new FakeCluster();
-    cluster.createTopic('t', { partitions: 3 });
-    cluster.interceptor = ({ method }) => (method === 'produce' ? { delayMs: 20 } : undefined);
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error): void => void warnings.push(warning);
-    process.on('warning', onWarning);
-    try {
-      await using skein = fakeClient(cluster);
+    const warnings = await listenerWarningsDuring(async () => {
+      await using skein = slowProduceClient(cluster, 20);
       await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
       // One record per batch: 3 partitions x 5 in flight = 15 requests listening to the producer's close signal.
       const sends = [0, 1, 2].flatMap((partition) => Array.from({ length: 20 }, () => producer.send({ topic: 't', messages: [{ value: 'x'.repeat(200), partition }] })));
       await Promise.all(sends);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(cluster.produces.length).toBeGreaterThanOrEqual(60);
-      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
-    } finally {
-      process.off('warning', onWarning);
-    }
+    });
+    expect(cluster.produces.length).toBeGreaterThanOrEqual(60);
+    expect(warnings).toEqual([]);
   });
 
-  it("lets one caller signal serve many sends in flight: one listener on it, no warning, and aborting still rejects them", async () => {
+  it('lets one caller signal serve many sends in flight: one listener on it, no warning, and aborting still rejects them', async () => {
     const cluster = new FakeCluster();
-    cluster.createTopic('t', { partitions: 3 });
-    cluster.interceptor = ({ method }) => (method === 'produce' ? { delayMs: 50 } : undefined);
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error): void => void warnings.push(warning);
-    process.on('warning', onWarning);
-    try {
-      await using skein = fakeClient(cluster);
+    const warnings = await listenerWarningsDuring(async () => {
+      await using skein = slowProduceClient(cluster, 50);
       await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
       const controller = new AbortController();
       const signal = controller.signal;
-      const sends = Array.from({ length: 40 }, (_, i) => producer.send({ topic: 't', messages: [{ value: 'x'.repeat(200), partition: i % 3 }] }, { signal }));
+      const send = (value: string, i: number) => producer.send({ topic: 't', messages: [{ value, partition: i % 3 }] }, { signal });
+      const sends = Array.from({ length: 40 }, (_, i) => send('x'.repeat(200), i));
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(getEventListeners(signal, 'abort').length).toBe(1);
       await Promise.all(sends);
-      const waiting = Array.from({ length: 40 }, (_, i) => producer.send({ topic: 't', messages: [{ value: 'y'.repeat(200), partition: i % 3 }] }, { signal }));
+      const waiting = Array.from({ length: 40 }, (_, i) => send('y'.repeat(200), i));
       const reason = new Error('stop');
       controller.abort(reason);
       const outcomes = await Promise.allSettled(waiting);
       expect(outcomes.every((o) => o.status === 'rejected' && o.reason === reason)).toBe(true);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
-    } finally {
-      process.off('warning', onWarning);
-    }
+    });
+    expect(warnings).toEqual([]);
   });
 
   it('closes a batch at batchBytesMax', async () => {
