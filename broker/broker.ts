@@ -38,8 +38,8 @@ export interface BrokerCounters {
   peerRejected: number;
 }
 
-/** Where a request or message came from: a client-side connection to us, or our own link to a peer. */
-type Origin = { session: Session; dialled?: undefined } | { session?: undefined; dialled: number };
+/** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
+type Origin = Session | null;
 
 export class Broker implements AsyncDisposable {
   readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0 };
@@ -117,8 +117,8 @@ export class Broker implements AsyncDisposable {
         selfId: config.id,
         endpoint: this.endpoint,
         addressOf: (id) => this.controller?.state.broker(id) ?? this.configPeers.get(id),
-        handler: (method, body, ctx, peerId) => this.handle(method, body, ctx, { dialled: peerId }),
-        onNotify: (method, body, peerId) => this.notify(method, body, { dialled: peerId }),
+        handler: (method, body, ctx) => this.handle(method, body, ctx, null),
+        onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
@@ -165,8 +165,8 @@ export class Broker implements AsyncDisposable {
     this.counters.connections++;
     let session: Session | null = null;
     const rpc = new RpcChannel(connection, {
-      handler: (method, body, ctx) => this.handle(method, body, ctx, { session: session! }),
-      onNotify: (method, body) => this.notify(method, body, { session: session! }),
+      handler: (method, body, ctx) => this.handle(method, body, ctx, session),
+      onNotify: (method, body) => this.notify(method, body, session),
     });
     session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
     const current = session;
@@ -190,10 +190,9 @@ export class Broker implements AsyncDisposable {
         }
         return await this.service.handleForwarded(body, ctx.signal, peer);
       }
-      const { session } = origin;
-      if (session === undefined) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
-      if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(session, method, body);
-      return await handleRequest(this.context, session, method, body, ctx);
+      if (origin === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
+      if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(origin, method, body);
+      return await handleRequest(this.context, origin, method, body, ctx);
     } catch (error) {
       this.counters.errors++;
       // A replica knows its leader's id; the metadata knows where that broker is.
@@ -210,7 +209,7 @@ export class Broker implements AsyncDisposable {
       this.receiveRaft(body, this.peerOf(origin));
       return;
     }
-    if (origin.session !== undefined) handleNotify(this.context, origin.session, method, body);
+    if (origin !== null) handleNotify(this.context, origin, method, body);
   }
 
   /**
@@ -223,8 +222,8 @@ export class Broker implements AsyncDisposable {
    */
   private peerOf(origin: Origin): number | null | undefined {
     if (this.config.peerSecret === null) return undefined;
-    if (origin.session === undefined) return null;
-    return this.peerAuth.get(origin.session)?.peerId ?? null;
+    if (origin === null) return null;
+    return this.peerAuth.get(origin)?.peerId ?? null;
   }
 
   private answerPeerAuth(session: Session, method: string, body: unknown): unknown {

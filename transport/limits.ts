@@ -267,6 +267,8 @@ export const brokerLimits = {
   /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
   peerSecretBytesMin: 16,
   peerSecretBytesMax: 1024,
+  /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
+  peerAuthTimeoutMs: 5_000,
   /**
    * A leadership stands this many election timeouts before it is handed back: longer than a graceful
    * stop can take (partition handovers, then the controller's, each bounded by two election timeouts),

@@ -55,6 +55,6 @@ export function verifyHello(secret: string, selfId: number, challenge: Uint8Arra
 
 export function readChallenge(body: unknown): Uint8Array {
   const challenge = new BodyReader(body, 'peerChallenge response').bytes('challenge', { bytesMax: challengeBytes });
-  if (challenge.byteLength !== challengeBytes) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'a peer challenge is 32 bytes' });
+  if (challenge.byteLength !== challengeBytes) throw new SkeinError('PROTOCOL_VIOLATION', { message: `a peer challenge is ${challengeBytes} bytes` });
   return challenge;
 }

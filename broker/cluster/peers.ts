@@ -45,9 +45,9 @@ export interface PeerLinksOptions {
   endpoint: Endpoint;
   /** Where a broker is: from the metadata, falling back to the configured peers. */
   addressOf: (id: number) => BrokerInfo | undefined;
-  /** Handles requests a peer sends back over our outgoing connection (`peerId`: the broker we dialled). */
-  handler: (method: string, body: unknown, context: Parameters<RpcHandler>[2], peerId: number) => ReturnType<RpcHandler>;
-  onNotify: (method: string, body: unknown, peerId: number) => void;
+  /** Handles requests a peer sends back over our outgoing connection. */
+  handler: RpcHandler;
+  onNotify: (method: string, body: unknown) => void;
   /** The cluster's peer secret: each link proves itself with it before it carries anything (see peer-auth.ts). */
   secret: string | null;
   /** A peer refused our proof (its secret differs): the link is never up until that is fixed. */
@@ -172,8 +172,9 @@ export class PeerLinks {
 
   private async authenticate(rpc: RpcChannel, to: number): Promise<void> {
     const { selfId, secret } = this.options;
-    const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs: 5_000 }));
-    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs: 5_000 });
+    const timeoutMs = brokerLimits.peerAuthTimeoutMs;
+    const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs }));
+    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs });
   }
 
   private connected(id: number): Promise<RpcChannel> {
@@ -186,10 +187,7 @@ export class PeerLinks {
     link.dialing = this.options.endpoint
       .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(link.backoffMs * 4, 1_000) })
       .then(async (connection) => {
-        const rpc = new RpcChannel(connection, {
-          handler: (method, body, context) => this.options.handler(method, body, context, id),
-          onNotify: (method, body) => this.options.onNotify(method, body, id),
-        });
+        const rpc = new RpcChannel(connection, { handler: this.options.handler, onNotify: this.options.onNotify });
         if (this.options.secret !== null) {
           await this.authenticate(rpc, id).catch(async (error: unknown) => {
             await rpc.close();
