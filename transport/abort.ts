@@ -4,37 +4,41 @@
  * `signal.reason` exactly.
  */
 
-const fanOuts = new WeakMap<AbortSignal, Set<() => void>>();
+interface FanOut {
+  readonly callbacks: Set<() => void>;
+  readonly onAbort: () => void;
+}
+
+const fanOuts = new WeakMap<AbortSignal, FanOut>();
 
 /**
  * Runs `callback` once when `signal` aborts; returns its removal. Every call
- * shares one real listener per signal, so an application passing one signal
- * to a hundred concurrent calls does not trip Node's "possible memory leak"
- * warning at eleven listeners. A signal that has already aborted registers
- * nothing: callers check `aborted` first.
+ * shares one real listener per signal (removed again once nothing waits), so
+ * an application passing one signal to a hundred concurrent calls does not
+ * trip Node's "possible memory leak" warning at eleven listeners. A signal
+ * that has already aborted registers nothing: callers check `aborted` first.
  */
 export function whenAborted(signal: AbortSignal, callback: () => void): () => void {
   if (signal.aborted) return () => {};
-  let callbacks = fanOuts.get(signal);
-  if (callbacks === undefined) {
-    const created = new Set<() => void>();
-    callbacks = created;
-    fanOuts.set(signal, created);
-    signal.addEventListener(
-      'abort',
-      () => {
-        fanOuts.delete(signal);
-        for (const run of [...created]) run();
-      },
-      { once: true },
-    );
+  let fanOut = fanOuts.get(signal);
+  if (fanOut === undefined) {
+    const callbacks = new Set<() => void>();
+    const onAbort = (): void => {
+      fanOuts.delete(signal);
+      for (const run of [...callbacks]) run();
+    };
+    fanOut = { callbacks, onAbort };
+    fanOuts.set(signal, fanOut);
+    signal.addEventListener('abort', onAbort, { once: true });
   }
   // A wrapper per registration, so the same function registered twice is two registrations.
   const entry = (): void => callback();
-  callbacks.add(entry);
-  const registered = callbacks;
+  const registered = fanOut;
+  registered.callbacks.add(entry);
   return () => {
-    registered.delete(entry);
+    if (!registered.callbacks.delete(entry) || registered.callbacks.size > 0) return;
+    signal.removeEventListener('abort', registered.onAbort);
+    if (fanOuts.get(signal) === registered) fanOuts.delete(signal);
   };
 }
 

@@ -14,6 +14,7 @@ describe('abort plumbing', () => {
     whenAborted(controller.signal, twice);
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     stopB();
+    stopB();
     controller.abort();
     controller.abort();
     expect(runs.sort()).toEqual(['a', 'twice', 'twice']);
@@ -26,8 +27,11 @@ describe('abort plumbing', () => {
     const controller = new AbortController();
     const signal = controller.signal;
     for (let i = 0; i < 100; i++) await abortable(Promise.resolve(i), signal);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
     const timed = Array.from({ length: 100 }, () => withTimeout(signal, 60_000, () => new Error('late')));
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1);
     for (const t of timed) t.dispose();
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
     controller.abort(new Error('now'));
     // Nothing that settled or was disposed reacts: the derived signals never abort.
     expect(timed.every((t) => !t.signal.aborted)).toBe(true);
