@@ -42,6 +42,7 @@ describe('brokerConfig', () => {
     expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1008) }).peerSecret).toHaveLength(1016);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', clusterId: 'c'.repeat(256) }))).toMatch(/^clusterId is longer than 255 bytes/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', listen: `${'h'.repeat(256)}:1` }))).toMatch(/longer than 255 bytes/);
+    expect(brokerConfig({ id: 1, data: '/d', clusterId: 'c'.repeat(255), listen: `${'h'.repeat(255)}:1` }).clusterId).toHaveLength(255);
     expect(configError(() => hostPort('localhost', 'listen'))).toMatch(/host:port/);
     expect(configError(() => hostPort(':90', 'listen'))).toMatch(/no host/);
     expect(configError(() => hostPort('h:99999', 'listen'))).toMatch(/port/);

@@ -34,12 +34,16 @@ describe('the dialer under a client', () => {
     cleanups.push(() => server.close());
     server.onConnection((connection) => connection.setMessageHandler(() => {}));
     const loss = createLossModel({});
-    const dialer = createDialer({ loss, transport: { deadPeerTimeoutMs: 300 }, bootstrap: [{ host: '127.0.0.1', port: server.address.port }] });
+    // Idle timeout 4 s: if the 300 ms given here were ignored for the 5 s default, the idle timeout would close it first.
+    const transport = { deadPeerTimeoutMs: 300, idleTimeoutMs: 4_000, keepaliveMs: 0 };
+    const dialer = createDialer({ loss, transport, bootstrap: [{ host: '127.0.0.1', port: server.address.port }] });
     cleanups.push(() => dialer.close());
     const connection = await dialer.dial({ host: '127.0.0.1', port: server.address.port }, { signal: new AbortController().signal, timeoutMs: 5_000 });
     const closed = new Promise<SkeinError | undefined>((resolve) => connection.onClose(resolve));
     loss.blackhole(`127.0.0.1:${server.address.port}`);
     void connection.send(Uint8Array.of(2)).catch(() => {});
-    expect((await closed)?.code).toBe('PEER_DEAD');
+    const reason = await closed;
+    expect(reason?.code).toBe('PEER_DEAD');
+    expect(reason?.message).toMatch(/while waiting for an answer/);
   }, 10_000);
 });

@@ -13,4 +13,12 @@ describe('endpoint config', () => {
   it('refuses a fixed window smaller than two datagrams', () => {
     expect(() => resolveEndpointConfig({ datagramBytes: 1200, fixedWindowBytes: 1000 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
   });
+
+  it('takes a dead-peer timeout from 0 (off, the default) to a day, and refuses anything else', () => {
+    expect(resolveEndpointConfig({}).deadPeerTimeoutMs).toBe(0);
+    expect(resolveEndpointConfig({ deadPeerTimeoutMs: 24 * 3600 * 1000 }).deadPeerTimeoutMs).toBe(24 * 3600 * 1000);
+    for (const bad of [-1, 24 * 3600 * 1000 + 1, 1.5, Number.NaN]) {
+      expect(() => resolveEndpointConfig({ deadPeerTimeoutMs: bad })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/^deadPeerTimeoutMs must be an integer/) }));
+    }
+  });
 });

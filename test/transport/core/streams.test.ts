@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Prng } from '../../../transport/core/prng.js';
 import { receiveResult, ReceiveStream } from '../../../transport/core/receive-stream.js';
 import { SendStream } from '../../../transport/core/send-stream.js';
+import { transportLimits } from '../../../transport/limits.js';
 import { randomMessage } from '../support/transfer.js';
 
 const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000 };
@@ -203,5 +204,29 @@ describe('SendStream', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it(`keeps at most sendSpareChunksMax released chunks, and none larger than twice the chunk size`, () => {
+    const chunkBytes = 1024;
+    const spares = transportLimits.sendSpareChunksMax;
+    const send = new SendStream(1 << 24, chunkBytes);
+    const settle = (): void => {
+      while (send.nextRange(1 << 20, Infinity));
+      send.onAcked(0, send.writeOffset);
+    };
+    // spares + 2 chunk-sized messages in flight at once, all released together.
+    for (let i = 0; i < spares + 2; i++) send.tryWrite(new Uint8Array(chunkBytes - 2));
+    settle();
+    expect(send.chunksAllocated).toBe(spares + 2);
+    for (let i = 0; i < spares + 2; i++) send.tryWrite(new Uint8Array(chunkBytes - 2));
+    // Only `spares` of them were kept: the rest are new.
+    expect(send.chunksAllocated).toBe(spares + 2 + 2);
+    settle();
+    // A message over twice the chunk size gets its own chunk, which is not kept once released.
+    send.tryWrite(new Uint8Array(2 * chunkBytes + 1));
+    settle();
+    const before = send.chunksAllocated;
+    send.tryWrite(new Uint8Array(2 * chunkBytes + 1));
+    expect(send.chunksAllocated).toBe(before + 1);
   });
 });
