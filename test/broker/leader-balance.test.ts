@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Skein } from '../../sdk/index.js';
+import { brokerLimits } from '../../transport/limits.js';
 import { clusterForTest } from './support/cluster.js';
 
 /** Partitions whose leader, as the metadata reports it, is not their first replica. */
@@ -56,7 +57,8 @@ describe('preferred leaders', () => {
       return leader !== null && leader !== victim;
     });
     await cluster.startBroker(victim);
-    const holdMs = 5 * 10 * 20;
+    // The hold, in the test cluster's timing (20 ms ticks, 10-tick election timeout), plus time to act on it.
+    const holdMs = brokerLimits.leaderBalanceHoldElectionTimeouts * 10 * 20;
     await new Promise((r) => setTimeout(r, holdMs + 2_000));
     expect((await client.admin().describeTopic('as-elected')).partitions[0]!.leader).not.toBe(victim);
   }, 90_000);
