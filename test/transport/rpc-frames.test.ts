@@ -154,8 +154,9 @@ describe('decodeFrame', () => {
         for (const [at, value] of flips) copy[at % copy.length] = value;
         return copy;
       });
+    // fast-check caps arrays at ~10 elements unless given a size.
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), mutated), (bytes) => {
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200, size: 'max' }), mutated), (bytes) => {
         const frame = decodeFrame(bytes);
         expect(['request', 'response', 'error', 'notify', 'cancel', 'malformed']).toContain(frame.kind);
       }),
@@ -172,8 +173,9 @@ describe('RpcChannel under hostile frames', () => {
     const replies: Uint8Array[] = [];
     a.setMessageHandler((m) => replies.push(m));
     let garbage = 0;
+    // fast-check caps arrays at ~10 elements unless given a size.
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 100 }), async (bytes) => {
+      fc.asyncProperty(fc.uint8Array({ maxLength: 100, size: 'max' }), async (bytes) => {
         if (decodeFrame(bytes).kind === 'malformed') garbage++;
         await a.send(bytes);
       }),

@@ -24,8 +24,9 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 describe('ACK frames', () => {
   it('carry the newest ranges exactly (selective acknowledgement)', () => {
+    // fast-check caps arrays at ~10 elements unless given a size, and an ACK only has to drop ranges past 64.
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 300 }), fc.nat(100_000), (received, delayUs) => {
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 300, size: 'max' }), fc.nat(100_000), (received, delayUs) => {
         fc.pre(received.length > 0);
         const set = new RangeSet();
         for (const pn of received) set.add(pn, pn + 1);
