@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep, withTimeout } from '../transport/abort.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
@@ -368,10 +368,10 @@ export class Broker implements AsyncDisposable {
       if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
       try {
         const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
-        await this.service.run({ op: 'command', command }, AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(5_000)]));
+        await this.runCommand(command);
         return;
       } catch {
-        await sleep(Math.min(100 * 2 ** attempt, 2_000), undefined, { signal: this.lifetime.signal }).catch(() => {});
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
       }
     }
   }
@@ -383,11 +383,21 @@ export class Broker implements AsyncDisposable {
       const known = this.controller.state.broker(me.id);
       if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
       try {
-        await this.service.run({ op: 'command', command: { type: 'registerBroker', broker: me } }, AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(5_000)]));
+        await this.runCommand({ type: 'registerBroker', broker: me });
         return;
       } catch {
-        await sleep(Math.min(100 * 2 ** attempt, 2_000), undefined, { signal: this.lifetime.signal }).catch(() => {});
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
       }
+    }
+  }
+
+  /** One metadata command on this broker's own behalf, given up after controllerCommandTimeoutMs or when the broker stops. */
+  private async runCommand(command: Extract<ControllerOperation, { op: 'command' }>['command']): Promise<void> {
+    const bounded = withTimeout(this.lifetime.signal, brokerLimits.controllerCommandTimeoutMs, () => new SkeinError('TIMEOUT', { message: 'the controller did not answer in time' }));
+    try {
+      await this.service.run({ op: 'command', command }, bounded.signal);
+    } finally {
+      bounded.dispose();
     }
   }
 

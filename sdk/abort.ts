@@ -3,7 +3,7 @@ import { SkeinError } from '../transport/errors.js';
 
 import { whenAborted } from '../transport/abort.js';
 
-export { abortable, whenAborted } from '../transport/abort.js';
+export { abortable, sleep, timeoutSignal, whenAborted } from '../transport/abort.js';
 
 /**
  * AbortSignal plumbing in the undici style: every async call of the SDK takes
@@ -14,24 +14,6 @@ export { abortable, whenAborted } from '../transport/abort.js';
 /** Throws `signal.reason` when the signal has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
-}
-
-/** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    let stopListening = (): void => {};
-    const timer = setTimeout(() => {
-      stopListening();
-      resolve();
-    }, ms);
-    if (signal !== undefined) {
-      stopListening = whenAborted(signal, () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      });
-    }
-  });
 }
 
 /**

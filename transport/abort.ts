@@ -99,3 +99,34 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, 
     },
   };
 }
+
+/** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    let stopListening = (): void => {};
+    const timer = setTimeout(() => {
+      stopListening();
+      resolve();
+    }, ms);
+    if (signal !== undefined) {
+      stopListening = whenAborted(signal, () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    }
+  });
+}
+
+/**
+ * AbortSignal.timeout on the global setTimeout: Node's own runs on an
+ * internal timer that a simulated clock (test/sim/cluster) cannot replace, so
+ * a simulated run would time out by the wall clock. Unreferenced: it never
+ * holds a process open.
+ */
+export function timeoutSignal(timeoutMs: number): AbortSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  timer.unref?.();
+  return controller.signal;
+}

@@ -237,6 +237,8 @@ export const brokerLimits = {
    * broker got its preferred leadership back 28 s after the restart, its partitions unreplicated to it till then.
    */
   deadPeerTimeoutMs: 5_000,
+  /** A broker's own metadata commands (registering itself, reporting a leadership) wait this long before retrying. */
+  controllerCommandTimeoutMs: 5_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
   brokerIdMax: 65_535,
   topicNameBytesMax: 249,

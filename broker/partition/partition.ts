@@ -1,4 +1,4 @@
-import { abortable, withTimeout } from '../../transport/abort.js';
+import { abortable, timeoutSignal, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
 import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
@@ -160,7 +160,7 @@ export class Partition implements PartitionView {
     } catch {
       return false;
     }
-    const signal = AbortSignal.timeout(timeoutMs);
+    const signal = timeoutSignal(timeoutMs);
     // Done when a successor has committed an entry of its own term, as seen from here: it then takes writes.
     const handedOver = (): boolean => {
       const now = this.replica.raft.status();

@@ -37,18 +37,8 @@ describe('chaos: abrupt broker stops and restarts under load on lossy links', ()
       await client.admin().createTopic({ name: 'chaos', partitions: 3, replicationFactor: 3 });
       const producer = client.producer({ acks: 'all', lingerMs: prng.int(0, 5), maxInFlight: prng.int(1, 5) });
       const ledger = new Ledger(topic);
-      let next = 0;
       let writing = true;
-      const writer = (async () => {
-        const inFlight: Promise<void>[] = [];
-        while (writing) {
-          const values = Array.from({ length: prng.int(1, 30) }, () => next++);
-          inFlight.push(ledger.send(producer, values, (v) => `k${v % 3}`));
-          if (inFlight.length >= 8) await inFlight.shift();
-          await new Promise((r) => setTimeout(r, prng.int(0, 3)));
-        }
-        await Promise.all(inFlight);
-      })();
+      const writer = ledger.writeWhile(producer, { prng, keepWriting: () => writing, keys: 3, pauseMs: [0, 3] });
       try {
         // Four faults: one broker down at a time, so a majority is always there to make progress.
         for (let fault = 0; fault < 4; fault++) {

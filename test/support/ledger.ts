@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { Producer, Skein, TopicDefinition } from '../../sdk/index.js';
+import type { Prng } from '../../transport/core/prng.js';
 
 /**
  * What the crash tests promise, in one place: records are numbered values;
@@ -20,6 +21,24 @@ export class Ledger {
       (metas) => metas.forEach((m, i) => this.acked.set(values[i]!, { partition: m.partition, offset: m.offset! })),
       (error: unknown) => void this.failures.push(error),
     );
+  }
+
+  /**
+   * Writes numbered values while `keepWriting()` says so: 1–30 per send, keyed
+   * over `keys` keys, at most 8 sends in flight, a pause of `pauseMs` between
+   * sends. Resolves once every send has settled (acknowledged or failed).
+   */
+  async writeWhile(producer: Producer, options: { prng: Prng; keepWriting: () => boolean; keys: number; pauseMs: [number, number] }): Promise<void> {
+    const { prng, keepWriting, keys, pauseMs } = options;
+    let next = 0;
+    const inFlight: Promise<void>[] = [];
+    while (keepWriting()) {
+      const values = Array.from({ length: prng.int(1, 30) }, () => next++);
+      inFlight.push(this.send(producer, values, (v) => `k${v % keys}`));
+      if (inFlight.length >= 8) await inFlight.shift();
+      await new Promise((resolve) => setTimeout(resolve, prng.int(...pauseMs)));
+    }
+    await Promise.all(inFlight);
   }
 
   /** Reads the topic from the start and checks the promise; `label` prefixes every failure message (a seed, say). */

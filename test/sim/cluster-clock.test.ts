@@ -1,0 +1,75 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Prng } from '../../transport/core/prng.js';
+import { SimClock, type SimProcess } from './cluster/clock.js';
+import { VirtualNetwork } from './cluster/network.js';
+
+let clock: SimClock | undefined;
+afterEach(() => clock?.uninstall());
+
+function installed(): SimClock {
+  clock = new SimClock(() => 0.5);
+  clock.install();
+  return clock;
+}
+
+describe('the whole-cluster simulation clock', () => {
+  it('moves only when stepped, firing timers in time order, and fakes every clock the code reads', async () => {
+    const c = installed();
+    const fired: string[] = [];
+    setTimeout(() => fired.push(`b@${performance.now()}`), 20);
+    setTimeout(() => fired.push(`a@${performance.now()}`), 10);
+    const interval = setInterval(() => fired.push(`i@${Date.now() - SimClock.epochMs}`), 15);
+    await c.advance(35);
+    clearInterval(interval);
+    await c.advance(100);
+    expect(fired).toEqual(['a@10', 'i@15', 'b@20', 'i@30']);
+    expect(Math.random()).toBe(0.5);
+  });
+
+  it('stops a killed process dead: its timers never fire again and nothing is delivered to it', async () => {
+    const c = installed();
+    const network = new VirtualNetwork(c, new Prng(1));
+    const victim: SimProcess = { name: 'victim', dead: false };
+    const ticks: number[] = [];
+    const received: string[] = [];
+    const socket = c.runAs(victim, () => {
+      setInterval(() => ticks.push(performance.now()), 10);
+      const s = network.createSocket();
+      s.bind(5000, '127.0.0.1');
+      s.on('message', (bytes: Buffer) => received.push(bytes.toString()));
+      return s;
+    });
+    const sender = network.createSocket();
+    sender.bind(0, '127.0.0.1');
+    await c.advance(25);
+    sender.send(Buffer.from('before'), 5000, '127.0.0.1');
+    await c.advance(5);
+    victim.dead = true;
+    network.releaseProcess(victim);
+    sender.send(Buffer.from('after'), 5000, '127.0.0.1');
+    await c.advance(50);
+    expect(ticks).toEqual([10, 20, 30]);
+    expect(received).toEqual(['before']);
+    expect(socket.port).toBe(5000);
+    expect(network.counters.unreachable).toBe(1);
+  });
+
+  it('advances time across setImmediate, so polling until a sub-millisecond deadline ends', async () => {
+    const c = installed();
+    let polls = 0;
+    const poll = (): void => {
+      polls++;
+      if (performance.now() < 0.5) setImmediate(poll);
+    };
+    setImmediate(poll);
+    await c.advance(1);
+    expect(polls).toBe(Math.ceil(0.5 / SimClock.loopTurnMs));
+  });
+
+  it('settles a promise by running the clock, and fails one that nothing will ever settle', async () => {
+    const c = installed();
+    await expect(c.settle(new Promise((resolve) => setTimeout(() => resolve('done'), 5_000)), 10_000, 'slow')).resolves.toBe('done');
+    expect(c.nowMs).toBe(5_000);
+    await expect(c.settle(new Promise(() => {}), 1_000, 'stuck')).rejects.toThrow(/stuck: not done after 1000 ms/);
+  });
+});

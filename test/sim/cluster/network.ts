@@ -1,0 +1,189 @@
+import { EventEmitter } from 'node:events';
+import type { Prng } from '../../../transport/core/prng.js';
+import type { SimClock, SimProcess } from './clock.js';
+
+/** How the simulated network treats every datagram (each one drawn independently from the run's seed). */
+export interface LinkConditions {
+  loss: number;
+  duplicate: number;
+  /** One-way delay is drawn uniformly from [minDelayMs, maxDelayMs]: different delays reorder. */
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+const host = '127.0.0.1';
+
+/**
+ * node:dgram for the simulation (the test mocks the module with
+ * `simulatedDgram`): sockets of every simulated process on one virtual
+ * 127.0.0.1, datagrams delivered on the simulated clock after a seeded delay,
+ * or lost, duplicated, or cut by a partition between two processes.
+ */
+export class VirtualNetwork {
+  conditions: LinkConditions = { loss: 0, duplicate: 0, minDelayMs: 0.05, maxDelayMs: 0.5 };
+  readonly counters = { sent: 0, delivered: 0, lost: 0, duplicated: 0, cut: 0, unreachable: 0 };
+  private readonly sockets = new Map<number, VirtualSocket>();
+  private readonly cuts = new Set<string>();
+  private nextEphemeralPort = 40_000;
+
+  constructor(
+    readonly clock: SimClock,
+    private readonly prng: Prng,
+  ) {}
+
+  createSocket(): VirtualSocket {
+    return new VirtualSocket(this, this.clock.processes.getStore());
+  }
+
+  /** Drops every datagram between processes `a` and `b` (by name, so it outlives restarts) until healed. */
+  cut(a: string, b: string): void {
+    this.cuts.add(pairKey(a, b));
+  }
+
+  heal(a: string, b: string): void {
+    this.cuts.delete(pairKey(a, b));
+  }
+
+  healAll(): void {
+    this.cuts.clear();
+  }
+
+  /** A killed process's ports are free for its successor, as the kernel frees them. */
+  releaseProcess(process: SimProcess): void {
+    for (const [port, socket] of this.sockets) if (socket.owner === process) this.sockets.delete(port);
+  }
+
+  bind(socket: VirtualSocket, port: number): number | null {
+    if (port === 0) {
+      while (this.sockets.has(this.nextEphemeralPort)) this.nextEphemeralPort++;
+      port = this.nextEphemeralPort++;
+    }
+    if (this.sockets.has(port)) return null;
+    this.sockets.set(port, socket);
+    return port;
+  }
+
+  unbind(socket: VirtualSocket): void {
+    if (this.sockets.get(socket.port) === socket) this.sockets.delete(socket.port);
+  }
+
+  transmit(from: VirtualSocket, toPort: number, bytes: Buffer): void {
+    this.counters.sent++;
+    const { loss, duplicate, minDelayMs, maxDelayMs } = this.conditions;
+    if (this.prng.chance(loss)) {
+      this.counters.lost++;
+      return;
+    }
+    const copies = this.prng.chance(duplicate) ? 2 : 1;
+    if (copies === 2) this.counters.duplicated++;
+    for (let i = 0; i < copies; i++) {
+      const delayMs = minDelayMs + this.prng.next() * (maxDelayMs - minDelayMs);
+      this.clock.after(delayMs, () => this.deliver(from, toPort, bytes));
+    }
+  }
+
+  private deliver(from: VirtualSocket, toPort: number, bytes: Buffer): void {
+    const to = this.sockets.get(toPort);
+    if (to === undefined || to.owner?.dead) {
+      this.counters.unreachable++;
+      return;
+    }
+    if (from.owner !== undefined && to.owner !== undefined && this.cuts.has(pairKey(from.owner.name, to.owner.name))) {
+      this.counters.cut++;
+      return;
+    }
+    this.counters.delivered++;
+    const rinfo = { address: host, family: 'IPv4', port: from.port, size: bytes.length };
+    const emit = (): void => {
+      try {
+        to.emit('message', bytes, rinfo);
+      } catch (error) {
+        this.clock.uncaught.push({ process: to.owner?.name ?? 'world', error });
+      }
+    };
+    if (to.owner === undefined) emit();
+    else this.clock.runAs(to.owner, emit);
+  }
+}
+
+function pairKey(a: string, b: string): string {
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
+}
+
+/** The part of dgram.Socket the transport's shell uses. */
+export class VirtualSocket extends EventEmitter {
+  port = 0;
+  private closed = false;
+
+  constructor(
+    private readonly network: VirtualNetwork,
+    readonly owner: SimProcess | undefined,
+  ) {
+    super();
+  }
+
+  bind(port: number, _host: string, callback?: () => void): this {
+    const bound = this.network.bind(this, port);
+    process.nextTick(() => {
+      if (bound === null) {
+        this.emit('error', Object.assign(new Error(`bind EADDRINUSE ${host}:${port}`), { code: 'EADDRINUSE' }));
+        return;
+      }
+      this.port = bound;
+      this.emit('listening');
+      callback?.();
+    });
+    return this;
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return { address: host, family: 'IPv4', port: this.port };
+  }
+
+  send(message: Uint8Array, port: number, _host: string, callback?: (error: Error | null, bytes: number) => void): void {
+    if (!this.closed) this.network.transmit(this, port, Buffer.from(message));
+    if (callback !== undefined) queueMicrotask(() => callback(null, message.length));
+  }
+
+  close(callback?: () => void): this {
+    this.closed = true;
+    this.network.unbind(this);
+    process.nextTick(() => {
+      this.emit('close');
+      callback?.();
+    });
+    return this;
+  }
+
+  getSendQueueCount(): number {
+    return 0;
+  }
+  getRecvBufferSize(): number {
+    return 8 * 1024 * 1024;
+  }
+  getSendBufferSize(): number {
+    return 8 * 1024 * 1024;
+  }
+  setRecvBufferSize(): void {}
+  setSendBufferSize(): void {}
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+}
+
+let current: VirtualNetwork | null = null;
+
+export function useNetwork(network: VirtualNetwork | null): void {
+  current = network;
+}
+
+/** What the test's vi.mock('node:dgram') returns. */
+export const simulatedDgram = {
+  createSocket(): VirtualSocket {
+    if (current === null) throw new Error('node:dgram is simulated in this test: create a SimCluster first');
+    return current.createSocket();
+  },
+};

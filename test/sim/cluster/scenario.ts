@@ -1,0 +1,173 @@
+import { expect } from 'vitest';
+import { defineTopic, serdes, Skein } from '../../../sdk/index.js';
+import type { Prng } from '../../../transport/core/prng.js';
+import { Ledger } from '../../support/ledger.js';
+import type { SimProcess } from './clock.js';
+import { SimCluster } from './sim-cluster.js';
+
+export interface ScenarioOptions {
+  /** Faults injected one after another while the producer writes. */
+  faults?: number;
+}
+
+export interface ScenarioOutcome {
+  /** What happened, in order: a failure message quotes it. */
+  faults: string[];
+  acknowledged: number;
+  simulatedMs: number;
+  firedTimers: number;
+  network: VirtualCounters;
+  /** Everything a replay must reproduce exactly: where each acknowledged record went, the faults, the clock. */
+  fingerprint: string;
+}
+
+type VirtualCounters = SimCluster['network']['counters'];
+
+const topic = defineTopic<number, string>('sim', { value: serdes.cbor<number>(), key: serdes.string() });
+
+/**
+ * One seeded run: three brokers, an idempotent producer writing with acks
+ * 'all' over a lossy, duplicating, reordering network, and a schedule of
+ * faults (SIGKILLs, stops with and without handover, partitions that isolate
+ * a broker or cut the client off one, loss bursts). At most one fault at a
+ * time, so a majority can always make progress and every send must succeed.
+ * Then everything heals and the topic is read back: every acknowledged record
+ * exactly once, at the offset it was acknowledged with, in order.
+ */
+export async function runScenario(seed: number, options: ScenarioOptions = {}): Promise<ScenarioOutcome> {
+  const sim = new SimCluster({ seed });
+  const { clock, network } = sim;
+  const prng = sim.prng.fork();
+  network.conditions = {
+    loss: prng.int(0, 5) / 100,
+    duplicate: prng.chance(0.5) ? 0.01 : 0,
+    minDelayMs: 0.05,
+    maxDelayMs: [0.5, 2, 8][prng.int(0, 2)]!,
+  };
+  const faults: string[] = [`network ${JSON.stringify(network.conditions)}`];
+  const clientProcess: SimProcess = { name: 'client', dead: false };
+  const asClient = <T>(fn: () => T): T => clock.runAs(clientProcess, fn);
+  let client: Skein | undefined;
+  try {
+    await sim.start();
+    client = asClient(() => new Skein({ brokers: sim.bootstrap, clientId: `sim-${seed}`, requestTimeoutMs: 1_000, deliveryTimeoutMs: 120_000 }));
+    const admin = client.admin();
+    await clock.settle(
+      asClient(() => admin.createTopic({ name: 'sim', partitions: 3, replicationFactor: 3 })),
+      60_000,
+      'create topic',
+    );
+    const producerOptions = { acks: 'all', lingerMs: prng.int(0, 5), maxInFlight: prng.int(1, 5) } as const;
+    const producer = asClient(() => client!.producer(producerOptions));
+    const ledger = new Ledger(topic);
+    // A push consumer rides through every fault too: it must see each record once, in offset order.
+    const pushed: Array<{ value: number; partition: number; offset: number }> = [];
+    const subscription = asClient(() =>
+      client!.subscribe({ topic, from: 'earliest', handler: (record) => void pushed.push({ value: record.value, partition: record.partition, offset: record.offset }) }),
+    );
+    if (process.env.SKEIN_SIM_TRACE) traceEverySecond(sim, () => `acked ${ledger.acked.size} pushed ${pushed.length} failures ${ledger.failures.length}`);
+    let writing = true;
+    // A few hundred sends a second: enough that every fault lands mid-write, few enough that a run costs seconds.
+    const writer = asClient(() => ledger.writeWhile(producer, { prng, keepWriting: () => writing, keys: 7, pauseMs: [1, 10] }));
+    try {
+      for (let k = 0; k < (options.faults ?? 6); k++) {
+        await clock.advance(prng.int(200, 1_500));
+        faults.push(`${Math.round(clock.nowMs)} ms: ${await injectFault(sim, prng)}`);
+      }
+      await clock.advance(500);
+    } finally {
+      writing = false;
+    }
+    const label = `seed ${seed} (${faults.join('; ')}): `;
+    await clock.settle(writer, 180_000, `${label}writer`);
+    await clock.settle(asClient(() => producer.flush()), 60_000, `${label}flush`);
+    expect(ledger.failures, label).toEqual([]);
+    expect(clock.uncaught, label).toEqual([]);
+    await clock.settle(
+      asClient(() => ledger.expectReadBack(client!, label)),
+      120_000,
+      `${label}read back`,
+    );
+    for (let waitedMs = 0; pushed.length < ledger.acked.size && waitedMs < 60_000; waitedMs += 100) await clock.advance(100);
+    await clock.settle(asClient(() => subscription.close()), 30_000, `${label}subscription close`);
+    expectPushedOnceInOrder(pushed, ledger, label);
+    const placed = [...ledger.acked].sort((a, b) => a[0] - b[0]).map(([v, at]) => `${v}@${at.partition}/${at.offset}`);
+    return {
+      faults,
+      acknowledged: ledger.acked.size,
+      simulatedMs: clock.nowMs,
+      firedTimers: clock.firedTimers,
+      network: { ...network.counters },
+      fingerprint: JSON.stringify({ placed, faults, nowMs: clock.nowMs, firedTimers: clock.firedTimers, network: network.counters }),
+    };
+  } finally {
+    if (client !== undefined) await clock.settle(asClient(() => client!.close()), 30_000, 'client close').catch(() => {});
+    sim.close();
+  }
+}
+
+/** Injects one fault, lets it last, ends it; returns what it was. */
+async function injectFault(sim: SimCluster, prng: Prng): Promise<string> {
+  const { clock, network } = sim;
+  const id = prng.int(1, sim.size);
+  const name = SimCluster.processName(id);
+  const lastsMs = prng.int(100, 2_500);
+  switch (prng.int(0, 5)) {
+    case 0:
+      sim.kill(id);
+      await clock.advance(lastsMs);
+      await sim.startBroker(id);
+      return `SIGKILL broker ${id}, restarted after ${lastsMs} ms`;
+    case 1:
+      await sim.stop(id, { handover: true });
+      await clock.advance(lastsMs);
+      await sim.startBroker(id);
+      return `graceful stop of broker ${id}, restarted after ${lastsMs} ms`;
+    case 2:
+      await sim.stop(id, { handover: false });
+      await clock.advance(lastsMs);
+      await sim.startBroker(id);
+      return `stop without handover of broker ${id}, restarted after ${lastsMs} ms`;
+    case 3: {
+      const others = Array.from({ length: sim.size }, (_, i) => SimCluster.processName(i + 1)).filter((n) => n !== name);
+      for (const other of others) network.cut(name, other);
+      await clock.advance(lastsMs);
+      network.healAll();
+      return `broker ${id} cut off from the other brokers for ${lastsMs} ms`;
+    }
+    case 4:
+      network.cut(name, 'client');
+      await clock.advance(lastsMs);
+      network.healAll();
+      return `client cut off from broker ${id} for ${lastsMs} ms`;
+    default: {
+      const before = network.conditions.loss;
+      network.conditions.loss = 0.3;
+      await clock.advance(lastsMs);
+      network.conditions.loss = before;
+      return `30% loss for ${lastsMs} ms`;
+    }
+  }
+}
+
+function expectPushedOnceInOrder(pushed: Array<{ value: number; partition: number; offset: number }>, ledger: Ledger, label: string): void {
+  const values = pushed.map((p) => p.value);
+  expect(new Set(values).size, `${label}records pushed twice`).toBe(values.length);
+  expect(values.length, `${label}acknowledged records never pushed`).toBe(ledger.acked.size);
+  const lastOffset = new Map<number, number>();
+  for (const { value, partition, offset } of pushed) {
+    expect(ledger.acked.get(value), `${label}pushed record ${value} at ${partition}/${offset}`).toEqual({ partition, offset });
+    expect(offset, `${label}push out of order on partition ${partition}`).toBeGreaterThan(lastOffset.get(partition) ?? -1);
+    lastOffset.set(partition, offset);
+  }
+}
+
+/** SKEIN_SIM_TRACE=1: a line per simulated second, to see where a slow run spends its time. */
+function traceEverySecond(sim: SimCluster, describe: () => string): void {
+  const tick = (): void => {
+    const leaders = [1, 2, 3].map((id) => `${id}:${sim.isRunning(id) ? 'up' : 'down'}`).join(' ');
+    console.log(`[${(sim.clock.nowMs / 1000).toFixed(0)} s] ${describe()} brokers ${leaders} net ${JSON.stringify(sim.network.counters)}`);
+    sim.clock.after(1_000, tick);
+  };
+  sim.clock.after(1_000, tick);
+}
