@@ -140,4 +140,25 @@ describe('Skein client routing', () => {
     expect(meta!.offset).toBe(0);
     await expect(skein.admin().describeTopic('never-created')).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
   });
+
+  it('asks a silent broker (connected, never answering: a SIGKILLed one) at most once per metadata refresh, and starts the next refresh elsewhere', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 2, leaders: [2, 3] });
+    // Two open connections, broker 2's first: the old walk stepped by two and came back to it.
+    await using skein = fakeClient(cluster, { brokers: ['127.0.0.1:9092', '127.0.0.1:9093'], requestTimeoutMs: 200 });
+    await using producer = skein.producer({ lingerMs: 0 });
+    await Promise.all([0, 1].map((partition) => producer.send({ topic: 't', messages: [{ value: partition, partition }] })));
+    const silent = new Promise<never>(() => {});
+    cluster.interceptor = ({ brokerId }) => (brokerId === 2 ? { until: silent } : undefined);
+    const metadataAsked = (): number[] => cluster.requests.filter((r) => r.method === 'metadata').map((r) => r.brokerId);
+    for (let refresh = 0; refresh < 6; refresh++) {
+      const before = metadataAsked().length;
+      await skein.admin().describeTopic('t');
+      const asked = metadataAsked().slice(before);
+      expect(asked.filter((id) => id === 2).length, `refresh ${refresh} asked ${asked.join(',')}`).toBeLessThanOrEqual(1);
+      expect(asked.at(-1), `refresh ${refresh} asked ${asked.join(',')}`).not.toBe(2);
+    }
+    // Later refreshes begin where an earlier one found its answer, so broker 2 is seldom asked again.
+    expect(metadataAsked().filter((id) => id === 2).length).toBeLessThan(6);
+  });
 });

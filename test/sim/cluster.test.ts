@@ -51,7 +51,7 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     it(`seed ${seed}: every acknowledged record is read back once, in order`, async () => {
       const outcome = await runScenario(seed);
       expect(outcome.acknowledged).toBeGreaterThan(0);
-      console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated; ${outcome.faults.join('; ')}`);
+      console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated, longest stall ${outcome.longestStallMs} ms; ${outcome.faults.join('; ')}`);
     }, 300_000);
   }
 

@@ -14,6 +14,8 @@ export interface ScenarioOutcome {
   /** What happened, in order: a failure message quotes it. */
   faults: string[];
   acknowledged: number;
+  /** The longest stretch of simulated time, while the producer was writing, in which no send was acknowledged. */
+  longestStallMs: number;
   simulatedMs: number;
   firedTimers: number;
   network: VirtualCounters;
@@ -38,6 +40,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   const sim = new SimCluster({ seed });
   const { clock, network } = sim;
   const prng = sim.prng.fork();
+  // The writer draws from its own generator, so the fault schedule stays the same when the code's timing changes.
+  const writerPrng = sim.prng.fork();
   network.conditions = {
     loss: prng.int(0, 5) / 100,
     duplicate: prng.chance(0.5) ? 0.01 : 0,
@@ -65,10 +69,16 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     const subscription = asClient(() =>
       client!.subscribe({ topic, from: 'earliest', handler: (record) => void pushed.push({ value: record.value, partition: record.partition, offset: record.offset }) }),
     );
-    if (process.env.SKEIN_SIM_TRACE) traceEverySecond(sim, () => `acked ${ledger.acked.size} pushed ${pushed.length} failures ${ledger.failures.length}`);
+    if (process.env.SKEIN_SIM_TRACE) {
+      traceEverySecond(sim, () => {
+        const top = [0, 1, 2].map((p) => Math.max(-1, ...[...ledger.acked.values()].filter((a) => a.partition === p).map((a) => a.offset)));
+        return `acked ${ledger.acked.size} (top offsets ${top.join('/')}) pushed ${pushed.length} failures ${ledger.failures.length}`;
+      });
+    }
+    const stall = watchLongestStall(sim, () => ledger.acked.size);
     let writing = true;
     // A few hundred sends a second: enough that every fault lands mid-write, few enough that a run costs seconds.
-    const writer = asClient(() => ledger.writeWhile(producer, { prng, keepWriting: () => writing, keys: 7, pauseMs: [1, 10] }));
+    const writer = asClient(() => ledger.writeWhile(producer, { prng: writerPrng, keepWriting: () => writing, keys: 7, pauseMs: [1, 10] }));
     try {
       for (let k = 0; k < (options.faults ?? 6); k++) {
         await clock.advance(prng.int(200, 1_500));
@@ -77,6 +87,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       await clock.advance(500);
     } finally {
       writing = false;
+      stall.stop();
     }
     const label = `seed ${seed} (${faults.join('; ')}): `;
     await clock.settle(writer, 180_000, `${label}writer`);
@@ -95,6 +106,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     return {
       faults,
       acknowledged: ledger.acked.size,
+      longestStallMs: stall.longestMs(),
       simulatedMs: clock.nowMs,
       firedTimers: clock.firedTimers,
       network: { ...network.counters },
@@ -165,9 +177,35 @@ function expectPushedOnceInOrder(pushed: Array<{ value: number; partition: numbe
 /** SKEIN_SIM_TRACE=1: a line per simulated second, to see where a slow run spends its time. */
 function traceEverySecond(sim: SimCluster, describe: () => string): void {
   const tick = (): void => {
-    const leaders = [1, 2, 3].map((id) => `${id}:${sim.isRunning(id) ? 'up' : 'down'}`).join(' ');
-    console.log(`[${(sim.clock.nowMs / 1000).toFixed(0)} s] ${describe()} brokers ${leaders} net ${JSON.stringify(sim.network.counters)}`);
-    sim.clock.after(1_000, tick);
+    const leaders = [1, 2, 3]
+      .map((id) => {
+        const byName = (sim.broker(id) as unknown as { byName?: Map<string, Map<number, { isLeader(): boolean }>> } | undefined)?.byName;
+        const leads = [...(byName?.get('sim') ?? [])].filter(([, p]) => p.isLeader()).map(([n]) => n);
+        return `${id}:${sim.isRunning(id) ? `up leads[${leads.join(',')}]` : 'down'}`;
+      })
+      .join(' ');
+    console.log(`[${(sim.clock.nowMs / 1000).toFixed(2)} s] ${describe()} brokers ${leaders} net ${JSON.stringify(sim.network.counters)}`);
+    sim.clock.after(250, tick);
   };
-  sim.clock.after(1_000, tick);
+  sim.clock.after(250, tick);
+}
+
+/** Samples `progress` every 50 ms of simulated time and keeps the longest run without it moving. */
+function watchLongestStall(sim: SimCluster, progress: () => number): { stop: () => void; longestMs: () => number } {
+  let stopped = false;
+  let last = progress();
+  let since = sim.clock.nowMs;
+  let longest = 0;
+  const sample = (): void => {
+    if (stopped) return;
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      since = sim.clock.nowMs;
+    }
+    longest = Math.max(longest, sim.clock.nowMs - since);
+    sim.clock.after(50, sample);
+  };
+  sim.clock.after(50, sample);
+  return { stop: () => (stopped = true), longestMs: () => Math.round(longest) };
 }
