@@ -120,6 +120,7 @@ export class Broker implements AsyncDisposable {
         handler: (method, body, ctx) => this.handle(method, body, ctx, null),
         onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
+        incarnation: randomInt(2 ** 32),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
           this.refusedBy.add(id);
@@ -249,8 +250,10 @@ export class Broker implements AsyncDisposable {
       this.counters.peerRejected++;
       return;
     }
+    const incarnation = r.int('incarnation', { min: 0, max: 0xffff_ffff, optional: true });
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now());
+    if (incarnation !== undefined) this.peers.heardIncarnation(from, incarnation);
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
 

@@ -25,6 +25,8 @@ export interface PeerCounters {
   raftDropped: number;
   dials: number;
   dialFailures: number;
+  /** Peers seen to come back as a new process (and our link to the old one dropped). */
+  restartsSeen: number;
 }
 
 interface Link {
@@ -38,6 +40,8 @@ interface Link {
   backoffMs: number;
   /** Last time anything arrived from this peer (any connection), for liveness. */
   heardAtMs: number;
+  /** The peer process's incarnation, from its Raft messages; null until one arrives. */
+  incarnation: number | null;
 }
 
 export interface PeerLinksOptions {
@@ -52,13 +56,18 @@ export interface PeerLinksOptions {
   secret: string | null;
   /** A peer refused our proof (its secret differs): the link is never up until that is fixed. */
   onRefused?: (id: number, error: unknown) => void;
+  /**
+   * This process's random identity, sent with every Raft message: a peer that
+   * sees it change knows we restarted (see heardIncarnation).
+   */
+  incarnation: number;
 }
 
 const backoffMinMs = 50;
 const backoffMaxMs = 2_000;
 
 export class PeerLinks {
-  readonly counters: PeerCounters = { raftSent: 0, raftDropped: 0, dials: 0, dialFailures: 0 };
+  readonly counters: PeerCounters = { raftSent: 0, raftDropped: 0, dials: 0, dialFailures: 0, restartsSeen: 0 };
   private readonly links = new Map<number, Link>();
   private flushScheduled = false;
   private closed = false;
@@ -99,6 +108,27 @@ export class PeerLinks {
     this.link(id).heardAtMs = nowMs;
   }
 
+  /**
+   * `id` sent Raft messages as `incarnation`. A new one means it restarted:
+   * our link still points at the dead process's connection, which the new
+   * process silently ignores (UDP brings no reset), so our votes and appends
+   * to it would be lost until the dead-peer timeout noticed — measured in the
+   * cluster simulation, seconds with no leader on any partition. Drop the link
+   * now; the next message redials.
+   */
+  heardIncarnation(id: number, incarnation: number): void {
+    const link = this.link(id);
+    const known = link.incarnation;
+    link.incarnation = incarnation;
+    if (known === null || known === incarnation) return;
+    this.counters.restartsSeen++;
+    const rpc = link.rpc;
+    link.rpc = null;
+    link.retryAtMs = 0;
+    link.backoffMs = backoffMinMs;
+    void rpc?.close().catch(() => {});
+  }
+
   /** Brokers heard from within `windowMs` (this broker is always alive to itself). */
   alive(nowMs: number, windowMs: number): Set<number> {
     const out = new Set([this.options.selfId]);
@@ -120,7 +150,7 @@ export class PeerLinks {
   private link(id: number): Link {
     let link = this.links.get(id);
     if (link === undefined) {
-      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity };
+      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity, incarnation: null };
       this.links.set(id, link);
     }
     return link;
@@ -165,7 +195,7 @@ export class PeerLinks {
 
   private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {
     this.counters.raftSent += messages.length;
-    rpc.notify(peerMethods.raft, { from: this.options.selfId, messages }).catch(() => {
+    rpc.notify(peerMethods.raft, { from: this.options.selfId, incarnation: this.options.incarnation, messages }).catch(() => {
       this.counters.raftDropped += messages.length;
     });
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
+import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 
 // The simulated world replaces the process's I/O: the network (node:dgram), randomness (node:crypto's
@@ -54,6 +55,12 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
       console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated, longest stall ${outcome.longestStallMs} ms; ${outcome.faults.join('; ')}`);
     }, 300_000);
   }
+
+  it('a SIGKILLed broker restarted on its port hears from every leader within a second (the others drop their stale links to it)', async () => {
+    const probe = await probeRestart(3, 1_000);
+    expect(probe.restartsSeen).toEqual([1, 1]);
+    expect(probe.leadersKnownToRestarted.map((leader) => leader > 0)).toEqual([true, true, true]);
+  }, 120_000);
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {
     const first = await runScenario(7, { faults: 3 });
