@@ -84,11 +84,29 @@ function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: the process exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !isZombie(pid);
+}
+
+/**
+ * A killed process whose parent has not reaped it yet still answers
+ * kill(pid, 0). In a container whose init does not reap promptly, a broker
+ * SIGKILLed and restarted half a second later was refused (STORAGE_LOCKED by
+ * its own corpse). Linux tells: state Z in /proc/<pid>/stat. Elsewhere, or
+ * if unreadable, the process counts as alive.
+ */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (comm) state ...": comm may hold spaces and parentheses, so read after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
 }
 
 function takeOverStale(path: string, staleContent: string, nonce: string): void {

@@ -1,4 +1,6 @@
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
@@ -300,6 +302,24 @@ describe('lifecycle', () => {
     cleanups.push(() => again.close());
     expect(again.recovery.clean).toBe(true);
     expect(again.lastIndex()).toBe(3);
+  });
+
+  it.runIf(process.platform === 'linux')('takes over a lock whose process was killed but not yet reaped (a zombie still answers kill(pid, 0))', async () => {
+    const { dir, cleanup } = tempDir('log');
+    cleanups.push(cleanup);
+    // sh starts `sleep 30`, then becomes `sleep 5`, which never waits for it: killed, it stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cleanups.push(() => void parent.kill('SIGKILL'));
+    const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+    const pid = Number(line.toString().trim());
+    process.kill(pid, 'SIGKILL');
+    const state = (): string => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!;
+    for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(state()).toBe('Z');
+    writeFileSync(join(dir, 'LOCK'), `${pid} 0123456789abcdef\n`);
+    const log = await PartitionLog.open({ dir });
+    cleanups.push(() => log.close());
+    expect(log.lastIndex()).toBe(0);
   });
 
   it('refuses invalid options with INVALID_CONFIG', async () => {
