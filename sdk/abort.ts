@@ -3,7 +3,7 @@ import { SkeinError } from '../transport/errors.js';
 
 import { whenAborted } from '../transport/abort.js';
 
-export { abortable, sleep, timeoutSignal, whenAborted } from '../transport/abort.js';
+export { abortable, sleep, whenAborted, withTimeout } from '../transport/abort.js';
 
 /**
  * AbortSignal plumbing in the undici style: every async call of the SDK takes

@@ -2,7 +2,7 @@ import type { MessageChannel } from '../transport/channel.js';
 import { SkeinError } from '../transport/errors.js';
 import { methods, protocolVersion, type HelloResponse } from '../transport/protocol/messages.js';
 import { RpcChannel } from '../transport/rpc/index.js';
-import { abortable, timeoutSignal } from './abort.js';
+import { abortable, withTimeout } from './abort.js';
 import { formatAddress, type BrokerAddress } from './options.js';
 
 /** Opens a reliable message channel to a broker (a transport Connection; in tests, an in-memory pair). */
@@ -149,12 +149,14 @@ export class ConnectionPool {
     this.dials++;
     const key = formatAddress(address);
     // The dial is shared by every waiting caller, so no one caller's signal may cancel it: it has its own deadline.
-    const signal = timeoutSignal(this.options.connectTimeoutMs);
+    const deadline = withTimeout(undefined, this.options.connectTimeoutMs, () => new DOMException(`connecting to ${key} timed out`, 'TimeoutError'));
     let channel: MessageChannel;
     try {
-      channel = await this.options.dial(address, { signal, timeoutMs: this.options.connectTimeoutMs });
+      channel = await this.options.dial(address, { signal: deadline.signal, timeoutMs: this.options.connectTimeoutMs });
     } catch (error) {
       throw connectError(key, error);
+    } finally {
+      deadline.dispose();
     }
     const connection = new BrokerConnection(address, channel, this.options.requestTimeoutMs);
     try {

@@ -76,7 +76,9 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
  * `timeoutMs` (with `reason()`), whichever comes first. Call `dispose()` when
  * done. Written by hand because Node 20's AbortSignal.any holds its sources
  * weakly: an AbortSignal.timeout() passed to it can be garbage-collected and
- * then never fires.
+ * then never fires. Also the stand-in for AbortSignal.timeout (no `signal`):
+ * Node's runs on an internal timer that a simulated clock (test/sim/cluster)
+ * cannot replace.
  */
 export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, reason: () => unknown): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -116,17 +118,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       });
     }
   });
-}
-
-/**
- * AbortSignal.timeout on the global setTimeout: Node's own runs on an
- * internal timer that a simulated clock (test/sim/cluster) cannot replace, so
- * a simulated run would time out by the wall clock. Unreferenced: it never
- * holds a process open.
- */
-export function timeoutSignal(timeoutMs: number): AbortSignal {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
-  timer.unref?.();
-  return controller.signal;
 }

@@ -1,4 +1,4 @@
-import { abortable, timeoutSignal, withTimeout } from '../../transport/abort.js';
+import { abortable, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
 import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
@@ -160,13 +160,17 @@ export class Partition implements PartitionView {
     } catch {
       return false;
     }
-    const signal = timeoutSignal(timeoutMs);
+    const deadline = withTimeout(undefined, timeoutMs, () => new SkeinError('TIMEOUT', { message: 'leadership transfer timed out' }));
     // Done when a successor has committed an entry of its own term, as seen from here: it then takes writes.
     const handedOver = (): boolean => {
       const now = this.replica.raft.status();
       return now.role !== 'leader' && now.leader !== 0 && now.leader !== now.id && this.replica.raft.termAt(now.commit) === now.term;
     };
-    while (!handedOver() && !signal.aborted) await this.changes.next(signal);
+    try {
+      while (!handedOver() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
+    } finally {
+      deadline.dispose();
+    }
     return handedOver();
   }
 
