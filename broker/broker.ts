@@ -252,8 +252,7 @@ export class Broker implements AsyncDisposable {
     }
     const incarnation = r.int('incarnation', { min: 0, max: 0xffff_ffff, optional: true });
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
-    this.peers.heardFrom(from, performance.now());
-    if (incarnation !== undefined) this.peers.heardIncarnation(from, incarnation);
+    this.peers.heardFrom(from, performance.now(), incarnation);
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
 

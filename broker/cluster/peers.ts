@@ -58,7 +58,7 @@ export interface PeerLinksOptions {
   onRefused?: (id: number, error: unknown) => void;
   /**
    * This process's random identity, sent with every Raft message: a peer that
-   * sees it change knows we restarted (see heardIncarnation).
+   * sees it change knows we restarted (see heardFrom).
    */
   incarnation: number;
 }
@@ -103,21 +103,19 @@ export class PeerLinks {
     return rpc.request<T>(method, body, options);
   }
 
-  /** Something arrived from `id`: it is alive. */
-  heardFrom(id: number, nowMs: number): void {
-    this.link(id).heardAtMs = nowMs;
-  }
-
   /**
-   * `id` sent Raft messages as `incarnation`. A new one means it restarted:
-   * our link still points at the dead process's connection, which the new
-   * process silently ignores (UDP brings no reset), so our votes and appends
-   * to it would be lost until the dead-peer timeout noticed — measured in the
-   * cluster simulation, seconds with no leader on any partition. Drop the link
-   * now; the next message redials.
+   * Something arrived from `id`: it is alive, as the process `incarnation`
+   * (when the message said). A new incarnation means it restarted: our link
+   * still points at the dead process's connection, which the new process
+   * silently ignores (UDP brings no reset), so our votes and appends to it
+   * would be lost until the dead-peer timeout noticed — measured in the
+   * cluster simulation, seconds with no leader on any partition. The link is
+   * dropped at once; the next message redials.
    */
-  heardIncarnation(id: number, incarnation: number): void {
+  heardFrom(id: number, nowMs: number, incarnation?: number): void {
     const link = this.link(id);
+    link.heardAtMs = nowMs;
+    if (incarnation === undefined) return;
     const known = link.incarnation;
     link.incarnation = incarnation;
     if (known === null || known === incarnation) return;

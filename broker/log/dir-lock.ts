@@ -106,7 +106,7 @@ function isZombie(pid: number): boolean {
     return false;
   }
   // "pid (comm) state ...": comm may hold spaces and parentheses, so read after the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  return stat[stat.lastIndexOf(')') + 2] === 'Z';
 }
 
 function takeOverStale(path: string, staleContent: string, nonce: string): void {
