@@ -17,7 +17,11 @@ import { freePorts, InProcessCluster, testPeerSecret } from './support/cluster.j
 let cluster: InProcessCluster;
 let endpoint: Endpoint;
 
-type Internals = { counters: { peerRejected: number }; controller: { raft: { status(): { term: number }; counters: { votesIgnoredInLease: number } } } };
+type Internals = {
+  counters: { peerRejected: number };
+  controller: { raft: { status(): { term: number }; counters: { votesIgnoredInLease: number } } };
+  peers: { counters: { restartsSeen: number } };
+};
 const internals = (id: number): Internals => cluster.brokers.get(id) as unknown as Internals;
 
 async function channelTo(id: number): Promise<RpcChannel> {
@@ -74,9 +78,12 @@ describe('peer links prove themselves with the cluster secret', () => {
     const rpc = await channelTo(2);
     const rejected = internals(2).counters.peerRejected;
     const ignored = internals(2).controller.raft.counters.votesIgnoredInLease;
+    const restartsSeen = internals(2).peers.counters.restartsSeen;
     // A vote request in a huge term: taken, it would raise the group's term (or be counted as ignored in the leader's lease).
-    await rpc.notify(peerMethods.raft, { from: 1, messages: [vote(1, 2)] });
+    // Its incarnation, taken, would make broker 2 believe broker 1 restarted and drop its link to it.
+    await rpc.notify(peerMethods.raft, { from: 1, incarnation: 7, messages: [vote(1, 2)] });
     expect(await movedPast(() => internals(2).counters.peerRejected, rejected)).toBe(rejected + 1);
+    expect(internals(2).peers.counters.restartsSeen).toBe(restartsSeen);
     expect(internals(2).controller.raft.status().term).toBeLessThan(hugeTerm);
     expect(internals(2).controller.raft.counters.votesIgnoredInLease).toBe(ignored);
     expect(await codeOf(rpc.request(peerMethods.controller, { command: { type: 'registerBroker', broker: { id: 9, host: 'evil', port: 1 } } }))).toBe('NOT_AUTHORIZED');
