@@ -6,8 +6,8 @@ import { VirtualNetwork } from './cluster/network.js';
 let clock: SimClock | undefined;
 afterEach(() => clock?.uninstall());
 
-function installed(): SimClock {
-  clock = new SimClock(() => 0.5);
+function installed(livelockEvents?: number): SimClock {
+  clock = new SimClock(() => 0.5, livelockEvents);
   clock.install();
   return clock;
 }
@@ -52,6 +52,32 @@ describe('the whole-cluster simulation clock', () => {
     expect(received).toEqual(['before']);
     expect(socket.port).toBe(5000);
     expect(network.counters.unreachable).toBe(1);
+  });
+
+  it('refresh() restarts a timer with its own delay', async () => {
+    const c = installed();
+    const fired: number[] = [];
+    const timer = setTimeout(() => fired.push(performance.now()), 10);
+    await c.advance(6);
+    timer.refresh();
+    await c.advance(20);
+    expect(fired).toEqual([16]);
+  });
+
+  it('fails a run whose events stop time (a livelock) at exactly its limit, not before', async () => {
+    const c = installed(5);
+    // One event that moves time, then n - 1 more at the same instant.
+    const chain = (n: number): void => {
+      let left = n;
+      const next = (): void => {
+        if (--left > 0) c.after(0, next);
+      };
+      c.after(1, next);
+    };
+    chain(5);
+    await c.advance(10);
+    chain(6);
+    await expect(c.advance(10)).rejects.toThrow(/livelock: 5 events/);
   });
 
   it('advances time across setImmediate, so polling until a sub-millisecond deadline ends', async () => {

@@ -44,28 +44,45 @@ export class Ledger {
   /** Reads the topic from the start and checks the promise; `label` prefixes every failure message (a seed, say). */
   async expectReadBack(client: Skein, label = '', maxWaitMs = 300): Promise<void> {
     const consumer = client.consumer({ topic: this.topic, from: 'earliest' });
-    const seen = new Map<number, number[]>();
-    let count = 0;
+    const seen: Seen[] = [];
     const deadline = Date.now() + 60_000;
     try {
-      while (count < this.acked.size && Date.now() < deadline) {
-        for (const record of await consumer.fetch({ maxRecords: 5000, maxWaitMs })) {
-          const list = seen.get(record.partition) ?? [];
-          list.push(record.value);
-          seen.set(record.partition, list);
-          count++;
-          expect(this.acked.get(record.value), `${label}record ${record.value} at ${record.partition}/${record.offset}`).toEqual({ partition: record.partition, offset: record.offset });
-        }
+      while (seen.length < this.acked.size && Date.now() < deadline) {
+        for (const record of await consumer.fetch({ maxRecords: 5000, maxWaitMs })) seen.push({ value: record.value, partition: record.partition, offset: record.offset });
       }
     } finally {
       await consumer.close();
     }
-    const all = [...seen.values()].flat();
-    expect(new Set(all).size, `${label}duplicates`).toBe(all.length);
-    expect(all.length, `${label}acknowledged records missing`).toBe(this.acked.size);
-    for (const [partition, values] of seen) {
-      const at = values.findIndex((v, i) => i > 0 && v < values[i - 1]!);
-      expect(at, `${label}partition ${partition} out of order near: ${values.slice(Math.max(0, at - 10), at + 5).join(' ')}`).toBe(-1);
+    this.expectEachOnce(seen, label);
+  }
+
+  /**
+   * Records as a reader saw them (fetched or pushed, in the order they came):
+   * every acknowledged record exactly once, where it was acknowledged, and
+   * each partition in offset order, which is also the order its values were
+   * produced in.
+   */
+  expectEachOnce(seen: readonly Seen[], label = ''): void {
+    const byPartition = new Map<number, Seen[]>();
+    for (const record of seen) {
+      expect(this.acked.get(record.value), `${label}record ${record.value} at ${record.partition}/${record.offset}`).toEqual({ partition: record.partition, offset: record.offset });
+      const list = byPartition.get(record.partition) ?? [];
+      list.push(record);
+      byPartition.set(record.partition, list);
+    }
+    expect(new Set(seen.map((r) => r.value)).size, `${label}duplicates`).toBe(seen.length);
+    expect(seen.length, `${label}acknowledged records missing`).toBe(this.acked.size);
+    for (const [partition, records] of byPartition) {
+      const at = records.findIndex((r, i) => i > 0 && (r.offset <= records[i - 1]!.offset || r.value < records[i - 1]!.value));
+      const near = records.slice(Math.max(0, at - 10), at + 5).map((r) => `${r.value}@${r.offset}`);
+      expect(at, `${label}partition ${partition} out of order near: ${near.join(' ')}`).toBe(-1);
     }
   }
+}
+
+/** A record as a reader saw it. */
+export interface Seen {
+  value: number;
+  partition: number;
+  offset: number;
 }

@@ -20,6 +20,7 @@ interface SimTimer {
   readonly owner: SimProcess | undefined;
   readonly callback: Callback;
   readonly args: unknown[];
+  readonly delayMs: number;
   readonly intervalMs: number | null;
   event: SimEvent | null;
 }
@@ -89,8 +90,18 @@ export class SimClock {
   private readonly timers = new Map<number, SimTimer>();
   private nextId = 1;
   private saved: Saved | null = null;
+  private eventsThisInstant = 0;
+  /** Names of the callbacks fired in the last stretch before the livelock limit, for its message. */
+  private readonly recentCallbacks: string[] = [];
 
-  constructor(private readonly random: () => number) {}
+  /** Simulated cost of one event-loop turn: when a setImmediate callback runs. */
+  static readonly loopTurnMs = 0.02;
+
+  constructor(
+    private readonly random: () => number,
+    /** Events at one instant after which the run fails as a livelock. */
+    private readonly livelockEvents = 200_000,
+  ) {}
 
   get nowMs(): number {
     return this.scheduler.now;
@@ -174,24 +185,18 @@ export class SimClock {
     }
   }
 
-  private eventsThisInstant = 0;
-  private readonly recentCallbacks: string[] = [];
-
   /** Code that reschedules itself at the same instant forever would hang the run; fail it, naming the culprits. */
   private watchLivelock(before: number): void {
     if (this.scheduler.now !== before) {
       this.eventsThisInstant = 0;
+      this.recentCallbacks.length = 0;
       return;
     }
-    if (++this.eventsThisInstant < SimClock.livelockEvents) return;
+    if (++this.eventsThisInstant < this.livelockEvents) return;
     const counts = new Map<string, number>();
     for (const name of this.recentCallbacks) counts.set(name, (counts.get(name) ?? 0) + 1);
-    throw new Error(`livelock: ${SimClock.livelockEvents} events at ${this.scheduler.now} ms without time moving; recent callbacks: ${JSON.stringify([...counts])}`);
+    throw new Error(`livelock: ${this.livelockEvents} events at ${this.scheduler.now} ms without time moving; recent callbacks: ${JSON.stringify([...counts])}`);
   }
-
-  static readonly livelockEvents = 200_000;
-  /** Simulated cost of one event-loop turn: when a setImmediate callback runs. */
-  static readonly loopTurnMs = 0.02;
 
   /** Runs the cluster for `ms` of simulated time. */
   async advance(ms: number): Promise<void> {
@@ -219,6 +224,18 @@ export class SimClock {
     this.scheduler.after(delayMs, fn);
   }
 
+  /** Runs `fn` every `intervalMs`, unowned (the test's own probes), until the returned stop is called. */
+  every(intervalMs: number, fn: () => void): () => void {
+    let stopped = false;
+    const tick = (): void => {
+      if (stopped) return;
+      fn();
+      this.scheduler.after(intervalMs, tick);
+    };
+    this.scheduler.after(intervalMs, tick);
+    return () => (stopped = true);
+  }
+
   cancel(timer: SimTimer): void {
     if (timer.event !== null) timer.event.cancelled = true;
     timer.event = null;
@@ -228,11 +245,11 @@ export class SimClock {
   reschedule(timer: SimTimer): void {
     if (timer.event === null) return;
     timer.event.cancelled = true;
-    this.arm(timer, timer.intervalMs ?? 1);
+    this.arm(timer, timer.delayMs);
   }
 
   private schedule(callback: Callback, delayMs: number, args: unknown[], intervalMs: number | null): TimerHandle {
-    const timer: SimTimer = { id: this.nextId++, owner: this.processes.getStore(), callback, args, intervalMs, event: null };
+    const timer: SimTimer = { id: this.nextId++, owner: this.processes.getStore(), callback, args, delayMs, intervalMs, event: null };
     this.timers.set(timer.id, timer);
     this.arm(timer, delayMs);
     return new TimerHandle(timer, this);
@@ -251,7 +268,7 @@ export class SimClock {
     if (timer.intervalMs !== null) this.arm(timer, timer.intervalMs);
     else this.cancel(timer);
     this.firedTimers++;
-    if (this.eventsThisInstant > SimClock.livelockEvents - 1000) this.recentCallbacks.push(timer.callback.name || String(timer.callback).slice(0, 80));
+    if (this.eventsThisInstant > this.livelockEvents - 1000) this.recentCallbacks.push(timer.callback.name || String(timer.callback).slice(0, 80));
     const run = (): void => {
       try {
         timer.callback(...timer.args);

@@ -2,11 +2,6 @@ import { Skein } from '../../../sdk/index.js';
 import type { SimProcess } from './clock.js';
 import { SimCluster } from './sim-cluster.js';
 
-interface BrokerInternals {
-  peers: { counters: { restartsSeen: number } };
-  byName: Map<string, Map<number, { raft: { status(): { leader: number } } }>>;
-}
-
 export interface RestartProbe {
   /** What brokers 1 and 2 counted as restarts of a peer. */
   restartsSeen: number[];
@@ -34,11 +29,10 @@ export async function probeRestart(seed: number, ms: number, downMs = 1_000): Pr
     await clock.advance(downMs);
     await sim.startBroker(3);
     await clock.advance(ms);
-    const internals = (id: number): BrokerInternals => sim.broker(id) as unknown as BrokerInternals;
-    const partitions = internals(3).byName.get('probe');
+    const replicas = sim.replicasOf(3, 'probe');
     return {
-      restartsSeen: [1, 2].map((id) => internals(id).peers.counters.restartsSeen),
-      leadersKnownToRestarted: [0, 1, 2].map((p) => partitions?.get(p)?.raft.status().leader ?? 0),
+      restartsSeen: [1, 2].map((id) => sim.restartsSeenBy(id)),
+      leadersKnownToRestarted: [0, 1, 2].map((p) => replicas.get(p)?.raft.status().leader ?? 0),
     };
   } finally {
     if (skein !== undefined) await clock.settle(clock.runAs(client, () => skein!.close()), 30_000, 'client close').catch(() => {});

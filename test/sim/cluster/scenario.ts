@@ -69,12 +69,12 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     const subscription = asClient(() =>
       client!.subscribe({ topic, from: 'earliest', handler: (record) => void pushed.push({ value: record.value, partition: record.partition, offset: record.offset }) }),
     );
-    if (process.env.SKEIN_SIM_TRACE) {
-      traceEverySecond(sim, () => {
-        const top = [0, 1, 2].map((p) => Math.max(-1, ...[...ledger.acked.values()].filter((a) => a.partition === p).map((a) => a.offset)));
-        return `acked ${ledger.acked.size} (top offsets ${top.join('/')}) pushed ${pushed.length} failures ${ledger.failures.length}`;
-      });
-    }
+    const stopTrace = process.env.SKEIN_SIM_TRACE
+      ? trace(sim, () => {
+          const top = [0, 1, 2].map((p) => Math.max(-1, ...[...ledger.acked.values()].filter((a) => a.partition === p).map((a) => a.offset)));
+          return `acked ${ledger.acked.size} (top offsets ${top.join('/')}) pushed ${pushed.length} failures ${ledger.failures.length}`;
+        })
+      : () => {};
     const stall = watchLongestStall(sim, () => ledger.acked.size);
     let writing = true;
     // A few hundred sends a second: enough that every fault lands mid-write, few enough that a run costs seconds.
@@ -101,7 +101,8 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
     );
     for (let waitedMs = 0; pushed.length < ledger.acked.size && waitedMs < 60_000; waitedMs += 100) await clock.advance(100);
     await clock.settle(asClient(() => subscription.close()), 30_000, `${label}subscription close`);
-    expectPushedOnceInOrder(pushed, ledger, label);
+    stopTrace();
+    ledger.expectEachOnce(pushed, `${label}pushed: `);
     const placed = [...ledger.acked].sort((a, b) => a[0] - b[0]).map(([v, at]) => `${v}@${at.partition}/${at.offset}`);
     return {
       faults,
@@ -162,50 +163,31 @@ async function injectFault(sim: SimCluster, prng: Prng): Promise<string> {
   }
 }
 
-function expectPushedOnceInOrder(pushed: Array<{ value: number; partition: number; offset: number }>, ledger: Ledger, label: string): void {
-  const values = pushed.map((p) => p.value);
-  expect(new Set(values).size, `${label}records pushed twice`).toBe(values.length);
-  expect(values.length, `${label}acknowledged records never pushed`).toBe(ledger.acked.size);
-  const lastOffset = new Map<number, number>();
-  for (const { value, partition, offset } of pushed) {
-    expect(ledger.acked.get(value), `${label}pushed record ${value} at ${partition}/${offset}`).toEqual({ partition, offset });
-    expect(offset, `${label}push out of order on partition ${partition}`).toBeGreaterThan(lastOffset.get(partition) ?? -1);
-    lastOffset.set(partition, offset);
-  }
-}
-
-/** SKEIN_SIM_TRACE=1: a line per simulated second, to see where a slow run spends its time. */
-function traceEverySecond(sim: SimCluster, describe: () => string): void {
-  const tick = (): void => {
-    const leaders = [1, 2, 3]
+/** SKEIN_SIM_TRACE=1: a line every 250 ms of simulated time, to see where a slow run spends its time. */
+function trace(sim: SimCluster, describe: () => string): () => void {
+  return sim.clock.every(250, () => {
+    const brokers = Array.from({ length: sim.size }, (_, i) => i + 1)
       .map((id) => {
-        const byName = (sim.broker(id) as unknown as { byName?: Map<string, Map<number, { isLeader(): boolean }>> } | undefined)?.byName;
-        const leads = [...(byName?.get('sim') ?? [])].filter(([, p]) => p.isLeader()).map(([n]) => n);
+        const leads = [...sim.replicasOf(id, topic.name)].filter(([, replica]) => replica.isLeader()).map(([p]) => p);
         return `${id}:${sim.isRunning(id) ? `up leads[${leads.join(',')}]` : 'down'}`;
       })
       .join(' ');
-    console.log(`[${(sim.clock.nowMs / 1000).toFixed(2)} s] ${describe()} brokers ${leaders} net ${JSON.stringify(sim.network.counters)}`);
-    sim.clock.after(250, tick);
-  };
-  sim.clock.after(250, tick);
+    console.log(`[${(sim.clock.nowMs / 1000).toFixed(2)} s] ${describe()} brokers ${brokers} net ${JSON.stringify(sim.network.counters)}`);
+  });
 }
 
 /** Samples `progress` every 50 ms of simulated time and keeps the longest run without it moving. */
 function watchLongestStall(sim: SimCluster, progress: () => number): { stop: () => void; longestMs: () => number } {
-  let stopped = false;
   let last = progress();
   let since = sim.clock.nowMs;
   let longest = 0;
-  const sample = (): void => {
-    if (stopped) return;
+  const stop = sim.clock.every(50, () => {
     const now = progress();
     if (now !== last) {
       last = now;
       since = sim.clock.nowMs;
     }
     longest = Math.max(longest, sim.clock.nowMs - since);
-    sim.clock.after(50, sample);
-  };
-  sim.clock.after(50, sample);
-  return { stop: () => (stopped = true), longestMs: () => Math.round(longest) };
+  });
+  return { stop, longestMs: () => Math.round(longest) };
 }

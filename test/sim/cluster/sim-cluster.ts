@@ -17,6 +17,12 @@ export interface SimClusterOptions {
 
 const firstPort = 9092;
 
+/** What the simulation's probes read inside a broker (private fields: one cast, here). */
+interface BrokerInternals {
+  peers: { counters: { restartsSeen: number } };
+  byName: Map<string, Map<number, { isLeader(): boolean; raft: { status(): { leader: number } } }>>;
+}
+
 /**
  * Real brokers (broker/broker.ts, unchanged) in one process, on simulated
  * time and a simulated network. A broker is a SimProcess: `kill` stops it as
@@ -55,12 +61,22 @@ export class SimCluster {
     return `broker-${id}`;
   }
 
-  broker(id: number): Broker | undefined {
-    return this.running.get(id);
-  }
-
   isRunning(id: number): boolean {
     return this.running.has(id);
+  }
+
+  /** A running broker's replicas of `topic`, by partition (empty when it is down or hosts none). */
+  replicasOf(id: number, topic: string): Map<number, { isLeader(): boolean; raft: { status(): { leader: number } } }> {
+    return this.internals(id)?.byName.get(topic) ?? new Map();
+  }
+
+  /** How many restarts of its peers a running broker has noticed (see PeerLinks.heardFrom). */
+  restartsSeenBy(id: number): number {
+    return this.internals(id)?.peers.counters.restartsSeen ?? 0;
+  }
+
+  private internals(id: number): BrokerInternals | undefined {
+    return this.running.get(id) as unknown as BrokerInternals | undefined;
   }
 
   async start(): Promise<void> {
