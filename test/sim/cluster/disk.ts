@@ -30,9 +30,6 @@ class SimulatedFileHandle {
   sync(): Promise<void> {
     return later(() => undefined);
   }
-  datasync(): Promise<void> {
-    return later(() => undefined);
-  }
   close(): Promise<void> {
     return later(() => closeSync(this.fd));
   }

@@ -164,14 +164,6 @@ export class VirtualSocket extends EventEmitter {
   getSendBufferSize(): number {
     return 8 * 1024 * 1024;
   }
-  setRecvBufferSize(): void {}
-  setSendBufferSize(): void {}
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
 }
 
 let current: VirtualNetwork | null = null;
