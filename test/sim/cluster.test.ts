@@ -40,8 +40,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
  */
 function seedList(text: string): number[] {
   return text.split(',').flatMap((part) => {
-    const [from, to] = part.split('-').map(Number);
-    return to === undefined ? [from!] : Array.from({ length: to - from! + 1 }, (_, i) => from! + i);
+    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (match === null) throw new Error(`SKEIN_CLUSTER_SIM_SEEDS: "${part}" is not a seed or a range like 1-20`);
+    const from = Number(match[1]);
+    const to = match[2] === undefined ? from : Number(match[2]);
+    if (to < from) throw new Error(`SKEIN_CLUSTER_SIM_SEEDS: range "${part}" runs backwards`);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
   });
 }
 
