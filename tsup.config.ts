@@ -1,9 +1,9 @@
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
-type TsupPlugin = NonNullable<Options['plugins']>[number];
 
 /**
  * cbor-x's Node entry also tries to load cbor-extract, a native string
@@ -20,16 +20,17 @@ const portableCbor: EsbuildPlugin = {
   },
 };
 
-/** Makes dist/cli.js an executable script; the other files are modules. */
-const shebang: TsupPlugin = {
-  name: 'shebang',
-  renderChunk(code, chunk) {
-    if (!chunk.path.endsWith('/cli.js')) return undefined;
-    const map = typeof chunk.map === 'string' ? (JSON.parse(chunk.map) as { mappings: string }) : chunk.map;
-    // One line more at the top: every mapping moves down a line.
-    return { code: `#!/usr/bin/env node\n${code}`, map: map ? { ...map, mappings: `;${map.mappings}` } : map };
-  },
-};
+/**
+ * Makes dist/cli.js an executable script once it is written (a banner would
+ * go on every chunk). The map gets one more line at the top to match.
+ */
+async function makeCliExecutable(): Promise<void> {
+  const script = 'dist/cli.js';
+  await writeFile(script, `#!/usr/bin/env node\n${await readFile(script, 'utf8')}`);
+  await chmod(script, 0o755);
+  const map = JSON.parse(await readFile(`${script}.map`, 'utf8')) as { mappings: string };
+  await writeFile(`${script}.map`, JSON.stringify({ ...map, mappings: `;${map.mappings}` }));
+}
 
 const library = { 'sdk/index': 'sdk/index.ts', 'broker/index': 'broker/index.ts', 'transport/index': 'transport/index.ts' };
 
@@ -60,7 +61,7 @@ export default defineConfig([
     format: ['esm'],
     dts: { entry: library },
     clean: true,
-    plugins: [shebang],
+    onSuccess: makeCliExecutable,
   },
   {
     ...shared,
