@@ -1,5 +1,5 @@
-import { runTransportBenchCommand } from '../../transport/bench/command.js';
-import { percentile } from '../../transport/bench/latency-recorder.js';
+import { runTransportBenchCommand } from './bench/transport-command.js';
+import { percentile } from './bench/latency.js';
 import { defineTopic, isSkeinError, serdes, Skein, type Acks } from '../../sdk/index.js';
 import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
 import { acksValues } from '../../transport/protocol/messages.js';

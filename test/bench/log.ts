@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { Prng } from '../../../transport/core/prng.js';
-import { NO_PRODUCER, encodeRecordBatch, stampBatch } from '../../../transport/protocol/record-batch.js';
-import { PartitionLog } from '../index.js';
-import type { FlushPolicy } from '../index.js';
+import { Prng } from '../../transport/core/prng.js';
+import { NO_PRODUCER, encodeRecordBatch, stampBatch } from '../../transport/protocol/record-batch.js';
+import { PartitionLog } from '../../broker/log/index.js';
+import type { FlushPolicy } from '../../broker/log/index.js';
 
 /**
  * bench:log — the partition log against plain fs writes of the same bytes

@@ -1,13 +1,13 @@
 import { cpus } from 'node:os';
-import { SkeinError } from '../errors.js';
-import { transportLimits } from '../limits.js';
-import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
-import { parseFlags, type FlagSpec } from './flags.js';
-import { median } from './latency-recorder.js';
-import { measureRawLatency, measureRawPaced } from './raw-dgram.js';
+import { SkeinError } from '../../../transport/errors.js';
+import { transportLimits } from '../../../transport/limits.js';
+import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from '../../../broker/cli/bench/experiment.js';
+import { parseFlags, type FlagSpec } from '../../../broker/cli/bench/flags.js';
+import { median } from '../../../broker/cli/bench/latency.js';
+import { measureRawLatency, measureRawPaced } from '../../../broker/cli/bench/raw-dgram.js';
 import { reportTables, writeReportFiles, type GoodputPoint, type TargetCheck, type TransportBenchReport } from './report.js';
-import { currentLauncher } from './roles.js';
-import { measureSkein, measureSkeinLatency, type CongestionMode, type SkeinRun } from './skein-run.js';
+import { currentLauncher } from '../../../broker/cli/bench/roles.js';
+import { measureSkein, measureSkeinLatency, type CongestionMode, type SkeinRun } from '../../../broker/cli/bench/skein-run.js';
 
 export const transportSuiteUsage = `usage: npm run bench:transport -- [--runs N] [--seconds N] [--sizes 1200,8192] [--losses 0,0.01,0.05,0.1,0.2,0.3]
                                 [--modes fixed,newreno] [--message-bytes B] [--loss-side both] [--latency-count N]

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseTransportBenchFlags, runTransportBenchCommand } from '../../transport/bench/command.js';
-import { lineChartSvg } from '../../transport/bench/chart.js';
-import { idealRetransmitRatio } from '../../transport/bench/experiment.js';
-import { median, percentile } from '../../transport/bench/latency-recorder.js';
-import { goodputChart, toCsv, writeReportFiles, type TransportBenchReport } from '../../transport/bench/report.js';
-import type { SkeinRun } from '../../transport/bench/skein-run.js';
+import { parseTransportBenchFlags, runTransportBenchCommand } from '../../../broker/cli/bench/transport-command.js';
+import { lineChartSvg } from '../../bench/transport/chart.js';
+import { idealRetransmitRatio } from '../../../broker/cli/bench/experiment.js';
+import { median, percentile } from '../../../broker/cli/bench/latency.js';
+import { goodputChart, toCsv, writeReportFiles, type TransportBenchReport } from '../../bench/transport/report.js';
+import type { SkeinRun } from '../../../broker/cli/bench/skein-run.js';
 
 describe('skein bench transport flags', () => {
   it('has defaults and reads every flag in both spellings', () => {

@@ -1,8 +1,8 @@
-import { SkeinError } from '../errors.js';
-import { transportLimits } from '../limits.js';
+import { SkeinError } from '../../../transport/errors.js';
+import { transportLimits } from '../../../transport/limits.js';
 import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
 import { parseFlags, type FlagSpec } from './flags.js';
-import { median } from './latency-recorder.js';
+import { median } from './latency.js';
 import { measureRawPaced } from './raw-dgram.js';
 import { currentLauncher } from './roles.js';
 import { measureSkein, type CongestionMode, type SkeinRun } from './skein-run.js';

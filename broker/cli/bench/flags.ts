@@ -1,4 +1,4 @@
-import { SkeinError } from '../errors.js';
+import { SkeinError } from '../../../transport/errors.js';
 
 /**
  * A small strict flag parser for the bench commands: `--name value`,

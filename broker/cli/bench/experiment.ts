@@ -1,4 +1,4 @@
-import { median } from './latency-recorder.js';
+import { median } from './latency.js';
 import { rawRoles } from './raw-dgram.js';
 import { runRoleProcess } from './roles.js';
 import type { SkeinRun } from './skein-run.js';
