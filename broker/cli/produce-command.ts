@@ -1,17 +1,18 @@
 import { createInterface } from 'node:readline';
 import { defineTopic } from '../../sdk/index.js';
 import { acksValues } from '../../transport/protocol/messages.js';
+import { recordLimits } from '../../transport/limits.js';
 import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
-import { clientFlags, interrupted, openClient } from './client-flags.js';
+import { clientFlags, interrupted, openClient, topicFlag } from './client-flags.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
-  topic: { type: 'string', short: 't', help: 'topic to produce to' },
-  key: { type: 'string', short: 'k', help: 'key of every record (keyless records spread over partitions)' },
-  'key-separator': { type: 'string', help: 'split each line into key and value at the first occurrence of this' },
-  count: { type: 'string', short: 'n', help: 'generate this many records instead of reading stdin' },
-  size: { type: 'string', help: 'bytes of each generated value', default: '100' },
-  acks: { type: 'string', help: 'all | leader | none', default: 'all' },
+  topic: { type: 'string', short: 't', value: 'NAME', help: 'topic to produce to' },
+  key: { type: 'string', short: 'k', value: 'KEY', help: 'key of every record (keyless records spread over partitions)' },
+  'key-separator': { type: 'string', value: 'TEXT', help: 'split each line into key and value at the first occurrence of this' },
+  count: { type: 'string', short: 'n', value: 'N', help: 'generate this many records instead of reading stdin' },
+  size: { type: 'string', value: 'BYTES', help: 'bytes of each generated value', default: '100' },
+  acks: { type: 'string', value: acksValues.join('|'), help: 'acknowledgement each record waits for', default: 'all' },
   verbose: { type: 'boolean', short: 'v', help: 'print the partition and offset of every record' },
 };
 
@@ -20,17 +21,21 @@ const usage = 'skein produce --topic T [--key K] [--count N --size B] < lines';
 /** Values are UTF-8 strings (CBOR-encoded like any SDK value), so `skein consume` and applications read them back as strings. */
 export async function produceCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags);
-  if (parsed.values.help === true) {
+  if (boolFlag(parsed, 'help')) {
     process.stdout.write(helpText(usage, 'Produces each line of stdin (or generated records) as one record.', flags));
     return 0;
   }
-  const topicName = stringFlag(parsed, 'topic');
+  const topicName = topicFlag(parsed);
   if (topicName === undefined) throw new UsageError('--topic is required');
   const acks = choiceFlag(parsed, 'acks', acksValues, 'all');
   const count = intFlag(parsed, 'count', { min: 1, max: Number.MAX_SAFE_INTEGER });
-  const size = intFlag(parsed, 'size', { min: 0, max: 4 * 1024 * 1024 }) ?? 100;
+  const size = intFlag(parsed, 'size', { min: 0, max: recordLimits.recordBytesMax }) ?? 100;
   const fixedKey = stringFlag(parsed, 'key');
   const separator = stringFlag(parsed, 'key-separator');
+  // A flag that would be ignored is refused, so nobody believes it did something.
+  if (count === undefined && stringFlag(parsed, 'size') !== undefined) throw new UsageError('--size sets the size of generated records: give --count too');
+  if (count !== undefined && separator !== undefined) throw new UsageError('--key-separator splits lines of stdin, which --count does not read');
+  if (separator === '') throw new UsageError('--key-separator must not be empty');
   const verbose = boolFlag(parsed, 'verbose');
   // The SDK's default serdes (CBOR) for keys and values: records land where an application's would, and read back alike.
   const topic = defineTopic<string, string>(topicName);

@@ -52,7 +52,3 @@ export function deliveryFailures(runs: readonly SkeinRun[]): string[] {
   });
   return failures;
 }
-
-export function progress(text: string): void {
-  process.stderr.write(`[bench] ${text}\n`);
-}

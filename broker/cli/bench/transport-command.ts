@@ -1,40 +1,31 @@
-import { SkeinError } from '../../../transport/errors.js';
 import { transportLimits } from '../../../transport/limits.js';
-import { deliveryFailures, idealRetransmitRatio, progress, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
-import { parseFlags, type FlagSpec } from './flags.js';
+import { boolFlag, choiceFlag, helpText, intFlag, numberFlag, parseFlags, type FlagSpecs } from '../args.js';
+import { Progress } from '../progress.js';
+import { deliveryFailures, idealRetransmitRatio, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
 import { median } from './latency.js';
 import { measureRawPaced } from './raw-dgram.js';
 import { currentLauncher } from './roles.js';
 import { measureSkein, type CongestionMode, type SkeinRun } from './skein-run.js';
 
-export const transportBenchUsage = `usage: skein bench transport [--loss P] [--size BYTES] [--mode fixed|newreno] [--seconds N] [--runs N]
-                             [--message-bytes BYTES] [--loss-side send|receive|both] [--seed N] [--json]
+const usage = 'skein bench transport [--loss P] [--size BYTES] [--mode fixed|newreno] [--seconds N] [--runs N] [--json]';
 
-Measures, in one run, raw node:dgram (paced, same datagram size) and one skein
+const about = `Measures, in one run, raw node:dgram (paced, same datagram size) and one skein
 connection through a seeded Bernoulli loss model, sender and receiver in
-separate processes on loopback. With --json prints one JSON object.
+separate processes on loopback. With --json prints one JSON object.`;
 
-  --loss P           loss probability 0..0.9 applied by the sender's loss model (default 0)
-  --size BYTES       datagram size, ${transportLimits.datagramBytesMin}..${transportLimits.datagramBytesMax} (default ${transportLimits.datagramBytesDefault})
-  --mode MODE        congestion control: fixed (loss is not congestion) or newreno (default fixed)
-  --seconds N        sending time per run (default 3)
-  --runs N           repetitions; figures are medians (default 1)
-  --message-bytes B  size of each message (default 65536)
-  --loss-side SIDE   where the loss model drops: send (data only), receive (acks only), both (default both)
-  --seed N           seed of the loss model (default 1)
-  --json             print one JSON object instead of a summary`;
+const lossSides = ['send', 'receive', 'both'] as const;
+const modes = ['fixed', 'newreno'] as const;
 
-const flagSpecs: Record<string, FlagSpec> = {
-  loss: { kind: 'number', min: 0, max: 0.9 },
-  size: { kind: 'number', min: transportLimits.datagramBytesMin, max: transportLimits.datagramBytesMax, integer: true },
-  mode: { kind: 'choice', choices: ['fixed', 'newreno'] },
-  seconds: { kind: 'number', min: 0.2, max: 600 },
-  runs: { kind: 'number', min: 1, max: 50, integer: true },
-  'message-bytes': { kind: 'number', min: 8, max: transportLimits.messageBytesDefault, integer: true },
-  'loss-side': { kind: 'choice', choices: ['send', 'receive', 'both'] },
-  seed: { kind: 'number', min: 0, max: 0xffff_ffff, integer: true },
-  json: { kind: 'boolean' },
-  help: { kind: 'boolean' },
+export const transportBenchFlags: FlagSpecs = {
+  loss: { type: 'string', value: 'P', help: "loss probability 0..0.9 applied by the sender's loss model", default: '0' },
+  size: { type: 'string', value: 'BYTES', help: `datagram size, ${transportLimits.datagramBytesMin}..${transportLimits.datagramBytesMax}`, default: String(transportLimits.datagramBytesDefault) },
+  mode: { type: 'string', value: modes.join('|'), help: 'congestion control: fixed (loss is not congestion) or newreno', default: 'fixed' },
+  seconds: { type: 'string', value: 'N', help: 'sending time per run (decimals allowed)', default: '3' },
+  runs: { type: 'string', value: 'N', help: 'repetitions; figures are medians', default: '1' },
+  'message-bytes': { type: 'string', value: 'BYTES', help: 'size of each message', default: '65536' },
+  'loss-side': { type: 'string', value: lossSides.join('|'), help: 'where the loss model drops: send (data only), receive (acks only), both', default: 'both' },
+  seed: { type: 'string', value: 'N', help: 'seed of the loss model', default: '1' },
+  json: { type: 'boolean', help: 'print one JSON object instead of a summary' },
 };
 
 export interface TransportBenchOptions {
@@ -44,74 +35,74 @@ export interface TransportBenchOptions {
   seconds: number;
   runs: number;
   messageBytes: number;
-  lossSide: 'send' | 'receive' | 'both';
+  lossSide: (typeof lossSides)[number];
   seed: number;
   json: boolean;
   help: boolean;
 }
 
-/** Parses the command's flags; throws INVALID_ARGUMENT naming the bad flag. */
+/** Parses the command's flags; throws a UsageError naming the bad flag. */
 export function parseTransportBenchFlags(argv: readonly string[]): TransportBenchOptions {
-  const values = parseFlags(argv, flagSpecs);
+  const parsed = parseFlags(argv, transportBenchFlags);
   return {
-    lossRate: (values.loss as number | undefined) ?? 0,
-    datagramBytes: (values.size as number | undefined) ?? transportLimits.datagramBytesDefault,
-    mode: (values.mode as CongestionMode | undefined) ?? 'fixed',
-    seconds: (values.seconds as number | undefined) ?? 3,
-    runs: (values.runs as number | undefined) ?? 1,
-    messageBytes: (values['message-bytes'] as number | undefined) ?? 65_536,
-    lossSide: (values['loss-side'] as TransportBenchOptions['lossSide'] | undefined) ?? 'both',
-    seed: (values.seed as number | undefined) ?? 1,
-    json: values.json === true,
-    help: values.help === true,
+    lossRate: numberFlag(parsed, 'loss', { min: 0, max: 0.9 }) ?? 0,
+    datagramBytes: intFlag(parsed, 'size', { min: transportLimits.datagramBytesMin, max: transportLimits.datagramBytesMax }) ?? transportLimits.datagramBytesDefault,
+    mode: choiceFlag(parsed, 'mode', modes, 'fixed'),
+    seconds: numberFlag(parsed, 'seconds', { min: 0.2, max: 600 }) ?? 3,
+    runs: intFlag(parsed, 'runs', { min: 1, max: 50 }) ?? 1,
+    messageBytes: intFlag(parsed, 'message-bytes', { min: 8, max: transportLimits.messageBytesDefault }) ?? 65_536,
+    lossSide: choiceFlag(parsed, 'loss-side', lossSides, 'both'),
+    seed: intFlag(parsed, 'seed', { min: 0, max: 0xffff_ffff }) ?? 1,
+    json: boolFlag(parsed, 'json'),
+    help: boolFlag(parsed, 'help'),
   };
 }
 
 /**
  * `skein bench transport ...`: returns the exit code (0 done, 1 a delivery
- * failure — a duplicate, a gap, a damaged or missing message — 2 bad flags).
- * Started again with `--bench-role` it runs one side of the experiment.
+ * failure — a duplicate, a gap, a damaged or missing message); bad flags
+ * throw a UsageError (exit code 2). Started again with `--bench-role` it runs
+ * one side of the experiment.
  */
 export async function runTransportBenchCommand(argv: string[]): Promise<number> {
   const roleExit = await runBenchRoleIfAsked(argv);
   if (roleExit !== null) return roleExit;
-  let options: TransportBenchOptions;
-  try {
-    options = parseTransportBenchFlags(argv);
-  } catch (error) {
-    if (error instanceof SkeinError && error.code === 'INVALID_ARGUMENT') {
-      process.stderr.write(`skein bench transport: ${error.message}\n\n${transportBenchUsage}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const options = parseTransportBenchFlags(argv);
   if (options.help) {
-    process.stdout.write(`${transportBenchUsage}\n`);
+    process.stdout.write(helpText(usage, about, transportBenchFlags));
     return 0;
   }
   const launcher = currentLauncher(argv);
-
+  let measured = 0;
+  const progress = Progress.start({ label: 'transport', total: options.runs * 2, unit: 'measurements', sample: () => ({ done: measured }), plain: 'quiet', plainPrefix: '[bench] ' });
   const rawRuns: number[] = [];
   const runs: SkeinRun[] = [];
-  for (let run = 1; run <= options.runs; run++) {
-    progress(`run ${run}/${options.runs}: raw node:dgram, ${options.datagramBytes} B datagrams, paced just under what the receiver takes in`);
-    const raw = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, onProgress: progress });
-    rawRuns.push(raw.receivedMBps);
-    progress(`run ${run}/${options.runs}: raw ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
-    const skein = await measureSkein(launcher, {
-      datagramBytes: options.datagramBytes,
-      messageBytes: options.messageBytes,
-      seconds: options.seconds,
-      mode: options.mode,
-      lossRate: options.lossRate,
-      lossSide: options.lossSide,
-      seed: options.seed + run - 1,
-    });
-    runs.push(skein);
-    progress(
-      `run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss: ${skein.goodputMBps.toFixed(1)} MB/s, ` +
-        `${skein.delivered} messages, ${skein.retransmittedBytes} bytes retransmitted`,
-    );
+  try {
+    for (let run = 1; run <= options.runs; run++) {
+      progress.status(`run ${run}/${options.runs}: raw node:dgram, ${options.datagramBytes} B datagrams, paced just under what the receiver takes in`);
+      const raw = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, onProgress: (text) => progress.status(text) });
+      rawRuns.push(raw.receivedMBps);
+      measured++;
+      progress.log(`[bench] run ${run}/${options.runs}: raw ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
+      progress.phase(`run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss`);
+      const skein = await measureSkein(launcher, {
+        datagramBytes: options.datagramBytes,
+        messageBytes: options.messageBytes,
+        seconds: options.seconds,
+        mode: options.mode,
+        lossRate: options.lossRate,
+        lossSide: options.lossSide,
+        seed: options.seed + run - 1,
+      });
+      runs.push(skein);
+      measured++;
+      progress.log(
+        `[bench] run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss: ${skein.goodputMBps.toFixed(1)} MB/s, ` +
+          `${skein.delivered} messages, ${skein.retransmittedBytes} bytes retransmitted`,
+      );
+    }
+  } finally {
+    progress.stop();
   }
   const summary = summarizeRuns(runs);
   const rawMBps = median(rawRuns);
