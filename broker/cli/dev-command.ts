@@ -68,7 +68,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     (child, i) =>
       new Promise<number>((resolve) =>
         child.on('exit', (code, signal) => {
-          if (!stopped.signal.aborted) process.stderr.write(`[broker ${i + 1}] exited unexpectedly (${signal ?? code})\n`);
+          if (!stopped.signal.aborted) output.log(`[broker ${i + 1}] exited unexpectedly (${signal ?? code})`);
           resolve(code ?? 1);
         }),
       ),
@@ -78,7 +78,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
 
   process.stdout.write(
-    `skein dev: ${count} brokers on ${addresses.join(', ')} (data in ${dataDir})\n` +
+    `skein dev: ${count} broker${count === 1 ? '' : 's'} on ${addresses.join(', ')} (data in ${dataDir})\n` +
       `connect:   new Skein({ brokers: ${JSON.stringify(addresses)} })\n` +
       `           SKEIN_BROKERS=${addresses.join(',')} ${skeinInvocation()} topic list\n` +
       `stop:      Ctrl-C\n`,

@@ -20,7 +20,7 @@ export interface ProgressOptions {
   sample: () => ProgressSample;
   /** With a total, the line has a bar (on a terminal), done/total and the time left. */
   total?: number;
-  /** Word after done/total ("sent", "acknowledged"). */
+  /** Word after done/total ("sent", "acknowledged"); with it and no total the line shows the count done. */
   unit?: string;
   /** With it, the line shows the recent rate of `done` per second in this unit ("msgs"). */
   rateUnit?: string;
@@ -127,7 +127,8 @@ export class Progress {
     const now = this.now();
     this.remember(now, sample.done);
     const parts: string[] = [];
-    if (total !== undefined) parts.push(`${Math.min(sample.done, total)}/${total}${unit === undefined ? '' : ` ${unit}`}`);
+    const counted = total === undefined ? String(sample.done) : `${Math.min(sample.done, total)}/${total}`;
+    if (total !== undefined || unit !== undefined) parts.push(`${counted}${unit === undefined ? '' : ` ${unit}`}`);
     if (rateUnit !== undefined) parts.push(`${this.rate(now)} ${rateUnit}/s`);
     const detail = sample.detail ?? this.note;
     if (detail !== '') parts.push(detail);

@@ -81,7 +81,7 @@ describe('progress', () => {
 
   it('writes kept lines above the redrawn line, and erases the line when it stops', () => {
     const f = fixture(true);
-    const progress = f.make({ total: undefined, rateUnit: undefined, sample: () => ({ done: 0 }) });
+    const progress = f.make({ total: undefined, unit: undefined, rateUnit: undefined, sample: () => ({ done: 0 }) });
     progress.phase('probing');
     progress.log('result 1');
     progress.stop();
@@ -96,6 +96,14 @@ describe('progress', () => {
     progress.log('[bench] result');
     progress.stop();
     expect(f.written).toEqual(['[bench] raw probe\n', '[bench] result\n']);
+  });
+
+  it('without a total shows the count and rate, and neither bar nor time left', () => {
+    const f = fixture(true);
+    const progress = f.make({ total: undefined, unit: 'acknowledged', sample: () => ({ done: 1500 }) });
+    f.advance(1000, 0);
+    progress.tick();
+    expect(f.written).toEqual(['\r\x1b[Ke2e 1500 acknowledged  1500 msgs/s']);
   });
 
   it('counts hours in the time left', () => {
