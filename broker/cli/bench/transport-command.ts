@@ -4,7 +4,7 @@ import { Progress } from '../progress.js';
 import { deliveryFailures, idealRetransmitRatio, runBenchRoleIfAsked, summarizeRuns } from './experiment.js';
 import { median } from './latency.js';
 import { measureRawPaced } from './raw-dgram.js';
-import { currentLauncher } from './roles.js';
+import { currentLauncher, type RoleLauncher } from './roles.js';
 import { measureSkein, type CongestionMode, type SkeinRun } from './skein-run.js';
 
 const usage = 'skein bench transport [--loss P] [--size BYTES] [--mode fixed|newreno] [--seconds N] [--runs N] [--json]';
@@ -72,38 +72,7 @@ export async function runTransportBenchCommand(argv: string[]): Promise<number> 
     process.stdout.write(helpText(usage, about, transportBenchFlags));
     return 0;
   }
-  const launcher = currentLauncher(argv);
-  let measured = 0;
-  const progress = Progress.start({ label: 'transport', total: options.runs * 2, unit: 'measurements', sample: () => ({ done: measured }), plain: 'quiet', plainPrefix: '[bench] ' });
-  const rawRuns: number[] = [];
-  const runs: SkeinRun[] = [];
-  try {
-    for (let run = 1; run <= options.runs; run++) {
-      progress.status(`run ${run}/${options.runs}: raw node:dgram, ${options.datagramBytes} B datagrams, paced just under what the receiver takes in`);
-      const raw = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, onProgress: (text) => progress.status(text) });
-      rawRuns.push(raw.receivedMBps);
-      measured++;
-      progress.log(`[bench] run ${run}/${options.runs}: raw ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
-      progress.phase(`run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss`);
-      const skein = await measureSkein(launcher, {
-        datagramBytes: options.datagramBytes,
-        messageBytes: options.messageBytes,
-        seconds: options.seconds,
-        mode: options.mode,
-        lossRate: options.lossRate,
-        lossSide: options.lossSide,
-        seed: options.seed + run - 1,
-      });
-      runs.push(skein);
-      measured++;
-      progress.log(
-        `[bench] run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss: ${skein.goodputMBps.toFixed(1)} MB/s, ` +
-          `${skein.delivered} messages, ${skein.retransmittedBytes} bytes retransmitted`,
-      );
-    }
-  } finally {
-    progress.stop();
-  }
+  const { rawRuns, runs } = await measureRuns(currentLauncher(argv), options);
   const summary = summarizeRuns(runs);
   const rawMBps = median(rawRuns);
   const result = {
@@ -138,6 +107,35 @@ export async function runTransportBenchCommand(argv: string[]): Promise<number> 
   const failures = deliveryFailures(runs);
   for (const failure of failures) process.stderr.write(`skein bench transport: DELIVERY FAILURE ${failure}\n`);
   return failures.length > 0 ? 1 : 0;
+}
+
+/** Every run: raw dgram paced, then one skein connection; one progress line, and a kept line per result. */
+async function measureRuns(launcher: RoleLauncher, options: TransportBenchOptions): Promise<{ rawRuns: number[]; runs: SkeinRun[] }> {
+  let measured = 0;
+  const progress = Progress.start({ label: 'transport', total: options.runs * 2, unit: 'measurements', sample: () => ({ done: measured }), plain: 'quiet', plainPrefix: '[bench] ' });
+  const rawRuns: number[] = [];
+  const runs: SkeinRun[] = [];
+  try {
+    for (let run = 1; run <= options.runs; run++) {
+      progress.status(`run ${run}/${options.runs}: raw node:dgram, ${options.datagramBytes} B datagrams, paced just under what the receiver takes in`);
+      const raw = await measureRawPaced(launcher, { datagramBytes: options.datagramBytes, seconds: options.seconds, onProgress: (text) => progress.status(text) });
+      rawRuns.push(raw.receivedMBps);
+      measured++;
+      progress.log(`[bench] run ${run}/${options.runs}: raw ${raw.receivedMBps.toFixed(1)} MB/s (${(raw.lossRate * 100).toFixed(2)}% lost)`);
+      progress.phase(`run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss`);
+      const { datagramBytes, messageBytes, seconds, mode, lossRate, lossSide } = options;
+      const skein = await measureSkein(launcher, { datagramBytes, messageBytes, seconds, mode, lossRate, lossSide, seed: options.seed + run - 1 });
+      runs.push(skein);
+      measured++;
+      progress.log(
+        `[bench] run ${run}/${options.runs}: skein ${options.mode} at ${(options.lossRate * 100).toFixed(1)}% loss: ${skein.goodputMBps.toFixed(1)} MB/s, ` +
+          `${skein.delivered} messages, ${skein.retransmittedBytes} bytes retransmitted`,
+      );
+    }
+  } finally {
+    progress.stop();
+  }
+  return { rawRuns, runs };
 }
 
 function round(value: number, digits = 2): number {
