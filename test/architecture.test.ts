@@ -33,11 +33,16 @@ function importsOf(file: string): string[] {
   return found;
 }
 
-function resolvedLayer(file: string, specifier: string): string | null {
-  if (!specifier.startsWith('.')) return null;
-  const target = relative(process.cwd(), join(file, '..', specifier));
-  return target.split(sep)[0] ?? null;
+function resolvedPath(file: string, specifier: string): string | null {
+  return specifier.startsWith('.') ? relative(process.cwd(), join(file, '..', specifier)) : null;
 }
+
+function resolvedLayer(file: string, specifier: string): string | null {
+  return resolvedPath(file, specifier)?.split(sep)[0] ?? null;
+}
+
+/** Everything that ships or that users read as an example: the code the layering rules are about (tests may import anything). */
+const productFolders = ['transport', 'sdk', 'broker', 'examples'];
 
 describe('layering', () => {
   it('transport imports neither broker nor sdk', () => {
@@ -54,6 +59,26 @@ describe('layering', () => {
     for (const file of sourceFiles('sdk')) {
       for (const spec of importsOf(file)) {
         expect([file, resolvedLayer(file, spec)]).not.toEqual([file, 'broker']);
+      }
+    }
+  });
+
+  it('nothing imports the skein command (broker/cli): it is the top, composing broker and sdk', () => {
+    const cli = join('broker', 'cli');
+    const outside = productFolders.flatMap(sourceFiles).filter((file) => !file.startsWith(cli + sep));
+    expect(outside.length).toBeGreaterThan(100);
+    for (const file of outside) {
+      for (const spec of importsOf(file)) {
+        const target = resolvedPath(file, spec) ?? '';
+        expect([file, spec, target === cli || target.startsWith(cli + sep)]).toEqual([file, spec, false]);
+      }
+    }
+  });
+
+  it('product code never imports tests or benchmarks', () => {
+    for (const file of productFolders.flatMap(sourceFiles)) {
+      for (const spec of importsOf(file)) {
+        expect([file, spec, resolvedLayer(file, spec)]).not.toEqual([file, spec, 'test']);
       }
     }
   });

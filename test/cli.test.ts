@@ -1,35 +1,29 @@
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { InProcessCluster } from './broker/support/cluster.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Skein } from '../sdk/index.js';
+import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { runSkein, runSkeinOnTerminal, type SkeinRun } from './broker/cli/support.js';
 
 /** The `skein` command as an operator types it: exit codes, messages, and the client subcommands end to end. */
-const run = promisify(execFile);
 let cluster: InProcessCluster;
-let cli: string;
+const scratch = mkdtempSync(join(tmpdir(), 'skein-cli-'));
+/** PATH as a fresh clone has it: no `skein` on it. */
+const cleanPath = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
 
-async function skein(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, SKEIN_BROKERS: cluster.bootstrap.join(',') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+function skein(args: string[], input?: string): Promise<SkeinRun> {
+  return runSkein(args, { env: { SKEIN_BROKERS: cluster.bootstrap.join(',') }, ...(input === undefined ? {} : { input }) });
 }
 
 beforeAll(async () => {
-  const path = inject('cliPath');
-  if (path === null) throw new Error('the skein command was not bundled');
-  cli = path;
   cluster = new InProcessCluster(3);
   await cluster.start();
 }, 60_000);
 
 afterAll(async () => {
   await cluster?.close();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('skein command', () => {
@@ -76,10 +70,97 @@ describe('skein command', () => {
     expect((await skein(['topic', 'delete', 'lines'])).code).toBe(0);
   }, 60_000);
 
+  it('reads from the first record by default, in `skein consume`, the SDK consumer and a push subscription alike', async () => {
+    expect((await skein(['topic', 'create', 'defaults', '--partitions', '1'])).code).toBe(0);
+    expect((await skein(['produce', '--topic', 'defaults'], 'a\nb\nc\n')).code).toBe(0);
+    expect((await skein(['consume', '--topic', 'defaults'])).stdout).toBe('a\nb\nc\n');
+    await using client = new Skein({ brokers: cluster.bootstrap, clientId: 'cli-test-defaults' });
+    await using consumer = client.consumer<string>({ topic: 'defaults' });
+    expect((await consumer.fetch({ maxRecords: 10, maxWaitMs: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    const pushed: string[] = [];
+    let allPushed = (): void => {};
+    const all = new Promise<void>((resolve) => (allPushed = resolve));
+    await using _subscription = client.subscribe<string>({
+      topic: 'defaults',
+      handler: (record) => {
+        if (pushed.push(record.value) === 3) allPushed();
+      },
+    });
+    await all;
+    expect(pushed).toEqual(['a', 'b', 'c']);
+  }, 60_000);
+
   it('runs a produce benchmark to one JSON object', async () => {
-    const { stdout } = await run(process.execPath, [cli, 'bench', 'produce', '--brokers', cluster.bootstrap.join(','), '--messages', '2000', '--topic', 'clibench', '--json'], { timeout: 60_000 });
+    const { code, stdout } = await skein(['bench', 'produce', '--messages', '2000', '--topic', 'clibench', '--json']);
+    expect(code).toBe(0);
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
     expect(result).toMatchObject({ messages: 2000, errors: 0 });
     for (const key of ['msgsPerSec', 'MBps', 'p50Ms', 'p99Ms']) expect(typeof result[key]).toBe('number');
+  }, 60_000);
+});
+
+describe('progress of long work', () => {
+  // Rate-paced, so it lasts at least --seconds whatever the machine's speed: progress has something to show.
+  const e2e = (topic: string): string[] => ['bench', 'e2e', '--topic', topic, '--partitions', '1', '--replication', '1', '--rate', '400', '--seconds', '3', '--warmup', '1', '--size', '16', '--brokers', cluster.bootstrap.join(',')];
+
+  it('writes plain lines, one a second, when stderr is not a terminal', async () => {
+    const { code, stdout, stderr } = await skein(e2e('progress-plain'));
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^e2e: \d+ records of 16 B/);
+    const lines = stderr.split('\n').filter((line) => line.startsWith('e2e '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const line of lines) expect(line).toMatch(/^e2e +\d+\/1200 sent +\d+ msgs\/s +received \d+ +ETA \d+:\d\d$/);
+    expect(stderr).not.toMatch(/[\r\x1b]/);
+  }, 60_000);
+
+  it('redraws one line with a bar, rate and ETA on a terminal, and clears it before the result', async () => {
+    const { code, stdout: screen } = await runSkeinOnTerminal(e2e('progress-tty'));
+    expect(code).toBe(0);
+    const redraws = screen.split('\r\x1b[K').slice(1);
+    expect(redraws.length).toBeGreaterThanOrEqual(2);
+    const drawn = redraws.filter((r) => r.startsWith('e2e '));
+    expect(drawn.length).toBeGreaterThanOrEqual(2);
+    for (const line of drawn) {
+      expect(line).toMatch(/^e2e \[[#-]+\] +\d+% +\d+\/1200 sent +\d+ msgs\/s +received \d+ +ETA \d+:\d\d/);
+      expect(line.length).toBeLessThanOrEqual(99);
+      expect(line).not.toMatch(/\n/);
+    }
+    // The result starts on a clean line: the bar is erased, not left above it.
+    expect(screen).toMatch(/\r\x1b\[Ke2e: \d+ records of 16 B/);
+  }, 60_000);
+});
+
+describe('skein dev', () => {
+  async function devArgs(): Promise<string[]> {
+    const [port] = await freePorts(1);
+    return ['--port', String(port), '--data', mkdtempSync(join(scratch, 'dev-')), '--demo'];
+  }
+
+  it('prints how to reach it with the command that works here, a compact demo line a second, and stops when its terminal goes', async () => {
+    const args = await devArgs();
+    const { code, stdout, stderr } = await runSkein(['dev', '--broker-count', '1', ...args], {
+      env: { PATH: cleanPath },
+      stopWhen: { stdout: /(demo .*\n){2}/, signal: 'SIGHUP' },
+    });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^ +SKEIN_BROKERS=127\\.0\\.0\\.1:${args[1]} npm run skein -- topic list$`, 'm'));
+    const demo = stdout.split('\n').filter((line) => line.startsWith('demo '));
+    expect(demo.length).toBeGreaterThanOrEqual(2);
+    for (const line of demo) {
+      expect(line).toMatch(/^demo +produced +\d+\/s +consumed +\d+\/s +e2e p50 +(-|\d+ ms) +p99 +(-|\d+ ms) +total +\d+$/);
+      expect(line.length).toBeLessThanOrEqual(80);
+    }
+    expect(stderr).toMatch(/skein dev: stopping brokers/);
+    expect(stderr).toMatch(/\[broker 1\] skein broker 1: stopping \(handing over leadership\)/);
+  }, 60_000);
+
+  it('on a terminal redraws the demo in place; the old --brokers N still works, with a notice', async () => {
+    const args = await devArgs();
+    const { code, stdout: screen } = await runSkeinOnTerminal(['dev', '--brokers', '1', ...args], { env: { PATH: cleanPath }, interruptWhen: /(\r\x1b\[Kdemo [^\r]*){2}/ });
+    expect(code).toBe(0);
+    expect(screen).toMatch(/skein dev: --brokers 1 is deprecated: use --broker-count 1 \(elsewhere --brokers lists addresses\)/);
+    const drawn = screen.split('\r\x1b[K').filter((r) => r.startsWith('demo '));
+    expect(drawn.length).toBeGreaterThanOrEqual(2);
+    for (const line of drawn.slice(0, -1)) expect(line).not.toMatch(/\n/);
   }, 60_000);
 });

@@ -5,19 +5,19 @@ import { SkeinError } from '../../transport/errors.js';
 import { helpText, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
 
 const flags: FlagSpecs = {
-  id: { type: 'string', help: 'this broker id (1-65535)' },
-  listen: { type: 'string', help: 'UDP address to bind', default: '127.0.0.1:9092' },
-  advertise: { type: 'string', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
-  data: { type: 'string', help: 'data directory (locked while the broker runs)' },
-  peers: { type: 'string', help: 'initial voters, id@host:port,... (including this broker)', default: 'this broker alone' },
-  'cluster-id': { type: 'string', help: 'name of the cluster', default: 'skein' },
-  loss: { type: 'string', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
-  'datagram-bytes': { type: 'string', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
-  'tick-ms': { type: 'string', help: 'Raft tick', default: '100' },
-  'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
-  'peer-secret': { type: 'string', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
-  'leader-balance': { type: 'string', help: 'hand leaderships back to preferred replicas: on | off', default: 'on' },
-  config: { type: 'string', help: 'JSON file with the same settings (flags win)' },
+  id: { type: 'string', value: 'N', help: 'this broker id (1-65535)' },
+  listen: { type: 'string', value: 'HOST:PORT', help: 'UDP address to bind', default: '127.0.0.1:9092' },
+  advertise: { type: 'string', value: 'HOST:PORT', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
+  data: { type: 'string', value: 'DIR', help: 'data directory (locked while the broker runs)' },
+  peers: { type: 'string', value: 'ID@HOST:PORT,...', help: 'initial voters, this broker included', default: 'this broker alone' },
+  'cluster-id': { type: 'string', value: 'NAME', help: 'name of the cluster', default: 'skein' },
+  loss: { type: 'string', value: 'SPEC', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
+  'datagram-bytes': { type: 'string', value: 'BYTES', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
+  'tick-ms': { type: 'string', value: 'MS', help: 'Raft tick', default: '100' },
+  'election-ticks': { type: 'string', value: 'N', help: 'ticks without a leader before an election', default: '10' },
+  'peer-secret': { type: 'string', value: 'SECRET', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
+  'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
+  config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
 const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,...]';

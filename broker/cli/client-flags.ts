@@ -1,11 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import { Skein } from '../../sdk/index.js';
+import { topicNameProblem } from '../../transport/protocol/messages.js';
 import type { FlagSpecs, ParsedFlags } from './args.js';
-import { stringFlag } from './args.js';
+import { stringFlag, UsageError } from './args.js';
 
 /** Flags every client subcommand takes. */
 export const clientFlags: FlagSpecs = {
-  brokers: { type: 'string', short: 'b', help: 'bootstrap brokers, host:port,...', default: '$SKEIN_BROKERS or 127.0.0.1:9092' },
+  brokers: { type: 'string', short: 'b', value: 'HOST:PORT,...', help: 'bootstrap brokers', default: '$SKEIN_BROKERS or 127.0.0.1:9092' },
 };
 
 export function brokerList(parsed: ParsedFlags): string[] {
@@ -14,6 +15,19 @@ export function brokerList(parsed: ParsedFlags): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A topic name as the broker will check it, refused as bad usage before anything connects. */
+export function checkTopicName(name: string): string {
+  const problem = topicNameProblem(name);
+  if (problem !== null) throw new UsageError(problem);
+  return name;
+}
+
+/** --topic, checked; undefined when absent. */
+export function topicFlag(parsed: ParsedFlags): string | undefined {
+  const name = stringFlag(parsed, 'topic');
+  return name === undefined ? undefined : checkTopicName(name);
 }
 
 export function openClient(parsed: ParsedFlags, clientId: string): Skein {

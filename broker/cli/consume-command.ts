@@ -1,14 +1,15 @@
 import { defineTopic, serdes, type From } from '../../sdk/index.js';
-import { boolFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
-import { clientFlags, interrupted, openClient } from './client-flags.js';
+import { brokerLimits } from '../../transport/limits.js';
+import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, type FlagSpecs } from './args.js';
+import { clientFlags, interrupted, openClient, topicFlag } from './client-flags.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
-  topic: { type: 'string', short: 't', help: 'topic to read' },
-  partition: { type: 'string', short: 'p', help: 'one partition', default: 'all' },
-  from: { type: 'string', help: 'earliest | latest | OFFSET | @TIMESTAMP_MS', default: 'earliest' },
+  topic: { type: 'string', short: 't', value: 'NAME', help: 'topic to read' },
+  partition: { type: 'string', short: 'p', value: 'N', help: 'one partition', default: 'all' },
+  from: { type: 'string', value: 'earliest|latest|OFFSET|@TIMESTAMP_MS', help: 'where to start', default: 'earliest' },
   follow: { type: 'boolean', short: 'f', help: 'keep waiting for new records' },
-  max: { type: 'string', short: 'n', help: 'stop after this many records' },
+  max: { type: 'string', short: 'n', value: 'N', help: 'stop after this many records' },
   json: { type: 'boolean', help: 'one JSON object per record (partition, offset, key, value, timestamp)' },
 };
 
@@ -16,13 +17,13 @@ const usage = 'skein consume --topic T [--partition P] [--from earliest|latest|O
 
 export async function consumeCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags);
-  if (parsed.values.help === true) {
+  if (boolFlag(parsed, 'help')) {
     process.stdout.write(helpText(usage, 'Prints records: values decoded from CBOR when they are CBOR, else as UTF-8.', flags));
     return 0;
   }
-  const topicName = stringFlag(parsed, 'topic');
+  const topicName = topicFlag(parsed);
   if (topicName === undefined) throw new UsageError('--topic is required');
-  const partition = intFlag(parsed, 'partition', { min: 0, max: 1023 });
+  const partition = intFlag(parsed, 'partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 });
   const from = parseFrom(stringFlag(parsed, 'from') ?? 'earliest');
   const follow = boolFlag(parsed, 'follow');
   const max = intFlag(parsed, 'max', { min: 1, max: Number.MAX_SAFE_INTEGER }) ?? Number.POSITIVE_INFINITY;
@@ -56,7 +57,7 @@ function parseFrom(text: string): From {
   if (text === 'earliest' || text === 'latest') return text;
   if (/^\d+$/.test(text)) return { offset: Number(text) };
   if (/^@\d+$/.test(text)) return { timestamp: Number(text.slice(1)) };
-  throw new UsageError(`--from must be earliest, latest, an offset or @timestamp, got "${text}"`);
+  throw new UsageError(`--from must be earliest, latest, an offset or @timestamp, got ${quote(text)}`);
 }
 
 const cbor = serdes.cbor();

@@ -1,25 +1,32 @@
 import { isSkeinError } from '../../transport/errors.js';
-import { UsageError } from './args.js';
+import { UsageError, unknownWord } from './args.js';
+import { skeinInvocation } from './invocation.js';
 
 /**
  * The `skein` command. It composes the broker and the SDK (the client
  * subcommands use the SDK), which is why it is the one place in broker/ that
- * may import sdk/. Exit codes: 0 success, 1 failure, 2 bad usage.
+ * may import sdk/; nothing imports it. Exit codes: 0 success, 1 failure,
+ * 2 bad usage.
  */
 type Command = (argv: string[]) => Promise<number>;
 
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const commands: Record<string, { summary: string; load: () => Promise<Command>; subcommands?: readonly string[] }> = {
   broker: { summary: 'run one broker', load: async () => (await import('./broker-command.js')).brokerCommand },
   dev: { summary: 'run a local cluster on loopback (with --demo: a live producer and consumer)', load: async () => (await import('./dev-command.js')).devCommand },
   topic: { summary: 'create, describe, list or delete topics', load: async () => (await import('./topic-command.js')).topicCommand },
   produce: { summary: 'produce lines from stdin (or generated records) to a topic', load: async () => (await import('./produce-command.js')).produceCommand },
   consume: { summary: 'print records of a topic', load: async () => (await import('./consume-command.js')).consumeCommand },
-  bench: { summary: 'benchmarks: transport, produce, consume, e2e', load: async () => (await import('./bench-command.js')).benchCommand },
+  bench: {
+    summary: 'benchmarks: transport, produce, consume, e2e',
+    load: async () => (await import('./bench-command.js')).benchCommand,
+    subcommands: ['transport', 'produce', 'consume', 'e2e'],
+  },
 };
 
 function usage(): string {
-  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: skein <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun "skein <command> --help" for a command's flags.\nEvery skein process honours SKEIN_LOSS (e.g. SKEIN_LOSS="loss=0.1,dup=0.01,seed=7").\n`;
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: skein <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun "${skeinInvocation()} <command> --help" for a command's flags.\nEvery skein process honours SKEIN_LOSS (e.g. SKEIN_LOSS="loss=0.1,dup=0.01,seed=7").\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -30,25 +37,27 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (command === undefined) {
-    process.stderr.write(`skein: unknown command "${name}"\n\n${usage()}`);
+    process.stderr.write(`skein: ${unknownWord('command', name, Object.keys(commands)).message}\nRun "${skeinInvocation()} --help" for the commands.\n`);
     return 2;
   }
+  // `skein bench transport: ...` and its own --help, rather than the bench command's.
+  const label = command.subcommands?.includes(rest[0] ?? '') === true ? `${name} ${rest[0]}` : name;
   try {
     return await (await command.load())(rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`skein ${name}: ${error.message}\nRun "skein ${name} --help" for usage.\n`);
+      process.stderr.write(`skein ${label}: ${error.message}\nRun "${skeinInvocation()} ${label} --help" for usage.\n`);
       return 2;
     }
     if (isSkeinError(error, 'INVALID_CONFIG') || isSkeinError(error, 'INVALID_ARGUMENT')) {
-      process.stderr.write(`skein ${name}: ${error.message}\n`);
+      process.stderr.write(`skein ${label}: ${error.message}\n`);
       return 2;
     }
     if (isSkeinError(error)) {
-      process.stderr.write(`skein ${name}: ${error.code}: ${error.message}\n`);
+      process.stderr.write(`skein ${label}: ${error.code}: ${error.message}\n`);
       return 1;
     }
-    process.stderr.write(`skein ${name}: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.stderr.write(`skein ${label}: ${(error as Error)?.stack ?? String(error)}\n`);
     return 1;
   }
 }

@@ -1,44 +1,42 @@
+import { brokerLimits } from '../../transport/limits.js';
 import type { TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
-import { boolFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
-import { clientFlags, openClient } from './client-flags.js';
+import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
+import { checkTopicName, clientFlags, openClient } from './client-flags.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
-  partitions: { type: 'string', short: 'p', help: 'partitions of a new topic', default: '1' },
-  replication: { type: 'string', short: 'r', help: 'replicas of each partition', default: '3, or the number of brokers if fewer' },
-  'retention-ms': { type: 'string', help: 'delete segments older than this' },
-  'retention-bytes': { type: 'string', help: 'keep each partition below about this size' },
-  flush: { type: 'string', help: 'always | records:N | interval:MS (fsync policy)', default: 'always' },
+  partitions: { type: 'string', short: 'p', value: 'N', help: 'partitions of a new topic', default: '1' },
+  replication: { type: 'string', short: 'r', value: 'N', help: 'replicas of each partition', default: '3, or the number of brokers if fewer' },
+  'retention-ms': { type: 'string', value: 'MS', help: 'delete segments older than this' },
+  'retention-bytes': { type: 'string', value: 'BYTES', help: 'keep each partition below about this size' },
+  flush: { type: 'string', value: 'always|records:N|interval:MS', help: 'fsync policy', default: 'always' },
   json: { type: 'boolean', help: 'print JSON' },
 };
 
+const actions = ['create', 'describe', 'list', 'delete'] as const;
 const usage = 'skein topic create|describe|list|delete [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags, { positionals: true });
   const [action, name, ...extra] = parsed.positionals;
-  if (parsed.values.help === true || action === undefined) {
+  if (boolFlag(parsed, 'help') || action === undefined) {
     process.stdout.write(helpText(usage, 'Topic administration.', flags));
-    return action === undefined && parsed.values.help !== true ? 2 : 0;
+    return boolFlag(parsed, 'help') ? 0 : 2;
   }
-  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-  const needsName = action !== 'list';
-  if (needsName && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
+  // Everything the line says is checked before anything connects: a typo gets its answer at once, cluster or not.
+  if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
+  if (action === 'list' && name !== undefined) throw new UsageError(`topic list takes no name, got ${quote(name)}`);
+  if (action !== 'list' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
+  if (name !== undefined) checkTopicName(name);
+  const create = action === 'create' ? createSettings(parsed) : undefined;
   const json = boolFlag(parsed, 'json');
   await using skein = openClient(parsed, 'skein-cli');
   const admin = skein.admin();
   switch (action) {
     case 'create': {
-      let replicationFactor = intFlag(parsed, 'replication', { min: 1, max: 7 });
-      if (replicationFactor === undefined) replicationFactor = Math.min(3, (await admin.describeCluster()).brokers.length);
-      const config: Partial<TopicConfig> = {};
-      const retentionMs = intFlag(parsed, 'retention-ms', { min: 1, max: Number.MAX_SAFE_INTEGER });
-      const retentionBytes = intFlag(parsed, 'retention-bytes', { min: 1, max: Number.MAX_SAFE_INTEGER });
-      if (retentionMs !== undefined) config.retentionMs = retentionMs;
-      if (retentionBytes !== undefined) config.retentionBytes = retentionBytes;
-      const flush = stringFlag(parsed, 'flush');
-      if (flush !== undefined) config.flush = parseFlush(flush);
-      const topic = await admin.createTopic({ name: name!, partitions: intFlag(parsed, 'partitions', { min: 1, max: 1024 }) ?? 1, replicationFactor, config });
+      const replicationFactor = create!.replicationFactor ?? Math.min(3, (await admin.describeCluster()).brokers.length);
+      const topic = await admin.createTopic({ name: name!, partitions: create!.partitions, replicationFactor, config: create!.config });
       print(json, topic, `created ${describe(topic)}`);
       return 0;
     }
@@ -52,22 +50,36 @@ export async function topicCommand(argv: string[]): Promise<number> {
       print(json, topics, topics.length === 0 ? '(no topics)' : topics.join('\n'));
       return 0;
     }
-    case 'delete':
+    default:
       await admin.deleteTopic(name!);
       print(json, { deleted: name }, `deleted topic ${name}`);
       return 0;
-    default:
-      throw new UsageError(`unknown action "${action}" (create, describe, list, delete)`);
   }
 }
 
-export function parseFlush(text: string): TopicConfig['flush'] {
+function createSettings(parsed: ParsedFlags): { partitions: number; replicationFactor: number | undefined; config: Partial<TopicConfig> } {
+  const config: Partial<TopicConfig> = {};
+  const retentionMs = intFlag(parsed, 'retention-ms', { min: 1, max: Number.MAX_SAFE_INTEGER });
+  const retentionBytes = intFlag(parsed, 'retention-bytes', { min: 1, max: Number.MAX_SAFE_INTEGER });
+  if (retentionMs !== undefined) config.retentionMs = retentionMs;
+  if (retentionBytes !== undefined) config.retentionBytes = retentionBytes;
+  if (stringFlag(parsed, 'flush') !== undefined) config.flush = parseFlush(parsed);
+  return {
+    partitions: intFlag(parsed, 'partitions', { min: 1, max: brokerLimits.partitionsPerTopicMax }) ?? 1,
+    replicationFactor: intFlag(parsed, 'replication', { min: 1, max: brokerLimits.replicationFactorMax }),
+    config,
+  };
+}
+
+/** --flush: always (the default), records:N or interval:MS. */
+export function parseFlush(parsed: ParsedFlags): TopicConfig['flush'] {
+  const text = stringFlag(parsed, 'flush') ?? 'always';
   if (text === 'always') return { mode: 'always' };
   const [mode, value] = text.split(':');
   const n = Number(value);
   if (mode === 'records' && Number.isSafeInteger(n) && n > 0) return { mode, records: n };
   if (mode === 'interval' && Number.isSafeInteger(n) && n > 0) return { mode, intervalMs: n };
-  throw new UsageError(`--flush must be always, records:N or interval:MS, got "${text}"`);
+  throw new UsageError(`--flush must be always, records:N or interval:MS, got ${quote(text)}`);
 }
 
 function describe(topic: TopicMetadata): string {

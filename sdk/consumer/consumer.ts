@@ -8,14 +8,14 @@ import type { Cluster, ReadFrom } from '../cluster.js';
 import { retrying } from '../retry.js';
 import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
 import { BatchCursor } from './cursor.js';
-import { checkFrom, resolveFrom, type From } from './from.js';
+import { checkFrom, defaultFrom, resolveFrom, type From } from './from.js';
 import { deserializeRecord, type ConsumedRecord } from './record.js';
 
 export interface ConsumerOptions<V = unknown, K = unknown> {
   topic: TopicInput<V, K>;
   /** Read one partition; default: all partitions of the topic. */
   partition?: number;
-  /** Where to start. Default 'latest' (only records written from now on). */
+  /** Where to start. Default 'earliest' (every record kept); 'latest' reads only records written from now on. */
   from?: From;
   /** 'leader' (default) or 'follower': read from another replica (it serves what it knows to be committed). */
   readFrom?: ReadFrom;
@@ -86,7 +86,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', knownOptions);
     this.topic = resolveTopic(options.topic, 'consumer()');
     this.onlyPartition = r.has('partition') ? r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }, 0) : undefined;
-    this.initialFrom = r.has('from') ? checkFrom(options.from, 'consumer()') : 'latest';
+    this.initialFrom = r.has('from') ? checkFrom(options.from, 'consumer()') : defaultFrom;
     this.readFrom = r.oneOf('readFrom', ['leader', 'follower'], 'leader');
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
     this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);

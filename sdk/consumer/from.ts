@@ -5,6 +5,14 @@ import type { CallOptions, Cluster } from '../cluster.js';
 /** Where a consumer starts (or seeks to): the first record kept, the next one written, an offset, or the first record at or after a time. */
 export type From = 'earliest' | 'latest' | { offset: number } | { timestamp: number };
 
+/**
+ * Where a pull consumer or a push subscription starts when its options say
+ * nothing: the first record kept, as `skein consume` and JetStream
+ * consumers do, so nothing written before the reader started is skipped
+ * without being asked for ('latest' is one word away).
+ */
+export const defaultFrom: From = 'earliest';
+
 /** Checks a `from` given by application code. */
 export function checkFrom(from: unknown, where: string): From {
   if (from === 'earliest' || from === 'latest') return from;

@@ -3,7 +3,7 @@ import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { abortable, sharedAbortController } from '../abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
-import { checkFrom, type From } from '../consumer/from.js';
+import { checkFrom, defaultFrom, type From } from '../consumer/from.js';
 import type { ConsumedRecord } from '../consumer/record.js';
 import { retrying } from '../retry.js';
 import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
@@ -14,7 +14,7 @@ export interface SubscribeOptions<V = unknown, K = unknown> {
   topic: TopicInput<V, K>;
   /** One partition; default: all partitions of the topic. */
   partition?: number;
-  /** Where to start. Default 'latest'. */
+  /** Where to start. Default 'earliest' (every record kept); 'latest' for only records written from now on. */
   from?: From;
   /** Called once per record, in offset order per partition; the subscription's pace is its pace. */
   handler: (record: ConsumedRecord<V, K>) => unknown;
@@ -64,7 +64,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
     this.signal = r.signal('signal');
     this.settings = {
       partition: r.has('partition') ? r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }, 0) : undefined,
-      from: r.has('from') ? checkFrom(options.from, 'subscribe()') : 'latest',
+      from: r.has('from') ? checkFrom(options.from, 'subscribe()') : defaultFrom,
       maxInFlight: r.int('maxInFlight', { min: 1, max: sdkLimits.pushMaxInFlightMax }, 1),
       creditBytes: r.int('creditBytes', { min: 1024, max: brokerLimits.pushCreditBytesMax }, sdkLimits.pushCreditBytesDefault),
       creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.fetchRecordsMax * 10 }, sdkLimits.pushCreditRecordsDefault),

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { BrokerProcesses } from '../integration/support/processes.js';
-import { median } from '../../transport/bench/latency-recorder.js';
+import { median } from '../../broker/cli/bench/latency.js';
 import { bundleForChild } from '../support/bundle.js';
 import { projectRoot } from '../support/root.js';
 

@@ -1,18 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { choiceFlag, intFlag, parseFlags, UsageError } from '../../../broker/cli/args.js';
+import { choiceFlag, helpText, intFlag, listFlag, numberFlag, parseFlags, UsageError, type FlagSpecs } from '../../../broker/cli/args.js';
+import { closest, editDistance } from '../../../broker/cli/suggest.js';
 
-const specs = { n: { type: 'string' as const, help: 'a number' }, mode: { type: 'string' as const, help: 'a choice' } };
+const specs: FlagSpecs = {
+  n: { type: 'string', help: 'a number' },
+  mode: { type: 'string', help: 'a choice' },
+  topic: { type: 'string', short: 't', value: 'NAME', help: 'a topic' },
+  follow: { type: 'boolean', short: 'f', help: 'keep going' },
+  verbose: { type: 'boolean', short: 'v', help: 'say more' },
+  old: { type: 'string', hidden: true, help: 'a deprecated spelling' },
+};
 
 describe('skein flag parsing', () => {
   it('takes integers at both ends of their range and refuses one past either, or a non-integer', () => {
     const at = (text: string): number | undefined => intFlag(parseFlags(['--n', text], specs), 'n', { min: 1, max: 10 });
     expect(at('1')).toBe(1);
     expect(at('10')).toBe(10);
-    expect(() => at('0')).toThrow(/--n must be between 1 and 10, got 0/);
+    expect(() => at('0')).toThrow(/^--n must be between 1 and 10, got "0"$/);
     expect(() => at('11')).toThrow(UsageError);
-    expect(() => at('2.5')).toThrow(/--n must be an integer, got "2.5"/);
+    expect(() => at('-1')).toThrow(/^--n must be between 1 and 10, got "-1"$/);
+    expect(() => at('2.5')).toThrow(/^--n must be an integer, got "2.5"$/);
     expect(() => at('')).toThrow(/must be an integer/);
+    expect(() => intFlag(parseFlags(['--n', '0'], specs), 'n', { min: 1, max: Number.MAX_SAFE_INTEGER })).toThrow(/^--n must be at least 1, got "0"$/);
     expect(intFlag(parseFlags([], specs), 'n', { min: 1, max: 10 })).toBeUndefined();
+  });
+
+  it('takes decimals and comma-separated lists', () => {
+    expect(numberFlag(parseFlags(['--n', '0.25'], specs), 'n', { min: 0, max: 1 })).toBe(0.25);
+    expect(numberFlag(parseFlags(['--n=-.5'], specs), 'n', { min: -1, max: 1 })).toBe(-0.5);
+    expect(() => numberFlag(parseFlags(['--n', '1e'], specs), 'n', { min: 0, max: 1 })).toThrow(/^--n must be a number, got "1e"$/);
+    expect(listFlag(parseFlags(['--n', '1, 2,3'], specs), 'n', Number, [])).toEqual([1, 2, 3]);
+    expect(listFlag(parseFlags([], specs), 'n', Number, [9])).toEqual([9]);
+    expect(() => listFlag(parseFlags(['--n', '1,,2'], specs), 'n', Number, [])).toThrow(/^--n is a comma-separated list, got "1,,2"$/);
   });
 
   it('takes one of the choices, the fallback when absent, and names the choices otherwise', () => {
@@ -22,8 +41,82 @@ describe('skein flag parsing', () => {
     expect(() => choose(['--mode', 'ALL'])).toThrow(/--mode must be one of all, leader, none, got "ALL"/);
   });
 
-  it('refuses unknown flags and stray positionals as usage errors naming them', () => {
-    expect(() => parseFlags(['--bogus'], specs)).toThrow(/bogus/);
-    expect(() => parseFlags(['stray'], specs)).toThrow(UsageError);
+  it('reads every spelling of a value', () => {
+    const topic = (argv: string[]): unknown => parseFlags(argv, specs).values.topic;
+    expect(topic(['--topic', 'a'])).toBe('a');
+    expect(topic(['--topic=a=b'])).toBe('a=b');
+    expect(topic(['-t', 'a'])).toBe('a');
+    expect(topic(['-ta'])).toBe('a');
+    expect(topic(['-t=a'])).toBe('a');
+    expect(topic(['--topic=--odd'])).toBe('--odd');
+    expect(topic(['--topic', '-'])).toBe('-');
+    expect(parseFlags(['-fv'], specs).values).toEqual({ follow: true, verbose: true });
+    expect(parseFlags(['-fvt', 'x'], specs).values).toEqual({ follow: true, verbose: true, topic: 'x' });
+    expect(parseFlags(['a', '--', '--not-a-flag', '-t'], specs, { positionals: true }).positionals).toEqual(['a', '--not-a-flag', '-t']);
+  });
+
+  it('takes a number that starts with a dash as a value, for its flag to judge', () => {
+    expect(parseFlags(['--n', '-5'], specs).values.n).toBe('-5');
+    expect(parseFlags(['--n', '-0.5'], specs).values.n).toBe('-0.5');
+    expect(() => parseFlags(['-5'], specs)).toThrow(/^unexpected argument "-5"$/);
+  });
+
+  it('refuses unknown flags, naming the one probably meant', () => {
+    expect(() => parseFlags(['--topik', 'x'], specs)).toThrow(/^unknown flag --topik \(did you mean --topic\?\)$/);
+    expect(() => parseFlags(['--verbsoe'], specs)).toThrow(/^unknown flag --verbsoe \(did you mean --verbose\?\)$/);
+    expect(() => parseFlags(['-topic', 'x'], specs)).toThrow(/^unknown flag -topic \(did you mean --topic\?\)$/);
+    expect(() => parseFlags(['-x'], specs)).toThrow(/^unknown flag -x$/);
+    expect(() => parseFlags(['--bogus'], specs)).toThrow(/^unknown flag --bogus$/);
+    // A hidden spelling is parsed but never suggested.
+    expect(parseFlags(['--old', '1'], specs).values.old).toBe('1');
+    expect(() => parseFlags(['--odl', '1'], specs)).toThrow(/^unknown flag --odl$/);
+  });
+
+  it('refuses missing, doubled and unexpected values', () => {
+    expect(() => parseFlags(['--topic'], specs)).toThrow(/^--topic needs a value$/);
+    expect(() => parseFlags(['-t'], specs)).toThrow(/^-t needs a value$/);
+    expect(() => parseFlags(['--topic', '--follow'], specs)).toThrow(/^--topic needs a value, got the flag --follow \(write --topic=VALUE for a value starting with "-"\)$/);
+    expect(() => parseFlags(['-t', 'a', '--topic', 'b'], specs)).toThrow(/^--topic is given more than once$/);
+    expect(() => parseFlags(['--follow=yes'], specs)).toThrow(/^--follow takes no value$/);
+    expect(() => parseFlags(['stray'], specs)).toThrow(/^unexpected argument "stray"$/);
+  });
+
+  it('answers --help or -h anywhere before --, whatever else is wrong', () => {
+    expect(parseFlags(['--bogus', '-h'], specs).values.help).toBe(true);
+    expect(parseFlags(['--topic', '--help'], specs).values.help).toBe(true);
+    expect(() => parseFlags(['--bogus', '--', '-h'], specs, { positionals: true })).toThrow(/unknown flag --bogus/);
+  });
+});
+
+describe('help layout', () => {
+  it('aligns every description after the longest flag and leaves hidden flags out', () => {
+    const text = helpText('skein x [flags]', 'Does x.', specs);
+    const rows = text.split('flags:\n')[1]!.trimEnd().split('\n');
+    expect(rows).toEqual([
+      '      --n VALUE     a number',
+      '      --mode VALUE  a choice',
+      '  -t, --topic NAME  a topic',
+      '  -f, --follow      keep going',
+      '  -v, --verbose     say more',
+      '  -h, --help        show this help',
+    ]);
+    expect(helpText('u', 's', { a: { type: 'string', value: 'N', help: 'h', default: '3' } })).toContain('      --a N   h (default: 3)\n');
+  });
+});
+
+describe('did you mean', () => {
+  it('counts insertions, deletions, substitutions and swapped neighbours', () => {
+    expect(editDistance('topic', 'topic')).toBe(0);
+    expect(editDistance('topik', 'topic')).toBe(1);
+    expect(editDistance('prodcue', 'produce')).toBe(1);
+    expect(editDistance('partiton', 'partitions')).toBe(2);
+    expect(editDistance('', 'abc')).toBe(3);
+  });
+
+  it('suggests only what is close enough to be a typo', () => {
+    expect(closest('lst', ['create', 'describe', 'list', 'delete'])).toBe('list');
+    expect(closest('Topic', ['topic'])).toBe('topic');
+    expect(closest('frobnicate', ['broker', 'dev', 'topic', 'produce', 'consume', 'bench'])).toBeUndefined();
+    expect(closest('ab', ['cd'])).toBeUndefined();
   });
 });

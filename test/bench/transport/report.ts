@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineChartSvg, type ChartSeries } from './chart.js';
-import type { LatencySummary } from './latency-recorder.js';
-import type { CongestionMode, SkeinRun } from './skein-run.js';
+import type { LatencySummary } from '../../../broker/cli/bench/latency.js';
+import type { CongestionMode, SkeinRun } from '../../../broker/cli/bench/skein-run.js';
 
 /** Everything one `bench:transport` run measured, in the shape of its JSON line. */
 export interface TransportBenchReport {

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { Prng } from '../../../transport/core/prng.js';
-import { NO_PRODUCER, encodeRecordBatch, stampBatch } from '../../../transport/protocol/record-batch.js';
-import { PartitionLog } from '../index.js';
-import type { FlushPolicy } from '../index.js';
+import { Prng } from '../../transport/core/prng.js';
+import { NO_PRODUCER, encodeRecordBatch, stampBatch } from '../../transport/protocol/record-batch.js';
+import { Progress } from '../../broker/cli/progress.js';
+import { PartitionLog } from '../../broker/log/index.js';
+import type { FlushPolicy } from '../../broker/log/index.js';
 
 /**
  * bench:log — the partition log against plain fs writes of the same bytes
@@ -54,7 +55,10 @@ type Policy = 'every-append' | 'records' | 'none';
 const policies: Policy[] = args.policy === 'all' ? ['records', 'every-append', 'none'] : [args.policy as Policy];
 const headlinePolicy: Policy = policies.includes('records') ? 'records' : policies[0]!;
 
-const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+let trials = 0;
+// On a terminal, one redrawn line with the trials done and the time left; elsewhere only the result lines below.
+const bar = Progress.start({ label: 'bench:log', total: batchSizes.length * policies.length * 2 * runs, unit: 'trials', sample: () => ({ done: trials }), plain: 'quiet' });
+const progress = (line: string): void => bar.log(line);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mbps = (bytes: number, ms: number): number => bytes / 1024 / 1024 / (ms / 1000);
 
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
           const rawMs: number[] = [];
           for (let run = 0; run < runs; run++) {
             const result = await trial(root, policy, verifyOnAppend, batches, chunk);
+            trials++;
             logMs.push(result.logMs);
             rawMs.push(result.rawMs);
           }
@@ -185,6 +190,7 @@ async function main(): Promise<void> {
     }
 
     progress('  reads: 16 KiB batches, tail cache off (every read from the file)');
+    bar.phase('reads and seeks');
     const { batches } = makeBatches(16 * 1024);
     const readMBps: number[] = [];
     const readHeadersOnlyMBps: number[] = [];
@@ -220,6 +226,7 @@ async function main(): Promise<void> {
     progress(`  seek by offset p50 ${seeks.default!.p50} us, p99 ${seeks.default!.p99} us (${seekCount} random offsets, one 16 KiB batch each, bodies verified)`);
     progress(`  same on 4 MiB segments (index LRU misses): p50 ${seeks.lru!.p50} us, p99 ${seeks.lru!.p99} us`);
 
+    bar.stop();
     const appendMBps = mbps(headline.bytes, headline.broker.logMs);
     const rawMBps = mbps(headline.bytes, headline.broker.rawMs);
     const verifiedMBps = mbps(headline.bytes, headline.verified.logMs);
@@ -248,6 +255,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
+    bar.stop();
     rmSync(root, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { median } from './latency-recorder.js';
+import { median } from './latency.js';
 import { rawRoles } from './raw-dgram.js';
 import { runRoleProcess } from './roles.js';
 import type { SkeinRun } from './skein-run.js';
@@ -51,8 +51,4 @@ export function deliveryFailures(runs: readonly SkeinRun[]): string[] {
     if (r.delivered !== r.messagesSent) failures.push(`run ${i + 1}: ${r.messagesSent} messages sent but ${r.delivered} delivered`);
   });
   return failures;
-}
-
-export function progress(text: string): void {
-  process.stderr.write(`[bench] ${text}\n`);
 }

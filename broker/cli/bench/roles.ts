@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { quote, UsageError } from '../args.js';
 
 /**
  * The bench runs each side of an experiment in its own process, so a sender
@@ -150,8 +151,7 @@ export async function runRoleProcess(name: string, roles: Readonly<Record<string
   const body = roles[name];
   // Only a process the bench started (IPC channel plus the marker) is a role; anything else refuses at once.
   if (body === undefined || typeof process.send !== 'function' || process.env[roleEnvVariable] !== name) {
-    process.stderr.write(`bench: --bench-role is internal (unknown role ${JSON.stringify(name)} or no parent)\n`);
-    return 2;
+    throw new UsageError(`--bench-role is internal (unknown role ${quote(name)} or no parent)`);
   }
   const inbox = new Inbox();
   process.on('message', (message: RoleMessage) => inbox.push(message));

@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { transportLimits } from '../limits.js';
-import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
+import { transportLimits } from '../../../transport/limits.js';
+import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { runServerAndClient, type RoleBody, type RoleLauncher } from './roles.js';
 
 /**

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { Connection } from '../connection.js';
-import { Endpoint } from '../endpoint.js';
-import { createLossModel } from '../loss/index.js';
-import type { LossSide } from '../loss/index.js';
-import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
+import type { Connection } from '../../../transport/connection.js';
+import { Endpoint } from '../../../transport/endpoint.js';
+import { createLossModel } from '../../../transport/loss/index.js';
+import type { LossSide } from '../../../transport/loss/index.js';
+import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { runServerAndClient, type RoleBody, type RoleLauncher } from './roles.js';
 
 /**
