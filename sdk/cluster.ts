@@ -1,7 +1,9 @@
 import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
+import { sdkLimits } from '../transport/limits.js';
 import { methods, type MetadataResponse } from '../transport/protocol/messages.js';
+import { abortable } from './abort.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
-import { MetadataCache, leaderHintOf } from './metadata.js';
+import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress, type ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
 
@@ -11,7 +13,12 @@ export type ReadFrom = 'leader' | 'follower';
 export interface PartitionTarget {
   connection: BrokerConnection;
   brokerId: number;
+  /** The leader epoch the metadata named `brokerId` with when the target was chosen. */
+  leaderEpoch: number;
 }
+
+/** What a leader check found: see Cluster.checkLeader. */
+export type LeaderCheck = { kind: 'alive' } | { kind: 'moved' | 'unreachable'; error: SkeinError };
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -96,7 +103,38 @@ export class Cluster {
       throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${brokerId} (serving ${topic}/${partition}) is not in the cluster metadata yet`, details: { topic, partition } });
     }
     const connection = await this.pool.get(address, signal);
-    return { connection, brokerId };
+    return { connection, brokerId, leaderEpoch: info.leaderEpoch };
+  }
+
+  /**
+   * A request to `target` is overdue. Is its broker still the one to ask?
+   * Asks the cluster (hedged, so another broker answers if the target does
+   * not): another leader at a newer epoch means 'moved'. Otherwise asks the
+   * target itself, on the same connection, a question it answers without
+   * Raft: no answer within leaderProbeTimeoutMs means 'unreachable' (paused,
+   * or a restarted process that ignores the dead one's connection), and the
+   * connection is dropped so that the next request dials afresh. Either
+   * error says the outcome of what was sent is unknown.
+   */
+  async checkLeader(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<LeaderCheck> {
+    await abortable(this.metadata.refresh([topic]), signal).catch(() => undefined);
+    const now = this.metadata.partition(topic, partition);
+    if (now !== undefined && now.leader !== target.brokerId && now.leaderEpoch > target.leaderEpoch) {
+      const message = `broker ${target.brokerId} no longer leads ${topic}/${partition}: the cluster names ${now.leader ?? 'no leader yet'} at epoch ${now.leaderEpoch}`;
+      return { kind: 'moved', error: new SkeinError('NOT_LEADER', { message, details: { leaderId: now.leader, leaderEpoch: now.leaderEpoch, outcome: 'unknown' } }) };
+    }
+    try {
+      const response = await target.connection.request<MetadataResponse>(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
+      this.metadata.apply(checkMetadata(response), [topic], target.brokerId);
+      return { kind: 'alive' };
+    } catch (error) {
+      if (signal.aborted) return { kind: 'alive' };
+      const message = `broker ${target.brokerId} (leading ${topic}/${partition}) did not answer a probe within ${sdkLimits.leaderProbeTimeoutMs} ms: ${describeError(error)}`;
+      const reason = new SkeinError('PEER_DEAD', { message, details: { outcome: 'unknown' }, cause: error });
+      this.pool.discard(target.connection, reason);
+      this.metadata.invalidate(topic);
+      return { kind: 'unreachable', error: reason };
+    }
   }
 
   /** A follower read failed: try another replica next time. */
@@ -178,38 +216,75 @@ export class Cluster {
   }
 
   /**
-   * One metadata refresh: asks open connections first, then every candidate
-   * in rotation, until one answers. Throws the last failure when none does
-   * (callers retry with backoff).
+   * One metadata refresh, hedged: asks one broker (open connections first,
+   * then every candidate, starting one further along each time so that no
+   * broker is asked twice in a row), and the next one too whenever an answer
+   * is overdue by metadataHedgeMs or an ask fails. The first answer wins: a
+   * paused or dead broker costs a quarter second, not a request timeout.
+   * Throws the last failure when none answers (callers retry with backoff).
    */
-  private async fetchMetadata(topics: string[] | undefined): Promise<MetadataResponse> {
+  private fetchMetadata(topics: string[] | undefined): Promise<MetadataAnswer> {
     const body = topics === undefined ? {} : { topics };
     const open = this.pool.openConnections();
     const candidates = this.candidates();
     const tries = open.length + candidates.length;
-    // The walk starts where the last one left off and asks each connection once: a dead broker, still
-    // "open" until the dead-peer timeout, was asked twice per refresh and first again in the next one
-    // (the cluster simulation showed a SIGKILLed leader's partitions waiting 4 s for metadata that way).
-    const start = this.rotation;
+    const start = this.rotation++;
     const asked = new Set<BrokerConnection>();
-    let lastError: unknown;
-    for (let i = 0; i < tries; i++) {
-      try {
+    return new Promise<MetadataAnswer>((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      let done = false;
+      let lastError: unknown;
+      let hedge: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): void => {
+        done = true;
+        clearTimeout(hedge);
+      };
+      const ask = async (i: number): Promise<boolean> => {
         const connection =
           i < open.length ? open[(start + i) % open.length]! : await this.pool.get(candidates[(start + i - open.length) % candidates.length]!);
-        if (!connection.isOpen || asked.has(connection)) continue;
+        if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
         const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
-        return await this.confirmMissing(response, connection.brokerId);
-      } catch (error) {
-        lastError = error;
-        if (isSkeinError(error) && !error.retriable) throw error;
-        this.rotation = start + i + 1;
-      }
-    }
-    throw isSkeinError(lastError)
-      ? lastError
-      : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
+        const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
+        if (!done) {
+          finish();
+          resolve(answer);
+        }
+        return true;
+      };
+      const launch = (): void => {
+        clearTimeout(hedge);
+        if (done) return;
+        if (next >= tries) {
+          if (running === 0) {
+            finish();
+            reject(noAnswer(lastError));
+          }
+          return;
+        }
+        const i = next++;
+        running++;
+        ask(i).then(
+          (sent) => {
+            running--;
+            if (!sent) launch();
+          },
+          (error: unknown) => {
+            running--;
+            lastError = error;
+            if (isSkeinError(error) && !error.retriable && !done) {
+              finish();
+              reject(error);
+              return;
+            }
+            launch();
+          },
+        );
+        hedge = setTimeout(launch, sdkLimits.metadataHedgeMs);
+      };
+      launch();
+    });
   }
 
   /**
@@ -235,6 +310,12 @@ export class Cluster {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+function noAnswer(lastError: unknown): SkeinError {
+  return isSkeinError(lastError)
+    ? lastError
+    : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
 }
 
 /** A metadata answer is the peer's data: check its shape before the cache trusts it. */

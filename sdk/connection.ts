@@ -69,7 +69,12 @@ export class BrokerConnection {
   }
 
   close(): Promise<void> {
-    this.lost(new SkeinError('CLIENT_CLOSED', { message: 'the client closed the connection' }));
+    return this.abandon(new SkeinError('CLIENT_CLOSED', { message: 'the client closed the connection' }));
+  }
+
+  /** Closes the connection for `reason`: its subscriptions learn it, and its waiting requests fail with CONNECTION_CLOSED. */
+  abandon(reason: SkeinError): Promise<void> {
+    this.lost(reason);
     return this.rpc.close();
   }
 
@@ -131,6 +136,11 @@ export class ConnectionPool {
       });
     }
     return abortable(pending, signal);
+  }
+
+  /** Drops a connection that stopped answering (see Cluster.checkLeader): the next caller dials again. */
+  discard(connection: BrokerConnection, reason: SkeinError): void {
+    void connection.abandon(reason).catch(() => undefined);
   }
 
   /** Open connections right now (metadata requests prefer them over dialling). */
