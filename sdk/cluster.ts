@@ -18,7 +18,7 @@ export interface PartitionTarget {
 }
 
 /** What a leader check found: see Cluster.checkLeader. */
-export type LeaderCheck = { kind: 'alive' } | { kind: 'moved' | 'unreachable'; error: SkeinError };
+export type LeaderCheck = { kind: 'alive' } | { kind: 'moved' | 'reconnected'; error: SkeinError };
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -102,8 +102,39 @@ export class Cluster {
       this.metadata.invalidate(topic);
       throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${brokerId} (serving ${topic}/${partition}) is not in the cluster metadata yet`, details: { topic, partition } });
     }
-    const connection = await this.pool.get(address, signal);
+    const connection = await this.dial(address, { topic, partition, brokerId, leaderEpoch: info.leaderEpoch }, signal);
     return { connection, brokerId, leaderEpoch: info.leaderEpoch };
+  }
+
+  /**
+   * Dials the broker serving a partition. A dial to a broker that is gone
+   * waits out connectTimeoutMs, so while it has not answered within
+   * leaderCheckAfterMs the cluster is asked (every leaderCheckEveryMs)
+   * whether another broker leads now: then the caller goes there at once
+   * (NOT_LEADER with that hint), and the dial goes on in the pool.
+   */
+  private async dial(address: BrokerAddress, serving: { topic: string; partition: number; brokerId: number; leaderEpoch: number }, signal?: AbortSignal): Promise<BrokerConnection> {
+    const dialled = this.pool.get(address, signal);
+    // Once the race is decided, the checks stop (their timers must not outlive it).
+    const dialSettled = new AbortController();
+    const checks = signal === undefined ? dialSettled.signal : AbortSignal.any([signal, dialSettled.signal]);
+    const moved = async (): Promise<never> => {
+      await sleep(sdkLimits.leaderCheckAfterMs, checks);
+      for (;;) {
+        await this.metadata.refresh([serving.topic]).catch(() => undefined);
+        const now = this.metadata.partition(serving.topic, serving.partition);
+        if (!checks.aborted && now !== undefined && now.leader !== serving.brokerId && now.leaderEpoch > serving.leaderEpoch) {
+          const message = `broker ${serving.brokerId} does not answer and no longer leads ${serving.topic}/${serving.partition}: the cluster names ${now.leader ?? 'no leader yet'} at epoch ${now.leaderEpoch}`;
+          throw new SkeinError('NOT_LEADER', { message, details: { leaderId: now.leader, leaderEpoch: now.leaderEpoch } });
+        }
+        await sleep(sdkLimits.leaderCheckEveryMs, checks);
+      }
+    };
+    try {
+      return await Promise.race([dialled, moved()]);
+    } finally {
+      dialSettled.abort();
+    }
   }
 
   /**
@@ -111,10 +142,10 @@ export class Cluster {
    * Asks the cluster (hedged, so another broker answers if the target does
    * not): another leader at a newer epoch means 'moved'. Otherwise asks the
    * target itself, on the same connection, a question it answers without
-   * Raft: no answer within leaderProbeTimeoutMs means 'unreachable' (paused,
-   * or a restarted process that ignores the dead one's connection), and the
-   * connection is dropped so that the next request dials afresh. Either
-   * error says the outcome of what was sent is unknown.
+   * Raft. No answer within leaderProbeTimeoutMs, but a new connection
+   * that works, means 'reconnected': a restarted process ignores the dead
+   * one's connection. Either error says the outcome of what was sent is
+   * unknown.
    */
   async checkLeader(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<LeaderCheck> {
     await abortable(this.metadata.refresh([topic]), signal).catch(() => undefined);
@@ -129,11 +160,12 @@ export class Cluster {
       return { kind: 'alive' };
     } catch (error) {
       if (signal.aborted) return { kind: 'alive' };
-      const message = `broker ${target.brokerId} (leading ${topic}/${partition}) did not answer a probe within ${sdkLimits.leaderProbeTimeoutMs} ms: ${describeError(error)}`;
-      const reason = new SkeinError('PEER_DEAD', { message, details: { outcome: 'unknown' }, cause: error });
-      this.pool.discard(target.connection, reason);
-      this.metadata.invalidate(topic);
-      return { kind: 'unreachable', error: reason };
+      // Silent: paused, cut off, or a restarted process ignoring our old connection. Only the last is
+      // helped by a new connection, and only a new connection that succeeds tells them apart.
+      const message = `broker ${target.brokerId} (leading ${topic}/${partition}) did not answer on our connection within ${sdkLimits.leaderProbeTimeoutMs} ms, but did on a new one: ${describeError(error)}`;
+      const reason = new SkeinError('CONNECTION_CLOSED', { message, details: { outcome: 'unknown' }, cause: error });
+      if (!(await this.pool.replace(target.connection, reason, sdkLimits.leaderProbeTimeoutMs))) return { kind: 'alive' };
+      return { kind: 'reconnected', error: reason };
     }
   }
 
@@ -310,6 +342,22 @@ export class Cluster {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function noAnswer(lastError: unknown): SkeinError {
