@@ -175,8 +175,8 @@ function catchingUp(ctx: ServerContext): SkeinError {
   return new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${ctx.brokerId} is still catching up on the cluster metadata` });
 }
 
-/** NOT_LEADER with the leader's address filled in from the metadata, when known. */
-export function notLeader(ctx: ServerContext, message: string, hint: LeaderHint): SkeinError {
+/** NOT_LEADER with the leader's address filled in from the metadata, when known; `more` keeps what else the error said (an unknown outcome). */
+export function notLeader(ctx: ServerContext, message: string, hint: LeaderHint, more: Readonly<Record<string, unknown>> = {}): SkeinError {
   const broker = hint.leaderId === null ? undefined : ctx.metadata().broker(hint.leaderId);
-  return new SkeinError('NOT_LEADER', { message, details: broker === undefined ? { ...hint } : { ...hint, host: broker.host, port: broker.port } });
+  return new SkeinError('NOT_LEADER', { message, details: broker === undefined ? { ...more, ...hint } : { ...more, ...hint, host: broker.host, port: broker.port } });
 }
