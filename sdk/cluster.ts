@@ -1,6 +1,6 @@
 import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
-import { methods, type MetadataResponse } from '../transport/protocol/messages.js';
+import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { abortable } from './abort.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
@@ -17,8 +17,11 @@ export interface PartitionTarget {
   leaderEpoch: number;
 }
 
-/** What a leader check found: see Cluster.checkLeader. */
-export type LeaderCheck = { kind: 'alive' } | { kind: 'moved' | 'reconnected'; error: SkeinError };
+/** See Cluster.leaderChecks. */
+export interface LeaderChecks {
+  moved(): Promise<SkeinError | null>;
+  probe(signal: AbortSignal): Promise<SkeinError | null>;
+}
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -121,12 +124,8 @@ export class Cluster {
     const moved = async (): Promise<never> => {
       await sleep(sdkLimits.leaderCheckAfterMs, checks);
       for (;;) {
-        await this.metadata.refresh([serving.topic]).catch(() => undefined);
-        const now = this.metadata.partition(serving.topic, serving.partition);
-        if (!checks.aborted && now !== undefined && now.leader !== serving.brokerId && now.leaderEpoch > serving.leaderEpoch) {
-          const message = `broker ${serving.brokerId} does not answer and no longer leads ${serving.topic}/${serving.partition}: the cluster names ${now.leader ?? 'no leader yet'} at epoch ${now.leaderEpoch}`;
-          throw new SkeinError('NOT_LEADER', { message, details: { leaderId: now.leader, leaderEpoch: now.leaderEpoch } });
-        }
+        const hint = await this.successor(serving.topic, serving.partition, serving);
+        if (hint !== null && !checks.aborted) throw movedError(serving.topic, serving.partition, serving.brokerId, hint);
         await sleep(sdkLimits.leaderCheckEveryMs, checks);
       }
     };
@@ -138,34 +137,45 @@ export class Cluster {
   }
 
   /**
-   * A request to `target` is overdue. Is its broker still the one to ask?
-   * Asks the cluster (hedged, so another broker answers if the target does
-   * not): another leader at a newer epoch means 'moved'. Otherwise asks the
-   * target itself, on the same connection, a question it answers without
-   * Raft. No answer within leaderProbeTimeoutMs, but a new connection
-   * that works, means 'reconnected': a restarted process ignores the dead
-   * one's connection. Either error says the outcome of what was sent is
-   * unknown.
+   * What a producer asks while its requests to `target` go unanswered (see
+   * PartitionPipeline.watchFlight): `moved` asks the cluster (hedged, so
+   * another broker answers if the target does not) and returns NOT_LEADER
+   * naming the successor when another broker leads at a newer epoch; `probe`
+   * asks the target itself, on the same connection, a question it answers
+   * without Raft, and when no answer comes within leaderProbeTimeoutMs but a
+   * new connection to it works, returns CONNECTION_CLOSED (a restarted
+   * process ignores its predecessor's connections; a paused or cut-off one
+   * answers neither, and the old connection is kept). Each returns null when
+   * it found nothing; their errors say the outcome of what was sent is unknown.
    */
-  async checkLeader(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<LeaderCheck> {
-    await abortable(this.metadata.refresh([topic]), signal).catch(() => undefined);
+  leaderChecks(topic: string, partition: number, target: PartitionTarget): LeaderChecks {
+    return {
+      moved: async () => {
+        const hint = await this.successor(topic, partition, target);
+        return hint === null ? null : movedError(topic, partition, target.brokerId, hint, 'unknown');
+      },
+      probe: (signal) => this.probe(topic, partition, target, signal),
+    };
+  }
+
+  /** Asks the cluster who leads now: the hint when another broker than `was` does, at a newer epoch; else null. */
+  private async successor(topic: string, partition: number, was: { brokerId: number; leaderEpoch: number }): Promise<LeaderHint | null> {
+    await this.metadata.refresh([topic]).catch(() => undefined);
     const now = this.metadata.partition(topic, partition);
-    if (now !== undefined && now.leader !== target.brokerId && now.leaderEpoch > target.leaderEpoch) {
-      const message = `broker ${target.brokerId} no longer leads ${topic}/${partition}: the cluster names ${now.leader ?? 'no leader yet'} at epoch ${now.leaderEpoch}`;
-      return { kind: 'moved', error: new SkeinError('NOT_LEADER', { message, details: { leaderId: now.leader, leaderEpoch: now.leaderEpoch, outcome: 'unknown' } }) };
-    }
+    if (now === undefined || now.leader === was.brokerId || now.leaderEpoch <= was.leaderEpoch) return null;
+    return { leaderId: now.leader, leaderEpoch: now.leaderEpoch };
+  }
+
+  private async probe(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<SkeinError | null> {
     try {
       const response = await target.connection.request<MetadataResponse>(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
       this.metadata.apply(checkMetadata(response), [topic], target.brokerId);
-      return { kind: 'alive' };
+      return null;
     } catch (error) {
-      if (signal.aborted) return { kind: 'alive' };
-      // Silent: paused, cut off, or a restarted process ignoring our old connection. Only the last is
-      // helped by a new connection, and only a new connection that succeeds tells them apart.
+      if (signal.aborted) return null;
       const message = `broker ${target.brokerId} (leading ${topic}/${partition}) did not answer on our connection within ${sdkLimits.leaderProbeTimeoutMs} ms, but did on a new one: ${describeError(error)}`;
       const reason = new SkeinError('CONNECTION_CLOSED', { message, details: { outcome: 'unknown' }, cause: error });
-      if (!(await this.pool.replace(target.connection, reason, sdkLimits.leaderProbeTimeoutMs))) return { kind: 'alive' };
-      return { kind: 'reconnected', error: reason };
+      return (await this.pool.replace(target.connection, reason, sdkLimits.leaderProbeTimeoutMs)) ? reason : null;
     }
   }
 
@@ -342,6 +352,12 @@ export class Cluster {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** NOT_LEADER naming the broker that leads now, for a request that went (or would have gone) to `was`. */
+function movedError(topic: string, partition: number, was: number, hint: LeaderHint, outcome?: 'unknown'): SkeinError {
+  const message = `broker ${was} no longer leads ${topic}/${partition}: the cluster names ${hint.leaderId ?? 'no leader yet'} at epoch ${hint.leaderEpoch}`;
+  return new SkeinError('NOT_LEADER', { message, details: { ...hint, ...(outcome === undefined ? {} : { outcome }) } });
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason. */

@@ -3,7 +3,7 @@ import { SkeinError, isSkeinError, type ErrorCode } from '../../transport/errors
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
-import type { LeaderCheck } from '../cluster.js';
+import type { LeaderChecks } from '../cluster.js';
 import { backoff, type Verdict } from '../retry.js';
 import { ProducerBatch, type PendingRecord } from './batch.js';
 import type { ByteBudget } from './budget.js';
@@ -13,8 +13,8 @@ export interface ProduceTarget {
   brokerId: number | null;
   /** Sends one encoded batch; resolves with the broker's answer, or null with acks 'none'. */
   transmit(batch: Uint8Array, signal: AbortSignal): Promise<ProduceResponse | null>;
-  /** Answers go unanswered: is this still the leader, and does it still hear us? (See Cluster.checkLeader.) */
-  check?(signal: AbortSignal): Promise<LeaderCheck>;
+  /** Requests go unanswered: has the leader moved, and does it still hear us? (See Cluster.leaderChecks.) */
+  checks?: LeaderChecks;
 }
 
 export interface PipelineOptions {
@@ -372,34 +372,41 @@ export class PartitionPipeline {
 
   /**
    * While answers are overdue (leaderCheckAfterMs with batches out and none
-   * answered), asks every leaderCheckEveryMs whether the leader moved or went
-   * silent; on evidence, ends the flight with that error, so the batches are
-   * resent (to the new leader) rather than waiting for a timeout. Returns the
-   * stop.
+   * answered), asks every leaderCheckEveryMs whether the leader moved, and
+   * keeps one probe of the leader going; on evidence (a successor at a newer
+   * epoch, or a silent connection that a new one replaced), ends the flight
+   * with that error, so the batches are resent rather than left to a
+   * timeout. Returns the stop.
    */
   private watchFlight(target: ProduceTarget, flight: AbortController): () => void {
-    const check = target.check;
-    if (check === undefined) return () => {};
+    const checks = target.checks;
+    if (checks === undefined) return () => {};
     let stopped = false;
+    let probing = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (ms: number): void => {
-      if (!stopped) timer = setTimeout(() => void tick(), ms);
+    // A probe outlives no flight: once the round is over its answer would mean nothing.
+    const watching = new AbortController();
+    const probeSignal = AbortSignal.any([flight.signal, watching.signal]);
+    const end = (error: SkeinError | null): void => {
+      if (error !== null && !stopped) flight.abort(error);
     };
     const tick = async (): Promise<void> => {
       const quietMs = this.now() - this.quietSinceMs;
-      if (this.inflight.length === 0 || quietMs < sdkLimits.leaderCheckAfterMs) {
-        arm(this.inflight.length === 0 ? sdkLimits.leaderCheckAfterMs : sdkLimits.leaderCheckAfterMs - quietMs);
-        return;
+      if (this.inflight.length > 0 && quietMs >= sdkLimits.leaderCheckAfterMs) {
+        if (!probing) {
+          probing = true;
+          void checks.probe(probeSignal).then(end, () => undefined).finally(() => (probing = false));
+        }
+        end(await checks.moved().catch(() => null));
       }
-      const found = await check(flight.signal);
-      if (stopped) return;
-      if (found.kind === 'alive') arm(sdkLimits.leaderCheckEveryMs);
-      else flight.abort(found.error);
+      const waitMs = this.inflight.length > 0 && quietMs < sdkLimits.leaderCheckAfterMs ? sdkLimits.leaderCheckAfterMs - quietMs : sdkLimits.leaderCheckEveryMs;
+      if (!stopped && !flight.signal.aborted) timer = setTimeout(() => void tick(), waitMs);
     };
-    arm(sdkLimits.leaderCheckAfterMs);
+    timer = setTimeout(() => void tick(), sdkLimits.leaderCheckAfterMs);
     return () => {
       stopped = true;
       clearTimeout(timer);
+      watching.abort();
     };
   }
 

@@ -317,7 +317,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
               if (acks === 'none') return target.connection.notify(methods.produce, body).then(() => null);
               return target.connection.request<ProduceResponse>(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(checkProduceResponse);
             },
-            check: (checkSignal) => cluster.checkLeader(topic, partition, target, checkSignal),
+            checks: cluster.leaderChecks(topic, partition, target),
           };
         },
       });
