@@ -110,19 +110,19 @@ export async function injectFault(sim: SimCluster, prng: Prng): Promise<FaultRun
 }
 
 /**
- * The longest wait for writes each fault caused: the stalls (stretches with
- * no acknowledgement) that began while it lasted or before the next one,
- * counted from when a majority was healthy again.
+ * The longest wait for writes each fault caused: the part of every stall
+ * (a stretch with no acknowledgement) that fell between the fault's start
+ * and the next fault's, counted from when a majority was healthy again.
  */
 export function stallsPerFault(faults: readonly FaultRun[], stalls: ReadonlyArray<{ fromMs: number; toMs: number }>, endMs: number): number[] {
   // A stall is noticed by a 50 ms probe: one that began just before a fault belongs to it.
   const slackMs = 100;
   return faults.map((fault, k) => {
-    const until = (faults[k + 1]?.startMs ?? endMs) - slackMs;
+    const until = faults[k + 1]?.startMs ?? endMs;
     let longest = 0;
     for (const { fromMs, toMs } of stalls) {
-      if (fromMs < fault.startMs - slackMs || fromMs >= until) continue;
-      longest = Math.max(longest, toMs - Math.max(fromMs, fault.healthyFromMs));
+      if (toMs <= fault.startMs - slackMs || fromMs >= until) continue;
+      longest = Math.max(longest, Math.min(toMs, until) - Math.max(fromMs, fault.healthyFromMs));
     }
     return Math.round(longest);
   });
