@@ -258,18 +258,19 @@ export class Cluster {
   }
 
   /**
-   * One metadata refresh, hedged: asks one broker (open connections first,
-   * then every candidate, starting one further along each time so that no
-   * broker is asked twice in a row), and the next one too whenever an answer
-   * is overdue by metadataHedgeMs or an ask fails. The first answer wins: a
-   * paused or dead broker costs a quarter second, not a request timeout.
-   * Throws the last failure when none answers (callers retry with backoff).
+   * One metadata refresh, hedged: asks one broker (every broker we know of
+   * in turn, starting one further along each time, over its open connection
+   * if it has one, so no broker is asked twice in a row and a broker that
+   * answers with what it alone believes cannot hold the client), and the
+   * next one too whenever an answer is overdue by metadataHedgeMs or an ask
+   * fails. The first answer wins: a paused or dead broker costs a quarter
+   * second, not a request timeout. Throws the last failure when none
+   * answers (callers retry with backoff).
    */
   private fetchMetadata(topics: string[] | undefined): Promise<MetadataAnswer> {
     const body = topics === undefined ? {} : { topics };
-    const open = this.pool.openConnections();
     const candidates = this.candidates();
-    const tries = open.length + candidates.length;
+    const tries = candidates.length;
     const start = this.rotation++;
     const asked = new Set<BrokerConnection>();
     return new Promise<MetadataAnswer>((resolve, reject) => {
@@ -283,8 +284,7 @@ export class Cluster {
         clearTimeout(hedge);
       };
       const ask = async (i: number): Promise<boolean> => {
-        const connection =
-          i < open.length ? open[(start + i) % open.length]! : await this.pool.get(candidates[(start + i - open.length) % candidates.length]!);
+        const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
         if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
         const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));

@@ -55,18 +55,18 @@ describe('failover (real processes)', () => {
     const { cluster, leader } = await startCluster();
     const followers = [1, 2, 3].filter((id) => id !== leader);
     const rpc = await rawConnection(cluster.address(leader));
-    // No follower runs, so the leader can append the batch but never commit it.
-    for (const id of followers) cluster.pause(id);
+    // No follower runs, so the leader appends the batch but cannot commit it, and no follower gets it.
+    for (const id of followers) await cluster.kill(id);
     const batch = encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: Buffer.from('v'), headers: [], timestamp: 1 }] });
     const answer = rpc.request(methods.produce, { topic: 'failover', partition: 0, acks: 'all', batch, timeoutMs: 25_000 }, { timeoutMs: 25_000 }).then(
       () => null,
       (error: unknown) => error,
     );
-    // SIGSTOP the leader too, let the followers elect a new one, then let the old leader run again:
-    // it steps down (by check-quorum before its pause, or on hearing the new term after it).
+    // SIGSTOP the leader, bring the followers back to elect a new one, then let the old leader run again:
+    // it stepped down (by check-quorum before its pause) or does on hearing the new term after it.
     await new Promise((r) => setTimeout(r, 200));
     cluster.pause(leader);
-    for (const id of followers) cluster.resume(id);
+    await Promise.all(followers.map((id) => cluster.start(id)));
     await new Promise((r) => setTimeout(r, 3_000));
     cluster.resume(leader);
     const error = await answer;
