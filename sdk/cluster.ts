@@ -1,7 +1,6 @@
 import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
-import { abortable } from './abort.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress, type ResolvedSkeinOptions } from './options.js';
