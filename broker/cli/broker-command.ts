@@ -14,7 +14,7 @@ const flags: FlagSpecs = {
   loss: { type: 'string', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
   'datagram-bytes': { type: 'string', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
   'tick-ms': { type: 'string', help: 'Raft tick', default: '100' },
-  'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
+  'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '5' },
   'peer-secret': { type: 'string', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
   'leader-balance': { type: 'string', help: 'hand leaderships back to preferred replicas: on | off', default: 'on' },
   config: { type: 'string', help: 'JSON file with the same settings (flags win)' },

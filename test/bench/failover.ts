@@ -19,7 +19,7 @@
  * and the longest per fault and link, one CSV line per run with --csv, and
  * progress on stderr.
  *
- *   npm run bench:failover -- [--runs 3] [--faults sigkill,graceful,pause,quorum,cutoff] [--links clean,lossy] [--pause-ms 5000] [--tick-ms 50] [--csv]
+ *   npm run bench:failover -- [--runs 3] [--faults sigkill,graceful,pause,quorum,cutoff] [--links clean,lossy] [--pause-ms 5000] [--tick-ms 100] [--election-ticks 5] [--csv]
  */
 import { parseArgs } from 'node:util';
 import { defineTopic, serdes, Skein } from '../../sdk/index.js';
@@ -32,8 +32,9 @@ const { values } = parseArgs({
     faults: { type: 'string', default: 'sigkill,graceful,pause,quorum,cutoff' },
     links: { type: 'string', default: 'clean,lossy' },
     'pause-ms': { type: 'string', default: '5000' },
-    'tick-ms': { type: 'string', default: '50' },
-    'election-ticks': { type: 'string', default: '10' },
+    // The broker's defaults.
+    'tick-ms': { type: 'string', default: '100' },
+    'election-ticks': { type: 'string', default: '5' },
     csv: { type: 'boolean', default: false },
   },
 });
