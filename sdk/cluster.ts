@@ -286,7 +286,7 @@ export class Cluster {
         const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
         if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
-        const response = checkMetadata(await this.askMetadata(connection, body));
+        const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
         const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
         if (!done) {
           finish();
@@ -326,25 +326,6 @@ export class Cluster {
       };
       launch();
     });
-  }
-
-  /**
-   * A metadata request over an open connection, answered without Raft: no
-   * answer within leaderProbeTimeoutMs is a failure (the walk goes on), and
-   * a fresh connection is tried beside this one, which replaces it if it
-   * works (a restarted broker ignores its predecessor's connections, which
-   * would otherwise hold every refresh until the dead-peer timeout).
-   */
-  private async askMetadata(connection: BrokerConnection, body: unknown): Promise<MetadataResponse> {
-    try {
-      return await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: Math.min(this.options.requestTimeoutMs, sdkLimits.leaderProbeTimeoutMs) });
-    } catch (error) {
-      if (isSkeinError(error, 'TIMEOUT')) {
-        const reason = new SkeinError('CONNECTION_CLOSED', { message: `broker ${connection.key} did not answer metadata on this connection, but did on a new one`, details: { outcome: 'unknown' }, cause: error });
-        void this.pool.replace(connection, reason, sdkLimits.leaderProbeTimeoutMs);
-      }
-      throw error;
-    }
   }
 
   /**

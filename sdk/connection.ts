@@ -117,8 +117,6 @@ export class ConnectionPool {
   private readonly live = new Set<BrokerConnection>();
   /** The connection each entry of `connections` resolved to, to drop it the moment it dies. */
   private readonly settled = new Map<string, BrokerConnection>();
-  /** Connections a fresh dial may replace right now (see replace): one dial each. */
-  private readonly replacing = new Set<BrokerConnection>();
   private closed = false;
   /** Dials made (tests check one connection per broker with it). */
   dials = 0;
@@ -151,15 +149,12 @@ export class ConnectionPool {
   async replace(connection: BrokerConnection, reason: SkeinError, timeoutMs: number): Promise<boolean> {
     const key = connection.key;
     const current = this.connections.get(key);
-    if (this.closed || this.settled.get(key) !== connection || current === undefined || this.replacing.has(connection)) return false;
-    this.replacing.add(connection);
+    if (this.closed || this.settled.get(key) !== connection || current === undefined) return false;
     let fresh: BrokerConnection;
     try {
       fresh = await this.open(connection.address, timeoutMs);
     } catch {
       return false;
-    } finally {
-      this.replacing.delete(connection);
     }
     // open() made the fresh one the settled connection; the pool's entry follows unless it moved meanwhile.
     if (this.connections.get(key) === current) this.connections.set(key, Promise.resolve(fresh));

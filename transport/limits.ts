@@ -335,7 +335,6 @@ export const sdkLimits = {
    */
   leaderCheckAfterMs: 500,
   leaderCheckEveryMs: 250,
-  /** A question a broker answers without Raft (metadata, a probe of a silent leader) waits this long on one connection. */
   leaderProbeTimeoutMs: 1_000,
   /** A metadata request unanswered this long is also sent to the next broker; the first answer wins. */
   metadataHedgeMs: 250,
