@@ -199,7 +199,7 @@ export class Broker implements AsyncDisposable {
       // A replica knows its leader's id; the metadata knows where that broker is.
       if (isSkeinError(error, 'NOT_LEADER') && error.details?.host === undefined) {
         const { leaderId, leaderEpoch } = (error.details ?? {}) as { leaderId?: number | null; leaderEpoch?: number };
-        throw notLeader(this.context, error.message, { leaderId: leaderId ?? null, leaderEpoch: leaderEpoch ?? 0 });
+        throw notLeader(this.context, error.message, { leaderId: leaderId ?? null, leaderEpoch: leaderEpoch ?? 0 }, error.details);
       }
       throw error;
     }

@@ -3,6 +3,13 @@ import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
+ * Elections after 0.5–1 s without word from a leader at the default 100 ms tick: well above the round
+ * trips of a lossy link (npm run bench:rtt-loss), so a healthy leader's heartbeats get through at 20–30%
+ * loss, and short enough that writes fail over within 2 s of a crash.
+ */
+export const brokerElectionTicksDefault = 5;
+
+/**
  * A broker's configuration, from flags or a JSON file, validated in one place:
  * every problem is an INVALID_CONFIG naming the setting, before anything opens.
  */
@@ -73,7 +80,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
   const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
   if (!peers.some((p) => p.id === id)) throw invalid(`peers must include this broker (id ${id})`);
-  const electionTicks = settings.electionTicks === undefined ? 10 : integer(settings.electionTicks, 'electionTicks', 3, 1000);
+  const electionTicks = settings.electionTicks === undefined ? brokerElectionTicksDefault : integer(settings.electionTicks, 'electionTicks', 3, 1000);
   const heartbeatTicks = settings.heartbeatTicks === undefined ? 1 : integer(settings.heartbeatTicks, 'heartbeatTicks', 1, 1000);
   if (heartbeatTicks >= electionTicks) throw invalid('heartbeatTicks must be smaller than electionTicks');
   return {

@@ -1,7 +1,8 @@
 import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
-import { methods, type MetadataResponse } from '../transport/protocol/messages.js';
+import { sdkLimits } from '../transport/limits.js';
+import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
-import { MetadataCache, leaderHintOf } from './metadata.js';
+import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress, type ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
 
@@ -11,6 +12,14 @@ export type ReadFrom = 'leader' | 'follower';
 export interface PartitionTarget {
   connection: BrokerConnection;
   brokerId: number;
+  /** The leader epoch the metadata named `brokerId` with when the target was chosen. */
+  leaderEpoch: number;
+}
+
+/** See Cluster.leaderChecks. */
+export interface LeaderChecks {
+  moved(): Promise<SkeinError | null>;
+  probe(signal: AbortSignal): Promise<SkeinError | null>;
 }
 
 export interface CallOptions {
@@ -95,8 +104,78 @@ export class Cluster {
       this.metadata.invalidate(topic);
       throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${brokerId} (serving ${topic}/${partition}) is not in the cluster metadata yet`, details: { topic, partition } });
     }
-    const connection = await this.pool.get(address, signal);
-    return { connection, brokerId };
+    const connection = await this.dial(address, { topic, partition, brokerId, leaderEpoch: info.leaderEpoch }, signal);
+    return { connection, brokerId, leaderEpoch: info.leaderEpoch };
+  }
+
+  /**
+   * Dials the broker serving a partition. A dial to a broker that is gone
+   * waits out connectTimeoutMs, so while it has not answered within
+   * leaderCheckAfterMs the cluster is asked (every leaderCheckEveryMs)
+   * whether another broker leads now: then the caller goes there at once
+   * (NOT_LEADER with that hint), and the dial goes on in the pool.
+   */
+  private async dial(address: BrokerAddress, serving: { topic: string; partition: number; brokerId: number; leaderEpoch: number }, signal?: AbortSignal): Promise<BrokerConnection> {
+    const dialled = this.pool.get(address, signal);
+    // Once the race is decided, the checks stop (their timers must not outlive it).
+    const dialSettled = new AbortController();
+    const checks = signal === undefined ? dialSettled.signal : AbortSignal.any([signal, dialSettled.signal]);
+    const moved = async (): Promise<never> => {
+      await sleep(sdkLimits.leaderCheckAfterMs, checks);
+      for (;;) {
+        const hint = await this.successor(serving.topic, serving.partition, serving);
+        if (hint !== null && !checks.aborted) throw movedError(serving.topic, serving.partition, serving.brokerId, hint);
+        await sleep(sdkLimits.leaderCheckEveryMs, checks);
+      }
+    };
+    try {
+      return await Promise.race([dialled, moved()]);
+    } finally {
+      dialSettled.abort();
+    }
+  }
+
+  /**
+   * What a producer asks while its requests to `target` go unanswered (see
+   * PartitionPipeline.watchFlight): `moved` asks the cluster (hedged, so
+   * another broker answers if the target does not) and returns NOT_LEADER
+   * naming the successor when another broker leads at a newer epoch; `probe`
+   * asks the target itself, on the same connection, a question it answers
+   * without Raft, and when no answer comes within leaderProbeTimeoutMs but a
+   * new connection to it works, returns CONNECTION_CLOSED (a restarted
+   * process ignores its predecessor's connections; a paused or cut-off one
+   * answers neither, and the old connection is kept). Each returns null when
+   * it found nothing; their errors say the outcome of what was sent is unknown.
+   */
+  leaderChecks(topic: string, partition: number, target: PartitionTarget): LeaderChecks {
+    return {
+      moved: async () => {
+        const hint = await this.successor(topic, partition, target);
+        return hint === null ? null : movedError(topic, partition, target.brokerId, hint, 'unknown');
+      },
+      probe: (signal) => this.probe(topic, partition, target, signal),
+    };
+  }
+
+  /** Asks the cluster who leads now: the hint when another broker than `was` does, at a newer epoch; else null. */
+  private async successor(topic: string, partition: number, was: { brokerId: number; leaderEpoch: number }): Promise<LeaderHint | null> {
+    await this.metadata.refresh([topic]).catch(() => undefined);
+    const now = this.metadata.partition(topic, partition);
+    if (now === undefined || now.leader === was.brokerId || now.leaderEpoch <= was.leaderEpoch) return null;
+    return { leaderId: now.leader, leaderEpoch: now.leaderEpoch };
+  }
+
+  private async probe(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<SkeinError | null> {
+    try {
+      const response = await target.connection.request<MetadataResponse>(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
+      this.metadata.apply(checkMetadata(response), [topic], target.brokerId);
+      return null;
+    } catch (error) {
+      if (signal.aborted) return null;
+      const message = `broker ${target.brokerId} (leading ${topic}/${partition}) did not answer on our connection within ${sdkLimits.leaderProbeTimeoutMs} ms, but did on a new one: ${describeError(error)}`;
+      const reason = new SkeinError('CONNECTION_CLOSED', { message, details: { outcome: 'unknown' }, cause: error });
+      return (await this.pool.replace(target.connection, reason, sdkLimits.leaderProbeTimeoutMs)) ? reason : null;
+    }
   }
 
   /** A follower read failed: try another replica next time. */
@@ -178,38 +257,75 @@ export class Cluster {
   }
 
   /**
-   * One metadata refresh: asks open connections first, then every candidate
-   * in rotation, until one answers. Throws the last failure when none does
-   * (callers retry with backoff).
+   * One metadata refresh, hedged: asks one broker (every broker we know of
+   * in turn, starting one further along each time, over its open connection
+   * if it has one, so no broker is asked twice in a row and a broker that
+   * answers with what it alone believes cannot hold the client), and the
+   * next one too whenever an answer is overdue by metadataHedgeMs or an ask
+   * fails. The first answer wins: a paused or dead broker costs a quarter
+   * second, not a request timeout. Throws the last failure when none
+   * answers (callers retry with backoff).
    */
-  private async fetchMetadata(topics: string[] | undefined): Promise<MetadataResponse> {
+  private fetchMetadata(topics: string[] | undefined): Promise<MetadataAnswer> {
     const body = topics === undefined ? {} : { topics };
-    const open = this.pool.openConnections();
     const candidates = this.candidates();
-    const tries = open.length + candidates.length;
-    // The walk starts where the last one left off and asks each connection once: a dead broker, still
-    // "open" until the dead-peer timeout, was asked twice per refresh and first again in the next one
-    // (the cluster simulation showed a SIGKILLed leader's partitions waiting 4 s for metadata that way).
-    const start = this.rotation;
+    const tries = candidates.length;
+    const start = this.rotation++;
     const asked = new Set<BrokerConnection>();
-    let lastError: unknown;
-    for (let i = 0; i < tries; i++) {
-      try {
-        const connection =
-          i < open.length ? open[(start + i) % open.length]! : await this.pool.get(candidates[(start + i - open.length) % candidates.length]!);
-        if (!connection.isOpen || asked.has(connection)) continue;
+    return new Promise<MetadataAnswer>((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      let done = false;
+      let lastError: unknown;
+      let hedge: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): void => {
+        done = true;
+        clearTimeout(hedge);
+      };
+      const ask = async (i: number): Promise<boolean> => {
+        const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
+        if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
         const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
-        return await this.confirmMissing(response, connection.brokerId);
-      } catch (error) {
-        lastError = error;
-        if (isSkeinError(error) && !error.retriable) throw error;
-        this.rotation = start + i + 1;
-      }
-    }
-    throw isSkeinError(lastError)
-      ? lastError
-      : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
+        const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
+        if (!done) {
+          finish();
+          resolve(answer);
+        }
+        return true;
+      };
+      const launch = (): void => {
+        clearTimeout(hedge);
+        if (done) return;
+        if (next >= tries) {
+          if (running === 0) {
+            finish();
+            reject(noAnswer(lastError));
+          }
+          return;
+        }
+        const i = next++;
+        running++;
+        ask(i).then(
+          (sent) => {
+            running--;
+            if (!sent) launch();
+          },
+          (error: unknown) => {
+            running--;
+            lastError = error;
+            if (isSkeinError(error) && !error.retriable && !done) {
+              finish();
+              reject(error);
+              return;
+            }
+            launch();
+          },
+        );
+        hedge = setTimeout(launch, sdkLimits.metadataHedgeMs);
+      };
+      launch();
+    });
   }
 
   /**
@@ -235,6 +351,34 @@ export class Cluster {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** NOT_LEADER naming the broker that leads now, for a request that went (or would have gone) to `was`. */
+function movedError(topic: string, partition: number, was: number, hint: LeaderHint, outcome?: 'unknown'): SkeinError {
+  const message = `broker ${was} no longer leads ${topic}/${partition}: the cluster names ${hint.leaderId ?? 'no leader yet'} at epoch ${hint.leaderEpoch}`;
+  return new SkeinError('NOT_LEADER', { message, details: { ...hint, ...(outcome === undefined ? {} : { outcome }) } });
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function noAnswer(lastError: unknown): SkeinError {
+  return isSkeinError(lastError)
+    ? lastError
+    : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
 }
 
 /** A metadata answer is the peer's data: check its shape before the cache trusts it. */

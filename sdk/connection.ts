@@ -69,7 +69,12 @@ export class BrokerConnection {
   }
 
   close(): Promise<void> {
-    this.lost(new SkeinError('CLIENT_CLOSED', { message: 'the client closed the connection' }));
+    return this.abandon(new SkeinError('CLIENT_CLOSED', { message: 'the client closed the connection' }));
+  }
+
+  /** Closes the connection for `reason`: its subscriptions learn it, and its waiting requests fail with CONNECTION_CLOSED. */
+  abandon(reason: SkeinError): Promise<void> {
+    this.lost(reason);
     return this.rpc.close();
   }
 
@@ -133,6 +138,30 @@ export class ConnectionPool {
     return abortable(pending, signal);
   }
 
+  /**
+   * Dials `connection`'s broker afresh, keeping `connection` meanwhile. If
+   * the new dial succeeds within `timeoutMs`, it takes the old one's place,
+   * which is abandoned with `reason`: a restarted broker silently ignores
+   * its predecessor's connections, and only a new one reaches it. Otherwise
+   * (the broker is paused, or unreachable) nothing changes. Resolves whether
+   * it replaced the connection.
+   */
+  async replace(connection: BrokerConnection, reason: SkeinError, timeoutMs: number): Promise<boolean> {
+    const key = connection.key;
+    const current = this.connections.get(key);
+    if (this.closed || this.settled.get(key) !== connection || current === undefined) return false;
+    let fresh: BrokerConnection;
+    try {
+      fresh = await this.open(connection.address, timeoutMs);
+    } catch {
+      return false;
+    }
+    // open() made the fresh one the settled connection; the pool's entry follows unless it moved meanwhile.
+    if (this.connections.get(key) === current) this.connections.set(key, Promise.resolve(fresh));
+    void connection.abandon(reason).catch(() => undefined);
+    return true;
+  }
+
   /** Open connections right now (metadata requests prefer them over dialling). */
   openConnections(): BrokerConnection[] {
     return [...this.live].filter((c) => c.isOpen);
@@ -145,14 +174,14 @@ export class ConnectionPool {
     await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => undefined)));
   }
 
-  private async open(address: BrokerAddress): Promise<BrokerConnection> {
+  private async open(address: BrokerAddress, timeoutMs = this.options.connectTimeoutMs): Promise<BrokerConnection> {
     this.dials++;
     const key = formatAddress(address);
     // The dial is shared by every waiting caller, so no one caller's signal may cancel it: it has its own deadline.
-    const deadline = withTimeout(undefined, this.options.connectTimeoutMs, () => new DOMException(`connecting to ${key} timed out`, 'TimeoutError'));
+    const deadline = withTimeout(undefined, timeoutMs, () => new DOMException(`connecting to ${key} timed out`, 'TimeoutError'));
     let channel: MessageChannel;
     try {
-      channel = await this.options.dial(address, { signal: deadline.signal, timeoutMs: this.options.connectTimeoutMs });
+      channel = await this.options.dial(address, { signal: deadline.signal, timeoutMs });
     } catch (error) {
       throw connectError(key, error);
     } finally {
@@ -163,7 +192,7 @@ export class ConnectionPool {
       const hello = await connection.request<HelloResponse>(
         methods.hello,
         { version: protocolVersion, clientId: this.options.clientId },
-        { timeoutMs: this.options.connectTimeoutMs },
+        { timeoutMs },
       );
       if (hello?.version !== protocolVersion || typeof hello.brokerId !== 'number') {
         throw new SkeinError('UNSUPPORTED_VERSION', { message: `broker ${key} answered hello with protocol version ${String(hello?.version)}; this client speaks ${protocolVersion}` });

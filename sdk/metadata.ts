@@ -10,9 +10,15 @@ interface CachedTopic {
   stale: boolean;
 }
 
+/** A metadata answer and the broker that gave it (null when unknown). */
+export interface MetadataAnswer {
+  response: MetadataResponse;
+  from: number | null;
+}
+
 export interface MetadataCacheOptions {
   /** Asks some broker for metadata of `topics` (all topics when undefined). */
-  fetch: (topics: string[] | undefined) => Promise<MetadataResponse>;
+  fetch: (topics: string[] | undefined) => Promise<MetadataAnswer>;
   maxAgeMs: number;
   now?: () => number;
 }
@@ -27,7 +33,9 @@ export interface MetadataCacheOptions {
  *
  * Leadership only moves forward: a partition's leader is replaced only by news
  * with an equal or larger leader epoch, so a lagging broker's stale answer (or
- * a stale hint) never undoes fresher knowledge.
+ * a stale hint) never undoes fresher knowledge. "No leader" at the same epoch
+ * is news only from the broker we thought led: it knows it does not (it was
+ * deposed), while any other broker may simply not have heard yet.
  */
 export class MetadataCache {
   private readonly brokers = new Map<number, BrokerInfo>();
@@ -105,7 +113,7 @@ export class MetadataCache {
   private start(topics: Set<string> | 'all'): Promise<void> {
     this.refreshes++;
     const request = topics === 'all' ? undefined : [...topics];
-    const promise = this.options.fetch(request).then((response) => this.apply(response, request));
+    const promise = this.options.fetch(request).then(({ response, from }) => this.apply(response, request, from));
     this.inflight = promise;
     const clear = (): void => {
       if (this.inflight === promise) this.inflight = null;
@@ -114,8 +122,8 @@ export class MetadataCache {
     return promise;
   }
 
-  /** Merges a metadata response (also used for the answer a broker gives on its own). */
-  apply(response: MetadataResponse, requested?: readonly string[]): void {
+  /** Merges a metadata response from broker `from` (also used for the answer a broker gives on its own). */
+  apply(response: MetadataResponse, requested?: readonly string[], from: number | null = null): void {
     const at = this.now();
     this.clusterId = response.clusterId;
     this.controllerId = response.controllerId;
@@ -133,7 +141,7 @@ export class MetadataCache {
         if (known === undefined) return fresh;
         if (known.leaderEpoch > fresh.leaderEpoch) return known;
         // Same term, and this broker has not heard of its leader yet: keep what we know.
-        if (known.leaderEpoch === fresh.leaderEpoch && fresh.leader === null) return known;
+        if (known.leaderEpoch === fresh.leaderEpoch && fresh.leader === null && (from === null || from !== known.leader)) return known;
         return fresh;
       });
       this.topics.set(topic.name, { meta: { ...topic, partitions }, fetchedAtMs: at, stale: false });
@@ -156,6 +164,8 @@ export class MetadataCache {
     const known = cached?.meta.partitions[partition];
     if (cached === undefined || known === undefined) return false;
     if (hint.leaderId === null || hint.leaderId === from) {
+      // The broker we took for the leader says it is not, and knows no other: stop sending to it.
+      if (from !== null && known.leader === from && hint.leaderEpoch >= known.leaderEpoch) this.setLeader(cached, partition, null, hint.leaderEpoch);
       cached.stale = true;
       return false;
     }
@@ -167,10 +177,14 @@ export class MetadataCache {
       cached.stale = true;
       return false;
     }
-    const partitions = cached.meta.partitions.slice();
-    partitions[partition] = { ...known, leader: hint.leaderId, leaderEpoch: hint.leaderEpoch };
-    cached.meta = { ...cached.meta, partitions };
+    this.setLeader(cached, partition, hint.leaderId, hint.leaderEpoch);
     return true;
+  }
+
+  private setLeader(cached: CachedTopic, partition: number, leader: number | null, leaderEpoch: number): void {
+    const partitions = cached.meta.partitions.slice();
+    partitions[partition] = { ...partitions[partition]!, leader, leaderEpoch };
+    cached.meta = { ...cached.meta, partitions };
   }
 
   brokerAddress(id: number): BrokerAddress | undefined {

@@ -29,4 +29,12 @@ describe('examples', () => {
     expect(await example('pull-consumer', ['--max', '500'])).toMatch(/read 500 orders worth \d+\.\d\d/);
     expect(await example('push-consumer', ['--max', '500'])).toMatch(/handled 500 orders/);
   }, 120_000);
+
+  it('lossy-link: three brokers and the client on a 10% lossy link lose, duplicate and reorder nothing, a row as each rate completes', async () => {
+    const out = await example('lossy-link', ['--rates', '0.1', '--records', '3000']);
+    const [header, row] = out.trim().split('\n');
+    expect(header!.trim().split(/\s{2,}/)).toEqual(['loss', 'produce msgs/s', 'consume msgs/s', 'delivered', 'duplicates', 'out of order']);
+    const cells = row!.trim().split(/\s+/);
+    expect([cells[0], ...cells.slice(3)]).toEqual(['10%', '3000', '0', '0']);
+  }, 120_000);
 });

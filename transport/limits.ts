@@ -326,6 +326,18 @@ export const sdkLimits = {
    * (measured: 1.5M records produced while a leader was SIGKILLed stalled every partition ~30 s).
    */
   brokerDeadPeerTimeoutMsDefault: 5_000,
+  /**
+   * Failover without waiting for that timeout. A produce unanswered this long (an acks 'all' round trip
+   * takes milliseconds, a lossy one some retransmissions more) makes the producer ask the other brokers
+   * whether the leader moved, and the leader whether it still hears us; then again every
+   * leaderCheckEveryMs while nothing is answered. Evidence (another leader at a newer epoch, or no
+   * answer to the probe) ends the wait; the idempotent resend is recognised if the batch was written.
+   */
+  leaderCheckAfterMs: 500,
+  leaderCheckEveryMs: 250,
+  leaderProbeTimeoutMs: 1_000,
+  /** A metadata request unanswered this long is also sent to the next broker; the first answer wins. */
+  metadataHedgeMs: 250,
   metadataMaxAgeMs: 300_000,
   /** Bootstrap addresses accepted in one client's configuration. */
   bootstrapBrokersMax: 1024,
@@ -401,4 +413,6 @@ assert(sdkLimits.fetchBytesDefault <= brokerLimits.fetchBytesMax, 'the SDK never
 assert(sdkLimits.fetchRecordsDefault <= brokerLimits.fetchRecordsMax, 'the SDK never asks for more records than a broker serves');
 assert(sdkLimits.pushCreditBytesDefault <= brokerLimits.pushCreditBytesMax, 'default push credit is within what a broker accepts');
 assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
+assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
+assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');

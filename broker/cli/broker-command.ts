@@ -14,7 +14,7 @@ const flags: FlagSpecs = {
   loss: { type: 'string', value: 'SPEC', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
   'datagram-bytes': { type: 'string', value: 'BYTES', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
   'tick-ms': { type: 'string', value: 'MS', help: 'Raft tick', default: '100' },
-  'election-ticks': { type: 'string', value: 'N', help: 'ticks without a leader before an election', default: '10' },
+  'election-ticks': { type: 'string', value: 'N', help: 'ticks without a leader before an election', default: '5' },
   'peer-secret': { type: 'string', value: 'SECRET', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
   'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },

@@ -322,9 +322,27 @@ export class RaftDriver {
       this.proposals.coveredBySnapshot(this.appliedIndex);
     }
     if (!applyEarly) this.applyCommitted(rd);
+    this.answerDeposed(rd);
     this.core.advance(rd);
     for (const rs of rd.readStates) this.reads.confirmed(rs.requestId, rs.index, this.appliedIndex);
     if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.reads.applied(this.appliedIndex);
+  }
+
+  /**
+   * A leadership that ended (stepped down, or a newer term) leaves proposals no one here will see
+   * settle: the next leader's entries overwrite them, or commit them, at indexes this replica may
+   * not reach for a long time (cut off) or ever (a later entry of the new term lands elsewhere).
+   * They are answered now, after this Ready's commits were applied, so none that did commit is refused.
+   */
+  private answerDeposed(rd: Ready): void {
+    if (rd.softState === null && rd.hardState === null) return;
+    const { role, term, leader } = this.core.status();
+    this.proposals.deposed(role === 'leader' ? term : 0, () =>
+      new SkeinError('NOT_LEADER', {
+        message: `replica ${this.options.id} of group ${this.options.group} no longer leads; the proposal may still be committed by the next leader`,
+        details: { leader, outcome: 'unknown' },
+      }),
+    );
   }
 
   private applyCommitted(rd: Ready): void {

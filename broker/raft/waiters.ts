@@ -113,6 +113,17 @@ export class ProposalWaiters {
     }
   }
 
+  /**
+   * This replica no longer leads in `leadingTerm` (0: not at all): proposals of its other leaderships
+   * are answered now with `error`. Their entries may yet commit under the next leader, or be
+   * overwritten; nobody here would learn which before the deadline, so the caller is told at once
+   * that the outcome is unknown and resends (an idempotent producer's resend is recognised).
+   */
+  deposed(leadingTerm: number, error: () => SkeinError): void {
+    if (this.count === 0) return;
+    for (const list of [...this.byIndex.values()]) for (const w of [...list]) if (w.term !== leadingTerm) w.reject(error());
+  }
+
   rejectAll(error: SkeinError): void {
     for (const list of [...this.byIndex.values()]) for (const w of [...list]) w.reject(error);
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Prng } from '../../transport/core/prng.js';
-import { SkeinError } from '../../transport/errors.js';
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.js';
 import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
@@ -225,7 +225,12 @@ export class LogReplica implements RaftStateMachine {
     if (!result.ok) throw result.error.code === 'NOT_LEADER' ? this.notWritable() : result.error;
     const { index } = result.value.proposed;
     this.nextOffset = baseOffset + header.recordCount;
-    const committed = result.value.applied.then(() => undefined);
+    const committed = result.value.applied.then(
+      () => undefined,
+      (error: unknown) => {
+        throw isSkeinError(error, 'NOT_LEADER') ? this.deposed(error) : error;
+      },
+    );
     // acks 'leader' and 'none' never wait for the commit: its failure must not become an unhandled rejection.
     committed.catch(() => {});
     return {
@@ -325,6 +330,11 @@ export class LogReplica implements RaftStateMachine {
   /** A closed replica answers like one that does not lead: the client goes to the leader. */
   private ensureOpen(): void {
     if (this.closedValue) throw this.notWritable();
+  }
+
+  /** A proposal of a leadership that ended: NOT_LEADER with the hint we have, and the outcome unknown (it may yet commit). */
+  private deposed(error: SkeinError): SkeinError {
+    return new SkeinError('NOT_LEADER', { message: error.message, details: { ...this.leaderHint(), outcome: 'unknown' }, cause: error });
   }
 
   private notWritable(): SkeinError {

@@ -141,16 +141,22 @@ function metadata(ctx: ServerContext, names: string[] | undefined): MetadataResp
   return { clusterId: ctx.clusterId, controllerId: ctx.controllerId(), brokers: state.brokerList(), topics, missing };
 }
 
-/** A replica here may know a newer leader than the metadata does (the report to the controller is on its way). */
+/**
+ * A replica here may know better than the metadata: a newer leader (the
+ * report to the controller is on its way), or, when the metadata names this
+ * broker, that it no longer leads (deposed, or cut off from its peers): then
+ * it says "no leader" rather than send clients back to itself.
+ */
 function withLocalLeaders(ctx: ServerContext, topic: TopicMetadata): TopicMetadata {
   for (const p of topic.partitions) {
     const local = ctx.partition(topic.name, p.partition);
     if (local === undefined) continue;
     const hint = local.leaderHint();
-    if (hint.leaderId !== null && hint.leaderEpoch > p.leaderEpoch) {
-      p.leader = hint.leaderId;
-      p.leaderEpoch = hint.leaderEpoch;
-    }
+    if (hint.leaderEpoch < p.leaderEpoch) continue;
+    // At the same epoch, another broker's report stands unless it names us or we know the leader.
+    if (hint.leaderEpoch === p.leaderEpoch && hint.leaderId === null && p.leader !== ctx.brokerId) continue;
+    p.leader = hint.leaderId;
+    p.leaderEpoch = hint.leaderEpoch;
   }
   return topic;
 }
@@ -169,8 +175,8 @@ function catchingUp(ctx: ServerContext): SkeinError {
   return new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${ctx.brokerId} is still catching up on the cluster metadata` });
 }
 
-/** NOT_LEADER with the leader's address filled in from the metadata, when known. */
-export function notLeader(ctx: ServerContext, message: string, hint: LeaderHint): SkeinError {
+/** NOT_LEADER with the leader's address filled in from the metadata, when known; `more` keeps what else the error said (an unknown outcome). */
+export function notLeader(ctx: ServerContext, message: string, hint: LeaderHint, more: Readonly<Record<string, unknown>> = {}): SkeinError {
   const broker = hint.leaderId === null ? undefined : ctx.metadata().broker(hint.leaderId);
-  return new SkeinError('NOT_LEADER', { message, details: broker === undefined ? { ...hint } : { ...hint, host: broker.host, port: broker.port } });
+  return new SkeinError('NOT_LEADER', { message, details: broker === undefined ? { ...more, ...hint } : { ...more, ...hint, host: broker.host, port: broker.port } });
 }

@@ -3,6 +3,7 @@ import { SkeinError, isSkeinError, type ErrorCode } from '../../transport/errors
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
+import type { LeaderChecks } from '../cluster.js';
 import { backoff, type Verdict } from '../retry.js';
 import { ProducerBatch, type PendingRecord } from './batch.js';
 import type { ByteBudget } from './budget.js';
@@ -12,6 +13,8 @@ export interface ProduceTarget {
   brokerId: number | null;
   /** Sends one encoded batch; resolves with the broker's answer, or null with acks 'none'. */
   transmit(batch: Uint8Array, signal: AbortSignal): Promise<ProduceResponse | null>;
+  /** Requests go unanswered: has the leader moved, and does it still hear us? (See Cluster.leaderChecks.) */
+  checks?: LeaderChecks;
 }
 
 export interface PipelineOptions {
@@ -73,6 +76,11 @@ const notWrittenCodes = new Set<ErrorCode>([
   'UNKNOWN_METHOD',
 ]);
 
+/** Whether the broker may have written the batch: any answer but a refusal, or a deposed leader's (its entry may still commit). */
+function mayBeWritten(error: SkeinError): boolean {
+  return !notWrittenCodes.has(error.code) || error.details?.outcome === 'unknown';
+}
+
 interface Outcome {
   batch: ProducerBatch;
   response?: ProduceResponse | null;
@@ -125,6 +133,8 @@ export class PartitionPipeline {
   private producerId: number;
   private producerEpoch: number;
   private nextSequence = 0;
+  /** Since when the flight has had batches out and no answer came (see watchFlight). */
+  private quietSinceMs = 0;
   private readonly now: () => number;
   readonly stats: PipelineStats = { batchesSent: 0, resends: 0, duplicates: 0, resequenced: 0, rotations: 0 };
 
@@ -274,6 +284,9 @@ export class PartitionPipeline {
     let rotate = false;
     const wake = (): void => this.wakeUp?.();
     closeSignal.addEventListener('abort', wake);
+    const flight = new AbortController();
+    const flightSignal = AbortSignal.any([closeSignal, flight.signal]);
+    const stopWatching = this.watchFlight(target, flight);
     try {
       for (;;) {
         if (closeSignal.aborted) throw closeSignal.reason;
@@ -281,7 +294,7 @@ export class PartitionPipeline {
         while (!stopped && this.inflight.length < this.options.maxInFlight) {
           const batch = this.takeNext();
           if (batch === null) break;
-          this.send(batch, target, run, outcomes);
+          this.send(batch, target, run, outcomes, flightSignal);
         }
         if (this.inflight.length === 0 && outcomes.length === 0) break;
         if (outcomes.length === 0) {
@@ -289,6 +302,7 @@ export class PartitionPipeline {
           this.wakeUp = null;
           continue;
         }
+        this.quietSinceMs = this.now();
         for (const { batch, response, error } of outcomes.splice(0)) {
           this.inflight.splice(this.inflight.indexOf(batch), 1);
           if (error === undefined) {
@@ -298,7 +312,7 @@ export class PartitionPipeline {
             continue;
           }
           batch.lastError = error;
-          if (!notWrittenCodes.has(error.code)) batch.uncertain = true;
+          if (mayBeWritten(error)) batch.uncertain = true;
           if (error.code === 'DUPLICATE_SEQUENCE') {
             // Written once already, but the broker no longer knows at which offset.
             const message = `${this.where()}: ${error.message}; the records are stored once, at offsets the broker no longer remembers`;
@@ -324,6 +338,7 @@ export class PartitionPipeline {
         }
       }
     } finally {
+      stopWatching();
       closeSignal.removeEventListener('abort', wake);
     }
     for (const batch of outOfOrder) {
@@ -355,13 +370,54 @@ export class PartitionPipeline {
     if (failure !== null) throw failure;
   }
 
-  private send(batch: ProducerBatch, target: ProduceTarget, run: Run, outcomes: Outcome[]): void {
+  /**
+   * While answers are overdue (leaderCheckAfterMs with batches out and none
+   * answered), asks every leaderCheckEveryMs whether the leader moved, and
+   * keeps one probe of the leader going; on evidence (a successor at a newer
+   * epoch, or a silent connection that a new one replaced), ends the flight
+   * with that error, so the batches are resent rather than left to a
+   * timeout. Returns the stop.
+   */
+  private watchFlight(target: ProduceTarget, flight: AbortController): () => void {
+    const checks = target.checks;
+    if (checks === undefined) return () => {};
+    let stopped = false;
+    let probing = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A probe outlives no flight: once the round is over its answer would mean nothing.
+    const watching = new AbortController();
+    const probeSignal = AbortSignal.any([flight.signal, watching.signal]);
+    const end = (error: SkeinError | null): void => {
+      if (error !== null && !stopped) flight.abort(error);
+    };
+    const tick = async (): Promise<void> => {
+      const quietMs = this.now() - this.quietSinceMs;
+      if (this.inflight.length > 0 && quietMs >= sdkLimits.leaderCheckAfterMs) {
+        if (!probing) {
+          probing = true;
+          void checks.probe(probeSignal).then(end, () => undefined).finally(() => (probing = false));
+        }
+        end(await checks.moved().catch(() => null));
+      }
+      const waitMs = this.inflight.length > 0 && quietMs < sdkLimits.leaderCheckAfterMs ? sdkLimits.leaderCheckAfterMs - quietMs : sdkLimits.leaderCheckEveryMs;
+      if (!stopped && !flight.signal.aborted) timer = setTimeout(() => void tick(), waitMs);
+    };
+    timer = setTimeout(() => void tick(), sdkLimits.leaderCheckAfterMs);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      watching.abort();
+    };
+  }
+
+  private send(batch: ProducerBatch, target: ProduceTarget, run: Run, outcomes: Outcome[], signal: AbortSignal): void {
+    if (this.inflight.length === 0) this.quietSinceMs = this.now();
     this.inflight.push(batch);
     run.attempted.add(batch);
     if (batch.attempts > 0) this.stats.resends++;
     batch.attempts++;
     this.stats.batchesSent++;
-    target.transmit(batch.encoded!, this.options.closeSignal).then(
+    target.transmit(batch.encoded!, signal).then(
       (response) => {
         outcomes.push({ batch, response });
         this.wakeUp?.();

@@ -317,6 +317,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
               if (acks === 'none') return target.connection.notify(methods.produce, body).then(() => null);
               return target.connection.request<ProduceResponse>(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(checkProduceResponse);
             },
+            checks: cluster.leaderChecks(topic, partition, target),
           };
         },
       });

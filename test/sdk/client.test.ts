@@ -161,4 +161,20 @@ describe('Skein client routing', () => {
     // Later refreshes begin where an earlier one found its answer, so broker 2 is seldom asked again.
     expect(metadataAsked().filter((id) => id === 2).length).toBeLessThan(6);
   });
+
+  it('a produce to a leader gone silent (paused, killed) goes to its successor once another broker names it, not at the request timeout', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1, leaders: [2] });
+    await using skein = fakeClient(cluster, { requestTimeoutMs: 60_000 });
+    await using producer = skein.producer({ lingerMs: 0 });
+    await producer.send({ topic: 't', messages: [{ value: 'before' }] });
+    const silent = new Promise<never>(() => {});
+    cluster.interceptor = ({ brokerId }) => (brokerId === 2 ? { until: silent } : undefined);
+    const sent = producer.send({ topic: 't', messages: [{ value: 'during' }] }, { signal: AbortSignal.timeout(10_000) });
+    await new Promise((r) => setTimeout(r, 100));
+    cluster.moveLeader('t', 0, 3);
+    const [meta] = await sent;
+    expect(meta!.offset).toBe(1);
+    expect(cluster.produces.filter((p) => p.outcome === 'appended').map((p) => p.brokerId)).toEqual([2, 3]);
+  });
 });

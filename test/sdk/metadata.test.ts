@@ -28,7 +28,7 @@ describe('MetadataCache', () => {
         calls.push(topics);
         const d = deferred<MetadataResponse>();
         answers.push(d);
-        return d.promise;
+        return d.promise.then((r) => ({ response: r, from: 1 }));
       },
     });
     const first = cache.refresh(['a']);
@@ -46,7 +46,7 @@ describe('MetadataCache', () => {
   });
 
   it('never lets an older leader epoch overwrite a newer one', () => {
-    const cache = new MetadataCache({ maxAgeMs: 60_000, fetch: async () => response([]) });
+    const cache = new MetadataCache({ maxAgeMs: 60_000, fetch: async () => ({ response: response([]), from: 1 }) });
     cache.apply(response([topic('t', [2], 5)]));
     cache.apply(response([topic('t', [1], 4)]));
     expect(cache.partition('t', 0)).toMatchObject({ leader: 2, leaderEpoch: 5 });
@@ -59,8 +59,25 @@ describe('MetadataCache', () => {
     expect(cache.partition('t', 0)).toMatchObject({ leader: 1, leaderEpoch: 1 });
   });
 
+  it('believes a deposed leader that says it no longer leads, and nobody else saying "no leader" at the same epoch', () => {
+    const cache = new MetadataCache({ maxAgeMs: 60_000, fetch: async () => ({ response: response([]), from: 1 }) });
+    cache.apply(response([topic('t', [1, 1], 5)]), undefined, 2);
+    // Broker 3 has not heard of a leader at epoch 5 yet: keep broker 1.
+    cache.apply(response([topic('t', [null, 1], 5)]), undefined, 3);
+    expect(cache.partition('t', 0)).toMatchObject({ leader: 1, leaderEpoch: 5 });
+    // Broker 1 itself says it does not lead partition 0 any more.
+    cache.apply(response([topic('t', [null, 1], 5)]), undefined, 1);
+    expect(cache.partition('t', 0)).toMatchObject({ leader: null, leaderEpoch: 5 });
+    expect(cache.partition('t', 1)).toMatchObject({ leader: 1, leaderEpoch: 5 });
+    // Its NOT_LEADER with no leader named does the same: the next request waits for fresh metadata rather than asking it again.
+    expect(cache.applyHint('t', 1, { leaderId: null, leaderEpoch: 5 }, 1)).toBe(false);
+    expect(cache.partition('t', 1)).toMatchObject({ leader: null, leaderEpoch: 5 });
+    cache.apply(response([topic('t', [2, 2], 6)]), undefined, 2);
+    expect(cache.partition('t', 0)).toMatchObject({ leader: 2, leaderEpoch: 6 });
+  });
+
   it('follows hints that are news and refuses the ones that are not', () => {
-    const cache = new MetadataCache({ maxAgeMs: 60_000, fetch: async () => response([]) });
+    const cache = new MetadataCache({ maxAgeMs: 60_000, fetch: async () => ({ response: response([]), from: 1 }) });
     cache.apply(response([topic('t', [1], 3)]));
     expect(cache.applyHint('t', 0, { leaderId: 2, leaderEpoch: 4 }, 1)).toBe(true);
     expect(cache.partition('t', 0)).toMatchObject({ leader: 2, leaderEpoch: 4 });
@@ -84,7 +101,7 @@ describe('MetadataCache', () => {
       now: () => now,
       fetch: async (topics) => {
         fetches++;
-        return topics?.includes('gone') ? response([], ['gone']) : response([topic('t', [1])]);
+        return { response: topics?.includes('gone') ? response([], ['gone']) : response([topic('t', [1])]), from: 2 };
       },
     });
     await cache.topic('t');

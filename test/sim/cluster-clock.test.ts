@@ -54,6 +54,36 @@ describe('the whole-cluster simulation clock', () => {
     expect(network.counters.unreachable).toBe(1);
   });
 
+  it('pauses a process as SIGSTOP does: overdue timers fire once on resume, then its socket queue, which drops past its bound', async () => {
+    const c = installed();
+    const network = new VirtualNetwork(c, new Prng(1));
+    network.conditions = { loss: 0, duplicate: 0, minDelayMs: 1, maxDelayMs: 1 };
+    network.receiveBufferBytes = 3 * (VirtualNetwork.datagramOverheadBytes + 1);
+    const sleeper: SimProcess = { name: 'sleeper', dead: false };
+    const events: string[] = [];
+    c.runAs(sleeper, () => {
+      setInterval(() => events.push(`tick@${performance.now()}`), 10);
+      setTimeout(() => events.push(`once@${performance.now()}`), 25);
+      const s = network.createSocket();
+      s.bind(5000, '127.0.0.1');
+      s.on('message', (bytes: Buffer) => events.push(`got ${bytes.toString()}@${performance.now()}`));
+    });
+    const sender = network.createSocket();
+    sender.bind(0, '127.0.0.1');
+    await c.advance(15);
+    c.pause(sleeper);
+    for (const text of ['a', 'b', 'c', 'd']) sender.send(Buffer.from(text), 5000, '127.0.0.1');
+    await c.advance(85);
+    expect(events).toEqual(['tick@10']);
+    c.resume(sleeper);
+    network.resume(sleeper);
+    await c.advance(5);
+    expect(events).toEqual(['tick@10', 'tick@100', 'once@100', 'got a@100', 'got b@100', 'got c@100']);
+    expect(network.counters.overflowed).toBe(1);
+    await c.advance(10);
+    expect(events.at(-1)).toBe('tick@110');
+  });
+
   it('refresh() restarts a timer with its own delay', async () => {
     const c = installed();
     const fired: number[] = [];

@@ -1,6 +1,7 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
+import { boundedKinds, type FaultKind, stallBoundMs } from './cluster/faults.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 
@@ -50,13 +51,30 @@ function seedList(text: string): number[] {
 }
 
 const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4');
+/** Per fault kind, over the seeds run: how many, and the longest stall once a majority was healthy. */
+const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: number }>();
+
+afterAll(() => {
+  if (sweep.size === 0) return;
+  const rows = [...sweep].sort((a, b) => a[0].localeCompare(b[0])).map(([kind, s]) => `  ${kind.padEnd(22)} ${String(s.count).padStart(4)} faults, longest stall ${s.longestMs} ms (seed ${s.seed})${boundedKinds.has(kind) ? '' : ' (not bounded)'}`);
+  console.log(`stalls per fault kind over ${seeds.length} seeds (bound ${stallBoundMs} ms where a majority is healthy):\n${rows.join('\n')}`);
+});
 
 describe('simulated cluster: real brokers and SDK on simulated time and network', () => {
   for (const seed of seeds) {
     it(`seed ${seed}: every acknowledged record is read back once, in order`, async () => {
       const outcome = await runScenario(seed);
       expect(outcome.acknowledged).toBeGreaterThan(0);
-      console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated, longest stall ${outcome.longestStallMs} ms; ${outcome.faults.join('; ')}`);
+      for (const fault of outcome.faultStalls) {
+        const seen = sweep.get(fault.kind) ?? { count: 0, longestMs: 0, seed };
+        seen.count++;
+        if (fault.stallMs > seen.longestMs) Object.assign(seen, { longestMs: fault.stallMs, seed });
+        sweep.set(fault.kind, seen);
+      }
+      const stalls = outcome.faultStalls.map((f) => `${f.text} → stall ${f.stallMs} ms`);
+      console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated; ${outcome.faults[0]}\n  ${stalls.join('\n  ')}`);
+      const overBound = outcome.faultStalls.filter((f) => boundedKinds.has(f.kind) && f.stallMs > stallBoundMs).map((f) => `${f.text}: writes stalled ${f.stallMs} ms`);
+      expect(overBound, `seed ${seed}: writes must resume within ${stallBoundMs} ms once a majority is healthy`).toEqual([]);
     }, 300_000);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSkeinError } from '../../../transport/errors.js';
+import { isSkeinError, SkeinError } from '../../../transport/errors.js';
 import { DriverCluster, ListStateMachine, settle } from './driver-harness.js';
 
 const bytes = (t: string): Uint8Array => new TextEncoder().encode(t);
@@ -15,6 +15,16 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<unkn
     return error;
   }
   throw new Error(`expected ${code}`);
+}
+
+/** Watches a promise without awaiting it: the test runs the clock, then reads what happened by then. */
+function outcomeOf(promise: Promise<unknown>): { error?: SkeinError; resolved?: boolean } {
+  const outcome: { error?: SkeinError; resolved?: boolean } = {};
+  promise.then(
+    () => (outcome.resolved = true),
+    (error: unknown) => (outcome.error = isSkeinError(error) ? error : new SkeinError('INTERNAL', { message: String(error) })),
+  );
+  return outcome;
 }
 
 describe('RaftDriver', () => {
@@ -122,21 +132,38 @@ describe('RaftDriver', () => {
     await outcome;
   });
 
-  it('rejects a proposal that a new leader overwrote with PROPOSAL_DROPPED', async () => {
+  it('a leader cut off from its peers answers its waiting proposals NOT_LEADER (outcome unknown) once it steps down, not at their deadline', async () => {
+    const c = await DriverCluster.start([1, 2, 3]);
+    const old = await c.electLeader();
+    c.cut.add(old.id);
+    const waiting = [old.driver.propose(bytes('a')), old.driver.propose(bytes('b'))].map(outcomeOf);
+    // Check-quorum deposes it within two election timeouts (2 x 10 ticks of 10 ms); the deadline is 5 s away.
+    await c.run(250);
+    expect(old.driver.status().role).not.toBe('leader');
+    for (const outcome of waiting) {
+      expect(outcome.error?.code).toBe('NOT_LEADER');
+      expect(outcome.error?.details).toMatchObject({ outcome: 'unknown' });
+    }
+  });
+
+  it('a leader deposed by a newer term answers every waiting proposal at once, naming the new leader it heard from', async () => {
     const c = await DriverCluster.start([1, 2, 3], { checkQuorum: false, preVote: false });
     const old = await c.electLeader();
     c.cut.add(old.id);
-    const doomed = old.driver.propose(bytes('doomed'));
-    const outcome = expectCode(doomed, 'PROPOSAL_DROPPED');
+    // The new leader's no-op overwrites the first; nothing of the new term ever reaches the later indexes.
+    const doomed = ['d1', 'd2', 'd3'].map((t) => outcomeOf(old.driver.propose(bytes(t))));
     await c.run(400);
-    const fresh = c.leader() === old ? [...c.nodes.values()].find((n) => n !== old && n.driver.status().role === 'leader') : c.leader();
+    const fresh = [...c.nodes.values()].find((n) => n !== old && n.driver.status().role === 'leader')!;
     expect(fresh).toBeDefined();
-    const p = fresh!.driver.propose(bytes('winner'));
-    await c.run(50);
-    await p;
     c.cut.delete(old.id);
+    // One heartbeat (10 ms) reaches the old leader: it steps down, learning who leads.
+    await c.run(20);
+    for (const outcome of doomed) {
+      expect(outcome.error?.code).toBe('NOT_LEADER');
+      expect(outcome.error?.details).toEqual({ leader: fresh.id, outcome: 'unknown' });
+    }
+    void fresh.driver.propose(bytes('winner'));
     await c.run(200);
-    await outcome;
     expect(old.sm.applied).toEqual(['winner']);
   });
 

@@ -29,8 +29,8 @@ export class BrokerProcesses {
     await Promise.all(Array.from({ length: this.options.size }, (_, i) => this.start(i + 1)));
   }
 
-  /** Starts broker `id` and resolves once it listens. */
-  start(id: number): Promise<void> {
+  /** Starts broker `id` and resolves once it listens; `env` adds to the cluster's (SKEIN_LOSS, say). */
+  start(id: number, env: Record<string, string> = {}): Promise<void> {
     const peers = this.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
     const args = [
       this.cli,
@@ -42,7 +42,7 @@ export class BrokerProcesses {
       '--tick-ms', String(this.options.tickMs ?? 50),
       '--election-ticks', String(this.options.electionTicks ?? 10),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKEIN_PEER_SECRET: 'test-cluster-peer-secret', ...this.options.env } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKEIN_PEER_SECRET: 'test-cluster-peer-secret', ...this.options.env, ...env } });
     this.children.set(id, child);
     const log = this.logs.get(id) ?? [];
     this.logs.set(id, log);
@@ -58,16 +58,40 @@ export class BrokerProcesses {
   }
 
   /** SIGKILL: no shutdown, no flush, nothing but what is already on disk survives. */
-  async kill(id: number): Promise<void> {
+  kill(id: number): Promise<void> {
+    return this.signalAndWait(id, 'SIGKILL');
+  }
+
+  private async signalAndWait(id: number, signal: NodeJS.Signals): Promise<void> {
     const child = this.children.get(id);
     this.children.delete(id);
     if (child === undefined || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await exited;
   }
 
+  /** SIGSTOP and SIGCONT: the process stops running (its socket buffers what arrives) and later resumes. */
+  pause(id: number): void {
+    this.children.get(id)?.kill('SIGSTOP');
+  }
+
+  resume(id: number): void {
+    this.children.get(id)?.kill('SIGCONT');
+  }
+
+  /** SIGTERM: the broker hands its leaderships over and exits; resolves once it has. */
+  stop(id: number): Promise<void> {
+    return this.signalAndWait(id, 'SIGTERM');
+  }
+
+  /** The address broker `id` listens on. */
+  address(id: number): string {
+    return `127.0.0.1:${this.ports[id - 1]}`;
+  }
+
   async close(): Promise<void> {
+    for (const child of this.children.values()) child.kill('SIGCONT');
     await Promise.all([...this.children.keys()].map((id) => this.kill(id)));
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -11,6 +11,11 @@ import { Scheduler, type SimEvent } from '../scheduler.js';
 export interface SimProcess {
   readonly name: string;
   dead: boolean;
+  /**
+   * SIGSTOP: nothing of the process runs until it is resumed (SimClock.resume), when its overdue
+   * timers fire at once, each once, as Node's do after a stall. The network holds what arrives meanwhile.
+   */
+  paused?: boolean;
 }
 
 type Callback = (...args: unknown[]) => void;
@@ -91,6 +96,8 @@ export class SimClock {
   private nextId = 1;
   private saved: Saved | null = null;
   private eventsThisInstant = 0;
+  /** Timers that came due while their process was paused, in the order they came due. */
+  private readonly overdue = new Map<SimProcess, SimTimer[]>();
   /** Names of the callbacks fired in the last stretch before the livelock limit, for its message. */
   private readonly recentCallbacks: string[] = [];
 
@@ -236,6 +243,19 @@ export class SimClock {
     return () => (stopped = true);
   }
 
+  /** SIGSTOP: the process's timers wait, overdue, until `resume`. */
+  pause(process: SimProcess): void {
+    process.paused = true;
+  }
+
+  /** SIGCONT: every timer that came due meanwhile fires now (an interval once, then on its period again). */
+  resume(process: SimProcess): void {
+    process.paused = false;
+    const due = this.overdue.get(process) ?? [];
+    this.overdue.delete(process);
+    for (const timer of due) if (this.timers.has(timer.id) && timer.event?.seq === -1) this.arm(timer, 0);
+  }
+
   cancel(timer: SimTimer): void {
     if (timer.event !== null) timer.event.cancelled = true;
     timer.event = null;
@@ -263,6 +283,14 @@ export class SimClock {
     const { owner } = timer;
     if (owner?.dead) {
       this.cancel(timer);
+      return;
+    }
+    if (owner?.paused === true) {
+      // Still pending (clearTimeout may yet cancel it), but it fires only when the process runs again.
+      timer.event = { time: this.scheduler.now, seq: -1, fn: () => {}, cancelled: false };
+      const due = this.overdue.get(owner) ?? [];
+      due.push(timer);
+      this.overdue.set(owner, due);
       return;
     }
     if (timer.intervalMs !== null) this.arm(timer, timer.intervalMs);

@@ -21,7 +21,14 @@ const host = '127.0.0.1';
  */
 export class VirtualNetwork {
   conditions: LinkConditions = { loss: 0, duplicate: 0, minDelayMs: 0.05, maxDelayMs: 0.5 };
-  readonly counters = { sent: 0, delivered: 0, lost: 0, duplicated: 0, cut: 0, unreachable: 0 };
+  readonly counters = { sent: 0, delivered: 0, lost: 0, duplicated: 0, cut: 0, unreachable: 0, overflowed: 0 };
+  /**
+   * What a paused process's socket holds before the kernel drops: Linux caps SO_RCVBUF at twice
+   * net.core.rmem_max (212,992 by default, whatever the 8 MiB the endpoint asks for) and charges each
+   * datagram its buffer's true size, about a kilobyte more than the payload for a small one.
+   */
+  receiveBufferBytes = 2 * 212_992;
+  static readonly datagramOverheadBytes = 768;
   private readonly sockets = new Map<number, VirtualSocket>();
   private readonly cuts = new Set<string>();
   private nextEphemeralPort = 40_000;
@@ -92,8 +99,28 @@ export class VirtualNetwork {
       this.counters.cut++;
       return;
     }
+    if (to.owner?.paused === true) {
+      to.hold(from.port, bytes, this.receiveBufferBytes);
+      return;
+    }
+    this.emitTo(to, from.port, bytes);
+  }
+
+  /** SIGCONT: the socket's queue is read, in arrival order, after the timers that came due (Node's timers phase runs first). */
+  resume(process: SimProcess): void {
+    for (const socket of this.sockets.values()) {
+      if (socket.owner !== process) continue;
+      for (const { fromPort, bytes } of socket.drain()) this.clock.after(0, () => this.emitTo(socket, fromPort, bytes));
+    }
+  }
+
+  private emitTo(to: VirtualSocket, fromPort: number, bytes: Buffer): void {
+    if (to.owner?.dead || to.isClosed) {
+      this.counters.unreachable++;
+      return;
+    }
     this.counters.delivered++;
-    const rinfo = { address: host, family: 'IPv4', port: from.port, size: bytes.length };
+    const rinfo = { address: host, family: 'IPv4', port: fromPort, size: bytes.length };
     const emit = (): void => {
       try {
         to.emit('message', bytes, rinfo);
@@ -114,6 +141,9 @@ function pairKey(a: string, b: string): string {
 export class VirtualSocket extends EventEmitter {
   port = 0;
   private closed = false;
+  /** Datagrams that arrived while the owner was paused (bounded like a kernel receive buffer). */
+  private held: Array<{ fromPort: number; bytes: Buffer }> = [];
+  private heldBytes = 0;
 
   constructor(
     private readonly network: VirtualNetwork,
@@ -134,6 +164,28 @@ export class VirtualSocket extends EventEmitter {
       callback?.();
     });
     return this;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Queues a datagram for a paused owner; a full buffer drops it, as the kernel does. */
+  hold(fromPort: number, bytes: Buffer, capacityBytes: number): void {
+    const cost = bytes.length + VirtualNetwork.datagramOverheadBytes;
+    if (this.heldBytes + cost > capacityBytes) {
+      this.network.counters.overflowed++;
+      return;
+    }
+    this.held.push({ fromPort, bytes });
+    this.heldBytes += cost;
+  }
+
+  drain(): Array<{ fromPort: number; bytes: Buffer }> {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    return held;
   }
 
   address(): { address: string; family: string; port: number } {

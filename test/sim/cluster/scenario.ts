@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
 import { defineTopic, serdes, Skein } from '../../../sdk/index.js';
-import type { Prng } from '../../../transport/core/prng.js';
 import { Ledger } from '../../support/ledger.js';
 import type { SimProcess } from './clock.js';
+import { type FaultRun, injectFault, stallsPerFault } from './faults.js';
 import { SimCluster } from './sim-cluster.js';
 
 export interface ScenarioOptions {
@@ -16,6 +16,8 @@ export interface ScenarioOutcome {
   acknowledged: number;
   /** The longest stretch of simulated time, while the producer was writing, in which no send was acknowledged. */
   longestStallMs: number;
+  /** Each fault, with the longest stall it caused once a majority was healthy (see stallsPerFault). */
+  faultStalls: Array<FaultRun & { stallMs: number }>;
   simulatedMs: number;
   firedTimers: number;
   network: VirtualCounters;
@@ -43,7 +45,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   // The writer draws from its own generator, so the fault schedule stays the same when the code's timing changes.
   const writerPrng = sim.prng.fork();
   network.conditions = {
-    loss: prng.int(0, 5) / 100,
+    loss: [0, 0.01, 0.05, 0.1][prng.int(0, 3)]!,
     duplicate: prng.chance(0.5) ? 0.01 : 0,
     minDelayMs: 0.05,
     maxDelayMs: [0.5, 2, 8][prng.int(0, 2)]!,
@@ -54,7 +56,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   let client: Skein | undefined;
   try {
     await sim.start();
-    client = asClient(() => new Skein({ brokers: sim.bootstrap, clientId: `sim-${seed}`, requestTimeoutMs: 1_000, deliveryTimeoutMs: 120_000 }));
+    client = asClient(() => new Skein({ brokers: sim.bootstrap, clientId: `sim-${seed}` }));
     const admin = client.admin();
     await clock.settle(
       asClient(() => admin.createTopic({ name: 'sim', partitions: 3, replicationFactor: 3 })),
@@ -77,14 +79,19 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       : () => {};
     const stall = watchLongestStall(sim, () => ledger.acked.size);
     let writing = true;
+    const runs: FaultRun[] = [];
     // A few hundred sends a second: enough that every fault lands mid-write, few enough that a run costs seconds.
     const writer = asClient(() => ledger.writeWhile(producer, { prng: writerPrng, keepWriting: () => writing, keys: 7, pauseMs: [1, 10] }));
     try {
       for (let k = 0; k < (options.faults ?? 6); k++) {
         await clock.advance(prng.int(200, 1_500));
-        faults.push(`${Math.round(clock.nowMs)} ms: ${await injectFault(sim, prng)}`);
+        const fault = await injectFault(sim, prng);
+        runs.push(fault);
+        faults.push(fault.text);
       }
-      await clock.advance(500);
+      // Long enough after the last fault for its stall to end and be measured.
+      await clock.advance(3_000);
+      for (let waitedMs = 0; stall.stalledForMs() > 100 && waitedMs < 60_000; waitedMs += 100) await clock.advance(100);
     } finally {
       writing = false;
       stall.stop();
@@ -108,6 +115,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       faults,
       acknowledged: ledger.acked.size,
       longestStallMs: stall.longestMs(),
+      faultStalls: stallsPerFault(runs, stall.stalls, stall.endMs).map((stallMs, k) => ({ ...runs[k]!, stallMs })),
       simulatedMs: clock.nowMs,
       firedTimers: clock.firedTimers,
       network: { ...network.counters },
@@ -116,50 +124,6 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   } finally {
     if (client !== undefined) await clock.settle(asClient(() => client!.close()), 30_000, 'client close').catch(() => {});
     sim.close();
-  }
-}
-
-/** Injects one fault, lets it last, ends it; returns what it was. */
-async function injectFault(sim: SimCluster, prng: Prng): Promise<string> {
-  const { clock, network } = sim;
-  const id = prng.int(1, sim.size);
-  const name = SimCluster.processName(id);
-  const lastsMs = prng.int(100, 2_500);
-  switch (prng.int(0, 5)) {
-    case 0:
-      sim.kill(id);
-      await clock.advance(lastsMs);
-      await sim.startBroker(id);
-      return `SIGKILL broker ${id}, restarted after ${lastsMs} ms`;
-    case 1:
-      await sim.stop(id, { handover: true });
-      await clock.advance(lastsMs);
-      await sim.startBroker(id);
-      return `graceful stop of broker ${id}, restarted after ${lastsMs} ms`;
-    case 2:
-      await sim.stop(id, { handover: false });
-      await clock.advance(lastsMs);
-      await sim.startBroker(id);
-      return `stop without handover of broker ${id}, restarted after ${lastsMs} ms`;
-    case 3: {
-      const others = Array.from({ length: sim.size }, (_, i) => SimCluster.processName(i + 1)).filter((n) => n !== name);
-      for (const other of others) network.cut(name, other);
-      await clock.advance(lastsMs);
-      network.healAll();
-      return `broker ${id} cut off from the other brokers for ${lastsMs} ms`;
-    }
-    case 4:
-      network.cut(name, 'client');
-      await clock.advance(lastsMs);
-      network.healAll();
-      return `client cut off from broker ${id} for ${lastsMs} ms`;
-    default: {
-      const before = network.conditions.loss;
-      network.conditions.loss = 0.3;
-      await clock.advance(lastsMs);
-      network.conditions.loss = before;
-      return `30% loss for ${lastsMs} ms`;
-    }
   }
 }
 
@@ -176,18 +140,32 @@ function trace(sim: SimCluster, describe: () => string): () => void {
   });
 }
 
-/** Samples `progress` every 50 ms of simulated time and keeps the longest run without it moving. */
-function watchLongestStall(sim: SimCluster, progress: () => number): { stop: () => void; longestMs: () => number } {
+/** Samples `progress` every 50 ms of simulated time and keeps every stretch without it moving (a stall). */
+function watchLongestStall(sim: SimCluster, progress: () => number) {
   let last = progress();
   let since = sim.clock.nowMs;
-  let longest = 0;
-  const stop = sim.clock.every(50, () => {
+  const stalls: Array<{ fromMs: number; toMs: number }> = [];
+  const watcher = {
+    stalls,
+    endMs: since,
+    longestMs: () => Math.round(Math.max(0, ...stalls.map((s) => s.toMs - s.fromMs))),
+    stalledForMs: () => sim.clock.nowMs - since,
+    stop: () => {},
+  };
+  const close = (): void => {
+    if (sim.clock.nowMs - since > 50) stalls.push({ fromMs: since, toMs: sim.clock.nowMs });
+  };
+  const stopEvery = sim.clock.every(50, () => {
     const now = progress();
-    if (now !== last) {
-      last = now;
-      since = sim.clock.nowMs;
-    }
-    longest = Math.max(longest, sim.clock.nowMs - since);
+    if (now === last) return;
+    close();
+    last = now;
+    since = sim.clock.nowMs;
   });
-  return { stop, longestMs: () => Math.round(longest) };
+  watcher.stop = () => {
+    stopEvery();
+    close();
+    watcher.endMs = sim.clock.nowMs;
+  };
+  return watcher;
 }

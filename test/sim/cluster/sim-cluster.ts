@@ -118,6 +118,21 @@ export class SimCluster {
     }
   }
 
+  /** SIGSTOP: the broker stops running, its socket buffering what arrives, until `resume`. */
+  pause(id: number): void {
+    const process = this.processes.get(id);
+    if (process === undefined || process.dead || !this.running.has(id)) return;
+    this.clock.pause(process);
+  }
+
+  /** SIGCONT: overdue timers fire, then the socket's queue is read. */
+  resume(id: number): void {
+    const process = this.processes.get(id);
+    if (process === undefined || process.paused !== true) return;
+    this.clock.resume(process);
+    this.network.resume(process);
+  }
+
   /** A graceful stop (leaderships handed over first), or one with no handover at all. */
   async stop(id: number, options: { handover: boolean }): Promise<void> {
     const broker = this.running.get(id);
