@@ -483,7 +483,11 @@ export class ConnectionCore implements RecoveryListener {
             if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
             this.protocolViolation(
               nowMs,
-              result === receiveResult.flowViolation ? 'stream data beyond the granted credit' : 'a message above the agreed size limit',
+              result === receiveResult.flowViolation
+                ? 'stream data beyond the granted credit'
+                : result === receiveResult.malformed
+                  ? 'a message length in a longer form than it needs'
+                  : 'a message above the agreed size limit',
             );
             return;
           }

@@ -2,7 +2,7 @@ import type { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
-import { CookieMinter } from './cookie.js';
+import { CookieMinter, cookieMacBytes } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { Fifo } from './fifo.js';
 import type { CoreEnvironment } from './environment.js';
@@ -447,8 +447,13 @@ export class EndpointCore implements ConnectionHost {
   }
 }
 
+/**
+ * A verified cookie's identity: its MAC, which covers the decoded fields (epoch, timestamp, address, client
+ * id), not the bytes that carried them. Keyed by bytes, a used cookie re-encoded (a varint in a longer form)
+ * would have passed for a fresh one; the varint reader refuses such forms too.
+ */
 function macKey(cookie: Uint8Array): string {
   let key = '';
-  for (let i = 0; i < cookie.length; i++) key += String.fromCharCode(cookie[i]!);
+  for (let i = cookie.length - cookieMacBytes; i < cookie.length; i++) key += String.fromCharCode(cookie[i]!);
   return key;
 }

@@ -1,6 +1,7 @@
 import { allocateBytes } from './bytes.js';
 import { Fifo } from './fifo.js';
 import { RangeSet } from './range-set.js';
+import { varintLength } from './varint.js';
 
 /** Outcome of `ReceiveStream.receive`. */
 export const receiveResult = {
@@ -11,6 +12,8 @@ export const receiveResult = {
   tooLarge: 2,
   /** No room to hold more out-of-order pieces now; drop the packet unacknowledged so it is resent. */
   noRoom: 3,
+  /** A length prefix in a longer form than its value needs: every length has one encoding (see varint.ts). */
+  malformed: 4,
 } as const;
 export type ReceiveResult = (typeof receiveResult)[keyof typeof receiveResult];
 
@@ -52,6 +55,7 @@ export class ReceiveStream {
   /** Length prefix being assembled across pieces (-1 when none). */
   private prefixValue = -1;
   private prefixRemaining = 0;
+  private prefixBytes = 0;
   private body: Uint8Array | null = null;
   private bodyFilled = 0;
   private readonly queue = new Fifo<Uint8Array>();
@@ -164,7 +168,8 @@ export class ReceiveStream {
       if (this.body === null) {
         if (this.prefixValue < 0) {
           const first = piece[pos]!;
-          this.prefixRemaining = (1 << (first >>> 6)) - 1;
+          this.prefixBytes = 1 << (first >>> 6);
+          this.prefixRemaining = this.prefixBytes - 1;
           this.prefixValue = first & 0x3f;
           pos++;
           this.parsedOffset++;
@@ -178,6 +183,10 @@ export class ReceiveStream {
         if (this.prefixRemaining > 0) return pos;
         const messageBytes = this.prefixValue;
         this.prefixValue = -1;
+        if (varintLength(messageBytes) !== this.prefixBytes) {
+          this.violation = receiveResult.malformed;
+          return pos;
+        }
         if (messageBytes > this.config.messageBytesMax) {
           this.violation = receiveResult.tooLarge;
           return pos;

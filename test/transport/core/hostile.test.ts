@@ -182,6 +182,36 @@ describe('hostile input against the endpoint core', () => {
     expect(server.core.connectionCount).toBe(1);
   });
 
+  it('a used cookie re-encoded with a non-canonical varint is still a replay: no second connection', () => {
+    const { network, server, inject } = hostileSetup(8);
+    const client = network.add({ host: '10.0.0.2', port: 5000 });
+    const capturedInits: Uint8Array[] = [];
+    network.options.onTransmit = (from, _to, bytes) => {
+      if (from === client && bytes[0] === packetType.init && bytes[13] !== 0) capturedInits.push(bytes);
+    };
+    client.connect(server);
+    network.runFor(100);
+    expect(server.core.connectionCount).toBe(1);
+    const original = capturedInits[capturedInits.length - 1]!;
+    const cid = new ConnectionId(new DataView(original.buffer, original.byteOffset).getUint32(5), new DataView(original.buffer, original.byteOffset).getUint32(9));
+    const cookie = original.subarray(14, 14 + original[13]!);
+    // The cookie starts with its key epoch as a varint: write the same value in the next longer form.
+    const epochLength = 1 << (cookie[0]! >>> 6);
+    const epochBytes = cookie.subarray(0, epochLength);
+    const longer = new Uint8Array(2 * epochLength);
+    longer.set(epochBytes, epochLength);
+    longer[epochLength]! &= 0x3f;
+    longer[0] = (Math.log2(2 * epochLength) << 6) & 0xff;
+    const reencoded = new Uint8Array(longer.length + cookie.length - epochLength);
+    reencoded.set(longer);
+    reencoded.set(cookie.subarray(epochLength), longer.length);
+    inject(init(cid, reencoded), client.address);
+    network.runFor(10);
+    expect(server.core.connectionCount).toBe(1);
+    const drops = server.core.stats().drops;
+    expect(drops.replayedCookie + drops.badCookie + drops.malformed).toBe(1);
+  });
+
   it('forged DATA packets: unknown ids and wrong addresses are dropped; garbage frames do not break a live connection', () => {
     const network = new SimNetwork({ seed: 9 });
     const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true } });

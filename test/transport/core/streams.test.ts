@@ -77,6 +77,15 @@ describe('ReceiveStream', () => {
     expect(receive.receive(0, stream)).toBe(receiveResult.tooLarge);
   });
 
+  it('reports a length prefix in a longer form than its value needs as a violation', () => {
+    for (const prefix of [[0x40, 3], [0x80, 0, 0, 3], [0x80, 0, 0x3f, 0xff]]) {
+      const receive = new ReceiveStream({ ...config, messageBytesMax: 1 << 20 });
+      const stream = Uint8Array.from([...prefix, 1, 2, 3]);
+      expect(receive.receive(0, stream), prefix.join(',')).toBe(receiveResult.malformed);
+      expect(receive.queuedMessages).toBe(0);
+    }
+  });
+
   it('pauses parsing when the application stops taking messages, without losing bytes', () => {
     const receive = new ReceiveStream({ ...config, queuedMessagesMax: 3 });
     const messages = Array.from({ length: 10 }, (_, i) => new Uint8Array(i).fill(i));
