@@ -135,6 +135,14 @@ export const transportLimits = {
   rpcMethodBytesMax: 256,
   /** Nesting of arrays and maps inside one RPC frame, so a hostile frame cannot exhaust the decoder's stack. */
   rpcFrameDepthMax: 64,
+  /**
+   * What decoding one CBOR value (an RPC frame, a Raft entry, a record value) may allocate, estimated before
+   * it is decoded: at most this many times its length, plus the slack. Plain data stays well below (a byte
+   * string or a string costs about its length; a small integer, the eight bytes of its slot); one-byte empty
+   * byte strings or maps by the million cost 60-110 bytes each, and are refused.
+   */
+  rpcFrameDecodedBytesPerByteMax: 8,
+  rpcFrameDecodedBytesSlack: 64 * 1024,
 } as const;
 
 // ---------------------------------------------------------------- records
