@@ -107,6 +107,18 @@ export const transportLimits = {
   drainingLingerMsMin: 2_000,
   /** Datagrams held back by the loss model's delays in the shell, in bytes; beyond, they are dropped and counted. */
   lossHeldBytesMax: 64 * 1024 * 1024,
+  /**
+   * A deadline this far overdue means the event loop was blocked (a timer fires within a millisecond or two
+   * of its time otherwise): the endpoint stops counting peers' silence until it has read what waited.
+   */
+  loopStallMsMin: 100,
+  /**
+   * libuv reads at most this many datagrams from a socket per turn of the event loop; a turn that reads fewer
+   * found the socket empty, so everything that waited in it has been read.
+   */
+  socketReadsPerTurnMax: 32,
+  /** After a stall, silence counts again at the latest this long after the loop runs again, even under a flood that never lets the socket empty. */
+  stallCatchUpMsMax: 1_000,
   /** Datagrams queued inside the socket (libuv) before the shell stops asking the core for more. */
   socketSendQueueMax: 256,
   /** Bounded queue of the bandwidth-cap loss model; the default is used when a rate is set without a queue. */

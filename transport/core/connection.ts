@@ -60,6 +60,14 @@ export interface ConnectionHost {
   /** The connection may have something to send, and its deadline may have moved. */
   activate(connection: ConnectionCore): void;
   emit(connection: ConnectionCore, kind: ConnectionEventKind): void;
+  /**
+   * The listening clock at wall time `nowMs`: wall time less every stretch in which the endpoint could not
+   * read its socket (a blocked event loop). A peer's silence is measured on it, so datagrams that sat unread
+   * in the socket buffer while this process was busy never make a healthy peer look dead.
+   */
+  listenMs(nowMs: number): number;
+  /** The wall time at which the listening clock reaches `listenMs` (Infinity while the endpoint cannot listen). */
+  wallMsAtListen(listenMs: number): number;
 }
 
 export type SendOutcome = 'queued' | 'full';
@@ -139,8 +147,13 @@ export class ConnectionCore implements RecoveryListener {
   private readonly createdMs: number;
   private openedMs = -Infinity;
   private lastReceiveMs: number;
+  /**
+   * The same two moments on the endpoint's listening clock (ConnectionHost.listenMs), which the idle and
+   * dead-peer verdicts use: silence only counts while the endpoint could have heard the peer.
+   */
+  private heardListenMs: number;
   /** When the first ack-eliciting packet since the peer was last heard went out (Infinity: nothing waits). */
-  private unansweredSinceMs = Infinity;
+  private unansweredSinceListenMs = Infinity;
   private lastElicitingSentMs = -Infinity;
   private pacerReleaseMs = Infinity;
   private closeDeadlineMs = Infinity;
@@ -158,6 +171,7 @@ export class ConnectionCore implements RecoveryListener {
     this.remoteCid = remoteCid;
     this.createdMs = nowMs;
     this.lastReceiveMs = nowMs;
+    this.heardListenMs = host.listenMs(nowMs);
     this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : config.datagramBytes;
     this.sendMessageBytesMax = config.messageBytesMax;
     this.idleTimeoutMs = config.idleTimeoutMs;
@@ -278,8 +292,7 @@ export class ConnectionCore implements RecoveryListener {
     this.remoteCid = serverCid;
     this.openWith(nowMs, params);
     this.state = 'open';
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     this.initDue = false;
     this.initRetryAtMs = Infinity;
     // The first DATA packet confirms the handshake to the server and gives it an RTT sample.
@@ -311,8 +324,7 @@ export class ConnectionCore implements RecoveryListener {
   resendAccept(nowMs: number): void {
     if (this.peerConfirmed || this.state !== 'open') return;
     // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
@@ -459,8 +471,7 @@ export class ConnectionCore implements RecoveryListener {
       this.host.activate(this);
       return;
     }
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     if (!this.peerConfirmed && this.role === 'server') {
       this.peerConfirmed = true;
       this.acceptPending = false;
@@ -725,7 +736,7 @@ export class ConnectionCore implements RecoveryListener {
     this.recovery!.cc.onSent(nowMs, bytes);
     this.pacer.onSent(bytes);
     this.lastElicitingSentMs = nowMs;
-    if (this.unansweredSinceMs === Infinity) this.unansweredSinceMs = nowMs;
+    if (this.unansweredSinceListenMs === Infinity) this.unansweredSinceListenMs = this.host.listenMs(nowMs);
     this.ackOnlySinceEliciting = 0;
     const c = this.counters;
     c.packetsSent++;
@@ -777,9 +788,7 @@ export class ConnectionCore implements RecoveryListener {
     if (state === 'closing') return Math.min(this.closeDeadlineMs, this.closeRetryAtMs);
     if (state === 'draining') return this.closeDeadlineMs;
     if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
-    let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
-    const deadPeerAt = this.deadPeerAtMs();
-    if (deadPeerAt < deadline) deadline = deadPeerAt;
+    let deadline = this.host.wallMsAtListen(Math.min(this.idleAtListenMs(), this.deadPeerAtListenMs()));
     // A server holds an unconfirmed client for a bounded time, whatever the idle settings.
     if (this.role === 'server' && !this.peerConfirmed && this.handshakeDeadlineMs < deadline) deadline = this.handshakeDeadlineMs;
     const recoveryDeadline = this.recovery!.deadlineMs();
@@ -806,7 +815,8 @@ export class ConnectionCore implements RecoveryListener {
       this.host.activate(this);
       return;
     }
-    if (state !== 'handshake' && this.idleTimeoutMs > 0 && nowMs >= this.lastReceiveMs + this.idleTimeoutMs) {
+    const listenMs = this.host.listenMs(nowMs);
+    if (state !== 'handshake' && listenMs >= this.idleAtListenMs()) {
       const waiting = this.sent.ackElicitingInFlight > 0 || this.sendStream.hasPending;
       this.terminate(
         waiting
@@ -815,8 +825,9 @@ export class ConnectionCore implements RecoveryListener {
       );
       return;
     }
-    if (state === 'open' && nowMs >= this.deadPeerAtMs()) {
-      this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${nowMs - this.unansweredSinceMs} ms while waiting for an answer` }));
+    if (state === 'open' && listenMs >= this.deadPeerAtListenMs()) {
+      const silentMs = Math.round(listenMs - this.unansweredSinceListenMs);
+      this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${silentMs} ms of listening while waiting for an answer` }));
       return;
     }
     if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
@@ -855,10 +866,22 @@ export class ConnectionCore implements RecoveryListener {
     this.host.activate(this);
   }
 
-  /** When the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
-  private deadPeerAtMs(): number {
+  /** The peer was heard from (any packet of this connection): its silence starts again. */
+  private heardFrom(nowMs: number): void {
+    this.lastReceiveMs = nowMs;
+    this.heardListenMs = this.host.listenMs(nowMs);
+    this.unansweredSinceListenMs = Infinity;
+  }
+
+  /** On the listening clock: when the connection is idle if the peer stays silent (Infinity: no idle timeout). */
+  private idleAtListenMs(): number {
+    return this.idleTimeoutMs > 0 ? this.heardListenMs + this.idleTimeoutMs : Infinity;
+  }
+
+  /** On the listening clock: when the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
+  private deadPeerAtListenMs(): number {
     const timeoutMs = this.config.deadPeerTimeoutMs;
-    return timeoutMs > 0 ? this.unansweredSinceMs + timeoutMs : Infinity;
+    return timeoutMs > 0 ? this.unansweredSinceListenMs + timeoutMs : Infinity;
   }
 
   /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */

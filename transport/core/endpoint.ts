@@ -69,6 +69,9 @@ export class EndpointCore implements ConnectionHost {
   /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
   private readonly dirty: (ConnectionCore | null)[] = [];
   private dirtyCount = 0;
+  /** Time the shell could not read its socket, in total, and since when it cannot now (NaN: it can). */
+  private deafTotalMs = 0;
+  private deafSinceMs = NaN;
   private readonly events = new Fifo<EndpointEvent>();
   private readonly replies = new Fifo<StatelessReply>();
   private readonly transmit: Transmit = { peer: peerAddress('0.0.0.0', 0), length: 0 };
@@ -83,6 +86,8 @@ export class EndpointCore implements ConnectionHost {
     connectionsClosed: 0,
     retriesSent: 0,
     datagramsReceived: 0,
+    /** Stretches in which the shell could not read its socket (its event loop was blocked). */
+    stalls: 0,
   };
 
   constructor(
@@ -100,6 +105,46 @@ export class EndpointCore implements ConnectionHost {
   /** Server connections allocated but not yet confirmed by their client. */
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  // ------------------------------------------------------------ the listening clock
+
+  /**
+   * The shell could not read the socket from `sinceMs` on (its event loop was
+   * blocked): until resumeListening, no silence counts against a peer. The
+   * shell only learns of a stall afterwards (a timer overdue), so `sinceMs` is
+   * in the past: the start of its last turn, when it last read.
+   */
+  stopListening(sinceMs: number): void {
+    if (!Number.isNaN(this.deafSinceMs)) return;
+    this.deafSinceMs = sinceMs;
+    this.totals.stalls++;
+    this.markAllDirty();
+  }
+
+  /** The shell has read what waited in the socket: silence counts again from `nowMs`. */
+  resumeListening(nowMs: number): void {
+    if (Number.isNaN(this.deafSinceMs)) return;
+    this.deafTotalMs += Math.max(0, nowMs - this.deafSinceMs);
+    this.deafSinceMs = NaN;
+    this.markAllDirty();
+  }
+
+  get isListening(): boolean {
+    return Number.isNaN(this.deafSinceMs);
+  }
+
+  listenMs(nowMs: number): number {
+    const deafMs = Number.isNaN(this.deafSinceMs) ? this.deafTotalMs : this.deafTotalMs + Math.max(0, nowMs - this.deafSinceMs);
+    return nowMs - deafMs;
+  }
+
+  wallMsAtListen(listenMs: number): number {
+    return Number.isNaN(this.deafSinceMs) ? listenMs + this.deafTotalMs : Infinity;
+  }
+
+  private markAllDirty(): void {
+    for (const connection of this.connections.values()) this.markDirty(connection);
   }
 
   // ------------------------------------------------------------ ConnectionHost

@@ -116,5 +116,7 @@ export interface EndpointCoreStats extends ConnectionCounters {
   connectionsClosed: number;
   retriesSent: number;
   datagramsReceived: number;
+  /** Stretches in which the endpoint could not read its socket (a blocked event loop); silence then does not count against peers. */
+  stalls: number;
   drops: EndpointDropCounters;
 }
