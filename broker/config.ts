@@ -72,7 +72,17 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   const advertise = settings.advertise === undefined ? defaultAdvertise(listen) : hostPort(settings.advertise, 'advertise');
   if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
   const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
-  if (!peers.some((p) => p.id === id)) throw invalid(`peers must include this broker (id ${id})`);
+  const self = peers.find((p) => p.id === id);
+  if (self === undefined) throw invalid(`peers must include this broker (id ${id})`);
+  // The metadata registers the advertised address and the other brokers dial the peers entry: two names for
+  // one broker that disagree leave it registered where nobody can reach it.
+  if (self.host !== advertise.host || self.port !== advertise.port) {
+    const given = settings.advertise === undefined ? ` (the default for --listen ${formatHostPort(listen)}; set --advertise)` : '';
+    throw invalid(
+      `broker ${id} advertises ${formatHostPort(advertise)}${given}, but peers lists broker ${id} at ${formatHostPort(self)}: ` +
+        `clients and peers would be told one address and dial the other. Use --advertise ${formatHostPort(self)} or correct --peers`,
+    );
+  }
   const electionTicks = settings.electionTicks === undefined ? 10 : integer(settings.electionTicks, 'electionTicks', 3, 1000);
   const heartbeatTicks = settings.heartbeatTicks === undefined ? 1 : integer(settings.heartbeatTicks, 'heartbeatTicks', 1, 1000);
   if (heartbeatTicks >= electionTicks) throw invalid('heartbeatTicks must be smaller than electionTicks');
@@ -155,6 +165,10 @@ export function hostPort(value: unknown, name: string): HostPort {
   const portText = value.slice(colon + 1);
   if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
   return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };
+}
+
+function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function defaultAdvertise(listen: HostPort): HostPort {
