@@ -25,6 +25,18 @@ export const transportLimits = {
   receiveWindowBytesDefault: 32 * 1024 * 1024,
   /** Connections one endpoint serves at once; further set-ups are refused. */
   connectionsPerEndpointMax: 4096,
+  /**
+   * Incoming connections from one IP address (any port) by default: a host behind a NAT with many clients
+   * raises it (EndpointOptions.connectionsPerAddressMax); one attacker's address cannot take the table.
+   */
+  connectionsPerAddressMaxDefault: 256,
+  /** Incoming connections from one socket (address and port); a newer one replaces the oldest (a client opens one per server). */
+  connectionsPerSourceMax: 8,
+  /** Set-ups whose client has not confirmed (half-open), per address and in total; a newer one replaces the oldest. */
+  pendingConnectionsPerAddressMax: 16,
+  pendingConnectionsMax: 256,
+  /** Slots of the connection table only priority peers (a broker's own cluster) may take (at most a quarter of the table). */
+  connectionsReservedForPriority: 64,
   /** Ack ranges remembered by the receiver (and accepted in one ACK frame). */
   ackRangesMax: 64,
   /**
@@ -92,6 +104,22 @@ export const transportLimits = {
   sendWaitersMax: 1024,
   /** Out-of-order or not-yet-parsed stream pieces a receiver holds per connection; beyond, packets are dropped unacknowledged. */
   receiveFragmentsMax: 65_536,
+  /**
+   * A message up to this size is assembled in a buffer allocated when its length arrives; a larger one is
+   * kept as the pieces that carried it until it is complete, so a length prefix alone allocates nothing.
+   */
+  reassemblyPreallocateBytesMax: 64 * 1024,
+  /**
+   * What clients' connections may hold together in reassembly (data received and not yet a whole message
+   * the application took), by default. Each may always hold reassemblyBytesGuaranteed; beyond, it needs
+   * room in the budget, and one that completes nothing for reassemblyStuckMsMin while others wait is closed.
+   * At most reassemblyBytesMax plus every connection's guarantee is ever held.
+   */
+  reassemblyBytesMaxDefault: 256 * 1024 * 1024,
+  reassemblyBytesGuaranteed: 64 * 1024,
+  reassemblyStuckMsMin: 5_000,
+  /** How often, at most, a full budget looks for the connection to close. */
+  budgetReliefEveryMs: 100,
   /** Whole messages waiting for the application per connection; parsing (and so credit) pauses beyond. */
   receiveQueuedMessagesMax: 65_536,
   /** Bytes one connection may ever carry per direction (stream offsets are exact integers below 2^53). */
@@ -384,6 +412,12 @@ assert(transportLimits.ackRangesPerFrameMax >= 2 && transportLimits.ackRangesPer
 assert((transportLimits.packetsInFlightMax & (transportLimits.packetsInFlightMax - 1)) === 0, 'packetsInFlightMax is a power of two (ring index)');
 // Truncated packet numbers decode correctly while the span of tracked packets stays under half the 32-bit space.
 assert(transportLimits.packetsInFlightMax < 2 ** 31, 'packetsInFlightMax < 2^31 (packet number decoding window)');
+assert(transportLimits.connectionsPerAddressMaxDefault + transportLimits.connectionsReservedForPriority <= transportLimits.connectionsPerEndpointMax, 'one address leaves room for others and for priority peers');
+assert(transportLimits.connectionsPerSourceMax <= transportLimits.connectionsPerAddressMaxDefault, 'a socket holds fewer connections than its address');
+assert(transportLimits.pendingConnectionsPerAddressMax <= transportLimits.pendingConnectionsMax, 'half-open per address within the total');
+assert(transportLimits.pendingConnectionsMax < transportLimits.connectionsPerEndpointMax, 'half-open set-ups never fill the table');
+assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.reassemblyBytesMaxDefault, 'guarantees alone never exceed the default reassembly budget');
+assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
 assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
 assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');

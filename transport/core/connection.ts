@@ -68,6 +68,10 @@ export interface ConnectionHost {
   listenMs(nowMs: number): number;
   /** The wall time at which the listening clock reaches `listenMs` (Infinity while the endpoint cannot listen). */
   wallMsAtListen(listenMs: number): number;
+  /** The bytes the connection's receive stream holds changed by `delta` (see EndpointCore's reassembly budget). */
+  receiveHeldChanged(connection: ConnectionCore, delta: number): void;
+  /** Whether the connection may take `bytes` more of its peer's data now; false drops the packet unacknowledged. */
+  receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean;
 }
 
 export type SendOutcome = 'queued' | 'full';
@@ -95,6 +99,15 @@ export class ConnectionCore implements RecoveryListener {
   heapDeadlineMs = Infinity;
   isCandidate = false;
   isDirty = false;
+  /** A priority peer (a broker of our own cluster): exempt from the limits that protect the endpoint from clients. */
+  priority = false;
+  /** Server: the key of the cookie that opened it (see EndpointCore.evict). */
+  cookieKey: string | null = null;
+  /** Bytes the receive stream holds, as last told to the host. */
+  receiveHeld = 0;
+  /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
+  receiveStuckSinceMs = Infinity;
+  private receiveCompletedSeen = 0;
   /** Set while a readable / writable event is queued and not yet polled. */
   readableSignaled = false;
   writableWanted = false;
@@ -195,6 +208,7 @@ export class ConnectionCore implements RecoveryListener {
       messageBytesMax: config.messageBytesMax,
       fragmentsMax: transportLimits.receiveFragmentsMax,
       queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
+      preallocateBytesMax: transportLimits.reassemblyPreallocateBytesMax,
     });
     this.localParams = {
       messageBytesMax: config.messageBytesMax,
@@ -368,6 +382,7 @@ export class ConnectionCore implements RecoveryListener {
   pollMessage(): Uint8Array | null {
     const message = this.receiveStream.poll();
     if (message === null) return null;
+    this.syncReceiveHeld(this.lastReceiveMs);
     this.counters.messagesReceived++;
     this.counters.messageBytesReceived += message.length;
     if (!this.maxDataPending && !this.isTerminated && this.receiveStream.creditUpdateDue) {
@@ -417,6 +432,7 @@ export class ConnectionCore implements RecoveryListener {
     const wasTerminated = this.isTerminated;
     this.state = state;
     this.closeError = error;
+    this.releaseBuffers();
     const lingerMs = transportLimits.closingPtoCount * this.ptoMs();
     // Closing keeps resending CLOSE until the peer answers with its own, for up to the close timeout: on a lossy
     // link a single CLOSE may well be lost, and the peer would otherwise only learn of it from its idle timeout.
@@ -434,13 +450,39 @@ export class ConnectionCore implements RecoveryListener {
     return this.recovery?.ptoMs() ?? this.rtt.ptoBaseMs(transportLimits.timerGranularityMs, this.peerAckDelayMaxMs);
   }
 
+  /** Closes at once without telling the peer: the endpoint needs the slot (see EndpointCore.evict). */
+  abandon(error: SkeinError): void {
+    this.terminate(error);
+  }
+
   /** Closes at once without telling the peer (idle timeout, dead peer, refused or failed handshake). */
   private terminate(error: SkeinError | undefined): void {
     const wasTerminated = this.isTerminated;
     this.state = 'closed';
     this.closeError = error;
+    this.releaseBuffers();
     if (!wasTerminated) this.host.emit(this, 'closed');
     this.host.activate(this);
+  }
+
+  /** A terminal state takes no more data: what could only have become a message is freed now, not when the endpoint forgets it. */
+  private releaseBuffers(): void {
+    this.receiveStream.releasePartial();
+    this.syncReceiveHeld(this.lastReceiveMs);
+  }
+
+  /** Tells the host what the receive stream holds now, and notes whether it is making progress. */
+  private syncReceiveHeld(nowMs: number): void {
+    const stream = this.receiveStream;
+    const held = stream.heldBytes;
+    if (held === 0) this.receiveStuckSinceMs = Infinity;
+    else if (this.receiveStuckSinceMs === Infinity || stream.completedMessages !== this.receiveCompletedSeen) this.receiveStuckSinceMs = nowMs;
+    this.receiveCompletedSeen = stream.completedMessages;
+    if (held !== this.receiveHeld) {
+      const delta = held - this.receiveHeld;
+      this.receiveHeld = held;
+      this.host.receiveHeldChanged(this, delta);
+    }
   }
 
   // ------------------------------------------------------------ receiving
@@ -489,7 +531,10 @@ export class ConnectionCore implements RecoveryListener {
           const dataLength = reader.varint();
           const data = reader.view(dataLength);
           ackEliciting = true;
+          // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
+          if (offset + dataLength > this.receiveStream.contiguousEnd && !this.host.receiveRoom(this, dataLength, nowMs)) return;
           const result = this.receiveStream.receive(offset, data);
+          this.syncReceiveHeld(nowMs);
           if (result !== receiveResult.ok) {
             if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
             this.protocolViolation(

@@ -1,7 +1,8 @@
-import type { SkeinError } from '../errors.js';
+import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
+import { Admission } from './admission.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { Fifo } from './fifo.js';
@@ -63,12 +64,16 @@ export class EndpointCore implements ConnectionHost {
   /** Cookies that opened a connection (by their MAC) → when they expire; oldest first. */
   private readonly usedCookies = new Map<string, number>();
   private readonly cookies: CookieMinter;
+  private readonly admission: Admission;
   private readonly heap = new DeadlineHeap<ConnectionCore>();
   private readonly candidates: ConnectionCore[] = [];
   private candidateCursor = 0;
   /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
   private readonly dirty: (ConnectionCore | null)[] = [];
   private dirtyCount = 0;
+  /** Bytes held in reassembly by budgeted connections (clients'), and when the stuck one may next be looked for. */
+  private receiveHeldTotal = 0;
+  private nextReliefMs = 0;
   /** Time the shell could not read its socket, in total, and since when it cannot now (NaN: it can). */
   private deafTotalMs = 0;
   private deafSinceMs = NaN;
@@ -96,6 +101,7 @@ export class EndpointCore implements ConnectionHost {
   ) {
     this.config = resolveEndpointConfig(options);
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
+    this.admission = new Admission({ connectionsMax: this.config.connectionsMax, connectionsPerAddressMax: this.config.connectionsPerAddressMax });
   }
 
   get connectionCount(): number {
@@ -143,6 +149,60 @@ export class EndpointCore implements ConnectionHost {
     return Number.isNaN(this.deafSinceMs) ? listenMs + this.deafTotalMs : Infinity;
   }
 
+  // ------------------------------------------------------------ the reassembly budget
+
+  /**
+   * Clients' connections share one budget for what they have sent and the
+   * application has not taken yet: partly received messages, pieces out of
+   * order. Each may always hold reassemblyBytesGuaranteed (a normal request
+   * fits), beyond which it takes room from the budget; with none left, its new
+   * data is dropped unacknowledged and resent later (backpressure). A
+   * connection that holds more than its guarantee and has completed nothing
+   * for reassemblyStuckMsMin while others wait for room is closed: a message
+   * that is never finished never pins memory for long. Peers of the cluster
+   * and our own outgoing connections are outside the budget.
+   */
+  receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean {
+    if (!this.isBudgeted(connection)) return true;
+    if (this.receiveHeldTotal + bytes <= this.config.reassemblyBytesMax) return true;
+    if (connection.receiveHeld + bytes <= transportLimits.reassemblyBytesGuaranteed) return true;
+    this.drops.receiveBudget++;
+    if (nowMs >= this.nextReliefMs) {
+      this.nextReliefMs = nowMs + transportLimits.budgetReliefEveryMs;
+      this.closeStuckReceiver(nowMs);
+    }
+    return false;
+  }
+
+  receiveHeldChanged(connection: ConnectionCore, delta: number): void {
+    if (this.isBudgeted(connection) && this.connections.get(connection.localCid.key) === connection) this.receiveHeldTotal += delta;
+  }
+
+  /** Bytes clients' connections hold in reassembly now. */
+  get receiveHeldBytes(): number {
+    return this.receiveHeldTotal;
+  }
+
+  private isBudgeted(connection: ConnectionCore): boolean {
+    return connection.role === 'server' && !connection.priority;
+  }
+
+  private closeStuckReceiver(nowMs: number): void {
+    let victim: ConnectionCore | null = null;
+    for (const connection of this.connections.values()) {
+      if (!this.isBudgeted(connection) || connection.isTerminated || connection.receiveHeld <= transportLimits.reassemblyBytesGuaranteed) continue;
+      if (nowMs - connection.receiveStuckSinceMs < transportLimits.reassemblyStuckMsMin) continue;
+      if (victim === null || connection.receiveStuckSinceMs < victim.receiveStuckSinceMs) victim = connection;
+    }
+    if (victim === null) return;
+    this.drops.budgetClosed++;
+    const heldMs = Math.round(nowMs - victim.receiveStuckSinceMs);
+    victim.close(
+      nowMs,
+      new SkeinError('BACKPRESSURE', { message: `held ${victim.receiveHeld} bytes of unfinished messages for ${heldMs} ms while the endpoint's reassembly budget was full` }),
+    );
+  }
+
   private markAllDirty(): void {
     for (const connection of this.connections.values()) this.markDirty(connection);
   }
@@ -174,6 +234,7 @@ export class EndpointCore implements ConnectionHost {
     if (kind === 'accepted') this.totals.connectionsAccepted++;
     if (kind === 'connected') this.totals.connectionsConnected++;
     if (kind === 'accepted' || kind === 'connected') this.pending.delete(this.pendingKeyOf(connection));
+    if (kind === 'accepted') this.admission.confirmed(connection);
     this.events.push({ type: kind, connection });
   }
 
@@ -317,17 +378,36 @@ export class EndpointCore implements ConnectionHost {
       this.drops.replayedCookie++;
       return;
     }
-    if (this.connections.size >= this.config.connectionsMax || this.usedCookies.size >= transportLimits.usedCookiesMax) {
+    const priority = this.config.isPriorityPeer(host, port);
+    const admission = this.admission.decide(host, port, priority, this.connections.size);
+    if (!admission.admit || this.usedCookies.size >= transportLimits.usedCookiesMax) {
       this.drops.refused++;
       this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.busy));
       return;
     }
+    for (const old of admission.evict) this.evict(old);
     this.usedCookies.set(cookieKey, nowMs + 2 * transportLimits.cookieLifetimeMs);
     const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.config, this, nowMs);
+    connection.priority = priority;
+    connection.cookieKey = cookieKey;
     connection.acceptFrom(nowMs, params);
     this.connections.set(connection.localCid.key, connection);
     this.pending.set(pendingKey, connection);
+    this.admission.added(connection);
     this.activate(connection);
+  }
+
+  /**
+   * Drops a connection at once, without a word to its peer, to make room
+   * (see Admission): the oldest of a socket's connections, or a set-up that
+   * was never confirmed. A half-open one's cookie may open a connection again,
+   * so a real client whose ACCEPT was lost is not locked out by the eviction.
+   */
+  private evict(connection: ConnectionCore): void {
+    this.drops.evicted++;
+    if (!connection.peerConfirmed && connection.cookieKey !== null) this.usedCookies.delete(connection.cookieKey);
+    connection.abandon(new SkeinError('CONNECTION_CLOSED', { message: `evicted to make room for a newer connection from ${connection.peer.key}` }));
+    this.forget(connection);
   }
 
   private sendRetry(nowMs: number, host: string, port: number, clientCid: ConnectionId): void {
@@ -465,6 +545,8 @@ export class EndpointCore implements ConnectionHost {
     this.heap.remove(connection);
     if (this.connections.get(connection.localCid.key) !== connection) return;
     this.connections.delete(connection.localCid.key);
+    if (connection.role === 'server') this.admission.removed(connection);
+    if (this.isBudgeted(connection)) this.receiveHeldTotal -= connection.receiveHeld;
     if (connection.role === 'server' && !connection.peerConfirmed) {
       this.pending.delete(this.pendingKeyOf(connection));
       return;

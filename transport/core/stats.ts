@@ -92,6 +92,12 @@ export interface EndpointDropCounters {
   refused: number;
   /** Stateless replies dropped because their queue was full. */
   statelessRepliesDropped: number;
+  /** Connections dropped to make room: a socket's oldest beyond its share, half-open set-ups beyond theirs. */
+  evicted: number;
+  /** Clients' packets dropped unacknowledged because the reassembly budget was full (they are resent). */
+  receiveBudget: number;
+  /** Connections closed for holding an unfinished message while the budget was full. */
+  budgetClosed: number;
 }
 
 export function emptyDropCounters(): EndpointDropCounters {
@@ -106,6 +112,9 @@ export function emptyDropCounters(): EndpointDropCounters {
     replayedCookie: 0,
     refused: 0,
     statelessRepliesDropped: 0,
+    evicted: 0,
+    receiveBudget: 0,
+    budgetClosed: 0,
   };
 }
 

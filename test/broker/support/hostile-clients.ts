@@ -2,15 +2,14 @@ import { createHmac, randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { EndpointCore } from '../../../transport/core/endpoint.js';
 import type { ConnectionCore } from '../../../transport/core/connection.js';
-import { frameType, readAck } from '../../../transport/core/frames.js';
 import { packetType, protocolVersion } from '../../../transport/core/packet.js';
-import { DecodeError, Reader } from '../../../transport/core/varint.js';
 import { Endpoint } from '../../../transport/endpoint.js';
 import { SkeinError } from '../../../transport/errors.js';
 import { transportLimits } from '../../../transport/limits.js';
 import { methods } from '../../../transport/protocol/messages.js';
 import { encodeFrame } from '../../../transport/rpc/frames.js';
 import { Skein } from '../../../sdk/index.js';
+import { carriesStreamBeyond } from '../../transport/support/packets.js';
 
 /**
  * Attackers for the hostile-client tests and `npm run bench:hostile`: each
@@ -114,34 +113,11 @@ export class ManualPeer {
       const transmit = core.pollTransmit(nowMs, this.out);
       if (transmit === null) break;
       const bytes = this.out.slice(0, transmit.length);
-      if (!this.cutsStream(bytes)) this.socket.send(bytes, transmit.peer.port, transmit.peer.host);
+      if (!carriesStreamBeyond(bytes, this.streamCutOffset)) this.socket.send(bytes, transmit.peer.port, transmit.peer.host);
     }
     const deadline = core.pollTimeout();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = deadline === Infinity ? null : setTimeout(() => this.turn(), Math.max(1, Math.ceil(deadline - performance.now())));
-  }
-
-  /** Whether a DATA packet carries stream bytes at or past the cut. */
-  private cutsStream(bytes: Uint8Array): boolean {
-    if (this.streamCutOffset === Infinity || bytes[0] !== packetType.data) return false;
-    const reader = new Reader(bytes, 13, bytes.length);
-    const ack = { largest: 0, ackDelayUs: 0, rangeCount: 0, ranges: new Float64Array(128) };
-    try {
-      while (reader.remaining > 0) {
-        const type = reader.u8();
-        if (type === frameType.stream) {
-          const offset = reader.varint();
-          const length = reader.varint();
-          if (offset + length > this.streamCutOffset) return true;
-          reader.skip(length);
-        } else if (type === frameType.ack) readAck(reader, ack, 64);
-        else if (type === frameType.maxData) reader.varint();
-        else if (type !== frameType.padding && type !== frameType.ping) return false;
-      }
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-    }
-    return false;
   }
 }
 

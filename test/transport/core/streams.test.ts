@@ -6,7 +6,7 @@ import { SendStream } from '../../../transport/core/send-stream.js';
 import { transportLimits } from '../../../transport/limits.js';
 import { randomMessage } from '../support/transfer.js';
 
-const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000 };
+const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000, preallocateBytesMax: 1000 };
 
 /** Encodes messages the way the sender does, and cuts the stream into fragments of `size` bytes. */
 function streamOf(messages: Uint8Array[], chunkBytes = 256): Uint8Array {
