@@ -111,6 +111,10 @@ export class Broker implements AsyncDisposable {
         acceptConnections: true,
         datagramBytes: config.datagramBytes,
         deadPeerTimeoutMs: brokerLimits.deadPeerTimeoutMs,
+        // The cluster's own brokers are outside the limits that protect this broker from clients.
+        isPriorityPeer: (host, port) => this.isBrokerAddress(host, port),
+        reassemblyBytesMax: config.clientBufferBytes,
+        sendBytesMax: config.clientBufferBytes,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });
       this.peers = new PeerLinks({
@@ -168,6 +172,9 @@ export class Broker implements AsyncDisposable {
     const rpc = new RpcChannel(connection, {
       handler: (method, body, ctx) => this.handle(method, body, ctx, session),
       onNotify: (method, body) => this.notify(method, body, session),
+      // A connection that only keeps itself alive serves nobody; one with push subscriptions waits for records.
+      idleTimeoutMs: brokerLimits.clientIdleMs,
+      isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
     session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
     const current = session;
@@ -254,6 +261,12 @@ export class Broker implements AsyncDisposable {
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now(), incarnation);
     for (const wire of messages) this.mux.receiveWire(wire, from);
+  }
+
+  /** Whether `host:port` is where a broker of this cluster is (its connections to us come from there). */
+  private isBrokerAddress(host: string, port: number): boolean {
+    for (const peer of this.configPeers.values()) if (peer.port === port && peer.host === host) return true;
+    return this.controller?.state.brokerList().some((b) => b.port === port && b.host === host) ?? false;
   }
 
   // ------------------------------------------------------------------ partitions

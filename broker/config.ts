@@ -29,6 +29,11 @@ export interface BrokerConfig {
   peerSecret: string | null;
   /** Settings of topics created without their own. */
   topicDefaults: TopicConfig;
+  /**
+   * Memory the broker's transport may hold for clients: partly received requests up to this, and data
+   * queued for clients up to this again (each client always gets a small share; see transportLimits).
+   */
+  clientBufferBytes: number;
 }
 
 export interface HostPort {
@@ -59,9 +64,13 @@ export interface BrokerSettings {
   leaderBalance?: unknown;
   peerSecret?: unknown;
   topicDefaults?: unknown;
+  clientBufferBytes?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes']);
+
+/** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
+const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   for (const key of Object.keys(settings)) {
@@ -104,6 +113,10 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     leaderBalance: boolean(settings.leaderBalance ?? true, 'leaderBalance'),
     peerSecret: settings.peerSecret === undefined || settings.peerSecret === null ? null : secret(settings.peerSecret),
     topicDefaults: settings.topicDefaults === undefined ? topicDefaults : topicConfig(settings.topicDefaults),
+    clientBufferBytes:
+      settings.clientBufferBytes === undefined
+        ? transportLimits.reassemblyBytesMaxDefault
+        : integer(settings.clientBufferBytes, 'clientBufferBytes', clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
   };
 }
 

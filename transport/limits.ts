@@ -118,6 +118,14 @@ export const transportLimits = {
   reassemblyBytesMaxDefault: 256 * 1024 * 1024,
   reassemblyBytesGuaranteed: 64 * 1024,
   reassemblyStuckMsMin: 5_000,
+  /**
+   * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
+   * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
+   */
+  sendBytesMaxDefault: 256 * 1024 * 1024,
+  sendBytesGuaranteed: 64 * 1024,
+  /** Room reserved for a response beyond its payload: the RPC envelope and the response's other fields. */
+  rpcEnvelopeBytesMax: 1024,
   /** How often, at most, a full budget looks for the connection to close. */
   budgetReliefEveryMs: 100,
   /** Whole messages waiting for the application per connection; parsing (and so credit) pauses beyond. */
@@ -285,6 +293,12 @@ export const brokerLimits = {
    * broker got its preferred leadership back 28 s after the restart, its partitions unreplicated to it till then.
    */
   deadPeerTimeoutMs: 5_000,
+  /**
+   * A client connection with no request, response or push either way for this long (and no push subscription)
+   * is closed, between one and two of these after its last frame: transport PINGs alone keep nothing open.
+   * Kafka's connections.max.idle.ms; the SDK redials on its next request.
+   */
+  clientIdleMs: 600_000,
   /** A broker's own metadata commands (registering itself, reporting a leadership) wait this long before retrying. */
   controllerCommandTimeoutMs: 5_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
@@ -418,6 +432,8 @@ assert(transportLimits.pendingConnectionsPerAddressMax <= transportLimits.pendin
 assert(transportLimits.pendingConnectionsMax < transportLimits.connectionsPerEndpointMax, 'half-open set-ups never fill the table');
 assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.reassemblyBytesMaxDefault, 'guarantees alone never exceed the default reassembly budget');
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
+assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
+assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
 assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
 assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');

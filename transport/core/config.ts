@@ -46,6 +46,8 @@ export interface EndpointCoreOptions {
   isPriorityPeer?: (host: string, port: number) => boolean;
   /** Bytes clients' connections may hold in reassembly together (see EndpointCore.receiveRoom). Default 256 MiB. */
   reassemblyBytesMax?: number;
+  /** Bytes clients' connections may hold for sending together (see EndpointCore.sendBudgetRoom). Default 256 MiB. */
+  sendBytesMax?: number;
 }
 
 export type EndpointCoreConfig = Required<EndpointCoreOptions>;
@@ -110,5 +112,6 @@ export function resolveEndpointConfig(options: EndpointCoreOptions = {}): Endpoi
     ),
     isPriorityPeer: options.isPriorityPeer ?? noPriorityPeers,
     reassemblyBytesMax: checkInteger('reassemblyBytesMax', options.reassemblyBytesMax ?? L.reassemblyBytesMaxDefault, L.reassemblyBytesGuaranteed, 2 ** 40),
+    sendBytesMax: checkInteger('sendBytesMax', options.sendBytesMax ?? L.sendBytesMaxDefault, L.sendBytesGuaranteed, 2 ** 40),
   };
 }

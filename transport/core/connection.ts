@@ -72,6 +72,12 @@ export interface ConnectionHost {
   receiveHeldChanged(connection: ConnectionCore, delta: number): void;
   /** Whether the connection may take `bytes` more of its peer's data now; false drops the packet unacknowledged. */
   receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean;
+  /** The bytes the connection holds for sending (buffered, waiting, reserved) changed by `delta`. */
+  sendHeldChanged(connection: ConnectionCore, delta: number): void;
+  /** Bytes the endpoint's send budget lets this connection add now (Infinity: it is outside the budget). */
+  sendBudgetRoom(connection: ConnectionCore): number;
+  /** Emit 'writable' for the connection once the send budget frees room. */
+  wantSendBudget(connection: ConnectionCore): void;
 }
 
 export type SendOutcome = 'queued' | 'full';
@@ -103,6 +109,10 @@ export class ConnectionCore implements RecoveryListener {
   priority = false;
   /** Server: the key of the cookie that opened it (see EndpointCore.evict). */
   cookieKey: string | null = null;
+  /** Bytes held for sending (the send stream's plus sendExtraBytes), as last told to the host. */
+  sendHeld = 0;
+  /** Bytes the application holds for this connection outside the send stream: messages waiting for room, room reserved. */
+  private sendExtraBytes = 0;
   /** Bytes the receive stream holds, as last told to the host. */
   receiveHeld = 0;
   /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
@@ -367,6 +377,7 @@ export class ConnectionCore implements RecoveryListener {
       this.writableWanted = true;
       return 'full';
     }
+    this.syncSendHeld();
     this.counters.messagesSent++;
     this.counters.messageBytesSent += message.length;
     this.host.activate(this);
@@ -376,6 +387,43 @@ export class ConnectionCore implements RecoveryListener {
   /** True when a message of `bytes` would be taken by `send` right now. */
   get sendBufferBytesFree(): number {
     return this.config.sendBufferBytes - this.sendStream.bufferedBytes;
+  }
+
+  /**
+   * Bytes the application may queue now without waiting and without taking
+   * more than this connection's share of the endpoint's memory: room in the
+   * send buffer, less what is already waiting or reserved, within the send
+   * budget (a client's connection on a server; see EndpointCore.sendBudgetRoom).
+   */
+  get sendRoomBytes(): number {
+    if (this.state !== 'open') return 0;
+    const bufferRoom = this.config.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
+    return Math.max(0, Math.min(bufferRoom, this.host.sendBudgetRoom(this)));
+  }
+
+  /** Whether the endpoint's send budget applies to this connection (a client's, on a server). */
+  get sendBudgeted(): boolean {
+    return this.host.sendBudgetRoom(this) !== Infinity;
+  }
+
+  /** The application holds `delta` more (or fewer) bytes for this connection outside the send stream. */
+  adjustSendExtra(delta: number): void {
+    this.sendExtraBytes = Math.max(0, this.sendExtraBytes + delta);
+    this.syncSendHeld();
+  }
+
+  /** Asks for a 'writable' event once room may have grown (acknowledged data, or memory freed elsewhere). */
+  wantSendRoom(): void {
+    this.writableWanted = true;
+    this.host.wantSendBudget(this);
+  }
+
+  private syncSendHeld(): void {
+    const held = this.isTerminated ? 0 : this.sendStream.bufferedBytes + this.sendExtraBytes;
+    if (held === this.sendHeld) return;
+    const delta = held - this.sendHeld;
+    this.sendHeld = held;
+    this.host.sendHeldChanged(this, delta);
   }
 
   /** The next received message, in order, or null. Taking messages frees flow-control credit. */
@@ -469,6 +517,9 @@ export class ConnectionCore implements RecoveryListener {
   private releaseBuffers(): void {
     this.receiveStream.releasePartial();
     this.syncReceiveHeld(this.lastReceiveMs);
+    this.sendStream.discard();
+    this.sendExtraBytes = 0;
+    this.syncSendHeld();
   }
 
   /** Tells the host what the receive stream holds now, and notes whether it is making progress. */
@@ -627,6 +678,7 @@ export class ConnectionCore implements RecoveryListener {
   }
 
   private onSendBufferFreed(nowMs: number): void {
+    this.syncSendHeld();
     if (this.writableWanted) {
       this.writableWanted = false;
       this.host.emit(this, 'writable');

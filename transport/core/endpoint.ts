@@ -71,6 +71,9 @@ export class EndpointCore implements ConnectionHost {
   /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
   private readonly dirty: (ConnectionCore | null)[] = [];
   private dirtyCount = 0;
+  /** Bytes budgeted connections hold for sending, and those waiting for the budget to free room. */
+  private sendHeldTotal = 0;
+  private readonly sendBudgetWaiters = new Set<ConnectionCore>();
   /** Bytes held in reassembly by budgeted connections (clients'), and when the stuck one may next be looked for. */
   private receiveHeldTotal = 0;
   private nextReliefMs = 0;
@@ -181,6 +184,46 @@ export class EndpointCore implements ConnectionHost {
   /** Bytes clients' connections hold in reassembly now. */
   get receiveHeldBytes(): number {
     return this.receiveHeldTotal;
+  }
+
+  // ------------------------------------------------------------ the send budget
+
+  /**
+   * Clients' connections share one budget for what the application queues to
+   * them: data in send buffers not yet acknowledged, messages waiting for
+   * room, and room reserved for responses being prepared. Each may always hold
+   * sendBytesGuaranteed; beyond that it needs room in the budget. A client
+   * that does not read (grants no credit) keeps what it holds and gets no
+   * more: the broker stops producing data for it instead of holding more.
+   */
+  sendBudgetRoom(connection: ConnectionCore): number {
+    if (!this.isBudgeted(connection)) return Infinity;
+    return Math.max(0, this.config.sendBytesMax - this.sendHeldTotal, transportLimits.sendBytesGuaranteed - connection.sendHeld);
+  }
+
+  sendHeldChanged(connection: ConnectionCore, delta: number): void {
+    if (!this.isBudgeted(connection) || this.connections.get(connection.localCid.key) !== connection) return;
+    this.sendHeldTotal += delta;
+    if (delta < 0 && this.sendBudgetWaiters.size > 0) this.wakeSendBudgetWaiters();
+  }
+
+  wantSendBudget(connection: ConnectionCore): void {
+    if (this.isBudgeted(connection)) this.sendBudgetWaiters.add(connection);
+  }
+
+  /** Bytes clients' connections hold for sending now. */
+  get sendHeldBytes(): number {
+    return this.sendHeldTotal;
+  }
+
+  private wakeSendBudgetWaiters(): void {
+    for (const connection of this.sendBudgetWaiters) {
+      if (connection.writableWanted && !connection.isTerminated) {
+        connection.writableWanted = false;
+        this.emit(connection, 'writable');
+      }
+    }
+    this.sendBudgetWaiters.clear();
   }
 
   private isBudgeted(connection: ConnectionCore): boolean {
@@ -546,7 +589,11 @@ export class EndpointCore implements ConnectionHost {
     if (this.connections.get(connection.localCid.key) !== connection) return;
     this.connections.delete(connection.localCid.key);
     if (connection.role === 'server') this.admission.removed(connection);
-    if (this.isBudgeted(connection)) this.receiveHeldTotal -= connection.receiveHeld;
+    if (this.isBudgeted(connection)) {
+      this.receiveHeldTotal -= connection.receiveHeld;
+      this.sendHeldTotal -= connection.sendHeld;
+    }
+    this.sendBudgetWaiters.delete(connection);
     if (connection.role === 'server' && !connection.peerConfirmed) {
       this.pending.delete(this.pendingKeyOf(connection));
       return;
@@ -570,7 +617,13 @@ export class EndpointCore implements ConnectionHost {
       addCounters(sum, connection.counters);
       if (!connection.isTerminated) open++;
     }
-    return { ...sum, ...this.totals, connectionsOpen: open, drops: { ...this.drops } };
+    const memory = {
+      reassemblyBytes: this.receiveHeldTotal,
+      reassemblyBytesMax: this.config.reassemblyBytesMax,
+      sendBytes: this.sendHeldTotal,
+      sendBytesMax: this.config.sendBytesMax,
+    };
+    return { ...sum, ...this.totals, connectionsOpen: open, memory, drops: { ...this.drops } };
   }
 }
 

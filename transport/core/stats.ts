@@ -127,5 +127,7 @@ export interface EndpointCoreStats extends ConnectionCounters {
   datagramsReceived: number;
   /** Stretches in which the endpoint could not read its socket (a blocked event loop); silence then does not count against peers. */
   stalls: number;
+  /** What clients' connections hold now against the endpoint's budgets (priority peers and our own connections are outside). */
+  memory: { reassemblyBytes: number; reassemblyBytesMax: number; sendBytes: number; sendBytesMax: number };
   drops: EndpointDropCounters;
 }

@@ -48,14 +48,14 @@ describe('the reassembly budget', () => {
     const normal = network.add({ host: '10.0.2.1', port: 5000 });
     const received: number[] = [];
     server.handlers.onMessage = (_c, m) => received.push(m.length);
-    let connection: ConnectionCore | null = null;
-    normal.handlers.onConnected = (c) => (connection = c);
+    const normalSide: { connection: ConnectionCore | null } = { connection: null };
+    normal.handlers.onConnected = (c) => (normalSide.connection = c);
     normal.connect(server);
     let peakBytes = 0;
     for (let ms = 0; ms < 2_000; ms += 10) {
       network.runFor(10);
       peakBytes = Math.max(peakBytes, server.core.receiveHeldBytes);
-      if (ms % 100 === 0) connection?.send(new Uint8Array(1000));
+      if (ms % 100 === 0) normalSide.connection?.send(new Uint8Array(1000));
     }
     // Each connection may exceed the shared budget by at most its guarantee.
     expect(peakBytes).toBeLessThanOrEqual(budgetBytes + attackers.length * transportLimits.reassemblyBytesGuaranteed);
