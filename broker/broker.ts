@@ -125,6 +125,7 @@ export class Broker implements AsyncDisposable {
         onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
+        onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
           this.refusedBy.add(id);

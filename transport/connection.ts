@@ -52,6 +52,15 @@ export class Connection implements MessageChannel {
     return !this.closed && !this.closeRequested && this.core.isOpen;
   }
 
+  /**
+   * The address the peer answers from when it is not the one dialled (a
+   * server bound to 0.0.0.0 on a host with several addresses); null when it
+   * answers from the address dialled. Sends still go to `remote`.
+   */
+  get answeredFrom(): string | null {
+    return this.core.answeredFrom;
+  }
+
   /** The largest message this connection takes (the smaller of both sides' limits). */
   get messageBytesMax(): number {
     return this.core.messageBytesMax;

@@ -107,6 +107,8 @@ export class ConnectionCore implements RecoveryListener {
   isDirty = false;
   /** A priority peer (a broker of our own cluster): exempt from the limits that protect the endpoint from clients. */
   priority = false;
+  /** Client: the address the server answers from when it is not the one dialled (null: the one dialled). */
+  answeredFrom: string | null = null;
   /** Server: the key of the cookie that opened it (see EndpointCore.evict). */
   cookieKey: string | null = null;
   /** Bytes held for sending (the send stream's plus sendExtraBytes), as last told to the host. */
@@ -933,7 +935,7 @@ export class ConnectionCore implements RecoveryListener {
     }
     if (state === 'handshake') {
       if (nowMs >= this.handshakeDeadlineMs) {
-        this.terminate(new SkeinError('TIMEOUT', { message: `no handshake with ${this.peer.key} within ${this.config.handshakeTimeoutMs} ms` }));
+        this.terminate(new SkeinError('TIMEOUT', { message: `no handshake with ${this.peer.key} within ${Math.round(this.handshakeDeadlineMs - this.createdMs)} ms` }));
       } else if (nowMs >= this.initRetryAtMs) {
         this.initDue = true;
         this.initRetryAtMs = Infinity;

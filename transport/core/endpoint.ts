@@ -96,6 +96,8 @@ export class EndpointCore implements ConnectionHost {
     datagramsReceived: 0,
     /** Stretches in which the shell could not read its socket (its event loop was blocked). */
     stalls: 0,
+    /** Packets taken from a server we dialled that answers from another of its addresses (see answersFromOtherAddress). */
+    repliesFromOtherAddress: 0,
   };
 
   constructor(
@@ -305,7 +307,7 @@ export class EndpointCore implements ConnectionHost {
         return;
       }
       const peer = connection.peer;
-      if (peer.port !== port || peer.host !== host) {
+      if ((peer.port !== port || peer.host !== host) && !this.answersFromOtherAddress(connection, host, port)) {
         this.drops.addressMismatch++;
         return;
       }
@@ -347,7 +349,7 @@ export class EndpointCore implements ConnectionHost {
       this.drops.unknownConnection++;
       return;
     }
-    if (connection.peer.port !== port || connection.peer.host !== host) {
+    if ((connection.peer.port !== port || connection.peer.host !== host) && !this.answersFromOtherAddress(connection, host, port)) {
       this.drops.addressMismatch++;
       return;
     }
@@ -451,6 +453,25 @@ export class EndpointCore implements ConnectionHost {
     if (!connection.peerConfirmed && connection.cookieKey !== null) this.usedCookies.delete(connection.cookieKey);
     connection.abandon(new SkeinError('CONNECTION_CLOSED', { message: `evicted to make room for a newer connection from ${connection.peer.key}` }));
     this.forget(connection);
+  }
+
+  /**
+   * A server we dialled may answer from another of its addresses: bound to
+   * 0.0.0.0 on a host with several, its replies leave from the address the
+   * kernel routes by, not the one we dialled, and dropping them cut the
+   * server off (issue 10). A reply from the same port of another address is
+   * taken when it names our connection by the id we chose (64 random bits
+   * only someone who saw our packets knows, the same proof a packet from the
+   * dialled address gives, since UDP sources are not authenticated). We keep
+   * sending to the address we dialled, so there is no new path to validate
+   * (RFC 9000 §9 validates a path before sending on it). Counted, and the
+   * connection names the address it answers from.
+   */
+  private answersFromOtherAddress(connection: ConnectionCore, host: string, port: number): boolean {
+    if (connection.role !== 'client' || connection.peer.port !== port) return false;
+    connection.answeredFrom = host;
+    this.totals.repliesFromOtherAddress++;
+    return true;
   }
 
   private sendRetry(nowMs: number, host: string, port: number, clientCid: ConnectionId): void {

@@ -127,6 +127,8 @@ export interface EndpointCoreStats extends ConnectionCounters {
   datagramsReceived: number;
   /** Stretches in which the endpoint could not read its socket (a blocked event loop); silence then does not count against peers. */
   stalls: number;
+  /** Packets taken from a server we dialled that answers from another of its addresses (same port). */
+  repliesFromOtherAddress: number;
   /** What clients' connections hold now against the endpoint's budgets (priority peers and our own connections are outside). */
   memory: { reassemblyBytes: number; reassemblyBytesMax: number; sendBytes: number; sendBytesMax: number };
   drops: EndpointDropCounters;
