@@ -115,6 +115,7 @@ export class Broker implements AsyncDisposable {
         isPriorityPeer: (host, port) => this.isBrokerAddress(host, port),
         reassemblyBytesMax: config.clientBufferBytes,
         sendBytesMax: config.clientBufferBytes,
+        connectionsPerAddressMax: config.connectionsPerAddress,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });
       this.peers = new PeerLinks({

@@ -34,6 +34,8 @@ export interface BrokerConfig {
    * queued for clients up to this again (each client always gets a small share; see transportLimits).
    */
   clientBufferBytes: number;
+  /** Client connections from one IP address at once (a NAT with many clients behind it needs more). */
+  connectionsPerAddress: number;
 }
 
 export interface HostPort {
@@ -65,9 +67,10 @@ export interface BrokerSettings {
   peerSecret?: unknown;
   topicDefaults?: unknown;
   clientBufferBytes?: unknown;
+  connectionsPerAddress?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -117,6 +120,10 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
       settings.clientBufferBytes === undefined
         ? transportLimits.reassemblyBytesMaxDefault
         : integer(settings.clientBufferBytes, 'clientBufferBytes', clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
+    connectionsPerAddress:
+      settings.connectionsPerAddress === undefined
+        ? transportLimits.connectionsPerAddressMaxDefault
+        : integer(settings.connectionsPerAddress, 'connectionsPerAddress', 1, transportLimits.connectionsPerEndpointMax),
   };
 }
 

@@ -17,6 +17,7 @@ const flags: FlagSpecs = {
   'election-ticks': { type: 'string', help: 'ticks without a leader before an election', default: '10' },
   'peer-secret': { type: 'string', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
   'leader-balance': { type: 'string', help: 'hand leaderships back to preferred replicas: on | off', default: 'on' },
+  'connections-per-address': { type: 'string', help: 'client connections from one IP address at once', default: '256' },
   'client-buffer-bytes': { type: 'string', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
   config: { type: 'string', help: 'JSON file with the same settings (flags win)' },
 };
@@ -46,6 +47,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['leader-balance', 'leaderBalance'],
     ['peer-secret', 'peerSecret'],
     ['client-buffer-bytes', 'clientBufferBytes'],
+    ['connections-per-address', 'connectionsPerAddress'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

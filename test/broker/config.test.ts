@@ -60,6 +60,16 @@ describe('brokerConfig', () => {
     expect(agreed.advertise).toEqual({ host: '10.0.0.1', port: 9092 });
   });
 
+  it('takes the client limits at their edges', () => {
+    expect(brokerConfig({ id: 1, data: '/d' }).connectionsPerAddress).toBe(256);
+    expect(brokerConfig({ id: 1, data: '/d', connectionsPerAddress: '4096' }).connectionsPerAddress).toBe(4096);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 4097 }))).toMatch(/^connectionsPerAddress must be an integer between 1 and 4096/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 0 }))).toMatch(/^connectionsPerAddress/);
+    expect(brokerConfig({ id: 1, data: '/d' }).clientBufferBytes).toBe(256 * 1024 * 1024);
+    expect(brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 }).clientBufferBytes).toBe(1024 * 1024);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 - 1 }))).toMatch(/^clientBufferBytes must be an integer between 1048576/);
+  });
+
   it('accepts IPv6 literals in brackets', () => {
     expect(hostPort('[::1]:9092', 'listen')).toEqual({ host: '::1', port: 9092 });
   });
