@@ -50,6 +50,8 @@ export class Broker implements AsyncDisposable {
   private readonly byName = new Map<string, Map<number, Partition>>();
   private readonly configPeers: Map<number, BrokerInfo>;
   private readonly sessions = new Set<Session>();
+  /** The connection under each session, to lift a proven peer out of the client limits. */
+  private readonly connectionOf = new WeakMap<Session, Connection>();
   private readonly prng: Prng;
   private reconciling: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
@@ -181,6 +183,7 @@ export class Broker implements AsyncDisposable {
     session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
     const current = session;
     this.sessions.add(current);
+    this.connectionOf.set(current, connection);
     connection.onClose(() => {
       current.pushes.closeAll();
       this.sessions.delete(current);
@@ -249,6 +252,8 @@ export class Broker implements AsyncDisposable {
     const challenge = state.challenge;
     state.challenge = null;
     state.peerId = verifyHello(secret, this.config.id, challenge, body);
+    // A proven peer is outside the limits on clients, whatever address its link comes from.
+    if (state.peerId !== null) this.connectionOf.get(session)?.markPriority();
     return {};
   }
 

@@ -53,6 +53,14 @@ export class Connection implements MessageChannel {
   }
 
   /**
+   * Marks the peer as a priority peer (it proved it is a broker of our own
+   * cluster): outside the limits that protect the endpoint from clients.
+   */
+  markPriority(): void {
+    this.core.markPriority();
+  }
+
+  /**
    * The address the peer answers from when it is not the one dialled (a
    * server bound to 0.0.0.0 on a host with several addresses); null when it
    * answers from the address dialled. Sends still go to `remote`.

@@ -78,6 +78,8 @@ export interface ConnectionHost {
   sendBudgetRoom(connection: ConnectionCore): number;
   /** Emit 'writable' for the connection once the send budget frees room. */
   wantSendBudget(connection: ConnectionCore): void;
+  /** The connection proved it belongs to a priority peer: it leaves the budgets (see EndpointCore.promote). */
+  promote(connection: ConnectionCore): void;
 }
 
 export type SendOutcome = 'queued' | 'full';
@@ -412,6 +414,11 @@ export class ConnectionCore implements RecoveryListener {
   adjustSendExtra(delta: number): void {
     this.sendExtraBytes = Math.max(0, this.sendExtraBytes + delta);
     this.syncSendHeld();
+  }
+
+  /** See ConnectionHost.promote. */
+  markPriority(): void {
+    this.host.promote(this);
   }
 
   /** Asks for a 'writable' event once room may have grown (acknowledged data, or memory freed elsewhere). */

@@ -218,6 +218,21 @@ export class EndpointCore implements ConnectionHost {
     return this.sendHeldTotal;
   }
 
+  /**
+   * A connection turned out to be a priority peer (it proved itself a broker
+   * of our cluster after it was accepted): what it holds leaves the budgets.
+   */
+  promote(connection: ConnectionCore): void {
+    if (!this.isBudgeted(connection)) return;
+    if (this.connections.get(connection.localCid.key) === connection) {
+      this.receiveHeldTotal -= connection.receiveHeld;
+      this.sendHeldTotal -= connection.sendHeld;
+    }
+    connection.priority = true;
+    this.sendBudgetWaiters.delete(connection);
+    if (connection.sendHeld > 0 && this.sendBudgetWaiters.size > 0) this.wakeSendBudgetWaiters();
+  }
+
   private wakeSendBudgetWaiters(): void {
     for (const connection of this.sendBudgetWaiters) {
       if (connection.writableWanted && !connection.isTerminated) {

@@ -95,4 +95,25 @@ describe('the reassembly budget', () => {
     network.runFor(100);
     expect(server.core.receiveHeldBytes).toBe(0);
   });
+
+  it('a connection promoted to priority peer leaves the budget and takes what it needs', () => {
+    const network = new SimNetwork({ seed: 22 });
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true, reassemblyBytesMax: 128 * KiB } });
+    const peer = network.add({ host: '10.0.0.2', port: 5000 });
+    const received: number[] = [];
+    let accepted: ConnectionCore | null = null;
+    server.handlers.onAccepted = (c) => (accepted = c);
+    server.handlers.onMessage = (_c, m) => received.push(m.length);
+    peer.handlers.onConnected = (c) => c.send(new Uint8Array(300 * KiB));
+    peer.connect(server);
+    network.runFor(1_000);
+    // A client's connection: held at the budget, its message unfinished.
+    expect(received).toEqual([]);
+    expect(server.core.receiveHeldBytes).toBeLessThanOrEqual(128 * KiB + transportLimits.reassemblyBytesGuaranteed);
+    accepted!.markPriority();
+    expect(server.core.receiveHeldBytes).toBe(0);
+    network.runFor(2_000);
+    expect(received).toEqual([300 * KiB]);
+    expect(server.core.receiveHeldBytes).toBe(0);
+  });
 });
