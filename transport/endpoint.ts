@@ -340,7 +340,8 @@ export class Endpoint implements ConnectionDriver {
 
   private readonly onMessage = (message: Buffer, remote: dgram.RemoteInfo): void => {
     const nowMs = performance.now();
-    this.noteTurn(nowMs);
+    // The armed timer's deadline stands for the earliest one here: settling every connection's per datagram would cost.
+    this.noteTurn(nowMs, this.timerDeadlineMs);
     this.readsSinceCheck++;
     if (this.lossOnReceive) {
       const peer = peerAddress(remote.address, remote.port);
@@ -382,9 +383,9 @@ export class Endpoint implements ConnectionDriver {
    * stops counting silence from the start of the last turn (when the socket
    * was last read) until checkCaughtUp sees it read dry.
    */
-  private noteTurn(nowMs: number): void {
+  private noteTurn(nowMs: number, earliestDeadlineMs: number): void {
     const core = this.core;
-    if (core.isListening && nowMs - core.pollTimeout() > transportLimits.loopStallMsMin) {
+    if (core.isListening && nowMs - earliestDeadlineMs > transportLimits.loopStallMsMin) {
       core.stopListening(this.lastTurnMs);
       this.catchUpStartedMs = nowMs;
       this.readsSinceCheck = 0;
@@ -408,7 +409,7 @@ export class Endpoint implements ConnectionDriver {
     if (this.socketClosed) return;
     const core = this.core;
     let nowMs = performance.now();
-    this.noteTurn(nowMs);
+    this.noteTurn(nowMs, core.pollTimeout());
     this.releaseHeld(nowMs);
     if (core.pollTimeout() <= nowMs) core.handleTimeout(nowMs);
     for (let round = 0; round < 8; round++) {

@@ -3,6 +3,7 @@ import { transportLimits } from '../limits.js';
 import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
 import { Admission } from './admission.js';
+import { ClientBudgets } from './budgets.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { Fifo } from './fifo.js';
@@ -65,18 +66,13 @@ export class EndpointCore implements ConnectionHost {
   private readonly usedCookies = new Map<string, number>();
   private readonly cookies: CookieMinter;
   private readonly admission: Admission;
+  private readonly budgets: ClientBudgets;
   private readonly heap = new DeadlineHeap<ConnectionCore>();
   private readonly candidates: ConnectionCore[] = [];
   private candidateCursor = 0;
   /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
   private readonly dirty: (ConnectionCore | null)[] = [];
   private dirtyCount = 0;
-  /** Bytes budgeted connections hold for sending, and those waiting for the budget to free room. */
-  private sendHeldTotal = 0;
-  private readonly sendBudgetWaiters = new Set<ConnectionCore>();
-  /** Bytes held in reassembly by budgeted connections (clients'), and when the stuck one may next be looked for. */
-  private receiveHeldTotal = 0;
-  private nextReliefMs = 0;
   /** Time the shell could not read its socket, in total, and since when it cannot now (NaN: it can). */
   private deafTotalMs = 0;
   private deafSinceMs = NaN;
@@ -107,6 +103,7 @@ export class EndpointCore implements ConnectionHost {
     this.config = resolveEndpointConfig(options);
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
     this.admission = new Admission({ connectionsMax: this.config.connectionsMax, connectionsPerAddressMax: this.config.connectionsPerAddressMax });
+    this.budgets = new ClientBudgets(this.config, this.drops, (connection) => this.emit(connection, 'writable'));
   }
 
   get connectionCount(): number {
@@ -154,113 +151,46 @@ export class EndpointCore implements ConnectionHost {
     return Number.isNaN(this.deafSinceMs) ? listenMs + this.deafTotalMs : Infinity;
   }
 
-  // ------------------------------------------------------------ the reassembly budget
+  // ------------------------------------------------------------ the client budgets (see budgets.ts)
 
-  /**
-   * Clients' connections share one budget for what they have sent and the
-   * application has not taken yet: partly received messages, pieces out of
-   * order. Each may always hold reassemblyBytesGuaranteed (a normal request
-   * fits), beyond which it takes room from the budget; with none left, its new
-   * data is dropped unacknowledged and resent later (backpressure). A
-   * connection that holds more than its guarantee and has completed nothing
-   * for reassemblyStuckMsMin while others wait for room is closed: a message
-   * that is never finished never pins memory for long. Peers of the cluster
-   * and our own outgoing connections are outside the budget.
-   */
   receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean {
-    if (!this.isBudgeted(connection)) return true;
-    if (this.receiveHeldTotal + bytes <= this.config.reassemblyBytesMax) return true;
-    if (connection.receiveHeld + bytes <= transportLimits.reassemblyBytesGuaranteed) return true;
-    this.drops.receiveBudget++;
-    if (nowMs >= this.nextReliefMs) {
-      this.nextReliefMs = nowMs + transportLimits.budgetReliefEveryMs;
-      this.closeStuckReceiver(nowMs);
-    }
-    return false;
+    return this.budgets.receiveRoom(connection, bytes, nowMs, this.connections.values());
   }
 
   receiveHeldChanged(connection: ConnectionCore, delta: number): void {
-    if (this.isBudgeted(connection) && this.connections.get(connection.localCid.key) === connection) this.receiveHeldTotal += delta;
+    if (this.isTracked(connection)) this.budgets.receiveHeldChanged(connection, delta);
+  }
+
+  sendBudgetRoom(connection: ConnectionCore): number {
+    return this.budgets.sendRoom(connection);
+  }
+
+  sendHeldChanged(connection: ConnectionCore, delta: number): void {
+    if (this.isTracked(connection)) this.budgets.sendHeldChanged(connection, delta);
+  }
+
+  wantSendBudget(connection: ConnectionCore): void {
+    this.budgets.wantSendRoom(connection);
+  }
+
+  /** A connection turned out to be a priority peer (it proved itself a broker of our cluster after it was accepted). */
+  promote(connection: ConnectionCore): void {
+    this.budgets.promote(connection, this.isTracked(connection));
   }
 
   /** Bytes clients' connections hold in reassembly now. */
   get receiveHeldBytes(): number {
-    return this.receiveHeldTotal;
-  }
-
-  // ------------------------------------------------------------ the send budget
-
-  /**
-   * Clients' connections share one budget for what the application queues to
-   * them: data in send buffers not yet acknowledged, messages waiting for
-   * room, and room reserved for responses being prepared. Each may always hold
-   * sendBytesGuaranteed; beyond that it needs room in the budget. A client
-   * that does not read (grants no credit) keeps what it holds and gets no
-   * more: the broker stops producing data for it instead of holding more.
-   */
-  sendBudgetRoom(connection: ConnectionCore): number {
-    if (!this.isBudgeted(connection)) return Infinity;
-    return Math.max(0, this.config.sendBytesMax - this.sendHeldTotal, transportLimits.sendBytesGuaranteed - connection.sendHeld);
-  }
-
-  sendHeldChanged(connection: ConnectionCore, delta: number): void {
-    if (!this.isBudgeted(connection) || this.connections.get(connection.localCid.key) !== connection) return;
-    this.sendHeldTotal += delta;
-    if (delta < 0 && this.sendBudgetWaiters.size > 0) this.wakeSendBudgetWaiters();
-  }
-
-  wantSendBudget(connection: ConnectionCore): void {
-    if (this.isBudgeted(connection)) this.sendBudgetWaiters.add(connection);
+    return this.budgets.receiveHeldBytes;
   }
 
   /** Bytes clients' connections hold for sending now. */
   get sendHeldBytes(): number {
-    return this.sendHeldTotal;
+    return this.budgets.sendHeldBytes;
   }
 
-  /**
-   * A connection turned out to be a priority peer (it proved itself a broker
-   * of our cluster after it was accepted): what it holds leaves the budgets.
-   */
-  promote(connection: ConnectionCore): void {
-    if (!this.isBudgeted(connection)) return;
-    if (this.connections.get(connection.localCid.key) === connection) {
-      this.receiveHeldTotal -= connection.receiveHeld;
-      this.sendHeldTotal -= connection.sendHeld;
-    }
-    connection.priority = true;
-    this.sendBudgetWaiters.delete(connection);
-    if (connection.sendHeld > 0 && this.sendBudgetWaiters.size > 0) this.wakeSendBudgetWaiters();
-  }
-
-  private wakeSendBudgetWaiters(): void {
-    for (const connection of this.sendBudgetWaiters) {
-      if (connection.writableWanted && !connection.isTerminated) {
-        connection.writableWanted = false;
-        this.emit(connection, 'writable');
-      }
-    }
-    this.sendBudgetWaiters.clear();
-  }
-
-  private isBudgeted(connection: ConnectionCore): boolean {
-    return connection.role === 'server' && !connection.priority;
-  }
-
-  private closeStuckReceiver(nowMs: number): void {
-    let victim: ConnectionCore | null = null;
-    for (const connection of this.connections.values()) {
-      if (!this.isBudgeted(connection) || connection.isTerminated || connection.receiveHeld <= transportLimits.reassemblyBytesGuaranteed) continue;
-      if (nowMs - connection.receiveStuckSinceMs < transportLimits.reassemblyStuckMsMin) continue;
-      if (victim === null || connection.receiveStuckSinceMs < victim.receiveStuckSinceMs) victim = connection;
-    }
-    if (victim === null) return;
-    this.drops.budgetClosed++;
-    const heldMs = Math.round(nowMs - victim.receiveStuckSinceMs);
-    victim.close(
-      nowMs,
-      new SkeinError('BACKPRESSURE', { message: `held ${victim.receiveHeld} bytes of unfinished messages for ${heldMs} ms while the endpoint's reassembly budget was full` }),
-    );
+  /** Whether the connection is still in the table (a forgotten one's late changes no longer count). */
+  private isTracked(connection: ConnectionCore): boolean {
+    return this.connections.get(connection.localCid.key) === connection;
   }
 
   private markAllDirty(): void {
@@ -625,11 +555,7 @@ export class EndpointCore implements ConnectionHost {
     if (this.connections.get(connection.localCid.key) !== connection) return;
     this.connections.delete(connection.localCid.key);
     if (connection.role === 'server') this.admission.removed(connection);
-    if (this.isBudgeted(connection)) {
-      this.receiveHeldTotal -= connection.receiveHeld;
-      this.sendHeldTotal -= connection.sendHeld;
-    }
-    this.sendBudgetWaiters.delete(connection);
+    this.budgets.forget(connection);
     if (connection.role === 'server' && !connection.peerConfirmed) {
       this.pending.delete(this.pendingKeyOf(connection));
       return;
@@ -654,9 +580,9 @@ export class EndpointCore implements ConnectionHost {
       if (!connection.isTerminated) open++;
     }
     const memory = {
-      reassemblyBytes: this.receiveHeldTotal,
+      reassemblyBytes: this.budgets.receiveHeldBytes,
       reassemblyBytesMax: this.config.reassemblyBytesMax,
-      sendBytes: this.sendHeldTotal,
+      sendBytes: this.budgets.sendHeldBytes,
       sendBytesMax: this.config.sendBytesMax,
     };
     return { ...sum, ...this.totals, connectionsOpen: open, memory, drops: { ...this.drops } };
