@@ -25,9 +25,15 @@ describe('a broker process that stalls longer than the dead-peer timeout', () =>
     await new Promise((resolve) => setTimeout(resolve, 500));
     const brokers = [...cluster.brokers.values()].map(internals);
     const dialsBefore = brokers.map((b) => b.peers.counters.dials);
+    // Each broker sends its peers something that waits for their acknowledgement, and it leaves now...
+    for (const broker of brokers) for (const to of [1, 2, 3]) if (to !== broker.peers.selfId) void broker.peers.request(to, 'noSuchMethod', {}).catch(() => {});
+    await null;
+    await null;
+    for (const broker of brokers) broker.endpoint.flushNow();
+    // ...and the event loop blocks before any answer is read: nothing is read, nothing is sent.
     const until = performance.now() + brokerLimits.deadPeerTimeoutMs + 1_000;
     while (performance.now() < until) {
-      // The event loop is blocked: nothing is read, nothing is sent.
+      // A handler computing.
     }
     const [meta] = await producer.send({ topic: 'stall', messages: [{ value: Buffer.from('after') }] }, { signal: AbortSignal.timeout(10_000) });
     expect(meta!.offset).toBe(1);
