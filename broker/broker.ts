@@ -50,6 +50,8 @@ export class Broker implements AsyncDisposable {
   private readonly byName = new Map<string, Map<number, Partition>>();
   private readonly configPeers: Map<number, BrokerInfo>;
   private readonly sessions = new Set<Session>();
+  /** The connection under each session, to lift a proven peer out of the client limits. */
+  private readonly connectionOf = new WeakMap<Session, Connection>();
   private readonly prng: Prng;
   private reconciling: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
@@ -111,6 +113,11 @@ export class Broker implements AsyncDisposable {
         acceptConnections: true,
         datagramBytes: config.datagramBytes,
         deadPeerTimeoutMs: brokerLimits.deadPeerTimeoutMs,
+        // The cluster's own brokers are outside the limits that protect this broker from clients.
+        isPriorityPeer: (host, port) => this.isBrokerAddress(host, port),
+        reassemblyBytesMax: config.clientBufferBytes,
+        sendBytesMax: config.clientBufferBytes,
+        connectionsPerAddressMax: config.connectionsPerAddress,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });
       this.peers = new PeerLinks({
@@ -121,6 +128,7 @@ export class Broker implements AsyncDisposable {
         onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
+        onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
           this.refusedBy.add(id);
@@ -168,10 +176,14 @@ export class Broker implements AsyncDisposable {
     const rpc = new RpcChannel(connection, {
       handler: (method, body, ctx) => this.handle(method, body, ctx, session),
       onNotify: (method, body) => this.notify(method, body, session),
+      // A connection that only keeps itself alive serves nobody; one with push subscriptions waits for records.
+      idleTimeoutMs: brokerLimits.clientIdleMs,
+      isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
     session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
     const current = session;
     this.sessions.add(current);
+    this.connectionOf.set(current, connection);
     connection.onClose(() => {
       current.pushes.closeAll();
       this.sessions.delete(current);
@@ -240,6 +252,8 @@ export class Broker implements AsyncDisposable {
     const challenge = state.challenge;
     state.challenge = null;
     state.peerId = verifyHello(secret, this.config.id, challenge, body);
+    // A proven peer is outside the limits on clients, whatever address its link comes from.
+    if (state.peerId !== null) this.connectionOf.get(session)?.markPriority();
     return {};
   }
 
@@ -254,6 +268,12 @@ export class Broker implements AsyncDisposable {
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now(), incarnation);
     for (const wire of messages) this.mux.receiveWire(wire, from);
+  }
+
+  /** Whether `host:port` is where a broker of this cluster is (its connections to us come from there). */
+  private isBrokerAddress(host: string, port: number): boolean {
+    for (const peer of this.configPeers.values()) if (peer.port === port && peer.host === host) return true;
+    return this.controller?.state.brokerList().some((b) => b.port === port && b.host === host) ?? false;
   }
 
   // ------------------------------------------------------------------ partitions

@@ -36,6 +36,13 @@ export interface BrokerConfig {
   peerSecret: string | null;
   /** Settings of topics created without their own. */
   topicDefaults: TopicConfig;
+  /**
+   * Memory the broker's transport may hold for clients: partly received requests up to this, and data
+   * queued for clients up to this again (each client always gets a small share; see transportLimits).
+   */
+  clientBufferBytes: number;
+  /** Client connections from one IP address at once (a NAT with many clients behind it needs more). */
+  connectionsPerAddress: number;
 }
 
 export interface HostPort {
@@ -66,9 +73,14 @@ export interface BrokerSettings {
   leaderBalance?: unknown;
   peerSecret?: unknown;
   topicDefaults?: unknown;
+  clientBufferBytes?: unknown;
+  connectionsPerAddress?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
+
+/** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
+const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   for (const key of Object.keys(settings)) {
@@ -79,7 +91,17 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   const advertise = settings.advertise === undefined ? defaultAdvertise(listen) : hostPort(settings.advertise, 'advertise');
   if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
   const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
-  if (!peers.some((p) => p.id === id)) throw invalid(`peers must include this broker (id ${id})`);
+  const self = peers.find((p) => p.id === id);
+  if (self === undefined) throw invalid(`peers must include this broker (id ${id})`);
+  // The metadata registers the advertised address and the other brokers dial the peers entry: two names for
+  // one broker that disagree leave it registered where nobody can reach it.
+  if (self.host !== advertise.host || self.port !== advertise.port) {
+    const given = settings.advertise === undefined ? ` (the default for --listen ${formatHostPort(listen)}; set --advertise)` : '';
+    throw invalid(
+      `broker ${id} advertises ${formatHostPort(advertise)}${given}, but peers lists broker ${id} at ${formatHostPort(self)}: ` +
+        `clients and peers would be told one address and dial the other. Use --advertise ${formatHostPort(self)} or correct --peers`,
+    );
+  }
   const electionTicks = settings.electionTicks === undefined ? brokerElectionTicksDefault : integer(settings.electionTicks, 'electionTicks', 3, 1000);
   const heartbeatTicks = settings.heartbeatTicks === undefined ? 1 : integer(settings.heartbeatTicks, 'heartbeatTicks', 1, 1000);
   if (heartbeatTicks >= electionTicks) throw invalid('heartbeatTicks must be smaller than electionTicks');
@@ -101,6 +123,14 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     leaderBalance: boolean(settings.leaderBalance ?? true, 'leaderBalance'),
     peerSecret: settings.peerSecret === undefined || settings.peerSecret === null ? null : secret(settings.peerSecret),
     topicDefaults: settings.topicDefaults === undefined ? topicDefaults : topicConfig(settings.topicDefaults),
+    clientBufferBytes:
+      settings.clientBufferBytes === undefined
+        ? transportLimits.reassemblyBytesMaxDefault
+        : integer(settings.clientBufferBytes, 'clientBufferBytes', clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
+    connectionsPerAddress:
+      settings.connectionsPerAddress === undefined
+        ? transportLimits.connectionsPerAddressMaxDefault
+        : integer(settings.connectionsPerAddress, 'connectionsPerAddress', 1, transportLimits.connectionsPerEndpointMax),
   };
 }
 
@@ -162,6 +192,10 @@ export function hostPort(value: unknown, name: string): HostPort {
   const portText = value.slice(colon + 1);
   if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
   return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };
+}
+
+function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function defaultAdvertise(listen: HostPort): HostPort {

@@ -43,6 +43,9 @@ describe('skein command', () => {
     const badPeers = await skein(['broker', '--id', '1', '--data', '/tmp/x', '--peers', '2@127.0.0.1:1']);
     expect(badPeers.code).toBe(2);
     expect(badPeers.stderr).toMatch(/peers must include this broker/);
+    const unreachable = await skein(['broker', '--id', '1', '--data', '/tmp/x', '--listen', '0.0.0.0:9092', '--peers', '1@10.0.0.1:9092,2@10.0.0.2:9092']);
+    expect(unreachable.code).toBe(2);
+    expect(unreachable.stderr).toMatch(/advertises 127\.0\.0\.1:9092.*peers lists broker 1 at 10\.0\.0\.1:9092/);
     const badBench = await skein(['bench', 'transport', '--loss', '2']);
     expect(badBench.code).toBe(2);
     const badAcks = await skein(['produce', '--topic', 't', '--acks', 'most']);

@@ -12,7 +12,17 @@ export interface MessageChannel {
    * reaches the caller; rejects with a SkeinError (MESSAGE_TOO_LARGE,
    * CONNECTION_CLOSED, PEER_DEAD, ...) and then nothing was queued.
    */
-  send(message: Uint8Array): Promise<void>;
+  send(message: Uint8Array, options?: { reservedBytes?: number }): Promise<void>;
+  /**
+   * Optional, for channels that bound what a peer may make them hold (a
+   * transport Connection): reserves room for a message still being prepared,
+   * up to `wantedBytes` (0: none now); the grant is passed to `send` as
+   * `reservedBytes` or released.
+   */
+  reserveSendBytes?(wantedBytes: number): number;
+  releaseSendBytes?(bytes: number): void;
+  /** Runs `callback` once, when room may have grown (or the channel closed). */
+  whenSendRoom?(callback: () => void): void;
   /**
    * Sets the one receiver of messages: in order, exactly once, byte-identical.
    * Messages that arrive before a handler is set wait for it (bounded by the

@@ -32,6 +32,7 @@ export class Connection implements MessageChannel {
   private handler: ((message: Uint8Array) => void) | null = null;
   private readonly closeHandlers: ((reason: SkeinError | undefined) => void)[] = [];
   private readonly waiters: SendWaiter[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
   private closeRequested = false;
   private closed = false;
   private closeReason: SkeinError | undefined;
@@ -51,6 +52,23 @@ export class Connection implements MessageChannel {
     return !this.closed && !this.closeRequested && this.core.isOpen;
   }
 
+  /**
+   * Marks the peer as a priority peer (it proved it is a broker of our own
+   * cluster): outside the limits that protect the endpoint from clients.
+   */
+  markPriority(): void {
+    this.core.markPriority();
+  }
+
+  /**
+   * The address the peer answers from when it is not the one dialled (a
+   * server bound to 0.0.0.0 on a host with several addresses); null when it
+   * answers from the address dialled. Sends still go to `remote`.
+   */
+  get answeredFrom(): string | null {
+    return this.core.answeredFrom;
+  }
+
   /** The largest message this connection takes (the smaller of both sides' limits). */
   get messageBytesMax(): number {
     return this.core.messageBytesMax;
@@ -64,11 +82,23 @@ export class Connection implements MessageChannel {
     return this.core.sendBufferedBytes;
   }
 
-  send(message: Uint8Array): Promise<void> {
+  send(message: Uint8Array, options: { reservedBytes?: number } = {}): Promise<void> {
+    // Room reserved for this message (reserveSendBytes) becomes the message's own from here, whatever happens.
+    const reserved = options.reservedBytes ?? 0;
+    if (reserved > 0) this.core.adjustSendExtra(-reserved);
     if (!(message instanceof Uint8Array)) {
       return Promise.reject(new SkeinError('INVALID_ARGUMENT', { message: 'send() takes a Uint8Array' }));
     }
     if (this.closed || this.closeRequested) return Promise.reject(this.closedError());
+    // A client's connection on a server takes no more than its share of memory, and never waits for it.
+    if (this.core.sendBudgeted && message.length > Math.max(reserved, this.core.sendRoomBytes)) {
+      return Promise.reject(
+        new SkeinError('BACKPRESSURE', {
+          message: `${this.core.sendHeld} bytes already wait for the peer to read them; a message of ${message.length} bytes would exceed its share`,
+          details: { bytes: message.length, heldBytes: this.core.sendHeld },
+        }),
+      );
+    }
     if (message.length > this.core.messageBytesMax) {
       return Promise.reject(
         new SkeinError('MESSAGE_TOO_LARGE', {
@@ -95,7 +125,35 @@ export class Connection implements MessageChannel {
         }),
       );
     }
+    this.core.adjustSendExtra(message.length);
     return new Promise<void>((resolve, reject) => this.waiters.push({ message, resolve, reject }));
+  }
+
+  /**
+   * Reserves room for a message still being prepared (a response read from
+   * disk), so preparing it never takes more memory than the connection may
+   * hold: up to `wantedBytes`, 0 when there is none now (see whenSendRoom).
+   * Pass what was granted to `send` as `reservedBytes`, or release it.
+   */
+  reserveSendBytes(wantedBytes: number): number {
+    if (this.closed || this.closeRequested) return 0;
+    const granted = Math.max(0, Math.min(wantedBytes, this.core.sendRoomBytes));
+    if (granted > 0) this.core.adjustSendExtra(granted);
+    return granted;
+  }
+
+  releaseSendBytes(bytes: number): void {
+    if (bytes > 0) this.core.adjustSendExtra(-bytes);
+  }
+
+  /** Runs `callback` once, when room to send may have grown (or the connection closed). */
+  whenSendRoom(callback: () => void): void {
+    if (this.closed) {
+      queueMicrotask(callback);
+      return;
+    }
+    this.roomWaiters.push(callback);
+    this.core.wantSendRoom();
   }
 
   setMessageHandler(handler: (message: Uint8Array) => void): void {
@@ -125,7 +183,10 @@ export class Connection implements MessageChannel {
       // Messages whose send() resolved still go out (within the close timeout); those still waiting for room
       // were never accepted, and waiting for room could take forever if the peer stopped reading.
       const error = new SkeinError('CONNECTION_CLOSED', { message: 'the connection was closed before this message found room in the send buffer' });
-      for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+      for (const waiter of this.waiters.splice(0)) {
+        this.core.adjustSendExtra(-waiter.message.length);
+        waiter.reject(error);
+      }
       this.core.close(this.driver.nowMs());
       this.driver.wake();
     }
@@ -163,6 +224,7 @@ export class Connection implements MessageChannel {
     while (queued < waiters.length) {
       const waiter = waiters[queued]!;
       let outcome: 'queued' | 'full';
+      this.core.adjustSendExtra(-waiter.message.length);
       try {
         outcome = this.core.send(waiter.message);
       } catch (error) {
@@ -170,13 +232,29 @@ export class Connection implements MessageChannel {
         queued++;
         continue;
       }
-      if (outcome === 'full') break;
+      if (outcome === 'full') {
+        this.core.adjustSendExtra(waiter.message.length);
+        break;
+      }
       waiter.resolve();
       queued++;
     }
     if (queued > 0) {
       waiters.splice(0, queued);
       this.driver.wake();
+    }
+    this.notifyRoom();
+  }
+
+  private notifyRoom(): void {
+    for (const callback of this.roomWaiters.splice(0)) {
+      try {
+        callback();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
   }
 
@@ -188,6 +266,7 @@ export class Connection implements MessageChannel {
     this.closeReason = reason;
     const error = this.closedError();
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    this.notifyRoom();
     this.resolveClosed?.();
     for (const handler of this.closeHandlers.splice(0)) {
       try {

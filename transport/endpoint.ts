@@ -123,6 +123,11 @@ export class Endpoint implements ConnectionDriver {
   private acceptHandler: ((connection: Connection) => void) | null = null;
   private readonly acceptedBeforeHandler: Connection[] = [];
   private flushScheduled = false;
+  /** When the latest turn of the loop started (the socket was read just before it). */
+  private lastTurnMs = performance.now();
+  /** Datagrams read since the last look at whether a stall's backlog is drained, and when the catch-up began. */
+  private readsSinceCheck = 0;
+  private catchUpStartedMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerDeadlineMs = Infinity;
   private closing: Promise<void> | null = null;
@@ -335,6 +340,9 @@ export class Endpoint implements ConnectionDriver {
 
   private readonly onMessage = (message: Buffer, remote: dgram.RemoteInfo): void => {
     const nowMs = performance.now();
+    // The armed timer's deadline stands for the earliest one here: settling every connection's per datagram would cost.
+    this.noteTurn(nowMs, this.timerDeadlineMs);
+    this.readsSinceCheck++;
     if (this.lossOnReceive) {
       const peer = peerAddress(remote.address, remote.port);
       for (const delayMs of this.loss!.decide(nowMs, peer.key, message.length, 'receive')) {
@@ -357,6 +365,8 @@ export class Endpoint implements ConnectionDriver {
 
   private readonly flushFromImmediate = (): void => {
     this.flushScheduled = false;
+    // A turn's immediates run right after it polled the socket: the moment to see whether it was emptied.
+    if (!this.core.isListening) this.checkCaughtUp(performance.now());
     this.flush();
   };
 
@@ -366,11 +376,40 @@ export class Endpoint implements ConnectionDriver {
     this.flush();
   };
 
+  /**
+   * Called first in every turn. A deadline overdue by more than a timer's
+   * slack means the loop was blocked, and Node runs timers before it reads
+   * the socket: datagrams that arrived meanwhile are still unread. The core
+   * stops counting silence from the start of the last turn (when the socket
+   * was last read) until checkCaughtUp sees it read dry.
+   */
+  private noteTurn(nowMs: number, earliestDeadlineMs: number): void {
+    const core = this.core;
+    if (core.isListening && nowMs - earliestDeadlineMs > transportLimits.loopStallMsMin) {
+      core.stopListening(this.lastTurnMs);
+      this.catchUpStartedMs = nowMs;
+      this.readsSinceCheck = 0;
+      this.wake();
+    }
+    this.lastTurnMs = nowMs;
+  }
+
+  /** After a stall: the last poll read fewer datagrams than a turn can, so the socket is empty and silence counts again. */
+  private checkCaughtUp(nowMs: number): void {
+    if (this.readsSinceCheck < transportLimits.socketReadsPerTurnMax || nowMs - this.catchUpStartedMs > transportLimits.stallCatchUpMsMax) {
+      this.core.resumeListening(nowMs);
+      return;
+    }
+    this.readsSinceCheck = 0;
+    this.wake();
+  }
+
   /** One turn of work: due held datagrams, timers, events, then everything the core wants to send. */
   private flush(): void {
     if (this.socketClosed) return;
     const core = this.core;
     let nowMs = performance.now();
+    this.noteTurn(nowMs, core.pollTimeout());
     this.releaseHeld(nowMs);
     if (core.pollTimeout() <= nowMs) core.handleTimeout(nowMs);
     for (let round = 0; round < 8; round++) {

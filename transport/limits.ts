@@ -25,6 +25,18 @@ export const transportLimits = {
   receiveWindowBytesDefault: 32 * 1024 * 1024,
   /** Connections one endpoint serves at once; further set-ups are refused. */
   connectionsPerEndpointMax: 4096,
+  /**
+   * Incoming connections from one IP address (any port) by default: a host behind a NAT with many clients
+   * raises it (EndpointOptions.connectionsPerAddressMax); one attacker's address cannot take the table.
+   */
+  connectionsPerAddressMaxDefault: 256,
+  /** Incoming connections from one socket (address and port); a newer one replaces the oldest (a client opens one per server). */
+  connectionsPerSourceMax: 8,
+  /** Set-ups whose client has not confirmed (half-open), per address and in total; a newer one replaces the oldest. */
+  pendingConnectionsPerAddressMax: 16,
+  pendingConnectionsMax: 256,
+  /** Slots of the connection table only priority peers (a broker's own cluster) may take (at most a quarter of the table). */
+  connectionsReservedForPriority: 64,
   /** Ack ranges remembered by the receiver (and accepted in one ACK frame). */
   ackRangesMax: 64,
   /**
@@ -92,6 +104,30 @@ export const transportLimits = {
   sendWaitersMax: 1024,
   /** Out-of-order or not-yet-parsed stream pieces a receiver holds per connection; beyond, packets are dropped unacknowledged. */
   receiveFragmentsMax: 65_536,
+  /**
+   * A message up to this size is assembled in a buffer allocated when its length arrives; a larger one is
+   * kept as the pieces that carried it until it is complete, so a length prefix alone allocates nothing.
+   */
+  reassemblyPreallocateBytesMax: 64 * 1024,
+  /**
+   * What clients' connections may hold together in reassembly (data received and not yet a whole message
+   * the application took), by default. Each may always hold reassemblyBytesGuaranteed; beyond, it needs
+   * room in the budget, and one that completes nothing for reassemblyStuckMsMin while others wait is closed.
+   * At most reassemblyBytesMax plus every connection's guarantee is ever held.
+   */
+  reassemblyBytesMaxDefault: 256 * 1024 * 1024,
+  reassemblyBytesGuaranteed: 64 * 1024,
+  reassemblyStuckMsMin: 5_000,
+  /**
+   * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
+   * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
+   */
+  sendBytesMaxDefault: 256 * 1024 * 1024,
+  sendBytesGuaranteed: 64 * 1024,
+  /** Room reserved for a response beyond its payload: the RPC envelope and the response's other fields. */
+  rpcEnvelopeBytesMax: 1024,
+  /** How often, at most, a full budget looks for the connection to close. */
+  budgetReliefEveryMs: 100,
   /** Whole messages waiting for the application per connection; parsing (and so credit) pauses beyond. */
   receiveQueuedMessagesMax: 65_536,
   /** Bytes one connection may ever carry per direction (stream offsets are exact integers below 2^53). */
@@ -107,6 +143,18 @@ export const transportLimits = {
   drainingLingerMsMin: 2_000,
   /** Datagrams held back by the loss model's delays in the shell, in bytes; beyond, they are dropped and counted. */
   lossHeldBytesMax: 64 * 1024 * 1024,
+  /**
+   * A deadline this far overdue means the event loop was blocked (a timer fires within a millisecond or two
+   * of its time otherwise): the endpoint stops counting peers' silence until it has read what waited.
+   */
+  loopStallMsMin: 100,
+  /**
+   * libuv reads at most this many datagrams from a socket per turn of the event loop; a turn that reads fewer
+   * found the socket empty, so everything that waited in it has been read.
+   */
+  socketReadsPerTurnMax: 32,
+  /** After a stall, silence counts again at the latest this long after the loop runs again, even under a flood that never lets the socket empty. */
+  stallCatchUpMsMax: 1_000,
   /** Datagrams queued inside the socket (libuv) before the shell stops asking the core for more. */
   socketSendQueueMax: 256,
   /** Bounded queue of the bandwidth-cap loss model; the default is used when a rate is set without a queue. */
@@ -135,6 +183,14 @@ export const transportLimits = {
   rpcMethodBytesMax: 256,
   /** Nesting of arrays and maps inside one RPC frame, so a hostile frame cannot exhaust the decoder's stack. */
   rpcFrameDepthMax: 64,
+  /**
+   * What decoding one CBOR value (an RPC frame, a Raft entry, a record value) may allocate, estimated before
+   * it is decoded: at most this many times its length, plus the slack. Plain data stays well below (a byte
+   * string or a string costs about its length; a small integer, the eight bytes of its slot); one-byte empty
+   * byte strings or maps by the million cost 60-110 bytes each, and are refused.
+   */
+  rpcFrameDecodedBytesPerByteMax: 8,
+  rpcFrameDecodedBytesSlack: 64 * 1024,
 } as const;
 
 // ---------------------------------------------------------------- records
@@ -237,6 +293,12 @@ export const brokerLimits = {
    * broker got its preferred leadership back 28 s after the restart, its partitions unreplicated to it till then.
    */
   deadPeerTimeoutMs: 5_000,
+  /**
+   * A client connection with no request, response or push either way for this long (and no push subscription)
+   * is closed, between one and two of these after its last frame: transport PINGs alone keep nothing open.
+   * Kafka's connections.max.idle.ms; the SDK redials on its next request.
+   */
+  clientIdleMs: 600_000,
   /** A broker's own metadata commands (registering itself, reporting a leadership) wait this long before retrying. */
   controllerCommandTimeoutMs: 5_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
@@ -376,6 +438,14 @@ assert(transportLimits.ackRangesPerFrameMax >= 2 && transportLimits.ackRangesPer
 assert((transportLimits.packetsInFlightMax & (transportLimits.packetsInFlightMax - 1)) === 0, 'packetsInFlightMax is a power of two (ring index)');
 // Truncated packet numbers decode correctly while the span of tracked packets stays under half the 32-bit space.
 assert(transportLimits.packetsInFlightMax < 2 ** 31, 'packetsInFlightMax < 2^31 (packet number decoding window)');
+assert(transportLimits.connectionsPerAddressMaxDefault + transportLimits.connectionsReservedForPriority <= transportLimits.connectionsPerEndpointMax, 'one address leaves room for others and for priority peers');
+assert(transportLimits.connectionsPerSourceMax <= transportLimits.connectionsPerAddressMaxDefault, 'a socket holds fewer connections than its address');
+assert(transportLimits.pendingConnectionsPerAddressMax <= transportLimits.pendingConnectionsMax, 'half-open per address within the total');
+assert(transportLimits.pendingConnectionsMax < transportLimits.connectionsPerEndpointMax, 'half-open set-ups never fill the table');
+assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.reassemblyBytesMaxDefault, 'guarantees alone never exceed the default reassembly budget');
+assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
+assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
+assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
 assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
 assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');

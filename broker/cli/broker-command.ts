@@ -17,6 +17,8 @@ const flags: FlagSpecs = {
   'election-ticks': { type: 'string', value: 'N', help: 'ticks without a leader before an election', default: '5' },
   'peer-secret': { type: 'string', value: 'SECRET', help: 'secret shared by the brokers; peer links prove themselves with it (16+ bytes)', default: '$SKEIN_PEER_SECRET' },
   'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
+  'connections-per-address': { type: 'string', value: 'N', help: 'client connections from one IP address at once', default: '256' },
+  'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
@@ -44,6 +46,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['election-ticks', 'electionTicks'],
     ['leader-balance', 'leaderBalance'],
     ['peer-secret', 'peerSecret'],
+    ['client-buffer-bytes', 'clientBufferBytes'],
+    ['connections-per-address', 'connectionsPerAddress'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

@@ -56,6 +56,8 @@ export interface PeerLinksOptions {
   secret: string | null;
   /** A peer refused our proof (its secret differs): the link is never up until that is fixed. */
   onRefused?: (id: number, error: unknown) => void;
+  /** Something about the peers' addresses an operator should know (a broker answering from another address, packets dropped for a wrong one). */
+  onNotice?: (message: string) => void;
   /**
    * This process's random identity, sent with every Raft message: a peer that
    * sees it change knows we restarted (see heardFrom).
@@ -64,6 +66,7 @@ export interface PeerLinksOptions {
 }
 
 const backoffMinMs = 50;
+const addressCheckEveryMs = 5_000;
 const backoffMaxMs = 2_000;
 
 export class PeerLinks {
@@ -71,6 +74,8 @@ export class PeerLinks {
   private readonly links = new Map<number, Link>();
   private flushScheduled = false;
   private closed = false;
+  private nextAddressCheckMs = 0;
+  private addressMismatchSeen = 0;
 
   constructor(private readonly options: PeerLinksOptions) {}
 
@@ -115,6 +120,8 @@ export class PeerLinks {
   heardFrom(id: number, nowMs: number, incarnation?: number): void {
     const link = this.link(id);
     link.heardAtMs = nowMs;
+    // Hearing from a broker proves it can reach us, not that we can reach it: keep a link to it (see alive).
+    if ((link.rpc === null || !link.rpc.isOpen) && link.dialing === null && nowMs >= link.retryAtMs && !this.closed) this.connected(id).catch(() => {});
     if (incarnation === undefined) return;
     const known = link.incarnation;
     link.incarnation = incarnation;
@@ -127,10 +134,16 @@ export class PeerLinks {
     void rpc?.close().catch(() => {});
   }
 
-  /** Brokers heard from within `windowMs` (this broker is always alive to itself). */
+  /**
+   * Brokers heard from within `windowMs` that our own link reaches (this
+   * broker is always alive to itself). A broker whose replies nobody can
+   * take (it answers from an address its peers did not dial, say) still
+   * sends over the links it dialled, and was counted alive while nobody
+   * could reach it.
+   */
   alive(nowMs: number, windowMs: number): Set<number> {
     const out = new Set([this.options.selfId]);
-    for (const [id, link] of this.links) if (nowMs - link.heardAtMs <= windowMs) out.add(id);
+    for (const [id, link] of this.links) if (nowMs - link.heardAtMs <= windowMs && link.rpc !== null && link.rpc.isOpen) out.add(id);
     return out;
   }
 
@@ -189,6 +202,17 @@ export class PeerLinks {
       link.queueBytes = 0;
     }
     this.options.endpoint.flushNow();
+    if (nowMs >= this.nextAddressCheckMs) this.checkAddresses(nowMs);
+  }
+
+  /** Packets dropped for coming from an address their connection does not know: said once per growth, at most every few seconds. */
+  private checkAddresses(nowMs: number): void {
+    this.nextAddressCheckMs = nowMs + addressCheckEveryMs;
+    const dropped = this.options.endpoint.stats().drops.addressMismatch;
+    if (dropped > this.addressMismatchSeen) {
+      this.options.onNotice?.(`${dropped - this.addressMismatchSeen} packets dropped for arriving from an address other than their connection's (a peer behind NAT, or a host answering from another address and port)`);
+    }
+    this.addressMismatchSeen = dropped;
   }
 
   private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {
@@ -225,6 +249,11 @@ export class PeerLinks {
         }
         link.rpc = rpc;
         link.backoffMs = backoffMinMs;
+        if (connection.answeredFrom !== null) {
+          this.options.onNotice?.(
+            `broker ${id}, dialled at ${address.host}:${address.port}, answers from ${connection.answeredFrom}:${address.port} (its host replies from another of its addresses; accepted)`,
+          );
+        }
         connection.onClose(() => {
           if (link.rpc === rpc) link.rpc = null;
         });

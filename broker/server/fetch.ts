@@ -1,7 +1,9 @@
 import { withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
+import { transportLimits } from '../../transport/limits.js';
 import type { FetchRequest, FetchResponse } from '../../transport/protocol/messages.js';
 import { BatchFault, checkBatchHeader } from '../../transport/protocol/record-batch.js';
+import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import type { PartitionView } from '../partition/view.js';
 
 /**
@@ -13,17 +15,28 @@ import type { PartitionView } from '../partition/view.js';
  * An offset past the committed end but within this replica's log is not an
  * error: a new leader's high watermark can briefly trail the old one's, and
  * the consumer simply waits for it.
+ *
+ * The response's room on the connection is reserved before the log is read
+ * (RpcHandlerContext.reserveResponseBytes): a consumer that stops reading
+ * its responses holds what it was sent, and further fetches wait for room
+ * instead of reading megabytes the broker would have to hold for it.
  */
-export async function fetchRecords(view: PartitionView, request: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
+export async function fetchRecords(view: PartitionView, request: FetchRequest, context: Pick<RpcHandlerContext, 'signal' | 'reserveResponseBytes'>): Promise<FetchResponse> {
+  const { signal } = context;
   const wait = request.maxWaitMs > 0 ? withTimeout(signal, request.maxWaitMs, () => new Error('long poll over')) : null;
   try {
-    return await poll(view, request, signal, wait?.signal ?? null);
+    return await poll(view, request, context, wait?.signal ?? null);
   } finally {
     wait?.dispose();
   }
 }
 
-async function poll(view: PartitionView, request: FetchRequest, signal: AbortSignal, waitUntil: AbortSignal | null): Promise<FetchResponse> {
+async function poll(
+  view: PartitionView,
+  request: FetchRequest,
+  { signal, reserveResponseBytes }: Pick<RpcHandlerContext, 'signal' | 'reserveResponseBytes'>,
+  waitUntil: AbortSignal | null,
+): Promise<FetchResponse> {
   for (;;) {
     if (view.closed) throw new SkeinError('NOT_LEADER', { message: `this broker no longer hosts ${view.topic}/${view.partition}`, details: { ...view.leaderHint() } });
     if (request.offset < view.logStartOffset || request.offset > Math.max(view.logEndOffset, view.highWatermark)) {
@@ -32,7 +45,13 @@ async function poll(view: PartitionView, request: FetchRequest, signal: AbortSig
         details: { offset: request.offset, logStartOffset: view.logStartOffset, highWatermark: view.highWatermark },
       });
     }
-    if (request.offset < view.highWatermark) return read(view, request);
+    if (request.offset < view.highWatermark) {
+      // Room for the response first: a consumer that does not read its responses gets no more data read for it.
+      const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
+      const grantedBytes = await reserveResponseBytes(request.maxBytes + envelopeBytes);
+      if (signal.aborted) throw signal.reason;
+      return read(view, { ...request, maxBytes: Math.max(1, grantedBytes - envelopeBytes) });
+    }
     if (waitUntil === null || waitUntil.aborted) return empty(view);
     await view.changes.next(waitUntil);
     if (signal.aborted) throw signal.reason;

@@ -67,7 +67,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
     }
     case methods.fetch: {
       const request = readFetch(body);
-      return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc.signal);
+      return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc);
     }
     case methods.listOffsets: {
       const request = readListOffsets(body);

@@ -1,5 +1,5 @@
 import { SkeinError } from '../../transport/errors.js';
-import { brokerLimits } from '../../transport/limits.js';
+import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import {
   type CreditMessage,
   methods,
@@ -19,9 +19,20 @@ import type { PartitionView } from '../partition/view.js';
  * subscription but a position. Pushes come from the partition's leader; when
  * this broker stops leading, the subscription ends with NOT_LEADER and the
  * leader hint, and the client resubscribes there from `nextOffset`.
+ *
+ * Credit is the client's word; the connection's room is the broker's own
+ * bound. A push is read from the log only into room reserved on the
+ * connection first, so a client that grants credit and then stops reading
+ * holds what it was sent and no more, however many subscriptions it opened.
  */
 export interface PushSink {
-  notify(method: string, body: unknown): Promise<void>;
+  notify(method: string, body: unknown, options?: { reservedBytes?: number }): Promise<void>;
+  /** Room to send up to `wantedBytes` now (0: none; see whenSendRoom); the grant goes to `notify` or back. */
+  reserveSendBytes(wantedBytes: number): number;
+  releaseSendBytes(bytes: number): void;
+  /** Resolves once room may have grown (or the connection closed). */
+  whenSendRoom(): Promise<void>;
+  readonly isOpen: boolean;
 }
 
 interface Subscription {
@@ -119,12 +130,25 @@ export class PushSubscriptions {
           return;
         }
         if (sub.offset >= view.highWatermark) return;
-        const result = view.readCommitted(sub.offset, Math.min(sub.creditBytes, brokerLimits.pushBytesMax));
-        if (result.batches.length === 0) return;
+        const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
+        const reservedBytes = this.sink.reserveSendBytes(Math.min(sub.creditBytes, brokerLimits.pushBytesMax) + envelopeBytes);
+        if (reservedBytes === 0) {
+          if (!this.sink.isOpen) return;
+          await this.sink.whenSendRoom();
+          continue;
+        }
+        const result = view.readCommitted(sub.offset, Math.max(1, reservedBytes - envelopeBytes));
+        if (result.batches.length === 0) {
+          this.sink.releaseSendBytes(reservedBytes);
+          return;
+        }
         let records = 0;
         for (const batch of result.batches) {
           const header = checkBatchHeader(batch, 0);
-          if (header instanceof BatchFault) throw header.toError(`${view.topic}/${view.partition}: `);
+          if (header instanceof BatchFault) {
+            this.sink.releaseSendBytes(reservedBytes);
+            throw header.toError(`${view.topic}/${view.partition}: `);
+          }
           records += header.nextOffset - Math.max(header.baseOffset, sub.offset);
         }
         const push: PushMessage = {
@@ -139,7 +163,7 @@ export class PushSubscriptions {
         this.counters.pushes++;
         this.counters.pushedBytes += result.bytes;
         // Awaiting the send is the backpressure: a congested link slows the pushes, never queues them.
-        await this.sink.notify(methods.push, push);
+        await this.sink.notify(methods.push, push, { reservedBytes });
       }
     } catch (error) {
       await this.end(sub, error instanceof SkeinError ? error : new SkeinError('INTERNAL', { message: 'push failed', cause: error }));

@@ -49,6 +49,27 @@ describe('brokerConfig', () => {
     expect(configError(() => peerList('h:1'))).toMatch(/id@host:port/);
   });
 
+  it('refuses an advertised address that disagrees with the broker\'s own entry in peers', () => {
+    // A wildcard bind advertises loopback by default, which the other brokers cannot dial.
+    const wildcard = configError(() => brokerConfig({ id: 1, listen: '0.0.0.0:9092', data: '/d', peers: '1@10.0.0.1:9092,2@10.0.0.2:9092' }));
+    expect(wildcard).toMatch(/advertises 127\.0\.0\.1:9092/);
+    expect(wildcard).toMatch(/peers lists broker 1 at 10\.0\.0\.1:9092/);
+    expect(wildcard).toMatch(/--advertise 10\.0\.0\.1:9092/);
+    expect(configError(() => brokerConfig({ id: 2, listen: '10.0.0.2:9092', advertise: '10.0.0.2:9999', data: '/d', peers: '1@10.0.0.1:9092,2@10.0.0.2:9092' }))).toMatch(/advertises 10\.0\.0\.2:9999/);
+    const agreed = brokerConfig({ id: 1, listen: '0.0.0.0:9092', advertise: '10.0.0.1:9092', data: '/d', peers: '1@10.0.0.1:9092,2@10.0.0.2:9092' });
+    expect(agreed.advertise).toEqual({ host: '10.0.0.1', port: 9092 });
+  });
+
+  it('takes the client limits at their edges', () => {
+    expect(brokerConfig({ id: 1, data: '/d' }).connectionsPerAddress).toBe(256);
+    expect(brokerConfig({ id: 1, data: '/d', connectionsPerAddress: '4096' }).connectionsPerAddress).toBe(4096);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 4097 }))).toMatch(/^connectionsPerAddress must be an integer between 1 and 4096/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 0 }))).toMatch(/^connectionsPerAddress/);
+    expect(brokerConfig({ id: 1, data: '/d' }).clientBufferBytes).toBe(256 * 1024 * 1024);
+    expect(brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 }).clientBufferBytes).toBe(1024 * 1024);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 - 1 }))).toMatch(/^clientBufferBytes must be an integer between 1048576/);
+  });
+
   it('accepts IPv6 literals in brackets', () => {
     expect(hostPort('[::1]:9092', 'listen')).toEqual({ host: '::1', port: 9092 });
   });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AdvanceSignal } from '../../broker/partition/advance-signal.js';
 import type { PartitionView } from '../../broker/partition/view.js';
 import { fetchRecords } from '../../broker/server/fetch.js';
+import { transportLimits } from '../../transport/limits.js';
 import { encodeRecordBatch, NO_PRODUCER, stampBatch } from '../../transport/protocol/record-batch.js';
 
 setFlagsFromString('--expose_gc');
@@ -39,6 +40,11 @@ function emptyView(): PartitionView & { append(count: number): void } {
   return view;
 }
 
+/** A handler context with room for any response. */
+function roomy(signal: AbortSignal): { signal: AbortSignal; reserveResponseBytes: (bytes: number) => Promise<number> } {
+  return { signal, reserveResponseBytes: async (bytes) => bytes };
+}
+
 describe('fetch long poll', () => {
   it('ends at maxWaitMs with nothing, not at the request deadline, even when garbage is collected meanwhile', async () => {
     const view = emptyView();
@@ -46,7 +52,7 @@ describe('fetch long poll', () => {
     const deadline = setTimeout(() => request.abort(new Error('request deadline')), 5_000);
     const collecting = setInterval(gc, 5);
     try {
-      const response = await fetchRecords(view, { topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 100 }, request.signal);
+      const response = await fetchRecords(view, { topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 100 }, roomy(request.signal));
       expect(response.batches.byteLength).toBe(0);
       expect(request.signal.aborted).toBe(false);
     } finally {
@@ -57,16 +63,38 @@ describe('fetch long poll', () => {
 
   it('answers as soon as records commit at the offset it waits on', async () => {
     const view = emptyView();
-    const pending = fetchRecords(view, { topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 30_000 }, new AbortController().signal);
+    const pending = fetchRecords(view, { topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 30_000 }, roomy(new AbortController().signal));
     setTimeout(() => view.append(3), 20);
     const response = await pending;
     expect(response.highWatermark).toBe(3);
     expect(response.batches.byteLength).toBeGreaterThan(0);
   });
 
+  it('reads nothing before its response has room on the connection, then no more than the room granted', async () => {
+    const view = emptyView();
+    view.append(2);
+    const asked: number[] = [];
+    const readCommitted = view.readCommitted.bind(view);
+    view.readCommitted = (offset, maxBytes) => {
+      asked.push(maxBytes);
+      return readCommitted(offset, maxBytes);
+    };
+    let grant: (() => void) | null = null;
+    const context = {
+      signal: new AbortController().signal,
+      reserveResponseBytes: (bytes: number) => new Promise<number>((resolve) => (grant = () => resolve(Math.min(bytes, 5000)))),
+    };
+    const pending = fetchRecords(view, { topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 0 }, context);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(asked).toEqual([]);
+    grant!();
+    expect((await pending).batches.byteLength).toBeGreaterThan(0);
+    expect(asked).toEqual([5000 - transportLimits.rpcEnvelopeBytesMax]);
+  });
+
   it('refuses offsets outside the log', async () => {
     const view = emptyView();
     view.append(2);
-    await expect(fetchRecords(view, { topic: 't', partition: 0, offset: 7, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 0 }, new AbortController().signal)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    await expect(fetchRecords(view, { topic: 't', partition: 0, offset: 7, maxBytes: 1 << 20, maxRecords: 100, maxWaitMs: 0 }, roomy(new AbortController().signal))).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
   });
 });

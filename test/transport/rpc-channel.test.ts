@@ -342,3 +342,49 @@ describe('RpcChannel close', () => {
     expect(b.isOpen).toBe(false);
   });
 });
+
+describe('RpcChannel idle watch', () => {
+  it('closes a channel after a whole period with no frame and nothing outstanding, never while it is busy', async () => {
+    const scheduler = new ManualScheduler();
+    let busy = false;
+    const { client, server } = pair({ scheduler, idleTimeoutMs: 1000, isBusy: () => busy, handler: () => 'ok' });
+    // A frame in every period keeps it open (checks every 1000 ms compare frame counts).
+    for (let i = 0; i < 5; i++) {
+      expect(await client.request('ping', {})).toBe('ok');
+      scheduler.advance(1000);
+      await settle();
+    }
+    expect(server.isOpen).toBe(true);
+    // Quiet, but something the channel cannot see keeps it busy (a push subscription).
+    busy = true;
+    scheduler.advance(1000);
+    scheduler.advance(1000);
+    await settle();
+    expect(server.isOpen).toBe(true);
+    busy = false;
+    // The first quiet check notes the count, the next one finds it unchanged: closed within two periods.
+    scheduler.advance(999);
+    await settle();
+    expect(server.isOpen).toBe(true);
+    scheduler.advance(1);
+    await settle();
+    expect(server.isOpen).toBe(false);
+    expect(server.stats.idleClosed).toBe(true);
+    await settle();
+    expect(client.isOpen).toBe(false);
+  });
+
+  it('never closes while a request waits for its answer or is being handled', async () => {
+    const scheduler = new ManualScheduler();
+    let finish: (() => void) | null = null;
+    const { client, server } = pair({ scheduler, idleTimeoutMs: 1000, handler: () => new Promise<string>((resolve) => (finish = () => resolve('late'))) });
+    const answer = client.request('slow', {});
+    await settle();
+    for (let i = 0; i < 5; i++) scheduler.advance(1000);
+    await settle();
+    expect(server.isOpen).toBe(true);
+    finish!();
+    expect(await answer).toBe('late');
+  });
+});
+

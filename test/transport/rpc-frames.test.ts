@@ -122,6 +122,40 @@ describe('decodeFrame', () => {
     }
   });
 
+  it('refuses a frame whose decoded values would take far more memory than its bytes (one-byte items by the million)', () => {
+    const { rpcFrameDecodedBytesPerByteMax: ratio, rpcFrameDecodedBytesSlack: slack } = transportLimits;
+    const manyItems = (count: number, item: number[]): Uint8Array => {
+      const frame = new Uint8Array(5 + count * item.length);
+      frame[0] = 0x9a;
+      new DataView(frame.buffer).setUint32(1, count);
+      for (let i = 0; i < count; i++) frame.set(item, 5 + i * item.length);
+      return frame;
+    };
+    // Empty byte strings, maps, arrays: a byte each on the wire, dozens of bytes each once decoded.
+    for (const item of [[0x40], [0xa0], [0x80]]) {
+      const frame = manyItems(1_000_000, item);
+      const started = performance.now();
+      const decoded = decodeFrame(frame);
+      expect(decoded).toMatchObject({ kind: 'malformed', reason: expect.stringMatching(/decoded/) });
+      expect(plainCborProblem(frame, transportLimits.rpcFrameDepthMax)).toMatch(/decoded/);
+      // Refused by the pre-decode walk, which allocates nothing (a decode would take a second or more).
+      expect(performance.now() - started).toBeLessThan(5_000);
+    }
+    // The same items inside a request still get their caller an answer.
+    const request = permissive.encode([0, 42, 'm', null]);
+    const hostile = new Uint8Array(request.length - 1 + 5 + 200_000);
+    hostile.set(request.subarray(0, request.length - 1));
+    hostile.set(manyItems(200_000, [0x40]), request.length - 1);
+    expect(decodeFrame(hostile)).toMatchObject({ kind: 'malformed', requestId: 42 });
+    // Small integers cost a slot each, within the bound: a frame of a million of them is plain data.
+    expect(plainCborProblem(manyItems(1_000_000, [0x01]), transportLimits.rpcFrameDepthMax)).toBeNull();
+    // At the edge: empty byte strings up to the bound pass, one more fails.
+    const perItem = 8 + 104;
+    const fitting = Math.floor((slack - 8 - 40 + ratio * 5) / (perItem - ratio));
+    expect(plainCborProblem(manyItems(fitting, [0x40]), transportLimits.rpcFrameDepthMax)).toBeNull();
+    expect(plainCborProblem(manyItems(fitting + 1, [0x40]), transportLimits.rpcFrameDepthMax)).toMatch(/decoded/);
+  });
+
   it('accepts exactly the plain values cbor-x produces from plain data', () => {
     const plain = fc.letrec((tie) => ({
       value: fc.oneof(

@@ -36,9 +36,23 @@ export interface EndpointCoreOptions {
   receiveWindowBytes?: number;
   /** Connections served at once; further set-ups are refused. Default 4096. */
   connectionsMax?: number;
+  /** Incoming connections from one IP address at once (any port); further set-ups from it are refused. Default 256. */
+  connectionsPerAddressMax?: number;
+  /**
+   * Whether a set-up from `host:port` comes from a priority peer (a broker of our own cluster): such
+   * connections may use the slots kept from clients and are exempt from the per-address limit and the
+   * memory budgets. Default: none.
+   */
+  isPriorityPeer?: (host: string, port: number) => boolean;
+  /** Bytes clients' connections may hold in reassembly together (see EndpointCore.receiveRoom). Default 256 MiB. */
+  reassemblyBytesMax?: number;
+  /** Bytes clients' connections may hold for sending together (see EndpointCore.sendBudgetRoom). Default 256 MiB. */
+  sendBytesMax?: number;
 }
 
 export type EndpointCoreConfig = Required<EndpointCoreOptions>;
+
+const noPriorityPeers = (): boolean => false;
 
 function checkInteger(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -90,5 +104,14 @@ export function resolveEndpointConfig(options: EndpointCoreOptions = {}): Endpoi
     sendBufferBytes,
     receiveWindowBytes,
     connectionsMax: checkInteger('connectionsMax', options.connectionsMax ?? L.connectionsPerEndpointMax, 1, L.connectionsPerEndpointMax),
+    connectionsPerAddressMax: checkInteger(
+      'connectionsPerAddressMax',
+      options.connectionsPerAddressMax ?? L.connectionsPerAddressMaxDefault,
+      1,
+      L.connectionsPerEndpointMax,
+    ),
+    isPriorityPeer: options.isPriorityPeer ?? noPriorityPeers,
+    reassemblyBytesMax: checkInteger('reassemblyBytesMax', options.reassemblyBytesMax ?? L.reassemblyBytesMaxDefault, L.reassemblyBytesGuaranteed, 2 ** 40),
+    sendBytesMax: checkInteger('sendBytesMax', options.sendBytesMax ?? L.sendBytesMaxDefault, L.sendBytesGuaranteed, 2 ** 40),
   };
 }

@@ -60,6 +60,26 @@ export interface ConnectionHost {
   /** The connection may have something to send, and its deadline may have moved. */
   activate(connection: ConnectionCore): void;
   emit(connection: ConnectionCore, kind: ConnectionEventKind): void;
+  /**
+   * The listening clock at wall time `nowMs`: wall time less every stretch in which the endpoint could not
+   * read its socket (a blocked event loop). A peer's silence is measured on it, so datagrams that sat unread
+   * in the socket buffer while this process was busy never make a healthy peer look dead.
+   */
+  listenMs(nowMs: number): number;
+  /** The wall time at which the listening clock reaches `listenMs` (Infinity while the endpoint cannot listen). */
+  wallMsAtListen(listenMs: number): number;
+  /** The bytes the connection's receive stream holds changed by `delta` (see EndpointCore's reassembly budget). */
+  receiveHeldChanged(connection: ConnectionCore, delta: number): void;
+  /** Whether the connection may take `bytes` more of its peer's data now; false drops the packet unacknowledged. */
+  receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean;
+  /** The bytes the connection holds for sending (buffered, waiting, reserved) changed by `delta`. */
+  sendHeldChanged(connection: ConnectionCore, delta: number): void;
+  /** Bytes the endpoint's send budget lets this connection add now (Infinity: it is outside the budget). */
+  sendBudgetRoom(connection: ConnectionCore): number;
+  /** Emit 'writable' for the connection once the send budget frees room. */
+  wantSendBudget(connection: ConnectionCore): void;
+  /** The connection proved it belongs to a priority peer: it leaves the budgets (see EndpointCore.promote). */
+  promote(connection: ConnectionCore): void;
 }
 
 export type SendOutcome = 'queued' | 'full';
@@ -87,6 +107,21 @@ export class ConnectionCore implements RecoveryListener {
   heapDeadlineMs = Infinity;
   isCandidate = false;
   isDirty = false;
+  /** A priority peer (a broker of our own cluster): exempt from the limits that protect the endpoint from clients. */
+  priority = false;
+  /** Client: the address the server answers from when it is not the one dialled (null: the one dialled). */
+  answeredFrom: string | null = null;
+  /** Server: the key of the cookie that opened it (see EndpointCore.evict). */
+  cookieKey: string | null = null;
+  /** Bytes held for sending (the send stream's plus sendExtraBytes), as last told to the host. */
+  sendHeld = 0;
+  /** Bytes the application holds for this connection outside the send stream: messages waiting for room, room reserved. */
+  private sendExtraBytes = 0;
+  /** Bytes the receive stream holds, as last told to the host. */
+  receiveHeld = 0;
+  /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
+  receiveStuckSinceMs = Infinity;
+  private receiveCompletedSeen = 0;
   /** Set while a readable / writable event is queued and not yet polled. */
   readableSignaled = false;
   writableWanted = false;
@@ -139,8 +174,13 @@ export class ConnectionCore implements RecoveryListener {
   private readonly createdMs: number;
   private openedMs = -Infinity;
   private lastReceiveMs: number;
+  /**
+   * The same two moments on the endpoint's listening clock (ConnectionHost.listenMs), which the idle and
+   * dead-peer verdicts use: silence only counts while the endpoint could have heard the peer.
+   */
+  private heardListenMs: number;
   /** When the first ack-eliciting packet since the peer was last heard went out (Infinity: nothing waits). */
-  private unansweredSinceMs = Infinity;
+  private unansweredSinceListenMs = Infinity;
   private lastElicitingSentMs = -Infinity;
   private pacerReleaseMs = Infinity;
   private closeDeadlineMs = Infinity;
@@ -158,6 +198,7 @@ export class ConnectionCore implements RecoveryListener {
     this.remoteCid = remoteCid;
     this.createdMs = nowMs;
     this.lastReceiveMs = nowMs;
+    this.heardListenMs = host.listenMs(nowMs);
     this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : config.datagramBytes;
     this.sendMessageBytesMax = config.messageBytesMax;
     this.idleTimeoutMs = config.idleTimeoutMs;
@@ -181,6 +222,7 @@ export class ConnectionCore implements RecoveryListener {
       messageBytesMax: config.messageBytesMax,
       fragmentsMax: transportLimits.receiveFragmentsMax,
       queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
+      preallocateBytesMax: transportLimits.reassemblyPreallocateBytesMax,
     });
     this.localParams = {
       messageBytesMax: config.messageBytesMax,
@@ -278,8 +320,7 @@ export class ConnectionCore implements RecoveryListener {
     this.remoteCid = serverCid;
     this.openWith(nowMs, params);
     this.state = 'open';
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     this.initDue = false;
     this.initRetryAtMs = Infinity;
     // The first DATA packet confirms the handshake to the server and gives it an RTT sample.
@@ -311,8 +352,7 @@ export class ConnectionCore implements RecoveryListener {
   resendAccept(nowMs: number): void {
     if (this.peerConfirmed || this.state !== 'open') return;
     // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
@@ -341,6 +381,7 @@ export class ConnectionCore implements RecoveryListener {
       this.writableWanted = true;
       return 'full';
     }
+    this.syncSendHeld();
     this.counters.messagesSent++;
     this.counters.messageBytesSent += message.length;
     this.host.activate(this);
@@ -352,10 +393,53 @@ export class ConnectionCore implements RecoveryListener {
     return this.config.sendBufferBytes - this.sendStream.bufferedBytes;
   }
 
+  /**
+   * Bytes the application may queue now without waiting and without taking
+   * more than this connection's share of the endpoint's memory: room in the
+   * send buffer, less what is already waiting or reserved, within the send
+   * budget (a client's connection on a server; see EndpointCore.sendBudgetRoom).
+   */
+  get sendRoomBytes(): number {
+    if (this.state !== 'open') return 0;
+    const bufferRoom = this.config.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
+    return Math.max(0, Math.min(bufferRoom, this.host.sendBudgetRoom(this)));
+  }
+
+  /** Whether the endpoint's send budget applies to this connection (a client's, on a server). */
+  get sendBudgeted(): boolean {
+    return this.host.sendBudgetRoom(this) !== Infinity;
+  }
+
+  /** The application holds `delta` more (or fewer) bytes for this connection outside the send stream. */
+  adjustSendExtra(delta: number): void {
+    this.sendExtraBytes = Math.max(0, this.sendExtraBytes + delta);
+    this.syncSendHeld();
+  }
+
+  /** See ConnectionHost.promote. */
+  markPriority(): void {
+    this.host.promote(this);
+  }
+
+  /** Asks for a 'writable' event once room may have grown (acknowledged data, or memory freed elsewhere). */
+  wantSendRoom(): void {
+    this.writableWanted = true;
+    this.host.wantSendBudget(this);
+  }
+
+  private syncSendHeld(): void {
+    const held = this.isTerminated ? 0 : this.sendStream.bufferedBytes + this.sendExtraBytes;
+    if (held === this.sendHeld) return;
+    const delta = held - this.sendHeld;
+    this.sendHeld = held;
+    this.host.sendHeldChanged(this, delta);
+  }
+
   /** The next received message, in order, or null. Taking messages frees flow-control credit. */
   pollMessage(): Uint8Array | null {
     const message = this.receiveStream.poll();
     if (message === null) return null;
+    this.syncReceiveHeld(this.lastReceiveMs);
     this.counters.messagesReceived++;
     this.counters.messageBytesReceived += message.length;
     if (!this.maxDataPending && !this.isTerminated && this.receiveStream.creditUpdateDue) {
@@ -405,6 +489,7 @@ export class ConnectionCore implements RecoveryListener {
     const wasTerminated = this.isTerminated;
     this.state = state;
     this.closeError = error;
+    this.releaseBuffers();
     const lingerMs = transportLimits.closingPtoCount * this.ptoMs();
     // Closing keeps resending CLOSE until the peer answers with its own, for up to the close timeout: on a lossy
     // link a single CLOSE may well be lost, and the peer would otherwise only learn of it from its idle timeout.
@@ -422,13 +507,42 @@ export class ConnectionCore implements RecoveryListener {
     return this.recovery?.ptoMs() ?? this.rtt.ptoBaseMs(transportLimits.timerGranularityMs, this.peerAckDelayMaxMs);
   }
 
+  /** Closes at once without telling the peer: the endpoint needs the slot (see EndpointCore.evict). */
+  abandon(error: SkeinError): void {
+    this.terminate(error);
+  }
+
   /** Closes at once without telling the peer (idle timeout, dead peer, refused or failed handshake). */
   private terminate(error: SkeinError | undefined): void {
     const wasTerminated = this.isTerminated;
     this.state = 'closed';
     this.closeError = error;
+    this.releaseBuffers();
     if (!wasTerminated) this.host.emit(this, 'closed');
     this.host.activate(this);
+  }
+
+  /** A terminal state takes no more data: what could only have become a message is freed now, not when the endpoint forgets it. */
+  private releaseBuffers(): void {
+    this.receiveStream.releasePartial();
+    this.syncReceiveHeld(this.lastReceiveMs);
+    this.sendStream.discard();
+    this.sendExtraBytes = 0;
+    this.syncSendHeld();
+  }
+
+  /** Tells the host what the receive stream holds now, and notes whether it is making progress. */
+  private syncReceiveHeld(nowMs: number): void {
+    const stream = this.receiveStream;
+    const held = stream.heldBytes;
+    if (held === 0) this.receiveStuckSinceMs = Infinity;
+    else if (this.receiveStuckSinceMs === Infinity || stream.completedMessages !== this.receiveCompletedSeen) this.receiveStuckSinceMs = nowMs;
+    this.receiveCompletedSeen = stream.completedMessages;
+    if (held !== this.receiveHeld) {
+      const delta = held - this.receiveHeld;
+      this.receiveHeld = held;
+      this.host.receiveHeldChanged(this, delta);
+    }
   }
 
   // ------------------------------------------------------------ receiving
@@ -459,8 +573,7 @@ export class ConnectionCore implements RecoveryListener {
       this.host.activate(this);
       return;
     }
-    this.lastReceiveMs = nowMs;
-    this.unansweredSinceMs = Infinity;
+    this.heardFrom(nowMs);
     if (!this.peerConfirmed && this.role === 'server') {
       this.peerConfirmed = true;
       this.acceptPending = false;
@@ -478,12 +591,19 @@ export class ConnectionCore implements RecoveryListener {
           const dataLength = reader.varint();
           const data = reader.view(dataLength);
           ackEliciting = true;
+          // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
+          if (offset + dataLength > this.receiveStream.contiguousEnd && !this.host.receiveRoom(this, dataLength, nowMs)) return;
           const result = this.receiveStream.receive(offset, data);
+          this.syncReceiveHeld(nowMs);
           if (result !== receiveResult.ok) {
             if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
             this.protocolViolation(
               nowMs,
-              result === receiveResult.flowViolation ? 'stream data beyond the granted credit' : 'a message above the agreed size limit',
+              result === receiveResult.flowViolation
+                ? 'stream data beyond the granted credit'
+                : result === receiveResult.malformed
+                  ? 'a message length in a longer form than it needs'
+                  : 'a message above the agreed size limit',
             );
             return;
           }
@@ -567,6 +687,7 @@ export class ConnectionCore implements RecoveryListener {
   }
 
   private onSendBufferFreed(nowMs: number): void {
+    this.syncSendHeld();
     if (this.writableWanted) {
       this.writableWanted = false;
       this.host.emit(this, 'writable');
@@ -721,7 +842,7 @@ export class ConnectionCore implements RecoveryListener {
     this.recovery!.cc.onSent(nowMs, bytes);
     this.pacer.onSent(bytes);
     this.lastElicitingSentMs = nowMs;
-    if (this.unansweredSinceMs === Infinity) this.unansweredSinceMs = nowMs;
+    if (this.unansweredSinceListenMs === Infinity) this.unansweredSinceListenMs = this.host.listenMs(nowMs);
     this.ackOnlySinceEliciting = 0;
     const c = this.counters;
     c.packetsSent++;
@@ -773,9 +894,7 @@ export class ConnectionCore implements RecoveryListener {
     if (state === 'closing') return Math.min(this.closeDeadlineMs, this.closeRetryAtMs);
     if (state === 'draining') return this.closeDeadlineMs;
     if (state === 'handshake') return Math.min(this.handshakeDeadlineMs, this.initRetryAtMs);
-    let deadline = this.idleTimeoutMs > 0 ? this.lastReceiveMs + this.idleTimeoutMs : Infinity;
-    const deadPeerAt = this.deadPeerAtMs();
-    if (deadPeerAt < deadline) deadline = deadPeerAt;
+    let deadline = this.host.wallMsAtListen(Math.min(this.idleAtListenMs(), this.deadPeerAtListenMs()));
     // A server holds an unconfirmed client for a bounded time, whatever the idle settings.
     if (this.role === 'server' && !this.peerConfirmed && this.handshakeDeadlineMs < deadline) deadline = this.handshakeDeadlineMs;
     const recoveryDeadline = this.recovery!.deadlineMs();
@@ -802,7 +921,8 @@ export class ConnectionCore implements RecoveryListener {
       this.host.activate(this);
       return;
     }
-    if (state !== 'handshake' && this.idleTimeoutMs > 0 && nowMs >= this.lastReceiveMs + this.idleTimeoutMs) {
+    const listenMs = this.host.listenMs(nowMs);
+    if (state !== 'handshake' && listenMs >= this.idleAtListenMs()) {
       const waiting = this.sent.ackElicitingInFlight > 0 || this.sendStream.hasPending;
       this.terminate(
         waiting
@@ -811,8 +931,9 @@ export class ConnectionCore implements RecoveryListener {
       );
       return;
     }
-    if (state === 'open' && nowMs >= this.deadPeerAtMs()) {
-      this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${nowMs - this.unansweredSinceMs} ms while waiting for an answer` }));
+    if (state === 'open' && listenMs >= this.deadPeerAtListenMs()) {
+      const silentMs = Math.round(listenMs - this.unansweredSinceListenMs);
+      this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${silentMs} ms of listening while waiting for an answer` }));
       return;
     }
     if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
@@ -821,7 +942,7 @@ export class ConnectionCore implements RecoveryListener {
     }
     if (state === 'handshake') {
       if (nowMs >= this.handshakeDeadlineMs) {
-        this.terminate(new SkeinError('TIMEOUT', { message: `no handshake with ${this.peer.key} within ${this.config.handshakeTimeoutMs} ms` }));
+        this.terminate(new SkeinError('TIMEOUT', { message: `no handshake with ${this.peer.key} within ${Math.round(this.handshakeDeadlineMs - this.createdMs)} ms` }));
       } else if (nowMs >= this.initRetryAtMs) {
         this.initDue = true;
         this.initRetryAtMs = Infinity;
@@ -851,10 +972,22 @@ export class ConnectionCore implements RecoveryListener {
     this.host.activate(this);
   }
 
-  /** When the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
-  private deadPeerAtMs(): number {
+  /** The peer was heard from (any packet of this connection): its silence starts again. */
+  private heardFrom(nowMs: number): void {
+    this.lastReceiveMs = nowMs;
+    this.heardListenMs = this.host.listenMs(nowMs);
+    this.unansweredSinceListenMs = Infinity;
+  }
+
+  /** On the listening clock: when the connection is idle if the peer stays silent (Infinity: no idle timeout). */
+  private idleAtListenMs(): number {
+    return this.idleTimeoutMs > 0 ? this.heardListenMs + this.idleTimeoutMs : Infinity;
+  }
+
+  /** On the listening clock: when the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
+  private deadPeerAtListenMs(): number {
     const timeoutMs = this.config.deadPeerTimeoutMs;
-    return timeoutMs > 0 ? this.unansweredSinceMs + timeoutMs : Infinity;
+    return timeoutMs > 0 ? this.unansweredSinceListenMs + timeoutMs : Infinity;
   }
 
   /** When a keepalive PING is due (Infinity: none). With packets in flight the probe timeout already exercises the path. */

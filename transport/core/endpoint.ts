@@ -1,8 +1,10 @@
-import type { SkeinError } from '../errors.js';
+import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
-import { CookieMinter } from './cookie.js';
+import { Admission } from './admission.js';
+import { ClientBudgets } from './budgets.js';
+import { CookieMinter, cookieMacBytes } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { Fifo } from './fifo.js';
 import type { CoreEnvironment } from './environment.js';
@@ -63,12 +65,17 @@ export class EndpointCore implements ConnectionHost {
   /** Cookies that opened a connection (by their MAC) → when they expire; oldest first. */
   private readonly usedCookies = new Map<string, number>();
   private readonly cookies: CookieMinter;
+  private readonly admission: Admission;
+  private readonly budgets: ClientBudgets;
   private readonly heap = new DeadlineHeap<ConnectionCore>();
   private readonly candidates: ConnectionCore[] = [];
   private candidateCursor = 0;
   /** Connections touched since deadlines were last settled (slots reused; `dirtyCount` is the length). */
   private readonly dirty: (ConnectionCore | null)[] = [];
   private dirtyCount = 0;
+  /** Time the shell could not read its socket, in total, and since when it cannot now (NaN: it can). */
+  private deafTotalMs = 0;
+  private deafSinceMs = NaN;
   private readonly events = new Fifo<EndpointEvent>();
   private readonly replies = new Fifo<StatelessReply>();
   private readonly transmit: Transmit = { peer: peerAddress('0.0.0.0', 0), length: 0 };
@@ -83,6 +90,10 @@ export class EndpointCore implements ConnectionHost {
     connectionsClosed: 0,
     retriesSent: 0,
     datagramsReceived: 0,
+    /** Stretches in which the shell could not read its socket (its event loop was blocked). */
+    stalls: 0,
+    /** Packets taken from a server we dialled that answers from another of its addresses (see answersFromOtherAddress). */
+    repliesFromOtherAddress: 0,
   };
 
   constructor(
@@ -91,6 +102,8 @@ export class EndpointCore implements ConnectionHost {
   ) {
     this.config = resolveEndpointConfig(options);
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
+    this.admission = new Admission({ connectionsMax: this.config.connectionsMax, connectionsPerAddressMax: this.config.connectionsPerAddressMax });
+    this.budgets = new ClientBudgets(this.config, this.drops, (connection) => this.emit(connection, 'writable'));
   }
 
   get connectionCount(): number {
@@ -100,6 +113,88 @@ export class EndpointCore implements ConnectionHost {
   /** Server connections allocated but not yet confirmed by their client. */
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  // ------------------------------------------------------------ the listening clock
+
+  /**
+   * The shell could not read the socket from `sinceMs` on (its event loop was
+   * blocked): until resumeListening, no silence counts against a peer. The
+   * shell only learns of a stall afterwards (a timer overdue), so `sinceMs` is
+   * in the past: the start of its last turn, when it last read.
+   */
+  stopListening(sinceMs: number): void {
+    if (!Number.isNaN(this.deafSinceMs)) return;
+    this.deafSinceMs = sinceMs;
+    this.totals.stalls++;
+    this.markAllDirty();
+  }
+
+  /** The shell has read what waited in the socket: silence counts again from `nowMs`. */
+  resumeListening(nowMs: number): void {
+    if (Number.isNaN(this.deafSinceMs)) return;
+    this.deafTotalMs += Math.max(0, nowMs - this.deafSinceMs);
+    this.deafSinceMs = NaN;
+    this.markAllDirty();
+  }
+
+  get isListening(): boolean {
+    return Number.isNaN(this.deafSinceMs);
+  }
+
+  listenMs(nowMs: number): number {
+    const deafMs = Number.isNaN(this.deafSinceMs) ? this.deafTotalMs : this.deafTotalMs + Math.max(0, nowMs - this.deafSinceMs);
+    return nowMs - deafMs;
+  }
+
+  wallMsAtListen(listenMs: number): number {
+    return Number.isNaN(this.deafSinceMs) ? listenMs + this.deafTotalMs : Infinity;
+  }
+
+  // ------------------------------------------------------------ the client budgets (see budgets.ts)
+
+  receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean {
+    return this.budgets.receiveRoom(connection, bytes, nowMs, this.connections.values());
+  }
+
+  receiveHeldChanged(connection: ConnectionCore, delta: number): void {
+    if (this.isTracked(connection)) this.budgets.receiveHeldChanged(connection, delta);
+  }
+
+  sendBudgetRoom(connection: ConnectionCore): number {
+    return this.budgets.sendRoom(connection);
+  }
+
+  sendHeldChanged(connection: ConnectionCore, delta: number): void {
+    if (this.isTracked(connection)) this.budgets.sendHeldChanged(connection, delta);
+  }
+
+  wantSendBudget(connection: ConnectionCore): void {
+    this.budgets.wantSendRoom(connection);
+  }
+
+  /** A connection turned out to be a priority peer (it proved itself a broker of our cluster after it was accepted). */
+  promote(connection: ConnectionCore): void {
+    this.budgets.promote(connection, this.isTracked(connection));
+  }
+
+  /** Bytes clients' connections hold in reassembly now. */
+  get receiveHeldBytes(): number {
+    return this.budgets.receiveHeldBytes;
+  }
+
+  /** Bytes clients' connections hold for sending now. */
+  get sendHeldBytes(): number {
+    return this.budgets.sendHeldBytes;
+  }
+
+  /** Whether the connection is still in the table (a forgotten one's late changes no longer count). */
+  private isTracked(connection: ConnectionCore): boolean {
+    return this.connections.get(connection.localCid.key) === connection;
+  }
+
+  private markAllDirty(): void {
+    for (const connection of this.connections.values()) this.markDirty(connection);
   }
 
   // ------------------------------------------------------------ ConnectionHost
@@ -129,6 +224,7 @@ export class EndpointCore implements ConnectionHost {
     if (kind === 'accepted') this.totals.connectionsAccepted++;
     if (kind === 'connected') this.totals.connectionsConnected++;
     if (kind === 'accepted' || kind === 'connected') this.pending.delete(this.pendingKeyOf(connection));
+    if (kind === 'accepted') this.admission.confirmed(connection);
     this.events.push({ type: kind, connection });
   }
 
@@ -156,7 +252,7 @@ export class EndpointCore implements ConnectionHost {
         return;
       }
       const peer = connection.peer;
-      if (peer.port !== port || peer.host !== host) {
+      if ((peer.port !== port || peer.host !== host) && !this.answersFromOtherAddress(connection, host, port)) {
         this.drops.addressMismatch++;
         return;
       }
@@ -198,7 +294,7 @@ export class EndpointCore implements ConnectionHost {
       this.drops.unknownConnection++;
       return;
     }
-    if (connection.peer.port !== port || connection.peer.host !== host) {
+    if ((connection.peer.port !== port || connection.peer.host !== host) && !this.answersFromOtherAddress(connection, host, port)) {
       this.drops.addressMismatch++;
       return;
     }
@@ -272,17 +368,55 @@ export class EndpointCore implements ConnectionHost {
       this.drops.replayedCookie++;
       return;
     }
-    if (this.connections.size >= this.config.connectionsMax || this.usedCookies.size >= transportLimits.usedCookiesMax) {
+    const priority = this.config.isPriorityPeer(host, port);
+    const admission = this.admission.decide(host, port, priority, this.connections.size);
+    if (!admission.admit || this.usedCookies.size >= transportLimits.usedCookiesMax) {
       this.drops.refused++;
       this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.busy));
       return;
     }
+    for (const old of admission.evict) this.evict(old);
     this.usedCookies.set(cookieKey, nowMs + 2 * transportLimits.cookieLifetimeMs);
     const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.config, this, nowMs);
+    connection.priority = priority;
+    connection.cookieKey = cookieKey;
     connection.acceptFrom(nowMs, params);
     this.connections.set(connection.localCid.key, connection);
     this.pending.set(pendingKey, connection);
+    this.admission.added(connection);
     this.activate(connection);
+  }
+
+  /**
+   * Drops a connection at once, without a word to its peer, to make room
+   * (see Admission): the oldest of a socket's connections, or a set-up that
+   * was never confirmed. A half-open one's cookie may open a connection again,
+   * so a real client whose ACCEPT was lost is not locked out by the eviction.
+   */
+  private evict(connection: ConnectionCore): void {
+    this.drops.evicted++;
+    if (!connection.peerConfirmed && connection.cookieKey !== null) this.usedCookies.delete(connection.cookieKey);
+    connection.abandon(new SkeinError('CONNECTION_CLOSED', { message: `evicted to make room for a newer connection from ${connection.peer.key}` }));
+    this.forget(connection);
+  }
+
+  /**
+   * A server we dialled may answer from another of its addresses: bound to
+   * 0.0.0.0 on a host with several, its replies leave from the address the
+   * kernel routes by, not the one we dialled, and dropping them cut the
+   * server off (issue 10). A reply from the same port of another address is
+   * taken when it names our connection by the id we chose (64 random bits
+   * only someone who saw our packets knows, the same proof a packet from the
+   * dialled address gives, since UDP sources are not authenticated). We keep
+   * sending to the address we dialled, so there is no new path to validate
+   * (RFC 9000 §9 validates a path before sending on it). Counted, and the
+   * connection names the address it answers from.
+   */
+  private answersFromOtherAddress(connection: ConnectionCore, host: string, port: number): boolean {
+    if (connection.role !== 'client' || connection.peer.port !== port) return false;
+    connection.answeredFrom = host;
+    this.totals.repliesFromOtherAddress++;
+    return true;
   }
 
   private sendRetry(nowMs: number, host: string, port: number, clientCid: ConnectionId): void {
@@ -420,6 +554,8 @@ export class EndpointCore implements ConnectionHost {
     this.heap.remove(connection);
     if (this.connections.get(connection.localCid.key) !== connection) return;
     this.connections.delete(connection.localCid.key);
+    if (connection.role === 'server') this.admission.removed(connection);
+    this.budgets.forget(connection);
     if (connection.role === 'server' && !connection.peerConfirmed) {
       this.pending.delete(this.pendingKeyOf(connection));
       return;
@@ -443,12 +579,23 @@ export class EndpointCore implements ConnectionHost {
       addCounters(sum, connection.counters);
       if (!connection.isTerminated) open++;
     }
-    return { ...sum, ...this.totals, connectionsOpen: open, drops: { ...this.drops } };
+    const memory = {
+      reassemblyBytes: this.budgets.receiveHeldBytes,
+      reassemblyBytesMax: this.config.reassemblyBytesMax,
+      sendBytes: this.budgets.sendHeldBytes,
+      sendBytesMax: this.config.sendBytesMax,
+    };
+    return { ...sum, ...this.totals, connectionsOpen: open, memory, drops: { ...this.drops } };
   }
 }
 
+/**
+ * A verified cookie's identity: its MAC, which covers the decoded fields (epoch, timestamp, address, client
+ * id), not the bytes that carried them. Keyed by bytes, a used cookie re-encoded (a varint in a longer form)
+ * would have passed for a fresh one; the varint reader refuses such forms too.
+ */
 function macKey(cookie: Uint8Array): string {
   let key = '';
-  for (let i = 0; i < cookie.length; i++) key += String.fromCharCode(cookie[i]!);
+  for (let i = cookie.length - cookieMacBytes; i < cookie.length; i++) key += String.fromCharCode(cookie[i]!);
   return key;
 }

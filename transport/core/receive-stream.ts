@@ -1,6 +1,7 @@
 import { allocateBytes } from './bytes.js';
 import { Fifo } from './fifo.js';
 import { RangeSet } from './range-set.js';
+import { varintLength } from './varint.js';
 
 /** Outcome of `ReceiveStream.receive`. */
 export const receiveResult = {
@@ -11,6 +12,8 @@ export const receiveResult = {
   tooLarge: 2,
   /** No room to hold more out-of-order pieces now; drop the packet unacknowledged so it is resent. */
   noRoom: 3,
+  /** A length prefix in a longer form than its value needs: every length has one encoding (see varint.ts). */
+  malformed: 4,
 } as const;
 export type ReceiveResult = (typeof receiveResult)[keyof typeof receiveResult];
 
@@ -22,6 +25,8 @@ export interface ReceiveStreamConfig {
   fragmentsMax: number;
   /** Whole messages waiting for the application; parsing pauses beyond this. */
   queuedMessagesMax: number;
+  /** A message up to this size is copied into a buffer of its size as it arrives; a larger one is gathered. */
+  preallocateBytesMax: number;
 }
 
 /**
@@ -52,12 +57,25 @@ export class ReceiveStream {
   /** Length prefix being assembled across pieces (-1 when none). */
   private prefixValue = -1;
   private prefixRemaining = 0;
-  private body: Uint8Array | null = null;
+  private prefixBytes = 0;
+  /** Length of the message being assembled (-1 between messages), and how much of it arrived. */
+  private bodyBytes = -1;
   private bodyFilled = 0;
+  /** A small message is copied into its buffer as it arrives... */
+  private body: Uint8Array | null = null;
+  /**
+   * ...a large one is gathered as the pieces that carried it and joined once complete, so what a
+   * connection holds is what its peer sent, never the size its length prefix claimed.
+   */
+  private readonly gathered: Uint8Array[] = [];
   private readonly queue = new Fifo<Uint8Array>();
   /** Stream offset just past each queued message (what taking it frees). */
   private readonly queueEnds = new Fifo<number>();
   private violation: ReceiveResult = receiveResult.ok;
+  /** Stream offset just past the last whole message queued. */
+  private queuedEnd = 0;
+  /** Messages completed so far (a stream that holds bytes and completes none is stuck). */
+  completedMessages = 0;
 
   constructor(private readonly config: ReceiveStreamConfig) {
     this.creditGranted = config.windowBytes;
@@ -161,10 +179,11 @@ export class ReceiveStream {
     let pos = 0;
     while (pos < length) {
       if (this.queuedMessages >= this.config.queuedMessagesMax || this.violation !== receiveResult.ok) return pos;
-      if (this.body === null) {
+      if (this.bodyBytes < 0) {
         if (this.prefixValue < 0) {
           const first = piece[pos]!;
-          this.prefixRemaining = (1 << (first >>> 6)) - 1;
+          this.prefixBytes = 1 << (first >>> 6);
+          this.prefixRemaining = this.prefixBytes - 1;
           this.prefixValue = first & 0x3f;
           pos++;
           this.parsedOffset++;
@@ -178,6 +197,10 @@ export class ReceiveStream {
         if (this.prefixRemaining > 0) return pos;
         const messageBytes = this.prefixValue;
         this.prefixValue = -1;
+        if (varintLength(messageBytes) !== this.prefixBytes) {
+          this.violation = receiveResult.malformed;
+          return pos;
+        }
         if (messageBytes > this.config.messageBytesMax) {
           this.violation = receiveResult.tooLarge;
           return pos;
@@ -189,26 +212,76 @@ export class ReceiveStream {
           this.parsedOffset += messageBytes;
           continue;
         }
-        this.body = allocateBytes(messageBytes);
+        this.bodyBytes = messageBytes;
         this.bodyFilled = 0;
+        if (messageBytes <= this.config.preallocateBytesMax) this.body = allocateBytes(messageBytes);
       }
-      const body = this.body;
-      const n = Math.min(body.length - this.bodyFilled, length - pos);
-      body.set(piece.subarray(pos, pos + n), this.bodyFilled);
+      const n = Math.min(this.bodyBytes - this.bodyFilled, length - pos);
+      if (this.body !== null) {
+        this.body.set(piece.subarray(pos, pos + n), this.bodyFilled);
+      } else {
+        let part = piece.subarray(pos, pos + n);
+        // A small part of a big buffer would pin the whole buffer: copy it out.
+        if (part.length * 2 < part.buffer.byteLength) part = part.slice();
+        this.gathered.push(part);
+      }
       this.bodyFilled += n;
       pos += n;
       this.parsedOffset += n;
-      if (this.bodyFilled === body.length) {
-        this.body = null;
-        this.enqueue(body, this.parsedOffset);
-      }
+      if (this.bodyFilled === this.bodyBytes) this.enqueue(this.takeBody(), this.parsedOffset);
     }
     return pos;
+  }
+
+  /** The message just completed, as one buffer. */
+  private takeBody(): Uint8Array {
+    let body = this.body;
+    if (body === null) {
+      body = allocateBytes(this.bodyBytes);
+      let at = 0;
+      for (const part of this.gathered) {
+        body.set(part, at);
+        at += part.length;
+      }
+      this.gathered.length = 0;
+    }
+    this.body = null;
+    this.bodyBytes = -1;
+    return body;
+  }
+
+  /**
+   * Bytes this stream holds: received and not yet taken by the application
+   * (in order, out of order, or part of a message), plus the unfilled rest of
+   * a small message's buffer.
+   */
+  get heldBytes(): number {
+    return this.bufferedBytes + (this.body === null ? 0 : this.bodyBytes - this.bodyFilled);
+  }
+
+  /**
+   * Forgets everything that can no longer become a message (the connection
+   * is closing: no more data is taken): pieces held out of order, unparsed
+   * bytes, the message being assembled. Whole messages stay for the application.
+   */
+  releasePartial(): void {
+    this.stash.clear();
+    this.stashRanges.clear();
+    this.stashBytes = 0;
+    while (this.unparsed.length > 0) this.unparsed.shift();
+    this.body = null;
+    this.gathered.length = 0;
+    this.bodyBytes = -1;
+    this.bodyFilled = 0;
+    // Nothing beyond the whole messages is held any more.
+    this.contiguousEnd = this.queuedEnd;
   }
 
   private enqueue(message: Uint8Array, endOffset: number): void {
     this.queue.push(message);
     this.queueEnds.push(endOffset);
+    this.queuedEnd = endOffset;
+    this.completedMessages++;
   }
 
   /** The next whole message, or null. Taking it frees its credit. */

@@ -106,6 +106,15 @@ export class SendStream {
     return true;
   }
 
+  /** Drops every byte held (the connection is closing: nothing will be sent or resent again). */
+  discard(): void {
+    this.chunks.length = 0;
+    this.chunkStarts.length = 0;
+    this.chunkHead = 0;
+    this.tail = null;
+    this.spares.length = 0;
+  }
+
   private allocate(bytes: number): Uint8Array {
     const spare = this.spares.pop();
     if (spare !== undefined && spare.length >= bytes) return spare;

@@ -92,6 +92,12 @@ export interface EndpointDropCounters {
   refused: number;
   /** Stateless replies dropped because their queue was full. */
   statelessRepliesDropped: number;
+  /** Connections dropped to make room: a socket's oldest beyond its share, half-open set-ups beyond theirs. */
+  evicted: number;
+  /** Clients' packets dropped unacknowledged because the reassembly budget was full (they are resent). */
+  receiveBudget: number;
+  /** Connections closed for holding an unfinished message while the budget was full. */
+  budgetClosed: number;
 }
 
 export function emptyDropCounters(): EndpointDropCounters {
@@ -106,6 +112,9 @@ export function emptyDropCounters(): EndpointDropCounters {
     replayedCookie: 0,
     refused: 0,
     statelessRepliesDropped: 0,
+    evicted: 0,
+    receiveBudget: 0,
+    budgetClosed: 0,
   };
 }
 
@@ -116,5 +125,11 @@ export interface EndpointCoreStats extends ConnectionCounters {
   connectionsClosed: number;
   retriesSent: number;
   datagramsReceived: number;
+  /** Stretches in which the endpoint could not read its socket (a blocked event loop); silence then does not count against peers. */
+  stalls: number;
+  /** Packets taken from a server we dialled that answers from another of its addresses (same port). */
+  repliesFromOtherAddress: number;
+  /** What clients' connections hold now against the endpoint's budgets (priority peers and our own connections are outside). */
+  memory: { reassemblyBytes: number; reassemblyBytesMax: number; sendBytes: number; sendBytesMax: number };
   drops: EndpointDropCounters;
 }

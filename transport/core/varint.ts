@@ -3,6 +3,11 @@
  * byte give the length (1, 2, 4 or 8 bytes). Values are JS numbers, so the
  * 8-byte form is limited to Number.MAX_SAFE_INTEGER; a larger value on the
  * wire is malformed input, never silently rounded.
+ *
+ * Every value has exactly one encoding: the shortest. A value written in a
+ * longer form than it needs is malformed (RFC 9000 lets a sender pad; we
+ * never do), so no two byte strings decode to the same fields, and nothing
+ * keyed by bytes (a used cookie, say) can be dodged by re-encoding it.
  */
 
 /** Thrown by every decoder in the core on malformed input; the endpoint counts and drops. */
@@ -105,18 +110,23 @@ export class Reader {
     }
     if (kind === 1) {
       if (p + 2 > this.end) throw new DecodeError('truncated varint');
+      const value = ((first & 0x3f) << 8) | b[p + 1]!;
+      if (value < 0x40) throw new DecodeError('non-canonical varint');
       this.pos = p + 2;
-      return ((first & 0x3f) << 8) | b[p + 1]!;
+      return value;
     }
     if (kind === 2) {
       if (p + 4 > this.end) throw new DecodeError('truncated varint');
+      const value = (((first & 0x3f) << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      if (value < 0x4000) throw new DecodeError('non-canonical varint');
       this.pos = p + 4;
-      return (((first & 0x3f) << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      return value;
     }
     if (p + 8 > this.end) throw new DecodeError('truncated varint');
     const high = (((first & 0x3f) << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
     const low = ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
     if (high > 0x1f_ffff) throw new DecodeError('varint beyond 2^53');
+    if (high === 0 && low < 0x4000_0000) throw new DecodeError('non-canonical varint');
     this.pos = p + 8;
     return high * 0x1_0000_0000 + low;
   }

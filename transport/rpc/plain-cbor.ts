@@ -1,3 +1,5 @@
+import { transportLimits } from '../limits.js';
+
 /**
  * A pre-decode check that a CBOR item is plain data: integers, floats,
  * strings, byte strings, arrays, maps keyed by strings or integers, and
@@ -14,7 +16,31 @@
  *
  * Walks the bytes once without allocating; each item consumes at least one
  * byte, so the walk is bounded by the frame length whatever counts it claims.
+ *
+ * It also bounds what decoding would allocate. One byte on the wire can be an
+ * empty byte string (a typed-array view, ~100 B of heap), an empty map (an
+ * object, ~64 B) or an empty array: a 16 MiB frame of such items decoded to
+ * ~1.8 GB and stalled a broker for seconds. The walk adds up an upper
+ * estimate of each item's heap cost and refuses a value whose estimate
+ * exceeds rpcFrameDecodedBytesPerByteMax times its length (plus a slack):
+ * plain data (byte strings, strings, numbers, the maps of our messages)
+ * stays well below, and every item costs at least its slot, so the item
+ * count is bounded too.
  */
+
+/**
+ * Upper estimates of V8's heap cost per decoded item (measured on Node 20 with cbor-x, 64-bit, no pointer
+ * compression): every item takes a slot in its parent; a byte string is a typed-array view of the frame
+ * (copyBuffers: false); an object or array carries its header and backing store; a string its header and
+ * up to two bytes a character; a float or an integer beyond 31 bits is a heap number.
+ */
+const slotBytes = 8;
+const byteStringBytes = 104;
+const arrayBytes = 40;
+const mapBytes = 64;
+const mapEntryBytes = 8;
+const stringBytes = 24;
+const heapNumberBytes = 16;
 
 /** Open containers: items each still expects (a map two per entry) and whether it is a map. Reused: the walk is synchronous. */
 let remaining = new Float64Array(64);
@@ -28,6 +54,8 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
   const end = bytes.length;
   let depth = 0;
   let position = 0;
+  const decodedBytesMax = transportLimits.rpcFrameDecodedBytesPerByteMax * end + transportLimits.rpcFrameDecodedBytesSlack;
+  let decodedBytes = 0;
 
   for (;;) {
     if (position >= end) return 'truncated item';
@@ -64,17 +92,22 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
       return 'map key that is not a string or an integer';
     }
 
+    decodedBytes += slotBytes;
     switch (major) {
       case 0:
       case 1:
+        if (info >= 26) decodedBytes += heapNumberBytes;
         break;
       case 2:
       case 3:
         if (argument > end - position) return 'string longer than the frame';
         position += argument;
+        decodedBytes += major === 2 ? byteStringBytes : stringBytes + 2 * argument;
         break;
       case 4:
       case 5: {
+        decodedBytes += major === 5 ? mapBytes + mapEntryBytes * argument : arrayBytes;
+        if (decodedBytes > decodedBytesMax) return decodedTooLarge(decodedBytesMax, end);
         const items = major === 5 ? argument * 2 : argument;
         // Every item takes at least one byte: a count larger than what is left is a lie.
         if (items > end - position) return 'container larger than the frame';
@@ -93,9 +126,13 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
       default:
         // major 7: false, true, null, undefined and floats; other simple values mean extensions.
         if (info >= 20 && info <= 23) break;
-        if (info >= 25 && info <= 27) break;
+        if (info >= 25 && info <= 27) {
+          decodedBytes += heapNumberBytes;
+          break;
+        }
         return `simple value ${argument}`;
     }
+    if (decodedBytes > decodedBytesMax) return decodedTooLarge(decodedBytesMax, end);
 
     // One item is complete: count it, closing every container it completes.
     for (;;) {
@@ -104,6 +141,10 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
       depth--;
     }
   }
+}
+
+function decodedTooLarge(decodedBytesMax: number, length: number): string {
+  return `decoded values would take more than ${decodedBytesMax} bytes of memory for ${length} bytes of CBOR (the bound is ${transportLimits.rpcFrameDecodedBytesPerByteMax}x plus ${transportLimits.rpcFrameDecodedBytesSlack})`;
 }
 
 function readUint32(bytes: Uint8Array, at: number): number {

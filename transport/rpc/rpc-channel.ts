@@ -7,6 +7,14 @@ export interface RpcHandlerContext {
   /** Aborts when the caller cancels, the request's deadline passes, or the channel closes. */
   signal: AbortSignal;
   rpc: RpcChannel;
+  /**
+   * Reserves room for a large response before preparing it (reading it from
+   * disk, say), waiting until the channel has some: resolves with the bytes
+   * granted (1 to `wantedBytes`), which the response then uses. A peer that
+   * does not read its responses gets no room, so a handler never prepares
+   * more than the channel may hold. Rejects with `signal.reason` on abort.
+   */
+  reserveResponseBytes(wantedBytes: number): Promise<number>;
 }
 
 /**
@@ -33,6 +41,16 @@ export interface RpcChannelOptions {
   /** The peer's requests handled at once; beyond it they are answered with BACKPRESSURE. */
   handlingMax?: number;
   scheduler?: RpcScheduler;
+  /**
+   * Close the channel (gracefully) once no frame has moved either way for
+   * this long, with no request waiting or being handled and `isBusy` false:
+   * a connection that only keeps itself alive with transport PINGs serves
+   * nobody. It is closed between one and two of these periods after its last
+   * frame. Default 0: never.
+   */
+  idleTimeoutMs?: number;
+  /** State the channel cannot see that keeps an idle channel open (a broker's push subscriptions on it). */
+  isBusy?: () => boolean;
 }
 
 export interface RpcRequestOptions {
@@ -62,6 +80,8 @@ export interface RpcStats {
   cancelsReceived: number;
   /** Frames that failed to decode or had the wrong shape (answered with MALFORMED_REQUEST when they named a request). */
   malformedFrames: number;
+  /** The channel closed itself for idleness (RpcChannelOptions.idleTimeoutMs). */
+  idleClosed: boolean;
   readonly pending: number;
   readonly handling: number;
 }
@@ -78,6 +98,8 @@ interface Pending {
 interface Handling {
   controller: AbortController;
   timer: unknown;
+  /** Room reserved for this request's response (reserveResponseBytes). */
+  reservedBytes: number;
 }
 
 const defaultScheduler: RpcScheduler = {
@@ -103,6 +125,9 @@ export class RpcChannel implements AsyncDisposable {
   private readonly pendingRequests = new Map<number, Pending>();
   private readonly handlingRequests = new Map<number, Handling>();
   private nextId = 0;
+  /** Frames received and sent so far (the idle watch compares it between checks), and its timer. */
+  private framesMoved = 0;
+  private idleTimer: unknown = undefined;
   private closeReason: SkeinError | null = null;
   private closing: Promise<void> | null = null;
 
@@ -136,6 +161,7 @@ export class RpcChannel implements AsyncDisposable {
       notifiesDropped: 0,
       cancelsReceived: 0,
       malformedFrames: 0,
+      idleClosed: false,
       get pending() {
         return pendingRequests.size;
       },
@@ -146,6 +172,26 @@ export class RpcChannel implements AsyncDisposable {
     channel.setMessageHandler((message) => this.onMessage(message));
     channel.onClose((reason) => this.shutDown(reason));
     if (!channel.isOpen) this.shutDown(undefined);
+    const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    if (idleTimeoutMs > 0 && this.closeReason === null) this.watchIdle(checkTimeout(idleTimeoutMs, 'idleTimeoutMs'), options.isBusy ?? (() => false));
+  }
+
+  /** Closes the channel after a whole period with no frame either way and nothing outstanding. */
+  private watchIdle(idleTimeoutMs: number, isBusy: () => boolean): void {
+    let framesSeen = -1;
+    const check = (): void => {
+      this.idleTimer = undefined;
+      if (this.closeReason !== null) return;
+      const frames = this.framesMoved;
+      if (frames === framesSeen && this.pendingRequests.size === 0 && this.handlingRequests.size === 0 && !isBusy()) {
+        this.stats.idleClosed = true;
+        void this.close();
+        return;
+      }
+      framesSeen = frames;
+      this.idleTimer = this.scheduler.setTimeout(check, idleTimeoutMs);
+    };
+    this.idleTimer = this.scheduler.setTimeout(check, idleTimeoutMs);
   }
 
   get isOpen(): boolean {
@@ -206,7 +252,7 @@ export class RpcChannel implements AsyncDisposable {
         }
         this.pendingRequests.set(id, entry);
         this.stats.requestsSent++;
-        sendSafely(this.channel, frame).then(undefined, (error: unknown) => {
+        this.sendFrame(frame).then(undefined, (error: unknown) => {
           this.settle(id, (p) => p.reject(asSkeinError(error)));
         });
       });
@@ -216,12 +262,23 @@ export class RpcChannel implements AsyncDisposable {
   }
 
   /** Sends a one-way message; resolves once the channel has queued it (backpressure), rejects like `MessageChannel.send`. */
-  async notify(method: string, body: unknown): Promise<void> {
-    if (this.closeReason !== null) throw this.closeReason;
-    checkMethod(method);
-    const frame = encodeFrame({ kind: 'notify', method, body });
+  async notify(method: string, body: unknown, options: { reservedBytes?: number } = {}): Promise<void> {
+    const reservedBytes = options.reservedBytes ?? 0;
+    if (this.closeReason !== null) {
+      this.releaseSendBytes(reservedBytes);
+      throw this.closeReason;
+    }
+    let frame: Uint8Array;
+    try {
+      checkMethod(method);
+      frame = encodeFrame({ kind: 'notify', method, body });
+    } catch (error) {
+      this.releaseSendBytes(reservedBytes);
+      throw error;
+    }
     this.stats.notifiesSent++;
-    await this.channel.send(frame);
+    this.framesMoved++;
+    await this.channel.send(frame, reservedBytes > 0 ? { reservedBytes } : undefined);
   }
 
   /** Rejects every waiting request with CONNECTION_CLOSED, aborts running handlers, and closes the channel gracefully. */
@@ -240,6 +297,7 @@ export class RpcChannel implements AsyncDisposable {
   // ---------------------------------------------------------------- receiving
 
   private onMessage(message: Uint8Array): void {
+    this.framesMoved++;
     const frame = decodeFrame(message);
     switch (frame.kind) {
       case 'request':
@@ -309,7 +367,7 @@ export class RpcChannel implements AsyncDisposable {
       return;
     }
     const controller = new AbortController();
-    const handling: Handling = { controller, timer: undefined };
+    const handling: Handling = { controller, timer: undefined, reservedBytes: 0 };
     if (timeoutMs !== undefined) {
       handling.timer = this.scheduler.setTimeout(() => {
         controller.abort(new SkeinError('TIMEOUT', { message: `request ${method} passed its deadline of ${timeoutMs}ms`, details: { method, timeoutMs } }));
@@ -320,7 +378,12 @@ export class RpcChannel implements AsyncDisposable {
 
     let result: unknown;
     try {
-      result = this.handler(method, body, { signal: controller.signal, rpc: this });
+      const reserveResponseBytes = async (wantedBytes: number): Promise<number> => {
+        const granted = await this.reserveSendBytesWhenRoom(wantedBytes, controller.signal);
+        handling.reservedBytes += granted;
+        return granted;
+      };
+      result = this.handler(method, body, { signal: controller.signal, rpc: this, reserveResponseBytes });
       if (isPromiseLike(result)) {
         Promise.resolve(result).then(
           (value) => this.finishHandling(id, handling, { ok: true, value }),
@@ -338,32 +401,81 @@ export class RpcChannel implements AsyncDisposable {
   private finishHandling(id: number, handling: Handling, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
     if (handling.timer !== undefined) this.scheduler.clearTimeout(handling.timer);
     if (this.handlingRequests.get(id) === handling) this.handlingRequests.delete(id);
+    const reservedBytes = handling.reservedBytes;
+    handling.reservedBytes = 0;
     if (handling.controller.signal.aborted || this.closeReason !== null) {
       // Cancelled, past the deadline, or closed: the caller has stopped waiting.
+      this.channel.releaseSendBytes?.(reservedBytes);
       this.stats.responsesDropped++;
       return;
     }
     if (!outcome.ok) {
-      this.sendError(id, outcome.error);
+      this.sendError(id, outcome.error, reservedBytes);
       return;
     }
     let frame: Uint8Array;
     try {
       frame = encodeFrame({ kind: 'response', id, body: outcome.value });
     } catch (error) {
-      this.sendError(id, new SkeinError('INTERNAL', { message: 'the response could not be encoded', cause: error }));
+      this.sendError(id, new SkeinError('INTERNAL', { message: 'the response could not be encoded', cause: error }), reservedBytes);
       return;
     }
-    sendSafely(this.channel, frame).then(undefined, (error: unknown) => {
-      // A response too large for the channel still owes the caller an answer.
-      if (error instanceof SkeinError && error.code === 'MESSAGE_TOO_LARGE') this.sendError(id, error);
+    this.sendFrame(frame, reservedBytes).then(undefined, (error: unknown) => {
+      // A response too large for the channel, or more than a peer that is not reading may be sent, still owes the caller an answer.
+      if (error instanceof SkeinError && (error.code === 'MESSAGE_TOO_LARGE' || error.code === 'BACKPRESSURE')) this.sendError(id, error);
       else this.stats.responsesDropped++;
     });
   }
 
+  private sendFrame(frame: Uint8Array, reservedBytes = 0): Promise<void> {
+    this.framesMoved++;
+    return sendSafely(this.channel, frame, reservedBytes);
+  }
+
+  // ---------------------------------------------------------------- room to send
+
+  /**
+   * Reserves up to `wantedBytes` of room to send on this channel now (0: none
+   * now; see whenSendRoom). For one-way messages prepared at a pace the peer
+   * sets (pushes): pass the grant to `notify`, or release it.
+   */
+  reserveSendBytes(wantedBytes: number): number {
+    if (this.closeReason !== null) return 0;
+    return this.channel.reserveSendBytes?.(wantedBytes) ?? wantedBytes;
+  }
+
+  releaseSendBytes(bytes: number): void {
+    this.channel.releaseSendBytes?.(bytes);
+  }
+
+  /** Resolves once room to send may have grown, or the channel closed. */
+  whenSendRoom(): Promise<void> {
+    const channel = this.channel;
+    if (this.closeReason !== null || channel.whenSendRoom === undefined) return Promise.resolve();
+    return new Promise((resolve) => channel.whenSendRoom!(resolve));
+  }
+
+  /** Waits for room and reserves it: at least one byte, at most `wantedBytes`. */
+  private async reserveSendBytesWhenRoom(wantedBytes: number, signal: AbortSignal): Promise<number> {
+    for (;;) {
+      if (signal.aborted) throw abortReason(signal);
+      if (this.closeReason !== null) throw this.closeReason;
+      const granted = this.reserveSendBytes(wantedBytes);
+      if (granted > 0) return granted;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        signal.addEventListener('abort', done, { once: true });
+        void this.whenSendRoom().then(done);
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- sending helpers
 
-  private sendError(id: number, error: unknown): void {
+  private sendError(id: number, error: unknown, reservedBytes = 0): void {
     this.stats.errorsSent++;
     const wire = wireErrorOf(error);
     let frame: Uint8Array;
@@ -373,14 +485,14 @@ export class RpcChannel implements AsyncDisposable {
       // Details that are not plain data are left out rather than losing the error itself.
       frame = encodeFrame({ kind: 'error', id, error: { code: wire.code, message: wire.message } });
     }
-    sendSafely(this.channel, frame).then(undefined, () => {
+    this.sendFrame(frame, reservedBytes).then(undefined, () => {
       this.stats.responsesDropped++;
     });
   }
 
   private sendCancel(id: number): void {
     if (this.closeReason !== null) return;
-    sendSafely(this.channel, encodeFrame({ kind: 'cancel', id })).then(undefined, () => undefined);
+    this.sendFrame(encodeFrame({ kind: 'cancel', id })).then(undefined, () => undefined);
   }
 
   // ---------------------------------------------------------------- bookkeeping
@@ -412,15 +524,17 @@ export class RpcChannel implements AsyncDisposable {
       cause: reason,
     });
     const closed = this.closeReason;
+    if (this.idleTimer !== undefined) this.scheduler.clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     for (const id of [...this.pendingRequests.keys()]) this.settle(id, (p) => p.reject(closed));
     for (const handling of this.handlingRequests.values()) handling.controller.abort(closed);
   }
 }
 
 /** MessageChannel.send as a promise even if an implementation throws synchronously. */
-function sendSafely(channel: MessageChannel, frame: Uint8Array): Promise<void> {
+function sendSafely(channel: MessageChannel, frame: Uint8Array, reservedBytes = 0): Promise<void> {
   try {
-    return channel.send(frame);
+    return reservedBytes > 0 ? channel.send(frame, { reservedBytes }) : channel.send(frame);
   } catch (error) {
     return Promise.reject(error);
   }

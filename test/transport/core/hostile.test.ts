@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type PeerAddress, peerAddress } from '../../../transport/core/connection.js';
+import { type ConnectionCore, type PeerAddress, peerAddress } from '../../../transport/core/connection.js';
 import { ConnectionId, packetType, protocolVersion } from '../../../transport/core/packet.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { transportLimits } from '../../../transport/limits.js';
@@ -182,6 +182,36 @@ describe('hostile input against the endpoint core', () => {
     expect(server.core.connectionCount).toBe(1);
   });
 
+  it('a used cookie re-encoded with a non-canonical varint is still a replay: no second connection', () => {
+    const { network, server, inject } = hostileSetup(8);
+    const client = network.add({ host: '10.0.0.2', port: 5000 });
+    const capturedInits: Uint8Array[] = [];
+    network.options.onTransmit = (from, _to, bytes) => {
+      if (from === client && bytes[0] === packetType.init && bytes[13] !== 0) capturedInits.push(bytes);
+    };
+    client.connect(server);
+    network.runFor(100);
+    expect(server.core.connectionCount).toBe(1);
+    const original = capturedInits[capturedInits.length - 1]!;
+    const cid = new ConnectionId(new DataView(original.buffer, original.byteOffset).getUint32(5), new DataView(original.buffer, original.byteOffset).getUint32(9));
+    const cookie = original.subarray(14, 14 + original[13]!);
+    // The cookie starts with its key epoch as a varint: write the same value in the next longer form.
+    const epochLength = 1 << (cookie[0]! >>> 6);
+    const epochBytes = cookie.subarray(0, epochLength);
+    const longer = new Uint8Array(2 * epochLength);
+    longer.set(epochBytes, epochLength);
+    longer[epochLength]! &= 0x3f;
+    longer[0] = (Math.log2(2 * epochLength) << 6) & 0xff;
+    const reencoded = new Uint8Array(longer.length + cookie.length - epochLength);
+    reencoded.set(longer);
+    reencoded.set(cookie.subarray(epochLength), longer.length);
+    inject(init(cid, reencoded), client.address);
+    network.runFor(10);
+    expect(server.core.connectionCount).toBe(1);
+    const drops = server.core.stats().drops;
+    expect(drops.replayedCookie + drops.badCookie + drops.malformed).toBe(1);
+  });
+
   it('forged DATA packets: unknown ids and wrong addresses are dropped; garbage frames do not break a live connection', () => {
     const network = new SimNetwork({ seed: 9 });
     const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true } });
@@ -259,6 +289,95 @@ describe('hostile input against the endpoint core', () => {
     expect(server.core.connectionCount).toBe(2);
     expect(errors).toEqual(['CONNECTION_REFUSED']);
     expect(server.core.stats().drops.refused).toBe(1);
+  });
+
+  it('one socket holds at most connectionsPerSourceMax connections: a newer one replaces its oldest', () => {
+    const network = new SimNetwork({ seed: 12 });
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true } });
+    const client = network.add({ host: '10.0.0.2', port: 5000 });
+    const connected: ConnectionCore[] = [];
+    client.handlers.onConnected = (c) => connected.push(c);
+    const extra = 4;
+    for (let i = 0; i < transportLimits.connectionsPerSourceMax + extra; i++) {
+      client.connect(server);
+      network.runFor(50);
+    }
+    expect(connected.length).toBe(transportLimits.connectionsPerSourceMax + extra);
+    expect(server.core.connectionCount).toBe(transportLimits.connectionsPerSourceMax);
+    expect(server.core.stats().drops.evicted).toBe(extra);
+    // The newest connection is served; the evicted oldest one's packets are dropped as unknown.
+    const got: number[] = [];
+    server.handlers.onMessage = (_c, m) => got.push(m.length);
+    connected[connected.length - 1]!.send(new Uint8Array(7));
+    connected[0]!.send(new Uint8Array(3));
+    network.runFor(500);
+    expect(got).toEqual([7]);
+    expect(server.core.stats().drops.unknownConnection).toBeGreaterThan(0);
+  });
+
+  it('one address holds at most connectionsPerAddressMax connections; another address still gets in', () => {
+    const network = new SimNetwork({ seed: 13 });
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true, connectionsPerAddressMax: 3 } });
+    const errors: string[] = [];
+    for (const [host, port] of [['10.0.0.2', 1], ['10.0.0.2', 2], ['10.0.0.2', 3], ['10.0.0.2', 4], ['10.0.0.3', 1]] as const) {
+      const client = network.add({ host, port });
+      client.handlers.onClosed = (_c, error) => errors.push(`${host}:${port} ${error?.code}`);
+      client.connect(server);
+      network.runFor(100);
+    }
+    expect(errors).toEqual(['10.0.0.2:4 CONNECTION_REFUSED']);
+    expect(server.core.connectionCount).toBe(4);
+  });
+
+  it('half-open set-ups are bounded per address and in total, the oldest replaced, and a real client still gets in', () => {
+    const { network, server, inject } = hostileSetup(14);
+    const retries = new Map<string, Uint8Array>();
+    network.options.onTransmit = (_from, to, bytes) => {
+      if (bytes[0] === packetType.retry) retries.set(to.key, cookieOf(bytes));
+    };
+    const prng = new Prng(14);
+    const halfOpen = (from: PeerAddress): void => {
+      const cid = new ConnectionId(prng.nextUint32(), prng.nextUint32());
+      inject(init(cid, null), from);
+      network.runFor(1);
+      inject(init(cid, retries.get(from.key)!), from);
+      network.runFor(1);
+    };
+    for (let port = 1; port <= 40; port++) halfOpen(peerAddress('198.51.100.1', port));
+    expect(server.core.pendingCount).toBe(transportLimits.pendingConnectionsPerAddressMax);
+    for (let i = 0; i < transportLimits.pendingConnectionsMax + 50; i++) halfOpen(peerAddress(`198.51.${101 + (i >> 8)}.${i & 0xff}`, 7));
+    expect(server.core.pendingCount).toBe(transportLimits.pendingConnectionsMax);
+    expect(server.core.connectionCount).toBe(transportLimits.pendingConnectionsMax);
+    expect(server.core.stats().drops.evicted).toBe(40 - transportLimits.pendingConnectionsPerAddressMax + 50 + transportLimits.pendingConnectionsPerAddressMax);
+    let accepted = 0;
+    server.handlers.onAccepted = () => accepted++;
+    const client = network.add({ host: '10.0.0.2', port: 5000 });
+    const connection = client.connect(server);
+    network.runFor(500);
+    expect(connection.isOpen).toBe(true);
+    expect(accepted).toBe(1);
+  });
+
+  it('a share of the table is kept for priority peers, who are exempt from the per-address limit', () => {
+    const network = new SimNetwork({ seed: 15 });
+    const isPriorityPeer = (host: string): boolean => host === '10.0.9.9';
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true, connectionsMax: 8, connectionsPerAddressMax: 1, isPriorityPeer } });
+    const outcome = (host: string, port: number): string => {
+      const client = network.add({ host, port });
+      let result = 'pending';
+      client.handlers.onConnected = () => (result = 'open');
+      client.handlers.onClosed = (_c, error) => (result = error?.code ?? 'closed');
+      client.connect(server);
+      network.runFor(100);
+      return result;
+    };
+    // connectionsMax 8 keeps a quarter, 2 slots, for priority peers.
+    for (let i = 0; i < 6; i++) expect(outcome(`10.0.1.${i}`, 1)).toBe('open');
+    expect(outcome('10.0.1.100', 1)).toBe('CONNECTION_REFUSED');
+    expect(outcome('10.0.9.9', 1)).toBe('open');
+    expect(outcome('10.0.9.9', 2)).toBe('open');
+    expect(outcome('10.0.9.9', 3)).toBe('CONNECTION_REFUSED');
+    expect(server.core.connectionCount).toBe(8);
   });
 
   it('an endpoint that does not accept connections refuses, and a wrong version is refused statelessly', () => {

@@ -138,6 +138,28 @@ describe('dead peers and idle connections', () => {
     expect(client!.atMs - sentAt).toBeLessThanOrEqual(2000 + 5);
   });
 
+  it('counts silence on the listening clock: time the endpoint could not read its socket does not count against the peer', () => {
+    const p = pair({ client: { idleTimeoutMs: 30_000, keepaliveMs: 0, deadPeerTimeoutMs: 2000 } });
+    p.network.runFor(100);
+    cut(p);
+    const sentAt = p.network.nowMs;
+    p.clientConnection.send(new Uint8Array(500));
+    p.network.runFor(1000);
+    // The client's loop is blocked from here for 5 s (the shell notices afterwards, and says since when).
+    p.client.core.stopListening(p.network.nowMs);
+    expect(p.client.core.listenMs(p.network.nowMs + 5000)).toBe(p.client.core.listenMs(p.network.nowMs));
+    p.network.runFor(5000);
+    expect(p.closes).toEqual([]);
+    p.client.core.resumeListening(p.network.nowMs);
+    expect(p.client.core.stats().stalls).toBe(1);
+    p.network.runFor(10_000);
+    const client = p.closes.find((c) => c.side === 'client');
+    expect(client?.error?.code).toBe('PEER_DEAD');
+    // 1 s of silence before the stall, 5 s not counted, then the remaining second.
+    expect(client!.atMs - sentAt).toBeGreaterThanOrEqual(7000);
+    expect(client!.atMs - sentAt).toBeLessThanOrEqual(7000 + 5);
+  });
+
   it('a dead-peer timeout never fires while the peer answers, nor on a quiet connection with nothing waiting', () => {
     const p = pair({ client: { idleTimeoutMs: 60_000, keepaliveMs: 0, deadPeerTimeoutMs: 500 }, server: { idleTimeoutMs: 60_000, keepaliveMs: 0 } });
     const messages = Array.from({ length: 40 }, (_, i) => randomMessage(new Prng(i), 20_000));

@@ -6,7 +6,7 @@ import { SendStream } from '../../../transport/core/send-stream.js';
 import { transportLimits } from '../../../transport/limits.js';
 import { randomMessage } from '../support/transfer.js';
 
-const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000 };
+const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000, preallocateBytesMax: 1000 };
 
 /** Encodes messages the way the sender does, and cuts the stream into fragments of `size` bytes. */
 function streamOf(messages: Uint8Array[], chunkBytes = 256): Uint8Array {
@@ -75,6 +75,15 @@ describe('ReceiveStream', () => {
     const receive = new ReceiveStream({ ...config, messageBytesMax: 100 });
     const stream = streamOf([new Uint8Array(101)]);
     expect(receive.receive(0, stream)).toBe(receiveResult.tooLarge);
+  });
+
+  it('reports a length prefix in a longer form than its value needs as a violation', () => {
+    for (const prefix of [[0x40, 3], [0x80, 0, 0, 3], [0x80, 0, 0x3f, 0xff]]) {
+      const receive = new ReceiveStream({ ...config, messageBytesMax: 1 << 20 });
+      const stream = Uint8Array.from([...prefix, 1, 2, 3]);
+      expect(receive.receive(0, stream), prefix.join(',')).toBe(receiveResult.malformed);
+      expect(receive.queuedMessages).toBe(0);
+    }
   });
 
   it('pauses parsing when the application stops taking messages, without losing bytes', () => {

@@ -38,6 +38,23 @@ describe('QUIC varints', () => {
     expect(() => new Reader(new Uint8Array(3)).view(4)).toThrow(DecodeError);
   });
 
+  it('rejects non-canonical encodings (a value in a longer form than it needs) with DecodeError', () => {
+    // 5 in two, four and eight bytes; 64 in four bytes; 2^30 - 1 in eight bytes.
+    for (const bytes of [
+      [0x40, 0x05],
+      [0x80, 0, 0, 0x05],
+      [0xc0, 0, 0, 0, 0, 0, 0, 0x05],
+      [0x80, 0, 0, 0x40],
+      [0xc0, 0, 0, 0, 0x3f, 0xff, 0xff, 0xff],
+    ]) {
+      expect(() => new Reader(Uint8Array.from(bytes)).varint(), bytes.join(',')).toThrow(DecodeError);
+    }
+    // The smallest value of each length is canonical.
+    expect(new Reader(Uint8Array.from([0x40, 0x40])).varint()).toBe(64);
+    expect(new Reader(Uint8Array.from([0x80, 0, 0x40, 0])).varint()).toBe(0x4000);
+    expect(new Reader(Uint8Array.from([0xc0, 0, 0, 0, 0x40, 0, 0, 0])).varint()).toBe(0x4000_0000);
+  });
+
   it('refuses to write values it cannot represent', () => {
     expect(() => writeVarint(new Uint8Array(8), 0, 2 ** 53)).toThrow(RangeError);
     expect(() => writeVarint(new Uint8Array(8), 0, 2 ** 40 + 0.5)).toThrow(RangeError);

@@ -159,6 +159,8 @@ export interface SimNetworkOptions {
   latencyMs?: number;
   /** Called for every datagram a node sends, before loss (for amplification checks). */
   onTransmit?: (from: SimNode, to: PeerAddress, bytes: Uint8Array) => void;
+  /** A datagram this returns true for is never put on the wire (an attacker that withholds part of its data). */
+  dropIf?: (from: SimNode, to: PeerAddress, bytes: Uint8Array) => boolean;
 }
 
 export class SimNetwork {
@@ -203,7 +205,7 @@ export class SimNetwork {
       node.bytesSent += t.length;
       this.options.onTransmit?.(node, t.peer, bytes);
       const to = this.byAddress.get(t.peer.key);
-      if (to === undefined) continue;
+      if (to === undefined || this.options.dropIf?.(node, t.peer, bytes) === true) continue;
       const delays = node.loss === null ? zero : node.loss.decide(this.nowMs, t.peer.key, t.length, 'send');
       for (const delayMs of delays) {
         this.wire.push({ atMs: this.nowMs + this.latencyMs + delayMs, seq: this.seq++, to, bytes, from: node.address, received: false });
