@@ -53,6 +53,7 @@ export const errorTable = {
   STORAGE_CORRUPT: { retriable: false, message: 'a file in the data directory is corrupt or foreign' },
   STORAGE_LOCKED: { retriable: false, message: 'another process holds the data directory' },
   STORAGE_FAILED: { retriable: false, message: 'a disk operation failed' },
+  STORAGE_FULL: { retriable: true, message: "this replica's disk is full: it takes no writes until space returns, and another replica leads" },
   // consumer groups
   UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
   REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },

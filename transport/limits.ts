@@ -288,6 +288,10 @@ export const brokerLimits = {
   peerRaftQueueBytesMax: 64 * 1024 * 1024,
   /** Raft messages to one peer are coalesced into transport messages of about this size. */
   peerRaftMessageBytesMax: 4 * 1024 * 1024,
+  /** A replica stopped by a full or failing disk is retried this often: the disk probed, then the replica reopened. */
+  storageRetryMs: 1_000,
+  /** Bytes a probe must be able to write (and sync) before a stopped replica is reopened: room for the appends that follow. */
+  storageProbeBytes: 1024 * 1024,
   /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
   producerStatesPerPartitionMax: 10_000,
   /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */

@@ -104,6 +104,11 @@ export class Partition implements PartitionView {
     return this.replica.closed;
   }
 
+  /** Why this replica stopped by itself (its disk is full, or failed), or null. */
+  get storageFailure(): SkeinError | null {
+    return this.replica.storageFailure;
+  }
+
   get raft(): LogReplica['raft'] {
     return this.replica.raft;
   }
@@ -141,6 +146,8 @@ export class Partition implements PartitionView {
         if (options.acks === 'all') await proposal.committed;
         else if (options.acks === 'leader') await abortable(proposal.persisted, signal);
       } catch (error) {
+        // The storage failed under the batch: say so (retriable; whether a follower kept it is unknown, so the producer resends it as it is).
+        if (this.replica.storageFailure !== null) throw this.replica.notWritable();
         throw asTimeout(error, signal, `${this.topic}/${this.partition}: batch at offset ${proposal.baseOffset} not acknowledged within ${options.timeoutMs} ms`);
       }
       return { baseOffset: proposal.baseOffset, duplicate: false };
