@@ -1,7 +1,7 @@
 import { abortable, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
-import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
+import { type BatchHeader, checkRecordFraming, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
 import type { ReadResult } from '../log/index.js';
 import { LogReplica, type LogReplicaOptions } from '../replica/log-replica.js';
 import type { AdvanceSignal } from './advance-signal.js';
@@ -121,7 +121,7 @@ export class Partition implements PartitionView {
 
   /**
    * Appends one producer batch. Verifies every byte (never store what failed
-   * its CRC), refuses what the idempotence rules refuse, answers a retry of a
+   * its CRC, or records a consumer could not read), refuses what the idempotence rules refuse, answers a retry of a
    * batch already in the log with its original offset, and otherwise
    * proposes it, answering per `acks`: 'all' once committed, 'leader' once
    * in this replica's log, 'none' at once.
@@ -129,6 +129,8 @@ export class Partition implements PartitionView {
   async produce(batch: Uint8Array, options: { acks: Acks; timeoutMs: number; signal?: AbortSignal }): Promise<ProduceResponse> {
     const header = decodeBatchHeader(batch, { verifyBody: true });
     if (header.control) throw new SkeinError('MALFORMED_REQUEST', { message: 'control batches are written by the broker, never by producers' });
+    // Consumers decode what is stored: a payload that is not framed as its records never gets in.
+    checkRecordFraming(batch, header);
     const identity = identityOf(header);
     this.replica.assertWritable();
     const verdict = this.sequencer.check(identity);
