@@ -40,6 +40,9 @@ export interface BrokerCounters {
   /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
   storageFailures: number;
   storageRecoveries: number;
+  /** Partition replicas opened and closed here (reconciling with the metadata, storage recovery, shutdown). */
+  partitionsOpened: number;
+  partitionsClosed: number;
 }
 
 
@@ -47,7 +50,7 @@ export interface BrokerCounters {
 type Origin = Session | null;
 
 export class Broker implements AsyncDisposable {
-  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0, storageFailures: 0, storageRecoveries: 0 };
+  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0, storageFailures: 0, storageRecoveries: 0, partitionsOpened: 0, partitionsClosed: 0 };
   /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
   private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
   private readonly refusedBy = new Set<number>();
@@ -311,6 +314,7 @@ export class Broker implements AsyncDisposable {
       },
       onFatal: (error) => this.replicaStopped(group, `${descriptor.topic}/${descriptor.partition}`, error, () => this.rehost(group, dir, descriptor)),
     });
+    this.counters.partitionsOpened++;
     this.hosted.set(group, partition);
     let partitions = this.byName.get(descriptor.topic);
     if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
@@ -329,7 +333,9 @@ export class Broker implements AsyncDisposable {
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);
-    await partition.close();
+    this.counters.partitionsClosed++;
+    // Data about to be deleted is not worth a flush.
+    await partition.close({ discard: options.deleteData });
     if (options.deleteData) rmSync(partitionDir(this.config.dataDir, partition), { recursive: true, force: true });
   }
 
@@ -345,26 +351,48 @@ export class Broker implements AsyncDisposable {
       .catch((error: unknown) => this.fatal('reconcile', error));
   }
 
-  /** Hosts exactly the partitions the metadata assigns to this broker. */
+  /**
+   * Hosts exactly the partitions the metadata assigns to this broker, as it
+   * stands now: deletions first (closing frees what opening takes), then
+   * opens one at a time, each checked against the current metadata and
+   * followed by a turn of the event loop (requests and the metadata group
+   * run between them). A topic deleted meanwhile ends the pass: the pass
+   * queued behind it starts over from the deletions.
+   */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
     const state: MetadataState = this.controller.state;
+    const deletions = state.topicsDeleted;
+    await this.closeDeleted(state);
+    for (const [group, want] of this.wantedHere(state)) {
+      if (this.stopped || this.controller.state !== state || state.topicsDeleted !== deletions) return;
+      // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
+      if (this.hosted.has(group) || this.stoppedReplicas.has(group)) continue;
+      await this.openPartition(group, want);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** The partitions the metadata assigns to this broker, by group. */
+  private wantedHere(state: MetadataState): Map<string, { topic: TopicRecord; partition: number; replicas: number[] }> {
     const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
     for (const topic of state.topicList()) {
       for (const p of topic.partitions) {
         if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
       }
     }
+    return wanted;
+  }
+
+  /** Closes and deletes the replicas of topics the metadata no longer has. */
+  private async closeDeleted(state: MetadataState): Promise<void> {
     for (const [group, partition] of [...this.hosted]) {
+      if (this.stopped) return;
       // A topic id that the metadata no longer knows was deleted; one it never knew may still be on its way.
-      if (!wanted.has(group) && state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
+      if (state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
         await this.unhost(group, partition, { deleteData: true });
+        await new Promise((resolve) => setImmediate(resolve));
       }
-    }
-    for (const [group, want] of wanted) {
-      // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
-      if (this.hosted.has(group) || this.stoppedReplicas.has(group) || this.stopped) continue;
-      await this.openPartition(group, want);
     }
   }
 

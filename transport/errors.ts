@@ -40,6 +40,7 @@ export const errorTable = {
   INVALID_TOPIC: { retriable: false, message: 'the topic name or settings are invalid' },
   INVALID_REPLICATION_FACTOR: { retriable: false, message: 'the replication factor cannot be met' },
   NOT_ENOUGH_REPLICAS: { retriable: true, message: 'too few replicas are in sync to commit' },
+  LIMIT_EXCEEDED: { retriable: false, message: 'the cluster holds as many topics or partitions as its limits allow' },
   // records and offsets
   RECORD_TOO_LARGE: { retriable: false, message: 'a record or batch exceeds the size limit' },
   CORRUPT_BATCH: { retriable: false, message: 'a record batch failed its checks' },

@@ -192,8 +192,9 @@ export class Partition implements PartitionView {
     return this.replica.maintain({ nowMs, keepEntries: Number.MAX_SAFE_INTEGER, force: this.retains });
   }
 
-  close(): Promise<void> {
-    return this.replica.close();
+  /** Closes the replica; `discard` (its data is about to be deleted) skips the final flush. */
+  close(options: { discard?: boolean } = {}): Promise<void> {
+    return this.replica.close(options);
   }
 
   private async waitCommitted(offset: number, signal: AbortSignal): Promise<void> {

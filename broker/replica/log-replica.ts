@@ -240,7 +240,7 @@ export class LogReplica implements RaftStateMachine {
     return { baseOffset, index, committed, persisted };
   }
 
-  async close(): Promise<void> {
+  async close(options: { discard?: boolean } = {}): Promise<void> {
     if (this.closedValue && this.driver.isStopped) {
       await this.log.close().catch(() => {});
       return;
@@ -250,7 +250,7 @@ export class LogReplica implements RaftStateMachine {
     this.driver.close();
     for (const waiter of this.persistedWaiters.splice(0)) waiter.resolve();
     this.changes.notify();
-    await this.log.close();
+    await this.log.close(options);
   }
 
   // ------------------------------------------------------------------ the state machine
