@@ -45,7 +45,6 @@ export interface BrokerCounters {
   partitionsClosed: number;
 }
 
-
 /** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
 type Origin = Session | null;
 
