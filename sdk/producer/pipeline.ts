@@ -339,13 +339,6 @@ export class PartitionPipeline {
       } else if (batch.abandoned || batch.rotations >= 1) {
         this.finish(batch, () => batch.fail(batch.lastError));
         refusedFrom = Math.min(refusedFrom ?? sequence, sequence);
-      } else if (batch.uncertain) {
-        // An earlier attempt may have been written, and the broker no longer knows this producer: sent again
-        // under a new id it could be written twice. It fails, saying so; the batches after it start afresh.
-        const message = `${this.where()}: the broker lost this producer's state (${batch.lastError?.message ?? 'unknown producer'}); an earlier attempt of this batch may have been written, so it is not sent again`;
-        this.finish(batch, () => batch.fail(new SkeinError('UNKNOWN_PRODUCER', { message, cause: batch.lastError ?? undefined })));
-        refusedFrom = Math.min(refusedFrom ?? sequence, sequence);
-        rotate = true;
       } else {
         // Nothing before it failed: the broker lost this producer id's state. Start afresh.
         batch.rotations++;

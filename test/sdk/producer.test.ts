@@ -186,26 +186,6 @@ describe('producer', () => {
     expect(producer.stats().duplicates).toBeGreaterThan(0);
   });
 
-  it('fails a batch it cannot know the fate of when the broker lost its state, rather than write it twice', async () => {
-    const cluster = new FakeCluster();
-    cluster.createTopic('t', { partitions: 1, leaders: [1] });
-    let produced = 0;
-    cluster.interceptor = ({ method }) => {
-      if (method !== 'produce' || ++produced !== 2) return undefined;
-      // Written, never answered; the partition then forgets the producer (evicted by others) before the retry comes.
-      setTimeout(() => cluster.partition('t', 0).producers.clear(), 20);
-      return { handleThenDrop: true };
-    };
-    await using skein = fakeClient(cluster, { requestTimeoutMs: 200 });
-    await using producer = skein.producer({ lingerMs: 0 });
-    await producer.send({ topic: numbers, messages: [{ value: 0 }] });
-    await expect(producer.send({ topic: numbers, messages: [{ value: 1 }] })).rejects.toMatchObject({ code: 'UNKNOWN_PRODUCER' });
-    await producer.send({ topic: numbers, messages: [{ value: 2 }] });
-    // Value 1 was written once (by the attempt never answered), never again.
-    expect(valuesIn(cluster, 't')).toEqual([0, 1, 2]);
-    expect(producer.stats().rotations).toBe(1);
-  });
-
   it('starts a fresh producer id when the broker lost its state', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 1 });
