@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { build, type Plugin } from 'esbuild';
@@ -15,7 +15,7 @@ import { projectRoot } from '../support/root.js';
  * against Broker.reconcile as it was at REV (broker/broker.ts of that
  * revision, bundled with everything else from here), in one run.
  *
- *   npm run bench:partition-churn -- [--partitions 2000] [--delete-after 5] [--seconds 40] [--before main]
+ *   npm run bench:partition-churn -- [--partitions 2000] [--delete-after 5] [--after 40] [--before main]
  */
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -25,7 +25,7 @@ function flag(name: string, fallback: string): string {
 const root = projectRoot();
 const partitions = Number(flag('partitions', '2000'));
 const deleteAfterS = Number(flag('delete-after', '5'));
-const seconds = Number(flag('seconds', '40'));
+const afterS = Number(flag('after', '40'));
 const before = flag('before', '');
 const ratePerS = 200;
 
@@ -71,23 +71,40 @@ async function scenario(label: string, cli: string): Promise<void> {
     }, 1000);
     const topics = Math.ceil(partitions / 1000);
     const names = Array.from({ length: topics }, (_, i) => `churn-${i}`);
-    // Created without waiting for leaders (createTopic would wait for every one of them).
-    await Promise.all(names.map((name) => admin.admin().createTopic({ name, partitions: Math.min(1000, partitions - 1000 * names.indexOf(name)), replicationFactor: 3 }).catch(() => {})));
-    const createdAtS = at();
-    await new Promise((r) => setTimeout(r, Math.max(0, (deleteAfterS - (at() - createdAtS)) * 1000)));
-    for (const name of names) await admin.admin().deleteTopic(name).catch(() => {});
+    // Not awaited: createTopic answers once every partition has a leader, and the point is to delete them before.
+    for (const [i, name] of names.entries()) void admin.admin().createTopic({ name, partitions: Math.min(1000, partitions - 1000 * i), replicationFactor: 3 }).catch(() => {});
+    await new Promise((r) => setTimeout(r, deleteAfterS * 1000));
+    for (const name of names) {
+      // The create may still be on its way to the controller: a deletion before it is UNKNOWN_TOPIC, and is tried again.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const gone = await admin.admin().deleteTopic(name).then(() => true, (error: { code?: string }) => (error.code === 'UNKNOWN_TOPIC' ? false : true));
+        if (gone) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     const deletedAtS = at();
-    await new Promise((r) => setTimeout(r, Math.max(0, (seconds - at()) * 1000)));
+    // When no broker holds a directory of the deleted partitions any more (each is opened, then deleted).
+    const leftovers = (): number =>
+      [...cluster.children.keys()].reduce((n, id) => {
+        const dir = join(cluster.dir, `broker-${id}`, 'partitions');
+        return n + (existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith('churn-')).length : 0);
+      }, 0);
+    let clearedAtS: number | null = null;
+    while (at() < deletedAtS + afterS) {
+      if (clearedAtS === null && leftovers() === 0) clearedAtS = at();
+      await new Promise((r) => setTimeout(r, 250));
+    }
     stop = true;
     await produce;
     clearInterval(sampler);
-    const during = latencies.filter((l) => l.atS < deletedAtS).map((l) => l.ms);
-    const after = latencies.filter((l) => l.atS >= deletedAtS + 5).map((l) => l.ms);
-    const rssAfter = rss.filter((r) => r.atS >= deletedAtS + 5).map((r) => r.mb);
+    const during = latencies.filter((l) => l.atS < deletedAtS + 10).map((l) => l.ms);
+    const after = latencies.filter((l) => l.atS >= deletedAtS + 10).map((l) => l.ms);
+    const rssEnd = rss.at(-1)?.mb ?? NaN;
     console.log(
-      `${label.padEnd(8)} ${partitions} partitions created by ${createdAtS.toFixed(1)} s, deleted at ${deletedAtS.toFixed(1)} s; ` +
-        `produce p50/p99 during ${pct(during, 50).toFixed(0)}/${pct(during, 99).toFixed(0)} ms, from 5 s after the deletion ${pct(after, 50).toFixed(0)}/${pct(after, 99).toFixed(0)} ms; ` +
-        `broker RSS max ${Math.max(...rss.map((r) => r.mb)).toFixed(0)} MB, at the end ${rssAfter.at(-1)?.toFixed(0)} MB; failed sends ${latencies.filter((l) => l.ms === Infinity).length}`,
+      `${label.padEnd(14)} ${partitions} partitions (x3 replicas) created, deleted ${deleteAfterS} s later (done at ${deletedAtS.toFixed(1)} s); ` +
+        `deleted partitions gone from every broker ${clearedAtS === null ? `not within ${afterS} s` : `${(clearedAtS - deletedAtS).toFixed(1)} s after`}; ` +
+        `normal produce p50/p99 until 10 s after the deletion ${pct(during, 50).toFixed(0)}/${pct(during, 99).toFixed(0)} ms, later ${pct(after, 50).toFixed(0)}/${pct(after, 99).toFixed(0)} ms; ` +
+        `broker RSS max ${Math.max(...rss.map((r) => r.mb)).toFixed(0)} MB, at the end ${rssEnd.toFixed(0)} MB; failed sends ${latencies.filter((l) => l.ms === Infinity).length}`,
     );
   } finally {
     await client.close().catch(() => {});
