@@ -32,13 +32,17 @@ let cluster: InProcessCluster | undefined;
 let client: Skein | undefined;
 let mountPoint: string | undefined;
 afterEach(async () => {
-  await client?.close().catch(() => {});
-  for (const id of [...(cluster?.brokers.keys() ?? [])]) await cluster?.stopBroker(id, { graceful: false });
-  if (mountPoint !== undefined) spawnSync('umount', [mountPoint]);
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-  mountPoint = undefined;
+  try {
+    await client?.close().catch(() => {});
+    for (const id of [...(cluster?.brokers.keys() ?? [])]) await cluster?.stopBroker(id, { graceful: false });
+  } finally {
+    // Whatever failed above, the mount must not outlive the test.
+    if (mountPoint !== undefined) spawnSync('umount', [mountPoint]);
+    await cluster?.close();
+    client = undefined;
+    cluster = undefined;
+    mountPoint = undefined;
+  }
 });
 
 type Peek = { partition(t: string, p: number): { logEndOffset: number; highWatermark: number; storageFailure: unknown } | undefined };

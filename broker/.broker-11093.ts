@@ -1,0 +1,478 @@
+import { randomInt } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { sleep, withTimeout } from '../transport/abort.js';
+import { Endpoint } from '../transport/endpoint.js';
+import type { Connection } from '../transport/connection.js';
+import { Prng } from '../transport/core/prng.js';
+import { isSkeinError, SkeinError } from '../transport/errors.js';
+import { brokerLimits } from '../transport/limits.js';
+import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
+import type { BrokerInfo } from '../transport/protocol/messages.js';
+import { BodyReader } from '../transport/protocol/validate.js';
+import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
+import { Controller } from './cluster/controller.js';
+import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
+import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
+import { peerMethods, PeerLinks } from './cluster/peers.js';
+import type { BrokerConfig } from './config.js';
+import { DirLock } from './log/dir-lock.js';
+import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
+import { LeaderBalancer } from './partition/leader-balance.js';
+import { Partition, partitionGroup } from './partition/partition.js';
+import { RaftMux } from './raft/transport.js';
+import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
+import { PushSubscriptions } from './server/subscriptions.js';
+
+/**
+ * One skein broker: a UDP endpoint serving clients and peers, its replica of
+ * the metadata group, and its replicas of the partitions assigned to it.
+ * Reconciles the partitions it hosts with the metadata as it changes, and
+ * reports partition leadership it wins to the controller.
+ */
+export interface BrokerCounters {
+  connections: number;
+  requests: number;
+  errors: number;
+  acksNoneFailures: number;
+  /** Peer messages refused because their connection had not proved it belongs to a broker of the cluster. */
+  peerRejected: number;
+}
+
+/** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
+type Origin = Session | null;
+
+export class Broker implements AsyncDisposable {
+  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0 };
+  /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
+  private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
+  private readonly refusedBy = new Set<number>();
+  private readonly hosted = new Map<string, Partition>();
+  private readonly byName = new Map<string, Map<number, Partition>>();
+  private readonly configPeers: Map<number, BrokerInfo>;
+  private readonly sessions = new Set<Session>();
+  private readonly prng: Prng;
+  private reconciling: Promise<void> = Promise.resolve();
+  private reconcileQueued = false;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private balanceTimer: NodeJS.Timeout | null = null;
+  private readonly balancer: LeaderBalancer<Partition>;
+  private stopped = false;
+  /** Aborts when the broker stops, ending its background retries at once. */
+  private readonly lifetime = new AbortController();
+  private endpoint!: Endpoint;
+  private peers!: PeerLinks;
+  private mux!: RaftMux;
+  private controller!: Controller;
+  private service!: ControllerService;
+  private lock!: DirLock;
+  private readonly context: ServerContext;
+
+  private constructor(readonly config: BrokerConfig) {
+    this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
+    // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
+    this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
+    this.balancer = new LeaderBalancer({
+      selfId: config.id,
+      holdMs: brokerLimits.leaderBalanceHoldElectionTimeouts * config.electionTicks * config.tickMs,
+      alive: () => this.aliveBrokers(),
+    });
+    this.context = {
+      brokerId: config.id,
+      clusterId: config.clusterId,
+      metadata: () => this.controller.state,
+      partition: (topic, partition) => this.partition(topic, partition),
+      controller: (operation, signal) => this.service.run(operation, signal),
+      controllerId: () => this.controller.leaderId(),
+      metadataCaughtUp: () => this.controller.isCaughtUp(),
+      aliveBrokers: () => this.aliveBrokers(),
+      counters: this.counters,
+    };
+  }
+
+  /** Opens the data directory (taking its lock), recovers every replica in it, and starts serving. */
+  static async start(config: BrokerConfig): Promise<Broker> {
+    const broker = new Broker(config);
+    await broker.open();
+    return broker;
+  }
+
+  get address(): { host: string; port: number } {
+    return this.endpoint.address;
+  }
+
+  private async open(): Promise<void> {
+    const { config } = this;
+    mkdirSync(config.dataDir, { recursive: true });
+    this.lock = DirLock.acquire(config.dataDir);
+    try {
+      this.endpoint = await Endpoint.open({
+        host: config.listen.host,
+        port: config.listen.port,
+        acceptConnections: true,
+        datagramBytes: config.datagramBytes,
+        deadPeerTimeoutMs: brokerLimits.deadPeerTimeoutMs,
+        ...(config.loss !== null ? { loss: config.loss } : {}),
+      });
+      this.peers = new PeerLinks({
+        selfId: config.id,
+        endpoint: this.endpoint,
+        addressOf: (id) => this.controller?.state.broker(id) ?? this.configPeers.get(id),
+        handler: (method, body, ctx) => this.handle(method, body, ctx, null),
+        onNotify: (method, body) => this.notify(method, body, null),
+        secret: config.peerSecret,
+        incarnation: randomInt(2 ** 32),
+        onRefused: (id, error) => {
+          if (this.refusedBy.has(id)) return;
+          this.refusedBy.add(id);
+          process.stderr.write(`skein broker ${config.id}: broker ${id} refused our peer link: ${(error as Error).message} (every broker of a cluster needs the same --peer-secret)\n`);
+        },
+      });
+      this.mux = new RaftMux((to, wire) => this.peers.sendRaft(to, wire));
+      const timing = { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks };
+      this.controller = await Controller.open({
+        brokerId: config.id,
+        dataDir: config.dataDir,
+        clusterId: config.clusterId,
+        peers: config.peers,
+        mux: this.mux,
+        prng: this.prng.fork(),
+        timing,
+        onFatal: (error) => this.fatal('metadata', error),
+      });
+      this.service = new ControllerService({ controller: this.controller, peers: this.peers, topicDefaults: config.topicDefaults, aliveBrokers: () => this.aliveBrokers() });
+      for (const { dir, descriptor } of readDescriptors(config.dataDir)) await this.host(dir, descriptor);
+      this.controller.onChange(() => this.scheduleReconcile());
+      this.endpoint.onConnection((connection) => this.serve(connection));
+      this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
+      this.maintenanceTimer.unref();
+      if (config.leaderBalance) {
+        this.balanceTimer = setInterval(() => this.balancer.pass(this.hosted.values(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+        this.balanceTimer.unref();
+      }
+      void this.register();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ serving
+
+  private serve(connection: Connection): void {
+    if (this.stopped) {
+      void connection.close();
+      return;
+    }
+    this.counters.connections++;
+    let session: Session | null = null;
+    const rpc = new RpcChannel(connection, {
+      handler: (method, body, ctx) => this.handle(method, body, ctx, session),
+      onNotify: (method, body) => this.notify(method, body, session),
+    });
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
+    const current = session;
+    this.sessions.add(current);
+    connection.onClose(() => {
+      current.pushes.closeAll();
+      this.sessions.delete(current);
+    });
+  }
+
+  private async handle(method: string, body: unknown, ctx: RpcHandlerContext, origin: Origin): Promise<unknown> {
+    this.counters.requests++;
+    // Stopping: replicas are closing under the requests; the client should simply go elsewhere.
+    if (this.stopped) throw new SkeinError('CONNECTION_CLOSED', { message: `broker ${this.config.id} is stopping` });
+    try {
+      if (method === peerMethods.controller) {
+        const peer = this.peerOf(origin);
+        if (peer === null) {
+          this.counters.peerRejected++;
+          throw new SkeinError('NOT_AUTHORIZED', { message: 'forwarded controller requests come from brokers of the cluster only' });
+        }
+        return await this.service.handleForwarded(body, ctx.signal, peer);
+      }
+      if (origin === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
+      if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(origin, method, body);
+      return await handleRequest(this.context, origin, method, body, ctx);
+    } catch (error) {
+      this.counters.errors++;
+      // A replica knows its leader's id; the metadata knows where that broker is.
+      if (isSkeinError(error, 'NOT_LEADER') && error.details?.host === undefined) {
+        const { leaderId, leaderEpoch } = (error.details ?? {}) as { leaderId?: number | null; leaderEpoch?: number };
+        throw notLeader(this.context, error.message, { leaderId: leaderId ?? null, leaderEpoch: leaderEpoch ?? 0 });
+      }
+      throw error;
+    }
+  }
+
+  private notify(method: string, body: unknown, origin: Origin): void {
+    if (method === peerMethods.raft) {
+      this.receiveRaft(body, this.peerOf(origin));
+      return;
+    }
+    if (origin !== null) handleNotify(this.context, origin, method, body);
+  }
+
+  /**
+   * The broker a connection speaks for. With a peer secret: the one it
+   * proved to be, on a connection it dialled; null for anyone else — and for
+   * whatever arrives on a link we dialled, since brokers send Raft and
+   * controller requests over their own links only (see peer-auth.ts).
+   * Without a secret the network is trusted, and any connection may speak for
+   * any broker (`undefined`: take the message's word for it).
+   */
+  private peerOf(origin: Origin): number | null | undefined {
+    if (this.config.peerSecret === null) return undefined;
+    if (origin === null) return null;
+    return this.peerAuth.get(origin)?.peerId ?? null;
+  }
+
+  private answerPeerAuth(session: Session, method: string, body: unknown): unknown {
+    const secret = this.config.peerSecret;
+    if (secret === null) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${this.config.id} has no peer secret; every broker of a cluster needs the same one` });
+    const state = this.peerAuth.get(session) ?? { challenge: null, peerId: null };
+    this.peerAuth.set(session, state);
+    if (method === peerAuthMethods.challenge) {
+      state.challenge = newChallenge();
+      return { challenge: state.challenge };
+    }
+    // A challenge answers one hello, right or wrong.
+    const challenge = state.challenge;
+    state.challenge = null;
+    state.peerId = verifyHello(secret, this.config.id, challenge, body);
+    return {};
+  }
+
+  private receiveRaft(body: unknown, peer: number | null | undefined): void {
+    const r = new BodyReader(body, 'raft');
+    const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
+    if (peer !== undefined && peer !== from) {
+      this.counters.peerRejected++;
+      return;
+    }
+    const incarnation = r.int('incarnation', { min: 0, max: 0xffff_ffff, optional: true });
+    const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
+    this.peers.heardFrom(from, performance.now(), incarnation);
+    for (const wire of messages) this.mux.receiveWire(wire, from);
+  }
+
+  // ------------------------------------------------------------------ partitions
+
+  private partition(topic: string, partition: number): Partition | undefined {
+    return this.byName.get(topic)?.get(partition);
+  }
+
+  private leaderView(topic: string, partition: number): Partition {
+    const local = this.partition(topic, partition);
+    if (local === undefined) {
+      const record = this.controller.state.topic(topic);
+      if (record === undefined) {
+        if (!this.controller.isCaughtUp()) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${this.config.id} is still catching up on the cluster metadata` });
+        throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
+      }
+      const info = record.partitions[partition];
+      if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has no partition ${partition}` });
+      throw notLeader(this.context, `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
+    }
+    if (!local.isLeader()) throw notLeader(this.context, `broker ${this.config.id} does not lead ${topic}/${partition}`, local.leaderHint());
+    return local;
+  }
+
+  private async host(dir: string, descriptor: PartitionDescriptor): Promise<void> {
+    const { config } = this;
+    const partition = await Partition.open({
+      topic: descriptor.topic,
+      topicId: descriptor.topicId,
+      partition: descriptor.partition,
+      brokerId: config.id,
+      dir,
+      voters: descriptor.replicas,
+      preferredLeader: descriptor.replicas[0]!,
+      config: descriptor.config,
+      mux: this.mux,
+      prng: this.prng.fork(),
+      timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      onLeadership: (writable, p) => {
+        this.balancer.leadershipChanged(p, writable, performance.now());
+        if (writable) void this.reportLeadership(p);
+      },
+      onFatal: (error) => this.fatal(`${descriptor.topic}/${descriptor.partition}`, error),
+    });
+    this.hosted.set(partitionGroup(descriptor.topicId, descriptor.partition), partition);
+    let partitions = this.byName.get(descriptor.topic);
+    if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
+    partitions.set(descriptor.partition, partition);
+    if (config.leaderBalance && partition.preferredLeader === config.id) {
+      for (const ticks of [brokerLimits.preferredCampaignTicks, 2 * brokerLimits.preferredCampaignTicks]) {
+        if (ticks < config.electionTicks) setTimeout(() => this.balancer.campaignIfNew(partition), ticks * config.tickMs).unref();
+      }
+    }
+  }
+
+  private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
+    this.hosted.delete(group);
+    this.balancer.leadershipChanged(partition, false, performance.now());
+    const partitions = this.byName.get(partition.topic);
+    if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
+    if (partitions?.size === 0) this.byName.delete(partition.topic);
+    await partition.close();
+    if (options.deleteData) rmSync(partitionDir(this.config.dataDir, partition), { recursive: true, force: true });
+  }
+
+  private scheduleReconcile(): void {
+    // Every applied metadata entry asks for a pass; one queued pass covers all that arrive before it runs.
+    if (this.reconcileQueued) return;
+    this.reconcileQueued = true;
+    this.reconciling = this.reconciling
+      .then(() => {
+        this.reconcileQueued = false;
+        return this.reconcile();
+      })
+      .catch((error: unknown) => this.fatal('reconcile', error));
+  }
+
+  /** Hosts exactly the partitions the metadata assigns to this broker. */
+  private async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    const state: MetadataState = this.controller.state;
+    const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
+    for (const topic of state.topicList()) {
+      for (const p of topic.partitions) {
+        if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
+      }
+    }
+    for (const [group, partition] of [...this.hosted]) {
+      // A topic id that the metadata no longer knows was deleted; one it never knew may still be on its way.
+      if (!wanted.has(group) && state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
+        await this.unhost(group, partition, { deleteData: true });
+      }
+    }
+    for (const [group, want] of wanted) {
+      if (this.hosted.has(group) || this.stopped) continue;
+      const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
+      const dir = partitionDir(this.config.dataDir, descriptor);
+      // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
+      try {
+        writeDescriptor(dir, descriptor);
+        await this.host(dir, descriptor);
+      } catch (error) {
+        this.fatal(`partition ${descriptor.topic}/${descriptor.partition}`, error);
+      }
+    }
+  }
+
+  /** Tells the controller this broker now leads a partition, until it is told or leadership moves on. */
+  private async reportLeadership(partition: Partition): Promise<void> {
+    const term = partition.raft.status().term;
+    for (let attempt = 0; attempt < 50 && !this.stopped; attempt++) {
+      if (!partition.isLeader() || partition.raft.status().term !== term) return;
+      const known = this.controller.state.topicById(partition.topicId)?.partitions[partition.partition];
+      if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
+      try {
+        const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
+        await this.runCommand(command);
+        return;
+      } catch {
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
+      }
+    }
+  }
+
+  /** Records this broker's advertised address in the metadata (peers and clients dial it). */
+  private async register(): Promise<void> {
+    const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const known = this.controller.state.broker(me.id);
+      if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
+      try {
+        await this.runCommand({ type: 'registerBroker', broker: me });
+        return;
+      } catch {
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
+      }
+    }
+  }
+
+  /** One metadata command on this broker's own behalf, given up after controllerCommandTimeoutMs or when the broker stops. */
+  private async runCommand(command: Extract<ControllerOperation, { op: 'command' }>['command']): Promise<void> {
+    const bounded = withTimeout(this.lifetime.signal, brokerLimits.controllerCommandTimeoutMs, () => new SkeinError('TIMEOUT', { message: 'the controller did not answer in time' }));
+    try {
+      await this.service.run({ op: 'command', command }, bounded.signal);
+    } finally {
+      bounded.dispose();
+    }
+  }
+
+  private aliveBrokers(): Set<number> {
+    const windowMs = 3 * this.config.electionTicks * this.config.tickMs;
+    return this.peers.alive(performance.now(), windowMs);
+  }
+
+  /**
+   * Snapshots and retention for every replica here, as the broker does every
+   * maintenanceEveryMs; `force` snapshots whatever the count since the last.
+   * A failing disk surfaces through the replica itself, so a failure here
+   * only waits for the next round.
+   */
+  async maintain(options: { force?: boolean } = {}): Promise<void> {
+    const nowMs = Date.now();
+    await Promise.all([
+      ...[...this.hosted.values()].map((partition) => partition.maintain(nowMs).catch(() => 0)),
+      this.controller.maintain(nowMs, options).catch(() => 0),
+    ]);
+  }
+
+  private fatal(what: string, error: unknown): void {
+    process.stderr.write(`skein broker ${this.config.id}: ${what} stopped: ${(error as Error)?.stack ?? String(error)}\n`);
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Graceful stop: hands every leadership this broker holds to another
+   * replica (bounded by `transferTimeoutMs`), then closes everything. What
+   * was acknowledged stays acknowledged either way; the handover only spares
+   * clients an election timeout.
+   */
+  async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
+    await Promise.all([...this.hosted.values()].map((p) => p.transferLeadership(timeoutMs).catch(() => false)));
+    await this.transferController(timeoutMs);
+    await this.close();
+  }
+
+  private async transferController(timeoutMs: number): Promise<void> {
+    const status = this.controller.raft.status();
+    if (status.role !== 'leader') return;
+    const target = status.config.voters.find((id) => id !== status.id && this.aliveBrokers().has(id));
+    if (target === undefined) return;
+    try {
+      this.controller.raft.transferLeadership(target);
+    } catch {
+      return;
+    }
+    const until = performance.now() + timeoutMs;
+    while (this.controller.raft.status().role === 'leader' && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private async close(): Promise<void> {
+    this.stopped = true;
+    this.lifetime.abort();
+    if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
+    await this.reconciling.catch(() => {});
+    for (const session of this.sessions) session.pushes.closeAll();
+    await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
+    await this.controller?.close().catch(() => {});
+    await this.peers?.close().catch(() => {});
+    await this.endpoint?.close().catch(() => {});
+    this.lock?.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+export type { ControllerOperation };
