@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { build, type Plugin } from 'esbuild';
@@ -115,14 +115,15 @@ async function scenario(label: string, cli: string): Promise<void> {
 
 const after = await bundleCli('after', []);
 if (before !== '') {
-  // broker/broker.ts as it was at `before`, beside the real one so its imports resolve; everything else from here.
-  const snapshot = join(root, 'broker', `.broker-${process.pid}.ts`);
-  writeFileSync(snapshot, execFileSync('git', ['show', `${before}:broker/broker.ts`], { cwd: root }));
-  const swap: Plugin = { name: 'before', setup: (b) => b.onResolve({ filter: /^\.\.\/broker\.js$/ }, (args) => (args.importer.includes(join('broker', 'cli')) ? { path: snapshot } : undefined)) };
-  try {
-    await scenario(`before (${before})`, await bundleCli('before', [swap]));
-  } finally {
-    rmSync(snapshot, { force: true });
-  }
+  // broker/broker.ts as it was at `before`, resolved as if it sat beside the real one; everything else from here. Nothing is written to the tree.
+  const contents = execFileSync('git', ['show', `${before}:broker/broker.ts`], { cwd: root, encoding: 'utf8' });
+  const swap: Plugin = {
+    name: 'before',
+    setup: (b) => {
+      b.onResolve({ filter: /^\.\.\/broker\.js$/ }, (args) => (args.importer.includes(join('broker', 'cli')) ? { path: 'broker.ts', namespace: 'before' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'before' }, () => ({ contents, loader: 'ts', resolveDir: join(root, 'broker') }));
+    },
+  };
+  await scenario(`before (${before})`, await bundleCli('before', [swap]));
 }
 await scenario('after', after);
