@@ -7,7 +7,7 @@ import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
 import { brokerLimits } from '../transport/limits.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
-import type { BrokerInfo } from '../transport/protocol/messages.js';
+import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
@@ -16,6 +16,7 @@ import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.
 import { peerMethods, PeerLinks } from './cluster/peers.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
+import { isNoSpace, probeWritable } from './log/files.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
@@ -36,13 +37,19 @@ export interface BrokerCounters {
   acksNoneFailures: number;
   /** Peer messages refused because their connection had not proved it belongs to a broker of the cluster. */
   peerRejected: number;
+  /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
+  storageFailures: number;
+  storageRecoveries: number;
+  /** Partition replicas opened and closed here (reconciling with the metadata, storage recovery, shutdown). */
+  partitionsOpened: number;
+  partitionsClosed: number;
 }
 
 /** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
 type Origin = Session | null;
 
 export class Broker implements AsyncDisposable {
-  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0 };
+  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0, storageFailures: 0, storageRecoveries: 0, partitionsOpened: 0, partitionsClosed: 0 };
   /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
   private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
   private readonly refusedBy = new Set<number>();
@@ -56,6 +63,12 @@ export class Broker implements AsyncDisposable {
   private reconciling: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  /** Replicas stopped by their storage, by group, each with how to reopen it; retried every storageRetryMs. */
+  private readonly stoppedReplicas = new Map<string, StoppedReplica & { reopen: () => Promise<void> }>();
+  private storageTimer: NodeJS.Timeout | null = null;
+  private storageRetrying = false;
+  /** The stopped replica being reopened now, if any (see replicaStopped). */
+  private reopening: string | null = null;
   private balanceTimer: NodeJS.Timeout | null = null;
   private readonly balancer: LeaderBalancer<Partition>;
   private stopped = false;
@@ -87,6 +100,7 @@ export class Broker implements AsyncDisposable {
       controllerId: () => this.controller.leaderId(),
       metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
+      storageStatus: () => this.storageStatus(),
       counters: this.counters,
     };
   }
@@ -145,7 +159,7 @@ export class Broker implements AsyncDisposable {
         mux: this.mux,
         prng: this.prng.fork(),
         timing,
-        onFatal: (error) => this.fatal('metadata', error),
+        onFatal: (error) => this.replicaStopped('meta', 'metadata', error, () => this.controller.reopen()),
       });
       this.service = new ControllerService({ controller: this.controller, peers: this.peers, topicDefaults: config.topicDefaults, aliveBrokers: () => this.aliveBrokers() });
       for (const { dir, descriptor } of readDescriptors(config.dataDir)) await this.host(dir, descriptor);
@@ -300,6 +314,7 @@ export class Broker implements AsyncDisposable {
 
   private async host(dir: string, descriptor: PartitionDescriptor): Promise<void> {
     const { config } = this;
+    const group = partitionGroup(descriptor.topicId, descriptor.partition);
     const partition = await Partition.open({
       topic: descriptor.topic,
       topicId: descriptor.topicId,
@@ -316,9 +331,10 @@ export class Broker implements AsyncDisposable {
         this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);
       },
-      onFatal: (error) => this.fatal(`${descriptor.topic}/${descriptor.partition}`, error),
+      onFatal: (error) => this.replicaStopped(group, `${descriptor.topic}/${descriptor.partition}`, error, () => this.rehost(group, dir, descriptor)),
     });
-    this.hosted.set(partitionGroup(descriptor.topicId, descriptor.partition), partition);
+    this.counters.partitionsOpened++;
+    this.hosted.set(group, partition);
     let partitions = this.byName.get(descriptor.topic);
     if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
     partitions.set(descriptor.partition, partition);
@@ -331,11 +347,14 @@ export class Broker implements AsyncDisposable {
 
   private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
     this.hosted.delete(group);
+    this.stoppedReplicas.delete(group);
     this.balancer.leadershipChanged(partition, false, performance.now());
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);
-    await partition.close();
+    this.counters.partitionsClosed++;
+    // Data about to be deleted is not worth a flush.
+    await partition.close({ discard: options.deleteData });
     if (options.deleteData) rmSync(partitionDir(this.config.dataDir, partition), { recursive: true, force: true });
   }
 
@@ -351,33 +370,64 @@ export class Broker implements AsyncDisposable {
       .catch((error: unknown) => this.fatal('reconcile', error));
   }
 
-  /** Hosts exactly the partitions the metadata assigns to this broker. */
+  /**
+   * Hosts exactly the partitions the metadata assigns to this broker, as it
+   * stands now: deletions first (closing frees what opening takes), then
+   * opens one at a time, each checked against the current metadata and
+   * followed by a turn of the event loop (requests and the metadata group
+   * run between them). A topic deleted meanwhile ends the pass: the pass
+   * queued behind it starts over from the deletions.
+   */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
     const state: MetadataState = this.controller.state;
+    const deletions = state.topicsDeleted;
+    await this.closeDeleted(state);
+    for (const [group, want] of this.wantedHere(state)) {
+      if (this.stopped || this.controller.state !== state || state.topicsDeleted !== deletions) return;
+      // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
+      if (this.hosted.has(group) || this.stoppedReplicas.has(group)) continue;
+      await this.openPartition(group, want);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** The partitions the metadata assigns to this broker, by group. */
+  private wantedHere(state: MetadataState): Map<string, { topic: TopicRecord; partition: number; replicas: number[] }> {
     const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
     for (const topic of state.topicList()) {
       for (const p of topic.partitions) {
         if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
       }
     }
+    return wanted;
+  }
+
+  /** Closes and deletes the replicas of topics the metadata no longer has. */
+  private async closeDeleted(state: MetadataState): Promise<void> {
     for (const [group, partition] of [...this.hosted]) {
+      if (this.stopped) return;
       // A topic id that the metadata no longer knows was deleted; one it never knew may still be on its way.
-      if (!wanted.has(group) && state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
+      if (state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
         await this.unhost(group, partition, { deleteData: true });
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    for (const [group, want] of wanted) {
-      if (this.hosted.has(group) || this.stopped) continue;
-      const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
-      const dir = partitionDir(this.config.dataDir, descriptor);
-      // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
-      try {
-        writeDescriptor(dir, descriptor);
-        await this.host(dir, descriptor);
-      } catch (error) {
-        this.fatal(`partition ${descriptor.topic}/${descriptor.partition}`, error);
-      }
+  }
+
+  /** Opens a replica the metadata assigns here, for the first time. */
+  private async openPartition(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
+    const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
+    const dir = partitionDir(this.config.dataDir, descriptor);
+    // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
+    try {
+      writeDescriptor(dir, descriptor);
+      await this.host(dir, descriptor);
+    } catch (error) {
+      const replica = `${descriptor.topic}/${descriptor.partition}`;
+      // A disk that cannot take the new replica's files now may later: retried with the stopped replicas.
+      if (isSkeinError(error, 'STORAGE_FAILED')) this.replicaStopped(group, replica, storageFailure(error), () => this.openWanted(group, want));
+      else this.fatal(`partition ${replica}`, error);
     }
   }
 
@@ -442,6 +492,87 @@ export class Broker implements AsyncDisposable {
     ]);
   }
 
+  // ------------------------------------------------------------------ storage failures
+
+  /**
+   * A replica's disk failed under it (full, most often): the replica has
+   * stopped (no writes, no reads; its group elects another leader), every
+   * other replica here goes on. Said once on stderr, shown by describeCluster
+   * and the counters, and retried until the disk takes writes again.
+   */
+  private replicaStopped(group: string, replica: string, error: unknown, reopen: () => Promise<void>): void {
+    const failure = storageFailure(error);
+    this.stoppedReplicas.set(group, { replica, code: failure.code, message: failure.message, sinceMs: Date.now(), reopen });
+    // A retry that fails again is the same episode: counted and said once.
+    if (this.reopening === group) return;
+    this.counters.storageFailures++;
+    const retryS = brokerLimits.storageRetryMs / 1000;
+    process.stderr.write(`skein broker ${this.config.id}: ${replica} stopped: ${failure.message}; the other replicas here go on, and it is retried every ${retryS} s until the disk takes writes again\n`);
+    if (this.storageTimer === null && !this.stopped) {
+      this.storageTimer = setInterval(() => this.retryStoppedReplicas(), brokerLimits.storageRetryMs);
+      this.storageTimer.unref();
+    }
+  }
+
+  /** What describeCluster shows of this broker's storage: the replicas stopped by it. */
+  storageStatus(): StoppedReplica[] {
+    return [...this.stoppedReplicas.values()].map(({ replica, code, message, sinceMs }) => ({ replica, code, message, sinceMs }));
+  }
+
+  /** One retry round, in line with reconciling (both open and close replicas): reopens the stopped replicas once the disk takes a probe write. */
+  private retryStoppedReplicas(): void {
+    if (this.storageRetrying || this.stopped) return;
+    this.storageRetrying = true;
+    this.reconciling = this.reconciling
+      .then(async () => {
+        if (!probeWritable(this.config.dataDir, brokerLimits.storageProbeBytes)) return;
+        for (const [group, stopped] of [...this.stoppedReplicas]) {
+          if (this.stopped) return;
+          this.stoppedReplicas.delete(group);
+          this.reopening = group;
+          try {
+            await stopped.reopen();
+            this.counters.storageRecoveries++;
+            process.stderr.write(`skein broker ${this.config.id}: ${stopped.replica} resumed: the disk takes writes again\n`);
+          } catch (error) {
+            // Reopening failed before the replica ran: it stays stopped, as it was.
+            this.stoppedReplicas.set(group, { ...stopped, message: (error as Error)?.message ?? String(error) });
+          } finally {
+            this.reopening = null;
+          }
+        }
+      })
+      .catch((error: unknown) => this.fatal('storage retry', error))
+      .finally(() => {
+        this.storageRetrying = false;
+        if (this.stoppedReplicas.size === 0 && this.storageTimer !== null) {
+          clearInterval(this.storageTimer);
+          this.storageTimer = null;
+        }
+      });
+  }
+
+  /** Opens a wanted partition that its storage kept from opening (see reconcile); throws if it still cannot. */
+  private async openWanted(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
+    // Still wanted? The topic may have gone while the disk was full.
+    if (this.controller.state.topicById(want.topic.topicId) === undefined) return;
+    await this.openPartition(group, want);
+    const still = this.stoppedReplicas.get(group);
+    if (still !== undefined) {
+      this.stoppedReplicas.delete(group);
+      throw new SkeinError('STORAGE_FAILED', { message: still.message });
+    }
+  }
+
+  /** Reopens a partition replica that its storage stopped (unless the topic went meanwhile): recovery, then Raft catches it up. */
+  private async rehost(group: string, dir: string, descriptor: PartitionDescriptor): Promise<void> {
+    const current = this.hosted.get(group);
+    if (current !== undefined) await this.unhost(group, current, { deleteData: false });
+    const { state } = this.controller;
+    if (state.topicById(descriptor.topicId) === undefined && descriptor.topicId < state.topicIdsIssued) return;
+    await this.host(dir, descriptor);
+  }
+
   private fatal(what: string, error: unknown): void {
     process.stderr.write(`skein broker ${this.config.id}: ${what} stopped: ${(error as Error)?.stack ?? String(error)}\n`);
   }
@@ -481,6 +612,7 @@ export class Broker implements AsyncDisposable {
     this.lifetime.abort();
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
+    if (this.storageTimer !== null) clearInterval(this.storageTimer);
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
@@ -493,6 +625,12 @@ export class Broker implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** STORAGE_FULL for a full disk, else the storage error as it is. */
+function storageFailure(error: unknown): SkeinError {
+  if (isNoSpace(error)) return isSkeinError(error, 'STORAGE_FULL') ? error : new SkeinError('STORAGE_FULL', { message: (error as Error).message, cause: error });
+  return error instanceof SkeinError ? error : new SkeinError('STORAGE_FAILED', { message: String(error), cause: error });
 }
 
 export type { ControllerOperation };

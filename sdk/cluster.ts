@@ -31,7 +31,7 @@ export interface CallOptions {
 }
 
 /** Failures after which the partition's leader may have moved: the cached metadata is suspect. */
-const staleLeaderCodes = new Set<ErrorCode>(['NOT_LEADER', 'LEADER_NOT_AVAILABLE', 'CONNECTION_CLOSED', 'CONNECTION_REFUSED', 'PEER_DEAD', 'TIMEOUT']);
+const staleLeaderCodes = new Set<ErrorCode>(['NOT_LEADER', 'LEADER_NOT_AVAILABLE', 'STORAGE_FULL', 'CONNECTION_CLOSED', 'CONNECTION_REFUSED', 'PEER_DEAD', 'TIMEOUT']);
 
 /**
  * The client's knowledge of the cluster and its routes to it: the connection

@@ -40,6 +40,7 @@ export const errorTable = {
   INVALID_TOPIC: { retriable: false, message: 'the topic name or settings are invalid' },
   INVALID_REPLICATION_FACTOR: { retriable: false, message: 'the replication factor cannot be met' },
   NOT_ENOUGH_REPLICAS: { retriable: true, message: 'too few replicas are in sync to commit' },
+  LIMIT_EXCEEDED: { retriable: false, message: 'the cluster holds as many topics or partitions as its limits allow' },
   // records and offsets
   RECORD_TOO_LARGE: { retriable: false, message: 'a record or batch exceeds the size limit' },
   CORRUPT_BATCH: { retriable: false, message: 'a record batch failed its checks' },
@@ -53,6 +54,7 @@ export const errorTable = {
   STORAGE_CORRUPT: { retriable: false, message: 'a file in the data directory is corrupt or foreign' },
   STORAGE_LOCKED: { retriable: false, message: 'another process holds the data directory' },
   STORAGE_FAILED: { retriable: false, message: 'a disk operation failed' },
+  STORAGE_FULL: { retriable: true, message: "this replica's disk is full: it takes no writes until space returns, and another replica leads" },
   // consumer groups
   UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
   REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },

@@ -304,7 +304,16 @@ export const brokerLimits = {
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
   brokerIdMax: 65_535,
   topicNameBytesMax: 249,
+  /** Partitions one createTopic asks for. */
   partitionsPerTopicMax: 1024,
+  /**
+   * Topics and partitions in a cluster, and partition replicas one broker hosts. Each replica is a Raft
+   * group with its own files, timers and fsyncs; a broker takes ~10 ms to open one, so creating (or
+   * restarting with) thousands is tens of seconds of work. createTopic beyond them: LIMIT_EXCEEDED.
+   */
+  topicsMax: 10_000,
+  partitionsMax: 50_000,
+  partitionReplicasPerBrokerMax: 4_000,
   replicationFactorMax: 7,
   fetchWaitMsMax: 30_000,
   fetchBytesMax: 8 * 1024 * 1024,
@@ -350,6 +359,10 @@ export const brokerLimits = {
   peerRaftQueueBytesMax: 64 * 1024 * 1024,
   /** Raft messages to one peer are coalesced into transport messages of about this size. */
   peerRaftMessageBytesMax: 4 * 1024 * 1024,
+  /** A replica stopped by a full or failing disk is retried this often: the disk probed, then the replica reopened. */
+  storageRetryMs: 1_000,
+  /** Bytes a probe must be able to write (and sync) before a stopped replica is reopened: room for the appends that follow. */
+  storageProbeBytes: 1024 * 1024,
   /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
   producerStatesPerPartitionMax: 10_000,
   /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */
@@ -461,6 +474,10 @@ assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDef
 assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
+assert(brokerLimits.partitionsPerTopicMax <= brokerLimits.partitionReplicasPerBrokerMax, 'one topic of the largest size fits on a broker');
+assert(brokerLimits.topicsMax <= brokerLimits.partitionsMax && brokerLimits.partitionReplicasPerBrokerMax <= brokerLimits.partitionsMax, 'topics and a broker\'s replicas within the cluster\'s partitions');
+// The metadata snapshot holds every topic (name up to 249 B, config ~100 B) and partition (~40 B with its replicas).
+assert(brokerLimits.topicsMax * 400 + brokerLimits.partitionsMax * (40 + 4 * brokerLimits.replicationFactorMax) <= raftLimits.snapshotBytesMax, 'the largest metadata fits one snapshot');
 assert(logLimits.readBytesMax >= recordLimits.batchBytesMax, 'a read can always return one whole batch');
 assert(logLimits.segmentBytesMax >= recordLimits.batchBytesMax, 'a batch fits a segment');
 assert(logLimits.indexIntervalBytes <= logLimits.segmentBytesMin, 'a minimum-size segment holds a default index interval');

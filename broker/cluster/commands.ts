@@ -76,7 +76,7 @@ export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
   const r = new BodyReader(value, 'metadata snapshot');
   const brokers = r.list('brokers', { lengthMax: brokerLimits.brokerIdMax }, readBroker)!;
   if (new Set(brokers.map((b) => b.id)).size !== brokers.length) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot lists a broker twice' });
-  const topics = r.list('topics', { lengthMax: Number.MAX_SAFE_INTEGER }, readTopicRecord)!;
+  const topics = r.list('topics', { lengthMax: brokerLimits.topicsMax }, readTopicRecord)!;
   if (new Set(topics.map((t) => t.name)).size !== topics.length || new Set(topics.map((t) => t.topicId)).size !== topics.length) {
     throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic twice' });
   }

@@ -44,7 +44,28 @@ export class Controller {
 
   static async open(options: ControllerOptions): Promise<Controller> {
     const controller = new Controller(options);
-    controller.replica = await LogReplica.open({
+    controller.replica = await controller.openReplica();
+    return controller;
+  }
+
+  /**
+   * Reopens this replica after its storage failed (the disk has room again):
+   * the state is rebuilt from the snapshot and the log, as after a restart.
+   * Until the log is replayed the state is older, never ahead: a topic
+   * created later is simply not there yet (its id not yet issued).
+   */
+  async reopen(): Promise<void> {
+    await this.replica.close();
+    this.state = new MetadataState(this.options.clusterId, this.options.peers);
+    this.results.clear();
+    this.replica = await this.openReplica();
+    for (const listener of this.listeners) listener();
+  }
+
+  private openReplica(): Promise<LogReplica> {
+    const controller = this;
+    const options = this.options;
+    return LogReplica.open({
       group: metadataGroup,
       brokerId: options.brokerId,
       dir: join(options.dataDir, 'metadata'),
@@ -78,7 +99,6 @@ export class Controller {
         },
       },
     });
-    return controller;
   }
 
   /** True while this broker is the controller and may propose. */

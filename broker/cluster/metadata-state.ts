@@ -1,4 +1,5 @@
 import { SkeinError } from '../../transport/errors.js';
+import { brokerLimits } from '../../transport/limits.js';
 import type { BrokerInfo, TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
 
 /**
@@ -41,14 +42,35 @@ export interface MetadataSnapshot {
   topics: TopicRecord[];
 }
 
+/** How many topics and partitions a cluster holds (brokerLimits by default; smaller in tests at the edge). */
+export interface MetadataLimits {
+  topicsMax: number;
+  partitionsMax: number;
+  partitionReplicasPerBrokerMax: number;
+}
+
+export const metadataLimits: MetadataLimits = {
+  topicsMax: brokerLimits.topicsMax,
+  partitionsMax: brokerLimits.partitionsMax,
+  partitionReplicasPerBrokerMax: brokerLimits.partitionReplicasPerBrokerMax,
+};
+
 export class MetadataState {
   readonly clusterId: string;
   private nextTopicId = 1;
+  private topicsDeletedCount = 0;
   private readonly brokers = new Map<number, BrokerInfo>();
   private readonly topics = new Map<string, TopicRecord>();
   private readonly topicsById = new Map<number, TopicRecord>();
+  /** Partitions of every topic, and replicas per broker: what the limits count, kept as topics come and go. */
+  private partitionCount = 0;
+  private readonly replicasByBroker = new Map<number, number>();
 
-  constructor(clusterId: string, initialBrokers: readonly BrokerInfo[] = []) {
+  constructor(
+    clusterId: string,
+    initialBrokers: readonly BrokerInfo[] = [],
+    private readonly limits: MetadataLimits = metadataLimits,
+  ) {
     this.clusterId = clusterId;
     for (const broker of initialBrokers) this.brokers.set(broker.id, { ...broker });
   }
@@ -67,6 +89,8 @@ export class MetadataState {
         if (unknown.length > 0) {
           return fail('INVALID_REPLICATION_FACTOR', `assignment names unknown brokers ${[...new Set(unknown)].join(', ')}`);
         }
+        const overLimit = this.overLimit(command.assignment);
+        if (overLimit !== null) return fail('LIMIT_EXCEEDED', `topic ${command.name}: ${overLimit}`);
         const topic: TopicRecord = {
           name: command.name,
           topicId: this.nextTopicId++,
@@ -74,8 +98,7 @@ export class MetadataState {
           config: command.config,
           partitions: command.assignment.map((replicas, partition) => ({ partition, replicas: [...replicas], leader: null, leaderEpoch: 0 })),
         };
-        this.topics.set(topic.name, topic);
-        this.topicsById.set(topic.topicId, topic);
+        this.add(topic);
         return { ok: true, topic: toMetadata(topic) };
       }
       case 'deleteTopic': {
@@ -83,6 +106,8 @@ export class MetadataState {
         if (topic === undefined) return fail('UNKNOWN_TOPIC', `topic ${command.name} does not exist`);
         this.topics.delete(topic.name);
         this.topicsById.delete(topic.topicId);
+        this.count(topic, -1);
+        this.topicsDeletedCount++;
         return { ok: true };
       }
       case 'partitionLeader': {
@@ -99,6 +124,11 @@ export class MetadataState {
         return { ok: true };
       }
     }
+  }
+
+  /** Deletions applied to this state object: a broker opening partitions stops when it moves (see Broker.reconcile). Not replicated state. */
+  get topicsDeleted(): number {
+    return this.topicsDeletedCount;
   }
 
   /** Topic ids below this were issued (and, if no longer known, deleted). */
@@ -152,14 +182,38 @@ export class MetadataState {
     });
   }
 
-  static fromSnapshot(snapshot: MetadataSnapshot): MetadataState {
-    const state = new MetadataState(snapshot.clusterId, snapshot.brokers);
+  static fromSnapshot(snapshot: MetadataSnapshot, limits: MetadataLimits = metadataLimits): MetadataState {
+    const state = new MetadataState(snapshot.clusterId, snapshot.brokers, limits);
     state.nextTopicId = snapshot.nextTopicId;
-    for (const topic of structuredClone(snapshot.topics)) {
-      state.topics.set(topic.name, topic);
-      state.topicsById.set(topic.topicId, topic);
-    }
+    for (const topic of structuredClone(snapshot.topics)) state.add(topic);
     return state;
+  }
+
+  private add(topic: TopicRecord): void {
+    this.topics.set(topic.name, topic);
+    this.topicsById.set(topic.topicId, topic);
+    this.count(topic, 1);
+  }
+
+  private count(topic: TopicRecord, sign: 1 | -1): void {
+    this.partitionCount += sign * topic.partitions.length;
+    for (const p of topic.partitions) for (const id of p.replicas) this.replicasByBroker.set(id, (this.replicasByBroker.get(id) ?? 0) + sign);
+  }
+
+  /** Why a topic with this assignment would pass a limit, or null. */
+  private overLimit(assignment: number[][]): string | null {
+    const { topicsMax, partitionsMax, partitionReplicasPerBrokerMax } = this.limits;
+    if (this.topics.size + 1 > topicsMax) return `the cluster holds ${this.topics.size} topics, its limit (topicsMax ${topicsMax})`;
+    if (this.partitionCount + assignment.length > partitionsMax) {
+      return `${assignment.length} more partitions would make ${this.partitionCount + assignment.length}, above the cluster's limit (partitionsMax ${partitionsMax})`;
+    }
+    const adding = new Map<number, number>();
+    for (const replicas of assignment) for (const id of replicas) adding.set(id, (adding.get(id) ?? 0) + 1);
+    for (const [id, more] of adding) {
+      const total = (this.replicasByBroker.get(id) ?? 0) + more;
+      if (total > partitionReplicasPerBrokerMax) return `broker ${id} would host ${total} partition replicas, above its limit (partitionReplicasPerBrokerMax ${partitionReplicasPerBrokerMax})`;
+    }
+    return null;
   }
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { SkeinError } from '../../transport/errors.js';
 
@@ -13,6 +13,42 @@ import { SkeinError } from '../../transport/errors.js';
 export function storageError(operation: string, path: string, cause: unknown): SkeinError {
   const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause as { code: unknown }).code) : 'error';
   return new SkeinError('STORAGE_FAILED', { message: `${operation} ${path} failed: ${code}`, cause, details: { path, operation } });
+}
+
+/** Whether a storage error is a full disk or an exhausted quota: a condition that passes once space is freed. */
+export function isNoSpace(error: unknown): boolean {
+  let cause = error;
+  // A SkeinError wraps the system error, perhaps twice (the log's, then the replica's).
+  while (cause instanceof SkeinError && cause.cause !== undefined) cause = cause.cause;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? (cause as { code: unknown }).code : undefined;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * Whether `dir` takes `bytes` of writes now: writes, syncs and removes a
+ * probe file. A replica stopped by a full disk is reopened only once this
+ * passes, so a disk still full costs one failed probe per try, not a
+ * replica reopened, replayed and failed again.
+ */
+export function probeWritable(dir: string, bytes: number): boolean {
+  const path = join(dir, '.space-probe');
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'w');
+    const chunk = Buffer.alloc(Math.min(bytes, 64 * 1024));
+    for (let written = 0; written < bytes; written += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - written));
+    fdatasyncSync(fd);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    try {
+      if (fd !== null) closeSync(fd);
+      rmSync(path, { force: true });
+    } catch {
+      // A disk that cannot even close or remove the probe fails the next probe too.
+    }
+  }
 }
 
 export function storageCorrupt(path: string, reason: string, details: Record<string, unknown> = {}): SkeinError {

@@ -496,14 +496,15 @@ export class PartitionLog implements AsyncDisposable {
   /**
    * Flushes, writes the active segment's index and a CLEAN marker (so the
    * next open skips rescanning the tail), closes files and releases the
-   * directory lock. After a storage failure it only closes and unlocks.
+   * directory lock. After a storage failure it only closes and unlocks, and
+   * so does `discard` (the caller deletes the directory next).
    */
-  async close(): Promise<void> {
+  async close(options: { discard?: boolean } = {}): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.timer !== null) clearInterval(this.timer);
     try {
-      if (this.failure === null) {
+      if (this.failure === null && options.discard !== true) {
         await this.flusher.flush();
         this.active.writeIndexFile({ durable: true });
         writeFileAtomic(this.options.dir, 'CLEAN', encodeCleanMarker({ baseIndex: this.active.baseIndex, logBytes: this.active.logBytes }), { durable: true });

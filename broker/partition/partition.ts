@@ -1,7 +1,7 @@
 import { abortable, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
-import { type BatchHeader, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
+import { type BatchHeader, checkRecordFraming, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
 import type { ReadResult } from '../log/index.js';
 import { LogReplica, type LogReplicaOptions } from '../replica/log-replica.js';
 import type { AdvanceSignal } from './advance-signal.js';
@@ -104,6 +104,11 @@ export class Partition implements PartitionView {
     return this.replica.closed;
   }
 
+  /** Why this replica stopped by itself (its disk is full, or failed), or null. */
+  get storageFailure(): SkeinError | null {
+    return this.replica.storageFailure;
+  }
+
   get raft(): LogReplica['raft'] {
     return this.replica.raft;
   }
@@ -116,7 +121,7 @@ export class Partition implements PartitionView {
 
   /**
    * Appends one producer batch. Verifies every byte (never store what failed
-   * its CRC), refuses what the idempotence rules refuse, answers a retry of a
+   * its CRC, or records a consumer could not read), refuses what the idempotence rules refuse, answers a retry of a
    * batch already in the log with its original offset, and otherwise
    * proposes it, answering per `acks`: 'all' once committed, 'leader' once
    * in this replica's log, 'none' at once.
@@ -124,6 +129,8 @@ export class Partition implements PartitionView {
   async produce(batch: Uint8Array, options: { acks: Acks; timeoutMs: number; signal?: AbortSignal }): Promise<ProduceResponse> {
     const header = decodeBatchHeader(batch, { verifyBody: true });
     if (header.control) throw new SkeinError('MALFORMED_REQUEST', { message: 'control batches are written by the broker, never by producers' });
+    // Consumers decode what is stored: a payload that is not framed as its records never gets in.
+    checkRecordFraming(batch, header);
     const identity = identityOf(header);
     this.replica.assertWritable();
     const verdict = this.sequencer.check(identity);
@@ -141,6 +148,8 @@ export class Partition implements PartitionView {
         if (options.acks === 'all') await proposal.committed;
         else if (options.acks === 'leader') await abortable(proposal.persisted, signal);
       } catch (error) {
+        // The storage failed under the batch: say so (retriable; whether a follower kept it is unknown, so the producer resends it as it is).
+        if (this.replica.storageFailure !== null) throw this.replica.notWritable();
         throw asTimeout(error, signal, `${this.topic}/${this.partition}: batch at offset ${proposal.baseOffset} not acknowledged within ${options.timeoutMs} ms`);
       }
       return { baseOffset: proposal.baseOffset, duplicate: false };
@@ -183,8 +192,9 @@ export class Partition implements PartitionView {
     return this.replica.maintain({ nowMs, keepEntries: Number.MAX_SAFE_INTEGER, force: this.retains });
   }
 
-  close(): Promise<void> {
-    return this.replica.close();
+  /** Closes the replica; `discard` (its data is about to be deleted) skips the final flush. */
+  close(options: { discard?: boolean } = {}): Promise<void> {
+    return this.replica.close(options);
   }
 
   private async waitCommitted(offset: number, signal: AbortSignal): Promise<void> {

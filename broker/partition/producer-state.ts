@@ -8,6 +8,10 @@ import { NO_PRODUCER } from '../../transport/protocol/record-batch.js';
  * tells a new batch from a retry of one it already has (answered with the
  * original offset, never written twice) and from a batch that skipped ahead.
  *
+ * At most producersMax producers are remembered; the least recently used is
+ * evicted beyond, and a batch of an evicted producer past sequence 0 is
+ * refused with UNKNOWN_PRODUCER rather than taken as new.
+ *
  * Sequence numbers are int32 on the wire and never wrap: a producer about to
  * run past 2^31 - 1 starts over under a new producer id, and a batch whose
  * sequence range would overflow is refused as malformed.
@@ -58,8 +62,18 @@ export class ProducerStateTable {
       };
     }
     const entry = this.producers.get(batch.producerId);
-    // No state: a new producer, or one whose state was evicted or aged out with the log. Nothing to compare against.
-    if (entry === undefined) return { kind: 'new' };
+    if (entry === undefined) {
+      // A producer starts at sequence 0. Past it, no state means it was evicted (producersMax) or aged out with
+      // the log: its batch may be the retry of one written and acknowledged already, so it is never taken as new.
+      // The producer is told, and starts afresh under a new id (the SDK does so by itself).
+      if (batch.baseSequence === 0) return { kind: 'new' };
+      return {
+        kind: 'error',
+        error: new SkeinError('UNKNOWN_PRODUCER', {
+          message: `this partition holds no state for producer ${batch.producerId} (evicted or expired), so its sequence ${batch.baseSequence} cannot be checked; start again under a new producer id`,
+        }),
+      };
+    }
     if (batch.producerEpoch < entry.epoch) {
       return {
         kind: 'error',

@@ -83,6 +83,9 @@ export class RaftDriver {
   private appliedIndex: number;
   private processing = false;
   private stopped = false;
+  private failureValue: unknown = null;
+  /** What status() last said: a replica stopped by its storage keeps answering with it. */
+  private lastStatus!: RaftStatus;
   private readonly whenIdle: Array<() => void> = [];
   private readonly cancelTick: () => void;
   private readonly unsubscribe: () => void;
@@ -130,6 +133,7 @@ export class RaftDriver {
     const snapshot = options.storage.snapshot();
     if (snapshot.meta.index > 0) options.stateMachine.restore(snapshot);
     this.appliedIndex = snapshot.meta.index;
+    this.lastStatus = { ...this.core.status(), applied: this.appliedIndex };
     this.unsubscribe = options.transport.onMessage((message) => this.receive(message));
     this.cancelTick = this.timers.every(tickMs, () => this.tick());
     this.pump();
@@ -229,16 +233,24 @@ export class RaftDriver {
 
   /** Where this replica stands. `applied` is what its state machine holds: a follower read serves from there. */
   status(): RaftStatus {
-    return { ...this.core.status(), applied: this.appliedIndex };
+    // A replica stopped by its storage cannot ask its log: it answers with what it last knew, leading nothing.
+    if (this.failureValue !== null) return { ...this.lastStatus, role: 'follower', transferee: 0 };
+    this.lastStatus = { ...this.core.status(), applied: this.appliedIndex };
+    return this.lastStatus;
   }
 
-  /** Term of an entry in this replica's log (written or not yet), undefined if it holds none there. */
+  /** Term of an entry in this replica's log (written or not yet), undefined if it holds none there (or its storage stopped it). */
   termAt(index: number): number | undefined {
-    return this.core.termAt(index);
+    return this.failureValue !== null ? undefined : this.core.termAt(index);
   }
 
   get counters(): RaftDriverCounters {
     return { ...this.core.counters, ...this.driverCounters };
+  }
+
+  /** Why the replica stopped by itself (see fail), or null. */
+  get failure(): unknown {
+    return this.failureValue;
   }
 
   get isStopped(): boolean {
@@ -270,7 +282,7 @@ export class RaftDriver {
         this.pump();
       },
       (error: unknown) => this.fail(error),
-    );
+    ).catch((error: unknown) => this.fail(error));
   }
 
   private async process(rd: Ready): Promise<void> {
@@ -388,10 +400,30 @@ export class RaftDriver {
     return promise;
   }
 
+  /**
+   * The replica stops on a storage failure (its log's state is unknown until
+   * reopened). Never throws: it runs in a promise's rejection handler, where
+   * a throw would become an unhandled rejection and end the process, every
+   * other replica of the broker with it. A second failure while stopping
+   * (the owner's handler, say) is kept beside the first, never lost.
+   */
   private fail(error: unknown): void {
     if (this.stopped) return;
-    this.close();
-    this.options.onFatal?.(error);
+    try {
+      this.status();
+    } catch {
+      // The log failed: the status of the last call stands.
+    }
+    this.failureValue = error;
+    try {
+      // Leadership goes to a caught-up follower now, not an election timeout later.
+      const handover = this.core.abdicate();
+      if (handover !== null) this.options.transport.send(handover.to, handover);
+      this.close();
+      this.options.onFatal?.(error);
+    } catch (secondary) {
+      this.failureValue = new AggregateError([error, secondary], `group ${this.options.group} stopped on a storage failure, and stopping failed too`);
+    }
   }
 
   private stoppedError(): SkeinError {

@@ -4,6 +4,7 @@ import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.js';
 import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
+import { isNoSpace } from '../log/files.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
 import type { RaftMux } from '../raft/transport.js';
 import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
@@ -68,9 +69,11 @@ export class LogReplica implements RaftStateMachine {
   private writableTerm = 0;
   private nextOffset = 0;
   private closedValue = false;
+  /** The leader as the last Ready told it: what a replica whose storage failed still knows (its log cannot be asked). */
   private lastHint: LeaderHint = { leaderId: null, leaderEpoch: 0 };
+  private storageFailureValue: SkeinError | null = null;
   private driver!: RaftDriver;
-  private readonly persistedWaiters: Array<{ index: number; resolve: () => void }> = [];
+  private readonly persistedWaiters: Array<{ index: number; resolve: () => void; reject: (error: unknown) => void }> = [];
 
   private constructor(
     private readonly options: LogReplicaOptions,
@@ -123,12 +126,7 @@ export class LogReplica implements RaftStateMachine {
         heartbeatTicks: options.timing.heartbeatTicks,
         commitNotice: options.commitNotice,
         onReady: (ready) => self.observe(ready),
-        onFatal: (error) => {
-          self.lastHint = self.leaderHint();
-          self.closedValue = true;
-          self.changes.notify();
-          options.onFatal?.(error);
-        },
+        onFatal: (error) => self.storageFailed(error),
       });
       return self;
     } catch (error) {
@@ -157,19 +155,28 @@ export class LogReplica implements RaftStateMachine {
     return this.closedValue;
   }
 
+  /** Why this replica stopped by itself (STORAGE_FULL while its disk is full, else STORAGE_FAILED), or null. */
+  get storageFailure(): SkeinError | null {
+    return this.storageFailureValue;
+  }
+
   /** True while this replica leads and has applied the no-op of its term. */
   isWritable(): boolean {
     return !this.closedValue && this.writableTerm !== 0 && this.writableTerm === this.driver.status().term && this.driver.status().role === 'leader';
   }
 
-  /** Throws why this replica cannot take writes: NOT_LEADER with the leader hint, or LEADER_NOT_AVAILABLE while a new leader starts. */
+  /**
+   * Throws why this replica cannot take writes: NOT_LEADER with the leader
+   * hint, LEADER_NOT_AVAILABLE while a new leader starts, STORAGE_FULL
+   * (retriable, with the hint) while its disk is full.
+   */
   assertWritable(): void {
     if (!this.isWritable()) throw this.notWritable();
   }
 
   leaderHint(): LeaderHint {
-    // A closed replica's storage is gone; what it last knew is the best hint it has.
-    if (this.closedValue) return this.lastHint;
+    // A closed replica's storage is gone; what it last knew is the best hint it has (never itself: it leads nothing now).
+    if (this.closedValue) return this.lastHint.leaderId === this.options.brokerId ? { leaderId: null, leaderEpoch: this.lastHint.leaderEpoch } : this.lastHint;
     const status = this.driver.status();
     return { leaderId: status.leader === 0 ? null : status.leader, leaderEpoch: status.term };
   }
@@ -231,28 +238,24 @@ export class LogReplica implements RaftStateMachine {
         throw isSkeinError(error, 'NOT_LEADER') ? this.deposed(error) : error;
       },
     );
-    // acks 'leader' and 'none' never wait for the commit: its failure must not become an unhandled rejection.
+    const persisted = this.whenPersisted(index);
+    // acks 'leader' and 'none' never wait for the commit, 'all' never for the local write: neither failure may become an unhandled rejection.
     committed.catch(() => {});
-    return {
-      baseOffset,
-      index,
-      committed,
-      persisted: this.whenPersisted(index),
-    };
+    persisted.catch(() => {});
+    return { baseOffset, index, committed, persisted };
   }
 
-  async close(): Promise<void> {
+  async close(options: { discard?: boolean } = {}): Promise<void> {
     if (this.closedValue && this.driver.isStopped) {
       await this.log.close().catch(() => {});
       return;
     }
-    this.lastHint = this.leaderHint();
     this.closedValue = true;
     this.writableTerm = 0;
     this.driver.close();
     for (const waiter of this.persistedWaiters.splice(0)) waiter.resolve();
     this.changes.notify();
-    await this.log.close();
+    await this.log.close(options);
   }
 
   // ------------------------------------------------------------------ the state machine
@@ -300,7 +303,27 @@ export class LogReplica implements RaftStateMachine {
 
   // ------------------------------------------------------------------ internals
 
+  /**
+   * The driver stopped: a write or fsync of this replica's storage failed.
+   * It takes no writes and serves no reads until its owner reopens it (see
+   * Broker), and it must not touch its log to say so: every call would throw.
+   */
+  private storageFailed(error: unknown): void {
+    const full = isNoSpace(error);
+    const message = `${this.options.group}: ${full ? 'the disk is full' : 'storage failed'} on broker ${this.options.brokerId} (${(error as Error)?.message ?? String(error)})`;
+    this.storageFailureValue = new SkeinError(full ? 'STORAGE_FULL' : 'STORAGE_FAILED', { message, cause: error });
+    this.closedValue = true;
+    this.writableTerm = 0;
+    // What was waiting to be persisted never will be (here): acks 'leader' must not answer success.
+    for (const waiter of this.persistedWaiters.splice(0)) waiter.reject(this.storageFailureValue);
+    this.options.hooks.leadershipChanged?.(false);
+    this.changes.notify();
+    this.options.onFatal?.(this.storageFailureValue);
+  }
+
   private observe(ready: Ready): void {
+    if (ready.softState !== null) this.lastHint = { leaderId: ready.softState.leader === 0 ? null : ready.softState.leader, leaderEpoch: this.lastHint.leaderEpoch };
+    if (ready.hardState !== null) this.lastHint = { leaderId: this.lastHint.leaderId, leaderEpoch: ready.hardState.term };
     if (ready.softState === null && ready.hardState === null) return;
     // Leadership of a term ends when the role changes or the term moves on: between two Readies a
     // replica can lose leadership and win it back in a later term, and the softState alone hides that.
@@ -314,7 +337,7 @@ export class LogReplica implements RaftStateMachine {
   }
 
   private whenPersisted(index: number): Promise<void> {
-    return new Promise((resolve) => this.persistedWaiters.push({ index, resolve }));
+    return new Promise((resolve, reject) => this.persistedWaiters.push({ index, resolve, reject }));
   }
 
   private persisted(index: number): void {
@@ -337,7 +360,10 @@ export class LogReplica implements RaftStateMachine {
     return new SkeinError('NOT_LEADER', { message: error.message, details: { ...this.leaderHint(), outcome: 'unknown' }, cause: error });
   }
 
-  private notWritable(): SkeinError {
+  /** Why this replica takes no writes now (see assertWritable). */
+  notWritable(): SkeinError {
+    const failure = this.storageFailureValue;
+    if (failure?.code === 'STORAGE_FULL') return new SkeinError('STORAGE_FULL', { message: failure.message, details: { ...this.leaderHint() } });
     if (this.closedValue) return new SkeinError('NOT_LEADER', { message: `${this.options.group} is closed here`, details: { ...this.leaderHint() } });
     const status = this.driver.status();
     if (status.role === 'leader') {

@@ -17,6 +17,7 @@ import {
   readProduce,
   readSubscribe,
   readUnsubscribe,
+  type StoppedReplica,
   type TopicMetadata,
 } from '../../transport/protocol/messages.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
@@ -45,6 +46,8 @@ export interface ServerContext {
   /** False while this broker's metadata may still be missing what the controller already committed. */
   metadataCaughtUp(): boolean;
   aliveBrokers(): Set<number>;
+  /** This broker's replicas stopped by a failing or full disk. */
+  storageStatus(): StoppedReplica[];
   counters: { acksNoneFailures: number };
 }
 
@@ -95,6 +98,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
         clusterId: ctx.clusterId,
         controllerId: ctx.controllerId(),
         brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id) })),
+        storage: { brokerId: ctx.brokerId, stoppedReplicas: ctx.storageStatus() },
       };
       return response;
     }

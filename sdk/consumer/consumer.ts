@@ -1,4 +1,4 @@
-import { SkeinError } from '../../transport/errors.js';
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
@@ -98,7 +98,9 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
    * up to `maxWaitMs` when none are buffered (an empty list then). A record
    * whose key or value does not deserialize rejects with DESERIALIZATION_FAILED
    * (details: topic, partition, offset) and stays the position: seek past it
-   * to go on. Records before it in the same call are returned first.
+   * to go on. Records before it in the same call are returned first. So is a
+   * batch whose records cannot be decoded: CORRUPT_BATCH (details: topic,
+   * partition, offset, nextOffset), and seek to its nextOffset to go on.
    */
   async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
     const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
@@ -278,7 +280,14 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     for (let i = 0; i < states.length && out.length < max; i++) {
       const state = states[(start + i) % states.length]!;
       while (out.length < max) {
-        const decoded = this.nextRecord(state);
+        let decoded: DecodedRecord | null;
+        try {
+          decoded = this.nextRecord(state);
+        } catch (error) {
+          // A batch that cannot be decoded stays the position (seek past it to go on); what came before it is returned first.
+          if (out.length > 0) return out;
+          throw isSkeinError(error) ? new SkeinError(error.code, { message: `${this.topic.name}/${state.partition}: ${error.message}`, cause: error, details: { ...error.details, topic: this.topic.name, partition: state.partition } }) : error;
+        }
         if (decoded === null) break;
         let record: ConsumedRecord<V, K>;
         try {

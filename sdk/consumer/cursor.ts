@@ -1,3 +1,4 @@
+import { SkeinError } from '../../transport/errors.js';
 import { decodeRecords, splitBatches, type BatchHeader } from '../../transport/protocol/record-batch.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 
@@ -32,7 +33,13 @@ export class BatchCursor {
     this.endOffset = end;
   }
 
-  /** The next record at or after `position`, or null when the cursor is exhausted. */
+  /**
+   * The next record at or after `position`, or null when the cursor is
+   * exhausted. A batch whose records cannot be decoded throws CORRUPT_BATCH
+   * (details: offset and nextOffset of the batch) and stays where it is:
+   * every call throws again until skipBatch() steps over it, so nothing is
+   * skipped without the caller knowing.
+   */
   next(position: number): DecodedRecord | null {
     for (;;) {
       while (this.recordIndex < this.records.length) {
@@ -41,11 +48,21 @@ export class BatchCursor {
       }
       const batch = this.batches[this.batchIndex];
       if (batch === undefined) return null;
+      // Already verified by splitBatches; a control batch or one wholly below the position is skipped undecoded.
+      this.records = batch.header.control || batch.header.nextOffset <= position ? [] : decodeAt(batch);
       this.batchIndex++;
       this.recordIndex = 0;
-      // Already verified by splitBatches; a control batch or one wholly below the position is skipped undecoded.
-      this.records = batch.header.control || batch.header.nextOffset <= position ? [] : decodeRecords(batch.bytes, { verifyBody: false });
     }
+  }
+
+  /** Steps over the batch that next() could not decode; returns it (null if there is none). */
+  skipBatch(): BatchHeader | null {
+    const batch = this.batches[this.batchIndex];
+    if (batch === undefined) return null;
+    this.batchIndex++;
+    this.records = [];
+    this.recordIndex = 0;
+    return batch.header;
   }
 
   /** Puts back the record `next` just returned (its deserialization failed, and it stays the position). */
@@ -55,5 +72,15 @@ export class BatchCursor {
 
   get exhausted(): boolean {
     return this.recordIndex >= this.records.length && this.batchIndex >= this.batches.length;
+  }
+}
+
+function decodeAt(batch: { header: BatchHeader; bytes: Uint8Array }): DecodedRecord[] {
+  try {
+    return decodeRecords(batch.bytes, { verifyBody: false });
+  } catch (error) {
+    if (!(error instanceof SkeinError)) throw error;
+    const { baseOffset, nextOffset } = batch.header;
+    throw new SkeinError(error.code, { message: `batch at offset ${baseOffset}: ${error.message}`, cause: error, details: { ...error.details, offset: baseOffset, nextOffset } });
   }
 }

@@ -17,6 +17,8 @@ export type SubscriptionStatus =
   | { type: 'resubscribing'; topic: string; partition: number; offset: number; error: SkeinError }
   | { type: 'handlerError'; topic: string; partition: number; offset: number; error: unknown }
   | { type: 'deserializationError'; topic: string; partition: number; offset: number; error: SkeinError }
+  /** A pushed batch whose records could not be decoded: its records [offset, nextOffset) were stepped over. */
+  | { type: 'corruptBatch'; topic: string; partition: number; offset: number; nextOffset: number; error: SkeinError }
   | { type: 'failed'; topic: string; partition: number; error: SkeinError }
   | { type: 'closed' };
 
@@ -228,6 +230,10 @@ export class PartitionSubscriber<V, K> {
     this.dispatching = true;
     try {
       this.dispatchLoop();
+    } catch (error) {
+      // Nothing may end delivery without a word: a fault here (a bug) stops the partition with a 'failed' event.
+      if (this.attempt !== null) this.lost(this.attempt, new SkeinError('INTERNAL', { message: `push delivery of ${this.options.topic.name}/${this.options.partition} failed: ${String(error)}`, cause: error }));
+      return;
     } finally {
       this.dispatching = false;
     }
@@ -237,7 +243,8 @@ export class PartitionSubscriber<V, K> {
   private dispatchLoop(): void {
     while (!this.stopped && this.running < this.options.maxInFlight && this.received.length > 0) {
       const entry = this.received[0]!;
-      const decoded = entry.cursor.next(0);
+      const decoded = this.nextDecoded(entry);
+      if (decoded === undefined) continue;
       if (decoded === null) {
         // Every record of the push has been handed out; a push of control batches alone is finished now.
         this.received.shift();
@@ -251,6 +258,21 @@ export class PartitionSubscriber<V, K> {
       }
       this.position = decoded.offset + 1;
       this.deliver(entry, decoded);
+    }
+  }
+
+  /** The push's next record, null when it has no more, or undefined when a batch of it could not be decoded (reported, its records stepped over and credited). */
+  private nextDecoded(entry: Received): DecodedRecord | null | undefined {
+    try {
+      return entry.cursor.next(0);
+    } catch (error) {
+      const skipped = entry.cursor.skipBatch();
+      if (!isSkeinError(error) || skipped === null) throw error;
+      const { topic, partition } = this.options;
+      this.options.emit({ type: 'corruptBatch', topic: topic.name, partition, offset: skipped.baseOffset, nextOffset: skipped.nextOffset, error });
+      this.position = Math.max(this.position!, skipped.nextOffset);
+      this.finish(entry, skipped.recordCount);
+      return undefined;
     }
   }
 

@@ -80,8 +80,9 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
   /**
    * Status events from now on, as an async iterable of tagged unions:
    * 'subscribed', 'resubscribing' (leader moved or connection lost),
-   * 'handlerError', 'deserializationError', 'failed' (a partition stopped for
-   * good) and a final 'closed'. A slow reader loses the oldest events (at most
+   * 'handlerError', 'deserializationError', 'corruptBatch' (a batch whose
+   * records could not be decoded was stepped over), 'failed' (a partition
+   * stopped for good) and a final 'closed'. A slow reader loses the oldest events (at most
    * sdkLimits.statusEventsMax are kept per reader), never memory.
    */
   status(): AsyncIterableIterator<SubscriptionStatus> {

@@ -270,6 +270,21 @@ export interface DescribeClusterResponse {
   clusterId: string;
   controllerId: number | null;
   brokers: (BrokerInfo & { alive: boolean })[];
+  /**
+   * The answering broker's replicas that a failing or full disk stopped
+   * (each resumes by itself once the disk takes writes again). Absent from
+   * brokers of earlier versions.
+   */
+  storage?: { brokerId: number; stoppedReplicas: StoppedReplica[] };
+}
+
+/** A replica stopped by its storage (see DescribeClusterResponse.storage). */
+export interface StoppedReplica {
+  /** `topic/partition`, or `metadata`. */
+  replica: string;
+  code: string;
+  message: string;
+  sinceMs: number;
 }
 
 export function readCreateTopic(body: unknown): CreateTopicRequest {

@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { recordLimits } from '../limits.js';
 import { crc32c } from './crc32c.js';
-import { corrupt, measureRecords, readInt64, readRecords, writeInt64, writeRecords } from './records.js';
+import { checkRecords, corrupt, measureRecords, readInt64, readRecords, writeInt64, writeRecords } from './records.js';
 import type { DecodedRecord, RecordInput } from './records.js';
 
 /**
@@ -356,6 +356,16 @@ export function decodeRecords(batch: Uint8Array, options: VerifyOptions = {}): D
   const header = decodeBatchHeader(batch, options);
   if (header.control) return [];
   return readRecords(batch, BATCH_HEADER_BYTES, header.batchLength, header);
+}
+
+/**
+ * Checks that a data batch's payload is framed as its header's records
+ * (records.ts checkRecords), without decoding them; throws CORRUPT_BATCH.
+ * The checksums prove the bytes arrived as the producer wrote them, not
+ * that the producer wrote records: a leader runs this before it appends.
+ */
+export function checkRecordFraming(batch: Uint8Array, header: BatchHeader): void {
+  if (!header.control) checkRecords(batch, BATCH_HEADER_BYTES, header.batchLength, header);
 }
 
 /** The opaque payload of a control batch (Raft's own entry), as a view into `batch`. */

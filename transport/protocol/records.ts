@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { SkeinError } from '../errors.js';
 import { recordLimits } from '../limits.js';
 
@@ -287,10 +288,7 @@ export function readRecords(bytes: Uint8Array, start: number, end: number, frame
     if (offsetDelta !== i) throw corrupt(`record ${i} has offset delta ${offsetDelta}`);
     const key = readNullableBytes(reader, 'key');
     const value = readNullableBytes(reader, 'value');
-    const headerCount = reader.uvarint('header count');
-    if (headerCount > recordLimits.headersPerRecordMax) {
-      throw corrupt(`record ${i} has ${headerCount} headers, above headersPerRecordMax (${recordLimits.headersPerRecordMax})`);
-    }
+    const headerCount = readHeaderCount(reader.uvarint('header count'), i);
     const headers: RecordHeader[] = [];
     for (let h = 0; h < headerCount; h++) {
       const keyBytes = reader.take(reader.uvarint('header key length'), 'header key');
@@ -309,8 +307,98 @@ export function readRecords(bytes: Uint8Array, start: number, end: number, frame
   return out;
 }
 
-function readNullableBytes(reader: ByteReader, what: string): Uint8Array | null {
-  const length = reader.varint(`${what} length`);
+/**
+ * Checks that `bytes[start, end)` is framed as exactly `frame.recordCount`
+ * records — what readRecords would accept (lengths, counts, offset deltas,
+ * timestamps within the batch's, header keys in UTF-8) — without building
+ * them: a leader runs it on every produced batch so that no consumer meets a
+ * batch it cannot read. The same walk as readRecords, kept apart because it
+ * runs per record on the produce path: plain loops over positions, no views,
+ * no strings (a property test holds the two to the same verdicts). Throws
+ * CORRUPT_BATCH naming the first fault.
+ */
+export function checkRecords(bytes: Uint8Array, start: number, end: number, frame: RecordsFrame): void {
+  const { recordCount, firstTimestamp, maxTimestamp } = frame;
+  let pos = start;
+  for (let i = 0; i < recordCount; i++) {
+    const length = uvarintAt(bytes, pos, end, 'record length');
+    pos = varintEnd;
+    if (length > end - pos) throw corrupt(`record ${i} claims ${length} bytes but ${end - pos} remain`);
+    const recordEnd = pos + length;
+    const timestamp = firstTimestamp + unzigzag(uvarintAt(bytes, pos, recordEnd, 'timestamp delta'));
+    pos = varintEnd;
+    if (timestamp < 0 || timestamp > maxTimestamp) throw corrupt(`record ${i} timestamp ${timestamp} is outside [0, maxTimestamp ${maxTimestamp}]`);
+    if (uvarintAt(bytes, pos, recordEnd, 'offset delta') !== i) throw corrupt(`record ${i} has offset delta ${uvarintAt(bytes, pos, recordEnd, 'offset delta')}`);
+    pos = skipNullable(bytes, varintEnd, recordEnd, i, 'key');
+    pos = skipNullable(bytes, pos, recordEnd, i, 'value');
+    const headerCount = readHeaderCount(uvarintAt(bytes, pos, recordEnd, 'header count'), i);
+    pos = varintEnd;
+    for (let h = 0; h < headerCount; h++) {
+      const keyLength = uvarintAt(bytes, pos, recordEnd, 'header key length');
+      pos = varintEnd;
+      if (keyLength > recordEnd - pos) throw corrupt(`record ${i} header ${h} key of ${keyLength} bytes runs past the end of its record`);
+      if (!isAscii(bytes, pos, pos + keyLength) && !isUtf8(bytes.subarray(pos, pos + keyLength))) throw corrupt(`record ${i} header ${h} key is not well-formed UTF-8`);
+      pos += keyLength;
+      const valueLength = uvarintAt(bytes, pos, recordEnd, 'header value length');
+      pos = varintEnd;
+      if (valueLength > recordEnd - pos) throw corrupt(`record ${i} header ${h} value of ${valueLength} bytes runs past the end of its record`);
+      pos += valueLength;
+    }
+    if (pos !== recordEnd) throw corrupt(`record ${i} has ${recordEnd - pos} bytes left over`);
+  }
+  if (pos !== end) throw corrupt(`${end - pos} bytes follow the last record`);
+}
+
+/** Steps over a key or value (zigzag length, -1 for null); returns the position after it. */
+function skipNullable(bytes: Uint8Array, pos: number, recordEnd: number, record: number, what: 'key' | 'value'): number {
+  const length = unzigzag(uvarintAt(bytes, pos, recordEnd, what === 'key' ? 'key length' : 'value length'));
+  if (length === -1) return varintEnd;
+  if (length < 0 || length > recordEnd - varintEnd) throw corrupt(`record ${record} ${what} length ${length} does not fit its record`);
+  return varintEnd + length;
+}
+
+/** Where the varint uvarintAt read last ended: a second result without allocating one. */
+let varintEnd = 0;
+
+/** ByteReader.uvarint as a plain function over a position (see checkRecords); sets varintEnd. */
+function uvarintAt(bytes: Uint8Array, pos: number, end: number, what: string): number {
+  // One byte is the common case (small lengths and deltas): no loop for it.
+  if (pos < end && bytes[pos]! < 128) {
+    varintEnd = pos + 1;
+    return bytes[pos]!;
+  }
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < UVARINT_BYTES_MAX; i++) {
+    if (pos >= end) throw corrupt(`${what} runs past the end of its record`);
+    const byte = bytes[pos++]!;
+    value += (byte & 127) * scale;
+    if (byte < 128) {
+      if (!Number.isSafeInteger(value)) throw corrupt(`${what} does not fit 53 bits`);
+      varintEnd = pos;
+      return value;
+    }
+    scale *= 128;
+  }
+  throw corrupt(`${what} is a varint longer than ${UVARINT_BYTES_MAX} bytes`);
+}
+
+function readHeaderCount(headerCount: number, record: number): number {
+  if (headerCount > recordLimits.headersPerRecordMax) {
+    throw corrupt(`record ${record} has ${headerCount} headers, above headersPerRecordMax (${recordLimits.headersPerRecordMax})`);
+  }
+  return headerCount;
+}
+
+/** Header keys are short and nearly always ASCII: a loop beats a call into native code for them. */
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+function readNullableBytes(reader: ByteReader, what: 'key' | 'value'): Uint8Array | null {
+  // Constant names: a template here would build a string per record.
+  const length = reader.varint(what === 'key' ? 'key length' : 'value length');
   if (length === -1) return null;
   if (length < 0) throw corrupt(`${what} length ${length} is negative`);
   return reader.take(length, what);

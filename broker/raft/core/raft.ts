@@ -336,6 +336,25 @@ export class RaftCore {
   }
 
   /**
+   * A leader whose storage failed stops for good: this names the voter most
+   * caught up among those heard from lately and returns a timeoutNow for it,
+   * so the group elects at once rather than an election timeout later. The
+   * candidate still needs a majority's votes, so a log behind cannot win.
+   * Reads neither the log nor the storage (they are what failed). Null when
+   * not leading or when no voter qualifies.
+   */
+  abdicate(): RaftMessage | null {
+    if (this.role !== 'leader') return null;
+    let best: { id: NodeId; match: number } | null = null;
+    for (const id of this.tracker.config.voters) {
+      const pr = this.tracker.progress.get(id);
+      if (id === this.id || pr === undefined || this.ticks - pr.heardAtTick > 2 * this.heartbeatTicks) continue;
+      if (best === null || pr.match > best.match) best = { id, match: pr.match };
+    }
+    return best === null ? null : { type: 'timeoutNow', from: this.id, to: best.id, term: this.term };
+  }
+
+  /**
    * Asks for a linearizable read index: a ReadState with this requestId comes
    * out in a later Ready once leadership is confirmed; the read is safe when
    * the local state machine has applied that index. Callers use unique ids

@@ -32,13 +32,33 @@ describe('ProducerStateTable', () => {
     expect(table.evictions).toBe(1);
   });
 
+  it('at its limit, evicts the least recent producer, whose next batch (or retry) is refused with UNKNOWN_PRODUCER, never taken as new', () => {
+    const limit = 100;
+    const table = new ProducerStateTable(limit);
+    table.record(batch(0, 1, 0, 1), 0);
+    // Exactly at the limit: producer 1 is still known.
+    for (let id = 2; id <= limit; id++) table.record(batch(0, 1, 0, id), id);
+    expect(table.size).toBe(limit);
+    expect(table.check(batch(0, 1, 0, 1))).toEqual({ kind: 'duplicate', baseOffset: 0 });
+    expect(table.check(batch(1, 1, 0, 1))).toEqual({ kind: 'new' });
+    // One more producer: producer 1, the least recently used, goes.
+    table.record(batch(0, 1, 0, limit + 1), limit + 1);
+    expect(table.size).toBe(limit);
+    expect(table.has(1)).toBe(false);
+    const next = table.check(batch(1, 1, 0, 1));
+    expect(next.kind === 'error' && next.error.code).toBe('UNKNOWN_PRODUCER');
+    // A fresh producer starts at 0 and is taken.
+    expect(table.check(batch(0, 1, 0, limit + 2))).toEqual({ kind: 'new' });
+  });
+
   it('refuses a sequence range that would overflow int32, and ignores producers without idempotence', () => {
     const table = new ProducerStateTable();
     const verdict = table.check(batch(sequenceMax - 3, 5));
     expect(verdict.kind === 'error' && verdict.error.code).toBe('MALFORMED_REQUEST');
+    table.record(batch(0, sequenceMax - 4), 0);
     expect(table.check(batch(sequenceMax - 4, 5))).toEqual({ kind: 'new' });
     table.record(batch(0, 1, -1, -1), 0);
-    expect(table.size).toBe(0);
+    expect(table.size).toBe(1);
     expect(table.check(batch(99, 1, -1, -1))).toEqual({ kind: 'new' });
   });
 });

@@ -21,7 +21,10 @@ export class PartitionTrio {
   readonly muxes = new Map<number, RaftMux>();
   readonly isolated = new Set<number>();
 
-  constructor(readonly config: TopicConfig = alwaysFlush) {}
+  constructor(
+    readonly config: TopicConfig = alwaysFlush,
+    readonly timing: typeof fastTiming = fastTiming,
+  ) {}
 
   async start(id: number): Promise<Partition> {
     const mux = new RaftMux((to, wire) => {
@@ -41,7 +44,7 @@ export class PartitionTrio {
       config: this.config,
       mux,
       prng: new Prng(id * 7919),
-      timing: fastTiming,
+      timing: this.timing,
     });
     this.replicas.set(id, partition);
     return partition;

@@ -13,6 +13,8 @@ export class BrokerProcesses {
   readonly dir = mkdtempSync(join(tmpdir(), 'skein-procs-'));
   readonly children = new Map<number, ChildProcess>();
   readonly logs = new Map<number, string[]>();
+  /** Brokers that exited without being told to (an uncaught exception or unhandled rejection ends Node with code 1). */
+  readonly unexpectedExits: string[] = [];
   ports: number[] = [];
 
   constructor(
@@ -47,6 +49,10 @@ export class BrokerProcesses {
     const log = this.logs.get(id) ?? [];
     this.logs.set(id, log);
     createInterface({ input: child.stderr! }).on('line', (line) => log.push(line));
+    // 'close' comes once stderr is drained, so the log holds the broker's last words (the stack).
+    child.once('close', (code, signal) => {
+      if (this.children.get(id) === child) this.unexpectedExits.push(`broker ${id} exited (${signal ?? code}) without being stopped:\n${log.slice(-30).join('\n')}`);
+    });
     return new Promise((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
       lines.on('line', (line) => {
@@ -90,9 +96,11 @@ export class BrokerProcesses {
     return `127.0.0.1:${this.ports[id - 1]}`;
   }
 
+  /** Kills what still runs, then fails if any broker died by itself (the test that ran it fails with the broker's last words). */
   async close(): Promise<void> {
     for (const child of this.children.values()) child.kill('SIGCONT');
     await Promise.all([...this.children.keys()].map((id) => this.kill(id)));
     rmSync(this.dir, { recursive: true, force: true });
+    if (this.unexpectedExits.length > 0) throw new Error(this.unexpectedExits.join('\n\n'));
   }
 }

@@ -449,6 +449,10 @@ export class FakeCluster {
       const p = this.leaderPartition(brokerId, request.topic, request.partition);
       const header = decodeBatchHeader(request.batch);
       if (header.producerId >= 0) {
+        // As a broker does: past sequence 0, a producer it holds no state for (evicted, say) is told so, never taken as new.
+        if (!p.producers.has(header.producerId) && header.baseSequence !== 0) {
+          throw new SkeinError('UNKNOWN_PRODUCER', { message: `no state for producer ${header.producerId}` });
+        }
         const state = p.producers.get(header.producerId) ?? { nextSequence: 0, written: new Map<number, number>() };
         p.producers.set(header.producerId, state);
         const duplicateOf = state.written.get(header.baseSequence);
