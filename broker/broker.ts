@@ -20,7 +20,7 @@ import { isNoSpace, probeWritable } from './log/files.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
-import { RaftMux } from './raft/transport.js';
+import { RaftMux } from './raft/mux.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
 import { PushSubscriptions } from './server/subscriptions.js';
 

@@ -7,7 +7,7 @@ import type { RaftStorage } from './core/storage.js';
 import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';
 import type { HardStateStore } from './hard-state.js';
 import { realTimers, type RaftTimers } from './timers.js';
-import type { RaftTransport } from './transport.js';
+import type { RaftTransport } from './mux.js';
 import { ProposalWaiters, ReadWaiters } from './waiters.js';
 
 /** The application state a group replicates. Called in log order, one call at a time. */

@@ -6,7 +6,7 @@ import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.
 import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
 import { isNoSpace } from '../log/files.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
-import type { RaftMux } from '../raft/transport.js';
+import type { RaftMux } from '../raft/mux.js';
 import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
 import { bootstrapState } from '../raft/core/config.js';

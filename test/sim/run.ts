@@ -3,7 +3,7 @@ import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core
 import type { NodeId } from '../../broker/raft/core/types.js';
 import { RaftDriver } from '../../broker/raft/driver.js';
 import type { RaftTimers } from '../../broker/raft/timers.js';
-import { RaftMux } from '../../broker/raft/transport.js';
+import { RaftMux } from '../../broker/raft/mux.js';
 import { Prng } from '../../transport/core/prng.js';
 import { isSkeinError } from '../../transport/errors.js';
 import { Checker } from './checker.js';

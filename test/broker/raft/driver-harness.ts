@@ -5,7 +5,7 @@ import { RaftDriver, type RaftDriverOptions, type RaftStateMachine } from '../..
 import type { HardStateStore } from '../../../broker/raft/hard-state.js';
 import { MemoryStorage } from '../../../broker/raft/memory-storage.js';
 import type { RaftTimers } from '../../../broker/raft/timers.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 import { Prng } from '../../../transport/core/prng.js';
 
 /**

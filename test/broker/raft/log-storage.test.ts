@@ -9,7 +9,7 @@ import { RaftDriver } from '../../../broker/raft/driver.js';
 import { FileHardStateStore } from '../../../broker/raft/hard-state.js';
 import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../../../broker/raft/log-storage.js';
 import { raftEnvelopeToWire } from '../../../broker/raft/codec.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { isSkeinError } from '../../../transport/errors.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../../transport/protocol/record-batch.js';
