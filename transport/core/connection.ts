@@ -27,7 +27,7 @@ import {
 import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
 import { Pacer } from './pacer.js';
 import { receiveResult, ReceiveStream } from './receive-stream.js';
-import { Recovery, type RecoveryListener } from './recovery.js';
+import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
 import { RttEstimator } from './rtt.js';
 import { SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
@@ -95,7 +95,7 @@ function emptyAckFrame(): AckFrame {
  * time, and polls it for packets to send. Nothing in here reads a clock,
  * sets a timer or touches a socket.
  */
-export class ConnectionCore implements RecoveryListener {
+export class ConnectionCore implements LossRecoveryListener {
   state: ConnectionState;
   /** Why it closed; undefined while open and after a clean close. */
   closeError: SkeinError | undefined;
@@ -132,7 +132,7 @@ export class ConnectionCore implements RecoveryListener {
   private readonly ackTracker: AckTracker;
   private readonly sendStream: SendStream;
   private readonly receiveStream: ReceiveStream;
-  private recovery: Recovery | null = null;
+  private recovery: LossRecovery | null = null;
   private readonly reader = new Reader();
   private readonly ackFrame = emptyAckFrame();
 
@@ -285,7 +285,7 @@ export class ConnectionCore implements RecoveryListener {
             initialWindowPackets: transportLimits.initialWindowPackets,
             minimumWindowPackets: transportLimits.minimumWindowPackets,
           });
-    this.recovery = new Recovery(
+    this.recovery = new LossRecovery(
       this.sent,
       this.rtt,
       cc,
@@ -707,7 +707,7 @@ export class ConnectionCore implements RecoveryListener {
     c.persistentCongestions = r.persistentCongestions;
   }
 
-  // RecoveryListener: called by Recovery as packets are settled.
+  // LossRecoveryListener: called by LossRecovery as packets are settled.
   onStreamAcked(offset: number, length: number): void {
     this.sendStream.onAcked(offset, length);
   }
