@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { Connection, type ConnectionDriver } from './connection.js';
-import type { EndpointCoreOptions } from './core/config.js';
+import type { EndpointCoreOptions } from './core/endpoint-settings.js';
 import { type ConnectionCore, type PeerAddress, peerAddress } from './core/connection.js';
 import { EndpointCore } from './core/endpoint.js';
 import type { CoreEnvironment } from './core/environment.js';
@@ -142,7 +142,7 @@ export class Endpoint implements ConnectionDriver {
     this.loss = loss;
     this.lossOnSend = loss !== null && lossSide !== 'receive';
     this.lossOnReceive = loss !== null && lossSide !== 'send';
-    this.slab = new SendSlab(slabBytes, core.config.datagramBytes);
+    this.slab = new SendSlab(slabBytes, core.settings.datagramBytes);
     const bound = socket.address();
     this.address = { host: bound.address, port: bound.port };
     socket.on('message', this.onMessage);

@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { AckTracker } from './ack-tracker.js';
-import type { EndpointCoreConfig } from './config.js';
+import type { EndpointSettings } from './endpoint-settings.js';
 import { FixedWindow, NewReno, type CongestionController } from './congestion.js';
 import {
   type AckFrame,
@@ -191,7 +191,7 @@ export class ConnectionCore implements LossRecoveryListener {
     readonly localCid: ConnectionId,
     remoteCid: ConnectionId | null,
     readonly peer: PeerAddress,
-    private readonly config: EndpointCoreConfig,
+    private readonly settings: EndpointSettings,
     private readonly host: ConnectionHost,
     nowMs: number,
   ) {
@@ -199,37 +199,37 @@ export class ConnectionCore implements LossRecoveryListener {
     this.createdMs = nowMs;
     this.lastReceiveMs = nowMs;
     this.heardListenMs = host.listenMs(nowMs);
-    this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : config.datagramBytes;
-    this.sendMessageBytesMax = config.messageBytesMax;
-    this.idleTimeoutMs = config.idleTimeoutMs;
-    this.keepaliveMs = config.keepaliveMs;
-    this.handshakeDeadlineMs = nowMs + config.handshakeTimeoutMs;
+    this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : settings.datagramBytes;
+    this.sendMessageBytesMax = settings.messageBytesMax;
+    this.idleTimeoutMs = settings.idleTimeoutMs;
+    this.keepaliveMs = settings.keepaliveMs;
+    this.handshakeDeadlineMs = nowMs + settings.handshakeTimeoutMs;
     this.rtt = new RttEstimator(transportLimits.initialRttMs);
     this.sent = new SentPackets(transportLimits.packetsInFlightMax);
     this.pacer = new Pacer({
       burstMs: transportLimits.pacingBurstMs,
-      burstBytesMin: transportLimits.pacingBurstPacketsMin * config.datagramBytes,
-      burstBytesMax: transportLimits.pacingBurstPacketsMax * config.datagramBytes,
+      burstBytesMin: transportLimits.pacingBurstPacketsMin * settings.datagramBytes,
+      burstBytesMax: transportLimits.pacingBurstPacketsMax * settings.datagramBytes,
     });
     this.ackTracker = new AckTracker({
       rangesMax: transportLimits.ackRangesMax,
       ackDelayMaxMs: transportLimits.ackDelayMaxMs,
       elicitingPacketsBeforeAck: transportLimits.ackElicitingPacketsBeforeAck,
     });
-    this.sendStream = new SendStream(config.sendBufferBytes, transportLimits.sendChunkBytes);
+    this.sendStream = new SendStream(settings.sendBufferBytes, transportLimits.sendChunkBytes);
     this.receiveStream = new ReceiveStream({
-      windowBytes: config.receiveWindowBytes,
-      messageBytesMax: config.messageBytesMax,
+      windowBytes: settings.receiveWindowBytes,
+      messageBytesMax: settings.messageBytesMax,
       fragmentsMax: transportLimits.receiveFragmentsMax,
       queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
       preallocateBytesMax: transportLimits.reassemblyPreallocateBytesMax,
     });
     this.localParams = {
-      messageBytesMax: config.messageBytesMax,
-      receiveWindowBytes: config.receiveWindowBytes,
-      datagramBytesMax: config.datagramBytes,
+      messageBytesMax: settings.messageBytesMax,
+      receiveWindowBytes: settings.receiveWindowBytes,
+      datagramBytesMax: settings.datagramBytes,
       ackDelayMaxMs: transportLimits.ackDelayMaxMs,
-      idleTimeoutMs: config.idleTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
     };
     if (role === 'client') {
       this.state = 'handshake';
@@ -267,9 +267,9 @@ export class ConnectionCore implements LossRecoveryListener {
 
   /** Applies the peer's transport parameters; from here on data can flow. */
   private openWith(nowMs: number, params: TransportParameters): void {
-    this.datagramBytes = Math.min(this.config.datagramBytes, params.datagramBytesMax);
+    this.datagramBytes = Math.min(this.settings.datagramBytes, params.datagramBytesMax);
     // A message must fit the peer's size limit and, with its prefix, the peer's whole window.
-    this.sendMessageBytesMax = Math.min(this.config.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - 9);
+    this.sendMessageBytesMax = Math.min(this.settings.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - 9);
     this.peerCreditLimit = params.receiveWindowBytes;
     this.peerAckDelayMaxMs = params.ackDelayMaxMs;
     if (params.idleTimeoutMs > 0 && (this.idleTimeoutMs === 0 || params.idleTimeoutMs < this.idleTimeoutMs)) {
@@ -278,8 +278,8 @@ export class ConnectionCore implements LossRecoveryListener {
     // Keepalives must come well before either side's idle timeout.
     if (this.keepaliveMs > 0 && this.idleTimeoutMs > 0) this.keepaliveMs = Math.min(this.keepaliveMs, this.idleTimeoutMs / 2);
     const cc: CongestionController =
-      this.config.congestion === 'fixed'
-        ? new FixedWindow(this.config.fixedWindowBytes)
+      this.settings.congestion === 'fixed'
+        ? new FixedWindow(this.settings.fixedWindowBytes)
         : new NewReno({
             datagramBytes: this.datagramBytes,
             initialWindowPackets: transportLimits.initialWindowPackets,
@@ -353,7 +353,7 @@ export class ConnectionCore implements LossRecoveryListener {
     if (this.peerConfirmed || this.state !== 'open') return;
     // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
     this.heardFrom(nowMs);
-    this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
+    this.handshakeDeadlineMs = nowMs + this.settings.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
   }
@@ -390,7 +390,7 @@ export class ConnectionCore implements LossRecoveryListener {
 
   /** True when a message of `bytes` would be taken by `send` right now. */
   get sendBufferBytesFree(): number {
-    return this.config.sendBufferBytes - this.sendStream.bufferedBytes;
+    return this.settings.sendBufferBytes - this.sendStream.bufferedBytes;
   }
 
   /**
@@ -401,7 +401,7 @@ export class ConnectionCore implements LossRecoveryListener {
    */
   get sendRoomBytes(): number {
     if (this.state !== 'open') return 0;
-    const bufferRoom = this.config.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
+    const bufferRoom = this.settings.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
     return Math.max(0, Math.min(bufferRoom, this.host.sendBudgetRoom(this)));
   }
 
@@ -466,7 +466,7 @@ export class ConnectionCore implements LossRecoveryListener {
     if (error === undefined) {
       if (this.state === 'flushing') return;
       this.state = 'flushing';
-      this.flushDeadlineMs = nowMs + this.config.closeTimeoutMs;
+      this.flushDeadlineMs = nowMs + this.settings.closeTimeoutMs;
       this.maybeFinishFlush(nowMs);
       this.host.activate(this);
       return;
@@ -494,7 +494,7 @@ export class ConnectionCore implements LossRecoveryListener {
     // Closing keeps resending CLOSE until the peer answers with its own, for up to the close timeout: on a lossy
     // link a single CLOSE may well be lost, and the peer would otherwise only learn of it from its idle timeout.
     // Draining answers each CLOSE it gets and lingers long enough to absorb the closer's resends.
-    this.closeDeadlineMs = nowMs + Math.max(lingerMs, state === 'closing' ? this.config.closeTimeoutMs : transportLimits.drainingLingerMsMin);
+    this.closeDeadlineMs = nowMs + Math.max(lingerMs, state === 'closing' ? this.settings.closeTimeoutMs : transportLimits.drainingLingerMsMin);
     if (state === 'draining') {
       this.closeFrame = encodeClose('', '');
       this.closeSendPending = true;
@@ -800,7 +800,7 @@ export class ConnectionCore implements LossRecoveryListener {
     }
 
     let flags = packetFlag.ackEliciting;
-    if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.config.receiveWindowBytes) <= limit) {
+    if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.settings.receiveWindowBytes) <= limit) {
       pos = writeMaxData(out, pos, this.receiveStream.grantCredit());
       this.maxDataPending = false;
       flags |= packetFlag.maxData;
@@ -937,7 +937,7 @@ export class ConnectionCore implements LossRecoveryListener {
       return;
     }
     if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
-      this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.config.handshakeTimeoutMs} ms` }));
+      this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.settings.handshakeTimeoutMs} ms` }));
       return;
     }
     if (state === 'handshake') {
@@ -952,7 +952,7 @@ export class ConnectionCore implements LossRecoveryListener {
     if (nowMs >= this.flushDeadlineMs) {
       this.flushDeadlineMs = Infinity;
       this.startClosing(nowMs, 'TIMEOUT', 'close timed out with data unacknowledged', new SkeinError('TIMEOUT', {
-        message: `queued data was not acknowledged within the close timeout of ${this.config.closeTimeoutMs} ms`,
+        message: `queued data was not acknowledged within the close timeout of ${this.settings.closeTimeoutMs} ms`,
       }));
       return;
     }
@@ -986,7 +986,7 @@ export class ConnectionCore implements LossRecoveryListener {
 
   /** On the listening clock: when the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
   private deadPeerAtListenMs(): number {
-    const timeoutMs = this.config.deadPeerTimeoutMs;
+    const timeoutMs = this.settings.deadPeerTimeoutMs;
     return timeoutMs > 0 ? this.unansweredSinceListenMs + timeoutMs : Infinity;
   }
 
@@ -999,7 +999,7 @@ export class ConnectionCore implements LossRecoveryListener {
   /** Two probes: the oldest unacknowledged data again if there is no fresh data, else a PING (RFC 9002 §6.2.4). */
   private onProbeTimeout(): void {
     this.probesPending = 2;
-    if (this.receiveStream.creditGranted > this.config.receiveWindowBytes) this.maxDataPending = true;
+    if (this.receiveStream.creditGranted > this.settings.receiveWindowBytes) this.maxDataPending = true;
     if (this.sendStream.hasPending) return;
     const sent = this.sent;
     for (let pn = sent.oldestOutstanding; pn < sent.nextPn; pn++) {

@@ -1,6 +1,6 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
-import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
+import { type EndpointSettings, type EndpointCoreOptions, resolveEndpointSettings } from './endpoint-settings.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
 import { Admission } from './admission.js';
 import { ClientBudgets } from './budgets.js';
@@ -58,7 +58,7 @@ interface StatelessReply {
  * padded to datagramBytesMin; RETRY and REFUSE are a few dozen bytes).
  */
 export class EndpointCore implements ConnectionHost {
-  readonly config: EndpointCoreConfig;
+  readonly settings: EndpointSettings;
   private readonly connections = new Map<number, ConnectionCore>();
   /** Server connections whose client has not yet confirmed, by "host|port|clientCid": repeated INITs find them. */
   private readonly pending = new Map<string, ConnectionCore>();
@@ -100,10 +100,10 @@ export class EndpointCore implements ConnectionHost {
     options: EndpointCoreOptions,
     private readonly env: CoreEnvironment,
   ) {
-    this.config = resolveEndpointConfig(options);
+    this.settings = resolveEndpointSettings(options);
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
-    this.admission = new Admission({ connectionsMax: this.config.connectionsMax, connectionsPerAddressMax: this.config.connectionsPerAddressMax });
-    this.budgets = new ClientBudgets(this.config, this.drops, (connection) => this.emit(connection, 'writable'));
+    this.admission = new Admission({ connectionsMax: this.settings.connectionsMax, connectionsPerAddressMax: this.settings.connectionsPerAddressMax });
+    this.budgets = new ClientBudgets(this.settings, this.drops, (connection) => this.emit(connection, 'writable'));
   }
 
   get connectionCount(): number {
@@ -336,7 +336,7 @@ export class EndpointCore implements ConnectionHost {
     }
     const cookie = readCookie(reader);
     const params = readParameters(reader);
-    if (!this.config.acceptConnections) {
+    if (!this.settings.acceptConnections) {
       this.drops.refused++;
       this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.notAccepting));
       return;
@@ -368,7 +368,7 @@ export class EndpointCore implements ConnectionHost {
       this.drops.replayedCookie++;
       return;
     }
-    const priority = this.config.isPriorityPeer(host, port);
+    const priority = this.settings.isPriorityPeer(host, port);
     const admission = this.admission.decide(host, port, priority, this.connections.size);
     if (!admission.admit || this.usedCookies.size >= transportLimits.usedCookiesMax) {
       this.drops.refused++;
@@ -377,7 +377,7 @@ export class EndpointCore implements ConnectionHost {
     }
     for (const old of admission.evict) this.evict(old);
     this.usedCookies.set(cookieKey, nowMs + 2 * transportLimits.cookieLifetimeMs);
-    const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.config, this, nowMs);
+    const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.settings, this, nowMs);
     connection.priority = priority;
     connection.cookieKey = cookieKey;
     connection.acceptFrom(nowMs, params);
@@ -458,7 +458,7 @@ export class EndpointCore implements ConnectionHost {
 
   /** Starts a client connection to an IP address; 'connected' or 'closed' follows. */
   connect(nowMs: number, host: string, port: number, handshakeTimeoutMs?: number): ConnectionCore {
-    const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.config, this, nowMs);
+    const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.settings, this, nowMs);
     if (handshakeTimeoutMs !== undefined) connection.limitHandshake(nowMs + handshakeTimeoutMs);
     this.connections.set(connection.localCid.key, connection);
     this.activate(connection);
@@ -581,9 +581,9 @@ export class EndpointCore implements ConnectionHost {
     }
     const memory = {
       reassemblyBytes: this.budgets.receiveHeldBytes,
-      reassemblyBytesMax: this.config.reassemblyBytesMax,
+      reassemblyBytesMax: this.settings.reassemblyBytesMax,
       sendBytes: this.budgets.sendHeldBytes,
-      sendBytesMax: this.config.sendBytesMax,
+      sendBytesMax: this.settings.sendBytesMax,
     };
     return { ...sum, ...this.totals, connectionsOpen: open, memory, drops: { ...this.drops } };
   }

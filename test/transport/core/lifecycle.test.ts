@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
 import type { ConnectionCore } from '../../../transport/core/connection.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { SkeinError } from '../../../transport/errors.js';

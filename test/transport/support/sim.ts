@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { SkeinError } from '../../../transport/errors.js';
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
 import { type ConnectionCore, type PeerAddress, peerAddress } from '../../../transport/core/connection.js';
 import { EndpointCore } from '../../../transport/core/endpoint.js';
 import type { CoreEnvironment } from '../../../transport/core/environment.js';

@@ -1,4 +1,4 @@
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
 import type { ConnectionCore } from '../../../transport/core/connection.js';
 import { Prng } from '../../../transport/core/prng.js';
 import type { SkeinError } from '../../../transport/errors.js';
