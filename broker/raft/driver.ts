@@ -1,7 +1,7 @@
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
-import { isNodeId, type ConfChange } from './core/config.js';
+import { isNodeId, type ConfChange } from './core/membership.js';
 import { RaftCore, type Proposed, type RaftCoreOptions, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
 import type { RaftStorage } from './core/storage.js';
 import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';

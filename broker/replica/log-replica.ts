@@ -9,7 +9,7 @@ import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/
 import type { RaftMux } from '../raft/mux.js';
 import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
-import { bootstrapState } from '../raft/core/config.js';
+import { bootstrapState } from '../raft/core/membership.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
 import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../raft/log-storage.js';
 import { AdvanceSignal } from '../partition/advance-signal.js';

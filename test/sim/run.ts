@@ -1,5 +1,5 @@
 import { decodeWire, encodeWire } from '../../broker/raft/codec.js';
-import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core/config.js';
+import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core/membership.js';
 import type { NodeId } from '../../broker/raft/core/types.js';
 import { RaftDriver } from '../../broker/raft/driver.js';
 import type { RaftTimers } from '../../broker/raft/timers.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeRaftEnvelope, encodeRaftEnvelope, raftEnvelopeFromWire, raftEnvelopeToWire, type RaftEnvelope } from '../../../broker/raft/codec.js';
-import { encodeConfEntry } from '../../../broker/raft/core/config.js';
+import { encodeConfEntry } from '../../../broker/raft/core/membership.js';
 import type { Entry, RaftMessage } from '../../../broker/raft/core/types.js';
 import { RaftMux } from '../../../broker/raft/mux.js';
 import { isSkeinError } from '../../../transport/errors.js';

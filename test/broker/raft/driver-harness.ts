@@ -1,4 +1,4 @@
-import { bootstrapState } from '../../../broker/raft/core/config.js';
+import { bootstrapState } from '../../../broker/raft/core/membership.js';
 import type { RaftStorage } from '../../../broker/raft/core/storage.js';
 import { emptyHardState, type Entry, type HardState, type NodeId, type Snapshot } from '../../../broker/raft/core/types.js';
 import { RaftDriver, type RaftDriverOptions, type RaftStateMachine } from '../../../broker/raft/driver.js';

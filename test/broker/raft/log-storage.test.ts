@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
-import { bootstrapState, encodeConfEntry } from '../../../broker/raft/core/config.js';
+import { bootstrapState, encodeConfEntry } from '../../../broker/raft/core/membership.js';
 import { emptySnapshot, type Entry, type NodeId, type RaftMessage, type Snapshot } from '../../../broker/raft/core/types.js';
 import { RaftDriver } from '../../../broker/raft/driver.js';
 import { FileHardStateStore } from '../../../broker/raft/hard-state.js';
