@@ -1,5 +1,5 @@
 import type { MessageChannel } from './channel.js';
-import type { ConnectionCore } from './core/connection.js';
+import type { ConnectionCore } from './core/connection-core.js';
 import type { ConnectionStats } from './core/stats.js';
 import { SkeinError } from './errors.js';
 import { transportLimits } from './limits.js';

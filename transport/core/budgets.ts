@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import type { EndpointSettings } from './endpoint-settings.js';
-import type { ConnectionCore } from './connection.js';
+import type { ConnectionCore } from './connection-core.js';
 import type { EndpointDropCounters } from './stats.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
-import type { ConnectionCore } from '../../../transport/core/connection.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { SkeinError } from '../../../transport/errors.js';
 import { createLossModel, type LinkLossModel } from '../../../transport/loss/index.js';

@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { type EndpointSettings, type EndpointCoreOptions, resolveEndpointSettings } from './endpoint-settings.js';
-import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
+import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection-core.js';
 import { Admission } from './admission.js';
 import { ClientBudgets } from './budgets.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
