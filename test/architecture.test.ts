@@ -93,6 +93,28 @@ describe('layering', () => {
   });
 });
 
+/**
+ * Where time comes only from a Clock (transport/clock.ts, the one file that reads the globals): the
+ * rule of the README's "How it is built". sdk/ and the rest of broker/ join the list as they adopt it.
+ */
+const clockFolders = ['transport', 'broker/raft', 'broker/log'];
+const clockCalls = [/\bDate\.now\s*\(/, /\bperformance\.now\s*\(/, /\bset(Timeout|Interval)\s*\(/];
+
+function withoutComments(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+}
+
+describe('one clock', () => {
+  it('shells read the time and set timers through a Clock only', () => {
+    const files = clockFolders.flatMap(sourceFiles).filter((file) => file !== join('transport', 'clock.ts'));
+    expect(files.length).toBeGreaterThan(50);
+    for (const file of files) {
+      const text = withoutComments(file);
+      for (const pattern of clockCalls) expect([file, pattern.source, pattern.test(text)]).toEqual([file, pattern.source, false]);
+    }
+  });
+});
+
 const pureCores = ['transport/core', 'broker/raft/core'];
 const forbiddenImports = /^(node:)?(dgram|net|fs|fs\/promises|timers|timers\/promises|child_process|worker_threads|perf_hooks|crypto|os|cluster|http|https)$/;
 const forbiddenCalls = [
@@ -116,7 +138,7 @@ describe('protocol cores are pure', () => {
           const layer = resolvedLayer(file, spec);
           if (layer !== null) expect([file, spec, layer]).not.toEqual([file, spec, 'sdk']);
         }
-        const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+        const text = withoutComments(file);
         for (const pattern of forbiddenCalls) {
           expect([file, pattern.source, pattern.test(text)]).toEqual([file, pattern.source, false]);
         }

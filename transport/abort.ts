@@ -1,3 +1,5 @@
+import { systemClock } from './clock.js';
+
 /**
  * AbortSignal plumbing shared by the SDK and the broker (which may not import
  * each other): undici's rule, a call aborted by its signal rejects with
@@ -83,20 +85,20 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, reason: () => unknown): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const onAbort = (): void => {
-    clearTimeout(timer);
+    cancelTimer();
     controller.abort(signal!.reason);
   };
   let stopListening = (): void => {};
-  const timer = setTimeout(() => {
+  const cancelTimer = systemClock.after(timeoutMs, () => {
     stopListening();
     controller.abort(reason());
-  }, timeoutMs);
+  });
   if (signal?.aborted) onAbort();
   else if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
   return {
     signal: controller.signal,
     dispose: () => {
-      clearTimeout(timer);
+      cancelTimer();
       stopListening();
     },
   };
@@ -107,13 +109,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
     let stopListening = (): void => {};
-    const timer = setTimeout(() => {
+    const cancelTimer = systemClock.after(ms, () => {
       stopListening();
       resolve();
-    }, ms);
+    });
     if (signal !== undefined) {
       stopListening = whenAborted(signal, () => {
-        clearTimeout(timer);
+        cancelTimer();
         reject(signal.reason);
       });
     }

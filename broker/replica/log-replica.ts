@@ -209,7 +209,7 @@ export class LogReplica implements RaftStateMachine {
       await this.driver.snapshot({ keepEntries: options.keepEntries });
     }
     if (this.closedValue) return 0;
-    return this.storage.enforceRetention({ nowMs: options.nowMs }).segmentsDeleted;
+    return this.storage.enforceRetention({ epochMs: options.nowMs }).segmentsDeleted;
   }
 
   // ------------------------------------------------------------------ writes
