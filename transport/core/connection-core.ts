@@ -29,7 +29,7 @@ import { Pacer } from './pacer.js';
 import { receiveResult, ReceiveStream } from './receive-stream.js';
 import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
 import { RttEstimator } from './rtt.js';
-import { SendStream } from './send-stream.js';
+import { messagePrefixBytesMax, SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
 import { type ConnectionCounters, type ConnectionStats, emptyConnectionCounters } from './stats.js';
 import { DecodeError, Reader } from './varint.js';
@@ -269,7 +269,7 @@ export class ConnectionCore implements LossRecoveryListener {
   private openWith(nowMs: number, params: TransportParameters): void {
     this.datagramBytes = Math.min(this.settings.datagramBytes, params.datagramBytesMax);
     // A message must fit the peer's size limit and, with its prefix, the peer's whole window.
-    this.sendMessageBytesMax = Math.min(this.settings.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - 9);
+    this.sendMessageBytesMax = Math.min(this.settings.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - messagePrefixBytesMax);
     this.peerCreditLimit = params.receiveWindowBytes;
     this.peerAckDelayMaxMs = params.ackDelayMaxMs;
     if (params.idleTimeoutMs > 0 && (this.idleTimeoutMs === 0 || params.idleTimeoutMs < this.idleTimeoutMs)) {

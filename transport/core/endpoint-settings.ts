@@ -1,6 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import type { CongestionAlgorithm } from './congestion.js';
+import { messagePrefixBytesMax } from './send-stream.js';
 
 /** Endpoint options a user may choose; everything else comes from transportLimits. */
 export interface EndpointCoreOptions {
@@ -68,7 +69,7 @@ export function resolveEndpointSettings(options: EndpointCoreOptions = {}): Endp
   const datagramBytes = checkInteger('datagramBytes', options.datagramBytes ?? L.datagramBytesDefault, L.datagramBytesMin, L.datagramBytesMax);
   const messageBytesMax = checkInteger('messageBytesMax', options.messageBytesMax ?? L.messageBytesDefault, 0, L.messageBytesMax);
   // One largest message (with its length prefix) must fit both buffers, or it could never be sent or received.
-  const messageStreamBytes = messageBytesMax + 8;
+  const messageStreamBytes = messageBytesMax + messagePrefixBytesMax;
   const sendBufferBytes = checkInteger(
     'sendBufferBytes',
     options.sendBufferBytes ?? Math.max(L.sendBufferBytesDefault, messageStreamBytes),
