@@ -5,11 +5,12 @@ import type { EndpointSettings } from './endpoint-settings.js';
 import { FixedWindow, NewReno, type CongestionController } from './congestion.js';
 import {
   type AckFrame,
+  emptyFrameFields,
   encodeClose,
   frameType,
   maxDataFrameBytes,
-  readAck,
   readClose,
+  readFrame,
   streamFrameHeaderBytes,
   writeAck,
   writeMaxData,
@@ -18,6 +19,7 @@ import {
 import {
   type ConnectionId,
   dataHeaderBytes,
+  readDataPacketNumber,
   refuseReason,
   type TransportParameters,
   writeAccept,
@@ -26,7 +28,7 @@ import {
 } from './packet.js';
 import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
 import { Pacer } from './pacer.js';
-import { receiveResult, ReceiveStream } from './receive-stream.js';
+import { type ReceiveResult, receiveResult, ReceiveStream } from './receive-stream.js';
 import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
 import { RttEstimator } from './rtt.js';
 import { messagePrefixBytesMax, SendStream } from './send-stream.js';
@@ -84,9 +86,11 @@ export interface ConnectionHost {
 
 export type SendOutcome = 'queued' | 'full';
 
-/** A reusable holder for decoded ACK frames (the hot path allocates nothing per ACK). */
-function emptyAckFrame(): AckFrame {
-  return { largest: 0, ackDelayUs: 0, rangeCount: 0, ranges: new Float64Array(2 * transportLimits.ackRangesMax) };
+/** Why the peer broke the protocol, for each violation ReceiveStream reports. */
+function streamViolation(result: ReceiveResult): string {
+  if (result === receiveResult.flowViolation) return 'stream data beyond the granted credit';
+  if (result === receiveResult.malformed) return 'a message length in a longer form than it needs';
+  return 'a message above the agreed size limit';
 }
 
 /**
@@ -134,7 +138,7 @@ export class ConnectionCore implements LossRecoveryListener {
   private readonly receiveStream: ReceiveStream;
   private recovery: LossRecovery | null = null;
   private readonly reader = new Reader();
-  private readonly ackFrame = emptyAckFrame();
+  private readonly frame = emptyFrameFields(transportLimits.ackRangesMax);
 
   /** Datagram size in use: ours, lowered to the peer's limit once known. */
   private datagramBytes: number;
@@ -551,117 +555,91 @@ export class ConnectionCore implements LossRecoveryListener {
   handleData(nowMs: number, bytes: Uint8Array): void {
     const state = this.state;
     if (state === 'closed' || state === 'handshake') return;
-    const length = bytes.length;
-    const truncated = ((bytes[9]! << 24) | (bytes[10]! << 16) | (bytes[11]! << 8) | bytes[12]!) >>> 0;
     const tracker = this.ackTracker;
-    const pn = decodePacketNumber(truncated, tracker.largest);
+    const pn = decodePacketNumber(readDataPacketNumber(bytes), tracker.largest);
     this.counters.packetsReceived++;
-    this.counters.bytesReceived += length;
+    this.counters.bytesReceived += bytes.length;
     if (pn < tracker.floor || tracker.received.has(pn)) {
       this.counters.packetsDuplicate++;
       return;
     }
     if (state === 'closing' || state === 'draining') {
-      const closes = this.carriesClose(bytes);
-      if (state === 'closing' && closes) {
-        // The peer closed too (or answered our CLOSE): nothing is left to say.
-        this.state = 'closed';
-      } else if (state === 'closing' || closes) {
-        // Whatever the peer still sends meets our CLOSE again: it may have lost the first one.
-        this.closeSendPending = true;
-      }
-      this.host.activate(this);
+      this.answerWhileTerminating(bytes);
       return;
     }
     this.heardFrom(nowMs);
-    if (!this.peerConfirmed && this.role === 'server') {
-      this.peerConfirmed = true;
-      this.acceptPending = false;
-      if (!this.rtt.hasSample && this.acceptSentMs > -Infinity) this.rtt.update(nowMs - this.acceptSentMs, 0);
-      this.host.emit(this, 'accepted');
-    }
-    const reader = this.reader;
-    reader.reset(bytes, dataHeaderBytes, length);
-    let ackEliciting = false;
-    try {
-      while (reader.pos < length) {
-        const type = bytes[reader.pos++]!;
-        if (type === frameType.stream) {
-          const offset = reader.varint();
-          const dataLength = reader.varint();
-          const data = reader.view(dataLength);
-          ackEliciting = true;
-          // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
-          if (offset + dataLength > this.receiveStream.contiguousEnd && !this.host.receiveRoom(this, dataLength, nowMs)) return;
-          const result = this.receiveStream.receive(offset, data);
-          this.syncReceiveHeld(nowMs);
-          if (result !== receiveResult.ok) {
-            if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
-            this.protocolViolation(
-              nowMs,
-              result === receiveResult.flowViolation
-                ? 'stream data beyond the granted credit'
-                : result === receiveResult.malformed
-                  ? 'a message length in a longer form than it needs'
-                  : 'a message above the agreed size limit',
-            );
-            return;
-          }
-          this.counters.bytesDuplicate = this.receiveStream.duplicateBytes;
-          if (!this.readableSignaled && this.receiveStream.queuedMessages > 0) {
-            this.readableSignaled = true;
-            this.host.emit(this, 'readable');
-          }
-        } else if (type === frameType.ack) {
-          if (!this.handleAckFrame(nowMs, reader)) return;
-        } else if (type === frameType.padding) {
-          while (reader.pos < length && bytes[reader.pos] === 0) reader.pos++;
-        } else if (type === frameType.ping) {
-          ackEliciting = true;
-        } else if (type === frameType.maxData) {
-          const limit = reader.varint();
-          ackEliciting = true;
-          if (limit > this.peerCreditLimit) this.peerCreditLimit = limit;
-        } else if (type === frameType.close) {
-          const { code, reason } = readClose(reader);
-          const error =
-            code === ''
-              ? undefined
-              : new SkeinError('CONNECTION_CLOSED', { message: `the peer closed the connection: ${code}: ${reason}`, details: { peerCode: code } });
-          this.enterTerminal('draining', nowMs, error);
-          return;
-        } else {
-          throw new DecodeError(`unknown frame type ${type}`);
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-      // Frames before the bad one were idempotent; not acknowledging the packet is all that is needed.
-      this.counters.malformedPackets++;
-      return;
-    }
+    if (!this.peerConfirmed && this.role === 'server') this.confirmPeer(nowMs);
+    const ackEliciting = this.applyFrames(nowMs, bytes);
+    if (ackEliciting === null) return;
     tracker.onPacket(pn, nowMs, ackEliciting);
     if (tracker.pending) this.host.activate(this);
   }
 
-  /** Whether a packet holds a CLOSE frame (frames are walked, not applied). */
+  /** A packet while closing or draining: only whether it carries a CLOSE matters. */
+  private answerWhileTerminating(bytes: Uint8Array): void {
+    const closes = this.carriesClose(bytes);
+    if (this.state === 'closing' && closes) {
+      // The peer closed too (or answered our CLOSE): nothing is left to say.
+      this.state = 'closed';
+    } else if (this.state === 'closing' || closes) {
+      // Whatever the peer still sends meets our CLOSE again: it may have lost the first one.
+      this.closeSendPending = true;
+    }
+    this.host.activate(this);
+  }
+
+  /** Server: the client's first DATA packet confirms the handshake (our ACCEPT arrived). */
+  private confirmPeer(nowMs: number): void {
+    this.peerConfirmed = true;
+    this.acceptPending = false;
+    if (!this.rtt.hasSample && this.acceptSentMs > -Infinity) this.rtt.update(nowMs - this.acceptSentMs, 0);
+    this.host.emit(this, 'accepted');
+  }
+
+  /**
+   * Applies the frames of a DATA packet in order. Returns whether the packet
+   * asks for an ACK, or null when it must go unacknowledged: malformed (the
+   * frames before the bad one were idempotent), without room for its data
+   * (the peer resends it), or ending the connection.
+   */
+  private applyFrames(nowMs: number, bytes: Uint8Array): boolean | null {
+    const reader = this.reader;
+    const frame = this.frame;
+    reader.reset(bytes, dataHeaderBytes, bytes.length);
+    let ackEliciting = false;
+    try {
+      while (reader.pos < bytes.length) {
+        const type = readFrame(reader, frame, transportLimits.ackRangesMax);
+        if (type === frameType.stream) {
+          ackEliciting = true;
+          if (!this.receiveStreamFrame(nowMs, frame.streamOffset, frame.streamData)) return null;
+        } else if (type === frameType.ack) {
+          if (!this.handleAckFrame(nowMs, frame.ack)) return null;
+        } else if (type === frameType.ping) {
+          ackEliciting = true;
+        } else if (type === frameType.maxData) {
+          ackEliciting = true;
+          if (frame.maxData > this.peerCreditLimit) this.peerCreditLimit = frame.maxData;
+        } else if (type === frameType.close) {
+          this.handleCloseFrame(nowMs, reader);
+          return null;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.counters.malformedPackets++;
+      return null;
+    }
+    return ackEliciting;
+  }
+
+  /** Whether a packet holds a CLOSE frame (frames are read, not applied). */
   private carriesClose(bytes: Uint8Array): boolean {
     const reader = this.reader;
     reader.reset(bytes, dataHeaderBytes, bytes.length);
     try {
       while (reader.pos < bytes.length) {
-        const type = reader.u8();
-        if (type === frameType.close) return true;
-        if (type === frameType.stream) {
-          reader.varint();
-          reader.skip(reader.varint());
-        } else if (type === frameType.ack) {
-          readAck(reader, this.ackFrame, transportLimits.ackRangesMax);
-        } else if (type === frameType.maxData) {
-          reader.varint();
-        } else if (type !== frameType.padding && type !== frameType.ping) {
-          return false;
-        }
+        if (readFrame(reader, this.frame, transportLimits.ackRangesMax) === frameType.close) return true;
       }
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
@@ -669,10 +647,34 @@ export class ConnectionCore implements LossRecoveryListener {
     return false;
   }
 
+  /** Returns false when the packet must go unacknowledged: no room for the data now, or it broke the protocol. */
+  private receiveStreamFrame(nowMs: number, offset: number, data: Uint8Array): boolean {
+    const stream = this.receiveStream;
+    // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
+    if (offset + data.length > stream.contiguousEnd && !this.host.receiveRoom(this, data.length, nowMs)) return false;
+    const result = stream.receive(offset, data);
+    this.syncReceiveHeld(nowMs);
+    if (result !== receiveResult.ok) {
+      if (result !== receiveResult.noRoom) this.protocolViolation(nowMs, streamViolation(result));
+      return false;
+    }
+    this.counters.bytesDuplicate = stream.duplicateBytes;
+    if (!this.readableSignaled && stream.queuedMessages > 0) {
+      this.readableSignaled = true;
+      this.host.emit(this, 'readable');
+    }
+    return true;
+  }
+
+  private handleCloseFrame(nowMs: number, reader: Reader): void {
+    const { code, reason } = readClose(reader);
+    const error =
+      code === '' ? undefined : new SkeinError('CONNECTION_CLOSED', { message: `the peer closed the connection: ${code}: ${reason}`, details: { peerCode: code } });
+    this.enterTerminal('draining', nowMs, error);
+  }
+
   /** Returns false when the ACK broke the protocol (the connection is then closing). */
-  private handleAckFrame(nowMs: number, reader: Reader): boolean {
-    const frame = this.ackFrame;
-    readAck(reader, frame, transportLimits.ackRangesMax);
+  private handleAckFrame(nowMs: number, frame: AckFrame): boolean {
     if (frame.largest >= this.sent.nextPn) {
       this.protocolViolation(nowMs, 'an ACK for a packet never sent');
       return false;
@@ -740,65 +742,74 @@ export class ConnectionCore implements LossRecoveryListener {
       this.acceptSentMs = nowMs;
       return writeAccept(out, this.remoteCid!, this.localCid, this.localParams);
     }
-
-    const sent = this.sent;
-    const recovery = this.recovery!;
-    const sendStream = this.sendStream;
     const tracker = this.ackTracker;
     const ackDue = tracker.isDue(nowMs);
-    const probe = this.probesPending > 0;
-    let eliciting =
-      sent.hasRoom &&
-      (probe ||
-        this.maxDataPending ||
-        this.pingPending ||
-        sendStream.hasResend ||
-        (sendStream.hasPending && sendStream.sentOffset < this.peerCreditLimit));
-    this.pacerReleaseMs = Infinity;
-    if (eliciting && !probe) {
-      const cc = recovery.cc;
-      if (sent.bytesInFlight >= cc.windowBytes) {
-        eliciting = false;
-      } else {
-        const release = this.pacer.releaseTimeMs(nowMs, this.datagramBytes, cc.pacingRateBytesPerMs(this.rtt.smoothedMs));
-        if (release > nowMs) {
-          this.pacerReleaseMs = release;
-          eliciting = false;
-        }
-      }
-    }
+    const eliciting = this.mayElicit(nowMs);
     if (!eliciting && !ackDue) return 0;
+    const headerEnd = writeDataHeader(out, this.remoteCid!, truncatePacketNumber(this.sent.nextPn));
+    const pos = tracker.pending || ackDue ? this.writeAckFrame(nowMs, out, headerEnd, eliciting) : headerEnd;
+    const ackLargest = pos > headerEnd ? tracker.received.max - 1 : -1;
+    return eliciting ? this.writeElicitingFrames(nowMs, out, pos, ackLargest) : this.finishAckOnlyPacket(nowMs, out, pos, ackLargest);
+  }
 
-    const pn = sent.nextPn;
+  /**
+   * Whether the next packet may carry ack-eliciting frames: something waits
+   * to go and the congestion window and the pacer let it (a probe goes
+   * regardless). Notes when the pacer will.
+   */
+  private mayElicit(nowMs: number): boolean {
+    const sent = this.sent;
+    const sendStream = this.sendStream;
+    const probe = this.probesPending > 0;
+    this.pacerReleaseMs = Infinity;
+    const waiting =
+      probe ||
+      this.maxDataPending ||
+      this.pingPending ||
+      sendStream.hasResend ||
+      (sendStream.hasPending && sendStream.sentOffset < this.peerCreditLimit);
+    if (!sent.hasRoom || !waiting) return false;
+    if (probe) return true;
+    const cc = this.recovery!.cc;
+    if (sent.bytesInFlight >= cc.windowBytes) return false;
+    const release = this.pacer.releaseTimeMs(nowMs, this.datagramBytes, cc.pacingRateBytesPerMs(this.rtt.smoothedMs));
+    if (release <= nowMs) return true;
+    this.pacerReleaseMs = release;
+    return false;
+  }
+
+  /** Writes an ACK of what we received at `pos`; returns the position after it (`pos` when none fits). */
+  private writeAckFrame(nowMs: number, out: Uint8Array, pos: number, eliciting: boolean): number {
+    const tracker = this.ackTracker;
     const limit = this.datagramBytes;
-    let pos = writeDataHeader(out, this.remoteCid!, truncatePacketNumber(pn));
-    let ackLargest = -1;
-    if (tracker.pending || ackDue) {
-      const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
-      // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
-      const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
-      const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs, transportLimits.ackRangesPerFrameMax);
-      if (next > pos) {
-        ackLargest = tracker.received.max - 1;
-        pos = next;
-        tracker.onAckSent();
-      }
-    }
-    if (!eliciting) {
-      // An ACK-only packet. Now and then add a PING so the peer acknowledges our ACKs and we can forget old ranges.
-      this.ackOnlySinceEliciting++;
-      if (this.ackOnlySinceEliciting >= transportLimits.ackOnlyPacketsBeforePing && tracker.received.count > 1 && sent.hasRoom) {
-        out[pos++] = frameType.ping;
-        this.ackOnlySinceEliciting = 0;
-        return this.finishPacket(nowMs, pos, packetFlag.ackEliciting | packetFlag.ping, 0, 0, ackLargest, false);
-      }
-      sent.record(nowMs, pos, 0, 0, 0, -1);
-      this.counters.packetsSent++;
-      this.counters.bytesSent += pos;
-      this.counters.ackOnlyPacketsSent++;
-      return pos;
-    }
+    const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
+    // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
+    const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
+    const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs, transportLimits.ackRangesPerFrameMax);
+    if (next > pos) tracker.onAckSent();
+    return next;
+  }
 
+  /** Ends a packet that holds only an ACK; now and then adds a PING so the peer acknowledges our ACKs and we can forget old ranges. */
+  private finishAckOnlyPacket(nowMs: number, out: Uint8Array, pos: number, ackLargest: number): number {
+    const sent = this.sent;
+    this.ackOnlySinceEliciting++;
+    if (this.ackOnlySinceEliciting >= transportLimits.ackOnlyPacketsBeforePing && this.ackTracker.received.count > 1 && sent.hasRoom) {
+      out[pos++] = frameType.ping;
+      this.ackOnlySinceEliciting = 0;
+      return this.finishPacket(nowMs, pos, packetFlag.ackEliciting | packetFlag.ping, 0, 0, ackLargest, false);
+    }
+    sent.record(nowMs, pos, 0, 0, 0, -1);
+    this.counters.packetsSent++;
+    this.counters.bytesSent += pos;
+    this.counters.ackOnlyPacketsSent++;
+    return pos;
+  }
+
+  /** Fills the rest of an ack-eliciting packet: MAX_DATA when due, then stream data (resends first), else a PING. */
+  private writeElicitingFrames(nowMs: number, out: Uint8Array, pos: number, ackLargest: number): number {
+    const sendStream = this.sendStream;
+    const limit = this.datagramBytes;
     let flags = packetFlag.ackEliciting;
     if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.settings.receiveWindowBytes) <= limit) {
       pos = writeMaxData(out, pos, this.receiveStream.grantCredit());
@@ -822,7 +833,7 @@ export class ConnectionCore implements LossRecoveryListener {
       flags |= packetFlag.ping;
     }
     this.pingPending = false;
-    if (probe) {
+    if (this.probesPending > 0) {
       this.probesPending--;
       this.counters.probesSent++;
     }
