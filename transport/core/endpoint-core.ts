@@ -18,6 +18,7 @@ import {
   readCookie,
   readParameters,
   refuseReason,
+  type TransportParameters,
   writeRefuse,
   writeRetry,
 } from './packet.js';
@@ -368,6 +369,15 @@ export class EndpointCore implements ConnectionHost {
       this.drops.replayedCookie++;
       return;
     }
+    this.admit(nowMs, { host, port, clientCid, params, cookieKey, pendingKey });
+  }
+
+  /** A valid INIT with a cookie never used: a new connection, unless the endpoint has no room for it. */
+  private admit(
+    nowMs: number,
+    init: { host: string; port: number; clientCid: ConnectionId; params: TransportParameters; cookieKey: string; pendingKey: string },
+  ): void {
+    const { host, port, clientCid, cookieKey } = init;
     const priority = this.settings.isPriorityPeer(host, port);
     const admission = this.admission.decide(host, port, priority, this.connections.size);
     if (!admission.admit || this.usedCookies.size >= transportLimits.usedCookiesMax) {
@@ -380,9 +390,9 @@ export class EndpointCore implements ConnectionHost {
     const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.settings, this, nowMs);
     connection.priority = priority;
     connection.cookieKey = cookieKey;
-    connection.acceptFrom(nowMs, params);
+    connection.acceptFrom(nowMs, init.params);
     this.connections.set(connection.localCid.key, connection);
-    this.pending.set(pendingKey, connection);
+    this.pending.set(init.pendingKey, connection);
     this.admission.added(connection);
     this.activate(connection);
   }
