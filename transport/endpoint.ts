@@ -14,7 +14,7 @@ import { SkeinError } from './errors.js';
 import { HeldDatagrams } from './held-datagrams.js';
 import { kernelReceiveDrops } from './kernel-drops.js';
 import { transportLimits } from './limits.js';
-import { createLossModel, lossModelFromEnv, parseLossSpec } from './loss/index.js';
+import { resolveLossModel } from './loss/index.js';
 import type { LossModel, LossSide, LossStats } from './loss/types.js';
 import { SendSlab } from './send-slab.js';
 
@@ -81,12 +81,6 @@ function lookupFast(address: string, family: unknown, callback: (error: Error | 
     return;
   }
   dnsLookup(address, family as number, callback as (error: Error | null, address: string, family: number) => void);
-}
-
-function resolveLoss(loss: LossModel | string | null | undefined): LossModel | null {
-  if (loss === undefined) return lossModelFromEnv();
-  if (loss === null) return null;
-  return typeof loss === 'string' ? createLossModel(parseLossSpec(loss)) : loss;
 }
 
 const nodeEnvironment: CoreEnvironment = {
@@ -168,7 +162,7 @@ export class Endpoint implements ConnectionDriver {
     if (options.loss !== undefined && options.lossModel !== undefined) {
       throw new SkeinError('INVALID_CONFIG', { message: 'set loss or lossModel, not both' });
     }
-    const loss = resolveLoss(options.loss ?? options.lossModel);
+    const loss = resolveLossModel(options.loss ?? options.lossModel);
     const family = isIP(host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket({
       type: family,
