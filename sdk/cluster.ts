@@ -3,7 +3,8 @@ import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
-import { formatAddress, type BrokerAddress, type ResolvedSkeinOptions } from './options.js';
+import { formatAddress, type BrokerAddress } from './address.js';
+import type { ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
 
 /** Which replica serves a partition request. */

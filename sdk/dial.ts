@@ -5,7 +5,7 @@ import { sdkLimits } from '../transport/limits.js';
 import { resolveLossModel } from '../transport/loss/index.js';
 import type { LossModel } from '../transport/loss/types.js';
 import type { Dialer } from './connection.js';
-import type { BrokerAddress } from './options.js';
+import type { BrokerAddress } from './address.js';
 
 /** Transport settings a client may tune (datagram size on loopback/LAN, congestion mode on lossy links, ...). */
 export type TransportOptions = Pick<

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatAddress, parseBrokerAddress, resolveSkeinOptions } from '../../sdk/options.js';
+import { formatAddress, parseBrokerAddress } from '../../sdk/address.js';
+import { resolveSkeinOptions } from '../../sdk/options.js';
 import { Skein } from '../../sdk/client.js';
 import { resolveProducerOptions } from '../../sdk/producer/producer.js';
 import { sdkLimits } from '../../transport/limits.js';

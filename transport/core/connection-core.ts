@@ -1,6 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { AckTracker } from './ack-tracker.js';
+import type { PeerAddress } from './address.js';
 import type { EndpointSettings } from './endpoint-settings.js';
 import { FixedWindow, NewReno, type CongestionController } from './congestion.js';
 import {
@@ -35,17 +36,6 @@ import { messagePrefixBytesMax, SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
 import { type ConnectionCounters, type ConnectionStats, emptyConnectionCounters } from './stats.js';
 import { DecodeError, Reader } from './varint.js';
-
-/** A peer's address; `key` ("host:port") names it to loss models and in logs. */
-export interface PeerAddress {
-  readonly host: string;
-  readonly port: number;
-  readonly key: string;
-}
-
-export function peerAddress(host: string, port: number): PeerAddress {
-  return { host, port, key: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
-}
 
 /**
  * handshake: the client is sending INITs; open: data flows; flushing: the

@@ -1,7 +1,8 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { type EndpointSettings, type EndpointCoreOptions, resolveEndpointSettings } from './endpoint-settings.js';
-import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection-core.js';
+import { type PeerAddress, peerAddress } from './address.js';
+import { type ConnectionEventKind, ConnectionCore, type ConnectionHost } from './connection-core.js';
 import { Admission } from './admission.js';
 import { ClientBudgets } from './budgets.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
