@@ -1,0 +1,44 @@
+/**
+ * What a group costs in a coordinator's snapshot, estimated from above: the
+ * coordinator refuses growth (a join, a subscription, a reset) that would
+ * take its state past groupLimits.coordinatorStateBytesMax, because a
+ * snapshot travels whole in one Raft message. Strings count their UTF-8
+ * bytes; everything else a fixed bound per entry (CBOR numbers take at most
+ * 9 bytes, and every entry's framing is included). A test checks the
+ * estimate bounds the real encoding.
+ */
+export const entryBytes = {
+  /** A group's own fields (epoch, times) and framing. */
+  group: 96,
+  /** A member's fixed fields (epoch, timeouts, times) and framing. */
+  member: 128,
+  /** One topic in a member's subscription (an index into the group's names). */
+  subscription: 10,
+  /** One name the group knows, with its shape. */
+  topic: 40,
+  /** Per partition of a known topic: its target entry, hold and committed offset. */
+  partition: 72,
+  /** One partition a member owns (assigned or revoking), with its epoch. */
+  owned: 24,
+  /** A member replaced by another with its instance id, remembered to fence it. */
+  replaced: 24,
+} as const;
+
+export function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      // A surrogate pair is one 4-byte character.
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
