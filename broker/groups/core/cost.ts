@@ -16,8 +16,10 @@ export const entryBytes = {
   subscription: 10,
   /** One name the group knows, with its shape. */
   topic: 40,
-  /** Per partition of a known topic: its target entry, hold and committed offset. */
-  partition: 72,
+  /** Per partition of a known topic: its target entry and committed offset. */
+  partition: 56,
+  /** A partition held until an expired member's lease ends (its topic's name is counted with it). */
+  hold: 32,
   /** One partition a member owns (assigned or revoking), with its epoch. */
   owned: 24,
   /** A member replaced by another with its instance id, remembered to fence it. */

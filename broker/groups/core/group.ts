@@ -42,6 +42,8 @@ export type GroupState = 'empty' | 'reconciling' | 'stable';
 export class Group {
   /** Bumped each time the target assignment is computed again. */
   epoch = 0;
+  /** The last member epoch given: member epochs come from this one counter, so none is ever given twice in a group. */
+  memberEpochs = 0;
   emptySinceMs: number | null;
   readonly topics = new Map<string, TopicShape>();
   readonly members = new Map<string, Member>();
@@ -64,6 +66,7 @@ export class Group {
   clone(): Group {
     const copy = new Group(this.name, this.createdAtMs, this.replacedMax);
     copy.epoch = this.epoch;
+    copy.memberEpochs = this.memberEpochs;
     copy.emptySinceMs = this.emptySinceMs;
     for (const [k, v] of this.topics) copy.topics.set(k, v);
     for (const [k, v] of this.members) copy.members.set(k, cloneMember(v));
@@ -258,6 +261,8 @@ export class Group {
     }
     for (const name of this.knownTopics()) bytes += entryBytes.topic + utf8Bytes(name) + (this.topics.get(name)?.partitions ?? 0) * entryBytes.partition;
     for (const [memberId, r] of this.replaced) bytes += entryBytes.replaced + utf8Bytes(memberId) + utf8Bytes(r.instanceId);
+    // Holds may name topics the group no longer knows (and so counts nowhere else).
+    for (const hold of this.holds.values()) bytes += entryBytes.hold + utf8Bytes(hold.tp.topic);
     return bytes;
   }
 
@@ -277,9 +282,10 @@ export class Group {
   }
 
   private reconcile(member: Member, nowMs: number): void {
+    this.pruneHolds(nowMs);
     const { revoke, grant } = this.plan(member, nowMs);
     if (revoke.length === 0 && grant.length === 0) return;
-    member.epoch += 1;
+    member.epoch = ++this.memberEpochs;
     for (const key of revoke) {
       member.revoking.set(key, member.assigned.get(key)!);
       member.assigned.delete(key);
@@ -325,7 +331,12 @@ export class Group {
         this.owner.delete(key);
       }
     }
-    for (const [key, hold] of [...this.holds]) if (hold.untilMs <= nowMs || !this.topics.has(hold.tp.topic)) this.holds.delete(key);
+    this.pruneHolds(nowMs);
+  }
+
+  /** Only time ends a hold: not a topic dropped from the group for a while, nor one recreated under the same name. */
+  private pruneHolds(nowMs: number): void {
+    for (const [key, hold] of [...this.holds]) if (hold.untilMs <= nowMs) this.holds.delete(key);
   }
 
   // ------------------------------------------------------------------ membership
@@ -335,6 +346,7 @@ export class Group {
     if (details === undefined || topics === undefined) return refused('MALFORMED_REQUEST', 'a join (member epoch 0) carries the member\'s details and topics');
     if (this.replaced.has(command.memberId)) return this.refusal(undefined, command.memberId, null)!;
     const member = newMember(command.memberId, details, topics, nowMs);
+    member.epoch = ++this.memberEpochs;
     const previous = details.instanceId === null ? undefined : [...this.members.values()].find((m) => m.instanceId === details.instanceId);
     this.emptySinceMs = null;
     this.members.set(member.memberId, member);
@@ -364,7 +376,6 @@ export class Group {
       return;
     }
     for (const key of previous.revoking.keys()) this.owner.delete(key);
-    if (previous.assigned.size > 0) next.epoch += 1;
     for (const [key, owned] of previous.assigned) {
       next.assigned.set(key, { ...owned, sinceEpoch: next.epoch });
       this.owner.set(key, next.memberId);
@@ -378,8 +389,7 @@ export class Group {
     for (const owned of ownedEntries(member)) {
       const key = keyOf(owned.tp);
       if (this.owner.get(key) === member.memberId) this.owner.delete(key);
-      // A partition of a topic since deleted needs no hold: nobody will be given it.
-      if (holdUntilMs > nowMs && owned.tp.partition < (this.topics.get(owned.tp.topic)?.partitions ?? 0)) this.holds.set(key, { tp: owned.tp, untilMs: holdUntilMs });
+      if (holdUntilMs > nowMs) this.holds.set(key, { tp: owned.tp, untilMs: holdUntilMs });
     }
     if (this.members.size === 0) this.emptySinceMs = nowMs;
   }
@@ -428,10 +438,13 @@ export class Group {
     return changed;
   }
 
-  /** Nothing of a deleted (or recreated) topic carries over: its offsets and holds go; its owners must release it. */
+  /**
+   * Nothing of a deleted (or recreated) topic carries over: its offsets go, its
+   * owners must release it. Its holds stay until they end: a recreated topic's
+   * partition has the same key, and waiting out the old owner's lease is safe.
+   */
   private forgetTopic(name: string, nowMs: number): void {
     for (const [key, o] of [...this.offsets]) if (o.topic === name) this.offsets.delete(key);
-    for (const [key, h] of [...this.holds]) if (h.tp.topic === name) this.holds.delete(key);
     for (const member of this.members.values()) {
       for (const [key, owned] of [...member.assigned]) {
         if (owned.tp.topic !== name) continue;
@@ -444,12 +457,18 @@ export class Group {
     for (const [memberId, partitions] of this.target) this.target.set(memberId, partitions.filter((tp) => tp.topic !== name));
   }
 
-  /** Shapes nobody subscribes to and no offset needs are dropped, so the group's tables stay bounded by what it uses. */
+  /**
+   * Shapes nobody subscribes to, owns (a member still draining a topic it
+   * unsubscribed from commits it) or has offsets in are dropped, so the
+   * group's tables stay bounded by what it uses.
+   */
   private pruneTopics(): void {
-    const subscribed = new Set<string>();
-    for (const member of this.members.values()) for (const topic of member.topics) subscribed.add(topic);
-    const withOffsets = new Set([...this.offsets.values()].map((o) => o.topic));
-    for (const name of [...this.topics.keys()]) if (!subscribed.has(name) && !withOffsets.has(name)) this.topics.delete(name);
+    const used = new Set([...this.offsets.values()].map((o) => o.topic));
+    for (const member of this.members.values()) {
+      for (const topic of member.topics) used.add(topic);
+      for (const owned of ownedEntries(member)) used.add(owned.tp.topic);
+    }
+    for (const name of [...this.topics.keys()]) if (!used.has(name)) this.topics.delete(name);
   }
 
   private offsetsProblem(offsets: readonly CommittedOffset[]): GroupResult | null {
@@ -504,6 +523,7 @@ export class Group {
         if (key !== keyOf(owned.tp)) return `member ${member.memberId} files ${keyOf(owned.tp)} under ${key}`;
         if (this.owner.get(key) !== member.memberId) return `${key} is held by ${member.memberId} but owned by ${this.owner.get(key)}`;
         if (owned.sinceEpoch > member.epoch) return `${key} was given to ${member.memberId} at a future epoch`;
+        if (member.epoch > this.memberEpochs) return `member ${member.memberId} is at epoch ${member.epoch}, past the last one given`;
         if (member.assigned.has(key) && member.revoking.has(key)) return `${key} is both assigned to and revoked from ${member.memberId}`;
         const shape = this.topics.get(owned.tp.topic);
         const current = shape !== undefined && shape.topicId === owned.topicId && owned.tp.partition < shape.partitions;
@@ -515,7 +535,7 @@ export class Group {
     const known = (tp: TopicPartition): boolean => tp.partition < (this.topics.get(tp.topic)?.partitions ?? 0);
     for (const [key, hold] of this.holds) {
       if (this.owner.has(key)) return `${key} is both held and owned`;
-      if (!known(hold.tp)) return `a hold of ${key}, which the group does not know`;
+      if (key !== keyOf(hold.tp)) return `a hold of ${keyOf(hold.tp)} is filed under ${key}`;
     }
     for (const o of this.offsets.values()) if (!known(o)) return `an offset of ${o.topic}/${o.partition}, which the group does not know`;
     if ((this.members.size === 0) !== (this.emptySinceMs !== null)) return 'emptySinceMs disagrees with the members';

@@ -15,8 +15,9 @@ export interface Owned {
 /**
  * One member of a group as the coordinator records it. It owns `assigned`
  * (and may consume them) and `revoking` (it was told to release them, and may
- * still commit them while it drains); nobody else owns either. `epoch` rises
- * each time the coordinator changes what it owns.
+ * still commit them while it drains); nobody else owns either. `epoch` is
+ * given when it joins and again each time the coordinator changes what it
+ * owns, from a counter of the group (no epoch is ever given twice).
  */
 export interface Member {
   readonly memberId: string;

@@ -110,7 +110,8 @@ export class GroupShard {
     return this.lastNowMs;
   }
 
-  describe(name: string): GroupDescription | undefined {
+  /** The group as an operator sees it; holds that ended by `nowMs` (default: the last command's time) are left out. */
+  describe(name: string, nowMs = this.lastNowMs): GroupDescription | undefined {
     const group = this.groups.get(name);
     if (group === undefined) return undefined;
     return {
@@ -131,7 +132,7 @@ export class GroupShard {
         joinedAtMs: m.joinedAtMs,
       })),
       offsets: [...group.offsets.values()].sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition).map((o) => ({ ...o })),
-      held: [...group.holds.values()].map((h) => ({ topic: h.tp.topic, partition: h.tp.partition, untilMs: h.untilMs })).sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition),
+      held: [...group.holds.values()].filter((h) => h.untilMs > nowMs).map((h) => ({ topic: h.tp.topic, partition: h.tp.partition, untilMs: h.untilMs })).sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition),
     };
   }
 

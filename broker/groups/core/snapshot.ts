@@ -21,7 +21,7 @@ import { GroupShard, type ShardLimits } from './shard.js';
  * later commands trip on.
  *
  * GroupsSnapshot => { v: 1, nowMs, groups: [Group] }
- * Group => { name, epoch, createdAtMs, emptySinceMs, names: [topic], shapes: [[name#, topicId, partitions]],
+ * Group => { name, epoch, memberEpochs, createdAtMs, emptySinceMs, names: [topic], shapes: [[name#, topicId, partitions]],
  *            members: [Member], holds: [[name#, partition, untilMs]], offsets: [[name#, partition, offset, atMs]],
  *            replaced: [[memberId, instanceId, atMs]] }
  * Member => { id, instanceId, clientId, clientHost, sessionTimeoutMs, rebalanceTimeoutMs, epoch, joinedAtMs,
@@ -99,6 +99,7 @@ function writeGroup(group: Group): unknown {
   return {
     name: group.name,
     epoch: group.epoch,
+    memberEpochs: group.memberEpochs,
     createdAtMs: group.createdAtMs,
     emptySinceMs: group.emptySinceMs,
     shapes: [...group.topics.values()].map((s) => [ref(s.name), s.topicId, s.partitions]),
@@ -133,6 +134,7 @@ function readGroup(value: unknown, where: string, limits: ShardLimits): Group {
   };
   const group = new Group(name, r.int('createdAtMs', safe), limits.replacedMembersMax);
   group.epoch = r.int('epoch', safe);
+  group.memberEpochs = r.int('memberEpochs', safe);
   group.emptySinceMs = r.raw('emptySinceMs') === null ? null : r.int('emptySinceMs', safe);
   for (const shape of r.list('shapes', { lengthMax: names.length }, (v, at) => tuple(v, at, 3, 3))!) {
     const shapeName = topic(shape[0], `${where}.shapes`);

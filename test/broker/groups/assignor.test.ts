@@ -89,11 +89,11 @@ const topicNames = ['t0', 't1', 't2', 't3'];
 const shapeArb = fc
   .uniqueArray(fc.constantFrom(...topicNames), { minLength: 1, maxLength: 4 })
   .chain((names) => fc.tuple(...names.map((name) => fc.integer({ min: 1, max: 40 }).map((partitions) => ({ name, topicId: 1, partitions })))));
-const idsArb = fc.uniqueArray(fc.stringMatching(/^[a-z0-9]{1,6}$/), { minLength: 1, maxLength: 12 });
+const idsArb = fc.uniqueArray(fc.stringMatching(/^[a-z0-9]{1,6}$/), { minLength: 1, maxLength: 12, size: 'max' });
 
 /** Any current hints, valid or not, overlapping or not. */
 function hintsArb(ids: string[]): fc.Arbitrary<Map<string, TopicPartition[]>> {
-  const hint = fc.array(fc.record({ topic: fc.constantFrom(...topicNames), partition: fc.integer({ min: -1, max: 45 }) }), { maxLength: 20 });
+  const hint = fc.array(fc.record({ topic: fc.constantFrom(...topicNames), partition: fc.integer({ min: -1, max: 45 }) }), { maxLength: 20, size: 'max' });
   return fc.tuple(...ids.map(() => hint)).map((lists) => new Map(ids.map((id, i) => [id, lists[i]!])));
 }
 

@@ -32,27 +32,28 @@ describe('group state: joining and the revoke-then-assign handshake', () => {
     const shard = new GroupShard();
     const view = viewOf(shard.apply(joinCommand('a', 1_000, { shapes })));
     expect(names(view.assignment)).toEqual(['orders/0', 'orders/1', 'orders/2', 'orders/3', 'orders/4', 'orders/5']);
-    expect(view).toMatchObject({ epoch: 1, groupEpoch: 1, pending: 0 });
+    // Epoch 1 when it joined, 2 when it was given its partitions.
+    expect(view).toMatchObject({ epoch: 2, groupEpoch: 1, pending: 0 });
     expect(shard.describe('g')!.state).toBe('stable');
   });
 
   it('a joiner gets partitions only after their owner released them', () => {
     const shard = new GroupShard();
-    viewOf(shard.apply(joinCommand('a', 1_000, { shapes })));
+    const first = viewOf(shard.apply(joinCommand('a', 1_000, { shapes })));
     const joined = viewOf(shard.apply(joinCommand('b', 1_001, { shapes })));
     expect(joined.assignment).toEqual([]);
     expect(joined.pending).toBe(3);
     // a is told to give three back: its assignment shrinks, and they stay its own until it says it let go.
-    const told = viewOf(shard.apply(beatCommand('a', 1, 1_002)));
+    const told = viewOf(shard.apply(beatCommand('a', first.epoch, 1_002)));
     expect(told.assignment).toHaveLength(3);
-    expect(told.epoch).toBe(2);
+    expect(told.epoch).toBeGreaterThan(joined.epoch);
     expect(viewOf(shard.apply(beatCommand('b', joined.epoch, 1_003))).assignment).toEqual([]);
     expect(shard.describe('g')!.state).toBe('reconciling');
     // a still lists them (draining): nothing is released.
     const all = [0, 1, 2, 3, 4, 5].map((p) => tp(p));
-    viewOf(shard.apply(beatCommand('a', 2, 1_004, all)));
+    viewOf(shard.apply(beatCommand('a', told.epoch, 1_004, all)));
     expect(viewOf(shard.apply(beatCommand('b', joined.epoch, 1_005))).assignment).toEqual([]);
-    viewOf(shard.apply(beatCommand('a', 2, 1_006, told.assignment)));
+    viewOf(shard.apply(beatCommand('a', told.epoch, 1_006, told.assignment)));
     const given = viewOf(shard.apply(beatCommand('b', joined.epoch, 1_007)));
     expect(given.assignment).toHaveLength(3);
     expect(given.pending).toBe(0);
@@ -144,6 +145,20 @@ describe('group state: commits', () => {
     expect(shard.describe('g')!.offsets.find((o) => o.partition === revoked.partition)!.offset).toBe(42);
   });
 
+  it('lets the last subscriber of a topic commit what it drains after unsubscribing from it', () => {
+    const shard = new GroupShard();
+    const refunds: TopicShape = { name: 'refunds', topicId: 2, partitions: 2 };
+    const joined = viewOf(shard.apply(joinCommand('a', 1_000, { shapes: [orders, refunds], topics: ['orders', 'refunds'] })));
+    const narrowed = viewOf(shard.apply({ ...beatCommand('a', joined.epoch, 1_001), topics: ['orders'], shapes: [orders] }));
+    expect(narrowed.assignment).toHaveLength(6);
+    const drain = { topic: 'refunds', topicId: 2, partition: 1, offset: 12 };
+    expect(shard.apply(commitCommand('a', narrowed.epoch, 1_002, [drain])).ok).toBe(true);
+    // Once released, the topic is no longer needed except for its offsets.
+    viewOf(shard.apply(beatCommand('a', narrowed.epoch, 1_003, narrowed.assignment)));
+    expect(codeOf(shard.apply(commitCommand('a', narrowed.epoch, 1_004, [{ ...drain, offset: 13 }])))).toBe('STALE_MEMBER_EPOCH');
+    checkInvariants(shard);
+  });
+
   it('refuses commits from unknown members, epochs never given, repeated partitions and another incarnation of the topic', () => {
     const { shard, nowMs, epochs } = settled(['a']);
     const epoch = epochs.get('a')!;
@@ -177,6 +192,19 @@ describe('group state: leaving, expiry and holds', () => {
     expect(shard.describe('g')!.held).toEqual([]);
     // Expiring a member that is already gone is no error.
     expect(shard.apply({ type: 'expire', group: 'g', nowMs: leaseEndMs, memberId: 'b', reason: 'session', leaseEndMs })).toEqual({ ok: true });
+  });
+
+  it('a hold outlives its topic leaving the group: a later subscriber still waits for the old lease', () => {
+    const shard = new GroupShard();
+    const a = viewOf(shard.apply(joinCommand('a', 1_000, { shapes })));
+    viewOf(shard.apply(joinCommand('b', 1_001, { shapes: [{ name: 'audit', topicId: 5, partitions: 1 }], topics: ['audit'] })));
+    shard.apply({ type: 'expire', group: 'g', nowMs: 1_002, memberId: 'a', reason: 'rebalance', leaseEndMs: 9_000 });
+    // Nobody subscribes to orders now: the group forgets the topic, not the holds.
+    expect(shard.group('g')!.topics.has('orders')).toBe(false);
+    const c = viewOf(shard.apply(joinCommand('c', 1_003, { shapes })));
+    expect(c.assignment).toEqual([]);
+    expect(viewOf(shard.apply(beatCommand('c', c.epoch, 9_000))).assignment).toEqual(a.assignment);
+    checkInvariants(shard);
   });
 
   it('the last member leaving makes the group empty; it is forgotten only when empty', () => {
