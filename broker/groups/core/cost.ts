@@ -8,21 +8,21 @@
  * estimate bounds the real encoding.
  */
 export const entryBytes = {
-  /** A group's own fields (epoch, times) and framing. */
-  group: 96,
-  /** A member's fixed fields (epoch, timeouts, times) and framing. */
-  member: 128,
+  /** A group's own fields: 11 map keys (93 bytes of names), 4 numbers of up to 9 bytes, 6 list headers, framing. */
+  group: 192,
+  /** A member's fixed fields: 14 map keys (147 bytes of names), 6 numbers, 4 string and 4 list headers, framing. */
+  member: 256,
   /** One topic in a member's subscription (an index into the group's names). */
   subscription: 10,
-  /** One name the group knows, with its shape. */
+  /** One name the group knows (its string header), with its shape [index, topicId, partitions]. */
   topic: 40,
-  /** Per partition of a known topic: its target entry and committed offset. */
+  /** Per partition of a known topic: its target entry [index, partition] and committed offset [index, partition, offset, time]. */
   partition: 56,
-  /** A partition held until an expired member's lease ends (its topic's name is counted with it). */
+  /** A partition held until an expired member's lease ends, [index, partition, until] (its topic's name is counted with it). */
   hold: 32,
-  /** One partition a member owns (assigned or revoking), with its epoch. */
-  owned: 24,
-  /** A member replaced by another with its instance id, remembered to fence it. */
+  /** One partition a member owns (assigned or revoking): [index, partition, sinceEpoch, topicId]. */
+  owned: 32,
+  /** A member replaced by another with its instance id, remembered to fence it: [memberId, instanceId, time] framing. */
   replaced: 24,
 } as const;
 

@@ -54,6 +54,17 @@ describe('groups snapshot', () => {
     expect(describeAll(copy)).toEqual(describeAll(shard));
   });
 
+  it('the estimate bounds the bytes of the smallest groups too (their fixed fields dominate)', () => {
+    const shard = new GroupShard();
+    shard.apply({ type: 'reset', group: 'e', nowMs: Number.MAX_SAFE_INTEGER - 1, shapes, offsets: [] });
+    viewOf(shard.apply(joinCommand('m'.repeat(groupLimits.memberIdBytesMax), Number.MAX_SAFE_INTEGER, { group: 'x', shapes, topics: [] })));
+    for (const name of shard.names()) {
+      const one = GroupShard.restore([shard.group(name)!], shard.nowMs);
+      // The snapshot's envelope (version, clock, list header) is the only part outside the estimate.
+      expect(encodeGroupsSnapshot(one).byteLength).toBeLessThanOrEqual(one.costBytes + 32);
+    }
+  });
+
   it('an empty coordinator round-trips', () => {
     const copy = decodeGroupsSnapshot(encodeGroupsSnapshot(new GroupShard()));
     expect(copy.size).toBe(0);
