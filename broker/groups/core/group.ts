@@ -354,7 +354,8 @@ export class Group {
       this.target.set(member.memberId, []);
       return { member, recompute: true };
     }
-    this.replace(previous, member, nowMs, command.replacedLeaseEndMs ?? nowMs);
+    // Unstamped, the predecessor's lease can have run at most a session from now.
+    this.replace(previous, member, nowMs, command.replacedLeaseEndMs ?? nowMs + previous.sessionTimeoutMs);
     return { member, recompute: !sameTopics(previous.topics, member.topics) };
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TopicPartition, TopicShape } from '../../../broker/groups/core/partitions.js';
 import { GroupShard } from '../../../broker/groups/core/shard.js';
-import { beatCommand, checkInvariants, codeOf, commitCommand, joinCommand, names, viewOf } from './support/commands.js';
+import { beatCommand, checkInvariants, codeOf, commitCommand, joinCommand, names, sessionMs, viewOf } from './support/commands.js';
 
 const orders: TopicShape = { name: 'orders', topicId: 1, partitions: 6 };
 const shapes = [orders];
@@ -268,6 +268,13 @@ describe('group state: static membership', () => {
     // The old member id cannot come back either.
     expect(codeOf(shard.apply(joinCommand('a1', leaseEndMs, { shapes, instanceId: 'worker-a' })))).toBe('FENCED_INSTANCE_ID');
     checkInvariants(shard);
+  });
+
+  it('a replacing join the coordinator did not stamp holds the old partitions for a whole session', () => {
+    const { shard, nowMs } = staticPair();
+    const back = viewOf(shard.apply(joinCommand('a2', nowMs, { shapes, instanceId: 'worker-a' })));
+    expect(shard.describe('g')!.held.map((h) => h.untilMs)).toEqual([nowMs + sessionMs, nowMs + sessionMs, nowMs + sessionMs]);
+    expect(viewOf(shard.apply(beatCommand('a2', back.epoch, nowMs + sessionMs))).assignment).toHaveLength(3);
   });
 
   it('a member away longer than its session is expired: its partitions go to the others', () => {
