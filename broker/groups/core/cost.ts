@@ -1,3 +1,5 @@
+import type { Group } from './group.js';
+
 /**
  * What a group costs in a coordinator's snapshot, estimated from above: the
  * coordinator refuses growth (a join, a subscription, a reset) that would
@@ -25,6 +27,20 @@ export const entryBytes = {
   /** A member replaced by another with its instance id, remembered to fence it: [memberId, instanceId, time] framing. */
   replaced: 24,
 } as const;
+
+/** An upper bound of `group`'s bytes in a snapshot. */
+export function groupCostBytes(group: Group): number {
+  let bytes = entryBytes.group + utf8Bytes(group.name);
+  for (const m of group.members.values()) {
+    bytes += entryBytes.member + utf8Bytes(m.memberId) + utf8Bytes(m.instanceId ?? '') + utf8Bytes(m.clientId) + utf8Bytes(m.clientHost);
+    bytes += m.topics.length * entryBytes.subscription + (m.assigned.size + m.revoking.size) * entryBytes.owned;
+  }
+  for (const name of group.knownTopics()) bytes += entryBytes.topic + utf8Bytes(name) + (group.topics.get(name)?.partitions ?? 0) * entryBytes.partition;
+  for (const [memberId, r] of group.replaced) bytes += entryBytes.replaced + utf8Bytes(memberId) + utf8Bytes(r.instanceId);
+  // Holds may name topics the group no longer knows (and so counts nowhere else).
+  for (const hold of group.holds.values()) bytes += entryBytes.hold + utf8Bytes(hold.tp.topic);
+  return bytes;
+}
 
 export function utf8Bytes(text: string): number {
   let bytes = 0;

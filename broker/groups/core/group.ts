@@ -1,6 +1,7 @@
 import { assignPartitions } from './assignor.js';
 import { refused, type CommittedOffset, type GroupCommand, type GroupResult, type HeartbeatCommand, type MemberView, type ShapeStamp } from './commands.js';
-import { entryBytes, utf8Bytes } from './cost.js';
+import { groupCostBytes } from './cost.js';
+import { groupInvariantProblem } from './invariants.js';
 import { cloneMember, newMember, normalizeTopics, ownedEntries, sameTopics, type Member } from './member.js';
 import { compareStrings, keyOf, partitionKey, sortedPartitions, type PartitionKey, type TopicPartition, type TopicShape } from './partitions.js';
 
@@ -254,16 +255,7 @@ export class Group {
 
   /** An upper bound of this group's bytes in a snapshot (see cost.ts). */
   costBytes(): number {
-    let bytes = entryBytes.group + utf8Bytes(this.name);
-    for (const m of this.members.values()) {
-      bytes += entryBytes.member + utf8Bytes(m.memberId) + utf8Bytes(m.instanceId ?? '') + utf8Bytes(m.clientId) + utf8Bytes(m.clientHost);
-      bytes += m.topics.length * entryBytes.subscription + (m.assigned.size + m.revoking.size) * entryBytes.owned;
-    }
-    for (const name of this.knownTopics()) bytes += entryBytes.topic + utf8Bytes(name) + (this.topics.get(name)?.partitions ?? 0) * entryBytes.partition;
-    for (const [memberId, r] of this.replaced) bytes += entryBytes.replaced + utf8Bytes(memberId) + utf8Bytes(r.instanceId);
-    // Holds may name topics the group no longer knows (and so counts nowhere else).
-    for (const hold of this.holds.values()) bytes += entryBytes.hold + utf8Bytes(hold.tp.topic);
-    return bytes;
+    return groupCostBytes(this);
   }
 
   // ------------------------------------------------------------------ the handshake
@@ -499,48 +491,9 @@ export class Group {
 
   // ------------------------------------------------------------------ checking
 
-  /** What is wrong with this state, or null: the invariants every command keeps (tests and snapshot restore check them). */
+  /** What is wrong with this state, or null (see invariants.ts). */
   invariantProblem(): string | null {
-    const seenTarget = new Set<PartitionKey>();
-    for (const [memberId, partitions] of this.target) {
-      if (!this.members.has(memberId)) return `target names unknown member ${memberId}`;
-      for (const tp of partitions) {
-        const key = keyOf(tp);
-        const shape = this.topics.get(tp.topic);
-        if (shape === undefined || tp.partition >= shape.partitions) return `target holds ${key}, which the group does not know`;
-        if (seenTarget.has(key)) return `${key} is in two targets`;
-        seenTarget.add(key);
-      }
-    }
-    let ownedCount = 0;
-    const instances = new Set<string>();
-    for (const member of this.members.values()) {
-      if (member.instanceId !== null && instances.has(member.instanceId)) return `two members have instance id ${member.instanceId}`;
-      if (member.instanceId !== null) instances.add(member.instanceId);
-      if (!this.target.has(member.memberId)) return `member ${member.memberId} has no target`;
-      if ((member.revoking.size === 0) !== (member.revokingSinceMs === null)) return `member ${member.memberId}: revokingSinceMs disagrees with what it revokes`;
-      if (member.awaySinceMs !== null && member.revoking.size > 0) return `away member ${member.memberId} still revokes`;
-      for (const [key, owned] of [...member.assigned, ...member.revoking]) {
-        if (key !== keyOf(owned.tp)) return `member ${member.memberId} files ${keyOf(owned.tp)} under ${key}`;
-        if (this.owner.get(key) !== member.memberId) return `${key} is held by ${member.memberId} but owned by ${this.owner.get(key)}`;
-        if (owned.sinceEpoch > member.epoch) return `${key} was given to ${member.memberId} at a future epoch`;
-        if (member.epoch > this.memberEpochs) return `member ${member.memberId} is at epoch ${member.epoch}, past the last one given`;
-        if (member.assigned.has(key) && member.revoking.has(key)) return `${key} is both assigned to and revoked from ${member.memberId}`;
-        const shape = this.topics.get(owned.tp.topic);
-        const current = shape !== undefined && shape.topicId === owned.topicId && owned.tp.partition < shape.partitions;
-        if (member.assigned.has(key) && !current) return `${member.memberId} is assigned ${key} of a topic the group no longer knows`;
-        ownedCount++;
-      }
-    }
-    if (ownedCount !== this.owner.size) return `the owner index lists ${this.owner.size} partitions, members hold ${ownedCount}`;
-    const known = (tp: TopicPartition): boolean => tp.partition < (this.topics.get(tp.topic)?.partitions ?? 0);
-    for (const [key, hold] of this.holds) {
-      if (this.owner.has(key)) return `${key} is both held and owned`;
-      if (key !== keyOf(hold.tp)) return `a hold of ${keyOf(hold.tp)} is filed under ${key}`;
-    }
-    for (const o of this.offsets.values()) if (!known(o)) return `an offset of ${o.topic}/${o.partition}, which the group does not know`;
-    if ((this.members.size === 0) !== (this.emptySinceMs !== null)) return 'emptySinceMs disagrees with the members';
-    return null;
+    return groupInvariantProblem(this);
   }
 
   /** For restoring a snapshot: rebuilds the owner index from the members. */

@@ -1,6 +1,7 @@
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { utf8Bytes } from '../../../broker/groups/core/cost.js';
 import { GroupShard } from '../../../broker/groups/core/shard.js';
 import { decodeGroupsSnapshot, encodeGroupsSnapshot, isGroupsSnapshot } from '../../../broker/groups/core/snapshot.js';
 import { isSkeinError } from '../../../transport/errors.js';
@@ -63,6 +64,16 @@ describe('groups snapshot', () => {
       // The snapshot's envelope (version, clock, list header) is the only part outside the estimate.
       expect(encodeGroupsSnapshot(one).byteLength).toBeLessThanOrEqual(one.costBytes + 32);
     }
+  });
+
+  it('counts UTF-8 bytes as Node encodes them, lone surrogates included', () => {
+    const unit = fc.oneof(fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), fc.constantFrom('a', 'é', '€', '😀'));
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 40, size: 'max' }), (text) => {
+        expect(utf8Bytes(text)).toBe(Buffer.byteLength(text));
+      }),
+      propertyParameters(500),
+    );
   });
 
   it('an empty coordinator round-trips', () => {
