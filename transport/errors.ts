@@ -56,8 +56,14 @@ export const errorTable = {
   STORAGE_FAILED: { retriable: false, message: 'a disk operation failed' },
   STORAGE_FULL: { retriable: true, message: "this replica's disk is full: it takes no writes until space returns, and another replica leads" },
   // consumer groups
-  UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
+  UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member (it left, expired or was fenced): rejoin' },
   REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },
+  UNKNOWN_GROUP: { retriable: false, message: 'the consumer group does not exist' },
+  GROUP_NOT_EMPTY: { retriable: false, message: 'the consumer group has members; stop them first' },
+  STALE_MEMBER_EPOCH: { retriable: false, message: 'the member does not own the partition at this epoch: the commit was refused' },
+  FENCED_MEMBER_EPOCH: { retriable: false, message: 'the member epoch is not one the coordinator gave: the member must give up its partitions and rejoin' },
+  FENCED_INSTANCE_ID: { retriable: false, message: 'another member joined with the same instance id and replaced this one' },
+  GROUP_FULL: { retriable: false, message: 'the group or its coordinator has no room for more members, topics or groups' },
   // sdk
   CLIENT_CLOSED: { retriable: false, message: 'the client, producer or consumer is closed' },
   DESERIALIZATION_FAILED: { retriable: false, message: "a record's key or value could not be deserialized" },

@@ -369,6 +369,46 @@ export const brokerLimits = {
   producerBatchesRemembered: 16,
 } as const;
 
+// ---------------------------------------------------------------- broker/groups
+export const groupLimits = {
+  /** A consumer group's name, in bytes of UTF-8. */
+  groupNameBytesMax: 255,
+  /** A member id, chosen afresh by the client at every join (a random 128-bit id in base64url is 22 characters). */
+  memberIdBytesMax: 64,
+  /** A static member's instance id, and the host a member connects from as the coordinator saw it. */
+  instanceIdBytesMax: 255,
+  clientHostBytesMax: 255,
+  /** Members of one group, static members that are away included. */
+  membersPerGroupMax: 1024,
+  /** Topics one group knows: subscribed by any member, or holding committed offsets. */
+  topicsPerGroupMax: 64,
+  /** Partitions over all of a group's topics: bounds its target assignment, ownership, holds and committed offsets. */
+  partitionsPerGroupMax: 8192,
+  /** Groups one coordinator (one partition of the internal groups topic) holds. */
+  groupsPerCoordinatorMax: 4096,
+  /**
+   * Estimated snapshot bytes of one coordinator's groups. A snapshot travels whole in one Raft message, so a
+   * join, subscription or reset that would grow the state past this is refused (GROUP_FULL) instead.
+   */
+  coordinatorStateBytesMax: 12 * 1024 * 1024,
+  /** Members replaced by a newer member with their instance id, remembered per group so the old one learns it is fenced. */
+  replacedMembersMax: 1024,
+  /** Liveness: a member unheard for its session timeout is expired; it heartbeats every heartbeat interval. */
+  sessionTimeoutMsMin: 1_000,
+  sessionTimeoutMsMax: 300_000,
+  sessionTimeoutMsDefault: 10_000,
+  heartbeatIntervalMsDefault: 1_000,
+  /** How long a member may take to release revoked partitions (drain, commit) before it is fenced. */
+  rebalanceTimeoutMsMin: 1_000,
+  rebalanceTimeoutMsMax: 30 * 60_000,
+  rebalanceTimeoutMsDefault: 60_000,
+  /** An empty group's committed offsets are kept this long after its last member left (Kafka's offsets.retention.minutes). */
+  emptyGroupRetentionMs: 7 * 86_400_000,
+  /** Partitions of the internal topic that spreads groups over coordinators, fixed when it is created. */
+  coordinatorPartitionsDefault: 16,
+  coordinatorPartitionsMax: 256,
+} as const;
+
 // ---------------------------------------------------------------- sdk
 export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
@@ -503,3 +543,12 @@ assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoff
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+// A coordinator's state travels in one snapshot message; its estimate must leave room for the envelope.
+assert(groupLimits.coordinatorStateBytesMax + 64 * 1024 <= raftLimits.snapshotBytesMax, 'a coordinator state fits one snapshot');
+assert(groupLimits.partitionsPerGroupMax >= brokerLimits.partitionsPerTopicMax, 'a group can consume the largest topic');
+assert(groupLimits.sessionTimeoutMsMin <= groupLimits.sessionTimeoutMsDefault && groupLimits.sessionTimeoutMsDefault <= groupLimits.sessionTimeoutMsMax, 'sessionTimeoutMsDefault within bounds');
+assert(groupLimits.rebalanceTimeoutMsMin <= groupLimits.rebalanceTimeoutMsDefault && groupLimits.rebalanceTimeoutMsDefault <= groupLimits.rebalanceTimeoutMsMax, 'rebalanceTimeoutMsDefault within bounds');
+// Several heartbeats fit in a session, so one lost heartbeat (or two) never expires a member.
+assert(3 * groupLimits.heartbeatIntervalMsDefault <= groupLimits.sessionTimeoutMsDefault, 'three heartbeats fit the default session');
+assert(groupLimits.replacedMembersMax >= 1 && groupLimits.coordinatorPartitionsDefault <= groupLimits.coordinatorPartitionsMax, 'group table bounds');
+assert(groupLimits.coordinatorPartitionsMax <= brokerLimits.partitionsPerTopicMax, 'the groups topic is an ordinary topic in size');
