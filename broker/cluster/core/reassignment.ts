@@ -197,7 +197,8 @@ function shapeOf(config: ConfigState, plan: Plan): Shape {
   const demoted = config.learnersNext.every((id) => plan.leaving.includes(id) && plan.observers.has(id));
   // Before anything, the original configuration may carry learners the move added (or a finished one left).
   if (sameMembers(config.voters, plan.original) && sameMembers(outgoing, plan.original)) return 'original';
-  if (sameMembers(config.voters, plan.target) && sameMembers(outgoing, plan.target)) return learnersFit([]) && config.learnersNext.length === 0 ? 'target' : 'other';
+  // The target may carry learners nobody wants (they never vote): finalizing removes them.
+  if (sameMembers(config.voters, plan.target) && sameMembers(outgoing, plan.target)) return config.learnersNext.length === 0 ? 'target' : 'other';
   if (sameMembers(config.voters, plan.target) && sameMembers(outgoing, plan.original)) return learnersFit([]) && demoted ? 'joint' : 'other';
   return 'other';
 }

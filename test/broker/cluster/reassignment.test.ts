@@ -140,12 +140,14 @@ describe('stepMove, forward', () => {
   });
 
   it('refuses to act on a configuration it never makes', () => {
-    for (const config of [steady([1, 2]), steady([1, 2, 3, 4]), { voters: [2, 3, 5], votersOutgoing: [1, 2, 3], learners: [], learnersNext: [] }, steady([2, 3, 4], [9])]) {
+    const strayInJoint = { voters: [2, 3, 4], votersOutgoing: [1, 2, 3], learners: [9], learnersNext: [] };
+    for (const config of [steady([1, 2]), steady([1, 2, 3, 4]), { voters: [2, 3, 5], votersOutgoing: [1, 2, 3], learners: [], learnersNext: [] }, strayInJoint]) {
       expect(stepMove(move, null, group({ config }), 0)).toMatchObject({ stage: 'stuck', action: { type: 'wait' } });
     }
   });
 
   it('removes learners no move wants, before anything else', () => {
+    expect(stepMove(move, null, group({ config: steady([2, 3, 4], [9]) }), 0)).toMatchObject({ stage: 'finalizing', action: { type: 'propose', changes: [{ type: 'remove', node: 9 }] } });
     expect(stepMove(move, null, group({ config: steady([1, 2, 3], [4, 7]) }), 0).action).toEqual({ type: 'propose', changes: [{ type: 'remove', node: 7 }] });
     expect(stepMove(null, null, group({ config: steady([1, 2, 3], [7]) }), 0)).toMatchObject({ stage: 'sweeping', action: { type: 'propose', changes: [{ type: 'remove', node: 7 }] } });
     expect(stepMove(null, null, group({ config: steady([1, 2, 3], [7]), metadataFresh: false }), 0).action).toEqual({ type: 'refreshMetadata' });
