@@ -41,6 +41,16 @@ export const errorTable = {
   INVALID_REPLICATION_FACTOR: { retriable: false, message: 'the replication factor cannot be met' },
   NOT_ENOUGH_REPLICAS: { retriable: true, message: 'too few replicas are in sync to commit' },
   LIMIT_EXCEEDED: { retriable: false, message: 'the cluster holds as many topics or partitions as its limits allow' },
+  // cluster membership and partition moves
+  UNKNOWN_BROKER: { retriable: false, message: 'the cluster has no broker with that id' },
+  BROKER_ID_IN_USE: { retriable: false, message: 'the broker id belongs to another data directory, or was decommissioned for good' },
+  INVALID_BROKER_STATE: { retriable: false, message: "the broker's state does not allow this (joining, decommissioning or gone)" },
+  CLUSTER_FULL: { retriable: false, message: 'the cluster has as many brokers as it may hold' },
+  INVALID_VOTER_CHANGE: { retriable: false, message: 'the controller voter change is not allowed' },
+  INVALID_REPLICA_ASSIGNMENT: { retriable: false, message: 'the replica list cannot be used (duplicates, unknown or inactive brokers, no live quorum)' },
+  REASSIGNMENT_IN_PROGRESS: { retriable: false, message: 'the partition is already moving; wait for the move or cancel it' },
+  NO_REASSIGNMENT_IN_PROGRESS: { retriable: false, message: 'the partition is not moving' },
+  REASSIGNMENT_NOT_CANCELLABLE: { retriable: false, message: 'the move has committed its new replica set and completes' },
   // records and offsets
   RECORD_TOO_LARGE: { retriable: false, message: 'a record or batch exceeds the size limit' },
   CORRUPT_BATCH: { retriable: false, message: 'a record batch failed its checks' },
