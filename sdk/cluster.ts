@@ -1,4 +1,4 @@
-import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
+import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
@@ -30,9 +30,6 @@ export interface CallOptions {
   /** One attempt's wait for an answer; defaults to requestTimeoutMs. */
   timeoutMs?: number;
 }
-
-/** Failures after which the partition's leader may have moved: the cached metadata is suspect. */
-const staleLeaderCodes = new Set<ErrorCode>(['NOT_LEADER', 'LEADER_NOT_AVAILABLE', 'STORAGE_FULL', 'CONNECTION_CLOSED', 'CONNECTION_REFUSED', 'PEER_DEAD', 'TIMEOUT']);
 
 /**
  * The client's knowledge of the cluster and its routes to it: the connection
@@ -77,7 +74,7 @@ export class Cluster {
       const hint = leaderHintOf(error.details);
       if (hint !== null && this.metadata.applyHint(topic, partition, hint, where.brokerId ?? null)) return 'redirect';
     }
-    if (topic !== undefined && (staleLeaderCodes.has(error.code) || error.code === 'UNKNOWN_PARTITION')) this.metadata.invalidate(topic);
+    if (topic !== undefined && errorSemantics(error.code).staleMetadata === true) this.metadata.invalidate(topic);
     return error.retriable ? 'retry' : 'fatal';
   }
 

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { SkeinError, isSkeinError, type ErrorCode } from '../../transport/errors.js';
+import { SkeinError, errorSemantics, isSkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
@@ -54,31 +54,9 @@ export interface PipelineStats {
 
 const int32Max = 0x7fffffff;
 
-/** Answers that prove the broker did not write the batch; anything else leaves its fate open. */
-const notWrittenCodes = new Set<ErrorCode>([
-  'NOT_LEADER',
-  'LEADER_NOT_AVAILABLE',
-  'NOT_CONTROLLER',
-  'CONNECTION_REFUSED',
-  'BACKPRESSURE',
-  'OUT_OF_ORDER_SEQUENCE',
-  'UNKNOWN_PRODUCER',
-  'PRODUCER_FENCED',
-  'MESSAGE_TOO_LARGE',
-  'MALFORMED_REQUEST',
-  'UNKNOWN_TOPIC',
-  'UNKNOWN_PARTITION',
-  'RECORD_TOO_LARGE',
-  'CORRUPT_BATCH',
-  'INVALID_ARGUMENT',
-  'INVALID_CONFIG',
-  'UNSUPPORTED_VERSION',
-  'UNKNOWN_METHOD',
-]);
-
 /** Whether the broker may have written the batch: any answer but a refusal, or a deposed leader's (its entry may still commit). */
 function mayBeWritten(error: SkeinError): boolean {
-  return !notWrittenCodes.has(error.code) || error.details?.outcome === 'unknown';
+  return errorSemantics(error.code).notWritten !== true || error.details?.outcome === 'unknown';
 }
 
 interface Outcome {
