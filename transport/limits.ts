@@ -301,6 +301,15 @@ export const brokerLimits = {
   clientIdleMs: 600_000,
   /** A broker's own metadata commands (registering itself, reporting a leadership) wait this long before retrying. */
   controllerCommandTimeoutMs: 5_000,
+  /**
+   * A partition leadership is reported to the controller again this many times after a failure (an election
+   * of the controller, a lost answer) before it is given up, counted and said: the next leadership change
+   * reports afresh. Registering the broker is retried for as long as it runs, since nothing else would.
+   */
+  controllerCommandRetriesMax: 50,
+  /** Backoff between those retries: exponential from min to max, randomised x1-2 so brokers do not retry in step. */
+  controllerCommandBackoffMsMin: 100,
+  controllerCommandBackoffMsMax: 2_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
   brokerIdMax: 65_535,
   topicNameBytesMax: 249,
@@ -548,6 +557,8 @@ assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPac
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
+assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
+assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');

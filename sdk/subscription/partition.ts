@@ -8,7 +8,7 @@ import type { BrokerConnection, PushListener } from '../connection.js';
 import { BatchCursor } from '../consumer/cursor.js';
 import { resolveFrom, type From } from '../consumer/from.js';
 import { deserializeRecord, type ConsumedRecord } from '../consumer/record.js';
-import { backoff, retrying } from '../retry.js';
+import { retrying } from '../retry.js';
 import type { TopicDefinition } from '../topic.js';
 
 /** What a subscription reports about itself (read them with `subscription.status()`). */
@@ -136,7 +136,7 @@ export class PartitionSubscriber<V, K> {
         }
         // A leader gone for longer than the deadline: keep trying, a subscription is meant to outlive outages.
         this.options.emit({ type: 'resubscribing', topic: topic.name, partition, offset: this.position ?? -1, error: failure });
-        await sleep(backoff.maxTimeout, signal).catch(() => undefined);
+        await sleep(sdkLimits.retryBackoffMsMax, signal).catch(() => undefined);
       }
     }
   }
