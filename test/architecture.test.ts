@@ -27,8 +27,8 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const found: string[] = [];
-  for (const match of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-    found.push(match[1] ?? match[2]!);
+  for (const match of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
+    found.push(match[1] ?? match[2] ?? match[3]!);
   }
   return found;
 }
@@ -90,6 +90,71 @@ describe('layering', () => {
         expect([file, resolvedLayer(file, spec)]).not.toEqual([file, 'sdk']);
       }
     }
+  });
+});
+
+/** The product file a relative specifier names ("./x.js" is x.ts, "./dir/index.js" or "./dir" its index.ts); null for a package. */
+function importedFile(file: string, specifier: string, known: ReadonlySet<string>): string | null {
+  const path = resolvedPath(file, specifier);
+  if (path === null) return null;
+  const stem = path.replace(/\.js$/, '');
+  return [`${stem}.ts`, join(stem, 'index.ts')].find((candidate) => known.has(candidate)) ?? null;
+}
+
+/** The strongly connected components of more than one file, or of a file that imports itself (Tarjan): each is an import cycle. */
+function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    onStack.add(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(file, Math.min(low.get(file)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(file, Math.min(low.get(file)!, index.get(next)!));
+      }
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1 || graph.get(file)!.includes(file)) cycles.push(component.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return cycles;
+}
+
+describe('import cycles', () => {
+  it('no product file reaches itself through its imports, type-only imports included', () => {
+    const files = productFolders.flatMap(sourceFiles);
+    const known = new Set(files);
+    const graph = new Map(files.map((file) => [file, importsOf(file).flatMap((spec) => importedFile(file, spec, known) ?? [])]));
+    expect([...graph.values()].flat().length).toBeGreaterThan(500);
+    expect(importCycles(graph)).toEqual([]);
+  });
+
+  it('the check finds a cycle, also one through a type-only import, and the file that imports itself', () => {
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts', 'd.ts']],
+      ['d.ts', []],
+      ['e.ts', ['e.ts']],
+    ]);
+    expect(importCycles(graph)).toEqual([['a.ts', 'b.ts', 'c.ts'], ['e.ts']]);
+    // sdk/cluster.ts has `import type { ResolvedSkeinOptions } from './options.js'`: type-only edges are edges.
+    expect(importsOf(join('sdk', 'cluster.ts'))).toContain('./options.js');
   });
 });
 
