@@ -1,7 +1,7 @@
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type RetryPolicy, type Verdict, retryLoop } from '../transport/retry.js';
-import { deadlineSignal } from './abort.js';
+import { withTimeout } from '../transport/abort.js';
 
 export type { Verdict } from '../transport/retry.js';
 
@@ -35,7 +35,8 @@ export interface RetryOptions {
  * signal; pass it down to every request.
  */
 export async function retrying<T>(options: RetryOptions, attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>): Promise<T> {
-  const { signal, dispose } = deadlineSignal({ signals: [options.signal], deadlineMs: options.deadlineMs, what: options.what });
+  const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });
+  const { signal, dispose } = withTimeout(options.signal, options.deadlineMs - Date.now(), timeout);
   let lastError: unknown;
   let attempts = 0;
   const policy = options.retriesMax === undefined ? sdkRetryPolicy : { ...sdkRetryPolicy, retriesMax: options.retriesMax };

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { systemClock } from './clock.js';
 
 /**
@@ -75,12 +76,13 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 
 /**
  * A signal that aborts when `signal` does (with its reason) or after
- * `timeoutMs` (with `reason()`), whichever comes first. Call `dispose()` when
- * done. Written by hand because Node 20's AbortSignal.any holds its sources
- * weakly: an AbortSignal.timeout() passed to it can be garbage-collected and
- * then never fires. Also the stand-in for AbortSignal.timeout (no `signal`):
- * Node's runs on an internal timer that a simulated clock (test/sim/cluster)
- * cannot replace.
+ * `timeoutMs` (with `reason()`), whichever comes first: at once when
+ * `timeoutMs` is not positive, never by time when it is Infinity. Call
+ * `dispose()` when done. Written by hand because Node 20's AbortSignal.any
+ * holds its sources weakly: an AbortSignal.timeout() passed to it can be
+ * garbage-collected and then never fires. Also the stand-in for
+ * AbortSignal.timeout (no `signal`): Node's runs on an internal timer that a
+ * simulated clock (test/sim/cluster) cannot replace.
  */
 export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, reason: () => unknown): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -89,12 +91,21 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, 
     controller.abort(signal!.reason);
   };
   let stopListening = (): void => {};
-  const cancelTimer = systemClock.after(timeoutMs, () => {
-    stopListening();
+  let cancelTimer = (): void => {};
+  if (signal?.aborted) {
+    controller.abort(signal.reason);
+  } else if (!(timeoutMs > 0)) {
     controller.abort(reason());
-  });
-  if (signal?.aborted) onAbort();
-  else if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
+  } else {
+    // A timer past 2^31-1 ms would fire at once (Node clamps it to 1 ms): no deadline that far is kept by time.
+    if (timeoutMs <= timerDelayMsMax) {
+      cancelTimer = systemClock.after(timeoutMs, () => {
+        stopListening();
+        controller.abort(reason());
+      });
+    }
+    if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
+  }
   return {
     signal: controller.signal,
     dispose: () => {
@@ -102,6 +113,23 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, 
       stopListening();
     },
   };
+}
+
+/** The longest delay a Node timer keeps (a 32-bit signed count of milliseconds). */
+const timerDelayMsMax = 2 ** 31 - 1;
+
+/**
+ * A controller whose signal every call in flight of one owner listens to (a
+ * producer's, consumer's or command's close). Calls that take a signal pass it
+ * to the platform too (AbortSignal.any, fetch-like APIs), which registers
+ * listeners whenAborted cannot share; each goes when its call settles, and the
+ * in-flight limits bound how many there are, so Node's warning at 11 would be
+ * a false "memory leak" report on any busy producer.
+ */
+export function sharedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */

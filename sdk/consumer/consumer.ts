@@ -2,7 +2,7 @@ import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { abortable, sharedAbortController, throwIfAborted } from '../abort.js';
+import { abortable, sharedAbortController } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster, ReadFrom } from '../cluster.js';
 import { retrying } from '../retry.js';
@@ -192,7 +192,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
 
   private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
     this.throwIfClosed('fetch');
-    throwIfAborted(signal);
+    signal?.throwIfAborted();
     const states = await this.ready(signal);
     // Only a fetch started by this call answers it: an older one may have asked for a shorter wait.
     const startedBefore = states.map((s) => s.fetchesStarted);

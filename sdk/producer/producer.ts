@@ -5,7 +5,7 @@ import { acksValues, methods, type Acks, type ProduceResponse } from '../../tran
 import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
 import type { RecordHeader, RecordInput } from '../../transport/protocol/records.js';
 import { Prng } from '../../transport/core/prng.js';
-import { abortable, sharedAbortController, whenAborted } from '../abort.js';
+import { abortable, sharedAbortController, whenAborted } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';

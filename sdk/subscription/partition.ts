@@ -2,7 +2,7 @@ import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { sharedAbortController, sleep } from '../abort.js';
+import { sharedAbortController, sleep } from '../../transport/abort.js';
 import type { Cluster } from '../cluster.js';
 import type { BrokerConnection, PushListener } from '../connection.js';
 import { BatchCursor } from '../consumer/cursor.js';

@@ -1,6 +1,6 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { abortable, sharedAbortController } from '../abort.js';
+import { abortable, sharedAbortController } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, defaultFrom, type From } from '../consumer/from.js';
