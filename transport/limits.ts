@@ -87,9 +87,8 @@ export const transportLimits = {
   /**
    * ...and at most this many datagrams: a Node receiver's cost is per packet, and a window of more packets than
    * it handles in a few milliseconds only queues them in its socket buffer, where every resend waits behind the
-   * queue while the data after a hole is held. Measured on loopback (bench:transport): 1200 B datagrams at 5% / 10%
-   * loss went from 0.82 / 0.82 of lossless with a 2 MiB window to 0.88–0.91 / 0.85–0.89 with 800 datagrams;
-   * 8 KiB datagrams still want the 2 MiB (a 1 MiB window lowered their lossless goodput by a fifth).
+   * queue while the data after a hole is held. Large datagrams still want the byte window (bench:transport; the
+   * figures are in the README's benchmarks).
    */
   fixedWindowPacketsDefault: 800,
   /** Pacer bucket: this many ms of the pacing rate, between these many datagrams. */
@@ -289,8 +288,8 @@ export const brokerLimits = {
   /**
    * A broker's connections (peer links and clients) with something unanswered and nothing heard for this long
    * are dead. A restarted broker no longer knows the connections others had to it, and without this the
-   * links they dialled stayed silent until the 30 s idle timeout: measured, a SIGKILLed and restarted
-   * broker got its preferred leadership back 28 s after the restart, its partitions unreplicated to it till then.
+   * links they dialled stayed silent until the idle timeout: a SIGKILLed and restarted broker got its
+   * preferred leaderships back only then, its partitions unreplicated to it till then.
    */
   deadPeerTimeoutMs: 5_000,
   /**
@@ -317,8 +316,8 @@ export const brokerLimits = {
   partitionsPerTopicMax: 1024,
   /**
    * Topics and partitions in a cluster, and partition replicas one broker hosts. Each replica is a Raft
-   * group with its own files, timers and fsyncs; a broker takes ~10 ms to open one, so creating (or
-   * restarting with) thousands is tens of seconds of work. createTopic beyond them: LIMIT_EXCEEDED.
+   * group with its own files, timers and fsyncs, opened one at a time, so creating (or restarting with)
+   * thousands is a long wait (bench:partition-churn). createTopic beyond them: LIMIT_EXCEEDED.
    */
   topicsMax: 10_000,
   partitionsMax: 50_000,
@@ -488,8 +487,8 @@ export const sdkLimits = {
   connectTimeoutMsDefault: 10_000,
   /**
    * A broker connection with a request unanswered and nothing heard for this long is declared dead, so a
-   * SIGKILLed leader's in-flight produces fail over in seconds instead of after the 30 s idle timeout
-   * (measured: 1.5M records produced while a leader was SIGKILLed stalled every partition ~30 s).
+   * SIGKILLed leader's in-flight produces fail over in seconds instead of after the idle timeout, which
+   * stalled every partition a killed leader had led.
    */
   brokerDeadPeerTimeoutMsDefault: 5_000,
   /**

@@ -346,7 +346,7 @@ export class PartitionSubscriber<V, K> {
   private returnOwedCredit(attempt: Attempt): void {
     // One message carries at most what a broker accepts (readCredit); the rest goes with the next one.
     const bytes = Math.min(attempt.owedBytes, brokerLimits.pushCreditBytesMax);
-    const records = Math.min(attempt.owedRecords, brokerLimits.fetchRecordsMax * 10);
+    const records = Math.min(attempt.owedRecords, brokerLimits.pushCreditRecordsMax);
     const body = { subscriptionId: attempt.id, bytes, records };
     attempt.owedBytes -= bytes;
     attempt.owedRecords -= records;

@@ -382,11 +382,6 @@ export class ConnectionCore implements LossRecoveryListener {
     return 'queued';
   }
 
-  /** True when a message of `bytes` would be taken by `send` right now. */
-  get sendBufferBytesFree(): number {
-    return this.settings.sendBufferBytes - this.sendStream.bufferedBytes;
-  }
-
   /**
    * Bytes the application may queue now without waiting and without taking
    * more than this connection's share of the endpoint's memory: room in the
