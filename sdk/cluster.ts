@@ -6,6 +6,7 @@ import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js'
 import { formatAddress, type BrokerAddress } from './address.js';
 import type { ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
+import { readMetadataResponse } from '../transport/protocol/responses.js';
 
 /** Which replica serves a partition request. */
 export type ReadFrom = 'leader' | 'follower';
@@ -165,8 +166,8 @@ export class Cluster {
 
   private async probe(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<SkeinError | null> {
     try {
-      const response = await target.connection.request<MetadataResponse>(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
-      this.metadata.apply(checkMetadata(response), [topic], target.brokerId);
+      const response = await target.connection.request(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
+      this.metadata.apply(readMetadataResponse(response), [topic], target.brokerId);
       return null;
     } catch (error) {
       if (signal.aborted) return null;
@@ -284,7 +285,7 @@ export class Cluster {
         const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
         if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
-        const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
+        const response = readMetadataResponse(await connection.request(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
         const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
         if (!done) {
           finish();
@@ -338,7 +339,7 @@ export class Cluster {
     if (address === undefined) return response;
     try {
       const connection = await this.pool.get({ host: address.host, port: address.port });
-      const second = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
+      const second = readMetadataResponse(await connection.request(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
       return { ...response, topics: [...response.topics, ...second.topics], missing: second.missing };
     } catch {
       // The controller could not be asked: the first answer stands.
@@ -377,24 +378,4 @@ function noAnswer(lastError: unknown): SkeinError {
   return isSkeinError(lastError)
     ? lastError
     : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
-}
-
-/** A metadata answer is the peer's data: check its shape before the cache trusts it. */
-function checkMetadata(response: unknown): MetadataResponse {
-  const bad = (what: string): SkeinError => new SkeinError('PROTOCOL_VIOLATION', { message: `malformed metadata response: ${what}` });
-  if (typeof response !== 'object' || response === null) throw bad('not a map');
-  const r = response as Partial<MetadataResponse>;
-  if (!Array.isArray(r.brokers) || !Array.isArray(r.topics)) throw bad('brokers and topics must be lists');
-  for (const b of r.brokers) {
-    if (typeof b?.id !== 'number' || typeof b.host !== 'string' || typeof b.port !== 'number') throw bad('a broker needs id, host and port');
-  }
-  for (const t of r.topics) {
-    if (typeof t?.name !== 'string' || typeof t.topicId !== 'number' || !Array.isArray(t.partitions)) throw bad('a topic needs name, topicId and partitions');
-    for (const p of t.partitions) {
-      if (typeof p?.partition !== 'number' || (p.leader !== null && typeof p.leader !== 'number') || typeof p.leaderEpoch !== 'number' || !Array.isArray(p.replicas)) {
-        throw bad(`partition metadata of ${t.name} is malformed`);
-      }
-    }
-  }
-  return { clusterId: String(r.clusterId ?? ''), controllerId: typeof r.controllerId === 'number' ? r.controllerId : null, brokers: r.brokers, topics: r.topics, missing: Array.isArray(r.missing) ? r.missing : [] };
 }

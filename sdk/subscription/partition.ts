@@ -1,6 +1,6 @@
 import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
+import { methods, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 import { sharedAbortController, sleep } from '../../transport/abort.js';
 import type { Cluster } from '../cluster.js';
@@ -10,6 +10,7 @@ import { resolveFrom, type From } from '../consumer/from.js';
 import { deserializeRecord, type ConsumedRecord } from '../consumer/record.js';
 import { retrying } from '../retry.js';
 import type { TopicDefinition } from '../topic.js';
+import { readBatches } from '../../transport/protocol/responses.js';
 
 /** What a subscription reports about itself (read them with `subscription.status()`). */
 export type SubscriptionStatus =
@@ -209,11 +210,9 @@ export class PartitionSubscriber<V, K> {
   }
 
   private onPush(attempt: Attempt, body: unknown): void {
-    const push = body as Partial<PushMessage> | null;
     let cursor: BatchCursor;
     try {
-      if (!(push?.batches instanceof Uint8Array)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed push: batches must be bytes' });
-      cursor = new BatchCursor(push.batches);
+      cursor = new BatchCursor(readBatches(body, 'push'));
     } catch (error) {
       this.lost(attempt, isSkeinError(error) ? error : new SkeinError('PROTOCOL_VIOLATION', { message: String(error) }));
       return;
