@@ -348,6 +348,9 @@ export const brokerLimits = {
   /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
   peerSecretBytesMin: 16,
   peerSecretBytesMax: 1024,
+  /** A peer link that failed to dial is dialled again after this long, doubling with each failure up to the max. */
+  peerRedialBackoffMsMin: 50,
+  peerRedialBackoffMsMax: 2_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
   /**
@@ -557,6 +560,7 @@ assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMa
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
+assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
