@@ -494,7 +494,9 @@ export class Broker implements AsyncDisposable {
       return 'retry';
     };
     try {
-      await retryLoop({ policy, signal: this.lifetime.signal, onFailure }, attempt);
+      // Without jitter: after a failover clients wait on the new leader's report, and a wait of up to twice the
+      // backoff would be theirs; one broker's commands are few and not in step with other brokers' anyway.
+      await retryLoop({ policy, signal: this.lifetime.signal, onFailure, random: () => 0 }, attempt);
     } catch (error) {
       if (this.lifetime.signal.aborted) return;
       this.counters.controllerCommandsAbandoned++;

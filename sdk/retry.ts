@@ -36,7 +36,9 @@ export interface RetryOptions {
  */
 export async function retrying<T>(options: RetryOptions, attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>): Promise<T> {
   const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });
-  const { signal, dispose } = withTimeout(options.signal, options.deadlineMs - Date.now(), timeout);
+  const remainingMs = options.deadlineMs - Date.now();
+  // A deadline already passed allows no attempt (a timer would fire only after one had started).
+  const { signal, dispose } = remainingMs > 0 || options.signal?.aborted === true ? withTimeout(options.signal, remainingMs, timeout) : { signal: AbortSignal.abort(timeout()), dispose: () => {} };
   let lastError: unknown;
   let attempts = 0;
   const policy = options.retriesMax === undefined ? sdkRetryPolicy : { ...sdkRetryPolicy, retriesMax: options.retriesMax };

@@ -76,9 +76,9 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 
 /**
  * A signal that aborts when `signal` does (with its reason) or after
- * `timeoutMs` (with `reason()`), whichever comes first: at once when
- * `timeoutMs` is not positive, never by time when it is Infinity. Call
- * `dispose()` when done. Written by hand because Node 20's AbortSignal.any
+ * `timeoutMs` (with `reason()`), whichever comes first; never by time when
+ * `timeoutMs` is beyond a timer's range (Infinity). Call `dispose()` when
+ * done. Written by hand because Node 20's AbortSignal.any
  * holds its sources weakly: an AbortSignal.timeout() passed to it can be
  * garbage-collected and then never fires. Also the stand-in for
  * AbortSignal.timeout (no `signal`): Node's runs on an internal timer that a
@@ -94,11 +94,9 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, 
   let cancelTimer = (): void => {};
   if (signal?.aborted) {
     controller.abort(signal.reason);
-  } else if (!(timeoutMs > 0)) {
-    controller.abort(reason());
   } else {
     // A timer past 2^31-1 ms would fire at once (Node clamps it to 1 ms): no deadline that far is kept by time.
-    if (timeoutMs <= timerDelayMsMax) {
+    if (!(timeoutMs > timerDelayMsMax)) {
       cancelTimer = systemClock.after(timeoutMs, () => {
         stopListening();
         controller.abort(reason());

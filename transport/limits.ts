@@ -306,7 +306,7 @@ export const brokerLimits = {
    * reports afresh. Registering the broker is retried for as long as it runs, since nothing else would.
    */
   controllerCommandRetriesMax: 50,
-  /** Backoff between those retries: exponential from min to max, randomised x1-2 so brokers do not retry in step. */
+  /** Backoff between those retries: exponential from min to max (without jitter, see Broker.commandRetried). */
   controllerCommandBackoffMsMin: 100,
   controllerCommandBackoffMsMax: 2_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
