@@ -931,12 +931,14 @@ export class ConnectionCore implements RecoveryListener {
       );
       return;
     }
-    if (state === 'open' && listenMs >= this.deadPeerAtListenMs()) {
+    // A flushing connection waits for acknowledgements too: deadlineMs counts these deadlines for it, so they must fire.
+    const established = state === 'open' || state === 'flushing';
+    if (established && listenMs >= this.deadPeerAtListenMs()) {
       const silentMs = Math.round(listenMs - this.unansweredSinceListenMs);
       this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${silentMs} ms of listening while waiting for an answer` }));
       return;
     }
-    if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
+    if (established && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
       this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.config.handshakeTimeoutMs} ms` }));
       return;
     }

@@ -242,6 +242,19 @@ describe('closing', () => {
     expect(server?.error?.message).toContain('INTERNAL: shutting down');
   });
 
+  it('a closing connection whose peer went silent is declared dead at the dead-peer timeout, not left with an overdue deadline until the close timeout', () => {
+    const p = pair({ client: { closeTimeoutMs: 10_000, idleTimeoutMs: 60_000, keepaliveMs: 0, deadPeerTimeoutMs: 2000 } });
+    p.network.runFor(100);
+    cut(p);
+    const sentAt = p.network.nowMs;
+    p.clientConnection.send(new Uint8Array(500));
+    p.clientConnection.close(p.network.nowMs);
+    p.network.runFor(5000);
+    const client = p.closes.find((c) => c.side === 'client');
+    expect(client?.error?.code).toBe('PEER_DEAD');
+    expect(client!.atMs - sentAt).toBeLessThanOrEqual(2000 + 5);
+  });
+
   it('gives up flushing after the close timeout when the peer stops acknowledging', () => {
     const p = pair({ client: { closeTimeoutMs: 2000, idleTimeoutMs: 60_000 } });
     cut(p);
