@@ -340,6 +340,16 @@ export class ConnectionCore implements RecoveryListener {
     this.terminate(error);
   }
 
+  /**
+   * The peer answered our DATA with RESET: it has no such connection (its
+   * process restarted, or it closed this one and forgot it), so nothing we
+   * send will ever be read. Closed at once, without a CLOSE nobody would read.
+   */
+  handleReset(): void {
+    if (this.state === 'handshake' || this.state === 'closed') return;
+    this.terminate(new SkeinError('CONNECTION_CLOSED', { message: 'the peer no longer knows this connection (its process restarted, or it closed the connection and forgot it)' }));
+  }
+
   /** Brings the handshake deadline forward (a caller's connect timeout shorter than the endpoint's). */
   limitHandshake(deadlineMs: number): void {
     if (deadlineMs < this.handshakeDeadlineMs) {
