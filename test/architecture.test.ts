@@ -93,7 +93,7 @@ describe('layering', () => {
   });
 });
 
-const pureCores = ['transport/core', 'broker/raft/core'];
+const pureCores = ['transport/core', 'broker/raft/core', 'broker/groups/core', 'broker/cluster/core'];
 const forbiddenImports = /^(node:)?(dgram|net|fs|fs\/promises|timers|timers\/promises|child_process|worker_threads|perf_hooks|crypto|os|cluster|http|https)$/;
 const forbiddenCalls = [
   /\bDate\.now\s*\(/,

@@ -41,6 +41,16 @@ export const errorTable = {
   INVALID_REPLICATION_FACTOR: { retriable: false, message: 'the replication factor cannot be met' },
   NOT_ENOUGH_REPLICAS: { retriable: true, message: 'too few replicas are in sync to commit' },
   LIMIT_EXCEEDED: { retriable: false, message: 'the cluster holds as many topics or partitions as its limits allow' },
+  // cluster membership and partition moves
+  UNKNOWN_BROKER: { retriable: false, message: 'the cluster has no broker with that id' },
+  BROKER_ID_IN_USE: { retriable: false, message: 'the broker id belongs to another data directory, or was decommissioned for good' },
+  INVALID_BROKER_STATE: { retriable: false, message: "the broker's state does not allow this (joining, decommissioning or gone)" },
+  CLUSTER_FULL: { retriable: false, message: 'the cluster has as many brokers as it may hold' },
+  INVALID_VOTER_CHANGE: { retriable: false, message: 'the controller voter change is not allowed' },
+  INVALID_REPLICA_ASSIGNMENT: { retriable: false, message: 'the replica list cannot be used (duplicates, unknown or inactive brokers, no live quorum)' },
+  REASSIGNMENT_IN_PROGRESS: { retriable: false, message: 'the partition is already moving; wait for the move or cancel it' },
+  NO_REASSIGNMENT_IN_PROGRESS: { retriable: false, message: 'the partition is not moving' },
+  REASSIGNMENT_NOT_CANCELLABLE: { retriable: false, message: 'the move has committed its new replica set and completes' },
   // records and offsets
   RECORD_TOO_LARGE: { retriable: false, message: 'a record or batch exceeds the size limit' },
   CORRUPT_BATCH: { retriable: false, message: 'a record batch failed its checks' },
@@ -59,8 +69,14 @@ export const errorTable = {
   STORAGE_FAILED: { retriable: false, message: 'a disk operation failed' },
   STORAGE_FULL: { retriable: true, message: "this replica's disk is full: it takes no writes until space returns, and another replica leads" },
   // consumer groups
-  UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member' },
+  UNKNOWN_MEMBER: { retriable: false, message: 'the group does not know this member (it left, expired or was fenced): rejoin' },
   REBALANCE_IN_PROGRESS: { retriable: true, message: 'the group is rebalancing' },
+  UNKNOWN_GROUP: { retriable: false, message: 'the consumer group does not exist' },
+  GROUP_NOT_EMPTY: { retriable: false, message: 'the consumer group has members; stop them first' },
+  STALE_MEMBER_EPOCH: { retriable: false, message: 'the member does not own the partition at this epoch: the commit was refused' },
+  FENCED_MEMBER_EPOCH: { retriable: false, message: 'the member epoch is not one the coordinator gave: the member must give up its partitions and rejoin' },
+  FENCED_INSTANCE_ID: { retriable: false, message: 'another member joined with the same instance id and replaced this one' },
+  GROUP_FULL: { retriable: false, message: 'the group or its coordinator has no room for more members, topics or groups' },
   // sdk
   CLIENT_CLOSED: { retriable: false, message: 'the client, producer or consumer is closed' },
   DESERIALIZATION_FAILED: { retriable: false, message: "a record's key or value could not be deserialized" },

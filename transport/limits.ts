@@ -398,6 +398,88 @@ export const brokerLimits = {
   producerBatchesRemembered: 16,
 } as const;
 
+// ---------------------------------------------------------------- broker/groups
+export const groupLimits = {
+  /** A consumer group's name, in bytes of UTF-8. */
+  groupNameBytesMax: 255,
+  /** A member id, chosen afresh by the client at every join (a random 128-bit id in base64url is 22 characters). */
+  memberIdBytesMax: 64,
+  /** A static member's instance id, and the host a member connects from as the coordinator saw it. */
+  instanceIdBytesMax: 255,
+  clientHostBytesMax: 255,
+  /** Members of one group, static members that are away included. */
+  membersPerGroupMax: 1024,
+  /** Topics one group knows: subscribed by any member, or holding committed offsets. */
+  topicsPerGroupMax: 64,
+  /** Partitions over all of a group's topics: bounds its target assignment, ownership, holds and committed offsets. */
+  partitionsPerGroupMax: 8192,
+  /** Groups one coordinator (one partition of the internal groups topic) holds. */
+  groupsPerCoordinatorMax: 4096,
+  /**
+   * Estimated snapshot bytes of one coordinator's groups. A snapshot travels whole in one Raft message, so a
+   * join, subscription or reset that would grow the state past this is refused (GROUP_FULL) instead.
+   */
+  coordinatorStateBytesMax: 12 * 1024 * 1024,
+  /** Members replaced by a newer member with their instance id, remembered per group so the old one learns it is fenced. */
+  replacedMembersMax: 1024,
+  /** Liveness: a member unheard for its session timeout is expired; it heartbeats every heartbeat interval. */
+  sessionTimeoutMsMin: 1_000,
+  sessionTimeoutMsMax: 300_000,
+  sessionTimeoutMsDefault: 10_000,
+  heartbeatIntervalMsDefault: 1_000,
+  /** How long a member may take to release revoked partitions (drain, commit) before it is fenced. */
+  rebalanceTimeoutMsMin: 1_000,
+  rebalanceTimeoutMsMax: 30 * 60_000,
+  rebalanceTimeoutMsDefault: 60_000,
+  /** An empty group's committed offsets are kept this long after its last member left (Kafka's offsets.retention.minutes). */
+  emptyGroupRetentionMs: 7 * 86_400_000,
+  /** Partitions of the internal topic that spreads groups over coordinators, fixed when it is created. */
+  coordinatorPartitionsDefault: 16,
+  coordinatorPartitionsMax: 256,
+} as const;
+
+// ---------------------------------------------------------------- broker/cluster: membership and moves
+export const clusterLimits = {
+  /**
+   * Brokers in one cluster: every broker follows the metadata group, as a voter or a learner, and one
+   * Raft configuration holds at most raftLimits.configMembersMax members.
+   */
+  brokersMax: 64,
+  /** Voters of the metadata group: 3 tolerate one failure, 5 two; up to 7 while a voter is being replaced. */
+  controllerVotersDefault: 3,
+  controllerVotersMax: 7,
+  /** Partition moves catching up or committing at once across the cluster; more wait, queued, in the metadata. */
+  movesInFlightDefault: 8,
+  movesInFlightMax: 1024,
+  /** Moves the metadata holds, queued or in flight; one request, rebalance or decommission plans at most this many. */
+  movesPendingMax: 65_536,
+  /** Finished moves whose outcome the metadata remembers, so a command waiting on one learns it after a reconnect. */
+  moveOutcomesKeptMax: 1024,
+  /** Catch-up replication to learners, counted per broker as leader (bytes per second): default and bounds. */
+  catchUpBytesPerSecondDefault: 16 * 1024 * 1024,
+  catchUpBytesPerSecondMin: 64 * 1024,
+  catchUpBytesPerSecondMax: 4 * 1024 * 1024 * 1024,
+  /** The catch-up throttle's bucket holds this long's worth of its rate (and never less than one full append). */
+  catchUpBurstMs: 100,
+  /**
+   * A learner is caught up while it is at most this many entries and bytes behind the leader's last entry
+   * (about one pipelining window, so a steady writer does not keep it "behind" forever), was heard from
+   * within caughtUpHeardWithinMs, and has been so for caughtUpStableMs: only then does it become a voter,
+   * since a voter far behind would hold up every commit that needs it.
+   */
+  caughtUpEntriesBehindMax: 64,
+  caughtUpBytesBehindMax: 4 * 1024 * 1024,
+  caughtUpHeardWithinMs: 1_000,
+  caughtUpStableMs: 1_000,
+  /** A leader leaving the replica set hands leadership to a staying replica first; past this it commits the change itself and steps down. */
+  moveLeaderTransferTimeoutMs: 3_000,
+  /** How often a partition leader steps the moves of the partitions it leads, and reports their progress to the controller. */
+  moveStepEveryMs: 250,
+  moveProgressEveryMs: 1_000,
+  /** Under-replicated partitions describeCluster lists (their count is always exact). */
+  underReplicatedListedMax: 1_000,
+} as const;
+
 // ---------------------------------------------------------------- sdk
 export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
@@ -534,6 +616,17 @@ assert(raftLimits.applyBytesPerReadyMax >= raftLimits.entryBytesMax, 'one larges
 assert(raftLimits.electionTicksMin <= raftLimits.electionTicksDefault && raftLimits.electionTicksDefault <= raftLimits.electionTicksMax, 'electionTicksDefault within bounds');
 assert(raftLimits.heartbeatTicksDefault < raftLimits.electionTicksMin, 'heartbeats come faster than any election timeout');
 assert(raftLimits.tickMsMin <= raftLimits.tickMsDefault && raftLimits.tickMsDefault <= raftLimits.tickMsMax, 'tickMsDefault within bounds');
+assert(clusterLimits.brokersMax <= raftLimits.configMembersMax, 'every broker fits the metadata group as a voter or learner');
+assert(clusterLimits.brokersMax <= brokerLimits.brokerIdMax, 'brokersMax <= brokerIdMax');
+assert(clusterLimits.controllerVotersDefault <= clusterLimits.controllerVotersMax && clusterLimits.controllerVotersMax <= clusterLimits.brokersMax, 'controller voters within the cluster size');
+// While a partition moves, its group holds the original replicas and the target's at once.
+assert(2 * brokerLimits.replicationFactorMax <= raftLimits.configMembersMax, 'a moving partition\'s old and new replicas fit one configuration');
+assert(clusterLimits.movesInFlightDefault <= clusterLimits.movesInFlightMax && clusterLimits.movesInFlightMax <= clusterLimits.movesPendingMax, 'moves in flight within the moves held');
+assert(clusterLimits.moveOutcomesKeptMax <= clusterLimits.movesPendingMax, 'moveOutcomesKeptMax <= movesPendingMax');
+assert(clusterLimits.catchUpBytesPerSecondMin <= clusterLimits.catchUpBytesPerSecondDefault && clusterLimits.catchUpBytesPerSecondDefault <= clusterLimits.catchUpBytesPerSecondMax, 'catch-up rate default within bounds');
+assert(clusterLimits.caughtUpEntriesBehindMax <= raftLimits.inflightAppendsMax, 'a caught-up learner is within one pipelining window (entries)');
+assert(clusterLimits.caughtUpBytesBehindMax <= raftLimits.inflightBytesMax, 'a caught-up learner is within one pipelining window (bytes)');
+assert(clusterLimits.caughtUpStableMs >= clusterLimits.moveStepEveryMs, 'catch-up is observed at least once before it counts as stable');
 assert(sdkLimits.producerBatchBytesDefault <= recordLimits.batchBytesMax, 'a default producer batch is a valid batch');
 assert(sdkLimits.producerBufferBytesDefault >= sdkLimits.producerBatchBytesDefault, 'a default producer buffer holds a default batch');
 assert(sdkLimits.fetchBytesDefault <= brokerLimits.fetchBytesMax, 'the SDK never asks for more than a broker serves');
@@ -543,3 +636,12 @@ assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoff
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+// A coordinator's state travels in one snapshot message; its estimate must leave room for the envelope.
+assert(groupLimits.coordinatorStateBytesMax + 64 * 1024 <= raftLimits.snapshotBytesMax, 'a coordinator state fits one snapshot');
+assert(groupLimits.partitionsPerGroupMax >= brokerLimits.partitionsPerTopicMax, 'a group can consume the largest topic');
+assert(groupLimits.sessionTimeoutMsMin <= groupLimits.sessionTimeoutMsDefault && groupLimits.sessionTimeoutMsDefault <= groupLimits.sessionTimeoutMsMax, 'sessionTimeoutMsDefault within bounds');
+assert(groupLimits.rebalanceTimeoutMsMin <= groupLimits.rebalanceTimeoutMsDefault && groupLimits.rebalanceTimeoutMsDefault <= groupLimits.rebalanceTimeoutMsMax, 'rebalanceTimeoutMsDefault within bounds');
+// Several heartbeats fit in a session, so one lost heartbeat (or two) never expires a member.
+assert(3 * groupLimits.heartbeatIntervalMsDefault <= groupLimits.sessionTimeoutMsDefault, 'three heartbeats fit the default session');
+assert(groupLimits.replacedMembersMax >= 1 && groupLimits.coordinatorPartitionsDefault <= groupLimits.coordinatorPartitionsMax, 'group table bounds');
+assert(groupLimits.coordinatorPartitionsMax <= brokerLimits.partitionsPerTopicMax, 'the groups topic is an ordinary topic in size');
