@@ -5,9 +5,10 @@ import { BrokerProcesses } from '../../integration/support/processes.js';
 /**
  * `skein bench produce` (3 brokers, replication 3, acks 'all', 100 B
  * records, 3 partitions) against one cluster per build of the command, each
- * driven by its own build, in alternating rounds of one run: what a client
- * sees of a change to the produce path, with the machine's drift shared by
- * both. Returns records/s per round, per build.
+ * driven by its own build, in alternating rounds of one run (the order
+ * swapped each round): what a client sees of a change to the produce path,
+ * with the machine's drift shared by both. Returns records/s per round, per
+ * build.
  */
 export async function alternatingProduce<B extends string>(clis: Record<B, string>, options: { rounds: number; messages: number }): Promise<Record<B, number[]>> {
   const builds = Object.keys(clis) as B[];
@@ -17,7 +18,9 @@ export async function alternatingProduce<B extends string>(clis: Record<B, strin
     for (const cluster of clusters.values()) await cluster.startAll();
     console.log(`skein bench produce: 3 brokers, replication 3, acks all, ${options.messages} x 100 B records a round, ${options.rounds} rounds each, alternating`);
     for (let r = 0; r < options.rounds; r++) {
-      for (const build of builds) {
+      // Which build goes first swaps every round: the cluster that just took a round is still settling (flushes,
+      // replication's tail) while the other runs, which would otherwise always handicap the second.
+      for (const build of r % 2 === 0 ? builds : [...builds].reverse()) {
         const args = [clis[build], 'bench', 'produce', '--brokers', clusters.get(build)!.bootstrap.join(','), '--topic', `round${r}`, '--messages', String(options.messages), '--size', '100', '--replication', '3', '--partitions', '3', '--json'];
         const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 24, timeout: 300_000 });
         const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'))!;
