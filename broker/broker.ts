@@ -15,6 +15,7 @@ import { Controller } from './cluster/controller.js';
 import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
+import { ProducerIdIssuer } from './cluster/producer-ids.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
 import { isNoSpace, probeWritable } from './log/files.js';
@@ -128,6 +129,11 @@ export class Broker implements AsyncDisposable {
       metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
       storageStatus: () => this.storageStatus(),
+      producerIds: new ProducerIdIssuer({
+        allocate: (signal) => this.service.run({ op: 'producerIds', brokerId: config.id }, signal),
+        clusterKey: () => this.controller.state.clusterKey,
+        onMetadataChange: (listener) => this.controller.onChange(listener),
+      }),
       counters: this.counters,
     };
   }
@@ -221,7 +227,7 @@ export class Broker implements AsyncDisposable {
       idleTimeoutMs: brokerLimits.clientIdleMs,
       isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
-    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)), clientAddress: connection.remote.host };
     const current = session;
     this.sessions.add(current);
     this.connectionOf.set(current, connection);

@@ -79,7 +79,10 @@ export const errorTable = {
   DUPLICATE_SEQUENCE: { retriable: false, message: 'the batch was already written' },
   OUT_OF_ORDER_SEQUENCE: { retriable: false, notWritten: true, message: 'the batch sequence number has a gap' },
   PRODUCER_FENCED: { retriable: false, notWritten: true, message: 'a newer producer with the same id exists' },
-  UNKNOWN_PRODUCER: { retriable: false, notWritten: true, message: 'the broker has no state for this producer id' },
+  UNKNOWN_PRODUCER: { retriable: false, notWritten: true, message: 'the partition no longer holds state for this producer id (it was idle past the expiry): a retry cannot be told from a new batch' },
+  INVALID_PRODUCER_ID: { retriable: false, notWritten: true, message: 'the batch names a producer id this client was not issued (its proof is missing or wrong)' },
+  TOO_MANY_PRODUCERS: { retriable: true, notWritten: true, message: 'the partition holds the state of as many producers as its limit allows, all active within the expiry' },
+  THROTTLED: { retriable: true, notWritten: true, message: 'this connection or address asked for more producer ids than its share; retry after details.retryAfterMs' },
   // storage
   STORAGE_CORRUPT: { retriable: false, message: 'a file in the data directory is corrupt or foreign' },
   STORAGE_LOCKED: { retriable: false, message: 'another process holds the data directory' },

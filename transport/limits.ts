@@ -374,8 +374,37 @@ export const brokerLimits = {
   storageRetryMs: 1_000,
   /** Bytes a probe must be able to write (and sync) before a stopped replica is reopened: room for the appends that follow. */
   storageProbeBytes: 1024 * 1024,
-  /** Idempotent-producer states remembered per partition (oldest evicted beyond). */
+  /**
+   * Idempotent producers a partition admits. Beyond, the least recently written is forgotten only if it has
+   * written nothing there for producerStateExpiryMs; otherwise a new producer's first batch is refused with
+   * TOO_MANY_PRODUCERS (retriable), so no flood of producers can make a partition forget an active one.
+   */
   producerStatesPerPartitionMax: 10_000,
+  /**
+   * A producer's state in a partition is kept at least this long after its last batch there (Kafka's
+   * producer.id.expiration.ms); past it, and only when the partition needs the room, it may be forgotten.
+   */
+  producerStateExpiryMs: 3_600_000,
+  /**
+   * A replica may hold this many producers beyond the limit: new producers a deposed leader admitted whose
+   * batches commit under its successor (at most its uncommitted proposals). Past it the least recently
+   * written goes, whatever its age.
+   */
+  producerStatesOverflowMax: 10_000,
+  /** Producer ids a broker takes from the controller at once (one metadata command); it asks for the next block before this one runs out. */
+  producerIdBlockSize: 1_000,
+  /**
+   * Producer ids one connection, and one address, may be issued at once; each budget regains one id every
+   * producerIdRefillMs. Beyond: THROTTLED (retriable) with the wait. An SDK producer takes one id, and one
+   * more when a partition forgot it; so one address cannot fill a partition's producer table within the expiry.
+   */
+  producerIdsPerConnectionBurst: 64,
+  producerIdsPerAddressBurst: 256,
+  producerIdRefillMs: 1_000,
+  /** Addresses whose producer-id budget is partly spent, remembered; beyond, full budgets are forgotten first, then the oldest. */
+  producerIdAddressesTrackedMax: 4_096,
+  /** Producer proofs a broker has verified, kept so a producer's next batches skip the HMAC (the least recent is dropped beyond). */
+  producerProofsVerifiedMax: 10_000,
   /** Recent batches remembered per producer to answer retries as duplicates; at least the producer's in-flight bound. */
   producerBatchesRemembered: 16,
 } as const;
@@ -568,6 +597,17 @@ assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDef
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
 // A retried batch can only be recognised as a duplicate while the broker remembers it.
 assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
+// A producer is forgotten only after this long idle: a retry within the default delivery timeout always finds its state.
+assert(brokerLimits.producerStateExpiryMs >= sdkLimits.deliveryTimeoutMsDefault, 'a producer\'s retries come within its state\'s expiry');
+// A deposed leader's admitted producers that commit under its successor are at most its uncommitted proposals.
+assert(brokerLimits.producerStatesOverflowMax >= raftLimits.proposalQueueMax, 'a replica holds every producer a deposed leader admitted');
+// One address's sustained share of producer ids over the expiry, plus its burst, leaves a partition's table room for others.
+assert(
+  brokerLimits.producerIdsPerAddressBurst + brokerLimits.producerStateExpiryMs / brokerLimits.producerIdRefillMs < brokerLimits.producerStatesPerPartitionMax,
+  'one address cannot fill a partition\'s producer table within the expiry',
+);
+assert(brokerLimits.producerIdsPerConnectionBurst <= brokerLimits.producerIdsPerAddressBurst, 'a connection\'s producer-id burst within its address\'s');
+assert(brokerLimits.producerIdAddressesTrackedMax >= transportLimits.connectionsPerEndpointMax, 'every connected address can be tracked');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
 assert(brokerLimits.partitionsPerTopicMax <= brokerLimits.partitionReplicasPerBrokerMax, 'one topic of the largest size fits on a broker');

@@ -4,7 +4,7 @@ import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { plainCborProblem } from '../../transport/rpc/index.js';
 import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
-import type { MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } from './metadata-state.js';
+import { clusterKeyBytes, type MetadataCommand, type MetadataSnapshot, type PartitionRecord, type TopicRecord } from './metadata-state.js';
 
 /**
  * Metadata commands as bytes: each is the value of a one-record batch in the
@@ -12,7 +12,8 @@ import type { MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } 
  * also arrives from other brokers (forwarded to the controller) and a log
  * written by an older version must not crash a newer one.
  */
-const codec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
+// Byte strings (the cluster key) as plain CBOR byte strings, never typed-array tags, which decoding refuses.
+const codec = { encoder: new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false }), decoder: new Decoder({ useRecords: false, mapsAsObjects: true }) };
 
 export function encodeCommand(command: MetadataCommand): Uint8Array {
   return encodeMetadata(command);
@@ -41,7 +42,7 @@ export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
 /** Validates a command received as a decoded value (from the log or from a peer). */
 export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
-  const type = r.oneOf('type', ['registerBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
+  const type = r.oneOf('type', ['registerBroker', 'createTopic', 'deleteTopic', 'partitionLeader', 'clusterKey', 'producerIds']);
   switch (type) {
     case 'registerBroker':
       return { type, broker: readBroker(r.raw('broker'), 'command.broker') };
@@ -63,7 +64,16 @@ export function readCommand(value: unknown): MetadataCommand {
         leader: readLeader(r),
         leaderEpoch: r.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }),
       };
+    case 'clusterKey':
+      return { type, key: readClusterKey(r.raw('key'), 'command.key') };
+    case 'producerIds':
+      return { type, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }), count: r.int('count', { min: 1, max: brokerLimits.producerIdBlockSize }) };
   }
+}
+
+function readClusterKey(value: unknown, where: string): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength !== clusterKeyBytes) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must be ${clusterKeyBytes} bytes` });
+  return value;
 }
 
 /**
@@ -82,7 +92,13 @@ export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
   }
   const nextTopicId = r.int('nextTopicId', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (topics.some((t) => t.topicId >= nextTopicId)) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic id it has not issued' });
-  return { clusterId: r.string('clusterId', { bytesMax: brokerLimits.metadataStringBytesMax }), nextTopicId, brokers, topics };
+  const snapshot: MetadataSnapshot = { clusterId: r.string('clusterId', { bytesMax: brokerLimits.metadataStringBytesMax }), nextTopicId, brokers, topics };
+  // Producer ids come with the key (snapshots of earlier versions have neither).
+  if (r.has('clusterKey')) {
+    snapshot.clusterKey = readClusterKey(r.raw('clusterKey'), 'metadata snapshot.clusterKey');
+    snapshot.nextProducerId = r.int('nextProducerId', { min: 0, max: Number.MAX_SAFE_INTEGER });
+  }
+  return snapshot;
 }
 
 function readTopicRecord(value: unknown, where: string): TopicRecord {

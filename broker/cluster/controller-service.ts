@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { type BrokerInfo, type CreateTopicRequest, readCreateTopic, type TopicConfig, type TopicMetadata, topicNameProblem } from '../../transport/protocol/messages.js';
@@ -5,7 +6,7 @@ import { BodyReader } from '../../transport/protocol/validate.js';
 import { assignReplicas } from './assignment.js';
 import { readCommand } from './commands.js';
 import type { Controller } from './controller.js';
-import type { MetadataCommand } from './metadata-state.js';
+import { clusterKeyBytes, type CommandResult, type MetadataCommand, type ProducerIdBlock } from './metadata-state.js';
 import { peerMethods, type PeerLinks } from './peers.js';
 
 /**
@@ -17,7 +18,9 @@ import { peerMethods, type PeerLinks } from './peers.js';
 export type ControllerOperation =
   | { op: 'createTopic'; request: CreateTopicRequest }
   | { op: 'deleteTopic'; name: string }
-  | { op: 'command'; command: MetadataCommand };
+  | { op: 'command'; command: MetadataCommand }
+  /** A block of producer ids for this broker to issue (the cluster key is made first if there is none). */
+  | { op: 'producerIds'; brokerId: number };
 
 export interface ControllerServiceOptions {
   controller: Controller;
@@ -51,6 +54,9 @@ export class ControllerService {
       const about = command.type === 'registerBroker' ? command.broker.id : command.type === 'partitionLeader' ? command.leader : null;
       if (about !== from) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} reports only for itself` });
     }
+    if (from !== undefined && operation.op === 'producerIds' && operation.brokerId !== from) {
+      throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} asks for producer ids only for itself` });
+    }
     return this.execute(operation, signal);
   }
 
@@ -81,16 +87,28 @@ export class ControllerService {
       case 'command':
         command = operation.command;
         break;
+      case 'producerIds':
+        return this.producerIds(operation.brokerId, signal);
     }
-    const result = await controller.propose(command, { signal });
+    return (await this.propose(command, signal)).topic satisfies TopicMetadata | undefined ?? {};
+  }
+
+  /** A block of ids for a broker to issue; the cluster's key is made first if it has none (the controller alone draws it). */
+  private async producerIds(brokerId: number, signal: AbortSignal): Promise<ProducerIdBlock | undefined> {
+    if (this.options.controller.state.clusterKey === null) await this.propose({ type: 'clusterKey', key: randomBytes(clusterKeyBytes) }, signal);
+    return (await this.propose({ type: 'producerIds', brokerId, count: brokerLimits.producerIdBlockSize }, signal)).producerIds;
+  }
+
+  private async propose(command: MetadataCommand, signal: AbortSignal): Promise<Extract<CommandResult, { ok: true }>> {
+    const result = await this.options.controller.propose(command, { signal });
     if (!result.ok) throw new SkeinError(result.error.code, { message: result.error.message });
-    return result.topic satisfies TopicMetadata | undefined ?? {};
+    return result;
   }
 }
 
 function readOperation(body: unknown): ControllerOperation {
   const r = new BodyReader(body, 'controller');
-  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'command']);
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'command', 'producerIds']);
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
@@ -108,5 +126,7 @@ function readOperation(body: unknown): ControllerOperation {
       }
       return { op, command };
     }
+    case 'producerIds':
+      return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
   }
 }

@@ -4,7 +4,9 @@ import type { BrokerInfo, TopicConfig, TopicMetadata } from '../../transport/pro
 
 /**
  * The controller's replicated state: the brokers of the cluster, the topics,
- * where each partition's replicas live and who leads each partition. Every
+ * where each partition's replicas live and who leads each partition, and
+ * what producer ids need (the cluster key that proves an id was issued, the
+ * next id to hand out; see producer-ids.ts). Every
  * broker holds a replica of it (the metadata Raft group) and answers metadata
  * requests from it. It changes only by applying committed commands, in log
  * order, so every replica computes the same state; `apply` is deterministic
@@ -31,16 +33,34 @@ export type MetadataCommand =
   | { type: 'registerBroker'; broker: BrokerInfo }
   | { type: 'createTopic'; name: string; config: TopicConfig; assignment: number[][] }
   | { type: 'deleteTopic'; name: string }
-  | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number };
+  | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number }
+  /** Proposed once by a controller that found no key: the first committed wins, later ones change nothing. */
+  | { type: 'clusterKey'; key: Uint8Array }
+  /** A block of producer ids for one broker to issue: never issued again, whoever asks next. */
+  | { type: 'producerIds'; brokerId: number; count: number };
 
-export type CommandResult = { ok: true; topic?: TopicMetadata } | { ok: false; error: { code: SkeinError['code']; message: string } };
+/** Producer ids [first, first + count). */
+export interface ProducerIdBlock {
+  first: number;
+  count: number;
+}
+
+export type CommandResult =
+  | { ok: true; topic?: TopicMetadata; producerIds?: ProducerIdBlock }
+  | { ok: false; error: { code: SkeinError['code']; message: string } };
 
 export interface MetadataSnapshot {
   clusterId: string;
   nextTopicId: number;
   brokers: BrokerInfo[];
   topics: TopicRecord[];
+  /** Absent from snapshots of clusters that never issued a producer id (and of earlier versions). */
+  clusterKey?: Uint8Array;
+  nextProducerId?: number;
 }
+
+/** Bytes of the cluster key (HMAC-SHA256 keys of the hash's size). */
+export const clusterKeyBytes = 32;
 
 /** How many topics and partitions a cluster holds (brokerLimits by default; smaller in tests at the edge). */
 export interface MetadataLimits {
@@ -58,6 +78,8 @@ export const metadataLimits: MetadataLimits = {
 export class MetadataState {
   readonly clusterId: string;
   private nextTopicId = 1;
+  private key: Uint8Array | null = null;
+  private nextProducerId = 0;
   private topicsDeletedCount = 0;
   private readonly brokers = new Map<number, BrokerInfo>();
   private readonly topics = new Map<string, TopicRecord>();
@@ -123,7 +145,28 @@ export class MetadataState {
         partition.leaderEpoch = command.leaderEpoch;
         return { ok: true };
       }
+      case 'clusterKey': {
+        if (this.key === null) this.key = Uint8Array.from(command.key);
+        return { ok: true };
+      }
+      case 'producerIds': {
+        if (this.key === null) return fail('INVALID_ARGUMENT', 'producer ids are issued only once the cluster has its key');
+        if (this.nextProducerId + command.count > Number.MAX_SAFE_INTEGER) return fail('LIMIT_EXCEEDED', 'the cluster has issued every producer id there is');
+        const block = { first: this.nextProducerId, count: command.count };
+        this.nextProducerId += command.count;
+        return { ok: true, producerIds: block };
+      }
     }
+  }
+
+  /** The key that proves a producer id was issued by this cluster (never sent to clients), or null before the first id. */
+  get clusterKey(): Uint8Array | null {
+    return this.key;
+  }
+
+  /** Producer ids below this were handed to brokers (and never will be again). */
+  get producerIdsIssued(): number {
+    return this.nextProducerId;
   }
 
   /** Deletions applied to this state object: a broker opening partitions stops when it moves (see Broker.reconcile). Not replicated state. */
@@ -179,12 +222,15 @@ export class MetadataState {
       nextTopicId: this.nextTopicId,
       brokers: this.brokerList(),
       topics: this.topicList(),
+      ...(this.key === null ? {} : { clusterKey: this.key, nextProducerId: this.nextProducerId }),
     });
   }
 
   static fromSnapshot(snapshot: MetadataSnapshot, limits: MetadataLimits = metadataLimits): MetadataState {
     const state = new MetadataState(snapshot.clusterId, snapshot.brokers, limits);
     state.nextTopicId = snapshot.nextTopicId;
+    state.key = snapshot.clusterKey === undefined ? null : Uint8Array.from(snapshot.clusterKey);
+    state.nextProducerId = snapshot.nextProducerId ?? 0;
     for (const topic of structuredClone(snapshot.topics)) state.add(topic);
     return state;
   }

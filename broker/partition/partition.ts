@@ -5,7 +5,7 @@ import { type BatchHeader, checkRecordFraming, decodeBatchHeader } from '../../t
 import type { ReadResult } from '../log/index.js';
 import { LogReplica, type LogReplicaOptions } from '../replica/log-replica.js';
 import type { AdvanceSignal } from './advance-signal.js';
-import type { BatchIdentity } from './producer-state.js';
+import { type BatchIdentity, noProducerId } from './producer-state.js';
 import { Sequencer } from './sequencer.js';
 import type { PartitionView } from './view.js';
 
@@ -17,6 +17,14 @@ export interface PartitionOptions extends Omit<LogReplicaOptions, 'hooks' | 'gro
   preferredLeader: number;
   /** Leadership (the ability to take writes) was gained or lost. */
   onLeadership?: (writable: boolean, partition: Partition) => void;
+}
+
+export interface ProduceOptions {
+  acks: Acks;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Throws unless the batch's producer id was issued to the client sending it (see producer-proof.ts). */
+  verifyProducer?: (producerId: number, producerEpoch: number) => void;
 }
 
 export function partitionGroup(topicId: number, partition: number): string {
@@ -121,18 +129,26 @@ export class Partition implements PartitionView {
 
   /**
    * Appends one producer batch. Verifies every byte (never store what failed
-   * its CRC, or records a consumer could not read), refuses what the idempotence rules refuse, answers a retry of a
-   * batch already in the log with its original offset, and otherwise
-   * proposes it, answering per `acks`: 'all' once committed, 'leader' once
-   * in this replica's log, 'none' at once.
+   * its CRC, or records a consumer could not read), takes an idempotent
+   * batch only from the client its producer id was issued to
+   * (`verifyProducer` checks the proof that came with it; without it, no
+   * idempotent batch is taken), refuses
+   * what the idempotence rules refuse, answers a retry of a batch already
+   * in the log with its original offset, and otherwise proposes it,
+   * answering per `acks`: 'all' once committed, 'leader' once in this
+   * replica's log, 'none' at once.
    */
-  async produce(batch: Uint8Array, options: { acks: Acks; timeoutMs: number; signal?: AbortSignal }): Promise<ProduceResponse> {
+  async produce(batch: Uint8Array, options: ProduceOptions): Promise<ProduceResponse> {
     const header = decodeBatchHeader(batch, { verifyBody: true });
     if (header.control) throw new SkeinError('MALFORMED_REQUEST', { message: 'control batches are written by the broker, never by producers' });
     // Consumers decode what is stored: a payload that is not framed as its records never gets in.
     checkRecordFraming(batch, header);
     const identity = identityOf(header);
     this.replica.assertWritable();
+    if (identity.producerId !== noProducerId) {
+      if (options.verifyProducer === undefined) throw new SkeinError('INVALID_PRODUCER_ID', { message: `producer id ${identity.producerId} comes with no proof that it was issued to this client` });
+      options.verifyProducer(identity.producerId, identity.producerEpoch);
+    }
     const verdict = this.sequencer.check(identity);
     if (verdict.kind === 'error') throw verdict.error;
     const deadline = withTimeout(options.signal, options.timeoutMs, () => new SkeinError('TIMEOUT', { message: `${this.topic}/${this.partition}: not acknowledged within ${options.timeoutMs} ms` }));

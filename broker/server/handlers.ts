@@ -12,9 +12,11 @@ import {
   readDeleteTopic,
   readFetch,
   readHello,
+  readInitProducer,
   readListOffsets,
   readMetadata,
   readProduce,
+  type ProduceRequest,
   readSubscribe,
   readUnsubscribe,
   type StoppedReplica,
@@ -23,7 +25,8 @@ import {
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import { type MetadataState, toMetadata } from '../cluster/metadata-state.js';
 import type { ControllerOperation } from '../cluster/controller-service.js';
-import type { Partition } from '../partition/partition.js';
+import type { ProducerIdIssuer } from '../cluster/producer-ids.js';
+import type { Partition, ProduceOptions } from '../partition/partition.js';
 import { fetchRecords } from './fetch.js';
 import type { PushSubscriptions } from './subscriptions.js';
 
@@ -48,11 +51,15 @@ export interface ServerContext {
   aliveBrokers(): Set<number>;
   /** This broker's replicas stopped by a failing or full disk. */
   storageStatus(): StoppedReplica[];
+  /** Issues producer ids and checks their proofs. */
+  readonly producerIds: ProducerIdIssuer;
   counters: { acksNoneFailures: number };
 }
 
 export interface Session {
   readonly pushes: PushSubscriptions;
+  /** The client's IP address: producer ids are issued within a budget per connection and per address. */
+  readonly clientAddress: string;
 }
 
 export async function handleRequest(ctx: ServerContext, session: Session, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
@@ -66,8 +73,11 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       return metadata(ctx, readMetadata(body).topics);
     case methods.produce: {
       const request = readProduce(body);
-      return hosted(ctx, request.topic, request.partition).produce(request.batch, { acks: request.acks, timeoutMs: request.timeoutMs, signal: rpc.signal });
+      return hosted(ctx, request.topic, request.partition).produce(request.batch, produceOptions(ctx, request, request.acks, rpc.signal));
     }
+    case methods.initProducer:
+      readInitProducer(body);
+      return ctx.producerIds.issue({ connection: session, address: session.clientAddress }, rpc.signal);
     case methods.fetch: {
       const request = readFetch(body);
       return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc);
@@ -120,12 +130,23 @@ export function handleNotify(ctx: ServerContext, session: Session, method: strin
         ctx.counters.acksNoneFailures++;
         return;
       }
-      partition.produce(request.batch, { acks: 'none', timeoutMs: request.timeoutMs }).catch(() => ctx.counters.acksNoneFailures++);
+      partition.produce(request.batch, produceOptions(ctx, request, 'none')).catch(() => ctx.counters.acksNoneFailures++);
       return;
     }
     default:
       throw new SkeinError('UNKNOWN_METHOD', { message: `unknown one-way message "${method}"` });
   }
+}
+
+/** An idempotent batch is taken only with the proof issued with its producer id. */
+function produceOptions(ctx: ServerContext, request: ProduceRequest, acks: ProduceRequest['acks'], signal?: AbortSignal): ProduceOptions {
+  const { producerProof } = request;
+  return {
+    acks,
+    timeoutMs: request.timeoutMs,
+    ...(signal === undefined ? {} : { signal }),
+    verifyProducer: (producerId, producerEpoch) => ctx.producerIds.proofs.verify(producerProof, producerId, producerEpoch),
+  };
 }
 
 function metadata(ctx: ServerContext, names: string[] | undefined): MetadataResponse {

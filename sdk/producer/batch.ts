@@ -85,6 +85,8 @@ export class ProducerBatch {
   baseSequence: number | null = null;
   producerId = -1;
   producerEpoch = -1;
+  /** The proof issued with its producer id: sent with it, so the partition knows the id is ours. */
+  producerProof: Uint8Array | null = null;
   encoded: Uint8Array | null = null;
   attempts = 0;
   /** The last attempt ended without knowing whether the broker wrote it (timeout, dead connection). */

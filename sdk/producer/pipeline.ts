@@ -11,8 +11,8 @@ import type { ByteBudget } from './budget.js';
 /** Where a partition's batches go right now: its leader, as far as we know. */
 export interface ProduceTarget {
   brokerId: number | null;
-  /** Sends one encoded batch; resolves with the broker's answer, or null with acks 'none'. */
-  transmit(batch: Uint8Array, signal: AbortSignal): Promise<ProduceResponse | null>;
+  /** Sends one encoded batch (with its producer id's proof when idempotent); resolves with the broker's answer, or null with acks 'none'. */
+  transmit(batch: Uint8Array, signal: AbortSignal, producerProof: Uint8Array | null): Promise<ProduceResponse | null>;
   /** Requests go unanswered: has the leader moved, and does it still hear us? (See Cluster.leaderChecks.) */
   checks?: LeaderChecks;
 }
@@ -30,9 +30,12 @@ export interface PipelineOptions {
   leader: (signal: AbortSignal) => Promise<ProduceTarget>;
   /** Classifies a failed request and updates routing state (hints, metadata); never throws. */
   onFailure: (error: unknown, brokerId: number | null) => Verdict;
-  /** The producer id this pipeline starts with, and where a fresh one comes from when the broker lost ours. */
-  producerId: number;
-  newProducerId: () => number;
+  /**
+   * A producer id issued by the cluster, with its proof: the producer's own
+   * (shared by its pipelines), or a fresh one (`fresh`) once a partition
+   * forgot ours. One attempt, throwing what went wrong.
+   */
+  identity: (fresh: boolean, signal: AbortSignal) => Promise<ProducerIdentity>;
   /** A batch was sealed (the sticky partitioner moves keyless records on). */
   onBatchSealed?: () => void;
   /** Aborts on a forced close: everything still pending fails with the reason. */
@@ -50,6 +53,13 @@ export interface PipelineStats {
   resequenced: number;
   /** Fresh producer ids taken because the broker lost this one's state. */
   rotations: number;
+}
+
+/** What initProducer issued: the id, its epoch, and the proof that goes with every batch under it. */
+export interface ProducerIdentity {
+  producerId: number;
+  producerEpoch: number;
+  proof: Uint8Array;
 }
 
 const int32Max = 0x7fffffff;
@@ -108,8 +118,9 @@ interface Settlement {
  * - deadline passed: its records reject with TIMEOUT. If the broker may have
  *   written it (a timeout, a dead connection) it keeps travelling, unseen, so
  *   the sequence stays sound; otherwise it leaves like a refused batch.
- * - the broker lost our producer state (OUT_OF_ORDER_SEQUENCE with nothing
- *   before it): the pipeline takes a fresh producer id and starts again at 0.
+ * - the broker lost our producer state (UNKNOWN_PRODUCER, or
+ *   OUT_OF_ORDER_SEQUENCE with nothing before it): the pipeline asks the
+ *   cluster for a fresh producer id and starts again at 0.
  *
  * Rounds of one run retry as every SDK request does (transport/retry.ts,
  * sdkRetryPolicy): exponential backoff with jitter, bounded by
@@ -123,8 +134,8 @@ export class PartitionPipeline {
   private cancelLinger: (() => void) | null = null;
   private running = false;
   private wakeUp: (() => void) | null = null;
-  private producerId: number;
-  private producerEpoch: number;
+  /** Null until the cluster issued one (and again after a rotation). */
+  private identity: ProducerIdentity | null = null;
   private nextSequence = 0;
   /** Since when the flight has had batches out and no answer came (see watchFlight). */
   private quietSinceMs = 0;
@@ -133,8 +144,6 @@ export class PartitionPipeline {
 
   constructor(private readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
-    this.producerId = options.idempotent ? options.producerId : NO_PRODUCER.producerId;
-    this.producerEpoch = options.idempotent ? 0 : NO_PRODUCER.producerEpoch;
   }
 
   /** Batches not yet settled or still travelling (the producer waits for these on flush). */
@@ -258,7 +267,9 @@ export class PartitionPipeline {
   private async findLeader(run: Run): Promise<ProduceTarget | null> {
     const closeSignal = this.options.closeSignal;
     try {
-      return await this.options.leader(closeSignal);
+      const target = await this.options.leader(closeSignal);
+      if (this.options.idempotent && this.identity === null) this.identity = await this.options.identity(this.stats.rotations > 0, closeSignal);
+      return target;
     } catch (error) {
       if (closeSignal.aborted) throw closeSignal.reason;
       // Whatever keeps the leader unknown is what the waiting batches will report at their deadline.
@@ -421,7 +432,7 @@ export class PartitionPipeline {
     if (batch.attempts > 0) this.stats.resends++;
     batch.attempts++;
     this.stats.batchesSent++;
-    target.transmit(batch.encoded!, signal).then(
+    target.transmit(batch.encoded!, signal, batch.producerProof).then(
       (response) => {
         outcomes.push({ batch, response });
         this.wakeUp?.();
@@ -465,8 +476,7 @@ export class PartitionPipeline {
   }
 
   private rotate(): void {
-    this.producerId = this.options.newProducerId();
-    this.producerEpoch = 0;
+    this.identity = null;
     this.nextSequence = 0;
     this.stats.rotations++;
   }
@@ -479,13 +489,15 @@ export class PartitionPipeline {
       if (batch.encoded === null) {
         if (this.options.idempotent && batch.baseSequence === null) {
           if (this.nextSequence + batch.records.length > int32Max) {
-            // Sequence numbers are int32: start a fresh producer id once nothing older travels.
-            if (this.inflight.length > 0) return null;
-            this.rotate();
+            // Sequence numbers are int32: start a fresh producer id (the next round asks for it) once nothing older travels.
+            if (this.inflight.length === 0) this.rotate();
+            return null;
           }
+          if (this.identity === null) return null;
           batch.baseSequence = this.nextSequence;
-          batch.producerId = this.producerId;
-          batch.producerEpoch = this.producerEpoch;
+          batch.producerId = this.identity.producerId;
+          batch.producerEpoch = this.identity.producerEpoch;
+          batch.producerProof = this.identity.proof;
         }
         try {
           batch.encoded = encodeRecordBatch({

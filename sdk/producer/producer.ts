@@ -13,8 +13,8 @@ import { retrying } from '../retry.js';
 import { resolveTopic, type TopicInput } from '../topic.js';
 import { recordBytesBound, SendGroup, type Acknowledgement, type PendingRecord } from './batch.js';
 import { ByteBudget } from './budget.js';
-import { PartitionPipeline, type PipelineStats, type ProduceTarget } from './pipeline.js';
-import { readProduceResponse } from '../../transport/protocol/responses.js';
+import { PartitionPipeline, type PipelineStats, type ProduceTarget, type ProducerIdentity } from './pipeline.js';
+import { readInitProducerResponse, readProduceResponse } from '../../transport/protocol/responses.js';
 
 /** Record headers as an application passes them: a map, or a list when a key repeats. */
 export type HeadersInput = Readonly<Record<string, string | Uint8Array>> | readonly { key: string; value: string | Uint8Array }[];
@@ -95,15 +95,6 @@ export function resolveProducerOptions(options: unknown, deliveryTimeoutMsDefaul
   };
 }
 
-/** A random producer id: 53 bits from node:crypto, never 0 or -1, so two producers practically never share one. */
-export function randomProducerId(): number {
-  const bytes = randomBytes(7);
-  let id = 0;
-  for (const byte of bytes) id = id * 256 + byte;
-  id = id % 2 ** 53;
-  return id === 0 ? 1 : id;
-}
-
 export interface ProducerStats extends PipelineStats {
   /** Bytes of records buffered now, and the most ever buffered at once. */
   bufferedBytes: number;
@@ -123,7 +114,8 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private readonly pipelines = new Map<string, PartitionPipeline>();
   private readonly partitioner: DefaultPartitioner;
   private readonly closeController = sharedAbortController();
-  private readonly producerId = randomProducerId();
+  /** The producer id its pipelines start with (the latest issued), asked for at the first idempotent batch. */
+  private identity: Promise<ProducerIdentity> | null = null;
   private closing: Promise<void> | null = null;
   private readonly admitting = new Set<Promise<void>>();
   /** The admission of the latest send: the next one waits for it (sends enter the buffers in call order). */
@@ -304,8 +296,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
         lingerMs: this.options.lingerMs,
         deliveryTimeoutMs: this.options.deliveryTimeoutMs,
         budget: this.budget,
-        producerId: this.producerId,
-        newProducerId: randomProducerId,
+        identity: (fresh, signal) => this.producerIdentity(fresh, signal),
         closeSignal: this.closeController.signal,
         onBatchSealed: () => this.partitioner.batchClosed(topic, partition, partitionCount),
         onFailure: (error, brokerId) => cluster.classify(error, { topic, partition, brokerId }),
@@ -313,8 +304,8 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
           const target = await cluster.partitionTarget(topic, partition, 'leader', signal);
           return {
             brokerId: target.brokerId,
-            transmit: (batch, transmitSignal) => {
-              const body = { topic, partition, acks, batch, timeoutMs };
+            transmit: (batch, transmitSignal, producerProof) => {
+              const body = producerProof === null ? { topic, partition, acks, batch, timeoutMs } : { topic, partition, acks, batch, timeoutMs, producerProof };
               if (acks === 'none') return target.connection.notify(methods.produce, body).then(() => null);
               return target.connection.request(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(readProduceResponse);
             },
@@ -325,6 +316,25 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
       this.pipelines.set(key, pipeline);
     }
     return pipeline;
+  }
+
+  /**
+   * A producer id from the cluster. Pipelines share the producer's; one whose
+   * partition forgot it asks for a `fresh` one, which new pipelines then
+   * share (the old one is as old for them). A failed request leaves nothing
+   * behind: the next batch asks again.
+   */
+  private producerIdentity(fresh: boolean, signal: AbortSignal): Promise<ProducerIdentity> {
+    if (fresh || this.identity === null) {
+      const asked = this.cluster
+        .callAny<unknown>(methods.initProducer, {}, { signal: this.closeController.signal, deadlineMs: Date.now() + this.cluster.options.requestTimeoutMs })
+        .then(readInitProducerResponse);
+      this.identity = asked;
+      asked.catch(() => {
+        if (this.identity === asked) this.identity = null;
+      });
+    }
+    return abortable(this.identity, signal);
   }
 }
 

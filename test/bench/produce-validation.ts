@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
-import { BrokerProcesses } from '../integration/support/processes.js';
 import { projectRoot } from '../support/root.js';
+import { alternatingProduce, median } from './support/alternating-produce.js';
 
 /**
  * What checking a batch's record framing costs the produce path, as shipped
@@ -75,8 +73,6 @@ async function round(partition: Awaited<ReturnType<typeof open>>, batches: Buffe
   return performance.now() - start;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 const shapes = [
   { name: '100 records x 100 B', records: 100, bytes: 100 },
   { name: '1000 records x 16 B', records: 1000, bytes: 16 },
@@ -115,24 +111,8 @@ function report(name: string, without: number, withCheck: number): void {
 
 async function clusterBench(): Promise<void> {
   const messages = flag('messages', 200_000);
-  const clis = { checked: await bundle('broker/cli/main.ts', 'cli-checked', []), unchecked: await bundle('broker/cli/main.ts', 'cli-unchecked', [unchecked]) };
-  const clusters = { checked: new BrokerProcesses(clis.checked, { size: 3, tickMs: 100 }), unchecked: new BrokerProcesses(clis.unchecked, { size: 3, tickMs: 100 }) };
-  const rates = { checked: [] as number[], unchecked: [] as number[] };
-  try {
-    for (const c of Object.values(clusters)) await c.startAll();
-    console.log(`skein bench produce: 3 brokers, replication 3, acks all, ${messages} x 100 B records a round, ${rounds} rounds each, alternating`);
-    for (let r = 0; r < rounds; r++) {
-      for (const build of ['unchecked', 'checked'] as const) {
-        const args = [clis[build], 'bench', 'produce', '--brokers', clusters[build].bootstrap.join(','), '--topic', `round${r}`, '--messages', String(messages), '--size', '100', '--replication', '3', '--partitions', '3', '--json'];
-        const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 24, timeout: 300_000 });
-        const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'))!;
-        rates[build].push((JSON.parse(line) as { msgsPerSec: number }).msgsPerSec);
-      }
-      console.error(`round ${r + 1}: unchecked ${Math.round(rates.unchecked.at(-1)!)} checked ${Math.round(rates.checked.at(-1)!)} records/s`);
-    }
-  } finally {
-    for (const c of Object.values(clusters)) await c.close();
-  }
+  const clis = { unchecked: await bundle('broker/cli/main.ts', 'cli-unchecked', [unchecked]), checked: await bundle('broker/cli/main.ts', 'cli-checked', []) };
+  const rates = await alternatingProduce(clis, { rounds, messages });
   report('cluster, 100 B records', median(rates.unchecked), median(rates.checked));
 }
 

@@ -186,7 +186,7 @@ describe('producer', () => {
     expect(producer.stats().duplicates).toBeGreaterThan(0);
   });
 
-  it('starts a fresh producer id when the broker lost its state', async () => {
+  it('starts under a fresh producer id, issued by the cluster, when a partition forgot its producer', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 1 });
     await using skein = fakeClient(cluster);
@@ -196,8 +196,33 @@ describe('producer', () => {
     await producer.send({ topic: numbers, messages: [{ value: 2 }] });
     expect(valuesIn(cluster, 't')).toEqual([0, 1, 2]);
     expect(producer.stats().rotations).toBe(1);
+    expect(cluster.produces.some((p) => p.errorCode === 'UNKNOWN_PRODUCER')).toBe(true);
     const ids = new Set(cluster.produces.filter((p) => p.outcome === 'appended').map((p) => p.producerId));
     expect(ids.size).toBe(2);
+    // Both ids were issued by the cluster, one request each.
+    expect([...ids].every((id) => cluster.producerIds.has(id))).toBe(true);
+    expect(cluster.requests.filter((r) => r.method === 'initProducer')).toHaveLength(2);
+  });
+
+  it('asks the cluster for its producer id once, retries a refusal it may retry, and sends an idempotent batch only with the proof', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 3 });
+    let asked = 0;
+    cluster.interceptor = ({ method }) => (method === 'initProducer' && ++asked === 1 ? { fail: new SkeinError('THROTTLED', { details: { retryAfterMs: 10 } }) } : undefined);
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 0 });
+    await Promise.all([0, 1, 2].map((partition) => producer.send({ topic: numbers, messages: [{ value: partition, partition }] })));
+    expect(asked).toBe(2);
+    // One id for all three partitions.
+    const ids = new Set(cluster.produces.filter((p) => p.outcome === 'appended').map((p) => p.producerId));
+    expect(ids.size).toBe(1);
+    // A refusal it may not retry fails the records, and the next send asks again.
+    await using second = skein.producer({ lingerMs: 0 });
+    cluster.interceptor = ({ method }) => (method === 'initProducer' ? { fail: new SkeinError('NOT_AUTHORIZED') } : undefined);
+    await expect(second.send({ topic: numbers, messages: [{ value: 9 }] })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    cluster.interceptor = null;
+    await second.send({ topic: numbers, messages: [{ value: 9, partition: 0 }] });
+    expect(valuesIn(cluster, 't')).toContain(9);
   });
 
   it('fails a refused batch for good and renumbers the ones behind it', async () => {

@@ -1,6 +1,6 @@
 import { SkeinError } from '../errors.js';
 import { brokerLimits, logLimits, recordLimits } from '../limits.js';
-import { BodyReader } from './validate.js';
+import { BodyReader, malformed } from './validate.js';
 
 /**
  * The client protocol: every request a client (or a peer broker) sends, every
@@ -9,9 +9,12 @@ import { BodyReader } from './validate.js';
  * `read*` function, so a malformed body is a MALFORMED_REQUEST naming the
  * field and nothing else happens.
  *
- * Version 1. A field added later must be optional so old peers can ignore it.
+ * Version 2: producer ids are issued by the cluster (`initProducer`), and an
+ * idempotent batch is taken only with the proof issued with its id (version 1
+ * clients chose their own ids; a broker refuses their hello). A field added
+ * later must be optional so old peers can ignore it.
  */
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 export const methods = {
   hello: 'hello',
@@ -24,6 +27,8 @@ export const methods = {
   createTopic: 'createTopic',
   deleteTopic: 'deleteTopic',
   describeCluster: 'describeCluster',
+  /** A producer id of the client's own, with the proof that it was issued to it (any broker answers). */
+  initProducer: 'initProducer',
   /** One-way, client → broker: more credit for a push subscription. */
   credit: 'credit',
   /** One-way, broker → client: committed batches for a push subscription. */
@@ -92,7 +97,8 @@ export function readHello(body: unknown): HelloRequest {
   const r = new BodyReader(body, 'hello');
   const version = r.int('version', { min: 0, max: 0xffff });
   if (version !== protocolVersion) {
-    throw new SkeinError('UNSUPPORTED_VERSION', { message: `protocol version ${version} is not supported; this broker speaks ${protocolVersion}` });
+    const why = version < protocolVersion ? ' (since version 2 the cluster issues producer ids: upgrade the client)' : '';
+    throw new SkeinError('UNSUPPORTED_VERSION', { message: `protocol version ${version} is not supported; this broker speaks ${protocolVersion}${why}` });
   }
   return { version, clientId: r.string('clientId', { bytesMax: 256, optional: true }) ?? '' };
 }
@@ -125,6 +131,8 @@ export interface ProduceRequest {
   /** One record batch as the producer encoded it (transport/protocol/record-batch). */
   batch: Uint8Array;
   timeoutMs: number;
+  /** The proof issued with the batch's producer id (initProducer); an idempotent batch without the right one is refused. */
+  producerProof?: Uint8Array;
 }
 export interface ProduceResponse {
   /** Offset of the batch's first record. */
@@ -141,7 +149,33 @@ export function readProduce(body: unknown): ProduceRequest {
     acks: r.oneOf('acks', acksValues, 'all'),
     batch: r.bytes('batch', { bytesMax: recordLimits.batchBytesMax }),
     timeoutMs: r.int('timeoutMs', { min: 1, max: 3_600_000, optional: true }) ?? 30_000,
+    ...readProof(r.raw('producerProof')),
   };
+}
+
+function readProof(proof: unknown): { producerProof?: Uint8Array } {
+  if (proof === undefined || proof === null) return {};
+  if (!(proof instanceof Uint8Array) || proof.byteLength > producerProofBytesMax) throw malformed(`produce.producerProof must be a byte string of at most ${producerProofBytesMax} bytes`);
+  return { producerProof: proof };
+}
+
+// ---------------------------------------------------------------- producer ids
+/** Longest producer proof a broker reads (its own are shorter; the format is the issuing broker's business). */
+export const producerProofBytesMax = 64;
+
+/** No fields yet: the id is the cluster's choice, the epoch starts at 0. */
+export type InitProducerRequest = Record<string, never>;
+export interface InitProducerResponse {
+  /** Unique in the cluster, never issued again. */
+  producerId: number;
+  producerEpoch: number;
+  /** Opaque to the client: sent with every idempotent produce under this id (producerProof), never shown to anyone else. */
+  proof: Uint8Array;
+}
+
+export function readInitProducer(body: unknown): InitProducerRequest {
+  new BodyReader(body ?? {}, 'initProducer');
+  return {};
 }
 
 // ---------------------------------------------------------------- fetch

@@ -1,5 +1,5 @@
 import { SkeinError } from '../errors.js';
-import type { BrokerInfo, DescribeClusterResponse, ListOffsetsResponse, MetadataResponse, ProduceResponse } from './messages.js';
+import { producerProofBytesMax, type BrokerInfo, type DescribeClusterResponse, type InitProducerResponse, type ListOffsetsResponse, type MetadataResponse, type ProduceResponse } from './messages.js';
 
 /**
  * Readers for what brokers answer, beside the request readers of messages.ts:
@@ -23,6 +23,19 @@ function isOffset(value: unknown): value is number {
 export function readProduceResponse(body: unknown): ProduceResponse {
   if (!isMap(body) || !isOffset(body.baseOffset)) throw violation('produce response', 'baseOffset must be a non-negative integer');
   return { baseOffset: body.baseOffset, duplicate: body.duplicate === true };
+}
+
+/** An issued producer id: its epoch is an int16 and its proof is bounded, as the broker makes them. */
+export function readInitProducerResponse(body: unknown): InitProducerResponse {
+  if (
+    !isMap(body) ||
+    typeof body.producerId !== 'number' || !Number.isSafeInteger(body.producerId) || body.producerId < 0 ||
+    typeof body.producerEpoch !== 'number' || !Number.isInteger(body.producerEpoch) || body.producerEpoch < 0 || body.producerEpoch > 0x7fff ||
+    !(body.proof instanceof Uint8Array) || body.proof.byteLength === 0 || body.proof.byteLength > producerProofBytesMax
+  ) {
+    throw violation('initProducer response', 'it needs a producerId, an int16 producerEpoch and a proof');
+  }
+  return { producerId: body.producerId, producerEpoch: body.producerEpoch, proof: body.proof };
 }
 
 export function readListOffsetsResponse(body: unknown): ListOffsetsResponse {

@@ -118,4 +118,28 @@ describe('MetadataState', () => {
       }),
     );
   });
+
+  it('hands out producer ids in blocks that never overlap, only once the cluster has its key, the first key proposed winning', () => {
+    const state = new MetadataState('c1', brokers);
+    expect(state.apply({ type: 'producerIds', brokerId: 1, count: 10 })).toMatchObject({ ok: false });
+    const key = new Uint8Array(32).fill(1);
+    expect(state.apply({ type: 'clusterKey', key })).toEqual({ ok: true });
+    // A second controller raced the first (both found no key): its key changes nothing.
+    expect(state.apply({ type: 'clusterKey', key: new Uint8Array(32).fill(2) })).toEqual({ ok: true });
+    expect(state.clusterKey).toEqual(key);
+    expect(state.apply({ type: 'producerIds', brokerId: 1, count: 10 })).toEqual({ ok: true, producerIds: { first: 0, count: 10 } });
+    expect(state.apply({ type: 'producerIds', brokerId: 2, count: 5 })).toEqual({ ok: true, producerIds: { first: 10, count: 5 } });
+    // Restored from its snapshot (a restart, a lagging replica), the state goes on where it was: no id is issued twice.
+    const restored = MetadataState.fromSnapshot(readMetadataSnapshot(decodeMetadata(encodeMetadata(state.snapshot()), 'snapshot')));
+    expect(restored.clusterKey).toEqual(key);
+    expect(restored.apply({ type: 'producerIds', brokerId: 1, count: 1 })).toEqual({ ok: true, producerIds: { first: 15, count: 1 } });
+    // Commands from the log are read strictly; a snapshot of an earlier version (no key) reads as a cluster that issued none.
+    expect(() => readCommand({ type: 'clusterKey', key: new Uint8Array(31) })).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
+    expect(() => readCommand({ type: 'producerIds', brokerId: 1, count: brokerLimits.producerIdBlockSize + 1 })).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
+    expect(readCommand({ type: 'producerIds', brokerId: 1, count: brokerLimits.producerIdBlockSize })).toMatchObject({ count: brokerLimits.producerIdBlockSize });
+    const { clusterKey: _key, nextProducerId: _next, ...earlier } = state.snapshot();
+    const old = MetadataState.fromSnapshot(readMetadataSnapshot(earlier));
+    expect([old.clusterKey, old.producerIdsIssued]).toEqual([null, 0]);
+    expect(() => readMetadataSnapshot({ ...state.snapshot(), clusterKey: new Uint8Array(8) })).toThrow(expect.objectContaining({ code: 'MALFORMED_REQUEST' }));
+  });
 });

@@ -47,15 +47,19 @@ describe('Partition (three replicas in one process)', () => {
     await trio.startAll();
     let leader = await trio.leader();
     const producer = { producerId: 42, producerEpoch: 0 };
-    await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), { acks: 'all', timeoutMs: 5000 });
-    expect(await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), { acks: 'all', timeoutMs: 5000 })).toEqual({ baseOffset: 0, duplicate: true });
-    await expect(leader.produce(batchOf(['z'], { ...producer, baseSequence: 5 }), { acks: 'all', timeoutMs: 5000 })).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE' });
+    // The broker's handler checks the proof that came with the batch; here every id passes.
+    const issued = { acks: 'all', timeoutMs: 5000, verifyProducer: () => undefined } as const;
+    // Without that check, no idempotent batch is taken.
+    await expect(leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), { acks: 'all', timeoutMs: 5000 })).rejects.toMatchObject({ code: 'INVALID_PRODUCER_ID' });
+    await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), issued);
+    expect(await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), issued)).toEqual({ baseOffset: 0, duplicate: true });
+    await expect(leader.produce(batchOf(['z'], { ...producer, baseSequence: 5 }), issued)).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE' });
     const old = leader.raft.status().id;
     await trio.stop(old);
     leader = await trio.leader();
     expect(leader.raft.status().id).not.toBe(old);
-    expect(await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), { acks: 'all', timeoutMs: 5000 })).toEqual({ baseOffset: 0, duplicate: true });
-    expect(await leader.produce(batchOf(['z'], { ...producer, baseSequence: 2 }), { acks: 'all', timeoutMs: 5000 })).toEqual({ baseOffset: 2, duplicate: false });
+    expect(await leader.produce(batchOf(['x', 'y'], { ...producer, baseSequence: 0 }), issued)).toEqual({ baseOffset: 0, duplicate: true });
+    expect(await leader.produce(batchOf(['z'], { ...producer, baseSequence: 2 }), issued)).toEqual({ baseOffset: 2, duplicate: false });
     await trio.start(old);
     const back = trio.replicas.get(old)!;
     while (back.highWatermark < 3) await back.changes.next(AbortSignal.timeout(5000));

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Skein } from '../../../sdk/client.js';
 import { serdes } from '../../../sdk/serde.js';
 import { defineTopic, type TopicDefinition } from '../../../sdk/topic.js';
-import { methods, protocolVersion, type ProduceResponse } from '../../../transport/protocol/messages.js';
+import { methods, protocolVersion, type InitProducerResponse, type ProduceResponse } from '../../../transport/protocol/messages.js';
 import { encodeRecordBatch } from '../../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../../transport/rpc/index.js';
 import { FakeCluster } from '../support/fake-broker.js';
@@ -36,6 +36,7 @@ async function rawRpc(): Promise<number> {
   cluster.createTopic('bench', { partitions: 1, replicationFactor: 1 });
   const rpc = new RpcChannel(await cluster.dial(cluster.address(1)));
   await rpc.request(methods.hello, { version: protocolVersion, clientId: 'bench' });
+  const { producerId, producerEpoch, proof } = await rpc.request<InitProducerResponse>(methods.initProducer, {});
   const batches = messages / recordsPerBatch;
   const start = performance.now();
   let sent = 0;
@@ -46,11 +47,11 @@ async function rawRpc(): Promise<number> {
       const now = Date.now();
       const batch = encodeRecordBatch({
         records: Array.from({ length: recordsPerBatch }, () => ({ key: null, value, timestamp: now })),
-        producerId: 7,
-        producerEpoch: 0,
+        producerId,
+        producerEpoch,
         baseSequence: (producerSequence += recordsPerBatch) - recordsPerBatch,
       });
-      await rpc.request<ProduceResponse>(methods.produce, { topic: 'bench', partition: 0, acks: 'all', batch, timeoutMs: 30_000 });
+      await rpc.request<ProduceResponse>(methods.produce, { topic: 'bench', partition: 0, acks: 'all', batch, timeoutMs: 30_000, producerProof: proof });
     }
   };
   // Lanes would reorder sequences across them; one lane per in-flight slot with one producer id each is not what

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { SkeinError } from '../../../transport/errors.js';
 import type { MessageChannel } from '../../../transport/channel.js';
 import {
@@ -7,11 +8,14 @@ import {
   readDeleteTopic,
   readFetch,
   readHello,
+  readInitProducer,
   readListOffsets,
   readMetadata,
   readProduce,
   readSubscribe,
   readUnsubscribe,
+  protocolVersion,
+  type InitProducerResponse,
   type LeaderHint,
   type MetadataResponse,
   type TopicConfig,
@@ -27,7 +31,10 @@ import { createMemoryChannelPair } from '../../transport/support/memory-channel.
  * in-memory channels and RpcChannel, for SDK tests. It is not a broker: each
  * partition has one log shared by its replicas (replication is perfect), but
  * every answer a client can get is reproduced faithfully — NOT_LEADER with or
- * without hints, duplicates of idempotent retries, OUT_OF_ORDER_SEQUENCE,
+ * without hints, producer ids issued with proofs (and batches under an id
+ * not issued, or without its proof, refused), duplicates of idempotent
+ * retries, OUT_OF_ORDER_SEQUENCE, UNKNOWN_PRODUCER once a partition forgot a
+ * producer,
  * long-polled fetches, credit-limited pushes, pushEnd on leader moves — and a
  * test can move leaders, drop connections, delay or fail requests, and see
  * every produce request that arrived.
@@ -134,6 +141,9 @@ export class FakeCluster {
   readonly lagging = new Map<number, Set<string>>();
   /** Requests that arrived on a connection before its hello (the client must greet first). */
   ungreeted = 0;
+  /** Producer ids issued (initProducer), with their proofs. */
+  readonly producerIds = new Map<number, Uint8Array>();
+  private nextProducerId = 1000;
 
   constructor(options: { brokers?: number } = {}) {
     this.brokerIds = Array.from({ length: options.brokers ?? 3 }, (_, i) => i + 1);
@@ -318,7 +328,13 @@ export class FakeCluster {
     switch (method) {
       case methods.hello:
         readHello(body);
-        return { version: 1, brokerId, clusterId: this.clusterId };
+        return { version: protocolVersion, brokerId, clusterId: this.clusterId };
+      case methods.initProducer: {
+        readInitProducer(body);
+        const response: InitProducerResponse = { producerId: this.nextProducerId++, producerEpoch: 0, proof: randomBytes(17) };
+        this.producerIds.set(response.producerId, response.proof);
+        return response;
+      }
       case methods.metadata:
         return this.metadata(readMetadata(body).topics, brokerId);
       case methods.produce:
@@ -449,10 +465,7 @@ export class FakeCluster {
       const p = this.leaderPartition(brokerId, request.topic, request.partition);
       const header = decodeBatchHeader(request.batch);
       if (header.producerId >= 0) {
-        // As a broker does: past sequence 0, a producer it holds no state for (evicted, say) is told so, never taken as new.
-        if (!p.producers.has(header.producerId) && header.baseSequence !== 0) {
-          throw new SkeinError('UNKNOWN_PRODUCER', { message: `no state for producer ${header.producerId}` });
-        }
+        this.checkProducer(p, header, request.producerProof);
         const state = p.producers.get(header.producerId) ?? { nextSequence: 0, written: new Map<number, number>() };
         p.producers.set(header.producerId, state);
         const duplicateOf = state.written.get(header.baseSequence);
@@ -475,6 +488,17 @@ export class FakeCluster {
     } catch (error) {
       if (error instanceof SkeinError) this.noteProduce(brokerId, body, 'error', error.code);
       throw error;
+    }
+  }
+
+  /** As a broker does: only the client an id was issued to writes under it; past sequence 0, a producer with no state here (forgotten) is told so, never taken as new. */
+  private checkProducer(p: FakePartition, header: BatchHeader, proof: Uint8Array | undefined): void {
+    const issued = this.producerIds.get(header.producerId);
+    if (issued === undefined || proof === undefined || Buffer.compare(issued, proof) !== 0) {
+      throw new SkeinError('INVALID_PRODUCER_ID', { message: `producer id ${header.producerId} was not issued to this client` });
+    }
+    if (!p.producers.has(header.producerId) && header.baseSequence !== 0) {
+      throw new SkeinError('UNKNOWN_PRODUCER', { message: `no state for producer ${header.producerId}` });
     }
   }
 
