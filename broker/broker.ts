@@ -11,6 +11,9 @@ import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.
 import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
+import { joinCluster } from './cluster/join.js';
+import { MembershipDriver } from './cluster/membership-driver.js';
+import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
 import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
@@ -79,6 +82,10 @@ export class Broker implements AsyncDisposable {
   private mux!: RaftMux;
   private controller!: Controller;
   private service!: ControllerService;
+  private membership: MembershipDriver | null = null;
+  private identity!: StorageIdentity;
+  /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
+  registered: Promise<void> = Promise.resolve();
   private lock!: DirLock;
   private readonly context: ServerContext;
 
@@ -101,6 +108,10 @@ export class Broker implements AsyncDisposable {
       metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
       storageStatus: () => this.storageStatus(),
+      controllerGroup: () => {
+        const { config } = this.controller.raft.status();
+        return { voters: [...config.voters], learners: [...config.learners] };
+      },
       counters: this.counters,
     };
   }
@@ -121,6 +132,7 @@ export class Broker implements AsyncDisposable {
     mkdirSync(config.dataDir, { recursive: true });
     this.lock = DirLock.acquire(config.dataDir);
     try {
+      this.identity = openStorageIdentity(config.dataDir, config.id, config.clusterId);
       this.endpoint = await Endpoint.open({
         host: config.listen.host,
         port: config.listen.port,
@@ -151,11 +163,14 @@ export class Broker implements AsyncDisposable {
       });
       this.mux = new RaftMux((to, wire) => this.peers.sendRaft(to, wire));
       const timing = { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks };
+      const notice = (message: string): void => void process.stderr.write(`skein broker ${config.id}: ${message}\n`);
+      const founders = config.join === null ? config.peers : (this.identity.founders ?? (await this.join(notice)));
       this.controller = await Controller.open({
         brokerId: config.id,
         dataDir: config.dataDir,
         clusterId: config.clusterId,
-        peers: config.peers,
+        peers: founders,
+        bootstrap: config.join === null,
         mux: this.mux,
         prng: this.prng.fork(),
         timing,
@@ -171,7 +186,9 @@ export class Broker implements AsyncDisposable {
         this.balanceTimer = setInterval(() => this.balancer.pass(this.hosted.values(), performance.now()), brokerLimits.leaderBalanceEveryMs);
         this.balanceTimer.unref();
       }
-      void this.register();
+      this.membership = new MembershipDriver(this.controller, notice);
+      // A joiner that joined before (it knows the founders) registers as any restarted broker does.
+      this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
       await this.close();
       throw error;
@@ -448,16 +465,40 @@ export class Broker implements AsyncDisposable {
     }
   }
 
-  /** Records this broker's advertised address in the metadata (peers and clients dial it). */
-  private async register(): Promise<void> {
+  /**
+   * Joins a running cluster for the first time (see join.ts): resolves with the founding brokers once
+   * the controller registered this broker, and keeps them beside the data for later starts.
+   */
+  private async join(notice: (message: string) => void): Promise<BrokerInfo[]> {
+    const { config } = this;
+    const self = { id: config.id, host: config.advertise.host, port: config.advertise.port };
+    // The peer links dial brokers the metadata does not name yet (it is empty until the log arrives).
+    const learned = (brokers: readonly BrokerInfo[]): void => brokers.forEach((b) => this.configPeers.has(b.id) || this.configPeers.set(b.id, b));
+    const founders = await joinCluster({ endpoint: this.endpoint, peers: this.peers, via: config.join!, clusterId: config.clusterId, self, storageId: this.identity.storageId, learned, signal: this.lifetime.signal, onNotice: notice });
+    this.identity = recordFounders(config.dataDir, this.identity, founders);
+    return founders;
+  }
+
+  /**
+   * Records this broker's advertised address and its data directory's storage id in the metadata (peers
+   * and clients dial the address; the id ties the broker id to this directory). Retried until the
+   * metadata holds both; a refusal (the id belongs to another directory, or was decommissioned) is said
+   * once and ends the attempts.
+   */
+  private async register(notice: (message: string) => void): Promise<void> {
     const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
     for (let attempt = 0; !this.stopped; attempt++) {
       const known = this.controller.state.broker(me.id);
-      if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
+      const storageId = this.controller.state.lifecycle(me.id)?.storageId;
+      if (known !== undefined && known.host === me.host && known.port === me.port && storageId === this.identity.storageId) return;
       try {
-        await this.runCommand({ type: 'registerBroker', broker: me });
+        await this.runCommand({ type: 'registerBroker', broker: me, storageId: this.identity.storageId });
         return;
-      } catch {
+      } catch (error) {
+        if (isSkeinError(error, 'BROKER_ID_IN_USE')) {
+          notice(`the cluster refused this broker: ${error.message}`);
+          return;
+        }
         await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
       }
     }
@@ -613,6 +654,7 @@ export class Broker implements AsyncDisposable {
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
+    this.membership?.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));

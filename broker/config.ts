@@ -20,8 +20,10 @@ export interface BrokerConfig {
   /** What clients and peers should dial; differs from `listen` behind NAT or a relay. */
   advertise: HostPort;
   dataDir: string;
-  /** The initial voters of the metadata group, this broker among them. */
+  /** The initial voters of the metadata group, this broker among them; empty for a broker that joins a running cluster. */
   peers: BrokerInfo[];
+  /** Brokers of a running cluster to join through (tried in turn); null for a founding broker (--peers). */
+  join: HostPort[] | null;
   clusterId: string;
   /** A SKEIN_LOSS-style spec for this broker's endpoint (the env var applies when absent). */
   loss: string | null;
@@ -64,6 +66,7 @@ export interface BrokerSettings {
   advertise?: unknown;
   data?: unknown;
   peers?: unknown;
+  join?: unknown;
   clusterId?: unknown;
   loss?: unknown;
   datagramBytes?: unknown;
@@ -77,7 +80,7 @@ export interface BrokerSettings {
   connectionsPerAddress?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -90,8 +93,10 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   const listen = hostPort(settings.listen ?? '127.0.0.1:9092', 'listen');
   const advertise = settings.advertise === undefined ? defaultAdvertise(listen) : hostPort(settings.advertise, 'advertise');
   if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
-  const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
-  const self = peers.find((p) => p.id === id);
+  if (settings.join !== undefined && settings.peers !== undefined) throw invalid('join and peers exclude each other: a founding broker names its peers, a new one joins through a running broker');
+  const join = settings.join === undefined ? null : joinList(settings.join);
+  const peers = join !== null ? [] : settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
+  const self = join !== null ? { id, ...advertise } : peers.find((p) => p.id === id);
   if (self === undefined) throw invalid(`peers must include this broker (id ${id})`);
   // The metadata registers the advertised address and the other brokers dial the peers entry: two names for
   // one broker that disagree leave it registered where nobody can reach it.
@@ -111,6 +116,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     advertise,
     dataDir: settings.data,
     peers,
+    join,
     clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', brokerLimits.metadataStringBytesMax),
     loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
     datagramBytes:
@@ -152,6 +158,13 @@ function topicConfig(value: unknown): TopicConfig {
     segmentBytes: v.segmentBytes === undefined ? topicDefaults.segmentBytes : integer(v.segmentBytes, 'topicDefaults.segmentBytes', logLimits.segmentBytesMin, logLimits.segmentBytesMax),
     flush,
   };
+}
+
+/** "host:port,host:port" or a list of them: brokers of a running cluster. */
+function joinList(value: unknown): HostPort[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : Array.isArray(value) ? value : null;
+  if (items === null || items.length === 0 || items.length > 64) throw invalid('join must be "host:port,..." naming 1 to 64 brokers of the cluster');
+  return items.map((item) => hostPort(item, 'join'));
 }
 
 /** "1@host:port,2@host:port" or a list of { id, host, port }. */

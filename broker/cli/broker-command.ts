@@ -10,6 +10,7 @@ const flags: FlagSpecs = {
   advertise: { type: 'string', value: 'HOST:PORT', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
   data: { type: 'string', value: 'DIR', help: 'data directory (locked while the broker runs)' },
   peers: { type: 'string', value: 'ID@HOST:PORT,...', help: 'initial voters, this broker included', default: 'this broker alone' },
+  join: { type: 'string', value: 'HOST:PORT,...', help: 'join a running cluster through any of its brokers (instead of --peers); it takes no partitions until asked' },
   'cluster-id': { type: 'string', value: 'NAME', help: 'name of the cluster', default: 'skein' },
   loss: { type: 'string', value: 'SPEC', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
   'datagram-bytes': { type: 'string', value: 'BYTES', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
@@ -22,7 +23,7 @@ const flags: FlagSpecs = {
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
-const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,...]';
+const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,... | --join host:port,...]';
 
 export async function brokerCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags);
@@ -39,6 +40,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['advertise', 'advertise'],
     ['data', 'data'],
     ['peers', 'peers'],
+    ['join', 'join'],
     ['cluster-id', 'clusterId'],
     ['loss', 'loss'],
     ['datagram-bytes', 'datagramBytes'],

@@ -4,7 +4,8 @@ import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { plainCborProblem } from '../../transport/rpc/index.js';
 import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
-import type { MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } from './metadata-state.js';
+import { brokerStates } from './core/brokers.js';
+import type { BrokerRecord, MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } from './metadata-state.js';
 
 /**
  * Metadata commands as bytes: each is the value of a one-record batch in the
@@ -41,10 +42,16 @@ export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
 /** Validates a command received as a decoded value (from the log or from a peer). */
 export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
-  const type = r.oneOf('type', ['registerBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
+  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
   switch (type) {
-    case 'registerBroker':
-      return { type, broker: readBroker(r.raw('broker'), 'command.broker') };
+    case 'registerBroker': {
+      const broker = readBroker(r.raw('broker'), 'command.broker');
+      // Absent in commands written before data directories had an identity.
+      const storageId = r.has('storageId') ? readStorageId(r) : null;
+      return { type, broker, storageId };
+    }
+    case 'activateBroker':
+      return { type, id: r.int('id', { min: 1, max: brokerLimits.brokerIdMax }) };
     case 'createTopic': {
       const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
       const problem = topicNameProblem(name);
@@ -74,7 +81,7 @@ export function readCommand(value: unknown): MetadataCommand {
  */
 export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
   const r = new BodyReader(value, 'metadata snapshot');
-  const brokers = r.list('brokers', { lengthMax: brokerLimits.brokerIdMax }, readBroker)!;
+  const brokers = r.list('brokers', { lengthMax: brokerLimits.brokerIdMax }, readBrokerRecord)!;
   if (new Set(brokers.map((b) => b.id)).size !== brokers.length) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot lists a broker twice' });
   const topics = r.list('topics', { lengthMax: brokerLimits.topicsMax }, readTopicRecord)!;
   if (new Set(topics.map((t) => t.name)).size !== topics.length || new Set(topics.map((t) => t.topicId)).size !== topics.length) {
@@ -108,6 +115,21 @@ function readBroker(value: unknown, where: string): { id: number; host: string; 
   const b = new BodyReader(value, where);
   // Port 0 is what a broker with an ephemeral --listen and no --advertise knows of itself; config allows it.
   return { id: b.int('id', { min: 1, max: brokerLimits.brokerIdMax }), host: b.string('host', { bytesMax: brokerLimits.metadataStringBytesMax }), port: b.int('port', { min: 0, max: 65_535 }) };
+}
+
+/** A broker in a snapshot: its lifecycle fields are absent in snapshots written before brokers could join. */
+function readBrokerRecord(value: unknown, where: string): BrokerRecord {
+  const record: BrokerRecord = readBroker(value, where);
+  const b = new BodyReader(value, where);
+  if (b.has('state')) record.state = b.oneOf('state', brokerStates);
+  if (b.raw('storageId') !== undefined) record.storageId = b.raw('storageId') === null ? null : readStorageId(b);
+  return record;
+}
+
+function readStorageId(r: BodyReader): string {
+  const id = r.string('storageId', { bytesMax: 32 });
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new SkeinError('MALFORMED_REQUEST', { message: 'a storage id is 32 hex digits' });
+  return id;
 }
 
 function readLeader(r: BodyReader): number | null {

@@ -17,6 +17,8 @@ import { peerMethods, type PeerLinks } from './peers.js';
 export type ControllerOperation =
   | { op: 'createTopic'; request: CreateTopicRequest }
   | { op: 'deleteTopic'; name: string }
+  /** A new broker registers (see join.ts); forwarded by the broker itself, over its proven peer link. */
+  | { op: 'join'; broker: BrokerInfo; storageId: string; relayed?: boolean }
   | { op: 'command'; command: MetadataCommand };
 
 export interface ControllerServiceOptions {
@@ -46,12 +48,29 @@ export class ControllerService {
    */
   handleForwarded(body: unknown, signal: AbortSignal, from?: number): Promise<unknown> {
     const operation = readOperation(body);
+    if (operation.op === 'join') return this.join(operation, signal, from);
     if (from !== undefined && operation.op === 'command') {
       const { command } = operation;
       const about = command.type === 'registerBroker' ? command.broker.id : command.type === 'partitionLeader' ? command.leader : null;
       if (about !== from) throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} reports only for itself` });
     }
     return this.execute(operation, signal);
+  }
+
+  /**
+   * A join comes from the joiner itself, over the link it proved with the peer secret. A broker that is
+   * not the controller relays it once (a joiner whose id is the controller's cannot reach the
+   * controller itself; the controller then refuses the id).
+   */
+  private async join(operation: Extract<ControllerOperation, { op: 'join' }>, signal: AbortSignal, from: number | undefined): Promise<unknown> {
+    if (from !== undefined && operation.broker.id !== from && operation.relayed !== true) {
+      throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} joins only as itself, not as broker ${operation.broker.id}` });
+    }
+    const { controller, peers } = this.options;
+    if (controller.isLeader() || operation.relayed === true) return this.execute(operation, signal);
+    const leaderId = controller.leaderId();
+    if (leaderId === null || leaderId === peers.selfId) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
+    return peers.request(leaderId, peerMethods.controller, { ...operation, relayed: true }, { signal });
   }
 
   private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
@@ -63,7 +82,8 @@ export class ControllerService {
         const state = controller.state;
         if (state.topic(request.name) !== undefined) throw new SkeinError('TOPIC_EXISTS', { message: `topic ${request.name} exists` });
         const alive = this.options.aliveBrokers();
-        const registered = state.brokerList().map((b: BrokerInfo) => b.id);
+        // Joining and leaving brokers take no new replicas.
+        const registered = state.activeBrokerIds();
         const brokers = registered.filter((id) => alive.has(id));
         if (request.replicationFactor <= registered.length && request.replicationFactor > brokers.length) {
           // Enough brokers exist, just not enough answering right now (starting, restarting): worth a retry.
@@ -78,19 +98,24 @@ export class ControllerService {
       case 'deleteTopic':
         command = { type: 'deleteTopic', name: operation.name };
         break;
+      case 'join':
+        command = { type: 'registerBroker', broker: operation.broker, storageId: operation.storageId };
+        break;
       case 'command':
         command = operation.command;
         break;
     }
     const result = await controller.propose(command, { signal });
     if (!result.ok) throw new SkeinError(result.error.code, { message: result.error.message });
+    // A joiner's state starts, as every replica's does, from the founding brokers: they are in no log entry.
+    if (operation.op === 'join') return { founders: controller.founders };
     return result.topic satisfies TopicMetadata | undefined ?? {};
   }
 }
 
 function readOperation(body: unknown): ControllerOperation {
   const r = new BodyReader(body, 'controller');
-  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'command']);
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command']);
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
@@ -99,6 +124,11 @@ function readOperation(body: unknown): ControllerOperation {
       const problem = topicNameProblem(name);
       if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
       return { op, name };
+    }
+    case 'join': {
+      const command = readCommand({ type: 'registerBroker', broker: r.raw('broker'), storageId: r.raw('storageId') });
+      if (command.type !== 'registerBroker' || command.storageId === null || command.storageId === undefined) throw new SkeinError('MALFORMED_REQUEST', { message: 'a join carries the broker and its storage id' });
+      return { op, broker: command.broker, storageId: command.storageId, relayed: r.bool('relayed', false) };
     }
     case 'command': {
       // Brokers forward only their own reports; topics are made and removed through the checked operations above.

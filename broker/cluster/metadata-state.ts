@@ -1,6 +1,8 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
+import { clusterLimits } from '../../transport/limits.js';
 import type { BrokerInfo, TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
+import type { BrokerState } from './core/brokers.js';
 
 /**
  * The controller's replicated state: the brokers of the cluster, the topics,
@@ -27,8 +29,19 @@ export interface TopicRecord {
   partitions: PartitionRecord[];
 }
 
+/** A broker's durable standing in the cluster (see core/brokers.ts); founding brokers start active. */
+export interface BrokerLifecycle {
+  state: BrokerState;
+  /** The data directory that holds this id (storage-identity.ts); null until the broker first registered with one. */
+  storageId: string | null;
+}
+
+/** A broker as the metadata snapshot holds it: the lifecycle fields are absent in snapshots written before brokers could join. */
+export type BrokerRecord = BrokerInfo & Partial<BrokerLifecycle>;
+
 export type MetadataCommand =
-  | { type: 'registerBroker'; broker: BrokerInfo }
+  | { type: 'registerBroker'; broker: BrokerInfo; storageId?: string | null }
+  | { type: 'activateBroker'; id: number }
   | { type: 'createTopic'; name: string; config: TopicConfig; assignment: number[][] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number };
@@ -38,7 +51,7 @@ export type CommandResult = { ok: true; topic?: TopicMetadata } | { ok: false; e
 export interface MetadataSnapshot {
   clusterId: string;
   nextTopicId: number;
-  brokers: BrokerInfo[];
+  brokers: BrokerRecord[];
   topics: TopicRecord[];
 }
 
@@ -47,9 +60,11 @@ export interface MetadataLimits {
   topicsMax: number;
   partitionsMax: number;
   partitionReplicasPerBrokerMax: number;
+  brokersMax: number;
 }
 
 export const metadataLimits: MetadataLimits = {
+  brokersMax: clusterLimits.brokersMax,
   topicsMax: brokerLimits.topicsMax,
   partitionsMax: brokerLimits.partitionsMax,
   partitionReplicasPerBrokerMax: brokerLimits.partitionReplicasPerBrokerMax,
@@ -60,6 +75,7 @@ export class MetadataState {
   private nextTopicId = 1;
   private topicsDeletedCount = 0;
   private readonly brokers = new Map<number, BrokerInfo>();
+  private readonly lifecycles = new Map<number, BrokerLifecycle>();
   private readonly topics = new Map<string, TopicRecord>();
   private readonly topicsById = new Map<number, TopicRecord>();
   /** Partitions of every topic, and replicas per broker: what the limits count, kept as topics come and go. */
@@ -68,17 +84,24 @@ export class MetadataState {
 
   constructor(
     clusterId: string,
-    initialBrokers: readonly BrokerInfo[] = [],
+    initialBrokers: readonly BrokerRecord[] = [],
     private readonly limits: MetadataLimits = metadataLimits,
   ) {
     this.clusterId = clusterId;
-    for (const broker of initialBrokers) this.brokers.set(broker.id, { ...broker });
+    for (const broker of initialBrokers) {
+      this.brokers.set(broker.id, { id: broker.id, host: broker.host, port: broker.port });
+      this.lifecycles.set(broker.id, { state: broker.state ?? 'active', storageId: broker.storageId ?? null });
+    }
   }
 
   apply(command: MetadataCommand): CommandResult {
     switch (command.type) {
-      case 'registerBroker': {
-        this.brokers.set(command.broker.id, { id: command.broker.id, host: command.broker.host, port: command.broker.port });
+      case 'registerBroker':
+        return this.register(command.broker, command.storageId ?? null);
+      case 'activateBroker': {
+        const lifecycle = this.lifecycles.get(command.id);
+        if (lifecycle === undefined) return fail('UNKNOWN_BROKER', `the cluster has no broker ${command.id}`);
+        if (lifecycle.state === 'joining') lifecycle.state = 'active';
         return { ok: true };
       }
       case 'createTopic': {
@@ -124,6 +147,36 @@ export class MetadataState {
         return { ok: true };
       }
     }
+  }
+
+  /**
+   * A broker says where it is. A new id joins (state joining, until the controller activates it once its
+   * metadata replica caught up); a known one updates its address. An id held by another data directory,
+   * or decommissioned for good, is refused: a broker that lost its disk must not pass for one that has it.
+   */
+  private register(broker: BrokerInfo, storageId: string | null): CommandResult {
+    const known = this.lifecycles.get(broker.id);
+    if (known?.state === 'gone') return fail('BROKER_ID_IN_USE', `broker id ${broker.id} was decommissioned for good; a new broker takes a new id`);
+    if (known !== undefined && storageId !== null && known.storageId !== null && known.storageId !== storageId) {
+      return fail('BROKER_ID_IN_USE', `broker id ${broker.id} belongs to another data directory (storage ${known.storageId.slice(0, 8)}…, this one ${storageId.slice(0, 8)}…)`);
+    }
+    if (known === undefined && this.brokers.size >= this.limits.brokersMax) {
+      return fail('CLUSTER_FULL', `the cluster holds ${this.brokers.size} brokers, its limit (brokersMax ${this.limits.brokersMax})`);
+    }
+    this.brokers.set(broker.id, { id: broker.id, host: broker.host, port: broker.port });
+    if (known === undefined) this.lifecycles.set(broker.id, { state: 'joining', storageId });
+    else if (known.storageId === null) known.storageId = storageId;
+    return { ok: true };
+  }
+
+  /** A broker's state and storage id, or undefined for an id the cluster does not know. */
+  lifecycle(id: number): Readonly<BrokerLifecycle> | undefined {
+    return this.lifecycles.get(id);
+  }
+
+  /** Brokers that take new replicas when alive: active ones. */
+  activeBrokerIds(): number[] {
+    return [...this.lifecycles].filter(([, l]) => l.state === 'active').map(([id]) => id).sort((a, b) => a - b);
   }
 
   /** Deletions applied to this state object: a broker opening partitions stops when it moves (see Broker.reconcile). Not replicated state. */
@@ -177,7 +230,7 @@ export class MetadataState {
     return structuredClone({
       clusterId: this.clusterId,
       nextTopicId: this.nextTopicId,
-      brokers: this.brokerList(),
+      brokers: this.brokerList().map((b): BrokerRecord => ({ ...b, ...this.lifecycles.get(b.id)! })),
       topics: this.topicList(),
     });
   }

@@ -86,6 +86,7 @@ export class RaftDriver {
   private failureValue: unknown = null;
   /** What status() last said: a replica stopped by its storage keeps answering with it. */
   private lastStatus!: RaftStatus;
+  private readonly tickMs: number;
   private readonly whenIdle: Array<() => void> = [];
   private readonly cancelTick: () => void;
   private readonly unsubscribe: () => void;
@@ -102,6 +103,7 @@ export class RaftDriver {
     if (!isNodeId(options.id)) throw new SkeinError('INVALID_CONFIG', { message: `replica id ${String(options.id)} is not a positive 32-bit integer` });
     this.timers = options.timers ?? realTimers;
     const tickMs = options.tickMs ?? raftLimits.tickMsDefault;
+    this.tickMs = tickMs;
     if (!(tickMs >= raftLimits.tickMsMin && tickMs <= raftLimits.tickMsMax)) {
       throw new SkeinError('INVALID_CONFIG', { message: `tickMs must be within [${raftLimits.tickMsMin}, ${raftLimits.tickMsMax}]` });
     }
@@ -188,6 +190,14 @@ export class RaftDriver {
   /** See RaftCore.peerCaughtUp: whether a transfer to `to` would go through at once. */
   peerCaughtUp(to: NodeId): boolean {
     return !this.stopped && this.core.peerCaughtUp(to);
+  }
+
+  /** A leader's view of the other members, heard-from ages in ms; empty when not leading (or stopped). */
+  peerProgress(): Map<NodeId, { match: number; state: 'probe' | 'replicate' | 'snapshot'; heardAgoMs: number }> {
+    const out = new Map<NodeId, { match: number; state: 'probe' | 'replicate' | 'snapshot'; heardAgoMs: number }>();
+    if (this.stopped) return out;
+    for (const [id, p] of this.core.progress()) out.set(id, { match: p.match, state: p.state, heardAgoMs: p.heardAgoTicks * this.tickMs });
+    return out;
   }
 
   /** Starts handing leadership to `to`; watch status() for the outcome. Throws NOT_LEADER or INVALID_ARGUMENT. */

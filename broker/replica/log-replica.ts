@@ -49,7 +49,13 @@ export interface LogReplicaOptions {
   brokerId: number;
   /** The replica's own directory: the log lives in log/, Raft's state beside it. */
   dir: string;
-  voters: readonly number[];
+  /**
+   * The voters a fresh group starts with, the same on every founding replica; null for a replica that
+   * joins a running group (a broker joining the metadata group, a replica a move adds): it starts empty
+   * and takes the group's first entry (or a snapshot) from the leader, since its own bootstrap entry
+   * would differ from theirs at the same index and term.
+   */
+  voters: readonly number[] | null;
   config: TopicConfig;
   mux: RaftMux;
   prng: Prng;
@@ -103,7 +109,7 @@ export class LogReplica implements RaftStateMachine {
         onSynced: (index) => replica?.persisted(index),
       });
       const hardStateStore = new FileHardStateStore(join(options.dir, 'raft-state'));
-      if (storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
+      if (options.voters !== null && storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
         // A fresh group: every replica writes the same first entry (the membership), committed by definition.
         const boot = bootstrapState({ voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] });
         storage.append([boot.entry]);

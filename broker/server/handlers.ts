@@ -48,6 +48,8 @@ export interface ServerContext {
   aliveBrokers(): Set<number>;
   /** This broker's replicas stopped by a failing or full disk. */
   storageStatus(): StoppedReplica[];
+  /** The metadata group's voters and learners, as this broker's replica of it knows them. */
+  controllerGroup(): { voters: number[]; learners: number[] };
   counters: { acksNoneFailures: number };
 }
 
@@ -97,7 +99,8 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       const response: DescribeClusterResponse = {
         clusterId: ctx.clusterId,
         controllerId: ctx.controllerId(),
-        brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id) })),
+        brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id), state: ctx.metadata().lifecycle(b.id)?.state ?? 'active' })),
+        controllerGroup: ctx.controllerGroup(),
         storage: { brokerId: ctx.brokerId, stoppedReplicas: ctx.storageStatus() },
       };
       return response;

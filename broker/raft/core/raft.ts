@@ -93,7 +93,18 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly config: ConfigState;
+  /** The entry that made `config`: the configuration is committed once commit reaches it. */
+  readonly configIndex: number;
   readonly transferee: NodeId;
+}
+
+/** What a leader knows of one member's log (see RaftCore.progress). */
+export interface MemberProgress {
+  readonly match: number;
+  readonly next: number;
+  readonly state: 'probe' | 'replicate' | 'snapshot';
+  /** Ticks since the leader last heard from it (Infinity: never). */
+  readonly heardAgoTicks: number;
 }
 
 /** Operating events counted, never thrown: what an operator looks at when a group misbehaves. */
@@ -401,8 +412,20 @@ export class RaftCore {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       config: this.tracker.config,
+      configIndex: this.configs.currentIndex(),
       transferee: this.transferee,
     };
+  }
+
+  /** A leader's view of every other member of its configuration (learners included); empty when not leading. */
+  progress(): ReadonlyMap<NodeId, MemberProgress> {
+    const out = new Map<NodeId, MemberProgress>();
+    if (this.role !== 'leader') return out;
+    for (const [id, pr] of this.tracker.progress) {
+      if (id === this.id) continue;
+      out.set(id, { match: pr.match, next: pr.next, state: pr.state, heardAgoTicks: this.ticks - pr.heardAtTick });
+    }
+    return out;
   }
 
   /**

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { defineTopic, serdes, Skein } from '../../sdk/index.js';
+import { Prng } from '../../transport/core/prng.js';
+import { freePorts } from '../broker/support/cluster.js';
+import { Ledger } from '../support/ledger.js';
+import { BrokerProcesses } from './support/processes.js';
+
+/**
+ * An elastic cluster with real broker processes: a broker joins a running
+ * cluster with --join while a producer writes with acks: 'all', comes back
+ * from a SIGKILL as the same member, and nothing acknowledged is lost.
+ */
+let cluster: BrokerProcesses | undefined;
+let client: Skein | undefined;
+afterEach(async () => {
+  await client?.close().catch(() => {});
+  await cluster?.close();
+  client = undefined;
+  cluster = undefined;
+});
+
+const topic = defineTopic<number, string>('ledger', { value: serdes.cbor<number>(), key: serdes.string() });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function cli(): string {
+  const path = inject('cliPath');
+  if (path === null) throw new Error('the skein command was not bundled');
+  return path;
+}
+
+describe('elastic cluster, real processes', () => {
+  it('a broker joins under load, serves metadata from its own copy, and rejoins after SIGKILL', async () => {
+    cluster = new BrokerProcesses(cli(), { size: 3 });
+    await cluster.startAll();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
+    await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const ledger = new Ledger(topic);
+    let writing = true;
+    const load = ledger.writeWhile(producer, { prng: new Prng(7), keepWriting: () => writing, keys: 4, pauseMs: [1, 5] });
+
+    await cluster.join(4, [2]);
+    await until('broker 4 active', async () => (await client!.admin().describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    const direct = new Skein({ brokers: [cluster.address(4)], clientId: 'via-4' });
+    try {
+      const seen = await until('the topic through broker 4', () => direct.admin().describeTopic('ledger'));
+      expect(seen.partitions.map((p) => p.replicas.includes(4))).toEqual([false, false]);
+    } finally {
+      await direct.close();
+    }
+    await cluster.kill(4);
+    await cluster.start(4);
+    // Back as the same member: it answers from its own copy of the metadata, which still has it active.
+    const back = new Skein({ brokers: [cluster.address(4)], clientId: 'via-4-again' });
+    try {
+      const after = await until('broker 4 back', async () => {
+        const d = await back.admin().describeCluster();
+        return d.storage?.brokerId === 4 && d.brokers.find((b) => b.id === 4)?.state === 'active' && d;
+      });
+      expect(after.controllerGroup).toEqual({ voters: [1, 2, 3], learners: [4] });
+    } finally {
+      await back.close();
+    }
+    writing = false;
+    await load;
+    expect(ledger.failures).toEqual([]);
+    expect(ledger.acked.size).toBeGreaterThan(0);
+    await ledger.expectReadBack(client);
+  }, 120_000);
+
+  it('a joiner with a wrong peer secret exits 1 saying why, and the cluster does not list it', async () => {
+    cluster = new BrokerProcesses(cli(), { size: 3 });
+    await cluster.startAll();
+    const [port] = await freePorts(1);
+    const child = spawn(process.execPath, [cli(), 'broker', '--id', '4', '--listen', `127.0.0.1:${port}`, '--data', join(cluster.dir, 'broker-4'), '--join', cluster.address(1)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SKEIN_PEER_SECRET: 'not-the-cluster-peer-secret' },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('NOT_AUTHORIZED');
+    expect(stderr).toContain('peer secret');
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test' });
+    expect((await client.admin().describeCluster()).brokers.map((b) => b.id)).toEqual([1, 2, 3]);
+  }, 60_000);
+});
