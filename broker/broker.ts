@@ -12,9 +12,11 @@ import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
 import { joinCluster } from './cluster/join.js';
-import { MembershipDriver } from './cluster/membership-driver.js';
+import { ControllerDuties } from './cluster/controller-duties.js';
+import { Mover } from './cluster/mover.js';
 import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
-import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
+import { assignedTo, type Assignment } from './cluster/assigned.js';
+import type { MetadataState } from './cluster/metadata-state.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
 import type { BrokerConfig } from './config.js';
@@ -82,7 +84,8 @@ export class Broker implements AsyncDisposable {
   private mux!: RaftMux;
   private controller!: Controller;
   private service!: ControllerService;
-  private membership: MembershipDriver | null = null;
+  private duties: ControllerDuties | null = null;
+  private mover: Mover | null = null;
   private identity!: StorageIdentity;
   /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
   registered: Promise<void> = Promise.resolve();
@@ -183,10 +186,14 @@ export class Broker implements AsyncDisposable {
       this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
       this.maintenanceTimer.unref();
       if (config.leaderBalance) {
-        this.balanceTimer = setInterval(() => this.balancer.pass(this.hosted.values(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+        // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
+        const settled = (): Partition[] => [...this.hosted.values()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
+        this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
         this.balanceTimer.unref();
       }
-      this.membership = new MembershipDriver(this.controller, notice);
+      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, onNotice: notice });
+      const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
+      this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.
       this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
@@ -338,7 +345,7 @@ export class Broker implements AsyncDisposable {
       partition: descriptor.partition,
       brokerId: config.id,
       dir,
-      voters: descriptor.replicas,
+      voters: descriptor.bootstrap === false ? null : descriptor.replicas,
       preferredLeader: descriptor.replicas[0]!,
       config: descriptor.config,
       mux: this.mux,
@@ -400,24 +407,16 @@ export class Broker implements AsyncDisposable {
     const state: MetadataState = this.controller.state;
     const deletions = state.topicsDeleted;
     await this.closeDeleted(state);
-    for (const [group, want] of this.wantedHere(state)) {
+    const wanted = assignedTo(state, this.config.id);
+    await this.closeUnassigned(wanted);
+    this.refreshHosted(wanted);
+    for (const [group, want] of wanted) {
       if (this.stopped || this.controller.state !== state || state.topicsDeleted !== deletions) return;
       // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
       if (this.hosted.has(group) || this.stoppedReplicas.has(group)) continue;
       await this.openPartition(group, want);
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  /** The partitions the metadata assigns to this broker, by group. */
-  private wantedHere(state: MetadataState): Map<string, { topic: TopicRecord; partition: number; replicas: number[] }> {
-    const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
-    for (const topic of state.topicList()) {
-      for (const p of topic.partitions) {
-        if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
-      }
-    }
-    return wanted;
   }
 
   /** Closes and deletes the replicas of topics the metadata no longer has. */
@@ -432,9 +431,48 @@ export class Broker implements AsyncDisposable {
     }
   }
 
+  /**
+   * Deletes the replicas a finished move took off this broker (or a cancelled one had added). The
+   * metadata is first confirmed by a linearizable read: a restarted broker's copy may have applied an
+   * entry of the current term and still miss the move's end. The metadata stops naming a broker only
+   * once its group no longer has it as a voter, so what is deleted is never needed.
+   */
+  private async closeUnassigned(wanted: Map<string, Assignment>): Promise<void> {
+    const unassigned = (state: MetadataState, want: Map<string, Assignment>): Array<[string, Partition]> =>
+      [...this.hosted].filter(([group, p]) => !want.has(group) && state.topicById(p.topicId) !== undefined);
+    if (unassigned(this.controller.state, wanted).length === 0) return;
+    try {
+      await this.controller.raft.read({ signal: AbortSignal.timeout(brokerLimits.controllerCommandTimeoutMs) });
+    } catch {
+      // No controller to confirm with now: try again shortly.
+      setTimeout(() => this.scheduleReconcile(), brokerLimits.storageRetryMs).unref();
+      return;
+    }
+    const state = this.controller.state;
+    for (const [group, partition] of unassigned(state, assignedTo(state, this.config.id))) {
+      if (this.stopped) return;
+      process.stderr.write(`skein broker ${this.config.id}: ${partition.topic}/${partition.partition} moved off this broker; its replica is deleted\n`);
+      await this.unhost(group, partition, { deleteData: true });
+    }
+  }
+
+  /** A finished move may change a hosted replica's preferred leader: leadership follows it, and a restart reads it from the descriptor. */
+  private refreshHosted(wanted: Map<string, Assignment>): void {
+    for (const [group, want] of wanted) {
+      const partition = this.hosted.get(group);
+      if (partition === undefined || want.moving || partition.preferredLeader === want.replicas[0]) continue;
+      partition.preferredLeader = want.replicas[0]!;
+      try {
+        writeDescriptor(partitionDir(this.config.dataDir, partition), descriptorOf(want));
+      } catch {
+        // The descriptor only names the preferred leader at the next start; the metadata corrects it then.
+      }
+    }
+  }
+
   /** Opens a replica the metadata assigns here, for the first time. */
-  private async openPartition(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
-    const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
+  private async openPartition(group: string, want: Assignment): Promise<void> {
+    const descriptor = descriptorOf(want);
     const dir = partitionDir(this.config.dataDir, descriptor);
     // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
     try {
@@ -594,7 +632,7 @@ export class Broker implements AsyncDisposable {
   }
 
   /** Opens a wanted partition that its storage kept from opening (see reconcile); throws if it still cannot. */
-  private async openWanted(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
+  private async openWanted(group: string, want: Assignment): Promise<void> {
     // Still wanted? The topic may have gone while the disk was full.
     if (this.controller.state.topicById(want.topic.topicId) === undefined) return;
     await this.openPartition(group, want);
@@ -654,7 +692,8 @@ export class Broker implements AsyncDisposable {
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
-    this.membership?.close();
+    this.duties?.close();
+    this.mover?.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
@@ -667,6 +706,10 @@ export class Broker implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+function descriptorOf(want: Assignment): PartitionDescriptor {
+  return { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config, bootstrap: want.bootstrap };
 }
 
 /** STORAGE_FULL for a full disk, else the storage error as it is. */

@@ -1,5 +1,5 @@
 import { SkeinError } from '../transport/errors.js';
-import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
+import { brokerLimits, clusterLimits, logLimits, transportLimits } from '../transport/limits.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
@@ -45,6 +45,10 @@ export interface BrokerConfig {
   clientBufferBytes: number;
   /** Client connections from one IP address at once (a NAT with many clients behind it needs more). */
   connectionsPerAddress: number;
+  /** Partition moves catching up or committing at once, cluster-wide (the controller's setting applies). */
+  movesInFlight: number;
+  /** Catch-up replication to new replicas, bytes per second, per broker as partition leader. */
+  moveRateBytesPerSecond: number;
 }
 
 export interface HostPort {
@@ -78,9 +82,11 @@ export interface BrokerSettings {
   topicDefaults?: unknown;
   clientBufferBytes?: unknown;
   connectionsPerAddress?: unknown;
+  movesInFlight?: unknown;
+  moveRate?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -137,6 +143,9 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
       settings.connectionsPerAddress === undefined
         ? transportLimits.connectionsPerAddressMaxDefault
         : integer(settings.connectionsPerAddress, 'connectionsPerAddress', 1, transportLimits.connectionsPerEndpointMax),
+    movesInFlight: settings.movesInFlight === undefined ? clusterLimits.movesInFlightDefault : integer(settings.movesInFlight, 'movesInFlight', 1, clusterLimits.movesInFlightMax),
+    moveRateBytesPerSecond:
+      settings.moveRate === undefined ? clusterLimits.catchUpBytesPerSecondDefault : byteRate(settings.moveRate, 'moveRate', clusterLimits.catchUpBytesPerSecondMin, clusterLimits.catchUpBytesPerSecondMax),
   };
 }
 
@@ -158,6 +167,15 @@ function topicConfig(value: unknown): TopicConfig {
     segmentBytes: v.segmentBytes === undefined ? topicDefaults.segmentBytes : integer(v.segmentBytes, 'topicDefaults.segmentBytes', logLimits.segmentBytesMin, logLimits.segmentBytesMax),
     flush,
   };
+}
+
+/** Bytes per second: a number, or with a unit (KiB, MiB, GiB; per second implied), within [min, max]. */
+function byteRate(value: unknown, name: string, min: number, max: number): number {
+  const units: Record<string, number> = { '': 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg]ib)?(?:\/s)?\s*$/i.exec(String(value));
+  const bytes = match === null ? NaN : Math.floor(Number(match[1]) * units[(match[2] ?? '').toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) throw invalid(`${name} must be a rate from ${min / 1024} KiB/s to ${max / 1024 ** 3} GiB/s (like 16MiB), got ${String(value)}`);
+  return bytes;
 }
 
 /** "host:port,host:port" or a list of them: brokers of a running cluster. */

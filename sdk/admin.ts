@@ -3,7 +3,9 @@ import { brokerLimits } from '../transport/limits.js';
 import { methods, readTopicConfig, topicNameProblem, type DescribeClusterResponse, type TopicConfig, type TopicMetadata } from '../transport/protocol/messages.js';
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
+import { cancelReassignments, listReassignments, reassignPartitions, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
+import type { FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult } from '../transport/protocol/reassignment.js';
 
 export interface CreateTopicOptions {
   name: string;
@@ -82,6 +84,32 @@ export class Admin {
     const response = await this.cluster.callAny<DescribeClusterResponse>(methods.describeCluster, {}, { signal });
     if (!Array.isArray(response?.brokers)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed describeCluster response: brokers must be a list' });
     return response;
+  }
+
+  /**
+   * Moves partitions to new replica sets (the first replica becomes the preferred leader): new replicas
+   * catch up as learners, then join, then the leaving ones go. Answers per partition once each move is
+   * recorded: its moveId, `reordered` (same brokers, only the preferred leader changes), or an error
+   * (INVALID_REPLICA_ASSIGNMENT, UNKNOWN_BROKER, INVALID_BROKER_STATE, REASSIGNMENT_IN_PROGRESS...).
+   * Follow the moves with watchMoves or listReassignments.
+   */
+  reassignPartitions(moves: readonly PartitionMove[], options?: Signal): Promise<ReassignmentResult[]> {
+    return reassignPartitions(this.cluster, moves, { signal: callSignal(options, 'reassignPartitions') });
+  }
+
+  /** Cancels moves not yet past their joint configuration (REASSIGNMENT_NOT_CANCELLABLE after; NO_REASSIGNMENT_IN_PROGRESS without one). */
+  cancelReassignments(partitions: readonly PartitionRef[], options?: Signal): Promise<ReassignmentResult[]> {
+    return cancelReassignments(this.cluster, partitions, { signal: callSignal(options, 'cancelReassignments') });
+  }
+
+  /** Moves queued or in progress (with each new replica's catch-up), and the last finished ones. */
+  listReassignments(request: ListReassignmentsRequest = {}, options?: Signal): Promise<ListReassignmentsResponse> {
+    return listReassignments(this.cluster, request, { signal: callSignal(options, 'listReassignments') });
+  }
+
+  /** Yields the moves still going about every second until all have finished, then returns how each ended. */
+  watchMoves(moveIds: readonly number[], options?: Signal & { everyMs?: number }): AsyncGenerator<MoveStatus[], FinishedMove[]> {
+    return watchMoves(this.cluster, moveIds, options);
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

@@ -20,6 +20,8 @@ const flags: FlagSpecs = {
   'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
   'connections-per-address': { type: 'string', value: 'N', help: 'client connections from one IP address at once', default: '256' },
   'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
+  'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
+  'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
@@ -50,6 +52,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['peer-secret', 'peerSecret'],
     ['client-buffer-bytes', 'clientBufferBytes'],
     ['connections-per-address', 'connectionsPerAddress'],
+    ['moves-in-flight', 'movesInFlight'],
+    ['move-rate', 'moveRate'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

@@ -1,11 +1,12 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { SkeinError } from '../../transport/errors.js';
-import { brokerLimits, transportLimits } from '../../transport/limits.js';
+import { brokerLimits, clusterLimits, transportLimits } from '../../transport/limits.js';
 import { plainCborProblem } from '../../transport/rpc/index.js';
 import { readTopicConfig, topicNameProblem, type TopicConfig } from '../../transport/protocol/messages.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import { brokerStates } from './core/brokers.js';
-import type { BrokerRecord, MetadataCommand, MetadataSnapshot, PartitionRecord, TopicRecord } from './metadata-state.js';
+import { moveReasons, readMoveRecord, readMoveReport, readReplicaList } from './core/move-record.js';
+import type { BrokerRecord, MetadataCommand, MetadataSnapshot, MoveOutcomeRecord, PartitionRecord, TopicRecord } from './metadata-state.js';
 
 /**
  * Metadata commands as bytes: each is the value of a one-record batch in the
@@ -42,7 +43,7 @@ export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
 /** Validates a command received as a decoded value (from the log or from a peer). */
 export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
-  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'createTopic', 'deleteTopic', 'partitionLeader']);
+  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'createTopic', 'deleteTopic', 'partitionLeader', 'reassignPartition', 'startMoves', 'cancelMove', 'moveReport']);
   switch (type) {
     case 'registerBroker': {
       const broker = readBroker(r.raw('broker'), 'command.broker');
@@ -56,7 +57,7 @@ export function readCommand(value: unknown): MetadataCommand {
       const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });
       const problem = topicNameProblem(name);
       if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
-      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, readReplicaIds)!;
+      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, readReplicaList)!;
       if (assignment.length === 0) throw new SkeinError('MALFORMED_REQUEST', { message: 'command.assignment is empty' });
       return { type, name, assignment, config: completeConfig(readTopicConfig(r.raw('config'))) };
     }
@@ -70,7 +71,28 @@ export function readCommand(value: unknown): MetadataCommand {
         leader: readLeader(r),
         leaderEpoch: r.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }),
       };
+    case 'reassignPartition':
+      return { type, ...readPartitionRef(r), target: readReplicaList(r.raw('target'), 'command.target'), reason: r.oneOf('reason', moveReasons), atMs: readAtMs(r) };
+    case 'startMoves': {
+      const moves = r.list('moves', { lengthMax: clusterLimits.movesInFlightMax }, (value, where) => {
+        const m = new BodyReader(value, where);
+        return { ...readPartitionRef(m), moveId: m.int('moveId', { min: 1, max: Number.MAX_SAFE_INTEGER }) };
+      })!;
+      return { type, moves, atMs: readAtMs(r) };
+    }
+    case 'cancelMove':
+      return { type, ...readPartitionRef(r), reason: r.string('reason', { bytesMax: brokerLimits.metadataStringBytesMax }), atMs: readAtMs(r) };
+    case 'moveReport':
+      return { type, ...readPartitionRef(r), report: readMoveReport(r.raw('report'), 'command.report'), atMs: readAtMs(r) };
   }
+}
+
+function readPartitionRef(r: BodyReader): { topicId: number; partition: number } {
+  return { topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }), partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }) };
+}
+
+function readAtMs(r: BodyReader): number {
+  return r.int('atMs', { min: 0, max: Number.MAX_SAFE_INTEGER });
 }
 
 /**
@@ -89,7 +111,11 @@ export function readMetadataSnapshot(value: unknown): MetadataSnapshot {
   }
   const nextTopicId = r.int('nextTopicId', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (topics.some((t) => t.topicId >= nextTopicId)) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a topic id it has not issued' });
-  return { clusterId: r.string('clusterId', { bytesMax: brokerLimits.metadataStringBytesMax }), nextTopicId, brokers, topics };
+  const nextMoveId = r.has('nextMoveId') ? r.int('nextMoveId', { min: 1, max: Number.MAX_SAFE_INTEGER }) : 1;
+  const moveIds = topics.flatMap((t) => t.partitions.flatMap((p) => (p.move === undefined ? [] : [p.move.moveId])));
+  if (new Set(moveIds).size !== moveIds.length || moveIds.some((id) => id >= nextMoveId)) throw new SkeinError('MALFORMED_REQUEST', { message: 'metadata snapshot holds a move id twice or one it has not issued' });
+  const moveHistory = r.list('moveHistory', { lengthMax: clusterLimits.moveOutcomesKeptMax, optional: true }, readMoveOutcome) ?? [];
+  return { clusterId: r.string('clusterId', { bytesMax: brokerLimits.metadataStringBytesMax }), nextTopicId, brokers, topics, nextMoveId, moveHistory };
 }
 
 function readTopicRecord(value: unknown, where: string): TopicRecord {
@@ -99,7 +125,10 @@ function readTopicRecord(value: unknown, where: string): TopicRecord {
   if (problem !== null) throw new SkeinError('MALFORMED_REQUEST', { message: `${where}: ${problem}` });
   const partitions = r.list('partitions', { lengthMax: brokerLimits.partitionsPerTopicMax }, (entry, at): PartitionRecord => {
     const p = new BodyReader(entry, at);
-    return { partition: p.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }), replicas: readReplicaIds(p.raw('replicas'), `${at}.replicas`), leader: readLeader(p), leaderEpoch: p.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }) };
+    const record: PartitionRecord = { partition: p.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }), replicas: readReplicaList(p.raw('replicas'), `${at}.replicas`), leader: readLeader(p), leaderEpoch: p.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }) };
+    if (p.has('move')) record.move = readMoveRecord(p.raw('move'), `${at}.move`);
+    if (p.bool('moved', false)) record.moved = true;
+    return record;
   })!;
   if (partitions.length === 0 || partitions.some((p, i) => p.partition !== i)) throw new SkeinError('MALFORMED_REQUEST', { message: `${where}.partitions must be numbered 0, 1, 2, ...` });
   return {
@@ -136,17 +165,18 @@ function readLeader(r: BodyReader): number | null {
   return r.raw('leader') === null ? null : r.int('leader', { min: 1, max: brokerLimits.brokerIdMax });
 }
 
-/** 1 to replicationFactorMax distinct broker ids. */
-function readReplicaIds(replicas: unknown, where: string): number[] {
-  if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > brokerLimits.replicationFactorMax) {
-    throw new SkeinError('MALFORMED_REQUEST', { message: `${where} must list 1 to ${brokerLimits.replicationFactorMax} brokers` });
-  }
-  const ids = replicas.map((id: unknown) => {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1 || id > brokerLimits.brokerIdMax) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} holds a bad broker id` });
-    return id;
-  });
-  if (new Set(ids).size !== ids.length) throw new SkeinError('MALFORMED_REQUEST', { message: `${where} names a broker twice` });
-  return ids;
+function readMoveOutcome(value: unknown, where: string): MoveOutcomeRecord {
+  const r = new BodyReader(value, where);
+  return {
+    moveId: r.int('moveId', { min: 1, max: Number.MAX_SAFE_INTEGER }),
+    topic: r.string('topic', { bytesMax: brokerLimits.topicNameBytesMax }),
+    partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }),
+    outcome: r.oneOf('outcome', ['done', 'cancelled', 'dropped']),
+    original: readReplicaList(r.raw('original'), `${where}.original`),
+    target: readReplicaList(r.raw('target'), `${where}.target`),
+    cancelReason: r.raw('cancelReason') === null ? null : r.string('cancelReason', { bytesMax: brokerLimits.metadataStringBytesMax }),
+    finishedAtMs: r.int('finishedAtMs', { min: 0, max: Number.MAX_SAFE_INTEGER }),
+  };
 }
 
 function completeConfig(config: Partial<TopicConfig>): TopicConfig {

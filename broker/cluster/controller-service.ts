@@ -6,6 +6,7 @@ import { assignReplicas } from './assignment.js';
 import { readCommand } from './commands.js';
 import type { Controller } from './controller.js';
 import type { MetadataCommand } from './metadata-state.js';
+import { MoveService, moveOperationNames, readMoveOperation, type MoveOperation } from './move-service.js';
 import { peerMethods, type PeerLinks } from './peers.js';
 
 /**
@@ -19,7 +20,8 @@ export type ControllerOperation =
   | { op: 'deleteTopic'; name: string }
   /** A new broker registers (see join.ts); forwarded by the broker itself, over its proven peer link. */
   | { op: 'join'; broker: BrokerInfo; storageId: string; relayed?: boolean }
-  | { op: 'command'; command: MetadataCommand };
+  | { op: 'command'; command: MetadataCommand }
+  | MoveOperation;
 
 export interface ControllerServiceOptions {
   controller: Controller;
@@ -29,7 +31,11 @@ export interface ControllerServiceOptions {
 }
 
 export class ControllerService {
-  constructor(private readonly options: ControllerServiceOptions) {}
+  readonly moves: MoveService;
+
+  constructor(private readonly options: ControllerServiceOptions) {
+    this.moves = new MoveService({ controller: options.controller, aliveBrokers: options.aliveBrokers });
+  }
 
   /** Runs an operation here if this broker is the controller, else on the controller. */
   async run(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
@@ -49,6 +55,10 @@ export class ControllerService {
   handleForwarded(body: unknown, signal: AbortSignal, from?: number): Promise<unknown> {
     const operation = readOperation(body);
     if (operation.op === 'join') return this.join(operation, signal, from);
+    if (isMoveOperation(operation)) {
+      if (from !== undefined) this.moves.checkReporter(operation, from);
+      return this.execute(operation, signal);
+    }
     if (from !== undefined && operation.op === 'command') {
       const { command } = operation;
       const about = command.type === 'registerBroker' ? command.broker.id : command.type === 'partitionLeader' ? command.leader : null;
@@ -75,6 +85,7 @@ export class ControllerService {
 
   private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
     const { controller } = this.options;
+    if (isMoveOperation(operation)) return this.moves.execute(operation, signal);
     let command: MetadataCommand;
     switch (operation.op) {
       case 'createTopic': {
@@ -115,7 +126,7 @@ export class ControllerService {
 
 function readOperation(body: unknown): ControllerOperation {
   const r = new BodyReader(body, 'controller');
-  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command']);
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command', ...moveOperationNames]);
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
@@ -138,5 +149,11 @@ function readOperation(body: unknown): ControllerOperation {
       }
       return { op, command };
     }
+    default:
+      return readMoveOperation(r, op);
   }
+}
+
+function isMoveOperation(operation: ControllerOperation): operation is MoveOperation {
+  return moveOperationNames.has(operation.op);
 }

@@ -2,7 +2,8 @@ import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { clusterLimits } from '../../transport/limits.js';
 import type { BrokerInfo, TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
-import type { BrokerState } from './core/brokers.js';
+import type { BrokerState, BrokerView } from './core/brokers.js';
+import { applyMoveReport, cancelMove, checkMoveTarget, newMove, startMove, type MoveDecision, type MoveReason, type MoveRecord, type MoveReport } from './core/move-record.js';
 
 /**
  * The controller's replicated state: the brokers of the cluster, the topics,
@@ -19,6 +20,22 @@ export interface PartitionRecord {
   replicas: number[];
   leader: number | null;
   leaderEpoch: number;
+  /** The partition's move in progress (core/move-record.ts); absent while it is not moving. */
+  move?: MoveRecord;
+  /** Its replicas are no longer those it was created with: none of them may write the group's first entry again (see assigned.ts). */
+  moved?: boolean;
+}
+
+/** How a finished move ended, remembered (the last clusterLimits.moveOutcomesKeptMax) so a waiter learns it after a reconnect. */
+export interface MoveOutcomeRecord {
+  moveId: number;
+  topic: string;
+  partition: number;
+  outcome: 'done' | 'cancelled' | 'dropped';
+  original: number[];
+  target: number[];
+  cancelReason: string | null;
+  finishedAtMs: number;
 }
 
 export interface TopicRecord {
@@ -44,15 +61,24 @@ export type MetadataCommand =
   | { type: 'activateBroker'; id: number }
   | { type: 'createTopic'; name: string; config: TopicConfig; assignment: number[][] }
   | { type: 'deleteTopic'; name: string }
-  | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number };
+  | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number }
+  | { type: 'reassignPartition'; topicId: number; partition: number; target: number[]; reason: MoveReason; atMs: number }
+  | { type: 'startMoves'; moves: Array<{ topicId: number; partition: number; moveId: number }>; atMs: number }
+  | { type: 'cancelMove'; topicId: number; partition: number; reason: string; atMs: number }
+  | { type: 'moveReport'; topicId: number; partition: number; report: MoveReport; atMs: number };
 
-export type CommandResult = { ok: true; topic?: TopicMetadata } | { ok: false; error: { code: SkeinError['code']; message: string } };
+export type CommandResult =
+  | { ok: true; topic?: TopicMetadata; moveId?: number; reordered?: boolean; outcome?: 'cancelled' | 'cancelling' }
+  | { ok: false; error: { code: SkeinError['code']; message: string } };
 
 export interface MetadataSnapshot {
   clusterId: string;
   nextTopicId: number;
   brokers: BrokerRecord[];
   topics: TopicRecord[];
+  /** Absent in snapshots written before partitions could move. */
+  nextMoveId?: number;
+  moveHistory?: MoveOutcomeRecord[];
 }
 
 /** How many topics and partitions a cluster holds (brokerLimits by default; smaller in tests at the edge). */
@@ -61,10 +87,12 @@ export interface MetadataLimits {
   partitionsMax: number;
   partitionReplicasPerBrokerMax: number;
   brokersMax: number;
+  movesPendingMax: number;
 }
 
 export const metadataLimits: MetadataLimits = {
   brokersMax: clusterLimits.brokersMax,
+  movesPendingMax: clusterLimits.movesPendingMax,
   topicsMax: brokerLimits.topicsMax,
   partitionsMax: brokerLimits.partitionsMax,
   partitionReplicasPerBrokerMax: brokerLimits.partitionReplicasPerBrokerMax,
@@ -73,6 +101,11 @@ export const metadataLimits: MetadataLimits = {
 export class MetadataState {
   readonly clusterId: string;
   private nextTopicId = 1;
+  private nextMoveId = 1;
+  /** Finished moves, oldest first, at most clusterLimits.moveOutcomesKeptMax. */
+  private moveHistory: MoveOutcomeRecord[] = [];
+  /** Moves queued or in flight, by moveId: what movesPendingMax counts and the scheduler walks. */
+  private readonly moving = new Map<number, { topic: TopicRecord; partition: PartitionRecord }>();
   private topicsDeletedCount = 0;
   private readonly brokers = new Map<number, BrokerInfo>();
   private readonly lifecycles = new Map<number, BrokerLifecycle>();
@@ -127,6 +160,7 @@ export class MetadataState {
       case 'deleteTopic': {
         const topic = this.topics.get(command.name);
         if (topic === undefined) return fail('UNKNOWN_TOPIC', `topic ${command.name} does not exist`);
+        for (const p of topic.partitions) if (p.move !== undefined) this.finishMove(topic, p, 'dropped', p.replicas, null);
         this.topics.delete(topic.name);
         this.topicsById.delete(topic.topicId);
         this.count(topic, -1);
@@ -136,7 +170,8 @@ export class MetadataState {
       case 'partitionLeader': {
         const partition = this.topicsById.get(command.topicId)?.partitions[command.partition];
         if (partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
-        if (command.leader !== null && !partition.replicas.includes(command.leader)) {
+        // While it moves, a new replica that won an election after the joint configuration may lead.
+        if (command.leader !== null && !partition.replicas.includes(command.leader) && !(partition.move?.phase !== 'queued' && partition.move?.target.includes(command.leader))) {
           return fail('INVALID_ARGUMENT', `broker ${command.leader} is not a replica of partition ${command.topicId}/${command.partition}`);
         }
         // Reports race each other; only newer news wins, so an old leader's late report cannot roll metadata back.
@@ -146,7 +181,96 @@ export class MetadataState {
         partition.leaderEpoch = command.leaderEpoch;
         return { ok: true };
       }
+      case 'reassignPartition':
+        return this.reassign(command);
+      case 'startMoves':
+        for (const m of command.moves) {
+          const found = this.moving.get(m.moveId);
+          if (found === undefined || found.topic.topicId !== m.topicId || found.partition.partition !== m.partition) continue;
+          this.decide(found.topic, found.partition, startMove(found.partition.move!, command.atMs), command.atMs);
+        }
+        return { ok: true };
+      case 'cancelMove': {
+        const topic = this.topicsById.get(command.topicId);
+        const partition = topic?.partitions[command.partition];
+        if (topic === undefined || partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
+        const decision = cancelMove(partition.move ?? null, command.reason);
+        const moveId = partition.move?.moveId;
+        const result = this.decide(topic, partition, decision, command.atMs);
+        if (!result.ok) return result;
+        return { ok: true, moveId, outcome: decision.kind === 'finished' ? 'cancelled' : 'cancelling' };
+      }
+      case 'moveReport': {
+        const topic = this.topicsById.get(command.topicId);
+        const partition = topic?.partitions[command.partition];
+        if (topic === undefined || partition === undefined) return { ok: true };
+        return this.decide(topic, partition, applyMoveReport(partition.move ?? null, command.report), command.atMs);
+      }
     }
+  }
+
+  /** A new move, or a reorder (same brokers: only the preferred leader changes, at once). Liveness is the controller's to check before it proposes. */
+  private reassign(command: Extract<MetadataCommand, { type: 'reassignPartition' }>): CommandResult {
+    const topic = this.topicsById.get(command.topicId);
+    const partition = topic?.partitions[command.partition];
+    if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${command.topicId}`);
+    if (partition === undefined) return fail('UNKNOWN_PARTITION', `topic ${topic.name} has no partition ${command.partition}`);
+    const checked = checkMoveTarget({ current: partition.replicas, target: command.target, moving: partition.move ?? null, brokers: this.brokerViews(() => true), checkAlive: false });
+    if (checked.kind === 'refused') return fail(checked.error.code, checked.error.message);
+    if (checked.kind === 'reorder') {
+      partition.replicas = checked.target;
+      return { ok: true, reordered: true };
+    }
+    if (this.moving.size >= this.limits.movesPendingMax) return fail('BACKPRESSURE', `the cluster holds ${this.moving.size} moves, its limit (movesPendingMax ${this.limits.movesPendingMax}); wait for some to finish`);
+    const move = newMove({ moveId: this.nextMoveId++, original: partition.replicas, target: checked.target, reason: command.reason, atMs: command.atMs });
+    partition.move = move;
+    this.moving.set(move.moveId, { topic, partition });
+    return { ok: true, moveId: move.moveId };
+  }
+
+  /** Carries out a controller decision about a partition's move. */
+  private decide(topic: TopicRecord, partition: PartitionRecord, decision: MoveDecision, atMs: number): CommandResult {
+    switch (decision.kind) {
+      case 'refused':
+        return fail(decision.error.code, decision.error.message);
+      case 'unchanged':
+        return { ok: true };
+      case 'updated':
+        partition.move = decision.move;
+        return { ok: true };
+      case 'finished':
+        this.finishMove(topic, partition, decision.outcome, [...decision.replicas], atMs);
+        return { ok: true };
+    }
+  }
+
+  private finishMove(topic: TopicRecord, partition: PartitionRecord, outcome: MoveOutcomeRecord['outcome'], replicas: number[], atMs: number | null): void {
+    const move = partition.move!;
+    for (const id of partition.replicas) this.replicasByBroker.set(id, (this.replicasByBroker.get(id) ?? 0) - 1);
+    for (const id of replicas) this.replicasByBroker.set(id, (this.replicasByBroker.get(id) ?? 0) + 1);
+    if (outcome === 'done') partition.moved = true;
+    partition.replicas = replicas;
+    delete partition.move;
+    this.moving.delete(move.moveId);
+    this.moveHistory.push({ moveId: move.moveId, topic: topic.name, partition: partition.partition, outcome, original: [...move.original], target: [...move.target], cancelReason: move.cancelReason, finishedAtMs: atMs ?? move.acceptedAtMs });
+    if (this.moveHistory.length > clusterLimits.moveOutcomesKeptMax) this.moveHistory.shift();
+  }
+
+  /** The brokers as the move checks see them, with liveness from `alive` (the controller's view; everyone when applying). */
+  brokerViews(alive: (id: number) => boolean): Map<number, BrokerView> {
+    const views = new Map<number, BrokerView>();
+    for (const [id, l] of this.lifecycles) views.set(id, { id, state: l.state, alive: alive(id) });
+    return views;
+  }
+
+  /** Moves queued or in flight, oldest first. */
+  moves(): Array<{ topic: TopicRecord; partition: PartitionRecord; move: MoveRecord }> {
+    return [...this.moving.values()].map(({ topic, partition }) => ({ topic, partition, move: partition.move! })).sort((a, b) => a.move.moveId - b.move.moveId);
+  }
+
+  /** Finished moves, newest first. */
+  finishedMoves(): readonly MoveOutcomeRecord[] {
+    return [...this.moveHistory].reverse();
   }
 
   /**
@@ -232,12 +356,16 @@ export class MetadataState {
       nextTopicId: this.nextTopicId,
       brokers: this.brokerList().map((b): BrokerRecord => ({ ...b, ...this.lifecycles.get(b.id)! })),
       topics: this.topicList(),
+      nextMoveId: this.nextMoveId,
+      moveHistory: this.moveHistory,
     });
   }
 
   static fromSnapshot(snapshot: MetadataSnapshot, limits: MetadataLimits = metadataLimits): MetadataState {
     const state = new MetadataState(snapshot.clusterId, snapshot.brokers, limits);
     state.nextTopicId = snapshot.nextTopicId;
+    state.nextMoveId = snapshot.nextMoveId ?? 1;
+    state.moveHistory = structuredClone(snapshot.moveHistory ?? []);
     for (const topic of structuredClone(snapshot.topics)) state.add(topic);
     return state;
   }
@@ -246,6 +374,7 @@ export class MetadataState {
     this.topics.set(topic.name, topic);
     this.topicsById.set(topic.topicId, topic);
     this.count(topic, 1);
+    for (const partition of topic.partitions) if (partition.move !== undefined) this.moving.set(partition.move.moveId, { topic, partition });
   }
 
   private count(topic: TopicRecord, sign: 1 | -1): void {

@@ -25,6 +25,7 @@ import { type MetadataState, toMetadata } from '../cluster/metadata-state.js';
 import type { ControllerOperation } from '../cluster/controller-service.js';
 import type { Partition } from '../partition/partition.js';
 import { fetchRecords } from './fetch.js';
+import { handleReassignment, isReassignmentMethod } from './reassignment-handlers.js';
 import type { PushSubscriptions } from './subscriptions.js';
 
 /**
@@ -106,6 +107,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       return response;
     }
     default:
+      if (isReassignmentMethod(method)) return handleReassignment(ctx, method, body, rpc);
       throw new SkeinError('UNKNOWN_METHOD', { message: `unknown request "${method}"` });
   }
 }

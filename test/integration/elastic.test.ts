@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { until } from '../support/until.js';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { defineTopic, serdes, Skein } from '../../sdk/index.js';
 import { Prng } from '../../transport/core/prng.js';
@@ -22,16 +23,6 @@ afterEach(async () => {
 });
 
 const topic = defineTopic<number, string>('ledger', { value: serdes.cbor<number>(), key: serdes.string() });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function cli(): string {
   const path = inject('cliPath');

@@ -363,7 +363,7 @@ export function topicNameProblem(name: unknown): string | null {
   return null;
 }
 
-function readTopicName(value: unknown, where: string, code: 'MALFORMED_REQUEST' | 'INVALID_TOPIC' = 'MALFORMED_REQUEST'): string {
+export function readTopicName(value: unknown, where: string, code: 'MALFORMED_REQUEST' | 'INVALID_TOPIC' = 'MALFORMED_REQUEST'): string {
   const problem = topicNameProblem(value);
   if (problem !== null) throw new SkeinError(code, { message: `${where}: ${problem}` });
   return value as string;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { until } from '../../support/until.js';
 import { describe, expect, it } from 'vitest';
 import { Broker } from '../../../broker/broker.js';
 import { brokerConfig } from '../../../broker/config.js';
@@ -10,16 +11,6 @@ import { clusterForTest, freePorts, testPeerSecret } from '../support/cluster.js
  * controller, follows the metadata group as a learner, answers metadata from
  * its own copy, becomes active once caught up, and takes no partitions.
  */
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function joinerConfig(dir: string, id: number, port: number, via: string, settings: Record<string, unknown> = {}) {
   return brokerConfig({ id, listen: `127.0.0.1:${port}`, data: join(dir, `broker-${id}`), join: via, tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...settings });
 }

@@ -1,0 +1,25 @@
+import { readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
+import type { RpcHandlerContext } from '../../transport/rpc/index.js';
+import type { ServerContext } from './handlers.js';
+
+/**
+ * Client requests about moving partitions. Every one goes to the controller
+ * (the only one that records moves and holds the leaders' progress reports);
+ * each answers once its commands are committed, never waiting for the moves.
+ */
+const names: ReadonlySet<string> = new Set(Object.values(reassignmentMethods));
+
+export function isReassignmentMethod(method: string): boolean {
+  return names.has(method);
+}
+
+export function handleReassignment(ctx: ServerContext, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
+  switch (method) {
+    case reassignmentMethods.reassignPartitions:
+      return ctx.controller({ op: 'reassign', moves: readReassignPartitions(body).moves, reason: 'operator' }, rpc.signal);
+    case reassignmentMethods.cancelReassignments:
+      return ctx.controller({ op: 'cancelMoves', partitions: readCancelReassignments(body).partitions }, rpc.signal);
+    default:
+      return ctx.controller({ op: 'listMoves', request: readListReassignments(body) }, rpc.signal);
+  }
+}
