@@ -25,6 +25,7 @@ import { isNoSpace, probeWritable } from './log/files.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
+import { CatchUpThrottle } from './raft/throttle.js';
 import { RaftMux } from './raft/transport.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
 import { PushSubscriptions } from './server/subscriptions.js';
@@ -86,6 +87,8 @@ export class Broker implements AsyncDisposable {
   private service!: ControllerService;
   private duties: ControllerDuties | null = null;
   private mover: Mover | null = null;
+  /** What every partition this broker leads may send to new replicas catching up (--move-rate). */
+  private readonly throttle: CatchUpThrottle;
   private identity!: StorageIdentity;
   /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
   registered: Promise<void> = Promise.resolve();
@@ -94,6 +97,7 @@ export class Broker implements AsyncDisposable {
 
   private constructor(readonly config: BrokerConfig) {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
+    this.throttle = new CatchUpThrottle(config.moveRateBytesPerSecond);
     // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
     this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
     this.balancer = new LeaderBalancer({
@@ -351,6 +355,7 @@ export class Broker implements AsyncDisposable {
       mux: this.mux,
       prng: this.prng.fork(),
       timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      learnerBudget: this.throttle,
       onLeadership: (writable, p) => {
         this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);

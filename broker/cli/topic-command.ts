@@ -2,6 +2,7 @@ import { brokerLimits } from '../../transport/limits.js';
 import type { TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
 import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
 import { checkTopicName, clientFlags, openClient } from './client-flags.js';
+import { reassign, reassignFlags, reassignments, reassignRequest } from './reassign-command.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
@@ -11,10 +12,11 @@ const flags: FlagSpecs = {
   'retention-bytes': { type: 'string', value: 'BYTES', help: 'keep each partition below about this size' },
   flush: { type: 'string', value: 'always|records:N|interval:MS', help: 'fsync policy', default: 'always' },
   json: { type: 'boolean', help: 'print JSON' },
+  ...reassignFlags,
 };
 
-const actions = ['create', 'describe', 'list', 'delete'] as const;
-const usage = 'skein topic create|describe|list|delete [NAME] [flags]';
+const actions = ['create', 'describe', 'list', 'delete', 'reassign', 'reassignments'] as const;
+const usage = 'skein topic create|describe|list|delete|reassign|reassignments [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags, { positionals: true });
@@ -27,9 +29,10 @@ export async function topicCommand(argv: string[]): Promise<number> {
   if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
   if (action === 'list' && name !== undefined) throw new UsageError(`topic list takes no name, got ${quote(name)}`);
-  if (action !== 'list' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
+  if (action !== 'list' && action !== 'reassignments' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
   if (name !== undefined) checkTopicName(name);
   const create = action === 'create' ? createSettings(parsed) : undefined;
+  const move = action === 'reassign' ? reassignRequest(parsed) : undefined;
   const json = boolFlag(parsed, 'json');
   await using skein = openClient(parsed, 'skein-cli');
   const admin = skein.admin();
@@ -45,6 +48,10 @@ export async function topicCommand(argv: string[]): Promise<number> {
       print(json, topic, describe(topic));
       return 0;
     }
+    case 'reassign':
+      return reassign(admin, name!, move!, json);
+    case 'reassignments':
+      return reassignments(admin, name, json);
     case 'list': {
       const topics = await admin.listTopics();
       print(json, topics, topics.length === 0 ? '(no topics)' : topics.join('\n'));

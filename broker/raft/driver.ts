@@ -37,6 +37,8 @@ export interface RaftDriverOptions {
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
   readonly commitNotice?: RaftCoreOptions['commitNotice'];
+  /** Bytes this replica may send to learners as leader (see CatchUpThrottle); absent: not throttled. */
+  readonly learnerBudget?: RaftCoreOptions['learnerBudget'];
   /** Pipelining tuning (defaults from raftLimits): appends in flight per follower, bytes per append. */
   readonly inflightAppendsMax?: number;
   readonly appendBytesMax?: number;
@@ -129,6 +131,7 @@ export class RaftDriver {
       commitNotice: options.commitNotice,
       inflightAppendsMax: Math.min(options.inflightAppendsMax ?? raftLimits.inflightAppendsMax, raftLimits.inflightAppendsMax),
       appendBytesMax: Math.min(options.appendBytesMax ?? raftLimits.appendBytesMax, raftLimits.appendBytesMax),
+      learnerBudget: options.learnerBudget,
     });
     this.savedHardState = hardState;
     this.durableLastIndex = options.storage.lastIndex();

@@ -7,7 +7,7 @@ import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../.
 import { isNoSpace } from '../log/files.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
 import type { RaftMux } from '../raft/transport.js';
-import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
+import { RaftDriver, type RaftDriverOptions, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
 import { bootstrapState } from '../raft/core/config.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
@@ -65,6 +65,8 @@ export interface LogReplicaOptions {
   commitNotice?: 'immediate' | 'piggyback';
   /** The replica stopped because its storage failed. */
   onFatal?: (error: unknown) => void;
+  /** The catch-up throttle its appends to learners draw on (partitions; the metadata group is not throttled). */
+  learnerBudget?: RaftDriverOptions['learnerBudget'];
 }
 
 export class LogReplica implements RaftStateMachine {
@@ -131,6 +133,7 @@ export class LogReplica implements RaftStateMachine {
         electionTicks: options.timing.electionTicks,
         heartbeatTicks: options.timing.heartbeatTicks,
         commitNotice: options.commitNotice,
+        learnerBudget: options.learnerBudget,
         onReady: (ready) => self.observe(ready),
         onFatal: (error) => self.storageFailed(error),
       });
