@@ -195,7 +195,7 @@ export class Broker implements AsyncDisposable {
         this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
         this.balanceTimer.unref();
       }
-      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, onNotice: notice });
+      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
       const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
       this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.

@@ -3,9 +3,9 @@ import { brokerLimits } from '../transport/limits.js';
 import { methods, readTopicConfig, topicNameProblem, type DescribeClusterResponse, type TopicConfig, type TopicMetadata } from '../transport/protocol/messages.js';
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
-import { cancelReassignments, listReassignments, reassignPartitions, watchMoves, type PartitionMove } from './reassignments.js';
+import { cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
-import type { FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult } from '../transport/protocol/reassignment.js';
+import type { FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
 
 export interface CreateTopicOptions {
   name: string;
@@ -110,6 +110,25 @@ export class Admin {
   /** Yields the moves still going about every second until all have finished, then returns how each ended. */
   watchMoves(moveIds: readonly number[], options?: Signal & { everyMs?: number }): AsyncGenerator<MoveStatus[], FinishedMove[]> {
     return watchMoves(this.cluster, moveIds, options);
+  }
+
+  /**
+   * Moves every replica off broker `brokerId` (and takes nothing new there); once none is left and it is
+   * no metadata voter, it is gone for good (its id is never used again). INVALID_REPLICATION_FACTOR when
+   * the other active brokers cannot hold its replicas. Watch describeCluster for its state.
+   */
+  decommissionBroker(brokerId: number, options?: Signal): Promise<{ replicas: number }> {
+    return decommissionBroker(this.cluster, brokerId, { signal: callSignal(options, 'decommissionBroker') });
+  }
+
+  /** Cancels a decommission in progress: the broker is active again; its moves not yet committed are cancelled. */
+  recommissionBroker(brokerId: number, options?: Signal): Promise<{ cancelled: number }> {
+    return recommissionBroker(this.cluster, brokerId, { signal: callSignal(options, 'recommissionBroker') });
+  }
+
+  /** Spreads replicas and preferred leaders evenly over the active, alive brokers with the fewest moves; `dryRun` only plans. */
+  rebalance(options?: Signal & { dryRun?: boolean }): Promise<RebalanceResponse> {
+    return rebalance(this.cluster, { signal: callSignal(options, 'rebalance'), dryRun: options?.dryRun });
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type PartitionRef,
   type ReassignmentResult,
   type ReassignmentResults,
+  type RebalanceResponse,
 } from '../transport/protocol/reassignment.js';
 import type { Cluster } from './cluster.js';
 
@@ -82,6 +83,25 @@ export async function* watchMoves(cluster: Cluster, moveIds: readonly number[], 
       }, { once: true });
     });
   }
+}
+
+/** Starts moving every replica off a broker; it is gone once none is left (watch describeCluster). */
+export function decommissionBroker(cluster: Cluster, brokerId: number, options: Signal = {}): Promise<{ replicas: number }> {
+  checkBrokerId(brokerId, 'decommissionBroker');
+  return cluster.callAny(reassignmentMethods.decommissionBroker, { brokerId }, { signal: options.signal });
+}
+
+export function recommissionBroker(cluster: Cluster, brokerId: number, options: Signal = {}): Promise<{ cancelled: number }> {
+  checkBrokerId(brokerId, 'recommissionBroker');
+  return cluster.callAny(reassignmentMethods.recommissionBroker, { brokerId }, { signal: options.signal });
+}
+
+export function rebalance(cluster: Cluster, options: Signal & { dryRun?: boolean } = {}): Promise<RebalanceResponse> {
+  return cluster.callAny(reassignmentMethods.rebalance, { dryRun: options.dryRun === true }, { signal: options.signal });
+}
+
+function checkBrokerId(id: unknown, where: string): void {
+  if (!Number.isSafeInteger(id) || (id as number) < 1 || (id as number) > brokerLimits.brokerIdMax) throw new SkeinError('INVALID_ARGUMENT', { message: `${where}: a broker id is an integer from 1 to ${brokerLimits.brokerIdMax}` });
 }
 
 function checkList(list: unknown, where: string): void {

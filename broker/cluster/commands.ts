@@ -43,7 +43,7 @@ export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
 /** Validates a command received as a decoded value (from the log or from a peer). */
 export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
-  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'createTopic', 'deleteTopic', 'partitionLeader', 'reassignPartition', 'startMoves', 'cancelMove', 'moveReport']);
+  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'decommissionBroker', 'recommissionBroker', 'brokerGone', 'createTopic', 'deleteTopic', 'partitionLeader', 'reassignPartition', 'startMoves', 'cancelMove', 'moveReport']);
   switch (type) {
     case 'registerBroker': {
       const broker = readBroker(r.raw('broker'), 'command.broker');
@@ -52,6 +52,9 @@ export function readCommand(value: unknown): MetadataCommand {
       return { type, broker, storageId };
     }
     case 'activateBroker':
+    case 'decommissionBroker':
+    case 'recommissionBroker':
+    case 'brokerGone':
       return { type, id: r.int('id', { min: 1, max: brokerLimits.brokerIdMax }) };
     case 'createTopic': {
       const name = r.string('name', { bytesMax: brokerLimits.topicNameBytesMax });

@@ -2,6 +2,7 @@ import { clusterLimits } from '../../transport/limits.js';
 import type { Controller } from './controller.js';
 import { stepMembership } from './core/membership.js';
 import { movesToAdmit } from './core/move-record.js';
+import { evacuationStep } from './evacuation.js';
 
 /**
  * What the controller keeps doing by itself, run on every broker and acting
@@ -9,20 +10,22 @@ import { movesToAdmit } from './core/move-record.js';
  * metadata change:
  * - the metadata group's membership follows the registered brokers (core/membership.ts);
  * - queued partition moves are admitted, oldest first, while fewer than
- *   `movesInFlight` are catching up or committing (the rest wait, queued, in the metadata).
+ *   `movesInFlight` are catching up or committing (the rest wait, queued, in the metadata);
+ * - brokers being decommissioned are emptied, then declared gone (evacuation.ts).
  * One action of each kind at a time; a failed one (leadership lost, a change
  * in flight) is decided afresh at the next step from what is observed.
  */
 export interface ControllerDutiesOptions {
   controller: Controller;
   movesInFlight: number;
+  aliveBrokers: () => Set<number>;
   onNotice: (message: string) => void;
   nowMs?: () => number;
 }
 
 export class ControllerDuties {
   private timer: NodeJS.Timeout | null = null;
-  private readonly busy = new Set<'membership' | 'admission'>();
+  private readonly busy = new Set<'membership' | 'admission' | 'evacuation'>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ControllerDutiesOptions) {
@@ -35,9 +38,18 @@ export class ControllerDuties {
     if (this.timer === null || !this.options.controller.isLeader()) return;
     this.run('membership', () => this.membership());
     this.run('admission', () => this.admission());
+    this.run('evacuation', () => evacuationStep(this.options.controller, this.options.aliveBrokers(), (this.options.nowMs ?? Date.now)(), (message) => this.noticeOnce(message)));
   }
 
-  private run(kind: 'membership' | 'admission', action: () => Promise<unknown> | null): void {
+  /** A condition that persists (a decommission waiting for brokers) is said once, not every step. */
+  private lastNotice = '';
+  private noticeOnce(message: string): void {
+    if (message === this.lastNotice) return;
+    this.lastNotice = message;
+    this.options.onNotice(message);
+  }
+
+  private run(kind: 'membership' | 'admission' | 'evacuation', action: () => Promise<unknown> | null): void {
     if (this.busy.has(kind)) return;
     const running = action();
     if (running === null) return;

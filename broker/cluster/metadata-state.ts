@@ -59,6 +59,10 @@ export type BrokerRecord = BrokerInfo & Partial<BrokerLifecycle>;
 export type MetadataCommand =
   | { type: 'registerBroker'; broker: BrokerInfo; storageId?: string | null }
   | { type: 'activateBroker'; id: number }
+  /** Decommission: the broker takes nothing new and its replicas are moved off; recommission takes it back; gone ends it for good. */
+  | { type: 'decommissionBroker'; id: number }
+  | { type: 'recommissionBroker'; id: number }
+  | { type: 'brokerGone'; id: number }
   | { type: 'createTopic'; name: string; config: TopicConfig; assignment: number[][] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number }
@@ -181,6 +185,10 @@ export class MetadataState {
         partition.leaderEpoch = command.leaderEpoch;
         return { ok: true };
       }
+      case 'decommissionBroker':
+      case 'recommissionBroker':
+      case 'brokerGone':
+        return this.changeState(command.type, command.id);
       case 'reassignPartition':
         return this.reassign(command);
       case 'startMoves':
@@ -291,6 +299,31 @@ export class MetadataState {
     if (known === undefined) this.lifecycles.set(broker.id, { state: 'joining', storageId });
     else if (known.storageId === null) known.storageId = storageId;
     return { ok: true };
+  }
+
+  /** Decommission, recommission, gone: each from the states it may follow; repeating one is a no-op. */
+  private changeState(kind: 'decommissionBroker' | 'recommissionBroker' | 'brokerGone', id: number): CommandResult {
+    const lifecycle = this.lifecycles.get(id);
+    if (lifecycle === undefined) return fail('UNKNOWN_BROKER', `the cluster has no broker ${id}`);
+    const { state } = lifecycle;
+    const refuse = (why: string): CommandResult => fail('INVALID_BROKER_STATE', `broker ${id} is ${state}: ${why}`);
+    switch (kind) {
+      case 'decommissionBroker':
+        if (state === 'joining' || state === 'gone') return refuse('only an active broker is decommissioned');
+        lifecycle.state = 'decommissioning';
+        return { ok: true };
+      case 'recommissionBroker':
+        if (state !== 'decommissioning') return refuse('only a broker being decommissioned is recommissioned');
+        lifecycle.state = 'active';
+        return { ok: true };
+      case 'brokerGone': {
+        if (state !== 'decommissioning') return refuse('only a decommissioned broker leaves for good');
+        const holds = this.topicList().some((t) => t.partitions.some((p) => p.replicas.includes(id) || p.move?.target.includes(id) === true));
+        if (holds) return fail('INVALID_BROKER_STATE', `broker ${id} still holds replicas`);
+        lifecycle.state = 'gone';
+        return { ok: true };
+      }
+    }
   }
 
   /** A broker's state and storage id, or undefined for an id the cluster does not know. */

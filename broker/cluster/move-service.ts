@@ -4,7 +4,9 @@ import type { ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, P
 import { readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { Controller } from './controller.js';
+import { planDecommission, planRebalance } from './core/balance.js';
 import { checkMoveTarget, readMoveReport, type MoveReason, type MoveReport } from './core/move-record.js';
+import { balanceInput } from './evacuation.js';
 import type { CommandResult, MetadataCommand } from './metadata-state.js';
 
 /**
@@ -19,9 +21,11 @@ export type MoveOperation =
   | { op: 'cancelMoves'; partitions: PartitionRef[] }
   | { op: 'listMoves'; request: ListReassignmentsRequest }
   | { op: 'moveReport'; topicId: number; partition: number; report: MoveReport }
-  | { op: 'moveProgress'; reports: MoveProgressReport[] };
+  | { op: 'moveProgress'; reports: MoveProgressReport[] }
+  | { op: 'decommission' | 'recommission'; brokerId: number }
+  | { op: 'rebalance'; dryRun: boolean };
 
-export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress']);
+export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance']);
 
 /** What a partition leader says of one move it carries out (soft, every clusterLimits.moveProgressEveryMs). */
 export interface MoveProgressReport {
@@ -70,7 +74,63 @@ export class MoveService {
       case 'moveProgress':
         for (const report of operation.reports) this.progress.set(report.moveId, { ...report, atMs: this.nowMs() });
         return {};
+      case 'decommission':
+        return this.decommission(operation.brokerId, signal);
+      case 'recommission':
+        return this.recommission(operation.brokerId, signal);
+      case 'rebalance':
+        return this.rebalance(operation.dryRun, signal);
     }
+  }
+
+  private async propose(command: MetadataCommand, signal: AbortSignal): Promise<CommandResult & { ok: true }> {
+    const result = await this.options.controller.propose(command, { signal });
+    if (!result.ok) throw new SkeinError(result.error.code, { message: result.error.message });
+    return result;
+  }
+
+  /** Refused up front when the other brokers cannot take its replicas; the evacuation itself runs on the controller (evacuation.ts). */
+  private async decommission(brokerId: number, signal: AbortSignal): Promise<unknown> {
+    const state = this.options.controller.state;
+    const lifecycle = state.lifecycle(brokerId);
+    if (lifecycle === undefined) throw new SkeinError('UNKNOWN_BROKER', { message: `the cluster has no broker ${brokerId}` });
+    if (lifecycle.state === 'active') {
+      const alive = this.options.aliveBrokers();
+      const input = balanceInput(state, alive, clusterLimits.movesPendingMax);
+      // As if it were already leaving: planDecommission says which partition the rest cannot hold.
+      planDecommission({ ...input, brokers: input.brokers.map((b) => (b.id === brokerId ? { ...b, state: 'decommissioning' as const } : b)) });
+    }
+    await this.propose({ type: 'decommissionBroker', id: brokerId }, signal);
+    const replicas = state.topicList().reduce((n, t) => n + t.partitions.filter((p) => p.replicas.includes(brokerId)).length, 0);
+    return { replicas };
+  }
+
+  /** Back to active; the decommission's moves not yet past their joint configuration are cancelled (the others complete). */
+  private async recommission(brokerId: number, signal: AbortSignal): Promise<unknown> {
+    await this.propose({ type: 'recommissionBroker', id: brokerId }, signal);
+    let cancelled = 0;
+    for (const { topic, partition, move } of this.options.controller.state.moves()) {
+      if (move.reason !== 'decommission' || !move.original.includes(brokerId) || move.target.includes(brokerId) || move.phase === 'joint') continue;
+      const result = await this.options.controller.propose({ type: 'cancelMove', topicId: topic.topicId, partition: partition.partition, reason: `broker ${brokerId} recommissioned`, atMs: this.nowMs() }, { signal });
+      if (result.ok) cancelled++;
+    }
+    return { cancelled };
+  }
+
+  /** Spreads replicas and preferred leaders over the active, alive brokers with the fewest moves (core/balance.ts); a dry run only plans. */
+  private async rebalance(dryRun: boolean, signal: AbortSignal): Promise<unknown> {
+    const state = this.options.controller.state;
+    const plan = planRebalance(balanceInput(state, this.options.aliveBrokers(), clusterLimits.movesPendingMax - state.moves().length));
+    const moveIds: number[] = [];
+    if (!dryRun) {
+      for (const m of plan.moves) {
+        const topic = state.topic(m.topic);
+        if (topic === undefined) continue;
+        const result = await this.options.controller.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'rebalance', atMs: this.nowMs() }, { signal });
+        if (result.ok && result.moveId !== undefined) moveIds.push(result.moveId);
+      }
+    }
+    return { moves: plan.moves, replicaMoves: plan.replicaMoves, leaderChanges: plan.leaderChanges, moveIds };
   }
 
   /** One command per partition, in order; each partition gets its own result (one refusal does not stop the rest). */
@@ -155,6 +215,11 @@ export function readMoveOperation(r: BodyReader, op: string): MoveOperation {
         partition: r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }),
         report: readMoveReport(r.raw('report'), 'controller.report'),
       };
+    case 'decommission':
+    case 'recommission':
+      return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
+    case 'rebalance':
+      return { op, dryRun: r.bool('dryRun', false) };
     default: {
       const reports = r.list('reports', { lengthMax: clusterLimits.movesInFlightMax }, (value, where) => {
         const p = new BodyReader(value, where);

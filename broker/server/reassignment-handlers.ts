@@ -1,4 +1,5 @@
-import { readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
+import { readBrokerId, readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
+import { BodyReader } from '../../transport/protocol/validate.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import type { ServerContext } from './handlers.js';
 
@@ -17,6 +18,12 @@ export function handleReassignment(ctx: ServerContext, method: string, body: unk
   switch (method) {
     case reassignmentMethods.reassignPartitions:
       return ctx.controller({ op: 'reassign', moves: readReassignPartitions(body).moves, reason: 'operator' }, rpc.signal);
+    case reassignmentMethods.decommissionBroker:
+      return ctx.controller({ op: 'decommission', brokerId: readBrokerId(body, method) }, rpc.signal);
+    case reassignmentMethods.recommissionBroker:
+      return ctx.controller({ op: 'recommission', brokerId: readBrokerId(body, method) }, rpc.signal);
+    case reassignmentMethods.rebalance:
+      return ctx.controller({ op: 'rebalance', dryRun: new BodyReader(body ?? {}, method).bool('dryRun', false) }, rpc.signal);
     case reassignmentMethods.cancelReassignments:
       return ctx.controller({ op: 'cancelMoves', partitions: readCancelReassignments(body).partitions }, rpc.signal);
     default:

@@ -70,6 +70,51 @@ describe('elastic cluster, real processes', () => {
     await ledger.expectReadBack(client);
   }, 120_000);
 
+  it('a partition moves onto a joined broker under load, its new replica SIGKILLed mid catch-up and restarted; nothing acknowledged is lost', async () => {
+    // A slow catch-up (the lowest --move-rate), so the kill lands while the new replica is still a learner.
+    cluster = new BrokerProcesses(cli(), { size: 3, args: ['--move-rate', '64KiB'] });
+    await cluster.startAll();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-move', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
+    await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const ledger = new Ledger(topic);
+    // A second partition with about 1.5 MB before the move: over 20 s of catch-up at 64 KiB/s.
+    await client.admin().createTopic({ name: 'bulk', partitions: 1, replicationFactor: 3 });
+    const bulk = client.producer({ acks: 'all', lingerMs: 5 });
+    const padding = Buffer.from('p'.repeat(2000));
+    for (let i = 0; i < 8; i++) await bulk.send({ topic: 'bulk', messages: Array.from({ length: 100 }, () => ({ value: padding })) });
+    let writing = true;
+    const load = ledger.writeWhile(producer, { prng: new Prng(11), keepWriting: () => writing, keys: 4, pauseMs: [2, 8] });
+    await cluster.join(4, [1, 2]);
+    await until('broker 4 active', async () => (await client!.admin().describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    const onto4 = async (name: string): Promise<{ target: number[]; moveId: number }> => {
+      const replicas = (await client!.admin().describeTopic(name)).partitions[0]!.replicas;
+      const target = [replicas[1]!, replicas[2]!, 4];
+      const [started] = await client!.admin().reassignPartitions([{ topic: name, partition: 0, replicas: target }]);
+      expect(started!.moveId).toBeGreaterThan(0);
+      return { target, moveId: started!.moveId! };
+    };
+    const moves = [await onto4('bulk'), await onto4('ledger')];
+    await until('broker 4 catching up on bulk/0', async () => {
+      const move = (await client!.admin().listReassignments({ topics: ['bulk'] })).moves[0];
+      return move?.stage === 'catchingUp' && move.progress.some((r) => r.broker === 4 && !r.caughtUp && r.entriesBehind > 0);
+    });
+    await cluster.kill(4);
+    // The move waits for the learner; it resumes when the broker comes back.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await client.admin().listReassignments({ topics: ['bulk'] })).moves.map((m) => m.moveId)).toEqual([moves[0]!.moveId]);
+    await cluster.start(4);
+    for (const { moveId } of moves) {
+      await until(`move ${moveId} done`, async () => (await client!.admin().listReassignments()).finished.find((f) => f.moveId === moveId)?.outcome === 'done', 90_000);
+    }
+    writing = false;
+    await load;
+    expect((await client.admin().describeTopic('bulk')).partitions[0]!.replicas).toEqual(moves[0]!.target);
+    expect((await client.admin().describeTopic('ledger')).partitions[0]!.replicas).toEqual(moves[1]!.target);
+    expect(ledger.failures).toEqual([]);
+    await ledger.expectReadBack(client);
+  }, 180_000);
+
   it('a joiner with a wrong peer secret exits 1 saying why, and the cluster does not list it', async () => {
     cluster = new BrokerProcesses(cli(), { size: 3 });
     await cluster.startAll();

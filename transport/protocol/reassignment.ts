@@ -12,7 +12,23 @@ export const reassignmentMethods = {
   reassignPartitions: 'reassignPartitions',
   cancelReassignments: 'cancelReassignments',
   listReassignments: 'listReassignments',
+  decommissionBroker: 'decommissionBroker',
+  recommissionBroker: 'recommissionBroker',
+  rebalance: 'rebalance',
 } as const;
+
+/** decommissionBroker / recommissionBroker: `{ brokerId }`; they answer `{ replicas }` (to move off) and `{ cancelled }` (moves). */
+export function readBrokerId(body: unknown, where: string): number {
+  return new BodyReader(body, where).int('brokerId', { min: 1, max: brokerLimits.brokerIdMax });
+}
+
+export interface RebalanceResponse {
+  moves: Array<{ topic: string; partition: number; replicas: number[]; target: number[] }>;
+  replicaMoves: number;
+  leaderChanges: number;
+  /** The moves started (none for a dry run; a reorder starts none, it is applied at once). */
+  moveIds: number[];
+}
 
 export interface PartitionRef {
   topic: string;

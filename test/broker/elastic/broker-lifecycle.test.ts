@@ -99,3 +99,31 @@ describe('the metadata group follows the registered brokers', () => {
     expect(stepMembership([{ id: 1, state: 'gone' as const }, ...brokers.slice(1, 3)], view())).toEqual({ type: 'wait' });
   });
 });
+
+describe('decommission, recommission, gone', () => {
+  it('follow their states; refusals change nothing; a gone id never comes back', () => {
+    const state = new MetadataState('c', founders);
+    state.apply({ type: 'registerBroker', broker: four, storageId: storageA });
+    const before = state.snapshot();
+    expect(state.apply({ type: 'decommissionBroker', id: 4 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE' } });
+    expect(state.apply({ type: 'recommissionBroker', id: 1 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE' } });
+    expect(state.apply({ type: 'brokerGone', id: 1 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE' } });
+    expect(state.apply({ type: 'decommissionBroker', id: 9 })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_BROKER' } });
+    expect(state.snapshot()).toEqual(before);
+    state.apply({ type: 'activateBroker', id: 4 });
+    state.apply({ type: 'createTopic', name: 't', config: { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } }, assignment: [[4, 1]] });
+    expect(state.apply({ type: 'decommissionBroker', id: 4 })).toEqual({ ok: true });
+    expect(state.apply({ type: 'decommissionBroker', id: 4 })).toEqual({ ok: true });
+    expect(state.activeBrokerIds()).toEqual([1, 2, 3]);
+    // Still holding a replica: not gone yet.
+    expect(state.apply({ type: 'brokerGone', id: 4 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE', message: expect.stringContaining('still holds') } });
+    expect(state.apply({ type: 'recommissionBroker', id: 4 })).toEqual({ ok: true });
+    state.apply({ type: 'decommissionBroker', id: 4 });
+    state.apply({ type: 'deleteTopic', name: 't' });
+    expect(state.apply({ type: 'brokerGone', id: 4 })).toEqual({ ok: true });
+    expect(state.lifecycle(4)?.state).toBe('gone');
+    expect(state.apply({ type: 'recommissionBroker', id: 4 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE' } });
+    expect(state.apply({ type: 'registerBroker', broker: four, storageId: storageA })).toMatchObject({ ok: false, error: { code: 'BROKER_ID_IN_USE' } });
+    expect(decodeCommand(encodeCommand({ type: 'brokerGone', id: 4 }))).toEqual({ type: 'brokerGone', id: 4 });
+  });
+});

@@ -2,13 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { until } from '../../support/until.js';
 import { describe, expect, it } from 'vitest';
-import { Broker } from '../../../broker/broker.js';
-import { brokerConfig } from '../../../broker/config.js';
 import { partitionDir } from '../../../broker/partition/descriptor.js';
 import { defineTopic, serdes, type Skein } from '../../../sdk/index.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { Ledger } from '../../support/ledger.js';
-import { clusterForTest, freePorts, testPeerSecret, type InProcessCluster } from '../support/cluster.js';
+import { clusterForTest, type InProcessCluster } from '../support/cluster.js';
 
 /**
  * Moving a partition between brokers while a producer writes with acks:
@@ -20,10 +18,7 @@ const topic = defineTopic<number, string>('moving', { value: serdes.cbor<number>
 
 async function withFourth(): Promise<{ cluster: InProcessCluster; client: Skein }> {
   const { cluster, client } = await clusterForTest(3);
-  const [port] = await freePorts(1);
-  cluster.ports.push(port!);
-  const joiner = await Broker.start(brokerConfig({ id: 4, listen: `127.0.0.1:${port}`, data: join(cluster.dir, 'broker-4'), join: cluster.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret }));
-  cluster.brokers.set(4, joiner);
+  await cluster.join(4);
   await until('broker 4 active', async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
   return { cluster, client };
 }

@@ -21,7 +21,7 @@ export class BrokerProcesses {
 
   constructor(
     private readonly cli: string,
-    private readonly options: { size: number; env?: Record<string, string>; tickMs?: number; electionTicks?: number },
+    private readonly options: { size: number; env?: Record<string, string>; tickMs?: number; electionTicks?: number; args?: string[] },
   ) {}
 
   get bootstrap(): string[] {
@@ -56,6 +56,7 @@ export class BrokerProcesses {
       ...(via === undefined ? ['--peers', peers] : ['--join', via.map((v) => this.address(v)).join(',')]),
       '--tick-ms', String(this.options.tickMs ?? 50),
       '--election-ticks', String(this.options.electionTicks ?? 10),
+      ...(this.options.args ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKEIN_PEER_SECRET: 'test-cluster-peer-secret', ...this.options.env, ...env } });
     this.children.set(id, child);
