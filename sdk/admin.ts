@@ -3,9 +3,9 @@ import { brokerLimits } from '../transport/limits.js';
 import { methods, readTopicConfig, topicNameProblem, type DescribeClusterResponse, type TopicConfig, type TopicMetadata } from '../transport/protocol/messages.js';
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
-import { cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
+import { alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
-import type { FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
+import type { AlterTopicRequest, FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
 
 export interface CreateTopicOptions {
   name: string;
@@ -129,6 +129,16 @@ export class Admin {
   /** Spreads replicas and preferred leaders evenly over the active, alive brokers with the fewest moves; `dryRun` only plans. */
   rebalance(options?: Signal & { dryRun?: boolean }): Promise<RebalanceResponse> {
     return rebalance(this.cluster, { signal: callSignal(options, 'rebalance'), dryRun: options?.dryRun });
+  }
+
+  /**
+   * Grows a topic (`partitions`: more, never fewer) or changes its replication factor (each partition
+   * moves to it; the move ids come back, for watchMoves). Keyed records go where murmur2 of the key modulo
+   * the new partition count sends them, as in Kafka: once producers see the new count, most keys land in
+   * another partition than before, and per-key order holds within each partition only.
+   */
+  alterTopic(request: AlterTopicRequest, options?: Signal): Promise<{ topic: TopicMetadata; moveIds: number[] }> {
+    return alterTopic(this.cluster, request, { signal: callSignal(options, 'alterTopic') });
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

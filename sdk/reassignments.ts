@@ -11,7 +11,10 @@ import {
   type ReassignmentResult,
   type ReassignmentResults,
   type RebalanceResponse,
+  type AlterTopicRequest,
+  readAlterTopic,
 } from '../transport/protocol/reassignment.js';
+import type { TopicMetadata } from '../transport/protocol/messages.js';
 import type { Cluster } from './cluster.js';
 
 /**
@@ -98,6 +101,14 @@ export function recommissionBroker(cluster: Cluster, brokerId: number, options: 
 
 export function rebalance(cluster: Cluster, options: Signal & { dryRun?: boolean } = {}): Promise<RebalanceResponse> {
   return cluster.callAny(reassignmentMethods.rebalance, { dryRun: options.dryRun === true }, { signal: options.signal });
+}
+
+/** More partitions, or another replication factor (reached by moves: their ids come back). */
+export async function alterTopic(cluster: Cluster, request: AlterTopicRequest, options: Signal = {}): Promise<{ topic: TopicMetadata; moveIds: number[] }> {
+  const checked = readAlterTopic(request);
+  const response = await cluster.callAny<{ topic: TopicMetadata; moveIds: number[] }>(reassignmentMethods.alterTopic, checked, { signal: options.signal });
+  cluster.metadata.invalidate(checked.name);
+  return response;
 }
 
 function checkBrokerId(id: unknown, where: string): void {

@@ -15,7 +15,7 @@ export const reassignFlags: FlagSpecs = {
   partition: { type: 'string', value: 'P', help: 'reassign: the partition to move' },
   replicas: { type: 'string', value: 'ID,...', help: 'reassign: the replicas wanted, the preferred leader first' },
   cancel: { type: 'boolean', help: 'reassign: cancel the partition\'s move instead' },
-  'no-wait': { type: 'boolean', help: 'reassign: return once the move is recorded (watch it with "topic reassignments")' },
+  'no-wait': { type: 'boolean', help: 'reassign, alter: return once the change is recorded (watch moves with "topic reassignments")' },
   'timeout-ms': { type: 'string', value: 'MS', help: 'reassign: stop waiting after this long (the move carries on)' },
 };
 
@@ -94,6 +94,35 @@ export function progressLine(move: MoveStatus): string {
 
 function mib(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+/** `topic alter NAME --partitions N` or `--replication R`: exactly one. */
+export function alterRequest(parsed: ParsedFlags, name: string): { name: string; partitions?: number; replicationFactor?: number } {
+  const partitions = intFlag(parsed, 'partitions', { min: 1, max: brokerLimits.partitionsPerTopicMax });
+  const replicationFactor = intFlag(parsed, 'replication', { min: 1, max: brokerLimits.replicationFactorMax });
+  if ((partitions === undefined) === (replicationFactor === undefined)) throw new UsageError('topic alter takes exactly one of --partitions N and --replication R');
+  return { name, ...(partitions !== undefined ? { partitions } : {}), ...(replicationFactor !== undefined ? { replicationFactor } : {}) };
+}
+
+/**
+ * More partitions take effect at once (keyed records then go where murmur2 of the key modulo the new count
+ * sends them, as in Kafka); another replication factor moves every partition, waited for like a reassign.
+ */
+export async function alterTopic(admin: Admin, request: { name: string; partitions?: number; replicationFactor?: number }, wait: boolean, json: boolean): Promise<number> {
+  const { topic, moveIds } = await admin.alterTopic(request);
+  const what = request.partitions !== undefined ? `${topic.partitions.length} partitions` : `replication factor ${request.replicationFactor}: ${moveIds.length} partitions move`;
+  if (!wait || moveIds.length === 0) return done(json, { topic, moveIds }, `topic ${topic.name}: ${what}`);
+  process.stderr.write(`topic ${topic.name}: ${what}\n`);
+  const watch = admin.watchMoves(moveIds);
+  for (;;) {
+    const next = await watch.next();
+    if (next.done === true) {
+      const failed = next.value.filter((f) => f.outcome !== 'done');
+      done(json, { topic: topic.name, finished: next.value }, `topic ${topic.name}: ${next.value.length - failed.length} moves done${failed.length > 0 ? `, ${failed.length} not` : ''}`);
+      return failed.length === 0 ? 0 : 1;
+    }
+    for (const move of next.value) process.stderr.write(`  ${progressLine(move)}\n`);
+  }
 }
 
 export async function reassignments(admin: Admin, topic: string | undefined, json: boolean): Promise<number> {

@@ -2,12 +2,12 @@ import { brokerLimits } from '../../transport/limits.js';
 import type { TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
 import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
 import { checkTopicName, clientFlags, openClient } from './client-flags.js';
-import { reassign, reassignFlags, reassignments, reassignRequest } from './reassign-command.js';
+import { alterRequest, alterTopic, reassign, reassignFlags, reassignments, reassignRequest } from './reassign-command.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
-  partitions: { type: 'string', short: 'p', value: 'N', help: 'partitions of a new topic', default: '1' },
-  replication: { type: 'string', short: 'r', value: 'N', help: 'replicas of each partition', default: '3, or the number of brokers if fewer' },
+  partitions: { type: 'string', short: 'p', value: 'N', help: 'partitions of a new topic (alter: the new, larger count)', default: '1' },
+  replication: { type: 'string', short: 'r', value: 'N', help: 'replicas of each partition (alter: moves every partition to it)', default: '3, or the number of brokers if fewer' },
   'retention-ms': { type: 'string', value: 'MS', help: 'delete segments older than this' },
   'retention-bytes': { type: 'string', value: 'BYTES', help: 'keep each partition below about this size' },
   flush: { type: 'string', value: 'always|records:N|interval:MS', help: 'fsync policy', default: 'always' },
@@ -15,8 +15,8 @@ const flags: FlagSpecs = {
   ...reassignFlags,
 };
 
-const actions = ['create', 'describe', 'list', 'delete', 'reassign', 'reassignments'] as const;
-const usage = 'skein topic create|describe|list|delete|reassign|reassignments [NAME] [flags]';
+const actions = ['create', 'describe', 'list', 'delete', 'alter', 'reassign', 'reassignments'] as const;
+const usage = 'skein topic create|describe|list|delete|alter|reassign|reassignments [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags, { positionals: true });
@@ -33,6 +33,7 @@ export async function topicCommand(argv: string[]): Promise<number> {
   if (name !== undefined) checkTopicName(name);
   const create = action === 'create' ? createSettings(parsed) : undefined;
   const move = action === 'reassign' ? reassignRequest(parsed) : undefined;
+  const alter = action === 'alter' ? alterRequest(parsed, name!) : undefined;
   const json = boolFlag(parsed, 'json');
   await using skein = openClient(parsed, 'skein-cli');
   const admin = skein.admin();
@@ -52,6 +53,8 @@ export async function topicCommand(argv: string[]): Promise<number> {
       return reassign(admin, name!, move!, json);
     case 'reassignments':
       return reassignments(admin, name, json);
+    case 'alter':
+      return alterTopic(admin, alter!, !boolFlag(parsed, 'no-wait'), json);
     case 'list': {
       const topics = await admin.listTopics();
       print(json, topics, topics.length === 0 ? '(no topics)' : topics.join('\n'));

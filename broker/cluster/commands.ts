@@ -43,7 +43,7 @@ export function decodeMetadata(bytes: Uint8Array, what: string): unknown {
 /** Validates a command received as a decoded value (from the log or from a peer). */
 export function readCommand(value: unknown): MetadataCommand {
   const r = new BodyReader(value, 'command');
-  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'decommissionBroker', 'recommissionBroker', 'brokerGone', 'createTopic', 'deleteTopic', 'partitionLeader', 'reassignPartition', 'startMoves', 'cancelMove', 'moveReport']);
+  const type = r.oneOf('type', ['registerBroker', 'activateBroker', 'decommissionBroker', 'recommissionBroker', 'brokerGone', 'createTopic', 'deleteTopic', 'partitionLeader', 'addPartitions', 'setReplicationFactor', 'reassignPartition', 'startMoves', 'cancelMove', 'moveReport']);
   switch (type) {
     case 'registerBroker': {
       const broker = readBroker(r.raw('broker'), 'command.broker');
@@ -74,6 +74,14 @@ export function readCommand(value: unknown): MetadataCommand {
         leader: readLeader(r),
         leaderEpoch: r.int('leaderEpoch', { min: 0, max: Number.MAX_SAFE_INTEGER }),
       };
+    case 'addPartitions': {
+      const topicId = r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER });
+      const assignment = r.list('assignment', { lengthMax: brokerLimits.partitionsPerTopicMax }, readReplicaList)!;
+      if (assignment.length === 0) throw new SkeinError('MALFORMED_REQUEST', { message: 'command.assignment is empty' });
+      return { type, topicId, assignment };
+    }
+    case 'setReplicationFactor':
+      return { type, topicId: r.int('topicId', { min: 1, max: Number.MAX_SAFE_INTEGER }), replicationFactor: r.int('replicationFactor', { min: 1, max: brokerLimits.replicationFactorMax }) };
     case 'reassignPartition':
       return { type, ...readPartitionRef(r), target: readReplicaList(r.raw('target'), 'command.target'), reason: r.oneOf('reason', moveReasons), atMs: readAtMs(r) };
     case 'startMoves': {

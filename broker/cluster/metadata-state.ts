@@ -66,6 +66,10 @@ export type MetadataCommand =
   | { type: 'createTopic'; name: string; config: TopicConfig; assignment: number[][] }
   | { type: 'deleteTopic'; name: string }
   | { type: 'partitionLeader'; topicId: number; partition: number; leader: number | null; leaderEpoch: number }
+  /** Growing a topic: partitions appended with these replicas (the count only grows). */
+  | { type: 'addPartitions'; topicId: number; assignment: number[][] }
+  /** The replication factor wanted; the moves that reach it are reassignPartition commands of their own. */
+  | { type: 'setReplicationFactor'; topicId: number; replicationFactor: number }
   | { type: 'reassignPartition'; topicId: number; partition: number; target: number[]; reason: MoveReason; atMs: number }
   | { type: 'startMoves'; moves: Array<{ topicId: number; partition: number; moveId: number }>; atMs: number }
   | { type: 'cancelMove'; topicId: number; partition: number; reason: string; atMs: number }
@@ -189,6 +193,14 @@ export class MetadataState {
       case 'recommissionBroker':
       case 'brokerGone':
         return this.changeState(command.type, command.id);
+      case 'addPartitions':
+        return this.addPartitions(command.topicId, command.assignment);
+      case 'setReplicationFactor': {
+        const topic = this.topicsById.get(command.topicId);
+        if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${command.topicId}`);
+        topic.replicationFactor = command.replicationFactor;
+        return { ok: true, topic: toMetadata(topic) };
+      }
       case 'reassignPartition':
         return this.reassign(command);
       case 'startMoves':
@@ -215,6 +227,21 @@ export class MetadataState {
         return this.decide(topic, partition, applyMoveReport(partition.move ?? null, command.report), command.atMs);
       }
     }
+  }
+
+  private addPartitions(topicId: number, assignment: number[][]): CommandResult {
+    const topic = this.topicsById.get(topicId);
+    if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${topicId}`);
+    const total = topic.partitions.length + assignment.length;
+    if (total > brokerLimits.partitionsPerTopicMax) return fail('INVALID_TOPIC', `topic ${topic.name} would have ${total} partitions, more than ${brokerLimits.partitionsPerTopicMax}`);
+    const unknown = assignment.flat().filter((id) => this.lifecycles.get(id)?.state !== 'active');
+    if (unknown.length > 0) return fail('INVALID_REPLICATION_FACTOR', `assignment names brokers that take no replicas: ${[...new Set(unknown)].join(', ')}`);
+    const overLimit = this.overLimit(assignment, 0);
+    if (overLimit !== null) return fail('LIMIT_EXCEEDED', `topic ${topic.name}: ${overLimit}`);
+    const added = assignment.map((replicas, i): PartitionRecord => ({ partition: topic.partitions.length + i, replicas: [...replicas], leader: null, leaderEpoch: 0 }));
+    topic.partitions.push(...added);
+    this.count({ ...topic, partitions: added }, 1);
+    return { ok: true, topic: toMetadata(topic) };
   }
 
   /** A new move, or a reorder (same brokers: only the preferred leader changes, at once). Liveness is the controller's to check before it proposes. */
@@ -416,9 +443,9 @@ export class MetadataState {
   }
 
   /** Why a topic with this assignment would pass a limit, or null. */
-  private overLimit(assignment: number[][]): string | null {
+  private overLimit(assignment: number[][], newTopics = 1): string | null {
     const { topicsMax, partitionsMax, partitionReplicasPerBrokerMax } = this.limits;
-    if (this.topics.size + 1 > topicsMax) return `the cluster holds ${this.topics.size} topics, its limit (topicsMax ${topicsMax})`;
+    if (this.topics.size + newTopics > topicsMax) return `the cluster holds ${this.topics.size} topics, its limit (topicsMax ${topicsMax})`;
     if (this.partitionCount + assignment.length > partitionsMax) {
       return `${assignment.length} more partitions would make ${this.partitionCount + assignment.length}, above the cluster's limit (partitionsMax ${partitionsMax})`;
     }

@@ -1,13 +1,14 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, clusterLimits } from '../../transport/limits.js';
 import type { ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, ReplicaCatchUp } from '../../transport/protocol/reassignment.js';
-import { readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
+import { readAlterTopic, readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { Controller } from './controller.js';
-import { planDecommission, planRebalance } from './core/balance.js';
+import { assignReplicas } from './assignment.js';
+import { planDecommission, planRebalance, planReplicationFactor } from './core/balance.js';
 import { checkMoveTarget, readMoveReport, type MoveReason, type MoveReport } from './core/move-record.js';
 import { balanceInput } from './evacuation.js';
-import type { CommandResult, MetadataCommand } from './metadata-state.js';
+import { toMetadata, type CommandResult, type MetadataCommand } from './metadata-state.js';
 
 /**
  * The controller's side of moving partitions: it checks a reassignment
@@ -23,9 +24,10 @@ export type MoveOperation =
   | { op: 'moveReport'; topicId: number; partition: number; report: MoveReport }
   | { op: 'moveProgress'; reports: MoveProgressReport[] }
   | { op: 'decommission' | 'recommission'; brokerId: number }
-  | { op: 'rebalance'; dryRun: boolean };
+  | { op: 'rebalance'; dryRun: boolean }
+  | { op: 'alterTopic'; name: string; partitions?: number; replicationFactor?: number };
 
-export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance']);
+export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance', 'alterTopic']);
 
 /** What a partition leader says of one move it carries out (soft, every clusterLimits.moveProgressEveryMs). */
 export interface MoveProgressReport {
@@ -80,7 +82,39 @@ export class MoveService {
         return this.recommission(operation.brokerId, signal);
       case 'rebalance':
         return this.rebalance(operation.dryRun, signal);
+      case 'alterTopic':
+        return this.alterTopic(operation, signal);
     }
+  }
+
+  /**
+   * More partitions (placed as createTopic places them, by load), or another replication factor (each
+   * partition moved to it by a reassignment: new replicas on the least loaded brokers, dropped ones from the fullest).
+   */
+  private async alterTopic(operation: Extract<MoveOperation, { op: 'alterTopic' }>, signal: AbortSignal): Promise<unknown> {
+    const state = this.options.controller.state;
+    const topic = state.topic(operation.name);
+    if (topic === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${operation.name} does not exist` });
+    const alive = this.options.aliveBrokers();
+    if (operation.partitions !== undefined) {
+      if (operation.partitions <= topic.partitions.length) {
+        throw new SkeinError('INVALID_TOPIC', { message: `topic ${topic.name} has ${topic.partitions.length} partitions; partitions only grow` });
+      }
+      const brokers = state.activeBrokerIds().filter((id) => alive.has(id));
+      const assignment = assignReplicas({ partitions: operation.partitions - topic.partitions.length, replicationFactor: topic.replicationFactor, brokers, load: state.load() });
+      const result = await this.propose({ type: 'addPartitions', topicId: topic.topicId, assignment }, signal);
+      return { topic: result.topic, moveIds: [] };
+    }
+    const factor = operation.replicationFactor!;
+    if (topic.partitions.some((p) => p.move !== undefined)) throw new SkeinError('REASSIGNMENT_IN_PROGRESS', { message: `partitions of topic ${topic.name} are moving; wait for them or cancel them` });
+    const plan = planReplicationFactor(balanceInput(state, alive, clusterLimits.movesPendingMax - state.moves().length), topic.name, factor);
+    await this.propose({ type: 'setReplicationFactor', topicId: topic.topicId, replicationFactor: factor }, signal);
+    const moveIds: number[] = [];
+    for (const m of plan.moves) {
+      const result = await this.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'replication', atMs: this.nowMs() }, signal);
+      if (result.moveId !== undefined) moveIds.push(result.moveId);
+    }
+    return { topic: toMetadata(state.topic(topic.name) ?? topic), moveIds };
   }
 
   private async propose(command: MetadataCommand, signal: AbortSignal): Promise<CommandResult & { ok: true }> {
@@ -220,6 +254,8 @@ export function readMoveOperation(r: BodyReader, op: string): MoveOperation {
       return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
     case 'rebalance':
       return { op, dryRun: r.bool('dryRun', false) };
+    case 'alterTopic':
+      return { op, ...readAlterTopic({ name: r.raw('name'), partitions: r.raw('partitions'), replicationFactor: r.raw('replicationFactor') }) };
     default: {
       const reports = r.list('reports', { lengthMax: clusterLimits.movesInFlightMax }, (value, where) => {
         const p = new BodyReader(value, where);

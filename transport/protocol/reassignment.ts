@@ -1,3 +1,4 @@
+import { SkeinError } from '../errors.js';
 import { brokerLimits, clusterLimits } from '../limits.js';
 import { readTopicName } from './messages.js';
 import { BodyReader, malformed } from './validate.js';
@@ -15,7 +16,30 @@ export const reassignmentMethods = {
   decommissionBroker: 'decommissionBroker',
   recommissionBroker: 'recommissionBroker',
   rebalance: 'rebalance',
+  alterTopic: 'alterTopic',
 } as const;
+
+/** Exactly one of: more partitions, or another replication factor. */
+export interface AlterTopicRequest {
+  name: string;
+  partitions?: number;
+  replicationFactor?: number;
+}
+
+export function readAlterTopic(body: unknown): AlterTopicRequest {
+  const r = new BodyReader(body, 'alterTopic');
+  const name = readTopicName(r.raw('name'), 'alterTopic.name', 'INVALID_TOPIC');
+  const partitions = r.has('partitions') ? intOr(r, 'partitions', brokerLimits.partitionsPerTopicMax, 'INVALID_TOPIC') : undefined;
+  const replicationFactor = r.has('replicationFactor') ? intOr(r, 'replicationFactor', brokerLimits.replicationFactorMax, 'INVALID_REPLICATION_FACTOR') : undefined;
+  if ((partitions === undefined) === (replicationFactor === undefined)) throw malformed('alterTopic changes exactly one of partitions and replicationFactor');
+  return { name, ...(partitions !== undefined ? { partitions } : {}), ...(replicationFactor !== undefined ? { replicationFactor } : {}) };
+}
+
+function intOr(r: BodyReader, key: string, max: number, code: 'INVALID_TOPIC' | 'INVALID_REPLICATION_FACTOR'): number {
+  const value = r.raw(key);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) throw new SkeinError(code, { message: `alterTopic.${key} must be an integer from 1 to ${max}, got ${String(value)}` });
+  return value;
+}
 
 /** decommissionBroker / recommissionBroker: `{ brokerId }`; they answer `{ replicas }` (to move off) and `{ cancelled }` (moves). */
 export function readBrokerId(body: unknown, where: string): number {
