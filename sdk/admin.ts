@@ -3,7 +3,7 @@ import { brokerLimits } from '../transport/limits.js';
 import { methods, readTopicConfig, topicNameProblem, type DescribeClusterResponse, type TopicConfig, type TopicMetadata } from '../transport/protocol/messages.js';
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
-import { alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
+import { alterControllerVoters, alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
 import type { AlterTopicRequest, FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
 
@@ -139,6 +139,15 @@ export class Admin {
    */
   alterTopic(request: AlterTopicRequest, options?: Signal): Promise<{ topic: TopicMetadata; moveIds: number[] }> {
     return alterTopic(this.cluster, request, { signal: callSignal(options, 'alterTopic') });
+  }
+
+  /**
+   * Adds a voter to the metadata group (an active broker whose copy has caught up; retry on
+   * RECONFIGURATION_IN_PROGRESS while it catches up) or demotes one to learner (never the last).
+   * Answers once the new configuration is committed, with the voters and learners.
+   */
+  alterControllerVoters(change: { add: number } | { remove: number }, options?: Signal): Promise<{ voters: number[]; learners: number[] }> {
+    return alterControllerVoters(this.cluster, change, { signal: callSignal(options, 'alterControllerVoters') });
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

@@ -13,6 +13,7 @@ import {
   type RebalanceResponse,
   type AlterTopicRequest,
   readAlterTopic,
+  readVoterChange,
 } from '../transport/protocol/reassignment.js';
 import type { TopicMetadata } from '../transport/protocol/messages.js';
 import type { Cluster } from './cluster.js';
@@ -109,6 +110,10 @@ export async function alterTopic(cluster: Cluster, request: AlterTopicRequest, o
   const response = await cluster.callAny<{ topic: TopicMetadata; moveIds: number[] }>(reassignmentMethods.alterTopic, checked, { signal: options.signal });
   cluster.metadata.invalidate(checked.name);
   return response;
+}
+
+export function alterControllerVoters(cluster: Cluster, change: { add: number } | { remove: number }, options: Signal = {}): Promise<{ voters: number[]; learners: number[] }> {
+  return cluster.callAny(reassignmentMethods.alterControllerVoters, readVoterChange(change), { signal: options.signal });
 }
 
 function checkBrokerId(id: unknown, where: string): void {

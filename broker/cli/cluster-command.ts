@@ -12,8 +12,8 @@ const flags: FlagSpecs = {
   'timeout-ms': { type: 'string', value: 'MS', help: 'decommission, rebalance: stop waiting after this long (the moves carry on)' },
 };
 
-const actions = ['describe', 'decommission', 'recommission', 'rebalance'] as const;
-const usage = 'skein cluster describe | decommission N | recommission N | rebalance [flags]';
+const actions = ['describe', 'decommission', 'recommission', 'rebalance', 'add-voter', 'remove-voter'] as const;
+const usage = 'skein cluster describe | decommission N | recommission N | rebalance | add-voter N | remove-voter N [flags]';
 
 /**
  * `skein cluster`: describe (brokers with their state, the metadata group's members, moves in progress),
@@ -29,7 +29,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     return boolFlag(parsed, 'help') ? 0 : 2;
   }
   if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
-  const needsId = action === 'decommission' || action === 'recommission';
+  const needsId = action === 'decommission' || action === 'recommission' || action === 'add-voter' || action === 'remove-voter';
   const [idText, ...rest] = extra;
   if (needsId && (idText === undefined || !/^\d+$/.test(idText) || Number(idText) < 1 || Number(idText) > brokerLimits.brokerIdMax)) throw new UsageError(`cluster ${action} needs a broker id (1-${brokerLimits.brokerIdMax})`);
   const unexpected = needsId ? rest : extra;
@@ -43,6 +43,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   if (action === 'recommission') {
     const { cancelled } = await admin.recommissionBroker(Number(idText));
     process.stdout.write(json ? `${JSON.stringify({ cancelled })}\n` : `broker ${idText} is active again; ${cancelled} of its decommission moves cancelled\n`);
+    return 0;
+  }
+  if (action === 'add-voter' || action === 'remove-voter') {
+    const group = await admin.alterControllerVoters(action === 'add-voter' ? { add: Number(idText) } : { remove: Number(idText) });
+    process.stdout.write(json ? `${JSON.stringify(group)}\n` : `metadata voters [${group.voters.join(',')}], learners [${group.learners.join(',')}]\n`);
     return 0;
   }
   if (action === 'rebalance') return rebalance(admin, boolFlag(parsed, 'dry-run'), wait, timeoutMs, json);

@@ -141,6 +141,19 @@ export class Controller {
     return { config: status.config, configCommitted: status.configIndex <= status.commit, lastIndex: status.lastIndex, progress: this.replica.raft.peerProgress() };
   }
 
+  /** Hands the metadata group's leadership to another voter that could take it at once; false if none could. */
+  handOver(): boolean {
+    const status = this.replica.raft.status();
+    const next = status.config.voters.find((id) => id !== status.id && this.replica.raft.peerCaughtUp(id));
+    if (next === undefined) return false;
+    try {
+      this.replica.raft.transferLeadership(next);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   get raft(): LogReplica['raft'] {
     return this.replica.raft;
   }

@@ -1,4 +1,5 @@
 import { clusterLimits } from '../../transport/limits.js';
+import { isJoint, type ConfChange } from '../raft/core/config.js';
 import type { Controller } from './controller.js';
 import { planDecommission, type BalanceInput } from './core/balance.js';
 import type { MetadataCommand, MetadataState } from './metadata-state.js';
@@ -19,6 +20,8 @@ export function evacuationStep(controller: Controller, alive: ReadonlySet<number
   if (leaving.length === 0) return null;
   const commands = [...cancels(state, leaving, nowMs), ...evacuations(state, alive, nowMs, onNotice)];
   const voters = controller.raft.status().config.voters;
+  const demote = replaceVoter(controller, leaving);
+  if (demote !== null) return demote.then(() => onNotice(`a decommissioned broker left the metadata group's voters`));
   for (const id of leaving) {
     const holds = state.topicList().some((t) => t.partitions.some((p) => p.replicas.includes(id) || p.move?.target.includes(id) === true));
     if (!holds && !voters.includes(id)) commands.push({ type: 'brokerGone', id });
@@ -30,6 +33,29 @@ export function evacuationStep(controller: Controller, alive: ReadonlySet<number
       if (result.ok && command.type === 'brokerGone') onNotice(`broker ${command.id} is decommissioned and gone; it can be stopped`);
     }
   })();
+}
+
+/**
+ * A leaving broker that is a metadata voter is demoted to learner, swapped for the most caught-up active
+ * learner if there is one (else the group shrinks, never below one voter). The controller itself hands
+ * its leadership over first.
+ */
+function replaceVoter(controller: Controller, leaving: readonly number[]): Promise<unknown> | null {
+  const group = controller.groupView();
+  if (isJoint(group.config) || !group.configCommitted) return null;
+  const id = leaving.find((b) => group.config.voters.includes(b));
+  if (id === undefined || group.config.voters.length <= 1) return null;
+  if (id === controller.raft.status().id) {
+    controller.handOver();
+    return null;
+  }
+  const state = controller.state;
+  const candidates = group.config.learners
+    .filter((b) => state.lifecycle(b)?.state === 'active' && group.progress.has(b))
+    .sort((a, b) => group.progress.get(b)!.match - group.progress.get(a)!.match || a - b);
+  const replacement = candidates.find((b) => group.lastIndex - group.progress.get(b)!.match <= clusterLimits.caughtUpEntriesBehindMax);
+  const changes: ConfChange[] = [{ type: 'addLearner', node: id }, ...(replacement !== undefined ? [{ type: 'addVoter' as const, node: replacement }] : [])];
+  return controller.raft.changeMembership(changes);
 }
 
 /** Moves putting a new replica on a leaving broker: cancelled before they copy anything more there. */

@@ -1,11 +1,12 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, clusterLimits } from '../../transport/limits.js';
 import type { ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, ReplicaCatchUp } from '../../transport/protocol/reassignment.js';
-import { readAlterTopic, readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
+import { readAlterTopic, readVoterChange, readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { Controller } from './controller.js';
 import { assignReplicas } from './assignment.js';
 import { planDecommission, planRebalance, planReplicationFactor } from './core/balance.js';
+import { voterChange } from './core/membership.js';
 import { checkMoveTarget, readMoveReport, type MoveReason, type MoveReport } from './core/move-record.js';
 import { balanceInput } from './evacuation.js';
 import { toMetadata, type CommandResult, type MetadataCommand } from './metadata-state.js';
@@ -25,9 +26,10 @@ export type MoveOperation =
   | { op: 'moveProgress'; reports: MoveProgressReport[] }
   | { op: 'decommission' | 'recommission'; brokerId: number }
   | { op: 'rebalance'; dryRun: boolean }
-  | { op: 'alterTopic'; name: string; partitions?: number; replicationFactor?: number };
+  | { op: 'alterTopic'; name: string; partitions?: number; replicationFactor?: number }
+  | { op: 'voters'; add?: number; remove?: number };
 
-export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance', 'alterTopic']);
+export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance', 'alterTopic', 'voters']);
 
 /** What a partition leader says of one move it carries out (soft, every clusterLimits.moveProgressEveryMs). */
 export interface MoveProgressReport {
@@ -84,7 +86,27 @@ export class MoveService {
         return this.rebalance(operation.dryRun, signal);
       case 'alterTopic':
         return this.alterTopic(operation, signal);
+      case 'voters':
+        return this.alterVoters(operation, signal);
     }
+  }
+
+  /** add-voter / remove-voter: one joint configuration of the metadata group, answered once committed. */
+  private async alterVoters(request: { add?: number; remove?: number }, signal: AbortSignal): Promise<unknown> {
+    const { controller } = this.options;
+    const state = controller.state;
+    const brokers = new Map(state.brokerList().map((b) => [b.id, state.lifecycle(b.id)?.state ?? 'active']));
+    const decided = voterChange(request, brokers, controller.groupView());
+    if ('error' in decided) throw new SkeinError(decided.error.code, { message: decided.error.message });
+    const self = controller.raft.status().id;
+    if (request.remove === self) {
+      // The controller leaving the voters hands its leadership over first; the client's retry reaches the next one.
+      controller.handOver();
+      throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${self} is handing the controller over before it leaves the voters; retry` });
+    }
+    await controller.raft.changeMembership(decided.changes, { signal });
+    const { config } = controller.raft.status();
+    return { voters: [...config.voters], learners: [...config.learners] };
   }
 
   /**
@@ -254,6 +276,8 @@ export function readMoveOperation(r: BodyReader, op: string): MoveOperation {
       return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
     case 'rebalance':
       return { op, dryRun: r.bool('dryRun', false) };
+    case 'voters':
+      return { op, ...readVoterChange({ add: r.raw('add'), remove: r.raw('remove') }) };
     case 'alterTopic':
       return { op, ...readAlterTopic({ name: r.raw('name'), partitions: r.raw('partitions'), replicationFactor: r.raw('replicationFactor') }) };
     default: {
@@ -271,3 +295,4 @@ export function readMoveOperation(r: BodyReader, op: string): MoveOperation {
     }
   }
 }
+

@@ -1,4 +1,4 @@
-import { readAlterTopic, readBrokerId, readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
+import { readAlterTopic, readVoterChange, readBrokerId, readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import type { ServerContext } from './handlers.js';
@@ -24,6 +24,8 @@ export function handleReassignment(ctx: ServerContext, method: string, body: unk
       return ctx.controller({ op: 'recommission', brokerId: readBrokerId(body, method) }, rpc.signal);
     case reassignmentMethods.rebalance:
       return ctx.controller({ op: 'rebalance', dryRun: new BodyReader(body ?? {}, method).bool('dryRun', false) }, rpc.signal);
+    case reassignmentMethods.alterControllerVoters:
+      return ctx.controller({ op: 'voters', ...readVoterChange(body) }, rpc.signal);
     case reassignmentMethods.alterTopic:
       return ctx.controller({ op: 'alterTopic', ...readAlterTopic(body) }, rpc.signal);
     case reassignmentMethods.cancelReassignments:

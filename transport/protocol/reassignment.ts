@@ -17,7 +17,17 @@ export const reassignmentMethods = {
   recommissionBroker: 'recommissionBroker',
   rebalance: 'rebalance',
   alterTopic: 'alterTopic',
+  alterControllerVoters: 'alterControllerVoters',
 } as const;
+
+/** add-voter / remove-voter: exactly one broker id. */
+export function readVoterChange(body: unknown): { add: number } | { remove: number } {
+  const r = new BodyReader(body, 'alterControllerVoters');
+  const add = r.int('add', { min: 1, max: brokerLimits.brokerIdMax, optional: true });
+  const remove = r.int('remove', { min: 1, max: brokerLimits.brokerIdMax, optional: true });
+  if ((add === undefined) === (remove === undefined)) throw malformed('alterControllerVoters adds or removes exactly one broker');
+  return add !== undefined ? { add } : { remove: remove! };
+}
 
 /** Exactly one of: more partitions, or another replication factor. */
 export interface AlterTopicRequest {

@@ -62,3 +62,33 @@ export function stepMembership(
   }
   return { type: 'wait' };
 }
+
+/**
+ * An operator's change of the metadata group's voters (add-voter / remove-voter), checked against the
+ * group as its leader sees it: the changes to propose (one joint configuration), or a typed refusal.
+ * A voter leaving is demoted to learner, not removed: as a broker it still needs the metadata.
+ */
+export function voterChange(
+  request: { readonly add?: number; readonly remove?: number },
+  brokers: ReadonlyMap<number, BrokerState>,
+  group: MetadataGroupView,
+  options: MembershipOptions & { readonly votersMax: number } = { ...defaultMembershipOptions, votersMax: clusterLimits.controllerVotersMax },
+): { changes: ConfChange[] } | { error: { code: 'INVALID_VOTER_CHANGE' | 'INVALID_BROKER_STATE' | 'UNKNOWN_BROKER' | 'RECONFIGURATION_IN_PROGRESS'; message: string } } {
+  const { config } = group;
+  if (isJoint(config) || !group.configCommitted) return { error: { code: 'RECONFIGURATION_IN_PROGRESS', message: 'a change of the metadata group is still in flight; try again' } };
+  const id = request.add ?? request.remove!;
+  const state = brokers.get(id);
+  if (state === undefined) return { error: { code: 'UNKNOWN_BROKER', message: `the cluster has no broker ${id}` } };
+  if (request.add !== undefined) {
+    if (config.voters.includes(id)) return { error: { code: 'INVALID_VOTER_CHANGE', message: `broker ${id} is a voter already` } };
+    if (state !== 'active') return { error: { code: 'INVALID_BROKER_STATE', message: `broker ${id} is ${state}: only an active broker becomes a voter` } };
+    if (config.voters.length >= options.votersMax) return { error: { code: 'INVALID_VOTER_CHANGE', message: `the metadata group has ${config.voters.length} voters, its limit (controllerVotersMax ${options.votersMax})` } };
+    const p = group.progress.get(id);
+    const caughtUp = config.learners.includes(id) && p !== undefined && group.lastIndex - p.match <= options.entriesBehindMax && p.heardAgoMs <= options.heardWithinMs;
+    if (!caughtUp) return { error: { code: 'RECONFIGURATION_IN_PROGRESS', message: `broker ${id} has not caught up with the metadata yet; try again` } };
+    return { changes: [{ type: 'addVoter', node: id }] };
+  }
+  if (!config.voters.includes(id)) return { error: { code: 'INVALID_VOTER_CHANGE', message: `broker ${id} is not a voter` } };
+  if (config.voters.length === 1) return { error: { code: 'INVALID_VOTER_CHANGE', message: 'the metadata group needs a voter: add another before removing this one' } };
+  return { changes: [{ type: 'addLearner', node: id }] };
+}

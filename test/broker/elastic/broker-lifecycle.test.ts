@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readMetadataSnapshot } from '../../../broker/cluster/commands.js';
-import { stepMembership, type MetadataGroupView } from '../../../broker/cluster/core/membership.js';
+import { stepMembership, voterChange, type MetadataGroupView } from '../../../broker/cluster/core/membership.js';
 import { MetadataState, metadataLimits } from '../../../broker/cluster/metadata-state.js';
 import { clusterLimits } from '../../../transport/limits.js';
 
@@ -125,5 +125,27 @@ describe('decommission, recommission, gone', () => {
     expect(state.apply({ type: 'recommissionBroker', id: 4 })).toMatchObject({ ok: false, error: { code: 'INVALID_BROKER_STATE' } });
     expect(state.apply({ type: 'registerBroker', broker: four, storageId: storageA })).toMatchObject({ ok: false, error: { code: 'BROKER_ID_IN_USE' } });
     expect(decodeCommand(encodeCommand({ type: 'brokerGone', id: 4 }))).toEqual({ type: 'brokerGone', id: 4 });
+  });
+});
+
+describe('voter changes of the metadata group', () => {
+  const states = new Map([[1, 'active' as const], [2, 'active' as const], [3, 'active' as const], [4, 'active' as const], [5, 'joining' as const]]);
+  const group = (voters: number[], learners: number[], over: Partial<MetadataGroupView> = {}): MetadataGroupView => ({
+    config: { voters, votersOutgoing: [], learners, learnersNext: [] },
+    configCommitted: true,
+    lastIndex: 100,
+    progress: new Map(learners.map((id) => [id, { match: 100, heardAgoMs: 0 }])),
+    ...over,
+  });
+  it('adds only a caught-up active learner, up to votersMax; demotes a voter to learner, never the last', () => {
+    expect(voterChange({ add: 4 }, states, group([1, 2, 3], [4]))).toEqual({ changes: [{ type: 'addVoter', node: 4 }] });
+    expect(voterChange({ add: 4 }, states, group([1, 2, 3], [4], { progress: new Map([[4, { match: 100 - clusterLimits.caughtUpEntriesBehindMax - 1, heardAgoMs: 0 }]]) }))).toMatchObject({ error: { code: 'RECONFIGURATION_IN_PROGRESS' } });
+    expect(voterChange({ add: 5 }, states, group([1, 2, 3], [5]))).toMatchObject({ error: { code: 'INVALID_BROKER_STATE' } });
+    expect(voterChange({ add: 4 }, states, group([1, 2, 3], [4]), { entriesBehindMax: 64, heardWithinMs: 1000, votersMax: 3 })).toMatchObject({ error: { code: 'INVALID_VOTER_CHANGE' } });
+    expect(voterChange({ add: 9 }, states, group([1, 2, 3], []))).toMatchObject({ error: { code: 'UNKNOWN_BROKER' } });
+    expect(voterChange({ remove: 2 }, states, group([1, 2, 3], []))).toEqual({ changes: [{ type: 'addLearner', node: 2 }] });
+    expect(voterChange({ remove: 1 }, states, group([1], [2]))).toMatchObject({ error: { code: 'INVALID_VOTER_CHANGE', message: expect.stringContaining('needs a voter') } });
+    expect(voterChange({ remove: 4 }, states, group([1, 2, 3], [4]))).toMatchObject({ error: { code: 'INVALID_VOTER_CHANGE' } });
+    expect(voterChange({ remove: 2 }, states, group([1, 2, 3], [], { configCommitted: false }))).toMatchObject({ error: { code: 'RECONFIGURATION_IN_PROGRESS' } });
   });
 });
