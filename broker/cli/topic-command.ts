@@ -12,17 +12,22 @@ const flags: FlagSpecs = {
   'retention-bytes': { type: 'string', value: 'BYTES', help: 'keep each partition below about this size' },
   flush: { type: 'string', value: 'always|records:N|interval:MS', help: 'fsync policy', default: 'always' },
   json: { type: 'boolean', help: 'print JSON' },
-  ...reassignFlags,
 };
+
+/** Moving partitions has flags of its own, offered (and suggested for a typo) only to the actions that take them. */
+function flagsFor(argv: readonly string[]): FlagSpecs {
+  const wide = argv.some((a) => a === 'reassign' || a === 'alter' || a === '--help' || a === '-h');
+  return wide ? { ...flags, ...reassignFlags } : flags;
+}
 
 const actions = ['create', 'describe', 'list', 'delete', 'alter', 'reassign', 'reassignments'] as const;
 const usage = 'skein topic create|describe|list|delete|alter|reassign|reassignments [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
-  const parsed = parseFlags(argv, flags, { positionals: true });
+  const parsed = parseFlags(argv, flagsFor(argv), { positionals: true });
   const [action, name, ...extra] = parsed.positionals;
   if (boolFlag(parsed, 'help') || action === undefined) {
-    process.stdout.write(helpText(usage, 'Topic administration.', flags));
+    process.stdout.write(helpText(usage, 'Topic administration.', flagsFor(argv)));
     return boolFlag(parsed, 'help') ? 0 : 2;
   }
   // Everything the line says is checked before anything connects: a typo gets its answer at once, cluster or not.

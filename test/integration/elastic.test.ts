@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { until } from '../support/until.js';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -114,6 +115,37 @@ describe('elastic cluster, real processes', () => {
     expect(ledger.failures).toEqual([]);
     await ledger.expectReadBack(client);
   }, 180_000);
+
+  it('the issue scenario: under load a 4th broker joins, a partition moves onto it, broker 1 is decommissioned while broker 2 is SIGKILLed and restarted; nothing acknowledged is lost', async () => {
+    cluster = new BrokerProcesses(cli(), { size: 3 });
+    await cluster.startAll();
+    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-scenario', requestTimeoutMs: 2_000, deliveryTimeoutMs: 90_000 });
+    const admin = client.admin();
+    await admin.createTopic({ name: 'ledger', partitions: 3, replicationFactor: 3 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const ledger = new Ledger(topic);
+    let writing = true;
+    const load = ledger.writeWhile(producer, { prng: new Prng(5), keepWriting: () => writing, keys: 6, pauseMs: [2, 6] });
+    await cluster.join(4, [3]);
+    await until('broker 4 active', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    const [moved] = await admin.reassignPartitions([{ topic: 'ledger', partition: 0, replicas: [4, 2, 3] }]);
+    await until('the move done', async () => (await admin.listReassignments()).finished.find((f) => f.moveId === moved!.moveId)?.outcome === 'done', 60_000);
+    await admin.decommissionBroker(1);
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.kill(2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await cluster.start(2);
+    await until('broker 1 gone', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 1)?.state === 'gone', 90_000);
+    writing = false;
+    await load;
+    const topicAfter = await admin.describeTopic('ledger');
+    expect(topicAfter.partitions.every((p) => p.replicas.length === 3 && !p.replicas.includes(1))).toBe(true);
+    expect((await admin.describeCluster()).controllerGroup?.voters).not.toContain(1);
+    expect(ledger.failures).toEqual([]);
+    await ledger.expectReadBack(client);
+    // Broker 1 keeps no partition data.
+    expect(existsSync(join(cluster.dir, 'broker-1', 'partitions')) ? readdirSync(join(cluster.dir, 'broker-1', 'partitions')) : []).toEqual([]);
+  }, 240_000);
 
   it('a joiner with a wrong peer secret exits 1 saying why, and the cluster does not list it', async () => {
     cluster = new BrokerProcesses(cli(), { size: 3 });
