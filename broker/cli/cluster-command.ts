@@ -39,7 +39,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   await using skein = openClient(parsed, 'skein-cli');
   const admin = skein.admin();
   const json = boolFlag(parsed, 'json');
-  if (action === 'decommission') return decommission(admin, Number(idText), wait, timeoutMs, json);
+  if (action === 'decommission') return await decommission(admin, Number(idText), wait, timeoutMs, json);
   if (action === 'recommission') {
     const { cancelled } = await admin.recommissionBroker(Number(idText));
     process.stdout.write(json ? `${JSON.stringify({ cancelled })}\n` : `broker ${idText} is active again; ${cancelled} of its decommission moves cancelled\n`);
@@ -50,7 +50,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     process.stdout.write(json ? `${JSON.stringify(group)}\n` : `metadata voters [${group.voters.join(',')}], learners [${group.learners.join(',')}]\n`);
     return 0;
   }
-  if (action === 'rebalance') return rebalance(admin, boolFlag(parsed, 'dry-run'), wait, timeoutMs, json);
+  if (action === 'rebalance') return await rebalance(admin, boolFlag(parsed, 'dry-run'), wait, timeoutMs, json);
   const [cluster, moves] = await Promise.all([admin.describeCluster(), admin.listReassignments()]);
   if (json) {
     process.stdout.write(`${JSON.stringify({ ...cluster, moves: moves.moves })}\n`);

@@ -55,11 +55,11 @@ export async function topicCommand(argv: string[]): Promise<number> {
       return 0;
     }
     case 'reassign':
-      return reassign(admin, name!, move!, json);
+      return await reassign(admin, name!, move!, json);
     case 'reassignments':
-      return reassignments(admin, name, json);
+      return await reassignments(admin, name, json);
     case 'alter':
-      return alterTopic(admin, alter!, !boolFlag(parsed, 'no-wait'), json);
+      return await alterTopic(admin, alter!, !boolFlag(parsed, 'no-wait'), json);
     case 'list': {
       const topics = await admin.listTopics();
       print(json, topics, topics.length === 0 ? '(no topics)' : topics.join('\n'));

@@ -79,11 +79,12 @@ describe('elastic cluster, real processes', () => {
     await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
     const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
     const ledger = new Ledger(topic);
-    // A second partition with about 1.5 MB before the move: over 20 s of catch-up at 64 KiB/s.
+    // A second partition of 400 entries (1.6 MB) before the move: past the burst of one full append,
+    // 64 KiB/s keeps the new replica more than 64 entries (not caught up) behind for seconds.
     await client.admin().createTopic({ name: 'bulk', partitions: 1, replicationFactor: 3 });
-    const bulk = client.producer({ acks: 'all', lingerMs: 5 });
-    const padding = Buffer.from('p'.repeat(2000));
-    for (let i = 0; i < 8; i++) await bulk.send({ topic: 'bulk', messages: Array.from({ length: 100 }, () => ({ value: padding })) });
+    const bulk = client.producer({ acks: 'all', lingerMs: 0 });
+    const padding = Buffer.from('p'.repeat(4000));
+    for (let i = 0; i < 400; i++) await bulk.send({ topic: 'bulk', messages: [{ value: padding }] });
     let writing = true;
     const load = ledger.writeWhile(producer, { prng: new Prng(11), keepWriting: () => writing, keys: 4, pauseMs: [2, 8] });
     await cluster.join(4, [1, 2]);
