@@ -27,9 +27,11 @@ export type MoveOperation =
   | { op: 'decommission' | 'recommission'; brokerId: number }
   | { op: 'rebalance'; dryRun: boolean }
   | { op: 'alterTopic'; name: string; partitions?: number; replicationFactor?: number }
-  | { op: 'voters'; add?: number; remove?: number };
+  | { op: 'voters'; add?: number; remove?: number }
+  /** The controller's view of which brokers are alive (describeCluster). */
+  | { op: 'liveness' };
 
-export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance', 'alterTopic', 'voters']);
+export const moveOperationNames: ReadonlySet<string> = new Set(['reassign', 'cancelMoves', 'listMoves', 'moveReport', 'moveProgress', 'decommission', 'recommission', 'rebalance', 'alterTopic', 'voters', 'liveness']);
 
 /** What a partition leader says of one move it carries out (soft, every clusterLimits.moveProgressEveryMs). */
 export interface MoveProgressReport {
@@ -88,6 +90,8 @@ export class MoveService {
         return this.alterTopic(operation, signal);
       case 'voters':
         return this.alterVoters(operation, signal);
+      case 'liveness':
+        return { alive: [...this.options.aliveBrokers()].sort((a, b) => a - b) };
     }
   }
 
@@ -276,6 +280,8 @@ export function readMoveOperation(r: BodyReader, op: string): MoveOperation {
       return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
     case 'rebalance':
       return { op, dryRun: r.bool('dryRun', false) };
+    case 'liveness':
+      return { op };
     case 'voters':
       return { op, ...readVoterChange({ add: r.raw('add'), remove: r.raw('remove') }) };
     case 'alterTopic':

@@ -25,7 +25,7 @@ import { type MetadataState, toMetadata } from '../cluster/metadata-state.js';
 import type { ControllerOperation } from '../cluster/controller-service.js';
 import type { Partition } from '../partition/partition.js';
 import { fetchRecords } from './fetch.js';
-import { handleReassignment, isReassignmentMethod } from './reassignment-handlers.js';
+import { clusterLiveness, handleReassignment, isReassignmentMethod } from './reassignment-handlers.js';
 import type { PushSubscriptions } from './subscriptions.js';
 
 /**
@@ -96,7 +96,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       await ctx.controller({ op: 'deleteTopic', name: readDeleteTopic(body).name }, rpc.signal);
       return {};
     case methods.describeCluster: {
-      const alive = ctx.aliveBrokers();
+      const alive = await clusterLiveness(ctx, rpc.signal);
       const response: DescribeClusterResponse = {
         clusterId: ctx.clusterId,
         controllerId: ctx.controllerId(),

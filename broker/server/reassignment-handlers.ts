@@ -1,4 +1,5 @@
 import { readAlterTopic, readVoterChange, readBrokerId, readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
+import { brokerLimits } from '../../transport/limits.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import type { ServerContext } from './handlers.js';
@@ -32,5 +33,23 @@ export function handleReassignment(ctx: ServerContext, method: string, body: unk
       return ctx.controller({ op: 'cancelMoves', partitions: readCancelReassignments(body).partitions }, rpc.signal);
     default:
       return ctx.controller({ op: 'listMoves', request: readListReassignments(body) }, rpc.signal);
+  }
+}
+
+/** How long describeCluster waits for the controller's view of who is alive before it answers with its own. */
+const livenessTimeoutMs = 500;
+
+/**
+ * Which brokers are alive, as the controller sees them: it hears from every broker (each follows the
+ * metadata group it leads), where another broker hears only from those it shares groups with. This
+ * broker's own view when the controller does not answer in time.
+ */
+export async function clusterLiveness(ctx: ServerContext, signal: AbortSignal): Promise<Set<number>> {
+  try {
+    const answer = await ctx.controller({ op: 'liveness' }, AbortSignal.any([signal, AbortSignal.timeout(livenessTimeoutMs)]));
+    const ids = new BodyReader(answer, 'liveness').list('alive', { lengthMax: brokerLimits.brokerIdMax }, (v, where) => new BodyReader({ v }, where).int('v', { min: 1, max: brokerLimits.brokerIdMax }))!;
+    return new Set(ids);
+  } catch {
+    return ctx.aliveBrokers();
   }
 }
