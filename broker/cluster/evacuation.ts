@@ -1,5 +1,5 @@
 import { clusterLimits } from '../../transport/limits.js';
-import { isJoint, type ConfChange } from '../raft/core/config.js';
+import { isJoint, type ConfChange } from '../raft/core/membership.js';
 import type { Controller } from './controller.js';
 import { planDecommission, type BalanceInput } from './core/balance.js';
 import type { MetadataCommand, MetadataState } from './metadata-state.js';
