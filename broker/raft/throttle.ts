@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { clusterLimits, raftLimits } from '../../transport/limits.js';
 import type { LearnerBudget } from './core/raft.js';
 
@@ -16,7 +17,7 @@ export class CatchUpThrottle implements LearnerBudget {
 
   constructor(
     private readonly bytesPerSecond: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => systemClock.nowMs(),
   ) {
     this.capacity = Math.max((bytesPerSecond * clusterLimits.catchUpBurstMs) / 1000, raftLimits.appendBytesMax);
     this.tokens = this.capacity;

@@ -2,20 +2,26 @@ import { readAlterTopic, readVoterChange, readBrokerId, readCancelReassignments,
 import { brokerLimits } from '../../transport/limits.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
-import type { ServerContext } from './handlers.js';
+import type { ControllerOperation } from '../cluster/controller-service.js';
 
 /**
  * Client requests about moving partitions. Every one goes to the controller
  * (the only one that records moves and holds the leaders' progress reports);
  * each answers once its commands are committed, never waiting for the moves.
  */
+/** What these handlers need of the server (handlers.ts's ServerContext has it). */
+export interface ReassignmentContext {
+  controller(operation: ControllerOperation, signal: AbortSignal): Promise<unknown>;
+  aliveBrokers(): Set<number>;
+}
+
 const names: ReadonlySet<string> = new Set(Object.values(reassignmentMethods));
 
 export function isReassignmentMethod(method: string): boolean {
   return names.has(method);
 }
 
-export function handleReassignment(ctx: ServerContext, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
+export function handleReassignment(ctx: ReassignmentContext, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
   switch (method) {
     case reassignmentMethods.reassignPartitions:
       return ctx.controller({ op: 'reassign', moves: readReassignPartitions(body).moves, reason: 'operator' }, rpc.signal);
@@ -44,7 +50,7 @@ const livenessTimeoutMs = 500;
  * metadata group it leads), where another broker hears only from those it shares groups with. This
  * broker's own view when the controller does not answer in time.
  */
-export async function clusterLiveness(ctx: ServerContext, signal: AbortSignal): Promise<Set<number>> {
+export async function clusterLiveness(ctx: ReassignmentContext, signal: AbortSignal): Promise<Set<number>> {
   try {
     const answer = await ctx.controller({ op: 'liveness' }, AbortSignal.any([signal, AbortSignal.timeout(livenessTimeoutMs)]));
     const ids = new BodyReader(answer, 'liveness').list('alive', { lengthMax: brokerLimits.brokerIdMax }, (v, where) => new BodyReader({ v }, where).int('v', { min: 1, max: brokerLimits.brokerIdMax }))!;
