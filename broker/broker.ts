@@ -12,7 +12,12 @@ import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.
 import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
-import type { MetadataState, TopicRecord } from './cluster/metadata-state.js';
+import { joinCluster } from './cluster/join.js';
+import { ControllerDuties } from './cluster/controller-duties.js';
+import { Mover } from './cluster/mover.js';
+import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
+import { assignedTo, type Assignment } from './cluster/assigned.js';
+import type { MetadataState } from './cluster/metadata-state.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
 import { ProducerIdIssuer } from './cluster/producer-ids.js';
@@ -22,6 +27,7 @@ import { isNoSpace, probeWritable } from './log/files.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
+import { CatchUpThrottle } from './raft/throttle.js';
 import { RaftMux } from './raft/mux.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
 import { PushSubscriptions } from './server/subscriptions.js';
@@ -107,11 +113,19 @@ export class Broker implements AsyncDisposable {
   private mux!: RaftMux;
   private controller!: Controller;
   private service!: ControllerService;
+  private duties: ControllerDuties | null = null;
+  private mover: Mover | null = null;
+  /** What every partition this broker leads may send to new replicas catching up (--move-rate). */
+  private readonly throttle: CatchUpThrottle;
+  private identity!: StorageIdentity;
+  /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
+  registered: Promise<void> = Promise.resolve();
   private lock!: DirLock;
   private readonly context: ServerContext;
 
   private constructor(readonly config: BrokerConfig) {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
+    this.throttle = new CatchUpThrottle(config.moveRateBytesPerSecond);
     // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
     this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
     this.balancer = new LeaderBalancer({
@@ -134,6 +148,10 @@ export class Broker implements AsyncDisposable {
         clusterKey: () => this.controller.state.clusterKey,
         onMetadataChange: (listener) => this.controller.onChange(listener),
       }),
+      controllerGroup: () => {
+        const { config } = this.controller.raft.status();
+        return { voters: [...config.voters], learners: [...config.learners] };
+      },
       counters: this.counters,
     };
   }
@@ -154,6 +172,7 @@ export class Broker implements AsyncDisposable {
     mkdirSync(config.dataDir, { recursive: true });
     this.lock = DirLock.acquire(config.dataDir);
     try {
+      this.identity = openStorageIdentity(config.dataDir, config.id, config.clusterId);
       this.endpoint = await Endpoint.open({
         host: config.listen.host,
         port: config.listen.port,
@@ -184,11 +203,14 @@ export class Broker implements AsyncDisposable {
       });
       this.mux = new RaftMux((to, wire) => this.peers.sendRaft(to, wire));
       const timing = { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks };
+      const notice = (message: string): void => void process.stderr.write(`skein broker ${config.id}: ${message}\n`);
+      const founders = config.join === null ? config.peers : (this.identity.founders ?? (await this.join(notice)));
       this.controller = await Controller.open({
         brokerId: config.id,
         dataDir: config.dataDir,
         clusterId: config.clusterId,
-        peers: config.peers,
+        peers: founders,
+        bootstrap: config.join === null,
         mux: this.mux,
         prng: this.prng.fork(),
         timing,
@@ -201,10 +223,16 @@ export class Broker implements AsyncDisposable {
       this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
       this.maintenanceTimer.unref();
       if (config.leaderBalance) {
-        this.balanceTimer = setInterval(() => this.balancer.pass(this.hosted.values(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+        // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
+        const settled = (): Partition[] => [...this.hosted.values()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
+        this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
         this.balanceTimer.unref();
       }
-      void this.register();
+      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
+      const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
+      this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
+      // A joiner that joined before (it knows the founders) registers as any restarted broker does.
+      this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
       await this.close();
       throw error;
@@ -354,12 +382,13 @@ export class Broker implements AsyncDisposable {
       partition: descriptor.partition,
       brokerId: config.id,
       dir,
-      voters: descriptor.replicas,
+      voters: descriptor.bootstrap === false ? null : descriptor.replicas,
       preferredLeader: descriptor.replicas[0]!,
       config: descriptor.config,
       mux: this.mux,
       prng: this.prng.fork(),
       timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      learnerBudget: this.throttle,
       onLeadership: (writable, p) => {
         this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);
@@ -416,24 +445,16 @@ export class Broker implements AsyncDisposable {
     const state: MetadataState = this.controller.state;
     const deletions = state.topicsDeleted;
     await this.closeDeleted(state);
-    for (const [group, want] of this.wantedHere(state)) {
+    const wanted = assignedTo(state, this.config.id);
+    await this.closeUnassigned(wanted);
+    this.refreshHosted(wanted);
+    for (const [group, want] of wanted) {
       if (this.stopped || this.controller.state !== state || state.topicsDeleted !== deletions) return;
       // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
       if (this.hosted.has(group) || this.stoppedReplicas.has(group)) continue;
       await this.openPartition(group, want);
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  /** The partitions the metadata assigns to this broker, by group. */
-  private wantedHere(state: MetadataState): Map<string, { topic: TopicRecord; partition: number; replicas: number[] }> {
-    const wanted = new Map<string, { topic: TopicRecord; partition: number; replicas: number[] }>();
-    for (const topic of state.topicList()) {
-      for (const p of topic.partitions) {
-        if (p.replicas.includes(this.config.id)) wanted.set(partitionGroup(topic.topicId, p.partition), { topic, partition: p.partition, replicas: p.replicas });
-      }
-    }
-    return wanted;
   }
 
   /** Closes and deletes the replicas of topics the metadata no longer has. */
@@ -448,9 +469,48 @@ export class Broker implements AsyncDisposable {
     }
   }
 
+  /**
+   * Deletes the replicas a finished move took off this broker (or a cancelled one had added). The
+   * metadata is first confirmed by a linearizable read: a restarted broker's copy may have applied an
+   * entry of the current term and still miss the move's end. The metadata stops naming a broker only
+   * once its group no longer has it as a voter, so what is deleted is never needed.
+   */
+  private async closeUnassigned(wanted: Map<string, Assignment>): Promise<void> {
+    const unassigned = (state: MetadataState, want: Map<string, Assignment>): Array<[string, Partition]> =>
+      [...this.hosted].filter(([group, p]) => !want.has(group) && state.topicById(p.topicId) !== undefined);
+    if (unassigned(this.controller.state, wanted).length === 0) return;
+    try {
+      await this.controller.raft.read({ signal: AbortSignal.timeout(brokerLimits.controllerCommandTimeoutMs) });
+    } catch {
+      // No controller to confirm with now: try again shortly.
+      setTimeout(() => this.scheduleReconcile(), brokerLimits.storageRetryMs).unref();
+      return;
+    }
+    const state = this.controller.state;
+    for (const [group, partition] of unassigned(state, assignedTo(state, this.config.id))) {
+      if (this.stopped) return;
+      process.stderr.write(`skein broker ${this.config.id}: ${partition.topic}/${partition.partition} moved off this broker; its replica is deleted\n`);
+      await this.unhost(group, partition, { deleteData: true });
+    }
+  }
+
+  /** A finished move may change a hosted replica's preferred leader: leadership follows it, and a restart reads it from the descriptor. */
+  private refreshHosted(wanted: Map<string, Assignment>): void {
+    for (const [group, want] of wanted) {
+      const partition = this.hosted.get(group);
+      if (partition === undefined || want.moving || partition.preferredLeader === want.replicas[0]) continue;
+      partition.preferredLeader = want.replicas[0]!;
+      try {
+        writeDescriptor(partitionDir(this.config.dataDir, partition), descriptorOf(want));
+      } catch {
+        // The descriptor only names the preferred leader at the next start; the metadata corrects it then.
+      }
+    }
+  }
+
   /** Opens a replica the metadata assigns here, for the first time. */
-  private async openPartition(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
-    const descriptor: PartitionDescriptor = { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config };
+  private async openPartition(group: string, want: Assignment): Promise<void> {
+    const descriptor = descriptorOf(want);
     const dir = partitionDir(this.config.dataDir, descriptor);
     // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
     try {
@@ -476,16 +536,42 @@ export class Broker implements AsyncDisposable {
     });
   }
 
-  /** Records this broker's advertised address in the metadata (peers and clients dial it). */
-  private async register(): Promise<void> {
+  /**
+   * Joins a running cluster for the first time (see join.ts): resolves with the founding brokers once
+   * the controller registered this broker, and keeps them beside the data for later starts.
+   */
+  private async join(notice: (message: string) => void): Promise<BrokerInfo[]> {
+    const { config } = this;
+    const self = { id: config.id, host: config.advertise.host, port: config.advertise.port };
+    // The peer links dial brokers the metadata does not name yet (it is empty until the log arrives).
+    const learned = (brokers: readonly BrokerInfo[]): void => brokers.forEach((b) => this.configPeers.has(b.id) || this.configPeers.set(b.id, b));
+    const founders = await joinCluster({ endpoint: this.endpoint, peers: this.peers, via: config.join!, clusterId: config.clusterId, self, storageId: this.identity.storageId, learned, signal: this.lifetime.signal, onNotice: notice });
+    this.identity = recordFounders(config.dataDir, this.identity, founders);
+    return founders;
+  }
+
+  /**
+   * Records this broker's advertised address and its data directory's storage id in the metadata (peers
+   * and clients dial the address; the id ties the broker id to this directory). Retried until the
+   * metadata holds both; a refusal (the id belongs to another directory, or was decommissioned) is said
+   * once and ends the attempts.
+   */
+  private async register(notice: (message: string) => void): Promise<void> {
     const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
     // Without it no peer or client can find this broker: retried for as long as the broker runs.
     const policy = { ...controllerCommandRetryPolicy, retriesMax: Infinity };
     await this.commandRetried('registering', policy, async (attemptNumber) => {
       // A retry may follow an attempt that was applied but whose answer was lost.
       const known = this.controller.state.broker(me.id);
-      if (attemptNumber > 1 && known !== undefined && known.host === me.host && known.port === me.port) return;
-      await this.runCommand({ type: 'registerBroker', broker: me });
+      // Done once the metadata ties this broker id to this data directory (see storage-identity.ts).
+      const storageId = this.controller.state.lifecycle(me.id)?.storageId;
+      if (known !== undefined && known.host === me.host && known.port === me.port && storageId === this.identity.storageId) return;
+      try {
+        await this.runCommand({ type: 'registerBroker', broker: me, storageId: this.identity.storageId });
+      } catch (error) {
+        if (!isSkeinError(error, 'BROKER_ID_IN_USE')) throw error;
+        notice(`the cluster refused this broker: ${error.message}`);
+      }
     });
   }
 
@@ -598,7 +684,7 @@ export class Broker implements AsyncDisposable {
   }
 
   /** Opens a wanted partition that its storage kept from opening (see reconcile); throws if it still cannot. */
-  private async openWanted(group: string, want: { topic: TopicRecord; partition: number; replicas: number[] }): Promise<void> {
+  private async openWanted(group: string, want: Assignment): Promise<void> {
     // Still wanted? The topic may have gone while the disk was full.
     if (this.controller.state.topicById(want.topic.topicId) === undefined) return;
     await this.openPartition(group, want);
@@ -658,6 +744,8 @@ export class Broker implements AsyncDisposable {
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
+    this.duties?.close();
+    this.mover?.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
@@ -670,6 +758,10 @@ export class Broker implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+function descriptorOf(want: Assignment): PartitionDescriptor {
+  return { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config, bootstrap: want.bootstrap };
 }
 
 /** STORAGE_FULL for a full disk, else the storage error as it is. */

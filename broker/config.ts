@@ -1,6 +1,6 @@
 import { hostPortKey } from '../transport/core/address.js';
 import { SkeinError } from '../transport/errors.js';
-import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
+import { brokerLimits, clusterLimits, logLimits, transportLimits } from '../transport/limits.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
 
 /**
@@ -21,8 +21,10 @@ export interface BrokerConfig {
   /** What clients and peers should dial; differs from `listen` behind NAT or a relay. */
   advertise: HostPort;
   dataDir: string;
-  /** The initial voters of the metadata group, this broker among them. */
+  /** The initial voters of the metadata group, this broker among them; empty for a broker that joins a running cluster. */
   peers: BrokerInfo[];
+  /** Brokers of a running cluster to join through (tried in turn); null for a founding broker (--peers). */
+  join: HostPort[] | null;
   clusterId: string;
   /** A SKEIN_LOSS-style spec for this broker's endpoint (the env var applies when absent). */
   loss: string | null;
@@ -44,6 +46,10 @@ export interface BrokerConfig {
   clientBufferBytes: number;
   /** Client connections from one IP address at once (a NAT with many clients behind it needs more). */
   connectionsPerAddress: number;
+  /** Partition moves catching up or committing at once, cluster-wide (the controller's setting applies). */
+  movesInFlight: number;
+  /** Catch-up replication to new replicas, bytes per second, per broker as partition leader. */
+  moveRateBytesPerSecond: number;
 }
 
 export interface HostPort {
@@ -65,6 +71,7 @@ export interface BrokerSettings {
   advertise?: unknown;
   data?: unknown;
   peers?: unknown;
+  join?: unknown;
   clusterId?: unknown;
   loss?: unknown;
   datagramBytes?: unknown;
@@ -76,9 +83,11 @@ export interface BrokerSettings {
   topicDefaults?: unknown;
   clientBufferBytes?: unknown;
   connectionsPerAddress?: unknown;
+  movesInFlight?: unknown;
+  moveRate?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -91,8 +100,10 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   const listen = hostPort(settings.listen ?? '127.0.0.1:9092', 'listen');
   const advertise = settings.advertise === undefined ? defaultAdvertise(listen) : hostPort(settings.advertise, 'advertise');
   if (typeof settings.data !== 'string' || settings.data.length === 0) throw invalid('data must name a directory');
-  const peers = settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
-  const self = peers.find((p) => p.id === id);
+  if (settings.join !== undefined && settings.peers !== undefined) throw invalid('join and peers exclude each other: a founding broker names its peers, a new one joins through a running broker');
+  const join = settings.join === undefined ? null : joinList(settings.join);
+  const peers = join !== null ? [] : settings.peers === undefined ? [{ id, ...advertise }] : peerList(settings.peers);
+  const self = join !== null ? { id, ...advertise } : peers.find((p) => p.id === id);
   if (self === undefined) throw invalid(`peers must include this broker (id ${id})`);
   // The metadata registers the advertised address and the other brokers dial the peers entry: two names for
   // one broker that disagree leave it registered where nobody can reach it.
@@ -112,6 +123,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     advertise,
     dataDir: settings.data,
     peers,
+    join,
     clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', brokerLimits.metadataStringBytesMax),
     loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
     datagramBytes:
@@ -132,6 +144,9 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
       settings.connectionsPerAddress === undefined
         ? transportLimits.connectionsPerAddressMaxDefault
         : integer(settings.connectionsPerAddress, 'connectionsPerAddress', 1, transportLimits.connectionsPerEndpointMax),
+    movesInFlight: settings.movesInFlight === undefined ? clusterLimits.movesInFlightDefault : integer(settings.movesInFlight, 'movesInFlight', 1, clusterLimits.movesInFlightMax),
+    moveRateBytesPerSecond:
+      settings.moveRate === undefined ? clusterLimits.catchUpBytesPerSecondDefault : byteRate(settings.moveRate, 'moveRate', clusterLimits.catchUpBytesPerSecondMin, clusterLimits.catchUpBytesPerSecondMax),
   };
 }
 
@@ -153,6 +168,22 @@ function topicConfig(value: unknown): TopicConfig {
     segmentBytes: v.segmentBytes === undefined ? topicDefaults.segmentBytes : integer(v.segmentBytes, 'topicDefaults.segmentBytes', logLimits.segmentBytesMin, logLimits.segmentBytesMax),
     flush,
   };
+}
+
+/** Bytes per second: a number, or with a unit (KiB, MiB, GiB; per second implied), within [min, max]. */
+function byteRate(value: unknown, name: string, min: number, max: number): number {
+  const units: Record<string, number> = { '': 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg]ib)?(?:\/s)?\s*$/i.exec(String(value));
+  const bytes = match === null ? NaN : Math.floor(Number(match[1]) * units[(match[2] ?? '').toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) throw invalid(`${name} must be a rate from ${min / 1024} KiB/s to ${max / 1024 ** 3} GiB/s (like 16MiB), got ${String(value)}`);
+  return bytes;
+}
+
+/** "host:port,host:port" or a list of them: brokers of a running cluster. */
+function joinList(value: unknown): HostPort[] {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : Array.isArray(value) ? value : null;
+  if (items === null || items.length === 0 || items.length > 64) throw invalid('join must be "host:port,..." naming 1 to 64 brokers of the cluster');
+  return items.map((item) => hostPort(item, 'join'));
 }
 
 /** "1@host:port,2@host:port" or a list of { id, host, port }. */

@@ -3,7 +3,9 @@ import { brokerLimits } from '../transport/limits.js';
 import { methods, readTopicConfig, topicNameProblem, type DescribeClusterResponse, type TopicConfig, type TopicMetadata } from '../transport/protocol/messages.js';
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
+import { alterControllerVoters, alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
+import type { AlterTopicRequest, FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
 import { readDescribeClusterResponse, readMetadataResponse } from '../transport/protocol/responses.js';
 
 export interface CreateTopicOptions {
@@ -80,6 +82,70 @@ export class Admin {
   async describeCluster(options?: Signal): Promise<DescribeClusterResponse> {
     const signal = callSignal(options, 'describeCluster');
     return readDescribeClusterResponse(await this.cluster.callAny(methods.describeCluster, {}, { signal }));
+  }
+
+  /**
+   * Moves partitions to new replica sets (the first replica becomes the preferred leader): new replicas
+   * catch up as learners, then join, then the leaving ones go. Answers per partition once each move is
+   * recorded: its moveId, `reordered` (same brokers, only the preferred leader changes), or an error
+   * (INVALID_REPLICA_ASSIGNMENT, UNKNOWN_BROKER, INVALID_BROKER_STATE, REASSIGNMENT_IN_PROGRESS...).
+   * Follow the moves with watchMoves or listReassignments.
+   */
+  reassignPartitions(moves: readonly PartitionMove[], options?: Signal): Promise<ReassignmentResult[]> {
+    return reassignPartitions(this.cluster, moves, { signal: callSignal(options, 'reassignPartitions') });
+  }
+
+  /** Cancels moves not yet past their joint configuration (REASSIGNMENT_NOT_CANCELLABLE after; NO_REASSIGNMENT_IN_PROGRESS without one). */
+  cancelReassignments(partitions: readonly PartitionRef[], options?: Signal): Promise<ReassignmentResult[]> {
+    return cancelReassignments(this.cluster, partitions, { signal: callSignal(options, 'cancelReassignments') });
+  }
+
+  /** Moves queued or in progress (with each new replica's catch-up), and the last finished ones. */
+  listReassignments(request: ListReassignmentsRequest = {}, options?: Signal): Promise<ListReassignmentsResponse> {
+    return listReassignments(this.cluster, request, { signal: callSignal(options, 'listReassignments') });
+  }
+
+  /** Yields the moves still going about every second until all have finished, then returns how each ended. */
+  watchMoves(moveIds: readonly number[], options?: Signal & { everyMs?: number }): AsyncGenerator<MoveStatus[], FinishedMove[]> {
+    return watchMoves(this.cluster, moveIds, options);
+  }
+
+  /**
+   * Moves every replica off broker `brokerId` (and takes nothing new there); once none is left and it is
+   * no metadata voter, it is gone for good (its id is never used again). INVALID_REPLICATION_FACTOR when
+   * the other active brokers cannot hold its replicas. Watch describeCluster for its state.
+   */
+  decommissionBroker(brokerId: number, options?: Signal): Promise<{ replicas: number }> {
+    return decommissionBroker(this.cluster, brokerId, { signal: callSignal(options, 'decommissionBroker') });
+  }
+
+  /** Cancels a decommission in progress: the broker is active again; its moves not yet committed are cancelled. */
+  recommissionBroker(brokerId: number, options?: Signal): Promise<{ cancelled: number }> {
+    return recommissionBroker(this.cluster, brokerId, { signal: callSignal(options, 'recommissionBroker') });
+  }
+
+  /** Spreads replicas and preferred leaders evenly over the active, alive brokers with the fewest moves; `dryRun` only plans. */
+  rebalance(options?: Signal & { dryRun?: boolean }): Promise<RebalanceResponse> {
+    return rebalance(this.cluster, { signal: callSignal(options, 'rebalance'), dryRun: options?.dryRun });
+  }
+
+  /**
+   * Grows a topic (`partitions`: more, never fewer) or changes its replication factor (each partition
+   * moves to it; the move ids come back, for watchMoves). Keyed records go where murmur2 of the key modulo
+   * the new partition count sends them, as in Kafka: once producers see the new count, most keys land in
+   * another partition than before, and per-key order holds within each partition only.
+   */
+  alterTopic(request: AlterTopicRequest, options?: Signal): Promise<{ topic: TopicMetadata; moveIds: number[] }> {
+    return alterTopic(this.cluster, request, { signal: callSignal(options, 'alterTopic') });
+  }
+
+  /**
+   * Adds a voter to the metadata group (an active broker whose copy has caught up; retry on
+   * RECONFIGURATION_IN_PROGRESS while it catches up) or demotes one to learner (never the last).
+   * Answers once the new configuration is committed, with the voters and learners.
+   */
+  alterControllerVoters(change: { add: number } | { remove: number }, options?: Signal): Promise<{ voters: number[]; learners: number[] }> {
+    return alterControllerVoters(this.cluster, change, { signal: callSignal(options, 'alterControllerVoters') });
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

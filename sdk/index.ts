@@ -14,6 +14,8 @@ export type { From } from './consumer/from.js';
 export { Subscription, type SubscribeOptions } from './subscription/subscription.js';
 export type { SubscriptionStatus } from './subscription/partition.js';
 export { Admin, type CreateTopicOptions } from './admin.js';
+export type { PartitionMove } from './reassignments.js';
+export type { FinishedMove, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, ReplicaCatchUp } from '../transport/protocol/reassignment.js';
 export { defineTopic, type TopicDefinition, type TopicInput } from './topic.js';
 export { serdes, type Serde } from './serde.js';
 export type { ReadFrom } from './cluster.js';

@@ -10,6 +10,7 @@ const flags: FlagSpecs = {
   advertise: { type: 'string', value: 'HOST:PORT', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
   data: { type: 'string', value: 'DIR', help: 'data directory (locked while the broker runs)' },
   peers: { type: 'string', value: 'ID@HOST:PORT,...', help: 'initial voters, this broker included', default: 'this broker alone' },
+  join: { type: 'string', value: 'HOST:PORT,...', help: 'join a running cluster through any of its brokers (instead of --peers); it takes no partitions until asked' },
   'cluster-id': { type: 'string', value: 'NAME', help: 'name of the cluster', default: 'skein' },
   loss: { type: 'string', value: 'SPEC', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
   'datagram-bytes': { type: 'string', value: 'BYTES', help: 'largest UDP datagram sent (1200 for the internet, up to 65507 on a LAN)', default: '1200' },
@@ -19,10 +20,12 @@ const flags: FlagSpecs = {
   'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
   'connections-per-address': { type: 'string', value: 'N', help: 'client connections from one IP address at once', default: '256' },
   'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
+  'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
+  'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
-const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,...]';
+const usage = 'skein broker --id N --data DIR [--listen HOST:PORT] [--advertise HOST:PORT] [--peers id@host:port,... | --join host:port,...]';
 
 export async function brokerCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags);
@@ -39,6 +42,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['advertise', 'advertise'],
     ['data', 'data'],
     ['peers', 'peers'],
+    ['join', 'join'],
     ['cluster-id', 'clusterId'],
     ['loss', 'loss'],
     ['datagram-bytes', 'datagramBytes'],
@@ -48,6 +52,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['peer-secret', 'peerSecret'],
     ['client-buffer-bytes', 'clientBufferBytes'],
     ['connections-per-address', 'connectionsPerAddress'],
+    ['moves-in-flight', 'movesInFlight'],
+    ['move-rate', 'moveRate'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

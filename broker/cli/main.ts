@@ -13,7 +13,8 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, { summary: string; load: () => Promise<Command>; subcommands?: readonly string[] }> = {
   broker: { summary: 'run one broker', load: async () => (await import('./broker-command.js')).brokerCommand },
   dev: { summary: 'run a local cluster on loopback (with --demo: a live producer and consumer)', load: async () => (await import('./dev-command.js')).devCommand },
-  topic: { summary: 'create, describe, list or delete topics', load: async () => (await import('./topic-command.js')).topicCommand },
+  cluster: { summary: 'describe the cluster; decommission, recommission brokers; rebalance', load: async () => (await import('./cluster-command.js')).clusterCommand },
+  topic: { summary: 'create, describe, list, delete or move topics (reassign partitions)', load: async () => (await import('./topic-command.js')).topicCommand },
   produce: { summary: 'produce lines from stdin (or generated records) to a topic', load: async () => (await import('./produce-command.js')).produceCommand },
   consume: { summary: 'print records of a topic', load: async () => (await import('./consume-command.js')).consumeCommand },
   bench: {

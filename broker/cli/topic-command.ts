@@ -2,34 +2,43 @@ import { brokerLimits } from '../../transport/limits.js';
 import type { TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
 import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
 import { checkTopicName, clientFlags, openClient } from './client-flags.js';
+import { alterRequest, alterTopic, reassign, reassignFlags, reassignments, reassignRequest } from './reassign-command.js';
 
 const flags: FlagSpecs = {
   ...clientFlags,
-  partitions: { type: 'string', short: 'p', value: 'N', help: 'partitions of a new topic', default: '1' },
-  replication: { type: 'string', short: 'r', value: 'N', help: 'replicas of each partition', default: '3, or the number of brokers if fewer' },
+  partitions: { type: 'string', short: 'p', value: 'N', help: 'partitions of a new topic (alter: the new, larger count)', default: '1' },
+  replication: { type: 'string', short: 'r', value: 'N', help: 'replicas of each partition (alter: moves every partition to it)', default: '3, or the number of brokers if fewer' },
   'retention-ms': { type: 'string', value: 'MS', help: 'delete segments older than this' },
   'retention-bytes': { type: 'string', value: 'BYTES', help: 'keep each partition below about this size' },
   flush: { type: 'string', value: 'always|records:N|interval:MS', help: 'fsync policy', default: 'always' },
   json: { type: 'boolean', help: 'print JSON' },
 };
 
-const actions = ['create', 'describe', 'list', 'delete'] as const;
-const usage = 'skein topic create|describe|list|delete [NAME] [flags]';
+/** Moving partitions has flags of its own, offered (and suggested for a typo) only to the actions that take them. */
+function flagsFor(argv: readonly string[]): FlagSpecs {
+  const wide = argv.some((a) => a === 'reassign' || a === 'alter' || a === '--help' || a === '-h');
+  return wide ? { ...flags, ...reassignFlags } : flags;
+}
+
+const actions = ['create', 'describe', 'list', 'delete', 'alter', 'reassign', 'reassignments'] as const;
+const usage = 'skein topic create|describe|list|delete|alter|reassign|reassignments [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
-  const parsed = parseFlags(argv, flags, { positionals: true });
+  const parsed = parseFlags(argv, flagsFor(argv), { positionals: true });
   const [action, name, ...extra] = parsed.positionals;
   if (boolFlag(parsed, 'help') || action === undefined) {
-    process.stdout.write(helpText(usage, 'Topic administration.', flags));
+    process.stdout.write(helpText(usage, 'Topic administration.', flagsFor(argv)));
     return boolFlag(parsed, 'help') ? 0 : 2;
   }
   // Everything the line says is checked before anything connects: a typo gets its answer at once, cluster or not.
   if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
   if (action === 'list' && name !== undefined) throw new UsageError(`topic list takes no name, got ${quote(name)}`);
-  if (action !== 'list' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
+  if (action !== 'list' && action !== 'reassignments' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
   if (name !== undefined) checkTopicName(name);
   const create = action === 'create' ? createSettings(parsed) : undefined;
+  const move = action === 'reassign' ? reassignRequest(parsed) : undefined;
+  const alter = action === 'alter' ? alterRequest(parsed, name!) : undefined;
   const json = boolFlag(parsed, 'json');
   await using skein = openClient(parsed, 'skein-cli');
   const admin = skein.admin();
@@ -45,6 +54,12 @@ export async function topicCommand(argv: string[]): Promise<number> {
       print(json, topic, describe(topic));
       return 0;
     }
+    case 'reassign':
+      return await reassign(admin, name!, move!, json);
+    case 'reassignments':
+      return await reassignments(admin, name, json);
+    case 'alter':
+      return await alterTopic(admin, alter!, !boolFlag(parsed, 'no-wait'), json);
     case 'list': {
       const topics = await admin.listTopics();
       print(json, topics, topics.length === 0 ? '(no topics)' : topics.join('\n'));

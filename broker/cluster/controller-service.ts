@@ -7,6 +7,7 @@ import { assignReplicas } from './assignment.js';
 import { readCommand } from './commands.js';
 import type { Controller } from './controller.js';
 import { clusterKeyBytes, type CommandResult, type MetadataCommand, type ProducerIdBlock } from './metadata-state.js';
+import { MoveService, moveOperationNames, readMoveOperation, type MoveOperation } from './move-service.js';
 import { peerMethods, type PeerLinks } from './peers.js';
 
 /**
@@ -18,9 +19,12 @@ import { peerMethods, type PeerLinks } from './peers.js';
 export type ControllerOperation =
   | { op: 'createTopic'; request: CreateTopicRequest }
   | { op: 'deleteTopic'; name: string }
+  /** A new broker registers (see join.ts); forwarded by the broker itself, over its proven peer link. */
+  | { op: 'join'; broker: BrokerInfo; storageId: string; relayed?: boolean }
   | { op: 'command'; command: MetadataCommand }
   /** A block of producer ids for this broker to issue (the cluster key is made first if there is none). */
-  | { op: 'producerIds'; brokerId: number };
+  | { op: 'producerIds'; brokerId: number }
+  | MoveOperation;
 
 export interface ControllerServiceOptions {
   controller: Controller;
@@ -30,7 +34,11 @@ export interface ControllerServiceOptions {
 }
 
 export class ControllerService {
-  constructor(private readonly options: ControllerServiceOptions) {}
+  readonly moves: MoveService;
+
+  constructor(private readonly options: ControllerServiceOptions) {
+    this.moves = new MoveService({ controller: options.controller, aliveBrokers: options.aliveBrokers });
+  }
 
   /** Runs an operation here if this broker is the controller, else on the controller. */
   async run(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
@@ -49,6 +57,11 @@ export class ControllerService {
    */
   handleForwarded(body: unknown, signal: AbortSignal, from?: number): Promise<unknown> {
     const operation = readOperation(body);
+    if (operation.op === 'join') return this.join(operation, signal, from);
+    if (isMoveOperation(operation)) {
+      if (from !== undefined) this.moves.checkReporter(operation, from);
+      return this.execute(operation, signal);
+    }
     if (from !== undefined && operation.op === 'command') {
       const { command } = operation;
       const about = command.type === 'registerBroker' ? command.broker.id : command.type === 'partitionLeader' ? command.leader : null;
@@ -60,8 +73,25 @@ export class ControllerService {
     return this.execute(operation, signal);
   }
 
+  /**
+   * A join comes from the joiner itself, over the link it proved with the peer secret. A broker that is
+   * not the controller relays it once (a joiner whose id is the controller's cannot reach the
+   * controller itself; the controller then refuses the id).
+   */
+  private async join(operation: Extract<ControllerOperation, { op: 'join' }>, signal: AbortSignal, from: number | undefined): Promise<unknown> {
+    if (from !== undefined && operation.broker.id !== from && operation.relayed !== true) {
+      throw new SkeinError('NOT_AUTHORIZED', { message: `broker ${from} joins only as itself, not as broker ${operation.broker.id}` });
+    }
+    const { controller, peers } = this.options;
+    if (controller.isLeader() || operation.relayed === true) return this.execute(operation, signal);
+    const leaderId = controller.leaderId();
+    if (leaderId === null || leaderId === peers.selfId) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
+    return peers.request(leaderId, peerMethods.controller, { ...operation, relayed: true }, { signal });
+  }
+
   private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
     const { controller } = this.options;
+    if (isMoveOperation(operation)) return this.moves.execute(operation, signal);
     let command: MetadataCommand;
     switch (operation.op) {
       case 'createTopic': {
@@ -69,7 +99,8 @@ export class ControllerService {
         const state = controller.state;
         if (state.topic(request.name) !== undefined) throw new SkeinError('TOPIC_EXISTS', { message: `topic ${request.name} exists` });
         const alive = this.options.aliveBrokers();
-        const registered = state.brokerList().map((b: BrokerInfo) => b.id);
+        // Joining and leaving brokers take no new replicas.
+        const registered = state.activeBrokerIds();
         const brokers = registered.filter((id) => alive.has(id));
         if (request.replicationFactor <= registered.length && request.replicationFactor > brokers.length) {
           // Enough brokers exist, just not enough answering right now (starting, restarting): worth a retry.
@@ -84,6 +115,10 @@ export class ControllerService {
       case 'deleteTopic':
         command = { type: 'deleteTopic', name: operation.name };
         break;
+      case 'join':
+        await this.propose({ type: 'registerBroker', broker: operation.broker, storageId: operation.storageId }, signal);
+        // A joiner's state starts, as every replica's does, from the founding brokers: they are in no log entry.
+        return { founders: controller.founders };
       case 'command':
         command = operation.command;
         break;
@@ -108,7 +143,7 @@ export class ControllerService {
 
 function readOperation(body: unknown): ControllerOperation {
   const r = new BodyReader(body, 'controller');
-  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'command', 'producerIds']);
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command', 'producerIds', ...moveOperationNames]);
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
@@ -117,6 +152,11 @@ function readOperation(body: unknown): ControllerOperation {
       const problem = topicNameProblem(name);
       if (problem !== null) throw new SkeinError('INVALID_TOPIC', { message: problem });
       return { op, name };
+    }
+    case 'join': {
+      const command = readCommand({ type: 'registerBroker', broker: r.raw('broker'), storageId: r.raw('storageId') });
+      if (command.type !== 'registerBroker' || command.storageId === null || command.storageId === undefined) throw new SkeinError('MALFORMED_REQUEST', { message: 'a join carries the broker and its storage id' });
+      return { op, broker: command.broker, storageId: command.storageId, relayed: r.bool('relayed', false) };
     }
     case 'command': {
       // Brokers forward only their own reports; topics are made and removed through the checked operations above.
@@ -128,5 +168,11 @@ function readOperation(body: unknown): ControllerOperation {
     }
     case 'producerIds':
       return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
+    default:
+      return readMoveOperation(r, op);
   }
+}
+
+function isMoveOperation(operation: ControllerOperation): operation is MoveOperation {
+  return moveOperationNames.has(operation.op);
 }

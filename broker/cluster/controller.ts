@@ -6,6 +6,7 @@ import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import type { RaftMux } from '../raft/mux.js';
 import { LogReplica, type RaftTiming } from '../replica/log-replica.js';
+import type { MetadataGroupView } from './core/membership.js';
 import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readMetadataSnapshot } from './commands.js';
 import { type CommandResult, type MetadataCommand, MetadataState, type MetadataSnapshot } from './metadata-state.js';
 
@@ -20,7 +21,13 @@ export interface ControllerOptions {
   brokerId: number;
   dataDir: string;
   clusterId: string;
+  /**
+   * The founding brokers (--peers): every replica's state starts with them, since they are in no log
+   * entry. A broker that joined later learns them when it joins and keeps them (storage-identity.ts).
+   */
   peers: readonly BrokerInfo[];
+  /** Write the group's first entry with the founders as voters (a founding broker), or take the log from the leader (a joiner). */
+  bootstrap: boolean;
   mux: RaftMux;
   prng: Prng;
   timing: RaftTiming;
@@ -69,7 +76,8 @@ export class Controller {
       group: metadataGroup,
       brokerId: options.brokerId,
       dir: join(options.dataDir, 'metadata'),
-      voters: options.peers.map((p) => p.id),
+      // A broker that joined a running cluster takes the group's log from its leader (it is added as a learner).
+      voters: options.bootstrap ? options.peers.map((p) => p.id) : null,
       config: { retentionMs: null, retentionBytes: null, segmentBytes: 16 * 1024 * 1024, flush: { mode: 'always' } },
       mux: options.mux,
       prng: options.prng,
@@ -101,6 +109,11 @@ export class Controller {
     });
   }
 
+  /** The founding brokers every replica's state starts with (see ControllerOptions.peers). */
+  get founders(): readonly BrokerInfo[] {
+    return this.options.peers;
+  }
+
   /** True while this broker is the controller and may propose. */
   isLeader(): boolean {
     return this.replica.isWritable();
@@ -120,6 +133,25 @@ export class Controller {
   isCaughtUp(): boolean {
     const status = this.replica.raft.status();
     return status.leader !== 0 && status.applied >= status.commit && this.replica.raft.termAt(status.applied) === status.term;
+  }
+
+  /** What the controller observes of the metadata group (as its leader), for the membership driver. */
+  groupView(): MetadataGroupView {
+    const status = this.replica.raft.status();
+    return { config: status.config, configCommitted: status.configIndex <= status.commit, lastIndex: status.lastIndex, progress: this.replica.raft.peerProgress() };
+  }
+
+  /** Hands the metadata group's leadership to another voter that could take it at once; false if none could. */
+  handOver(): boolean {
+    const status = this.replica.raft.status();
+    const next = status.config.voters.find((id) => id !== status.id && this.replica.raft.peerCaughtUp(id));
+    if (next === undefined) return false;
+    try {
+      this.replica.raft.transferLeadership(next);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   get raft(): LogReplica['raft'] {

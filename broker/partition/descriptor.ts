@@ -16,6 +16,11 @@ export interface PartitionDescriptor {
   partition: number;
   replicas: number[];
   config: TopicConfig;
+  /**
+   * False for a replica a move added to a running group: it opens empty and takes the group's log from
+   * its leader (see LogReplicaOptions.voters). Absent (descriptors written before moves existed): true.
+   */
+  bootstrap?: boolean;
 }
 
 const fileName = 'partition.json';
@@ -53,6 +58,7 @@ export function readDescriptors(dataDir: string): Array<{ dir: string; descripto
     try {
       const value = JSON.parse(text) as PartitionDescriptor;
       const config = readTopicConfig(value.config);
+      if (value.bootstrap !== undefined && typeof value.bootstrap !== 'boolean') throw new Error('bootstrap is not a boolean');
       if (typeof value.topic !== 'string' || !Number.isSafeInteger(value.topicId) || !Number.isSafeInteger(value.partition) || !Array.isArray(value.replicas)) {
         throw new Error('fields out of shape');
       }

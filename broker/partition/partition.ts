@@ -41,7 +41,8 @@ export class Partition implements PartitionView {
   readonly topic: string;
   readonly topicId: number;
   readonly partition: number;
-  readonly preferredLeader: number;
+  /** The first replica in the metadata; a finished move changes it. */
+  preferredLeader: number;
   private readonly sequencer = new Sequencer();
   private replica!: LogReplica;
   private readonly retains: boolean;

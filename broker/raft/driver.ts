@@ -38,6 +38,8 @@ export interface RaftDriverOptions {
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
   readonly commitNotice?: RaftCoreOptions['commitNotice'];
+  /** Bytes this replica may send to learners as leader (see CatchUpThrottle); absent: not throttled. */
+  readonly learnerBudget?: RaftCoreOptions['learnerBudget'];
   /** Pipelining tuning (defaults from raftLimits): appends in flight per follower, bytes per append. */
   readonly inflightAppendsMax?: number;
   readonly appendBytesMax?: number;
@@ -87,6 +89,7 @@ export class RaftDriver {
   private failureValue: unknown = null;
   /** What status() last said: a replica stopped by its storage keeps answering with it. */
   private lastStatus!: RaftStatus;
+  private readonly tickMs: number;
   private readonly whenIdle: Array<() => void> = [];
   private readonly cancelTick: () => void;
   private readonly unsubscribe: () => void;
@@ -103,6 +106,7 @@ export class RaftDriver {
     if (!isNodeId(options.id)) throw new SkeinError('INVALID_CONFIG', { message: `replica id ${String(options.id)} is not a positive 32-bit integer` });
     this.clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? raftLimits.tickMsDefault;
+    this.tickMs = tickMs;
     if (!(tickMs >= raftLimits.tickMsMin && tickMs <= raftLimits.tickMsMax)) {
       throw new SkeinError('INVALID_CONFIG', { message: `tickMs must be within [${raftLimits.tickMsMin}, ${raftLimits.tickMsMax}]` });
     }
@@ -128,6 +132,7 @@ export class RaftDriver {
       commitNotice: options.commitNotice,
       inflightAppendsMax: Math.min(options.inflightAppendsMax ?? raftLimits.inflightAppendsMax, raftLimits.inflightAppendsMax),
       appendBytesMax: Math.min(options.appendBytesMax ?? raftLimits.appendBytesMax, raftLimits.appendBytesMax),
+      learnerBudget: options.learnerBudget,
     });
     this.savedHardState = hardState;
     this.durableLastIndex = options.storage.lastIndex();
@@ -190,6 +195,14 @@ export class RaftDriver {
   /** See RaftCore.peerCaughtUp: whether a transfer to `to` would go through at once. */
   peerCaughtUp(to: NodeId): boolean {
     return !this.stopped && this.core.peerCaughtUp(to);
+  }
+
+  /** A leader's view of the other members, heard-from ages in ms; empty when not leading (or stopped). */
+  peerProgress(): Map<NodeId, { match: number; state: 'probe' | 'replicate' | 'snapshot'; heardAgoMs: number }> {
+    const out = new Map<NodeId, { match: number; state: 'probe' | 'replicate' | 'snapshot'; heardAgoMs: number }>();
+    if (this.stopped) return out;
+    for (const [id, p] of this.core.progress()) out.set(id, { match: p.match, state: p.state, heardAgoMs: p.heardAgoTicks * this.tickMs });
+    return out;
   }
 
   /** Starts handing leadership to `to`; watch status() for the outcome. Throws NOT_LEADER or INVALID_ARGUMENT. */

@@ -7,7 +7,7 @@ import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../.
 import { isNoSpace } from '../log/files.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
 import type { RaftMux } from '../raft/mux.js';
-import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
+import { RaftDriver, type RaftDriverOptions, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
 import { bootstrapState } from '../raft/core/membership.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
@@ -37,7 +37,13 @@ export interface LogReplicaOptions {
   brokerId: number;
   /** The replica's own directory: the log lives in log/, Raft's state beside it. */
   dir: string;
-  voters: readonly number[];
+  /**
+   * The voters a fresh group starts with, the same on every founding replica; null for a replica that
+   * joins a running group (a broker joining the metadata group, a replica a move adds): it starts empty
+   * and takes the group's first entry (or a snapshot) from the leader, since its own bootstrap entry
+   * would differ from theirs at the same index and term.
+   */
+  voters: readonly number[] | null;
   config: TopicConfig;
   mux: RaftMux;
   prng: Prng;
@@ -47,6 +53,8 @@ export interface LogReplicaOptions {
   commitNotice?: 'immediate' | 'piggyback';
   /** The replica stopped because its storage failed. */
   onFatal?: (error: unknown) => void;
+  /** The catch-up throttle its appends to learners draw on (partitions; the metadata group is not throttled). */
+  learnerBudget?: RaftDriverOptions['learnerBudget'];
 }
 
 /**
@@ -103,7 +111,7 @@ export class LogReplica implements RaftStateMachine {
         onSynced: (index) => replica?.persisted(index),
       });
       const hardStateStore = new FileHardStateStore(join(options.dir, 'raft-state'));
-      if (storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
+      if (options.voters !== null && storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
         // A fresh group: every replica writes the same first entry (the membership), committed by definition.
         const boot = bootstrapState({ voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] });
         storage.append([boot.entry]);
@@ -125,6 +133,7 @@ export class LogReplica implements RaftStateMachine {
         electionTicks: options.timing.electionTicks,
         heartbeatTicks: options.timing.heartbeatTicks,
         commitNotice: options.commitNotice,
+        learnerBudget: options.learnerBudget,
         onReady: (ready) => self.observe(ready),
         onFatal: (error) => self.storageFailed(error),
       });

@@ -28,6 +28,7 @@ import type { ControllerOperation } from '../cluster/controller-service.js';
 import type { ProducerIdIssuer } from '../cluster/producer-ids.js';
 import type { Partition, ProduceOptions } from '../partition/partition.js';
 import { fetchRecords } from './fetch.js';
+import { clusterLiveness, handleReassignment, isReassignmentMethod } from './reassignment-handlers.js';
 import type { PushSubscriptions } from './subscriptions.js';
 
 /**
@@ -53,6 +54,8 @@ export interface ServerContext {
   storageStatus(): StoppedReplica[];
   /** Issues producer ids and checks their proofs. */
   readonly producerIds: ProducerIdIssuer;
+  /** The metadata group's voters and learners, as this broker's replica of it knows them. */
+  controllerGroup(): { voters: number[]; learners: number[] };
   counters: { acksNoneFailures: number };
 }
 
@@ -103,16 +106,18 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       await ctx.controller({ op: 'deleteTopic', name: readDeleteTopic(body).name }, rpc.signal);
       return {};
     case methods.describeCluster: {
-      const alive = ctx.aliveBrokers();
+      const alive = await clusterLiveness(ctx, rpc.signal);
       const response: DescribeClusterResponse = {
         clusterId: ctx.clusterId,
         controllerId: ctx.controllerId(),
-        brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id) })),
+        brokers: ctx.metadata().brokerList().map((b) => ({ ...b, alive: alive.has(b.id), state: ctx.metadata().lifecycle(b.id)?.state ?? 'active' })),
+        controllerGroup: ctx.controllerGroup(),
         storage: { brokerId: ctx.brokerId, stoppedReplicas: ctx.storageStatus() },
       };
       return response;
     }
     default:
+      if (isReassignmentMethod(method)) return handleReassignment(ctx, method, body, rpc);
       throw new SkeinError('UNKNOWN_METHOD', { message: `unknown request "${method}"` });
   }
 }

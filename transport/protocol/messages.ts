@@ -303,7 +303,10 @@ export interface DeleteTopicRequest {
 export interface DescribeClusterResponse {
   clusterId: string;
   controllerId: number | null;
-  brokers: (BrokerInfo & { alive: boolean })[];
+  /** `state`: joining (catching up on the metadata), active, decommissioning or gone; absent from brokers of earlier versions. */
+  brokers: (BrokerInfo & { alive: boolean; state?: BrokerLifecycleState })[];
+  /** The metadata group's members as the answering broker's copy of it records them. */
+  controllerGroup?: { voters: number[]; learners: number[] };
   /**
    * The answering broker's replicas that a failing or full disk stopped
    * (each resumes by itself once the disk takes writes again). Absent from
@@ -311,6 +314,8 @@ export interface DescribeClusterResponse {
    */
   storage?: { brokerId: number; stoppedReplicas: StoppedReplica[] };
 }
+
+export type BrokerLifecycleState = 'joining' | 'active' | 'decommissioning' | 'gone';
 
 /** A replica stopped by its storage (see DescribeClusterResponse.storage). */
 export interface StoppedReplica {
@@ -392,7 +397,7 @@ export function topicNameProblem(name: unknown): string | null {
   return null;
 }
 
-function readTopicName(value: unknown, where: string, code: 'MALFORMED_REQUEST' | 'INVALID_TOPIC' = 'MALFORMED_REQUEST'): string {
+export function readTopicName(value: unknown, where: string, code: 'MALFORMED_REQUEST' | 'INVALID_TOPIC' = 'MALFORMED_REQUEST'): string {
   const problem = topicNameProblem(value);
   if (problem !== null) throw new SkeinError(code, { message: `${where}: ${problem}` });
   return value as string;

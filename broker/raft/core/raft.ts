@@ -73,6 +73,18 @@ export interface RaftCoreOptions {
    * itself, and what the leader acknowledges, is unchanged.
    */
   readonly commitNotice?: 'immediate' | 'piggyback';
+  /**
+   * Bytes the leader may send to learners (members that catch up before they vote) right now, shared
+   * with whatever else draws on it; voters are never held back by it. Absent: learners are not throttled.
+   * Injected, like the storage: the core reads no clock.
+   */
+  readonly learnerBudget?: LearnerBudget;
+}
+
+export interface LearnerBudget {
+  /** Bytes that may be sent now (0 or less: none). */
+  available(): number;
+  spend(bytes: number): void;
 }
 
 export type RaftResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SkeinError };
@@ -93,7 +105,18 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly config: ConfigState;
+  /** The entry that made `config`: the configuration is committed once commit reaches it. */
+  readonly configIndex: number;
   readonly transferee: NodeId;
+}
+
+/** What a leader knows of one member's log (see RaftCore.progress). */
+export interface MemberProgress {
+  readonly match: number;
+  readonly next: number;
+  readonly state: 'probe' | 'replicate' | 'snapshot';
+  /** Ticks since the leader last heard from it (Infinity: never). */
+  readonly heardAgoTicks: number;
 }
 
 /** Operating events counted, never thrown: what an operator looks at when a group misbehaves. */
@@ -111,6 +134,8 @@ export interface RaftCounters {
   snapshotsInstalled: number;
   transfersAborted: number;
   readsDropped: number;
+  /** Appends to a learner held back because the learner budget was spent (it is tried again at its next answer). */
+  learnerAppendsThrottled: number;
 }
 
 function fail<T>(code: ConstructorParameters<typeof SkeinError>[0], message: string, details?: Record<string, unknown>): RaftResult<T> {
@@ -135,6 +160,7 @@ export class RaftCore {
     snapshotsInstalled: 0,
     transfersAborted: 0,
     readsDropped: 0,
+    learnerAppendsThrottled: 0,
   };
 
   private term: number;
@@ -155,6 +181,7 @@ export class RaftCore {
   private readonly uncommittedEntriesMax: number;
   private readonly commitNoticeAtOnce: boolean;
   private readonly applyBytesPerReadyMax: number;
+  private readonly learnerBudget: LearnerBudget | undefined;
 
   private electionElapsed = 0;
   /** Ticks since this core was made: when each peer was last heard from (Progress.heardAtTick). */
@@ -191,6 +218,7 @@ export class RaftCore {
     this.uncommittedEntriesMax = options.uncommittedEntriesMax ?? raftLimits.proposalQueueMax;
     this.commitNoticeAtOnce = (options.commitNotice ?? 'immediate') === 'immediate';
     this.applyBytesPerReadyMax = options.applyBytesPerReadyMax ?? raftLimits.applyBytesPerReadyMax;
+    this.learnerBudget = options.learnerBudget;
     this.tracker = new ProgressTracker({
       inflightCountMax: options.inflightAppendsMax ?? raftLimits.inflightAppendsMax,
       inflightBytesMax: options.inflightBytesMax ?? raftLimits.inflightBytesMax,
@@ -401,8 +429,20 @@ export class RaftCore {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       config: this.tracker.config,
+      configIndex: this.configs.currentIndex(),
       transferee: this.transferee,
     };
+  }
+
+  /** A leader's view of every other member of its configuration (learners included); empty when not leading. */
+  progress(): ReadonlyMap<NodeId, MemberProgress> {
+    const out = new Map<NodeId, MemberProgress>();
+    if (this.role !== 'leader') return out;
+    for (const [id, pr] of this.tracker.progress) {
+      if (id === this.id) continue;
+      out.set(id, { match: pr.match, next: pr.next, state: pr.state, heardAgoTicks: this.ticks - pr.heardAtTick });
+    }
+    return out;
   }
 
   /**
@@ -945,11 +985,23 @@ export class RaftCore {
       return false;
     }
     const last = this.log.lastIndex();
-    const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.appendBytesMax) : [];
+    let bytesMax = this.appendBytesMax;
+    const budget = this.learnerBudget !== undefined && pr.next <= last && this.tracker.config.learners.includes(to) ? this.learnerBudget : undefined;
+    let throttled = false;
+    if (budget !== undefined) {
+      const available = budget.available();
+      // Nothing to spend: the learner's next answer (a heartbeat's, at the latest) tries again.
+      if (available <= 0) throttled = true;
+      else bytesMax = Math.min(bytesMax, available);
+      if (throttled) this.counters.learnerAppendsThrottled++;
+    }
+    // Always at least one entry: one larger than the allowance goes, in debt.
+    const entries = pr.next <= last && !throttled ? this.log.slice(pr.next, last + 1, bytesMax) : [];
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.sendAppendAt(to, prevIndex, entries, prevTerm);
     let bytes = 0;
     for (const e of entries) bytes += e.data.byteLength;
+    budget?.spend(bytes);
     const lastSent = entries[entries.length - 1];
     pr.sentAppend(lastSent === undefined ? null : lastSent.index, bytes);
     return pr.state === 'replicate' && lastSent !== undefined;

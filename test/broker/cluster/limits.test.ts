@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { MetadataState, metadataLimits } from '../../../broker/cluster/metadata-state.js';
-import { brokerLimits } from '../../../transport/limits.js';
+import { brokerLimits, clusterLimits } from '../../../transport/limits.js';
 import { readCreateTopic, type TopicConfig } from '../../../transport/protocol/messages.js';
 
 /** The cluster's limits on topics and partitions, each at its edge: the last that fits is taken, the next refused with LIMIT_EXCEEDED and nothing changed. */
 const config: TopicConfig = { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } };
 const brokers = [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', port: 9000 + id }));
 const create = (state: MetadataState, name: string, assignment: number[][]) => state.apply({ type: 'createTopic', name, config, assignment });
-const limits = { topicsMax: 3, partitionsMax: 10, partitionReplicasPerBrokerMax: 6 };
+const limits = { topicsMax: 3, partitionsMax: 10, partitionReplicasPerBrokerMax: 6, brokersMax: 64, movesPendingMax: 8 };
 
 describe('metadata limits', () => {
   it('are brokerLimits by default', () => {
-    expect(metadataLimits).toEqual({ topicsMax: brokerLimits.topicsMax, partitionsMax: brokerLimits.partitionsMax, partitionReplicasPerBrokerMax: brokerLimits.partitionReplicasPerBrokerMax });
+    expect(metadataLimits).toEqual({ topicsMax: brokerLimits.topicsMax, partitionsMax: brokerLimits.partitionsMax, partitionReplicasPerBrokerMax: brokerLimits.partitionReplicasPerBrokerMax, brokersMax: clusterLimits.brokersMax, movesPendingMax: clusterLimits.movesPendingMax });
   });
 
   it('topics in the cluster: the last one fits, the next is refused, and a deletion makes room', () => {

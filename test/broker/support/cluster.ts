@@ -47,6 +47,17 @@ export class InProcessCluster {
     return broker;
   }
 
+  /** Starts a new broker `id` that joins the running cluster through broker 1 (see join.ts). */
+  async join(id: number): Promise<Broker> {
+    const [port] = await freePorts(1);
+    while (this.ports.length < id - 1) this.ports.push(0);
+    this.ports[id - 1] = port!;
+    const config = brokerConfig({ id, listen: `127.0.0.1:${port}`, data: join(this.dir, `broker-${id}`), join: this.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
+    const broker = await Broker.start(config);
+    this.brokers.set(id, broker);
+    return broker;
+  }
+
   async stopBroker(id: number, options: { graceful: boolean } = { graceful: true }): Promise<void> {
     const broker = this.brokers.get(id);
     this.brokers.delete(id);

@@ -16,10 +16,12 @@ export class BrokerProcesses {
   /** Brokers that exited without being told to (an uncaught exception or unhandled rejection ends Node with code 1). */
   readonly unexpectedExits: string[] = [];
   ports: number[] = [];
+  /** Brokers started with --join, and through which brokers. */
+  private readonly joiners = new Map<number, number[]>();
 
   constructor(
     private readonly cli: string,
-    private readonly options: { size: number; env?: Record<string, string>; tickMs?: number; electionTicks?: number },
+    private readonly options: { size: number; env?: Record<string, string>; tickMs?: number; electionTicks?: number; args?: string[] },
   ) {}
 
   get bootstrap(): string[] {
@@ -31,18 +33,30 @@ export class BrokerProcesses {
     await Promise.all(Array.from({ length: this.options.size }, (_, i) => this.start(i + 1)));
   }
 
-  /** Starts broker `id` and resolves once it listens; `env` adds to the cluster's (SKEIN_LOSS, say). */
+  /**
+   * Starts broker `id` (a new one past the founding brokers, with --join through `joinVia`) and
+   * resolves once it listens; `env` adds to the cluster's (SKEIN_LOSS, say).
+   */
+  async join(id: number, joinVia: number[], env: Record<string, string> = {}): Promise<void> {
+    while (this.ports.length < id) this.ports.push(...(await freePorts(1)));
+    this.joiners.set(id, joinVia);
+    return this.start(id, env);
+  }
+
+  /** Starts broker `id` (again) and resolves once it listens; `env` adds to the cluster's (SKEIN_LOSS, say). */
   start(id: number, env: Record<string, string> = {}): Promise<void> {
-    const peers = this.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+    const peers = this.ports.slice(0, this.options.size).map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+    const via = this.joiners.get(id);
     const args = [
       this.cli,
       'broker',
       '--id', String(id),
       '--listen', `127.0.0.1:${this.ports[id - 1]}`,
       '--data', join(this.dir, `broker-${id}`),
-      '--peers', peers,
+      ...(via === undefined ? ['--peers', peers] : ['--join', via.map((v) => this.address(v)).join(',')]),
       '--tick-ms', String(this.options.tickMs ?? 50),
       '--election-ticks', String(this.options.electionTicks ?? 10),
+      ...(this.options.args ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKEIN_PEER_SECRET: 'test-cluster-peer-secret', ...this.options.env, ...env } });
     this.children.set(id, child);

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { until } from '../../support/until.js';
+import { clusterForTest } from '../support/cluster.js';
+
+/** The metadata group's voters: added from caught-up learners, demoted to learners, replaced when a voter is decommissioned. */
+describe('controller voters', () => {
+  it('add-voter and remove-voter change the metadata group through joint consensus; bad changes are refused', async () => {
+    const { cluster, client } = await clusterForTest(3);
+    const admin = client.admin();
+    await cluster.join(4);
+    await until('broker 4 active', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    await expect(admin.alterControllerVoters({ add: 9 })).rejects.toMatchObject({ code: 'UNKNOWN_BROKER' });
+    await expect(admin.alterControllerVoters({ add: 1 })).rejects.toMatchObject({ code: 'INVALID_VOTER_CHANGE' });
+    await expect(admin.alterControllerVoters({ remove: 4 })).rejects.toMatchObject({ code: 'INVALID_VOTER_CHANGE' });
+    expect(await admin.alterControllerVoters({ add: 4 })).toEqual({ voters: [1, 2, 3, 4], learners: [] });
+    // The controller itself leaves: it hands the controller over first; the retry lands on the next one.
+    const controller = (await admin.describeCluster()).controllerId!;
+    const after = await admin.alterControllerVoters({ remove: controller });
+    expect(after.voters).toEqual([1, 2, 3, 4].filter((id) => id !== controller));
+    expect(after.learners).toEqual([controller]);
+    // Still a broker of the cluster, serving and answering metadata.
+    await admin.createTopic({ name: 'after', partitions: 3, replicationFactor: 3 });
+  }, 60_000);
+
+  it('decommissioning a founding voter swaps it for a caught-up learner and it ends gone', async () => {
+    const { cluster, client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 't', partitions: 3, replicationFactor: 3 });
+    await cluster.join(4);
+    await until('broker 4 active', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    await admin.decommissionBroker(3);
+    await until('broker 3 gone', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 3)?.state === 'gone', 40_000);
+    const described = await admin.describeCluster();
+    expect(described.controllerGroup?.voters).toEqual([1, 2, 4]);
+    expect((await admin.describeTopic('t')).partitions.every((p) => !p.replicas.includes(3) && p.replicas.length === 3)).toBe(true);
+  }, 60_000);
+});
