@@ -22,6 +22,8 @@ import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
 import { RaftMux } from './raft/transport.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
+import { groupsTopic } from '../transport/protocol/groups.js';
+import { GroupService } from './groups/service.js';
 import { PushSubscriptions } from './server/subscriptions.js';
 
 /**
@@ -81,6 +83,7 @@ export class Broker implements AsyncDisposable {
   private service!: ControllerService;
   private lock!: DirLock;
   private readonly context: ServerContext;
+  private readonly groups: GroupService;
 
   private constructor(readonly config: BrokerConfig) {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
@@ -90,6 +93,17 @@ export class Broker implements AsyncDisposable {
       selfId: config.id,
       holdMs: brokerLimits.leaderBalanceHoldElectionTimeouts * config.electionTicks * config.tickMs,
       alive: () => this.aliveBrokers(),
+    });
+    this.groups = new GroupService({
+      brokerId: config.id,
+      metadata: () => this.controller.state,
+      metadataCaughtUp: () => this.controller.isCaughtUp(),
+      partition: (topic, partition) => this.partition(topic, partition),
+      controller: (operation, signal) => this.service.run(operation, signal),
+      aliveBrokers: () => this.aliveBrokers(),
+      askPeer: (id, method, body, signal) => this.peers.request(id, method, body, { signal }),
+      notLeader: (message, hint) => notLeader(this.context, message, hint),
+      electionTimeoutMaxMs: 2 * config.electionTicks * config.tickMs,
     });
     this.context = {
       brokerId: config.id,
@@ -101,6 +115,7 @@ export class Broker implements AsyncDisposable {
       metadataCaughtUp: () => this.controller.isCaughtUp(),
       aliveBrokers: () => this.aliveBrokers(),
       storageStatus: () => this.storageStatus(),
+      groups: this.groups,
       counters: this.counters,
     };
   }
@@ -194,7 +209,7 @@ export class Broker implements AsyncDisposable {
       idleTimeoutMs: brokerLimits.clientIdleMs,
       isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
-    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)) };
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)), clientHost: connection.remote.host };
     const current = session;
     this.sessions.add(current);
     this.connectionOf.set(current, connection);
@@ -327,7 +342,9 @@ export class Broker implements AsyncDisposable {
       mux: this.mux,
       prng: this.prng.fork(),
       timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      ...(descriptor.topic === groupsTopic ? { machine: this.groups.machineFor(descriptor.partition) } : {}),
       onLeadership: (writable, p) => {
+        if (p.topic === groupsTopic) this.groups.leadershipChanged(p, writable);
         this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);
       },
@@ -349,6 +366,7 @@ export class Broker implements AsyncDisposable {
     this.hosted.delete(group);
     this.stoppedReplicas.delete(group);
     this.balancer.leadershipChanged(partition, false, performance.now());
+    if (partition.topic === groupsTopic) this.groups.closed(partition);
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);
@@ -487,7 +505,7 @@ export class Broker implements AsyncDisposable {
   async maintain(options: { force?: boolean } = {}): Promise<void> {
     const nowMs = Date.now();
     await Promise.all([
-      ...[...this.hosted.values()].map((partition) => partition.maintain(nowMs).catch(() => 0)),
+      ...[...this.hosted.values()].map((partition) => partition.maintain(nowMs, options).catch(() => 0)),
       this.controller.maintain(nowMs, options).catch(() => 0),
     ]);
   }
@@ -613,6 +631,7 @@ export class Broker implements AsyncDisposable {
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
+    this.groups.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
