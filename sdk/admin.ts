@@ -4,6 +4,7 @@ import { methods, readTopicConfig, topicNameProblem, type DescribeClusterRespons
 import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
 import { retrying } from './retry.js';
+import { GroupAdmin, type GroupDescription, type GroupListing, type ResetOffsetsOptions } from './groups/group-admin.js';
 
 export interface CreateTopicOptions {
   name: string;
@@ -20,8 +21,32 @@ type Signal = { signal?: AbortSignal };
  * to the controller) and are retried through controller changes.
  */
 export class Admin {
+  private readonly groups: GroupAdmin;
+
   /** @internal Use `skein.admin()`. */
-  constructor(private readonly cluster: Cluster) {}
+  constructor(private readonly cluster: Cluster) {
+    this.groups = new GroupAdmin(cluster);
+  }
+
+  /** Every consumer group of the cluster, sorted by name, with its state and number of members. */
+  listGroups(options?: Signal): Promise<GroupListing[]> {
+    return this.groups.listGroups({ signal: callSignal(options, 'listGroups') });
+  }
+
+  /** A group's members (client ids, hosts, assignment) and, per partition of its topics, committed offset, end offset and lag. UNKNOWN_GROUP when there is none. */
+  describeGroup(name: string, options?: Signal): Promise<GroupDescription> {
+    return this.groups.describeGroup(name, { signal: callSignal(options, 'describeGroup') });
+  }
+
+  /** Moves a group's committed offsets (any direction); GROUP_NOT_EMPTY while it has members. */
+  resetOffsets(name: string, reset: ResetOffsetsOptions, options?: Signal): Promise<{ topic: string; partition: number; offset: number }[]> {
+    return this.groups.resetOffsets(name, reset, { signal: callSignal(options, 'resetOffsets') });
+  }
+
+  /** Forgets a group and its committed offsets; GROUP_NOT_EMPTY while it has members, UNKNOWN_GROUP when there is none. */
+  deleteGroup(name: string, options?: Signal): Promise<void> {
+    return this.groups.deleteGroup(name, { signal: callSignal(options, 'deleteGroup') });
+  }
 
   /**
    * Creates a topic and resolves once every partition has a leader, so a
