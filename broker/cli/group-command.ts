@@ -1,7 +1,7 @@
 import type { GroupDescription, GroupListing } from '../../sdk/index.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { groupNameProblem } from '../../transport/protocol/groups.js';
-import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs } from './args.js';
+import { actionAndName, boolFlag, intFlag, parseFlags, stringFlag, UsageError, type FlagSpecs } from './args.js';
 import { clientFlags, openClient, topicFlag } from './client-flags.js';
 import { parseFrom } from './consume-command.js';
 
@@ -18,15 +18,9 @@ const usage = 'skein group list | describe NAME | reset NAME --topic T [--partit
 
 export async function groupCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags, { positionals: true });
-  const [action, name, ...extra] = parsed.positionals;
-  if (boolFlag(parsed, 'help') || action === undefined) {
-    process.stdout.write(helpText(usage, 'Consumer group administration. A reset is refused while the group has members.', flags));
-    return boolFlag(parsed, 'help') ? 0 : 2;
-  }
-  if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
-  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
-  if (action === 'list' && name !== undefined) throw new UsageError(`group list takes no name, got ${quote(name)}`);
-  if (action !== 'list' && name === undefined) throw new UsageError(`group ${action} needs a group name`);
+  const words = actionAndName(parsed, { noun: 'group', usage, summary: 'Consumer group administration. A reset is refused while the group has members.', specs: flags }, actions);
+  if ('exitCode' in words) return words.exitCode;
+  const { action, name } = words;
   const problem = name === undefined ? null : groupNameProblem(name);
   if (problem !== null) throw new UsageError(problem);
   const reset = action === 'reset' ? resetSettings(parsed) : undefined;

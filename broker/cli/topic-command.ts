@@ -1,6 +1,6 @@
 import { brokerLimits } from '../../transport/limits.js';
 import type { TopicConfig, TopicMetadata } from '../../transport/protocol/messages.js';
-import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
+import { actionAndName, boolFlag, intFlag, parseFlags, quote, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
 import { checkTopicName, clientFlags, openClient } from './client-flags.js';
 
 const flags: FlagSpecs = {
@@ -18,16 +18,10 @@ const usage = 'skein topic create|describe|list|delete [NAME] [flags]';
 
 export async function topicCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags, { positionals: true });
-  const [action, name, ...extra] = parsed.positionals;
-  if (boolFlag(parsed, 'help') || action === undefined) {
-    process.stdout.write(helpText(usage, 'Topic administration.', flags));
-    return boolFlag(parsed, 'help') ? 0 : 2;
-  }
   // Everything the line says is checked before anything connects: a typo gets its answer at once, cluster or not.
-  if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
-  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
-  if (action === 'list' && name !== undefined) throw new UsageError(`topic list takes no name, got ${quote(name)}`);
-  if (action !== 'list' && name === undefined) throw new UsageError(`topic ${action} needs a topic name`);
+  const words = actionAndName(parsed, { noun: 'topic', usage, summary: 'Topic administration.', specs: flags }, actions);
+  if ('exitCode' in words) return words.exitCode;
+  const { action, name } = words;
   if (name !== undefined) checkTopicName(name);
   const create = action === 'create' ? createSettings(parsed) : undefined;
   const json = boolFlag(parsed, 'json');
