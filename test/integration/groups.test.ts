@@ -41,7 +41,8 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-describe('a group of skein consume processes over broker processes', () => {
+// Six processes on a two-core machine starve the suite's timing-sensitive tests: run it on its own (npm run test:groups-processes).
+describe.runIf(process.env.SKEIN_GROUPS_PROCESSES === '1')('a group of skein consume processes over broker processes', () => {
   it('processes everything through the SIGKILL of a consumer and of the coordinator broker, and its lag returns to zero', async () => {
     const cli = inject('cliPath');
     if (cli === null) throw new Error('the skein command was not bundled');
