@@ -37,7 +37,7 @@ const library = { 'sdk/index': 'sdk/index.ts', 'broker/index': 'broker/index.ts'
 const shared: Options = {
   target: 'node20',
   platform: 'node',
-  // Everything is bundled (cbor-x, p-retry): the package has no dependencies, so an
+  // Everything is bundled (cbor-x): the package has no dependencies, so an
   // install fetches one tarball and runs nothing, and the CommonJS build never
   // require()s an ESM-only module (Node 22.0-22.11 cannot).
   noExternal: [/.*/],

@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { sleep, withTimeout } from '../transport/abort.js';
+import { withTimeout } from '../transport/abort.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
 import { brokerLimits } from '../transport/limits.js';
+import { type RetryPolicy, type Verdict, retryLoop } from '../transport/retry.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
 import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
@@ -20,18 +21,12 @@ import { isNoSpace, probeWritable } from './log/files.js';
 import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import { Partition, partitionGroup } from './partition/partition.js';
-import { RaftMux } from './raft/transport.js';
+import { RaftMux } from './raft/mux.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
 import { groupsTopic } from '../transport/protocol/groups.js';
 import { GroupService } from './groups/service.js';
 import { PushSubscriptions } from './server/subscriptions.js';
 
-/**
- * One skein broker: a UDP endpoint serving clients and peers, its replica of
- * the metadata group, and its replicas of the partitions assigned to it.
- * Reconciles the partitions it hosts with the metadata as it changes, and
- * reports partition leadership it wins to the controller.
- */
 export interface BrokerCounters {
   connections: number;
   requests: number;
@@ -45,13 +40,45 @@ export interface BrokerCounters {
   /** Partition replicas opened and closed here (reconciling with the metadata, storage recovery, shutdown). */
   partitionsOpened: number;
   partitionsClosed: number;
+  /** Attempts of the broker's own metadata commands (registering, reporting a leadership) that failed, and commands given up. */
+  controllerCommandFailures: number;
+  controllerCommandsAbandoned: number;
+  /** Snapshot and retention passes of a replica that failed (a failing disk also stops the replica itself). */
+  maintenanceFailures: number;
 }
+
+/** How the broker retries its own metadata commands (transport/retry.ts runs the loop). */
+const controllerCommandRetryPolicy: RetryPolicy = {
+  retriesMax: brokerLimits.controllerCommandRetriesMax,
+  redirectsMax: 0,
+  backoffMsMin: brokerLimits.controllerCommandBackoffMsMin,
+  backoffMsMax: brokerLimits.controllerCommandBackoffMsMax,
+};
 
 /** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
 type Origin = Session | null;
 
+/**
+ * One skein broker: a UDP endpoint serving clients and peers, its replica of
+ * the metadata group, and its replicas of the partitions assigned to it.
+ * Reconciles the partitions it hosts with the metadata as it changes, and
+ * reports partition leadership it wins to the controller.
+ */
 export class Broker implements AsyncDisposable {
-  readonly counters: BrokerCounters = { connections: 0, requests: 0, errors: 0, acksNoneFailures: 0, peerRejected: 0, storageFailures: 0, storageRecoveries: 0, partitionsOpened: 0, partitionsClosed: 0 };
+  readonly counters: BrokerCounters = {
+    connections: 0,
+    requests: 0,
+    errors: 0,
+    acksNoneFailures: 0,
+    peerRejected: 0,
+    storageFailures: 0,
+    storageRecoveries: 0,
+    partitionsOpened: 0,
+    partitionsClosed: 0,
+    controllerCommandFailures: 0,
+    controllerCommandsAbandoned: 0,
+    maintenanceFailures: 0,
+  };
   /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
   private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
   private readonly refusedBy = new Set<number>();
@@ -452,32 +479,46 @@ export class Broker implements AsyncDisposable {
   /** Tells the controller this broker now leads a partition, until it is told or leadership moves on. */
   private async reportLeadership(partition: Partition): Promise<void> {
     const term = partition.raft.status().term;
-    for (let attempt = 0; attempt < 50 && !this.stopped; attempt++) {
+    const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
+    await this.commandRetried(`reporting its leadership of ${partition.topic}/${partition.partition}`, controllerCommandRetryPolicy, async () => {
       if (!partition.isLeader() || partition.raft.status().term !== term) return;
       const known = this.controller.state.topicById(partition.topicId)?.partitions[partition.partition];
       if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
-      try {
-        const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
-        await this.runCommand(command);
-        return;
-      } catch {
-        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
-      }
-    }
+      await this.runCommand(command);
+    });
   }
 
   /** Records this broker's advertised address in the metadata (peers and clients dial it). */
   private async register(): Promise<void> {
     const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
-    for (let attempt = 0; !this.stopped; attempt++) {
+    // Without it no peer or client can find this broker: retried for as long as the broker runs.
+    const policy = { ...controllerCommandRetryPolicy, retriesMax: Infinity };
+    await this.commandRetried('registering', policy, async (attemptNumber) => {
+      // A retry may follow an attempt that was applied but whose answer was lost.
       const known = this.controller.state.broker(me.id);
-      if (known !== undefined && known.host === me.host && known.port === me.port && attempt > 0) return;
-      try {
-        await this.runCommand({ type: 'registerBroker', broker: me });
-        return;
-      } catch {
-        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.lifetime.signal).catch(() => {});
-      }
+      if (attemptNumber > 1 && known !== undefined && known.host === me.host && known.port === me.port) return;
+      await this.runCommand({ type: 'registerBroker', broker: me });
+    });
+  }
+
+  /**
+   * Runs `attempt` (one of the broker's own metadata commands) until it is done, the retries run out or the broker
+   * stops. Whatever the failure, it is retried: the controller may be between leaders, and nobody else sends these.
+   * Each failure is counted; a command given up is counted and said once.
+   */
+  private async commandRetried(what: string, policy: RetryPolicy, attempt: (attemptNumber: number) => Promise<void>): Promise<void> {
+    const onFailure = (): Verdict => {
+      this.counters.controllerCommandFailures++;
+      return 'retry';
+    };
+    try {
+      // Without jitter: after a failover clients wait on the new leader's report, and a wait of up to twice the
+      // backoff would be theirs; one broker's commands are few and not in step with other brokers' anyway.
+      await retryLoop({ policy, signal: this.lifetime.signal, onFailure, random: () => 0 }, attempt);
+    } catch (error) {
+      if (this.lifetime.signal.aborted) return;
+      this.counters.controllerCommandsAbandoned++;
+      process.stderr.write(`skein broker ${this.config.id}: gave up ${what} after ${policy.retriesMax} retries: ${(error as Error)?.message ?? String(error)}\n`);
     }
   }
 
@@ -500,14 +541,12 @@ export class Broker implements AsyncDisposable {
    * Snapshots and retention for every replica here, as the broker does every
    * maintenanceEveryMs; `force` snapshots whatever the count since the last.
    * A failing disk surfaces through the replica itself, so a failure here
-   * only waits for the next round.
+   * is counted and waits for the next round.
    */
   async maintain(options: { force?: boolean } = {}): Promise<void> {
     const nowMs = Date.now();
-    await Promise.all([
-      ...[...this.hosted.values()].map((partition) => partition.maintain(nowMs, options).catch(() => 0)),
-      this.controller.maintain(nowMs, options).catch(() => 0),
-    ]);
+    const failed = (): void => void this.counters.maintenanceFailures++;
+    await Promise.all([...[...this.hosted.values()].map((partition) => partition.maintain(nowMs, options).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
   }
 
   // ------------------------------------------------------------------ storage failures

@@ -1,3 +1,4 @@
+import { hostPortKey } from '../transport/core/address.js';
 import { SkeinError } from '../transport/errors.js';
 import { brokerLimits, logLimits, transportLimits } from '../transport/limits.js';
 import { type BrokerInfo, type TopicConfig, readFlushPolicy } from '../transport/protocol/messages.js';
@@ -96,10 +97,10 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   // The metadata registers the advertised address and the other brokers dial the peers entry: two names for
   // one broker that disagree leave it registered where nobody can reach it.
   if (self.host !== advertise.host || self.port !== advertise.port) {
-    const given = settings.advertise === undefined ? ` (the default for --listen ${formatHostPort(listen)}; set --advertise)` : '';
+    const given = settings.advertise === undefined ? ` (the default for --listen ${hostPortKey(listen.host, listen.port)}; set --advertise)` : '';
     throw invalid(
-      `broker ${id} advertises ${formatHostPort(advertise)}${given}, but peers lists broker ${id} at ${formatHostPort(self)}: ` +
-        `clients and peers would be told one address and dial the other. Use --advertise ${formatHostPort(self)} or correct --peers`,
+      `broker ${id} advertises ${hostPortKey(advertise.host, advertise.port)}${given}, but peers lists broker ${id} at ${hostPortKey(self.host, self.port)}: ` +
+        `clients and peers would be told one address and dial the other. Use --advertise ${hostPortKey(self.host, self.port)} or correct --peers`,
     );
   }
   const electionTicks = settings.electionTicks === undefined ? brokerElectionTicksDefault : integer(settings.electionTicks, 'electionTicks', 3, 1000);
@@ -192,10 +193,6 @@ export function hostPort(value: unknown, name: string): HostPort {
   const portText = value.slice(colon + 1);
   if (!/^\d+$/.test(portText)) throw invalid(`${name} "${value}" has no valid port`);
   return { host, port: integer(Number(portText), `${name} port`, 0, 65_535) };
-}
-
-function formatHostPort({ host, port }: HostPort): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function defaultAdvertise(listen: HostPort): HostPort {

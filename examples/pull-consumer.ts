@@ -6,7 +6,7 @@
  *   SKEIN_BROKERS=127.0.0.1:9092 npm run example examples/pull-consumer.ts -- --max 10000
  */
 import { parseArgs } from 'node:util';
-import { Skein } from 'skein';
+import { isSkeinError, Skein } from 'skein';
 import { brokers, ordersTopic } from './orders.js';
 
 const { values } = parseArgs({ options: { max: { type: 'string', default: '10000' }, topic: { type: 'string', default: 'orders' } } });
@@ -18,24 +18,18 @@ await using consumer = skein.consumer({ topic: orders, from: 'earliest' });
 
 let seen = 0;
 let cents = 0;
-const idle = new AbortController();
-let idleTimer = setTimeout(() => idle.abort(), 2000);
+// The iterator long-polls for as long as the consumer is open: closing it ends the loop, here after two quiet seconds.
+const idle = setTimeout(() => void consumer.close(), 2000);
 try {
-  // Batches of records come from fetch(); iterating the consumer gives them one at a time.
-  while (seen < max && !idle.signal.aborted) {
-    const records = await consumer.fetch({ maxRecords: 1000, maxWaitMs: 500, signal: idle.signal });
-    if (records.length > 0) {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => idle.abort(), 2000);
-    }
-    for (const record of records) {
-      cents += record.value.amountCents;
-      if (++seen >= max) break;
-    }
+  for await (const record of consumer) {
+    idle.refresh();
+    cents += record.value.amountCents;
+    if (++seen >= max) break;
   }
 } catch (error) {
-  if (!idle.signal.aborted) throw error;
+  // The long poll that the idle close cut short.
+  if (!isSkeinError(error, 'CLIENT_CLOSED')) throw error;
 } finally {
-  clearTimeout(idleTimer);
+  clearTimeout(idle);
 }
 console.log(`read ${seen} orders worth ${(cents / 100).toFixed(2)}`);

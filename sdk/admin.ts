@@ -5,6 +5,7 @@ import { callSignal } from './check.js';
 import type { Cluster } from './cluster.js';
 import { retrying } from './retry.js';
 import { GroupAdmin, type GroupDescription, type GroupListing, type ResetOffsetsOptions } from './groups/group-admin.js';
+import { readDescribeClusterResponse, readMetadataResponse } from '../transport/protocol/responses.js';
 
 export interface CreateTopicOptions {
   name: string;
@@ -88,9 +89,8 @@ export class Admin {
   /** Names of all topics, sorted. */
   async listTopics(options?: Signal): Promise<string[]> {
     const signal = callSignal(options, 'listTopics');
-    const response = await this.cluster.callAny<{ topics?: { name: string }[] }>(methods.metadata, {}, { signal });
-    if (!Array.isArray(response?.topics)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed metadata response: topics must be a list' });
-    return response.topics.map((t) => String(t.name)).sort();
+    const response = readMetadataResponse(await this.cluster.callAny(methods.metadata, {}, { signal }));
+    return response.topics.map((t) => t.name).sort();
   }
 
   /** Deletes a topic and its records. UNKNOWN_TOPIC when there is none. */
@@ -104,9 +104,7 @@ export class Admin {
   /** The brokers of the cluster (with liveness as the controller sees it) and the controller. */
   async describeCluster(options?: Signal): Promise<DescribeClusterResponse> {
     const signal = callSignal(options, 'describeCluster');
-    const response = await this.cluster.callAny<DescribeClusterResponse>(methods.describeCluster, {}, { signal });
-    if (!Array.isArray(response?.brokers)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed describeCluster response: brokers must be a list' });
-    return response;
+    return readDescribeClusterResponse(await this.cluster.callAny(methods.describeCluster, {}, { signal }));
   }
 
   private async refresh(topics: string[], signal: AbortSignal | undefined): Promise<void> {

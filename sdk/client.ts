@@ -1,5 +1,5 @@
 import { SkeinError } from '../transport/errors.js';
-import { abortable } from './abort.js';
+import { abortable } from '../transport/abort.js';
 import { callSignal } from './check.js';
 import { Admin } from './admin.js';
 import { Cluster } from './cluster.js';

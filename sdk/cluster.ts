@@ -1,10 +1,12 @@
-import { SkeinError, isSkeinError, type ErrorCode } from '../transport/errors.js';
+import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
-import { formatAddress, type BrokerAddress, type ResolvedSkeinOptions } from './options.js';
+import { formatAddress, type BrokerAddress } from './address.js';
+import type { ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
+import { readMetadataResponse } from '../transport/protocol/responses.js';
 
 /** Which replica serves a partition request. */
 export type ReadFrom = 'leader' | 'follower';
@@ -29,9 +31,6 @@ export interface CallOptions {
   /** One attempt's wait for an answer; defaults to requestTimeoutMs. */
   timeoutMs?: number;
 }
-
-/** Failures after which the partition's leader may have moved: the cached metadata is suspect. */
-const staleLeaderCodes = new Set<ErrorCode>(['NOT_LEADER', 'LEADER_NOT_AVAILABLE', 'STORAGE_FULL', 'CONNECTION_CLOSED', 'CONNECTION_REFUSED', 'PEER_DEAD', 'TIMEOUT']);
 
 /**
  * The client's knowledge of the cluster and its routes to it: the connection
@@ -76,7 +75,7 @@ export class Cluster {
       const hint = leaderHintOf(error.details);
       if (hint !== null && this.metadata.applyHint(topic, partition, hint, where.brokerId ?? null)) return 'redirect';
     }
-    if (topic !== undefined && (staleLeaderCodes.has(error.code) || error.code === 'UNKNOWN_PARTITION')) this.metadata.invalidate(topic);
+    if (topic !== undefined && errorSemantics(error.code).staleMetadata === true) this.metadata.invalidate(topic);
     return error.retriable ? 'retry' : 'fatal';
   }
 
@@ -167,8 +166,8 @@ export class Cluster {
 
   private async probe(topic: string, partition: number, target: PartitionTarget, signal: AbortSignal): Promise<SkeinError | null> {
     try {
-      const response = await target.connection.request<MetadataResponse>(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
-      this.metadata.apply(checkMetadata(response), [topic], target.brokerId);
+      const response = await target.connection.request(methods.metadata, { topics: [topic] }, { signal, timeoutMs: sdkLimits.leaderProbeTimeoutMs });
+      this.metadata.apply(readMetadataResponse(response), [topic], target.brokerId);
       return null;
     } catch (error) {
       if (signal.aborted) return null;
@@ -286,7 +285,7 @@ export class Cluster {
         const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
         if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
-        const response = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
+        const response = readMetadataResponse(await connection.request(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
         const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
         if (!done) {
           finish();
@@ -340,7 +339,7 @@ export class Cluster {
     if (address === undefined) return response;
     try {
       const connection = await this.pool.get({ host: address.host, port: address.port });
-      const second = checkMetadata(await connection.request<MetadataResponse>(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
+      const second = readMetadataResponse(await connection.request(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
       return { ...response, topics: [...response.topics, ...second.topics], missing: second.missing };
     } catch {
       // The controller could not be asked: the first answer stands.
@@ -379,24 +378,4 @@ function noAnswer(lastError: unknown): SkeinError {
   return isSkeinError(lastError)
     ? lastError
     : new SkeinError('CONNECTION_REFUSED', { message: `no broker answered a metadata request: ${describeError(lastError)}`, cause: lastError });
-}
-
-/** A metadata answer is the peer's data: check its shape before the cache trusts it. */
-function checkMetadata(response: unknown): MetadataResponse {
-  const bad = (what: string): SkeinError => new SkeinError('PROTOCOL_VIOLATION', { message: `malformed metadata response: ${what}` });
-  if (typeof response !== 'object' || response === null) throw bad('not a map');
-  const r = response as Partial<MetadataResponse>;
-  if (!Array.isArray(r.brokers) || !Array.isArray(r.topics)) throw bad('brokers and topics must be lists');
-  for (const b of r.brokers) {
-    if (typeof b?.id !== 'number' || typeof b.host !== 'string' || typeof b.port !== 'number') throw bad('a broker needs id, host and port');
-  }
-  for (const t of r.topics) {
-    if (typeof t?.name !== 'string' || typeof t.topicId !== 'number' || !Array.isArray(t.partitions)) throw bad('a topic needs name, topicId and partitions');
-    for (const p of t.partitions) {
-      if (typeof p?.partition !== 'number' || (p.leader !== null && typeof p.leader !== 'number') || typeof p.leaderEpoch !== 'number' || !Array.isArray(p.replicas)) {
-        throw bad(`partition metadata of ${t.name} is malformed`);
-      }
-    }
-  }
-  return { clusterId: String(r.clusterId ?? ''), controllerId: typeof r.controllerId === 'number' ? r.controllerId : null, brokers: r.brokers, topics: r.topics, missing: Array.isArray(r.missing) ? r.missing : [] };
 }

@@ -2,8 +2,8 @@ import type { MessageChannel } from '../transport/channel.js';
 import { SkeinError } from '../transport/errors.js';
 import { methods, protocolVersion, type HelloResponse } from '../transport/protocol/messages.js';
 import { RpcChannel } from '../transport/rpc/index.js';
-import { abortable, withTimeout } from './abort.js';
-import { formatAddress, type BrokerAddress } from './options.js';
+import { abortable, withTimeout } from '../transport/abort.js';
+import { formatAddress, type BrokerAddress } from './address.js';
 
 /** Opens a reliable message channel to a broker (a transport Connection; in tests, an in-memory pair). */
 export type Dialer = (address: BrokerAddress, options: { signal: AbortSignal; timeoutMs: number }) => Promise<MessageChannel>;

@@ -2,10 +2,10 @@ import { isIP } from 'node:net';
 import type { Endpoint, EndpointOptions } from '../transport/endpoint.js';
 import { SkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
-import { createLossModel, lossModelFromEnv, parseLossSpec } from '../transport/loss/index.js';
+import { resolveLossModel } from '../transport/loss/index.js';
 import type { LossModel } from '../transport/loss/types.js';
 import type { Dialer } from './connection.js';
-import type { BrokerAddress } from './options.js';
+import type { BrokerAddress } from './address.js';
 
 /** Transport settings a client may tune (datagram size on loopback/LAN, congestion mode on lossy links, ...). */
 export type TransportOptions = Pick<
@@ -30,7 +30,8 @@ export function createDialer(options: { loss: LossModel | string | undefined; tr
   dial: Dialer;
   close: () => Promise<void>;
 } {
-  const loss = resolveLoss(options.loss);
+  // A spec string is parsed now, so a typo fails `new Skein()` with INVALID_CONFIG rather than the first connection.
+  const loss = resolveLossModel(options.loss, 'new Skein(): loss');
   // An IPv6 bootstrap list needs a udp6 socket; anything else binds IPv4.
   const host = options.bootstrap.some((b) => isIP(b.host) === 6) ? '::' : '0.0.0.0';
   let endpoint: Promise<Endpoint> | null = null;
@@ -58,16 +59,4 @@ export function createDialer(options: { loss: LossModel | string | undefined; tr
     await opened?.close();
   };
   return { dial, close };
-}
-
-/** A spec string is parsed now, so a typo fails `new Skein()` with INVALID_CONFIG rather than the first connection. */
-function resolveLoss(loss: LossModel | string | undefined): LossModel | null {
-  if (loss === undefined) return lossModelFromEnv();
-  if (typeof loss !== 'string') return loss;
-  try {
-    return createLossModel(parseLossSpec(loss));
-  } catch (error) {
-    if (error instanceof SkeinError) throw new SkeinError('INVALID_CONFIG', { message: `new Skein(): loss: ${error.message}`, cause: error });
-    throw error;
-  }
 }

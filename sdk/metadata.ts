@@ -1,7 +1,7 @@
 import { SkeinError } from '../transport/errors.js';
 import type { BrokerInfo, LeaderHint, MetadataResponse, PartitionMetadata, TopicMetadata } from '../transport/protocol/messages.js';
-import { abortable } from './abort.js';
-import type { BrokerAddress } from './options.js';
+import { abortable } from '../transport/abort.js';
+import type { BrokerAddress } from './address.js';
 
 interface CachedTopic {
   meta: TopicMetadata;

@@ -1,13 +1,8 @@
 import type { LossModel } from '../transport/loss/types.js';
 import type { TransportOptions } from './dial.js';
 import { sdkLimits } from '../transport/limits.js';
-import { describe, OptionReader } from './check.js';
-
-/** How to reach one broker. */
-export interface BrokerAddress {
-  host: string;
-  port: number;
-}
+import { type BrokerAddress, parseBrokerAddress } from './address.js';
+import { OptionReader } from './check.js';
 
 export interface SkeinOptions {
   /** Bootstrap brokers as "host:port" ("[::1]:9092" for IPv6). Any one of them is enough to find the rest. */
@@ -90,18 +85,4 @@ export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
 function readTransport(transport: unknown): TransportOptions {
   new OptionReader(transport, 'new Skein(): transport', 'INVALID_CONFIG', transportKnown);
   return { ...(transport as TransportOptions | undefined) };
-}
-
-/** Parses "host:port" or "[v6]:port"; returns what is wrong as a string. */
-export function parseBrokerAddress(entry: unknown): BrokerAddress | string {
-  if (typeof entry !== 'string') return `expected "host:port", got ${describe(entry)}`;
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(entry);
-  if (match === null) return `expected "host:port" (or "[ipv6]:port"), got ${describe(entry)}`;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return `port ${port} is outside 1-65535 in ${describe(entry)}`;
-  return { host: (match[1] ?? match[2])!, port };
-}
-
-export function formatAddress(address: BrokerAddress): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }

@@ -1,23 +1,17 @@
-import pRetry from 'p-retry';
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
-import { deadlineSignal } from './abort.js';
+import { type RetryPolicy, type Verdict, retryLoop } from '../transport/retry.js';
+import { withTimeout } from '../transport/abort.js';
 
-/** The backoff every retry loop of the SDK uses: exponential, capped, with jitter (x1-2). */
-export const backoff = {
-  minTimeout: sdkLimits.retryBackoffMsMin,
-  maxTimeout: sdkLimits.retryBackoffMsMax,
-  factor: 2,
-  randomize: true,
-} as const;
+export type { Verdict } from '../transport/retry.js';
 
-/**
- * What a failed attempt means for the next one:
- * - 'redirect': we learnt where to go (a NOT_LEADER hint we trust): retry at once;
- * - 'retry': transient (no leader yet, dead connection, timeout): back off, then retry;
- * - 'fatal': the error is the answer; surface it now.
- */
-export type Verdict = 'redirect' | 'retry' | 'fatal';
+/** How every retry of the SDK backs off and how far it goes (transport/retry.ts runs the loop). */
+export const sdkRetryPolicy: RetryPolicy = {
+  retriesMax: sdkLimits.retriesMax,
+  redirectsMax: sdkLimits.redirectsMax,
+  backoffMsMin: sdkLimits.retryBackoffMsMin,
+  backoffMsMax: sdkLimits.retryBackoffMsMax,
+};
 
 export interface RetryOptions {
   /** Names the operation in the TIMEOUT error ("produce to orders/3"). */
@@ -41,34 +35,23 @@ export interface RetryOptions {
  * signal; pass it down to every request.
  */
 export async function retrying<T>(options: RetryOptions, attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>): Promise<T> {
-  const { signal, dispose } = deadlineSignal({ signals: [options.signal], deadlineMs: options.deadlineMs, what: options.what });
+  const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });
+  const remainingMs = options.deadlineMs - Date.now();
+  // A deadline already passed allows no attempt (a timer would fire only after one had started).
+  const { signal, dispose } = remainingMs > 0 || options.signal?.aborted === true ? withTimeout(options.signal, remainingMs, timeout) : { signal: AbortSignal.abort(timeout()), dispose: () => {} };
   let lastError: unknown;
   let attempts = 0;
-  let redirects = 0;
-  let verdict: Verdict = 'fatal';
+  const policy = options.retriesMax === undefined ? sdkRetryPolicy : { ...sdkRetryPolicy, retriesMax: options.retriesMax };
   try {
-    return await pRetry(
-      async (attemptNumber) => {
-        attempts = attemptNumber;
-        try {
-          return await attempt(signal, attemptNumber);
-        } catch (error) {
-          lastError = error;
-          if (signal.aborted) throw error;
-          verdict = options.onFailure(error);
-          // p-retry refuses to retry non-Errors (as TypeErrors); keep the original for the caller.
-          throw error instanceof Error ? error : new SkeinError('INTERNAL', { message: String(error), cause: error });
-        }
-      },
-      {
-        ...backoff,
-        retries: options.retriesMax ?? sdkLimits.retriesMax,
-        signal,
-        // A trusted hint is a redirect, not a failure: no backoff and no retry consumed, up to a bound.
-        shouldConsumeRetry: () => !(verdict === 'redirect' && ++redirects <= sdkLimits.redirectsMax),
-        shouldRetry: () => verdict !== 'fatal' && !signal.aborted,
-      },
-    );
+    return await retryLoop({ policy, signal, onFailure: options.onFailure }, async (attemptNumber) => {
+      attempts = attemptNumber;
+      try {
+        return await attempt(signal, attemptNumber);
+      } catch (error) {
+        lastError = error;
+        throw error;
+      }
+    });
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (signal.aborted) {

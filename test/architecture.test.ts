@@ -27,8 +27,8 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const found: string[] = [];
-  for (const match of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-    found.push(match[1] ?? match[2]!);
+  for (const match of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm)) {
+    found.push(match[1] ?? match[2] ?? match[3]!);
   }
   return found;
 }
@@ -93,6 +93,93 @@ describe('layering', () => {
   });
 });
 
+/** The product file a relative specifier names ("./x.js" is x.ts, "./dir/index.js" or "./dir" its index.ts); null for a package. */
+function importedFile(file: string, specifier: string, known: ReadonlySet<string>): string | null {
+  const path = resolvedPath(file, specifier);
+  if (path === null) return null;
+  const stem = path.replace(/\.js$/, '');
+  return [`${stem}.ts`, join(stem, 'index.ts')].find((candidate) => known.has(candidate)) ?? null;
+}
+
+/** The strongly connected components of more than one file, or of a file that imports itself (Tarjan): each is an import cycle. */
+function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (file: string): void => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    onStack.add(file);
+    for (const next of graph.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(file, Math.min(low.get(file)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(file, Math.min(low.get(file)!, index.get(next)!));
+      }
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1 || graph.get(file)!.includes(file)) cycles.push(component.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return cycles;
+}
+
+describe('import cycles', () => {
+  it('no product file reaches itself through its imports, type-only imports included', () => {
+    const files = productFolders.flatMap(sourceFiles);
+    const known = new Set(files);
+    const graph = new Map(files.map((file) => [file, importsOf(file).flatMap((spec) => importedFile(file, spec, known) ?? [])]));
+    expect([...graph.values()].flat().length).toBeGreaterThan(500);
+    expect(importCycles(graph)).toEqual([]);
+  });
+
+  it('the check finds a cycle, also one through a type-only import, and the file that imports itself', () => {
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts', 'd.ts']],
+      ['d.ts', []],
+      ['e.ts', ['e.ts']],
+    ]);
+    expect(importCycles(graph)).toEqual([['a.ts', 'b.ts', 'c.ts'], ['e.ts']]);
+    // sdk/cluster.ts has `import type { ResolvedSkeinOptions } from './options.js'`: type-only edges are edges.
+    expect(importsOf(join('sdk', 'cluster.ts'))).toContain('./options.js');
+  });
+});
+
+/**
+ * Where time comes only from a Clock (transport/clock.ts, the one file that reads the globals): the
+ * rule of the README's "How it is built". sdk/ and the rest of broker/ join the list as they adopt it.
+ */
+const clockFolders = ['transport', 'broker/raft', 'broker/log'];
+const clockCalls = [/\bDate\.now\s*\(/, /\bperformance\.now\s*\(/, /\bset(Timeout|Interval)\s*\(/];
+
+function withoutComments(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+}
+
+describe('one clock', () => {
+  it('shells read the time and set timers through a Clock only', () => {
+    const files = clockFolders.flatMap(sourceFiles).filter((file) => file !== join('transport', 'clock.ts'));
+    expect(files.length).toBeGreaterThan(50);
+    for (const file of files) {
+      const text = withoutComments(file);
+      for (const pattern of clockCalls) expect([file, pattern.source, pattern.test(text)]).toEqual([file, pattern.source, false]);
+    }
+  });
+});
+
 const pureCores = ['transport/core', 'broker/raft/core', 'broker/groups/core', 'broker/cluster/core'];
 const forbiddenImports = /^(node:)?(dgram|net|fs|fs\/promises|timers|timers\/promises|child_process|worker_threads|perf_hooks|crypto|os|cluster|http|https)$/;
 const forbiddenCalls = [
@@ -116,7 +203,7 @@ describe('protocol cores are pure', () => {
           const layer = resolvedLayer(file, spec);
           if (layer !== null) expect([file, spec, layer]).not.toEqual([file, spec, 'sdk']);
         }
-        const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+        const text = withoutComments(file);
         for (const pattern of forbiddenCalls) {
           expect([file, pattern.source, pattern.test(text)]).toEqual([file, pattern.source, false]);
         }

@@ -1,3 +1,6 @@
+import { setMaxListeners } from 'node:events';
+import { systemClock } from './clock.js';
+
 /**
  * AbortSignal plumbing shared by the SDK and the broker (which may not import
  * each other): undici's rule, a call aborted by its signal rejects with
@@ -73,33 +76,58 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 
 /**
  * A signal that aborts when `signal` does (with its reason) or after
- * `timeoutMs` (with `reason()`), whichever comes first. Call `dispose()` when
- * done. Written by hand because Node 20's AbortSignal.any holds its sources
- * weakly: an AbortSignal.timeout() passed to it can be garbage-collected and
- * then never fires. Also the stand-in for AbortSignal.timeout (no `signal`):
- * Node's runs on an internal timer that a simulated clock (test/sim/cluster)
- * cannot replace.
+ * `timeoutMs` (with `reason()`), whichever comes first; never by time when
+ * `timeoutMs` is beyond a timer's range (Infinity). Call `dispose()` when
+ * done. Written by hand because Node 20's AbortSignal.any
+ * holds its sources weakly: an AbortSignal.timeout() passed to it can be
+ * garbage-collected and then never fires. Also the stand-in for
+ * AbortSignal.timeout (no `signal`): Node's runs on an internal timer that a
+ * simulated clock (test/sim/cluster) cannot replace.
  */
 export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number, reason: () => unknown): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const onAbort = (): void => {
-    clearTimeout(timer);
+    cancelTimer();
     controller.abort(signal!.reason);
   };
   let stopListening = (): void => {};
-  const timer = setTimeout(() => {
-    stopListening();
-    controller.abort(reason());
-  }, timeoutMs);
-  if (signal?.aborted) onAbort();
-  else if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
+  let cancelTimer = (): void => {};
+  if (signal?.aborted) {
+    controller.abort(signal.reason);
+  } else {
+    // A timer past 2^31-1 ms would fire at once (Node clamps it to 1 ms): no deadline that far is kept by time.
+    if (!(timeoutMs > timerDelayMsMax)) {
+      cancelTimer = systemClock.after(timeoutMs, () => {
+        stopListening();
+        controller.abort(reason());
+      });
+    }
+    if (signal !== undefined) stopListening = whenAborted(signal, onAbort);
+  }
   return {
     signal: controller.signal,
     dispose: () => {
-      clearTimeout(timer);
+      cancelTimer();
       stopListening();
     },
   };
+}
+
+/** The longest delay a Node timer keeps (a 32-bit signed count of milliseconds). */
+const timerDelayMsMax = 2 ** 31 - 1;
+
+/**
+ * A controller whose signal every call in flight of one owner listens to (a
+ * producer's, consumer's or command's close). Calls that take a signal pass it
+ * to the platform too (AbortSignal.any, fetch-like APIs), which registers
+ * listeners whenAborted cannot share; each goes when its call settles, and the
+ * in-flight limits bound how many there are, so Node's warning at 11 would be
+ * a false "memory leak" report on any busy producer.
+ */
+export function sharedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** Sleeps `ms`, or rejects with `signal.reason` when the signal aborts first. */
@@ -107,13 +135,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<void>((resolve, reject) => {
     let stopListening = (): void => {};
-    const timer = setTimeout(() => {
+    const cancelTimer = systemClock.after(ms, () => {
       stopListening();
       resolve();
-    }, ms);
+    });
     if (signal !== undefined) {
       stopListening = whenAborted(signal, () => {
-        clearTimeout(timer);
+        cancelTimer();
         reject(signal.reason);
       });
     }

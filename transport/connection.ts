@@ -1,14 +1,15 @@
 import type { MessageChannel } from './channel.js';
-import type { ConnectionCore } from './core/connection.js';
+import type { Clock } from './clock.js';
+import type { ConnectionCore } from './core/connection-core.js';
 import type { ConnectionStats } from './core/stats.js';
 import { SkeinError } from './errors.js';
 import { transportLimits } from './limits.js';
 
 export type { ConnectionStats } from './core/stats.js';
 
-/** What a Connection needs from its Endpoint: the clock and a nudge to run the send loop. */
+/** What a Connection needs from its Endpoint: its clock and a nudge to run the send loop. */
 export interface ConnectionDriver {
-  nowMs(): number;
+  readonly clock: Clock;
   /** Something changed (data queued, credit freed, close asked): run the endpoint's loop soon. */
   wake(): void;
   /** Messages are waiting for a handler that was just set: deliver them on the next turn. */
@@ -187,14 +188,14 @@ export class Connection implements MessageChannel {
         this.core.adjustSendExtra(-waiter.message.length);
         waiter.reject(error);
       }
-      this.core.close(this.driver.nowMs());
+      this.core.close(this.driver.clock.nowMs());
       this.driver.wake();
     }
     return this.closedPromise;
   }
 
   stats(): ConnectionStats {
-    return this.core.stats(this.driver.nowMs());
+    return this.core.stats(this.driver.clock.nowMs());
   }
 
   // ------------------------------------------------------------ driven by the endpoint

@@ -2,17 +2,20 @@ import { createHmac, randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP } from 'node:net';
+import { sleep } from './abort.js';
+import { type Clock, systemClock } from './clock.js';
 import { Connection, type ConnectionDriver } from './connection.js';
-import type { EndpointCoreOptions } from './core/config.js';
-import { type ConnectionCore, type PeerAddress, peerAddress } from './core/connection.js';
-import { EndpointCore } from './core/endpoint.js';
+import type { EndpointCoreOptions } from './core/endpoint-settings.js';
+import { type PeerAddress, peerAddress } from './core/address.js';
+import type { ConnectionCore } from './core/connection-core.js';
+import { EndpointCore } from './core/endpoint-core.js';
 import type { CoreEnvironment } from './core/environment.js';
 import type { EndpointCoreStats, EndpointDropCounters } from './core/stats.js';
 import { SkeinError } from './errors.js';
 import { HeldDatagrams } from './held-datagrams.js';
 import { kernelReceiveDrops } from './kernel-drops.js';
 import { transportLimits } from './limits.js';
-import { createLossModel, lossModelFromEnv, parseLossSpec } from './loss/index.js';
+import { resolveLossModel } from './loss/index.js';
 import type { LossModel, LossSide, LossStats } from './loss/types.js';
 import { SendSlab } from './send-slab.js';
 
@@ -81,12 +84,6 @@ function lookupFast(address: string, family: unknown, callback: (error: Error | 
   dnsLookup(address, family as number, callback as (error: Error | null, address: string, family: number) => void);
 }
 
-function resolveLoss(loss: LossModel | string | null | undefined): LossModel | null {
-  if (loss === undefined) return lossModelFromEnv();
-  if (loss === null) return null;
-  return typeof loss === 'string' ? createLossModel(parseLossSpec(loss)) : loss;
-}
-
 const nodeEnvironment: CoreEnvironment = {
   mac: (key, data) => createHmac('sha256', key).update(data).digest(),
   randomFill: (out) => {
@@ -102,13 +99,14 @@ interface PendingConnect {
 
 /**
  * One UDP socket serving many connections: the only place that touches
- * node:dgram, timers and the clock. It feeds the pure EndpointCore with
- * datagrams and the time, sends what the core hands back (paced by the core,
- * batched once per event-loop turn), and keeps exactly one timer armed for
- * the earliest deadline of all connections.
+ * node:dgram, and the one clock of its connections. It feeds the pure
+ * EndpointCore with datagrams and the time, sends what the core hands back
+ * (paced by the core, batched once per event-loop turn), and keeps exactly
+ * one timer armed for the earliest deadline of all connections.
  */
 export class Endpoint implements ConnectionDriver {
   readonly address: { readonly host: string; readonly port: number };
+  readonly clock: Clock = systemClock;
   private readonly core: EndpointCore;
   private readonly socket: dgram.Socket;
   private readonly family: 'udp4' | 'udp6';
@@ -124,11 +122,12 @@ export class Endpoint implements ConnectionDriver {
   private readonly acceptedBeforeHandler: Connection[] = [];
   private flushScheduled = false;
   /** When the latest turn of the loop started (the socket was read just before it). */
-  private lastTurnMs = performance.now();
+  private lastTurnMs = this.clock.nowMs();
   /** Datagrams read since the last look at whether a stall's backlog is drained, and when the catch-up began. */
   private readsSinceCheck = 0;
   private catchUpStartedMs = 0;
-  private timer: NodeJS.Timeout | null = null;
+  /** Cancels the armed timer (null: none is armed). */
+  private cancelTimer: (() => void) | null = null;
   private timerDeadlineMs = Infinity;
   private closing: Promise<void> | null = null;
   private socketClosed = false;
@@ -142,7 +141,7 @@ export class Endpoint implements ConnectionDriver {
     this.loss = loss;
     this.lossOnSend = loss !== null && lossSide !== 'receive';
     this.lossOnReceive = loss !== null && lossSide !== 'send';
-    this.slab = new SendSlab(slabBytes, core.config.datagramBytes);
+    this.slab = new SendSlab(slabBytes, core.settings.datagramBytes);
     const bound = socket.address();
     this.address = { host: bound.address, port: bound.port };
     socket.on('message', this.onMessage);
@@ -164,7 +163,7 @@ export class Endpoint implements ConnectionDriver {
     if (options.loss !== undefined && options.lossModel !== undefined) {
       throw new SkeinError('INVALID_CONFIG', { message: 'set loss or lossModel, not both' });
     }
-    const loss = resolveLoss(options.loss ?? options.lossModel);
+    const loss = resolveLossModel(options.loss ?? options.lossModel);
     const family = isIP(host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket({
       type: family,
@@ -221,11 +220,11 @@ export class Endpoint implements ConnectionDriver {
     const host = await this.resolveHost(peer.host);
     if (signal?.aborted) throw new SkeinError('ABORTED', { cause: signal.reason });
     if (this.closing !== null) throw new SkeinError('ENDPOINT_CLOSED', { message: 'the endpoint is closed' });
-    const core = this.core.connect(this.nowMs(), host, peer.port, timeoutMs);
+    const core = this.core.connect(this.clock.nowMs(), host, peer.port, timeoutMs);
     const connection = new Connection(core, this);
     this.shells.set(core, connection);
     const opened = new Promise<Connection>((resolve, reject) => {
-      const onAbort = (): void => core.close(this.nowMs(), new SkeinError('ABORTED', { cause: signal?.reason }));
+      const onAbort = (): void => core.close(this.clock.nowMs(), new SkeinError('ABORTED', { cause: signal?.reason }));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.connects.set(core, { resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) });
     });
@@ -308,10 +307,10 @@ export class Endpoint implements ConnectionDriver {
   }
 
   private async shutDown(): Promise<void> {
-    this.core.closeAll(this.nowMs(), new SkeinError('ENDPOINT_CLOSED', { message: 'the endpoint closed' }));
+    this.core.closeAll(this.clock.nowMs(), new SkeinError('ENDPOINT_CLOSED', { message: 'the endpoint closed' }));
     this.flush();
     // Give the CLOSE datagrams a moment to leave the socket's queue before it is torn down.
-    for (let i = 0; i < 50 && this.socket.getSendQueueCount() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    for (let i = 0; i < 50 && this.socket.getSendQueueCount() > 0; i++) await sleep(2);
     this.clearTimer();
     this.held.clear();
     this.lastSocketFacts = this.socketFacts();
@@ -320,10 +319,6 @@ export class Endpoint implements ConnectionDriver {
   }
 
   // ------------------------------------------------------------ ConnectionDriver
-
-  nowMs(): number {
-    return performance.now();
-  }
 
   wake(): void {
     if (this.flushScheduled || this.socketClosed) return;
@@ -339,7 +334,7 @@ export class Endpoint implements ConnectionDriver {
   // ------------------------------------------------------------ the loop
 
   private readonly onMessage = (message: Buffer, remote: dgram.RemoteInfo): void => {
-    const nowMs = performance.now();
+    const nowMs = this.clock.nowMs();
     // The armed timer's deadline stands for the earliest one here: settling every connection's per datagram would cost.
     this.noteTurn(nowMs, this.timerDeadlineMs);
     this.readsSinceCheck++;
@@ -366,12 +361,12 @@ export class Endpoint implements ConnectionDriver {
   private readonly flushFromImmediate = (): void => {
     this.flushScheduled = false;
     // A turn's immediates run right after it polled the socket: the moment to see whether it was emptied.
-    if (!this.core.isListening) this.checkCaughtUp(performance.now());
+    if (!this.core.isListening) this.checkCaughtUp(this.clock.nowMs());
     this.flush();
   };
 
   private readonly flushFromTimer = (): void => {
-    this.timer = null;
+    this.cancelTimer = null;
     this.timerDeadlineMs = Infinity;
     this.flush();
   };
@@ -408,7 +403,7 @@ export class Endpoint implements ConnectionDriver {
   private flush(): void {
     if (this.socketClosed) return;
     const core = this.core;
-    let nowMs = performance.now();
+    let nowMs = this.clock.nowMs();
     this.noteTurn(nowMs, core.pollTimeout());
     this.releaseHeld(nowMs);
     if (core.pollTimeout() <= nowMs) core.handleTimeout(nowMs);
@@ -416,9 +411,9 @@ export class Endpoint implements ConnectionDriver {
       const events = this.dispatchEvents();
       const sent = this.transmit(nowMs);
       if (events === 0 && sent === 0) break;
-      nowMs = performance.now();
+      nowMs = this.clock.nowMs();
     }
-    this.armTimer(performance.now());
+    this.armTimer(this.clock.nowMs());
   }
 
   private releaseHeld(nowMs: number): void {
@@ -529,15 +524,15 @@ export class Endpoint implements ConnectionDriver {
       return;
     }
     // A timer already set for an earlier time will run the loop, which re-arms: no need to touch it.
-    if (this.timer !== null && this.timerDeadlineMs <= deadline) return;
+    if (this.cancelTimer !== null && this.timerDeadlineMs <= deadline) return;
     this.clearTimer();
     this.timerDeadlineMs = deadline;
-    this.timer = setTimeout(this.flushFromTimer, Math.max(1, Math.ceil(deadline - nowMs)));
+    this.cancelTimer = this.clock.after(Math.max(1, Math.ceil(deadline - nowMs)), this.flushFromTimer);
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
     this.timerDeadlineMs = Infinity;
   }
 }

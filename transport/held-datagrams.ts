@@ -1,4 +1,4 @@
-import type { PeerAddress } from './core/connection.js';
+import type { PeerAddress } from './core/address.js';
 
 /** A datagram the loss model holds back (delay, jitter, reordering, a rate cap) until `dueMs`. */
 export interface HeldDatagram {

@@ -20,9 +20,9 @@ export {
   type RpcHandler,
   type RpcHandlerContext,
   type RpcRequestOptions,
-  type RpcScheduler,
   type RpcStats,
 } from './rpc/index.js';
+export { systemClock, type Clock, type TimerOptions } from './clock.js';
 export type { MessageChannel } from './channel.js';
 export { Endpoint, type EndpointOptions, type EndpointStats } from './endpoint.js';
 export { Connection, type ConnectionStats } from './connection.js';

@@ -87,9 +87,8 @@ export const transportLimits = {
   /**
    * ...and at most this many datagrams: a Node receiver's cost is per packet, and a window of more packets than
    * it handles in a few milliseconds only queues them in its socket buffer, where every resend waits behind the
-   * queue while the data after a hole is held. Measured on loopback (bench:transport): 1200 B datagrams at 5% / 10%
-   * loss went from 0.82 / 0.82 of lossless with a 2 MiB window to 0.88–0.91 / 0.85–0.89 with 800 datagrams;
-   * 8 KiB datagrams still want the 2 MiB (a 1 MiB window lowered their lossless goodput by a fifth).
+   * queue while the data after a hole is held. Large datagrams still want the byte window (bench:transport; the
+   * figures are in the README's benchmarks).
    */
   fixedWindowPacketsDefault: 800,
   /** Pacer bucket: this many ms of the pacing rate, between these many datagrams. */
@@ -289,8 +288,8 @@ export const brokerLimits = {
   /**
    * A broker's connections (peer links and clients) with something unanswered and nothing heard for this long
    * are dead. A restarted broker no longer knows the connections others had to it, and without this the
-   * links they dialled stayed silent until the 30 s idle timeout: measured, a SIGKILLed and restarted
-   * broker got its preferred leadership back 28 s after the restart, its partitions unreplicated to it till then.
+   * links they dialled stayed silent until the idle timeout: a SIGKILLed and restarted broker got its
+   * preferred leaderships back only then, its partitions unreplicated to it till then.
    */
   deadPeerTimeoutMs: 5_000,
   /**
@@ -301,6 +300,15 @@ export const brokerLimits = {
   clientIdleMs: 600_000,
   /** A broker's own metadata commands (registering itself, reporting a leadership) wait this long before retrying. */
   controllerCommandTimeoutMs: 5_000,
+  /**
+   * A partition leadership is reported to the controller again this many times after a failure (an election
+   * of the controller, a lost answer) before it is given up, counted and said: the next leadership change
+   * reports afresh. Registering the broker is retried for as long as it runs, since nothing else would.
+   */
+  controllerCommandRetriesMax: 50,
+  /** Backoff between those retries: exponential from min to max (without jitter, see Broker.commandRetried). */
+  controllerCommandBackoffMsMin: 100,
+  controllerCommandBackoffMsMax: 2_000,
   /** Broker ids are 1..brokerIdMax (two bytes, as ports are). */
   brokerIdMax: 65_535,
   topicNameBytesMax: 249,
@@ -308,8 +316,8 @@ export const brokerLimits = {
   partitionsPerTopicMax: 1024,
   /**
    * Topics and partitions in a cluster, and partition replicas one broker hosts. Each replica is a Raft
-   * group with its own files, timers and fsyncs; a broker takes ~10 ms to open one, so creating (or
-   * restarting with) thousands is tens of seconds of work. createTopic beyond them: LIMIT_EXCEEDED.
+   * group with its own files, timers and fsyncs, opened one at a time, so creating (or restarting with)
+   * thousands is a long wait (bench:partition-churn). createTopic beyond them: LIMIT_EXCEEDED.
    */
   topicsMax: 10_000,
   partitionsMax: 50_000,
@@ -340,6 +348,9 @@ export const brokerLimits = {
   /** A peer secret is at least this long (bytes of UTF-8), so it cannot be guessed. */
   peerSecretBytesMin: 16,
   peerSecretBytesMax: 1024,
+  /** A peer link that failed to dial is dialled again after this long, doubling with each failure up to the max. */
+  peerRedialBackoffMsMin: 50,
+  peerRedialBackoffMsMax: 2_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
   /**
@@ -504,8 +515,8 @@ export const sdkLimits = {
   connectTimeoutMsDefault: 10_000,
   /**
    * A broker connection with a request unanswered and nothing heard for this long is declared dead, so a
-   * SIGKILLed leader's in-flight produces fail over in seconds instead of after the 30 s idle timeout
-   * (measured: 1.5M records produced while a leader was SIGKILLed stalled every partition ~30 s).
+   * SIGKILLed leader's in-flight produces fail over in seconds instead of after the idle timeout, which
+   * stalled every partition a killed leader had led.
    */
   brokerDeadPeerTimeoutMsDefault: 5_000,
   /**
@@ -573,6 +584,9 @@ assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPac
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
+assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
+assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
+assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');

@@ -1,4 +1,4 @@
-import { setMaxListeners } from 'node:events';
+import { sharedAbortController } from '../../transport/abort.js';
 import { Skein } from '../../sdk/index.js';
 import { topicNameProblem } from '../../transport/protocol/messages.js';
 import type { FlagSpecs, ParsedFlags } from './args.js';
@@ -36,9 +36,8 @@ export function openClient(parsed: ParsedFlags, clientId: string): Skein {
 
 /** Resolves on the first SIGINT/SIGTERM, so a long-running command can stop cleanly. */
 export function interrupted(): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
   // Every send or fetch in flight listens to it; they let go when they settle.
-  setMaxListeners(0, controller.signal);
+  const controller = sharedAbortController();
   const stop = (): void => controller.abort(new Error('interrupted'));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

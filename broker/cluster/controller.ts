@@ -4,7 +4,7 @@ import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
-import type { RaftMux } from '../raft/transport.js';
+import type { RaftMux } from '../raft/mux.js';
 import { LogReplica, type RaftTiming } from '../replica/log-replica.js';
 import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readMetadataSnapshot } from './commands.js';
 import { type CommandResult, type MetadataCommand, MetadataState, type MetadataSnapshot } from './metadata-state.js';

@@ -65,9 +65,7 @@ export interface PeerLinksOptions {
   incarnation: number;
 }
 
-const backoffMinMs = 50;
 const addressCheckEveryMs = 5_000;
-const backoffMaxMs = 2_000;
 
 export class PeerLinks {
   readonly counters: PeerCounters = { raftSent: 0, raftDropped: 0, dials: 0, dialFailures: 0, restartsSeen: 0 };
@@ -130,7 +128,7 @@ export class PeerLinks {
     const rpc = link.rpc;
     link.rpc = null;
     link.retryAtMs = 0;
-    link.backoffMs = backoffMinMs;
+    link.backoffMs = brokerLimits.peerRedialBackoffMsMin;
     void rpc?.close().catch(() => {});
   }
 
@@ -161,7 +159,7 @@ export class PeerLinks {
   private link(id: number): Link {
     let link = this.links.get(id);
     if (link === undefined) {
-      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: backoffMinMs, heardAtMs: -Infinity, incarnation: null };
+      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: brokerLimits.peerRedialBackoffMsMin, heardAtMs: -Infinity, incarnation: null };
       this.links.set(id, link);
     }
     return link;
@@ -248,7 +246,7 @@ export class PeerLinks {
           });
         }
         link.rpc = rpc;
-        link.backoffMs = backoffMinMs;
+        link.backoffMs = brokerLimits.peerRedialBackoffMsMin;
         if (connection.answeredFrom !== null) {
           this.options.onNotice?.(
             `broker ${id}, dialled at ${address.host}:${address.port}, answers from ${connection.answeredFrom}:${address.port} (its host replies from another of its addresses; accepted)`,
@@ -262,7 +260,7 @@ export class PeerLinks {
       .catch((error: unknown) => {
         this.counters.dialFailures++;
         link.retryAtMs = performance.now() + link.backoffMs;
-        link.backoffMs = Math.min(link.backoffMs * 2, backoffMaxMs);
+        link.backoffMs = Math.min(link.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
         throw error;
       })
       .finally(() => {

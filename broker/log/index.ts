@@ -6,6 +6,6 @@
 export { PartitionLog } from './partition-log.js';
 export type { AppendResult, LogStats, ReadOptions, ReadResult, RetentionResult } from './partition-log.js';
 export type { FlushPolicy, PartitionLogOptions, RetentionPolicy } from './options.js';
-export type { RecoveryReport } from './recovery.js';
+export type { RecoveryReport } from './crash-recovery.js';
 export type { ResetPoint } from './formats.js';
 export type { LogPoint } from './flusher.js';

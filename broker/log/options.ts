@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { logLimits } from '../../transport/limits.js';
 
@@ -42,8 +43,8 @@ export interface PartitionLogOptions {
   verifyOnAppend?: boolean;
   /** Check every payload byte's checksum when serving from disk (default true), so bytes damaged at rest are never served. */
   verifyOnRead?: boolean;
-  /** Milliseconds since the epoch; injectable for age-based rolling and retention in tests. */
-  clock?: () => number;
+  /** Ages segments for rolling and retention (its epochMs) and runs the flush timer; default systemClock. */
+  clock?: Clock;
   /** Called whenever the durable point advances (after an fsync completes). */
   onDurable?: (point: { index: number; offset: number }) => void;
 }
@@ -58,7 +59,7 @@ export interface ResolvedOptions {
   tailCacheBytes: number;
   verifyOnAppend: boolean;
   verifyOnRead: boolean;
-  clock: () => number;
+  clock: Clock;
   onDurable: (point: { index: number; offset: number }) => void;
 }
 
@@ -101,7 +102,7 @@ export function resolveOptions(options: PartitionLogOptions): ResolvedOptions {
     tailCacheBytes: integer(options.tailCacheBytes, 'tailCacheBytes', 0, logLimits.tailCacheBytesMax, logLimits.tailCacheBytesDefault),
     verifyOnAppend: options.verifyOnAppend ?? true,
     verifyOnRead: options.verifyOnRead ?? true,
-    clock: options.clock ?? Date.now,
+    clock: options.clock ?? systemClock,
     onDurable: options.onDurable ?? (() => {}),
   };
 }

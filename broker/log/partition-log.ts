@@ -11,8 +11,8 @@ import { SEGMENT_HEADER_BYTES, encodeCleanMarker } from './formats.js';
 import type { ResetPoint } from './formats.js';
 import { resolveOptions } from './options.js';
 import type { PartitionLogOptions, ResolvedOptions } from './options.js';
-import { recoverDirectory, resetDirectory } from './recovery.js';
-import type { RecoveryReport } from './recovery.js';
+import { recoverDirectory, resetDirectory } from './crash-recovery.js';
+import type { RecoveryReport } from './crash-recovery.js';
 import { Segment } from './segment.js';
 import { scanSegment } from './segment-scan.js';
 import { TailCache } from './tail-cache.js';
@@ -85,7 +85,7 @@ export class PartitionLog implements AsyncDisposable {
   private readonly cache: TailCache;
   private readonly flusher: Flusher;
   private recordsSinceFlush = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private cancelTimer: (() => void) | null = null;
   private failure: SkeinError | null = null;
   /** Set when close() starts: no more writes; reads keep working until the files are closed. */
   private closing = false;
@@ -107,10 +107,10 @@ export class PartitionLog implements AsyncDisposable {
       onFailure: (error) => this.fail(error),
     });
     if (Number.isFinite(options.flush.everyMs)) {
-      this.timer = setInterval(() => {
+      const flushIfBehind = (): void => {
         if (this.lastIndex() !== this.flusher.durable.index) this.flushInBackground();
-      }, options.flush.everyMs);
-      this.timer.unref();
+      };
+      this.cancelTimer = options.clock.every(options.flush.everyMs, flushIfBehind, { keepAlive: false });
     }
   }
 
@@ -125,7 +125,7 @@ export class PartitionLog implements AsyncDisposable {
     attempt('create directory', resolved.dir, () => mkdirSync(resolved.dir, { recursive: true }));
     const lock = DirLock.acquire(resolved.dir);
     try {
-      const recovered = recoverDirectory({ dir: resolved.dir, indexIntervalBytes: resolved.indexIntervalBytes, nowMs: resolved.clock() });
+      const recovered = recoverDirectory({ dir: resolved.dir, indexIntervalBytes: resolved.indexIntervalBytes, epochMs: resolved.clock.epochMs() });
       return new PartitionLog(resolved, lock, recovered);
     } catch (error) {
       lock.release();
@@ -322,7 +322,7 @@ export class PartitionLog implements AsyncDisposable {
     for (const [name, value] of Object.entries(point)) {
       if (!Number.isSafeInteger(value) || value < 0) throw invalidArgument(`resetTo: ${name} ${value} is not a safe non-negative integer`);
     }
-    const fresh = resetDirectory(this.options.dir, this.segments, point, { indexIntervalBytes: this.options.indexIntervalBytes, nowMs: this.options.clock() });
+    const fresh = resetDirectory(this.options.dir, this.segments, point, { indexIntervalBytes: this.options.indexIntervalBytes, epochMs: this.options.clock.epochMs() });
     this.segments = [fresh];
     this.loaded = [];
     this.cache.clear();
@@ -436,9 +436,9 @@ export class PartitionLog implements AsyncDisposable {
    * committed index so nothing a follower may still need from this log is
    * lost). Durable on return.
    */
-  enforceRetention(options: { nowMs?: number; beforeIndex?: number } = {}): RetentionResult {
+  enforceRetention(options: { epochMs?: number; beforeIndex?: number } = {}): RetentionResult {
     this.writable();
-    const nowMs = options.nowMs ?? this.options.clock();
+    const nowMs = options.epochMs ?? this.options.clock.epochMs();
     const beforeIndex = options.beforeIndex ?? Infinity;
     const { bytes: keepBytes, ms: keepMs } = this.options.retention;
     let total = this.segments.reduce((sum, s) => sum + s.logBytes, 0);
@@ -502,7 +502,7 @@ export class PartitionLog implements AsyncDisposable {
   async close(options: { discard?: boolean } = {}): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.timer !== null) clearInterval(this.timer);
+    this.cancelTimer?.();
     try {
       if (this.failure === null && options.discard !== true) {
         await this.flusher.flush();
@@ -543,7 +543,7 @@ export class PartitionLog implements AsyncDisposable {
   /** Puts the log in the failed state: after a failed write or fsync the disk's state is unknown until reopened. */
   private fail(error: SkeinError): SkeinError {
     this.failure ??= error;
-    if (this.timer !== null) clearInterval(this.timer);
+    this.cancelTimer?.();
     return error;
   }
 
@@ -568,7 +568,7 @@ export class PartitionLog implements AsyncDisposable {
     const active = this.active;
     if (active.empty) return;
     const full = active.logBytes + nextBatchBytes > this.options.segmentBytes;
-    const old = Number.isFinite(this.options.segmentMs) && this.options.clock() - active.createdMs >= this.options.segmentMs;
+    const old = Number.isFinite(this.options.segmentMs) && this.options.clock.epochMs() - active.createdMs >= this.options.segmentMs;
     if (full || old) this.rollNow();
   }
 
@@ -581,7 +581,7 @@ export class PartitionLog implements AsyncDisposable {
       this.segments.push(
         Segment.create(
           this.options.dir,
-          { baseOffset: old.nextOffset, baseIndex: old.lastIndex + 1, prevTerm: old.lastTerm, createdMs: this.options.clock() },
+          { baseOffset: old.nextOffset, baseIndex: old.lastIndex + 1, prevTerm: old.lastTerm, createdMs: this.options.clock.epochMs() },
           this.options.indexIntervalBytes,
         ),
       );

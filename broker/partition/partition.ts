@@ -9,12 +9,6 @@ import type { BatchIdentity } from './producer-state.js';
 import { Sequencer } from './sequencer.js';
 import type { PartitionView } from './view.js';
 
-/**
- * This broker's replica of one partition: a Raft group whose log is the
- * partition log, plus what a leader needs to take writes exactly once (the
- * idempotent-producer state, rebuilt from the log as entries apply, so it
- * survives leader changes and restarts).
- */
 export interface PartitionOptions extends Omit<LogReplicaOptions, 'hooks' | 'group'> {
   topic: string;
   topicId: number;
@@ -42,6 +36,12 @@ export function partitionGroup(topicId: number, partition: number): string {
   return `p:${topicId}:${partition}`;
 }
 
+/**
+ * This broker's replica of one partition: a Raft group whose log is the
+ * partition log, plus what a leader needs to take writes exactly once (the
+ * idempotent-producer state, rebuilt from the log as entries apply, so it
+ * survives leader changes and restarts).
+ */
 export class Partition implements PartitionView {
   readonly topic: string;
   readonly topicId: number;

@@ -2,7 +2,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits, transportLimits } from '../../transport/limits.js';
 import { plainCborProblem } from '../../transport/rpc/index.js';
-import { configFromUnknown, decodeConfEntry, isNodeId } from './core/config.js';
+import { configFromUnknown, decodeConfEntry, isNodeId } from './core/membership.js';
 import type { ConfigState, Entry, EntryType, NodeId, RaftMessage, Snapshot } from './core/types.js';
 
 /**

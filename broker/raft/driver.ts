@@ -1,13 +1,13 @@
+import { systemClock, type Clock } from '../../transport/clock.js';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
-import { isNodeId, type ConfChange } from './core/config.js';
+import { isNodeId, type ConfChange } from './core/membership.js';
 import { RaftCore, type Proposed, type RaftCoreOptions, type RaftCounters, type RaftResult, type RaftStatus } from './core/raft.js';
 import type { RaftStorage } from './core/storage.js';
 import type { Entry, HardState, NodeId, RaftMessage, Ready, Snapshot } from './core/types.js';
 import type { HardStateStore } from './hard-state.js';
-import { realTimers, type RaftTimers } from './timers.js';
-import type { RaftTransport } from './transport.js';
+import type { RaftTransport } from './mux.js';
 import { ProposalWaiters, ReadWaiters } from './waiters.js';
 
 /** The application state a group replicates. Called in log order, one call at a time. */
@@ -30,7 +30,8 @@ export interface RaftDriverOptions {
   readonly stateMachine: RaftStateMachine;
   /** Seeds election timeouts and read ids. */
   readonly prng: Prng;
-  readonly timers?: RaftTimers;
+  /** Ticks and proposal deadlines run on it; default systemClock (the Raft simulation passes its own). */
+  readonly clock?: Clock;
   readonly tickMs?: number;
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
@@ -73,7 +74,7 @@ export interface RaftDriverCounters extends RaftCounters {
 export class RaftDriver {
   private readonly core: RaftCore;
   private readonly options: RaftDriverOptions;
-  private readonly timers: RaftTimers;
+  private readonly clock: Clock;
   private readonly proposals: ProposalWaiters;
   private readonly reads: ReadWaiters;
   private readonly readIdPrefix: string;
@@ -100,7 +101,7 @@ export class RaftDriver {
   private constructor(options: RaftDriverOptions, hardState: HardState) {
     this.options = options;
     if (!isNodeId(options.id)) throw new SkeinError('INVALID_CONFIG', { message: `replica id ${String(options.id)} is not a positive 32-bit integer` });
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? systemClock;
     const tickMs = options.tickMs ?? raftLimits.tickMsDefault;
     if (!(tickMs >= raftLimits.tickMsMin && tickMs <= raftLimits.tickMsMax)) {
       throw new SkeinError('INVALID_CONFIG', { message: `tickMs must be within [${raftLimits.tickMsMin}, ${raftLimits.tickMsMax}]` });
@@ -110,8 +111,8 @@ export class RaftDriver {
       throw new SkeinError('INVALID_CONFIG', { message: `electionTicks must be within [${raftLimits.electionTicksMin}, ${raftLimits.electionTicksMax}]` });
     }
     const timeoutMs = options.proposalTimeoutMs ?? raftLimits.proposalTimeoutMsDefault;
-    this.proposals = new ProposalWaiters(this.timers, timeoutMs);
-    this.reads = new ReadWaiters(this.timers, timeoutMs);
+    this.proposals = new ProposalWaiters(this.clock, timeoutMs);
+    this.reads = new ReadWaiters(this.clock, timeoutMs);
     const prng = options.prng.fork();
     // Read ids must not repeat across restarts: a stale answer to a reused id could be too old.
     this.readIdPrefix = `${prng.nextUint32().toString(36)}${prng.nextUint32().toString(36)}`;
@@ -135,7 +136,8 @@ export class RaftDriver {
     this.appliedIndex = snapshot.meta.index;
     this.lastStatus = { ...this.core.status(), applied: this.appliedIndex };
     this.unsubscribe = options.transport.onMessage((message) => this.receive(message));
-    this.cancelTick = this.timers.every(tickMs, () => this.tick());
+    // A replica's tick alone must not keep a process alive that is shutting down.
+    this.cancelTick = this.clock.every(tickMs, () => this.tick(), { keepAlive: false });
     this.pump();
   }
 

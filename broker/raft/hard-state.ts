@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
 import { emptyHardState, type HardState } from './core/types.js';
-import { isNodeId } from './core/config.js';
+import { isNodeId } from './core/membership.js';
 
 /** Where a replica keeps its term, vote and commit. */
 export interface HardStateStore {

@@ -208,7 +208,7 @@ export class LogStorage implements RaftStorage {
   }
 
   /** The log's retention, never past the snapshot: a follower behind it can always be sent the snapshot. */
-  enforceRetention(options: { nowMs?: number; beforeIndex?: number } = {}): RetentionResult {
+  enforceRetention(options: { epochMs?: number; beforeIndex?: number } = {}): RetentionResult {
     return this.log.enforceRetention({ ...options, beforeIndex: Math.min(options.beforeIndex ?? Number.POSITIVE_INFINITY, this.snap.meta.index + 1) });
   }
 

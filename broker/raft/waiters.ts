@@ -1,7 +1,7 @@
+import type { Clock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import type { Proposed } from './core/raft.js';
 import type { Entry } from './core/types.js';
-import type { RaftTimers } from './timers.js';
 
 /**
  * Callers waiting on the log: proposers until their entry is applied (or
@@ -15,7 +15,7 @@ interface Waiter<T> {
 }
 
 function settleable<T>(
-  timers: RaftTimers,
+  clock: Clock,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   onDone: () => void,
@@ -39,11 +39,12 @@ function settleable<T>(
     cleanup();
     rejectOuter(signal!.reason);
   };
-  const cancelTimer = timers.after(timeoutMs, () => {
+  const onTimeout = (): void => {
     if (settled) return;
     cleanup();
     rejectOuter(new SkeinError('TIMEOUT', { message: `${describe} did not complete within ${timeoutMs} ms; its outcome is unknown` }));
-  });
+  };
+  const cancelTimer = clock.after(timeoutMs, onTimeout, { keepAlive: false });
   signal?.addEventListener('abort', onAbort, { once: true });
   return {
     promise,
@@ -66,7 +67,7 @@ export class ProposalWaiters {
   private readonly byIndex = new Map<number, Array<Waiter<Proposed> & { term: number }>>();
   private count = 0;
 
-  constructor(private readonly timers: RaftTimers, private readonly timeoutMs: number) {}
+  constructor(private readonly clock: Clock, private readonly timeoutMs: number) {}
 
   get size(): number {
     return this.count;
@@ -74,7 +75,7 @@ export class ProposalWaiters {
 
   wait(proposed: Proposed, signal?: AbortSignal): Promise<Proposed> {
     let entry: (Waiter<Proposed> & { term: number }) | undefined;
-    const { promise, waiter } = settleable<Proposed>(this.timers, this.timeoutMs, signal, () => this.remove(proposed.index, entry!), `proposal at index ${proposed.index}`);
+    const { promise, waiter } = settleable<Proposed>(this.clock, this.timeoutMs, signal, () => this.remove(proposed.index, entry!), `proposal at index ${proposed.index}`);
     entry = { ...waiter, term: proposed.term };
     const list = this.byIndex.get(proposed.index) ?? [];
     list.push(entry);
@@ -132,14 +133,14 @@ export class ProposalWaiters {
 export class ReadWaiters {
   private readonly byId = new Map<string, Waiter<number> & { index: number | null }>();
 
-  constructor(private readonly timers: RaftTimers, private readonly timeoutMs: number) {}
+  constructor(private readonly clock: Clock, private readonly timeoutMs: number) {}
 
   get size(): number {
     return this.byId.size;
   }
 
   wait(requestId: string, signal?: AbortSignal): Promise<number> {
-    const { promise, waiter } = settleable<number>(this.timers, this.timeoutMs, signal, () => this.byId.delete(requestId), `read ${requestId}`);
+    const { promise, waiter } = settleable<number>(this.clock, this.timeoutMs, signal, () => this.byId.delete(requestId), `read ${requestId}`);
     this.byId.set(requestId, { ...waiter, index: null });
     return promise;
   }

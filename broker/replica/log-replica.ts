@@ -6,26 +6,14 @@ import type { LeaderHint, TopicConfig } from '../../transport/protocol/messages.
 import { BatchFault, type BatchHeader, checkBatchHeader, stampBatch } from '../../transport/protocol/record-batch.js';
 import { isNoSpace } from '../log/files.js';
 import { PartitionLog, type PartitionLogOptions, type ReadResult } from '../log/index.js';
-import type { RaftMux } from '../raft/transport.js';
+import type { RaftMux } from '../raft/mux.js';
 import { RaftDriver, type RaftStateMachine } from '../raft/driver.js';
 import { FileHardStateStore } from '../raft/hard-state.js';
-import { bootstrapState } from '../raft/core/config.js';
+import { bootstrapState } from '../raft/core/membership.js';
 import type { Entry, Ready, Snapshot } from '../raft/core/types.js';
 import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../raft/log-storage.js';
 import { AdvanceSignal } from '../partition/advance-signal.js';
 
-/**
- * One replica of a Raft group whose log is a partition log: the metadata
- * group and every partition are one of these. It owns the log, the Raft
- * driver and what follows from them: the high watermark (offset after the
- * last committed record), who leads, whether this replica may take writes,
- * and which offset the next proposal gets.
- *
- * A new leader takes no writes until the no-op of its term is applied: by
- * then every entry before it is committed and applied here, so its view of
- * the log (and of idempotent producers) is complete, and the next offset is
- * simply the high watermark.
- */
 export interface ReplicaHooks {
   /** A committed data batch, in log order (also while replaying after a restart). */
   applyBatch(header: BatchHeader, batch: Uint8Array): void;
@@ -61,6 +49,18 @@ export interface LogReplicaOptions {
   onFatal?: (error: unknown) => void;
 }
 
+/**
+ * One replica of a Raft group whose log is a partition log: the metadata
+ * group and every partition are one of these. It owns the log, the Raft
+ * driver and what follows from them: the high watermark (offset after the
+ * last committed record), who leads, whether this replica may take writes,
+ * and which offset the next proposal gets.
+ *
+ * A new leader takes no writes until the no-op of its term is applied: by
+ * then every entry before it is committed and applied here, so its view of
+ * the log (and of idempotent producers) is complete, and the next offset is
+ * simply the high watermark.
+ */
 export class LogReplica implements RaftStateMachine {
   readonly changes = new AdvanceSignal();
 
@@ -209,7 +209,7 @@ export class LogReplica implements RaftStateMachine {
       await this.driver.snapshot({ keepEntries: options.keepEntries });
     }
     if (this.closedValue) return 0;
-    return this.storage.enforceRetention({ nowMs: options.nowMs }).segmentsDeleted;
+    return this.storage.enforceRetention({ epochMs: options.nowMs }).segmentsDeleted;
   }
 
   // ------------------------------------------------------------------ writes

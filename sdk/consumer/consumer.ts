@@ -1,8 +1,8 @@
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { methods, type FetchResponse } from '../../transport/protocol/messages.js';
+import { methods } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { abortable, sharedAbortController, throwIfAborted } from '../abort.js';
+import { abortable, sharedAbortController } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster, ReadFrom } from '../cluster.js';
 import { retrying } from '../retry.js';
@@ -10,6 +10,7 @@ import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js
 import { BatchCursor } from './cursor.js';
 import { checkFrom, defaultFrom, resolveFrom, type From } from './from.js';
 import { deserializeRecord, type ConsumedRecord } from './record.js';
+import { readBatches } from '../../transport/protocol/responses.js';
 
 export interface ConsumerOptions<V = unknown, K = unknown> {
   topic: TopicInput<V, K>;
@@ -192,7 +193,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
 
   private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
     this.throwIfClosed('fetch');
-    throwIfAborted(signal);
+    signal?.throwIfAborted();
     const states = await this.ready(signal);
     // Only a fetch started by this call answers it: an older one may have asked for a shorter wait.
     const startedBefore = states.map((s) => s.fetchesStarted);
@@ -337,15 +338,14 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     const topic = this.topic.name;
     const body = { topic, partition: state.partition, offset, maxBytes: this.fetchBytesMax, maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs };
     const done = this.cluster
-      .callPartition<FetchResponse>(
+      .callPartition(
         { topic, partition: state.partition, method: methods.fetch, body, readFrom: this.readFrom },
         { signal: controller.signal, timeoutMs: this.cluster.options.requestTimeoutMs + maxWaitMs },
       )
       .then(
         (response) => {
           if (state.generation !== generation) return;
-          if (!(response?.batches instanceof Uint8Array)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed fetch response: batches must be bytes' });
-          const cursor = new BatchCursor(response.batches);
+          const cursor = new BatchCursor(readBatches(response, 'fetch response'));
           if (cursor.recordCount === 0) return;
           if (state.cursor === null) state.cursor = cursor;
           else state.next = cursor;

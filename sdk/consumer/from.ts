@@ -1,6 +1,7 @@
 import { SkeinError } from '../../transport/errors.js';
-import { methods, type ListOffsetsResponse, type OffsetSpec } from '../../transport/protocol/messages.js';
+import { methods, type OffsetSpec } from '../../transport/protocol/messages.js';
 import type { CallOptions, Cluster } from '../cluster.js';
+import { readListOffsetsResponse } from '../../transport/protocol/responses.js';
 
 /** Where a consumer starts (or seeks to): the first record kept, the next one written, an offset, or the first record at or after a time. */
 export type From = 'earliest' | 'latest' | { offset: number } | { timestamp: number };
@@ -31,12 +32,9 @@ export async function resolveFrom(cluster: Cluster, target: { topic: string; par
   const { from } = target;
   if (typeof from === 'object' && 'offset' in from) return from.offset;
   const spec: OffsetSpec = from === 'earliest' || from === 'latest' ? from : { timestamp: from.timestamp };
-  const response = await cluster.callPartition<ListOffsetsResponse>(
+  const response = await cluster.callPartition(
     { topic: target.topic, partition: target.partition, method: methods.listOffsets, body: { topic: target.topic, partition: target.partition, spec } },
     options,
   );
-  if (typeof response?.offset !== 'number' || !Number.isSafeInteger(response.offset) || response.offset < 0) {
-    throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed listOffsets response: offset must be a non-negative integer' });
-  }
-  return response.offset;
+  return readListOffsetsResponse(response).offset;
 }

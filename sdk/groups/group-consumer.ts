@@ -1,6 +1,6 @@
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { abortable, throwIfAborted } from '../abort.js';
+import { abortable } from '../../transport/abort.js';
 import { OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { Consumer, type FetchOptions } from '../consumer/consumer.js';
@@ -170,7 +170,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     const untilMs = Date.now() + maxWaitMs;
     for (;;) {
       this.throwIfEnded('fetch');
-      throwIfAborted(signal);
+      signal?.throwIfAborted();
       const records = this.take(maxRecords);
       if (records.length > 0) return records;
       for (const reader of this.readers.values()) {

@@ -1,5 +1,5 @@
 import { SkeinError } from '../../transport/errors.js';
-import { whenAborted } from '../abort.js';
+import { whenAborted } from '../../transport/abort.js';
 
 interface Waiter {
   bytes: number;

@@ -1,10 +1,10 @@
-import pRetry from 'p-retry';
-import { SkeinError, isSkeinError, type ErrorCode } from '../../transport/errors.js';
+import { SkeinError, errorSemantics, isSkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
 import type { LeaderChecks } from '../cluster.js';
-import { backoff, type Verdict } from '../retry.js';
+import { retryLoop } from '../../transport/retry.js';
+import { sdkRetryPolicy, type Verdict } from '../retry.js';
 import { ProducerBatch, type PendingRecord } from './batch.js';
 import type { ByteBudget } from './budget.js';
 
@@ -54,31 +54,9 @@ export interface PipelineStats {
 
 const int32Max = 0x7fffffff;
 
-/** Answers that prove the broker did not write the batch; anything else leaves its fate open. */
-const notWrittenCodes = new Set<ErrorCode>([
-  'NOT_LEADER',
-  'LEADER_NOT_AVAILABLE',
-  'NOT_CONTROLLER',
-  'CONNECTION_REFUSED',
-  'BACKPRESSURE',
-  'OUT_OF_ORDER_SEQUENCE',
-  'UNKNOWN_PRODUCER',
-  'PRODUCER_FENCED',
-  'MESSAGE_TOO_LARGE',
-  'MALFORMED_REQUEST',
-  'UNKNOWN_TOPIC',
-  'UNKNOWN_PARTITION',
-  'RECORD_TOO_LARGE',
-  'CORRUPT_BATCH',
-  'INVALID_ARGUMENT',
-  'INVALID_CONFIG',
-  'UNSUPPORTED_VERSION',
-  'UNKNOWN_METHOD',
-]);
-
 /** Whether the broker may have written the batch: any answer but a refusal, or a deposed leader's (its entry may still commit). */
 function mayBeWritten(error: SkeinError): boolean {
-  return !notWrittenCodes.has(error.code) || error.details?.outcome === 'unknown';
+  return errorSemantics(error.code).notWritten !== true || error.details?.outcome === 'unknown';
 }
 
 interface Outcome {
@@ -90,9 +68,23 @@ interface Outcome {
 interface Run {
   /** Batches sent during this retry run: they are the ones that give up when retries run out. */
   attempted: Set<ProducerBatch>;
+  /** Some batch of the last round was settled: its failure is not one to count or wait for. */
   progressed: boolean;
   verdict: Verdict;
-  redirects: number;
+}
+
+/** What a round's flight left to decide once it has settled (see PartitionPipeline.round). */
+interface Settlement {
+  /** Batches to send again, with the same sequence numbers. */
+  retry: ProducerBatch[];
+  /** Batches refused as out of order (or of an unknown producer): judged against their predecessors. */
+  outOfOrder: ProducerBatch[];
+  /** The first retriable failure: the round throws it once the flight has settled. */
+  failure: SkeinError | null;
+  /** The lowest sequence refused for good: batches from it on were not written and take new numbers. */
+  refusedFrom: number | null;
+  /** The producer id must be replaced (fenced, or its state lost). */
+  rotate: boolean;
 }
 
 /**
@@ -119,9 +111,10 @@ interface Run {
  * - the broker lost our producer state (OUT_OF_ORDER_SEQUENCE with nothing
  *   before it): the pipeline takes a fresh producer id and starts again at 0.
  *
- * Retries of one run are p-retry's: exponential backoff with jitter, bounded
- * by sdkLimits.retriesMax consecutive failures without progress; a trusted
- * NOT_LEADER hint retries at once.
+ * Rounds of one run retry as every SDK request does (transport/retry.ts,
+ * sdkRetryPolicy): exponential backoff with jitter, bounded by
+ * sdkLimits.retriesMax failed rounds without progress; a round that settled
+ * some batch, or a trusted NOT_LEADER hint, goes again at once.
  */
 export class PartitionPipeline {
   private readonly queue: ProducerBatch[] = [];
@@ -214,22 +207,16 @@ export class PartitionPipeline {
 
   private async run(): Promise<void> {
     while (this.hasSendable() && !this.options.closeSignal.aborted) {
-      const run: Run = { attempted: new Set(), progressed: false, verdict: 'retry', redirects: 0 };
+      const run: Run = { attempted: new Set(), progressed: false, verdict: 'retry' };
       try {
-        await pRetry(
-          async () => {
-            run.progressed = false;
-            await this.round(run);
-          },
-          {
-            ...backoff,
-            retries: sdkLimits.retriesMax,
-            signal: this.options.closeSignal,
-            // Progress, or a leader we were pointed to, is not a failure to count or wait for.
-            shouldConsumeRetry: () => !run.progressed && !(run.verdict === 'redirect' && ++run.redirects <= sdkLimits.redirectsMax),
-            onFailedAttempt: () => this.expire(),
-          },
-        );
+        const onFailure = (): Verdict | 'progressed' => {
+          this.expire();
+          return run.progressed ? 'progressed' : run.verdict;
+        };
+        await retryLoop({ policy: sdkRetryPolicy, signal: this.options.closeSignal, onFailure }, async () => {
+          run.progressed = false;
+          await this.round(run);
+        });
       } catch (error) {
         if (this.options.closeSignal.aborted) {
           this.dropAll(this.options.closeSignal.reason);
@@ -258,10 +245,20 @@ export class PartitionPipeline {
 
   /** One attempt: send everything sendable, pipelined; throws the first retriable failure once the flight has settled. */
   private async round(run: Run): Promise<void> {
+    const target = await this.findLeader(run);
+    if (target === null) return;
+    this.expire();
+    const settlement = await this.fly(target, run);
+    this.judgeOutOfOrder(settlement, run);
+    this.settleFailures(settlement);
+    if (settlement.failure !== null) throw settlement.failure;
+  }
+
+  /** The partition's leader; null when there is nowhere to send (every batch failed); throws what is worth a retry. */
+  private async findLeader(run: Run): Promise<ProduceTarget | null> {
     const closeSignal = this.options.closeSignal;
-    let target: ProduceTarget;
     try {
-      target = await this.options.leader(closeSignal);
+      return await this.options.leader(closeSignal);
     } catch (error) {
       if (closeSignal.aborted) throw closeSignal.reason;
       // Whatever keeps the leader unknown is what the waiting batches will report at their deadline.
@@ -271,17 +268,17 @@ export class PartitionPipeline {
       if (run.verdict === 'fatal') {
         // Nowhere to send (the topic is gone): every batch fails with the reason.
         this.dropAll(error);
-        return;
+        return null;
       }
       throw error;
     }
-    this.expire();
+  }
+
+  /** Sends batches to `target`, up to maxInFlight at once, until none is out; a failure stops new sends and the rest settle. */
+  private async fly(target: ProduceTarget, run: Run): Promise<Settlement> {
+    const closeSignal = this.options.closeSignal;
+    const settlement: Settlement = { retry: [], outOfOrder: [], failure: null, refusedFrom: null, rotate: false };
     const outcomes: Outcome[] = [];
-    const retry: ProducerBatch[] = [];
-    const outOfOrder: ProducerBatch[] = [];
-    let failure: SkeinError | null = null;
-    let refusedFrom: number | null = null;
-    let rotate = false;
     const wake = (): void => this.wakeUp?.();
     closeSignal.addEventListener('abort', wake);
     const flight = new AbortController();
@@ -290,61 +287,70 @@ export class PartitionPipeline {
     try {
       for (;;) {
         if (closeSignal.aborted) throw closeSignal.reason;
+        const { failure, refusedFrom, rotate, outOfOrder } = settlement;
         const stopped = failure !== null || refusedFrom !== null || rotate || outOfOrder.length > 0;
         while (!stopped && this.inflight.length < this.options.maxInFlight) {
           const batch = this.takeNext();
           if (batch === null) break;
           this.send(batch, target, run, outcomes, flightSignal);
         }
-        if (this.inflight.length === 0 && outcomes.length === 0) break;
+        if (this.inflight.length === 0 && outcomes.length === 0) return settlement;
         if (outcomes.length === 0) {
           await new Promise<void>((resolve) => (this.wakeUp = resolve));
           this.wakeUp = null;
           continue;
         }
         this.quietSinceMs = this.now();
-        for (const { batch, response, error } of outcomes.splice(0)) {
-          this.inflight.splice(this.inflight.indexOf(batch), 1);
-          if (error === undefined) {
-            if (response?.duplicate === true) this.stats.duplicates++;
-            this.finish(batch, () => batch.acknowledge(response === null || response === undefined ? null : response.baseOffset));
-            run.progressed = true;
-            continue;
-          }
-          batch.lastError = error;
-          if (mayBeWritten(error)) batch.uncertain = true;
-          if (error.code === 'DUPLICATE_SEQUENCE') {
-            // Written once already, but the broker no longer knows at which offset.
-            const message = `${this.where()}: ${error.message}; the records are stored once, at offsets the broker no longer remembers`;
-            this.finish(batch, () => batch.fail(new SkeinError('DUPLICATE_SEQUENCE', { message, cause: error })));
-            run.progressed = true;
-          } else if (this.options.idempotent && (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER')) {
-            // Judged once the flight has settled: only then is it known whether a predecessor failed.
-            outOfOrder.push(batch);
-          } else {
-            const verdict = this.options.onFailure(error, target.brokerId);
-            if (verdict === 'fatal') {
-              this.finish(batch, () => batch.fail(error));
-              if (batch.baseSequence !== null) refusedFrom = Math.min(refusedFrom ?? batch.baseSequence, batch.baseSequence);
-              if (error.code === 'PRODUCER_FENCED') rotate = true;
-            } else {
-              retry.push(batch);
-              if (failure === null) {
-                failure = error;
-                run.verdict = verdict;
-              }
-            }
-          }
-        }
+        for (const outcome of outcomes.splice(0)) this.judge(outcome, target, run, settlement);
       }
     } finally {
       stopWatching();
       closeSignal.removeEventListener('abort', wake);
     }
+  }
+
+  /** Settles one answered batch, or notes in `settlement` what its failure leaves to decide. */
+  private judge({ batch, response, error }: Outcome, target: ProduceTarget, run: Run, settlement: Settlement): void {
+    this.inflight.splice(this.inflight.indexOf(batch), 1);
+    if (error === undefined) {
+      if (response?.duplicate === true) this.stats.duplicates++;
+      this.finish(batch, () => batch.acknowledge(response === null || response === undefined ? null : response.baseOffset));
+      run.progressed = true;
+      return;
+    }
+    batch.lastError = error;
+    if (mayBeWritten(error)) batch.uncertain = true;
+    if (error.code === 'DUPLICATE_SEQUENCE') {
+      // Written once already, but the broker no longer knows at which offset.
+      const message = `${this.where()}: ${error.message}; the records are stored once, at offsets the broker no longer remembers`;
+      this.finish(batch, () => batch.fail(new SkeinError('DUPLICATE_SEQUENCE', { message, cause: error })));
+      run.progressed = true;
+    } else if (this.options.idempotent && (error.code === 'OUT_OF_ORDER_SEQUENCE' || error.code === 'UNKNOWN_PRODUCER')) {
+      // Judged once the flight has settled: only then is it known whether a predecessor failed.
+      settlement.outOfOrder.push(batch);
+    } else {
+      const verdict = this.options.onFailure(error, target.brokerId);
+      if (verdict === 'fatal') {
+        this.finish(batch, () => batch.fail(error));
+        if (batch.baseSequence !== null) settlement.refusedFrom = Math.min(settlement.refusedFrom ?? batch.baseSequence, batch.baseSequence);
+        if (error.code === 'PRODUCER_FENCED') settlement.rotate = true;
+      } else {
+        settlement.retry.push(batch);
+        if (settlement.failure === null) {
+          settlement.failure = error;
+          run.verdict = verdict;
+        }
+      }
+    }
+  }
+
+  /** Batches refused as out of order: resent after a predecessor that failed, or (nothing before them failed) under a fresh producer id. */
+  private judgeOutOfOrder(settlement: Settlement, run: Run): void {
+    const { retry, outOfOrder } = settlement;
     for (const batch of outOfOrder) {
       const sequence = batch.baseSequence ?? 0;
       const predecessorFailed =
-        (refusedFrom !== null && refusedFrom < sequence) ||
+        (settlement.refusedFrom !== null && settlement.refusedFrom < sequence) ||
         retry.some((b) => (b.baseSequence ?? 0) < sequence) ||
         outOfOrder.some((b) => (b.baseSequence ?? 0) < sequence);
       if (predecessorFailed) {
@@ -353,21 +359,19 @@ export class PartitionPipeline {
         retry.push(batch);
       } else if (batch.abandoned || batch.rotations >= 1) {
         this.finish(batch, () => batch.fail(batch.lastError));
-        refusedFrom = Math.min(refusedFrom ?? sequence, sequence);
+        settlement.refusedFrom = Math.min(settlement.refusedFrom ?? sequence, sequence);
       } else {
         // Nothing before it failed: the broker lost this producer id's state. Start afresh.
         batch.rotations++;
         batch.uncertain = false;
-        rotate = true;
+        settlement.rotate = true;
         retry.push(batch);
-        if (failure === null) {
-          failure = batch.lastError;
+        if (settlement.failure === null) {
+          settlement.failure = batch.lastError;
           run.verdict = 'redirect';
         }
       }
     }
-    this.settleFailures({ retry, refusedFrom, rotate });
-    if (failure !== null) throw failure;
   }
 
   /**
@@ -430,8 +434,8 @@ export class PartitionPipeline {
   }
 
   /** After a failed flight has settled: put retries back in sequence order, renumber what must be. */
-  private settleFailures(failed: { retry: ProducerBatch[]; refusedFrom: number | null; rotate: boolean }): void {
-    const { retry, refusedFrom, rotate } = failed;
+  private settleFailures(settlement: Settlement): void {
+    const { retry, refusedFrom, rotate } = settlement;
     retry.sort((a, b) => (a.baseSequence ?? 0) - (b.baseSequence ?? 0));
     this.queue.unshift(...retry);
     if (rotate) {

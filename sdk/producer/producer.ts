@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { SkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
-import { acksValues, methods, type Acks, type ProduceResponse } from '../../transport/protocol/messages.js';
+import { acksValues, methods, type Acks } from '../../transport/protocol/messages.js';
 import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
 import type { RecordHeader, RecordInput } from '../../transport/protocol/records.js';
 import { Prng } from '../../transport/core/prng.js';
-import { abortable, sharedAbortController, whenAborted } from '../abort.js';
+import { abortable, sharedAbortController, whenAborted } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkedPartition, DefaultPartitioner, type Partitioner } from '../partitioner.js';
@@ -14,6 +14,7 @@ import { resolveTopic, type TopicInput } from '../topic.js';
 import { recordBytesBound, SendGroup, type Acknowledgement, type PendingRecord } from './batch.js';
 import { ByteBudget } from './budget.js';
 import { PartitionPipeline, type PipelineStats, type ProduceTarget } from './pipeline.js';
+import { readProduceResponse } from '../../transport/protocol/responses.js';
 
 /** Record headers as an application passes them: a map, or a list when a key repeats. */
 export type HeadersInput = Readonly<Record<string, string | Uint8Array>> | readonly { key: string; value: string | Uint8Array }[];
@@ -315,7 +316,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
             transmit: (batch, transmitSignal) => {
               const body = { topic, partition, acks, batch, timeoutMs };
               if (acks === 'none') return target.connection.notify(methods.produce, body).then(() => null);
-              return target.connection.request<ProduceResponse>(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(checkProduceResponse);
+              return target.connection.request(methods.produce, body, { signal: transmitSignal, timeoutMs }).then(readProduceResponse);
             },
             checks: cluster.leaderChecks(topic, partition, target),
           };
@@ -325,14 +326,6 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     }
     return pipeline;
   }
-}
-
-function checkProduceResponse(response: unknown): ProduceResponse {
-  const r = response as Partial<ProduceResponse> | null;
-  if (typeof r !== 'object' || r === null || typeof r.baseOffset !== 'number' || !Number.isSafeInteger(r.baseOffset) || r.baseOffset < 0) {
-    throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed produce response: baseOffset must be a non-negative integer' });
-  }
-  return { baseOffset: r.baseOffset, duplicate: r.duplicate === true };
 }
 
 const utf8 = new TextEncoder();

@@ -1,15 +1,16 @@
 import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { methods, type PushMessage, type SubscribeResponse } from '../../transport/protocol/messages.js';
+import { methods, type SubscribeResponse } from '../../transport/protocol/messages.js';
 import type { DecodedRecord } from '../../transport/protocol/records.js';
-import { sharedAbortController, sleep } from '../abort.js';
+import { sharedAbortController, sleep } from '../../transport/abort.js';
 import type { Cluster } from '../cluster.js';
 import type { BrokerConnection, PushListener } from '../connection.js';
 import { BatchCursor } from '../consumer/cursor.js';
 import { resolveFrom, type From } from '../consumer/from.js';
 import { deserializeRecord, type ConsumedRecord } from '../consumer/record.js';
-import { backoff, retrying } from '../retry.js';
+import { retrying } from '../retry.js';
 import type { TopicDefinition } from '../topic.js';
+import { readBatches } from '../../transport/protocol/responses.js';
 
 /** What a subscription reports about itself (read them with `subscription.status()`). */
 export type SubscriptionStatus =
@@ -136,7 +137,7 @@ export class PartitionSubscriber<V, K> {
         }
         // A leader gone for longer than the deadline: keep trying, a subscription is meant to outlive outages.
         this.options.emit({ type: 'resubscribing', topic: topic.name, partition, offset: this.position ?? -1, error: failure });
-        await sleep(backoff.maxTimeout, signal).catch(() => undefined);
+        await sleep(sdkLimits.retryBackoffMsMax, signal).catch(() => undefined);
       }
     }
   }
@@ -209,11 +210,9 @@ export class PartitionSubscriber<V, K> {
   }
 
   private onPush(attempt: Attempt, body: unknown): void {
-    const push = body as Partial<PushMessage> | null;
     let cursor: BatchCursor;
     try {
-      if (!(push?.batches instanceof Uint8Array)) throw new SkeinError('PROTOCOL_VIOLATION', { message: 'malformed push: batches must be bytes' });
-      cursor = new BatchCursor(push.batches);
+      cursor = new BatchCursor(readBatches(body, 'push'));
     } catch (error) {
       this.lost(attempt, isSkeinError(error) ? error : new SkeinError('PROTOCOL_VIOLATION', { message: String(error) }));
       return;
@@ -346,7 +345,7 @@ export class PartitionSubscriber<V, K> {
   private returnOwedCredit(attempt: Attempt): void {
     // One message carries at most what a broker accepts (readCredit); the rest goes with the next one.
     const bytes = Math.min(attempt.owedBytes, brokerLimits.pushCreditBytesMax);
-    const records = Math.min(attempt.owedRecords, brokerLimits.fetchRecordsMax * 10);
+    const records = Math.min(attempt.owedRecords, brokerLimits.pushCreditRecordsMax);
     const body = { subscriptionId: attempt.id, bytes, records };
     attempt.owedBytes -= bytes;
     attempt.owedRecords -= records;

@@ -1,6 +1,6 @@
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
-import { abortable, sharedAbortController } from '../abort.js';
+import { abortable, sharedAbortController } from '../../transport/abort.js';
 import { callSignal, OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, defaultFrom, type From } from '../consumer/from.js';
@@ -67,7 +67,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
       from: r.has('from') ? checkFrom(options.from, 'subscribe()') : defaultFrom,
       maxInFlight: r.int('maxInFlight', { min: 1, max: sdkLimits.pushMaxInFlightMax }, 1),
       creditBytes: r.int('creditBytes', { min: 1024, max: brokerLimits.pushCreditBytesMax }, sdkLimits.pushCreditBytesDefault),
-      creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.fetchRecordsMax * 10 }, sdkLimits.pushCreditRecordsDefault),
+      creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.pushCreditRecordsMax }, sdkLimits.pushCreditRecordsDefault),
     };
     if (this.signal?.aborted) {
       void this.close();

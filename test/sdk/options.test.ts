@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatAddress, parseBrokerAddress, resolveSkeinOptions } from '../../sdk/options.js';
+import { formatAddress, parseBrokerAddress } from '../../sdk/address.js';
+import { resolveSkeinOptions } from '../../sdk/options.js';
+import { Skein } from '../../sdk/client.js';
 import { resolveProducerOptions } from '../../sdk/producer/producer.js';
 import { sdkLimits } from '../../transport/limits.js';
 
@@ -41,6 +43,18 @@ describe('client options', () => {
     for (const [options, message] of cases) {
       expect(() => resolveSkeinOptions(options)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(message) }));
     }
+  });
+
+  it('parses a loss spec when the client is made: a typo fails new Skein(), naming the option and the key', () => {
+    const error = (() => {
+      try {
+        new Skein({ brokers: ['127.0.0.1:9092'], loss: 'loss=2' });
+      } catch (caught) {
+        return caught;
+      }
+      return null;
+    })();
+    expect(error).toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/^new Skein\(\): loss: .*loss/), details: { key: 'loss', value: '2' } });
   });
 });
 

@@ -1,9 +1,9 @@
 import { decodeWire, encodeWire } from '../../broker/raft/codec.js';
-import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core/config.js';
+import { bootstrapState, isJoint, type ConfChange } from '../../broker/raft/core/membership.js';
 import type { NodeId } from '../../broker/raft/core/types.js';
 import { RaftDriver } from '../../broker/raft/driver.js';
-import type { RaftTimers } from '../../broker/raft/timers.js';
-import { RaftMux } from '../../broker/raft/transport.js';
+import { RaftMux } from '../../broker/raft/mux.js';
+import type { Clock } from '../../transport/clock.js';
 import { Prng } from '../../transport/core/prng.js';
 import { isSkeinError } from '../../transport/errors.js';
 import { Checker } from './checker.js';
@@ -156,9 +156,12 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
 
   // ---------------------------------------------------------------- replicas
 
-  const timersFor = (r: Replica, incarnation: number): RaftTimers => {
+  const clockFor = (r: Replica, incarnation: number): Clock => {
     const alive = (): boolean => r.up && r.disk.incarnation === incarnation;
     return {
+      // The driver reads no time of its own, it only sets timers (each replica's running at its drift).
+      nowMs: () => scheduler.now,
+      epochMs: () => scheduler.now,
       every(intervalMs, fn) {
         let cancelled = false;
         const period = intervalMs * r.drift;
@@ -204,7 +207,7 @@ export async function runSimulation(seed: number, options: { traceSink?: (line: 
       transport: mux.transport(group),
       stateMachine: sm,
       prng: prng.nodes.fork(),
-      timers: timersFor(r, incarnation),
+      clock: clockFor(r, incarnation),
       tickMs: o.tickMs,
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,

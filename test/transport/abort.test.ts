@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { abortable, whenAborted, withTimeout } from '../../transport/abort.js';
+import { abortable, sharedAbortController, whenAborted, withTimeout } from '../../transport/abort.js';
 
 describe('abort plumbing', () => {
   it('whenAborted: one real listener per signal, each registration runs once, removals hold', () => {
@@ -40,5 +40,37 @@ describe('abort plumbing', () => {
     const racing = abortable(new Promise(() => {}), live.signal);
     live.abort(reason);
     await expect(racing).rejects.toBe(reason);
+  });
+
+  it('withTimeout: an aborted signal wins at once; a timeout beyond a timer\'s range never fires, only the signal ends it', async () => {
+    const late = new Error('late');
+    const first = new Error('first');
+    expect(withTimeout(AbortSignal.abort(first), 0, () => late).signal.reason).toBe(first);
+    const beyond = withTimeout(undefined, 2 ** 31, () => late);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(beyond.signal.aborted).toBe(false);
+    beyond.dispose();
+    const controller = new AbortController();
+    const endless = withTimeout(controller.signal, Infinity, () => late);
+    expect(endless.signal.aborted).toBe(false);
+    controller.abort(first);
+    expect(endless.signal.reason).toBe(first);
+    endless.dispose();
+  });
+
+  it('sharedAbortController: a hundred direct listeners raise no leak warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const { signal } = sharedAbortController();
+      for (let i = 0; i < 100; i++) signal.addEventListener('abort', () => {});
+      expect(getEventListeners(signal, 'abort')).toHaveLength(100);
+      // Node emits the warning on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
   });
 });

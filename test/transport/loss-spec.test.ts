@@ -115,6 +115,9 @@ describe('parseLossSpec', () => {
       ['loss=0.1,loss=0.2', 'loss', '0.2'],
       ['loss=', 'loss', ''],
       ['blackhole=a b:1', 'blackhole', 'a b:1'],
+      // Names every object has are not keys (they once read as a blackhole with a function for its direction).
+      ['toString=10.0.0.1:9', 'toString', '10.0.0.1:9'],
+      ['constructor=1', 'constructor', '1'],
     ];
     for (const [text, key, value] of cases) {
       const error = configError(() => parseLossSpec(text));

@@ -1,31 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';
-import { RpcChannel, decodeFrame, encodeFrame, type RpcChannelOptions, type RpcHandler, type RpcScheduler } from '../../transport/rpc/index.js';
+import { RpcChannel, decodeFrame, encodeFrame, type RpcChannelOptions, type RpcHandler } from '../../transport/rpc/index.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { createMemoryChannelPair, type MemoryChannel } from './support/memory-channel.js';
-
-/** A timer queue driven by hand, so deadlines are tested without waiting on the wall clock. */
-class ManualScheduler implements RpcScheduler {
-  nowMs = 0;
-  private timers = new Map<number, { at: number; callback: () => void }>();
-  private nextHandle = 1;
-  setTimeout(callback: () => void, delayMs: number): unknown {
-    const handle = this.nextHandle++;
-    this.timers.set(handle, { at: this.nowMs + delayMs, callback });
-    return handle;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get size(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    this.nowMs += ms;
-    for (const [handle, timer] of [...this.timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (timer.at <= this.nowMs && this.timers.delete(handle)) timer.callback();
-    }
-  }
-}
 
 /** Lets delivered messages and settled promises run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
@@ -181,15 +158,15 @@ describe('RpcChannel errors', () => {
 
 describe('RpcChannel deadlines, aborts and bounds', () => {
   it('rejects with TIMEOUT at the deadline, cancels the peer, and counts a late response', async () => {
-    const scheduler = new ManualScheduler();
-    const { rpc, peer, received } = rawPeer({ scheduler, timeoutMsDefault: 50 });
+    const clock = new ManualClock();
+    const { rpc, peer, received } = rawPeer({ clock, timeoutMsDefault: 50 });
     const pending = rpc.request('slow', { x: 1 });
     await settle();
     const request = decodeFrame(received[0]!);
     expect(request).toMatchObject({ kind: 'request', method: 'slow', body: { x: 1 }, timeoutMs: 50 });
-    scheduler.advance(49);
+    clock.advance(49);
     expect(rpc.stats.pending).toBe(1);
-    scheduler.advance(1);
+    clock.advance(1);
     const error = await rejection(pending);
     expect(error).toMatchObject({ code: 'TIMEOUT', retriable: true, details: { method: 'slow', timeoutMs: 50 } });
     await settle();
@@ -198,17 +175,17 @@ describe('RpcChannel deadlines, aborts and bounds', () => {
     await peer.send(encodeFrame({ kind: 'response', id, body: 'too late' }));
     await settle();
     expect(rpc.stats).toMatchObject({ timeouts: 1, lateResponses: 1, pending: 0 });
-    expect(scheduler.size).toBe(0);
+    expect(clock.pending).toBe(0);
     await rpc.close();
   });
 
   it('aborts the handler at the request deadline and drops its answer', async () => {
-    const scheduler = new ManualScheduler();
+    const clock = new ManualClock();
     let signal: AbortSignal | undefined;
     let finish: (value: unknown) => void = () => undefined;
     const [a, b] = createMemoryChannelPair();
     const server = new RpcChannel(b, {
-      scheduler,
+      clock,
       handler: (_m, _b, context) => {
         signal = context.signal;
         return new Promise((resolve) => (finish = resolve));
@@ -219,7 +196,7 @@ describe('RpcChannel deadlines, aborts and bounds', () => {
     await a.send(encodeFrame({ kind: 'request', id: 9, method: 'work', body: null, timeoutMs: 100 }));
     await settle();
     expect(signal?.aborted).toBe(false);
-    scheduler.advance(100);
+    clock.advance(100);
     expect(signal?.aborted).toBe(true);
     expect(signal?.reason).toMatchObject({ code: 'TIMEOUT' });
     finish('done');
@@ -345,28 +322,28 @@ describe('RpcChannel close', () => {
 
 describe('RpcChannel idle watch', () => {
   it('closes a channel after a whole period with no frame and nothing outstanding, never while it is busy', async () => {
-    const scheduler = new ManualScheduler();
+    const clock = new ManualClock();
     let busy = false;
-    const { client, server } = pair({ scheduler, idleTimeoutMs: 1000, isBusy: () => busy, handler: () => 'ok' });
+    const { client, server } = pair({ clock, idleTimeoutMs: 1000, isBusy: () => busy, handler: () => 'ok' });
     // A frame in every period keeps it open (checks every 1000 ms compare frame counts).
     for (let i = 0; i < 5; i++) {
       expect(await client.request('ping', {})).toBe('ok');
-      scheduler.advance(1000);
+      clock.advance(1000);
       await settle();
     }
     expect(server.isOpen).toBe(true);
     // Quiet, but something the channel cannot see keeps it busy (a push subscription).
     busy = true;
-    scheduler.advance(1000);
-    scheduler.advance(1000);
+    clock.advance(1000);
+    clock.advance(1000);
     await settle();
     expect(server.isOpen).toBe(true);
     busy = false;
     // The first quiet check notes the count, the next one finds it unchanged: closed within two periods.
-    scheduler.advance(999);
+    clock.advance(999);
     await settle();
     expect(server.isOpen).toBe(true);
-    scheduler.advance(1);
+    clock.advance(1);
     await settle();
     expect(server.isOpen).toBe(false);
     expect(server.stats.idleClosed).toBe(true);
@@ -375,12 +352,12 @@ describe('RpcChannel idle watch', () => {
   });
 
   it('never closes while a request waits for its answer or is being handled', async () => {
-    const scheduler = new ManualScheduler();
+    const clock = new ManualClock();
     let finish: (() => void) | null = null;
-    const { client, server } = pair({ scheduler, idleTimeoutMs: 1000, handler: () => new Promise<string>((resolve) => (finish = () => resolve('late'))) });
+    const { client, server } = pair({ clock, idleTimeoutMs: 1000, handler: () => new Promise<string>((resolve) => (finish = () => resolve('late'))) });
     const answer = client.request('slow', {});
     await settle();
-    for (let i = 0; i < 5; i++) scheduler.advance(1000);
+    for (let i = 0; i < 5; i++) clock.advance(1000);
     await settle();
     expect(server.isOpen).toBe(true);
     finish!();

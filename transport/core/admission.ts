@@ -1,5 +1,5 @@
 import { transportLimits } from '../limits.js';
-import type { ConnectionCore } from './connection.js';
+import type { ConnectionCore } from './connection-core.js';
 
 /** Who an incoming connection is, for the limits: its address, and whether it is a priority peer. */
 export interface AdmissionLimits {

@@ -1,7 +1,7 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
-import type { EndpointCoreConfig } from './config.js';
-import type { ConnectionCore } from './connection.js';
+import type { EndpointSettings } from './endpoint-settings.js';
+import type { ConnectionCore } from './connection-core.js';
 import type { EndpointDropCounters } from './stats.js';
 
 /**
@@ -33,7 +33,7 @@ export class ClientBudgets {
   private nextReliefMs = 0;
 
   constructor(
-    private readonly config: EndpointCoreConfig,
+    private readonly settings: EndpointSettings,
     private readonly drops: EndpointDropCounters,
     private readonly writable: (connection: ConnectionCore) => void,
   ) {}
@@ -53,7 +53,7 @@ export class ClientBudgets {
   /** Whether the connection may take `bytes` more of its peer's data now (`all`: every connection, to pick one to close). */
   receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number, all: Iterable<ConnectionCore>): boolean {
     if (!this.isBudgeted(connection)) return true;
-    if (this.receiveHeld + bytes <= this.config.reassemblyBytesMax) return true;
+    if (this.receiveHeld + bytes <= this.settings.reassemblyBytesMax) return true;
     if (connection.receiveHeld + bytes <= transportLimits.reassemblyBytesGuaranteed) return true;
     this.drops.receiveBudget++;
     if (nowMs >= this.nextReliefMs) {
@@ -70,7 +70,7 @@ export class ClientBudgets {
   /** Bytes the connection may add to what it holds for sending now (Infinity: outside the budget). */
   sendRoom(connection: ConnectionCore): number {
     if (!this.isBudgeted(connection)) return Infinity;
-    return Math.max(0, this.config.sendBytesMax - this.sendHeld, transportLimits.sendBytesGuaranteed - connection.sendHeld);
+    return Math.max(0, this.settings.sendBytesMax - this.sendHeld, transportLimits.sendBytesGuaranteed - connection.sendHeld);
   }
 
   sendHeldChanged(connection: ConnectionCore, delta: number): void {

@@ -110,6 +110,51 @@ export function readAck(reader: Reader, into: AckFrame, rangesMax: number): void
   into.rangeCount = extra + 1;
 }
 
+/** The fields of the frame readFrame read last (only its type's are current); reused, so the hot path allocates nothing per frame. */
+export interface FrameFields {
+  /** STREAM: where the piece belongs in the stream, and its bytes (a view into the packet). */
+  streamOffset: number;
+  streamData: Uint8Array;
+  /** MAX_DATA: the highest stream offset the peer now lets us send. */
+  maxData: number;
+  /** ACK. */
+  readonly ack: AckFrame;
+}
+
+export function emptyFrameFields(ackRangesMax: number): FrameFields {
+  return { streamOffset: 0, streamData: new Uint8Array(0), maxData: 0, ack: { largest: 0, ackDelayUs: 0, rangeCount: 0, ranges: new Float64Array(2 * ackRangesMax) } };
+}
+
+/**
+ * Reads the next frame of a DATA packet into `into` and returns its type.
+ * PADDING takes the zero bytes after it too; CLOSE leaves the reader at its
+ * body, which readClose reads once the close is acted on. Throws DecodeError
+ * on a truncated frame or an unknown type.
+ */
+export function readFrame(reader: Reader, into: FrameFields, ackRangesMax: number): number {
+  const type = reader.u8();
+  switch (type) {
+    case frameType.stream:
+      into.streamOffset = reader.varint();
+      into.streamData = reader.view(reader.varint());
+      return type;
+    case frameType.ack:
+      readAck(reader, into.ack, ackRangesMax);
+      return type;
+    case frameType.maxData:
+      into.maxData = reader.varint();
+      return type;
+    case frameType.padding:
+      while (reader.pos < reader.end && reader.bytes[reader.pos] === 0) reader.pos++;
+      return type;
+    case frameType.ping:
+    case frameType.close:
+      return type;
+    default:
+      throw new DecodeError(`unknown frame type ${type}`);
+  }
+}
+
 export function writeMaxData(out: Uint8Array, pos: number, limit: number): number {
   out[pos] = frameType.maxData;
   return writeVarint(out, pos + 1, limit);

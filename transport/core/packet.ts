@@ -21,7 +21,9 @@ import { DecodeError, type Reader, writeU32, writeVarint } from './varint.js';
 export const protocolVersion = 0x534b_4e01; // "SKN" 1
 export const packetType = { init: 0x01, retry: 0x02, accept: 0x03, refuse: 0x04, reset: 0x05, data: 0x10 } as const;
 export const connectionIdBytes = 8;
-export const dataHeaderBytes = 1 + connectionIdBytes + 4;
+/** Where a DATA packet's packet number (its low 32 bits) starts: after the type byte and the receiver's id. */
+const dataPacketNumberAt = 1 + connectionIdBytes;
+export const dataHeaderBytes = dataPacketNumberAt + 4;
 export const longHeaderBytes = 1 + 4 + connectionIdBytes;
 export const cookieBytesMax = 64;
 
@@ -172,5 +174,11 @@ export function readCookie(reader: Reader): Uint8Array {
 export function writeDataHeader(out: Uint8Array, destination: ConnectionId, truncatedPn: number): number {
   out[0] = packetType.data;
   destination.write(out, 1);
-  return writeU32(out, 9, truncatedPn);
+  return writeU32(out, dataPacketNumberAt, truncatedPn);
+}
+
+/** The truncated packet number of a DATA packet whose header the endpoint has already matched. */
+export function readDataPacketNumber(bytes: Uint8Array): number {
+  const at = dataPacketNumberAt;
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }

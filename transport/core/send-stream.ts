@@ -3,6 +3,9 @@ import { allocateBytes } from './bytes.js';
 import { RangeSet } from './range-set.js';
 import { varintLength, writeVarint } from './varint.js';
 
+/** The longest length prefix of a message on the stream: a varint's 8-byte form. */
+export const messagePrefixBytesMax = 8;
+
 /** What a released slot holds until the chunk arrays are compacted. */
 const releasedChunk = new Uint8Array(0);
 

@@ -67,7 +67,37 @@ export interface BlackholeSpec {
 }
 
 const sides: readonly LossSide[] = ['send', 'receive', 'both'];
-const blackholeKeys: Record<string, LossSide> = { blackhole: 'both', 'blackhole.send': 'send', 'blackhole.receive': 'receive' };
+const blackholeKeys = new Map<string, LossSide>([
+  ['blackhole', 'both'],
+  ['blackhole.send', 'send'],
+  ['blackhole.receive', 'receive'],
+]);
+
+type BurstFields = Partial<Mutable<GilbertElliottSpec>>;
+
+/** How each key of the text form sets its field, in the order the error for an unknown key lists them. */
+const itemReaders = new Map<string, (spec: Mutable<LossSpec>, burst: BurstFields, key: string, value: string) => void>([
+  ['loss', (spec, _burst, key, value) => (spec.loss = parseProbability(key, value))],
+  ['ge.p', (_spec, burst, key, value) => (burst.pGoodToBad = parseProbability(key, value))],
+  ['ge.r', (_spec, burst, key, value) => (burst.pBadToGood = parseProbability(key, value))],
+  ['ge.bad', (_spec, burst, key, value) => (burst.lossBad = parseProbability(key, value))],
+  ['ge.good', (_spec, burst, key, value) => (burst.lossGood = parseProbability(key, value))],
+  ['dup', (spec, _burst, key, value) => (spec.duplicate = parseProbability(key, value))],
+  ['reorder', (spec, _burst, key, value) => (spec.reorder = parseProbability(key, value))],
+  ['reorder.delay', (spec, _burst, key, value) => (spec.reorderDelayMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax))],
+  ['delay', (spec, _burst, key, value) => (spec.delayMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax))],
+  ['jitter', (spec, _burst, key, value) => (spec.jitterMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax))],
+  ['rate', (spec, _burst, key, value) => (spec.rateBitsPerSecond = parseRateBitsPerSecond(key, value, rateBounds))],
+  ['queue', (spec, _burst, key, value) => (spec.queueBytes = parseSizeBytes(key, value, queueBounds))],
+  ['side', (spec, _burst, key, value) => (spec.side = parseSide(key, value))],
+  ['seed', (spec, _burst, key, value) => (spec.seed = parseSeed(key, value))],
+]);
+const knownKeys = [...itemReaders.keys(), ...blackholeKeys.keys()];
+
+function parseSide(key: string, value: string): LossSide {
+  if (!(sides as readonly string[]).includes(value)) throw invalidSpec(key, value, 'must be send, receive or both');
+  return value as LossSide;
+}
 
 /** Parses the text form. Throws INVALID_CONFIG naming the key and value of the first bad item. */
 export function parseLossSpec(text: string): LossSpec {
@@ -75,7 +105,7 @@ export function parseLossSpec(text: string): LossSpec {
     throw invalidSpec('spec', `${text.slice(0, 32)}...`, `is longer than ${transportLimits.lossSpecCharsMax} characters`);
   }
   const spec: Mutable<LossSpec> = {};
-  const burst: Partial<Mutable<GilbertElliottSpec>> = {};
+  const burst: BurstFields = {};
   const blackholes: BlackholeSpec[] = [];
   const seen = new Set<string>();
   for (const rawItem of text.split(',')) {
@@ -86,83 +116,22 @@ export function parseLossSpec(text: string): LossSpec {
     const key = item.slice(0, equals).trim();
     const value = item.slice(equals + 1).trim();
     if (value === '') throw invalidSpec(key, value, 'has no value');
-    const blackholeDirection = blackholeKeys[key];
+    const blackholeDirection = blackholeKeys.get(key);
     if (blackholeDirection !== undefined) {
       blackholes.push({ peer: value, direction: blackholeDirection });
       continue;
     }
     if (seen.has(key)) throw invalidSpec(key, value, 'is given more than once');
     seen.add(key);
-    switch (key) {
-      case 'seed':
-        spec.seed = parseSeed(key, value);
-        break;
-      case 'side':
-        if (!(sides as readonly string[]).includes(value)) throw invalidSpec(key, value, 'must be send, receive or both');
-        spec.side = value as LossSide;
-        break;
-      case 'loss':
-        spec.loss = parseProbability(key, value);
-        break;
-      case 'dup':
-        spec.duplicate = parseProbability(key, value);
-        break;
-      case 'reorder':
-        spec.reorder = parseProbability(key, value);
-        break;
-      case 'reorder.delay':
-        spec.reorderDelayMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax);
-        break;
-      case 'delay':
-        spec.delayMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax);
-        break;
-      case 'jitter':
-        spec.jitterMs = parseDurationMs(key, value, transportLimits.lossDelayMsMax);
-        break;
-      case 'rate':
-        spec.rateBitsPerSecond = parseRateBitsPerSecond(key, value, rateBounds);
-        break;
-      case 'queue':
-        spec.queueBytes = parseSizeBytes(key, value, queueBounds);
-        break;
-      case 'ge.p':
-        burst.pGoodToBad = parseProbability(key, value);
-        break;
-      case 'ge.r':
-        burst.pBadToGood = parseProbability(key, value);
-        break;
-      case 'ge.bad':
-        burst.lossBad = parseProbability(key, value);
-        break;
-      case 'ge.good':
-        burst.lossGood = parseProbability(key, value);
-        break;
-      default:
-        throw invalidSpec(key, value, `is not a known key (known: ${knownKeys.join(', ')})`);
-    }
+    const read = itemReaders.get(key);
+    if (read === undefined) throw invalidSpec(key, value, `is not a known key (known: ${knownKeys.join(', ')})`);
+    read(spec, burst, key, value);
   }
   if (Object.keys(burst).length > 0) spec.burst = burst as GilbertElliottSpec;
   if (blackholes.length > 0) spec.blackholes = blackholes;
   return normalizeLossSpec(spec);
 }
 
-const knownKeys = [
-  'loss',
-  'ge.p',
-  'ge.r',
-  'ge.bad',
-  'ge.good',
-  'dup',
-  'reorder',
-  'reorder.delay',
-  'delay',
-  'jitter',
-  'rate',
-  'queue',
-  'side',
-  'seed',
-  ...Object.keys(blackholeKeys),
-];
 const rateBounds = { min: transportLimits.lossRateBitsPerSecondMin, max: transportLimits.lossRateBitsPerSecondMax };
 const queueBounds = { min: 1, max: transportLimits.lossQueueBytesMax };
 

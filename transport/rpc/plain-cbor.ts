@@ -34,13 +34,7 @@ import { transportLimits } from '../limits.js';
  * (copyBuffers: false); an object or array carries its header and backing store; a string its header and
  * up to two bytes a character; a float or an integer beyond 31 bits is a heap number.
  */
-const slotBytes = 8;
-const byteStringBytes = 104;
-const arrayBytes = 40;
-const mapBytes = 64;
-const mapEntryBytes = 8;
-const stringBytes = 24;
-const heapNumberBytes = 16;
+const heapBytes = { slot: 8, byteString: 104, array: 40, map: 64, mapEntry: 8, string: 24, heapNumber: 16 } as const;
 
 /** Open containers: items each still expects (a map two per entry) and whether it is a map. Reused: the walk is synchronous. */
 let remaining = new Float64Array(64);
@@ -59,81 +53,51 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
 
   for (;;) {
     if (position >= end) return 'truncated item';
-    const initial = bytes[position++]!;
+    const initial = bytes[position]!;
+    position = readHead(bytes, position);
+    if (position < 0) return headProblem;
     const major = initial >> 5;
     const info = initial & 0x1f;
-
-    let argument: number;
-    if (info < 24) argument = info;
-    else if (info === 24) {
-      if (position + 1 > end) return 'truncated length';
-      argument = bytes[position]!;
-      position += 1;
-    } else if (info === 25) {
-      if (position + 2 > end) return 'truncated length';
-      argument = (bytes[position]! << 8) | bytes[position + 1]!;
-      position += 2;
-    } else if (info === 26) {
-      if (position + 4 > end) return 'truncated length';
-      argument = readUint32(bytes, position);
-      position += 4;
-    } else if (info === 27) {
-      if (position + 8 > end) return 'truncated length';
-      argument = readUint32(bytes, position) * 0x1_0000_0000 + readUint32(bytes, position + 4);
-      position += 8;
-    } else if (info === 31) {
-      return 'indefinite-length item';
-    } else {
-      return `reserved additional information ${info}`;
-    }
-
+    const argument = headArgument;
     // In a map, an even count of items still expected means this item is a key.
     if (depth > 0 && isMap[depth - 1] === 1 && remaining[depth - 1]! % 2 === 0 && major !== 0 && major !== 1 && major !== 3) {
       return 'map key that is not a string or an integer';
     }
-
-    decodedBytes += slotBytes;
+    decodedBytes += heapBytes.slot;
     switch (major) {
       case 0:
       case 1:
-        if (info >= 26) decodedBytes += heapNumberBytes;
+        if (info >= 26) decodedBytes += heapBytes.heapNumber;
         break;
       case 2:
       case 3:
         if (argument > end - position) return 'string longer than the frame';
         position += argument;
-        decodedBytes += major === 2 ? byteStringBytes : stringBytes + 2 * argument;
+        decodedBytes += major === 2 ? heapBytes.byteString : heapBytes.string + 2 * argument;
         break;
       case 4:
       case 5: {
-        decodedBytes += major === 5 ? mapBytes + mapEntryBytes * argument : arrayBytes;
+        decodedBytes += major === 5 ? heapBytes.map + heapBytes.mapEntry * argument : heapBytes.array;
         if (decodedBytes > decodedBytesMax) return decodedTooLarge(decodedBytesMax, end);
         const items = major === 5 ? argument * 2 : argument;
         // Every item takes at least one byte: a count larger than what is left is a lie.
         if (items > end - position) return 'container larger than the frame';
-        if (items > 0) {
-          if (depth >= depthMax) return `nesting deeper than ${depthMax}`;
-          // The container counts as an item of its parent only once its last item is read.
-          remaining[depth] = items;
-          isMap[depth] = major === 5 ? 1 : 0;
-          depth++;
-          continue;
-        }
-        break;
+        if (items === 0) break;
+        if (depth >= depthMax) return `nesting deeper than ${depthMax}`;
+        // The container counts as an item of its parent only once its last item is read.
+        remaining[depth] = items;
+        isMap[depth] = major === 5 ? 1 : 0;
+        depth++;
+        continue;
       }
       case 6:
         return `tag ${argument}`;
       default:
         // major 7: false, true, null, undefined and floats; other simple values mean extensions.
-        if (info >= 20 && info <= 23) break;
-        if (info >= 25 && info <= 27) {
-          decodedBytes += heapNumberBytes;
-          break;
-        }
-        return `simple value ${argument}`;
+        if (info >= 25 && info <= 27) decodedBytes += heapBytes.heapNumber;
+        else if (info < 20 || info > 23) return `simple value ${argument}`;
     }
     if (decodedBytes > decodedBytesMax) return decodedTooLarge(decodedBytesMax, end);
-
     // One item is complete: count it, closing every container it completes.
     for (;;) {
       if (depth === 0) return position === end ? null : 'trailing bytes after the item';
@@ -141,6 +105,34 @@ export function plainCborProblem(bytes: Uint8Array, depthMax: number): string | 
       depth--;
     }
   }
+}
+
+/** The argument of the head readHead read last, or what was wrong with it. Reused: the walk is synchronous. */
+let headArgument = 0;
+let headProblem = '';
+
+/** Reads the head of the item at `position` (its initial byte and argument); returns where its content starts, or -1 with headProblem set. */
+function readHead(bytes: Uint8Array, position: number): number {
+  const info = bytes[position++]! & 0x1f;
+  if (info < 24) {
+    headArgument = info;
+    return position;
+  }
+  if (info > 27) {
+    headProblem = info === 31 ? 'indefinite-length item' : `reserved additional information ${info}`;
+    return -1;
+  }
+  // 24 to 27: the argument follows in 1, 2, 4 or 8 bytes.
+  const length = 1 << (info - 24);
+  if (position + length > bytes.length) {
+    headProblem = 'truncated length';
+    return -1;
+  }
+  if (info === 24) headArgument = bytes[position]!;
+  else if (info === 25) headArgument = (bytes[position]! << 8) | bytes[position + 1]!;
+  else if (info === 26) headArgument = readUint32(bytes, position);
+  else headArgument = readUint32(bytes, position) * 0x1_0000_0000 + readUint32(bytes, position + 4);
+  return position + length;
 }
 
 function decodedTooLarge(decodedBytesMax: number, length: number): string {

@@ -1,4 +1,5 @@
 import type { MessageChannel } from '../channel.js';
+import { type Clock, systemClock } from '../clock.js';
 import { SkeinError, errorFromWire, type WireError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { correlationIdMax, decodeFrame, encodeFrame, isMethod, type Frame } from './frames.js';
@@ -24,12 +25,6 @@ export interface RpcHandlerContext {
  */
 export type RpcHandler = (method: string, body: unknown, context: RpcHandlerContext) => unknown | Promise<unknown>;
 
-/** Timers, injectable so an RPC channel can run on simulated time. */
-export interface RpcScheduler {
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface RpcChannelOptions {
   handler?: RpcHandler;
   /** Receives one-way messages; a throw is counted and ignored. */
@@ -40,7 +35,8 @@ export interface RpcChannelOptions {
   pendingMax?: number;
   /** The peer's requests handled at once; beyond it they are answered with BACKPRESSURE. */
   handlingMax?: number;
-  scheduler?: RpcScheduler;
+  /** Where deadlines and the idle watch take their time from; default systemClock. */
+  clock?: Clock;
   /**
    * Close the channel (gracefully) once no frame has moved either way for
    * this long, with no request waiting or being handled and `isBusy` false:
@@ -90,22 +86,17 @@ interface Pending {
   method: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  timer: unknown;
+  cancelTimer: () => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
 interface Handling {
   controller: AbortController;
-  timer: unknown;
+  cancelTimer: (() => void) | undefined;
   /** Room reserved for this request's response (reserveResponseBytes). */
   reservedBytes: number;
 }
-
-const defaultScheduler: RpcScheduler = {
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 /**
  * Requests, responses and one-way notifies over any MessageChannel (a
@@ -121,13 +112,13 @@ export class RpcChannel implements AsyncDisposable {
   private readonly timeoutMsDefault: number;
   private readonly pendingMax: number;
   private readonly handlingMax: number;
-  private readonly scheduler: RpcScheduler;
+  private readonly clock: Clock;
   private readonly pendingRequests = new Map<number, Pending>();
   private readonly handlingRequests = new Map<number, Handling>();
   private nextId = 0;
   /** Frames received and sent so far (the idle watch compares it between checks), and its timer. */
   private framesMoved = 0;
-  private idleTimer: unknown = undefined;
+  private cancelIdleTimer: (() => void) | undefined = undefined;
   private closeReason: SkeinError | null = null;
   private closing: Promise<void> | null = null;
 
@@ -142,7 +133,7 @@ export class RpcChannel implements AsyncDisposable {
     this.timeoutMsDefault = checkTimeout(options.timeoutMsDefault ?? transportLimits.rpcTimeoutMsDefault, 'timeoutMsDefault');
     this.pendingMax = checkBound(options.pendingMax ?? transportLimits.rpcPendingMax, 'pendingMax', transportLimits.rpcPendingMax);
     this.handlingMax = checkBound(options.handlingMax ?? transportLimits.rpcHandlingMax, 'handlingMax', transportLimits.rpcHandlingMax);
-    this.scheduler = options.scheduler ?? defaultScheduler;
+    this.clock = options.clock ?? systemClock;
     const pendingRequests = this.pendingRequests;
     const handlingRequests = this.handlingRequests;
     this.stats = {
@@ -180,7 +171,7 @@ export class RpcChannel implements AsyncDisposable {
   private watchIdle(idleTimeoutMs: number, isBusy: () => boolean): void {
     let framesSeen = -1;
     const check = (): void => {
-      this.idleTimer = undefined;
+      this.cancelIdleTimer = undefined;
       if (this.closeReason !== null) return;
       const frames = this.framesMoved;
       if (frames === framesSeen && this.pendingRequests.size === 0 && this.handlingRequests.size === 0 && !isBusy()) {
@@ -189,9 +180,9 @@ export class RpcChannel implements AsyncDisposable {
         return;
       }
       framesSeen = frames;
-      this.idleTimer = this.scheduler.setTimeout(check, idleTimeoutMs);
+      this.cancelIdleTimer = this.clock.after(idleTimeoutMs, check);
     };
-    this.idleTimer = this.scheduler.setTimeout(check, idleTimeoutMs);
+    this.cancelIdleTimer = this.clock.after(idleTimeoutMs, check);
   }
 
   get isOpen(): boolean {
@@ -229,7 +220,7 @@ export class RpcChannel implements AsyncDisposable {
           reject,
           signal,
           onAbort: undefined,
-          timer: this.scheduler.setTimeout(() => {
+          cancelTimer: this.clock.after(timeoutMs, () => {
             this.stats.timeouts++;
             this.settle(id, (p) =>
               p.reject(
@@ -240,7 +231,7 @@ export class RpcChannel implements AsyncDisposable {
               ),
             );
             this.sendCancel(id);
-          }, timeoutMs),
+          }),
         };
         if (signal !== undefined) {
           entry.onAbort = () => {
@@ -367,11 +358,11 @@ export class RpcChannel implements AsyncDisposable {
       return;
     }
     const controller = new AbortController();
-    const handling: Handling = { controller, timer: undefined, reservedBytes: 0 };
+    const handling: Handling = { controller, cancelTimer: undefined, reservedBytes: 0 };
     if (timeoutMs !== undefined) {
-      handling.timer = this.scheduler.setTimeout(() => {
+      handling.cancelTimer = this.clock.after(timeoutMs, () => {
         controller.abort(new SkeinError('TIMEOUT', { message: `request ${method} passed its deadline of ${timeoutMs}ms`, details: { method, timeoutMs } }));
-      }, timeoutMs);
+      });
     }
     this.handlingRequests.set(id, handling);
     this.stats.requestsHandled++;
@@ -399,7 +390,7 @@ export class RpcChannel implements AsyncDisposable {
   }
 
   private finishHandling(id: number, handling: Handling, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
-    if (handling.timer !== undefined) this.scheduler.clearTimeout(handling.timer);
+    handling.cancelTimer?.();
     if (this.handlingRequests.get(id) === handling) this.handlingRequests.delete(id);
     const reservedBytes = handling.reservedBytes;
     handling.reservedBytes = 0;
@@ -510,7 +501,7 @@ export class RpcChannel implements AsyncDisposable {
     const pending = this.pendingRequests.get(id);
     if (pending === undefined) return false;
     this.pendingRequests.delete(id);
-    this.scheduler.clearTimeout(pending.timer);
+    pending.cancelTimer();
     if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
     deliver(pending);
     return true;
@@ -524,8 +515,8 @@ export class RpcChannel implements AsyncDisposable {
       cause: reason,
     });
     const closed = this.closeReason;
-    if (this.idleTimer !== undefined) this.scheduler.clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.cancelIdleTimer?.();
+    this.cancelIdleTimer = undefined;
     for (const id of [...this.pendingRequests.keys()]) this.settle(id, (p) => p.reject(closed));
     for (const handling of this.handlingRequests.values()) handling.controller.abort(closed);
   }

@@ -1,5 +1,5 @@
 import { clusterLimits } from '../../../transport/limits.js';
-import { isJoint, type ConfChange } from '../../raft/core/config.js';
+import { isJoint, type ConfChange } from '../../raft/core/membership.js';
 import type { ConfigState, NodeId } from '../../raft/core/types.js';
 import { sameMembers } from './brokers.js';
 import type { MoveRecord, MoveReport } from './move-record.js';

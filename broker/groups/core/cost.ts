@@ -1,4 +1,4 @@
-import type { Group } from './group.js';
+import type { GroupTables } from './tables.js';
 
 /**
  * What a group costs in a coordinator's snapshot, estimated from above: the
@@ -29,7 +29,7 @@ export const entryBytes = {
 } as const;
 
 /** An upper bound of `group`'s bytes in a snapshot. */
-export function groupCostBytes(group: Group): number {
+export function groupCostBytes(group: GroupTables): number {
   let bytes = entryBytes.group + utf8Bytes(group.name);
   for (const m of group.members.values()) {
     bytes += entryBytes.member + utf8Bytes(m.memberId) + utf8Bytes(m.instanceId ?? '') + utf8Bytes(m.clientId) + utf8Bytes(m.clientHost);

@@ -1,4 +1,4 @@
-import type { Group } from './group.js';
+import type { GroupTables } from './tables.js';
 import { keyOf, type PartitionKey, type TopicPartition } from './partitions.js';
 
 /**
@@ -7,11 +7,11 @@ import { keyOf, type PartitionKey, type TopicPartition } from './partitions.js';
  * restoring a snapshot refuses a state that fails it. Above all: each owned
  * partition has exactly one owner, and no partition is both owned and held.
  */
-export function groupInvariantProblem(group: Group): string | null {
+export function groupInvariantProblem(group: GroupTables): string | null {
   return targetProblem(group) ?? ownershipProblem(group) ?? tablesProblem(group);
 }
 
-function targetProblem(group: Group): string | null {
+function targetProblem(group: GroupTables): string | null {
   const seenTarget = new Set<PartitionKey>();
   for (const [memberId, partitions] of group.target) {
     if (!group.members.has(memberId)) return `target names unknown member ${memberId}`;
@@ -26,7 +26,7 @@ function targetProblem(group: Group): string | null {
   return null;
 }
 
-function ownershipProblem(group: Group): string | null {
+function ownershipProblem(group: GroupTables): string | null {
   let ownedCount = 0;
   const instances = new Set<string>();
   for (const member of group.members.values()) {
@@ -51,7 +51,7 @@ function ownershipProblem(group: Group): string | null {
   return null;
 }
 
-function tablesProblem(group: Group): string | null {
+function tablesProblem(group: GroupTables): string | null {
   const known = (tp: TopicPartition): boolean => tp.partition < (group.topics.get(tp.topic)?.partitions ?? 0);
   for (const [key, hold] of group.holds) {
     if (group.owner.has(key)) return `${key} is both held and owned`;

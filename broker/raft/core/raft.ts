@@ -1,8 +1,8 @@
 import { SkeinError } from '../../../transport/errors.js';
 import type { Prng } from '../../../transport/core/prng.js';
 import { raftLimits } from '../../../transport/limits.js';
-import { applyConfEntry, encodeConfEntry, isJoint, isVoterIn, type ConfChange } from './config.js';
-import { ConfigHistory } from './config-history.js';
+import { applyConfEntry, encodeConfEntry, isJoint, isVoterIn, type ConfChange } from './membership.js';
+import { MembershipHistory } from './membership-history.js';
 import { RaftLog } from './raft-log.js';
 import { ReadIndexQueue, type ConfirmedRead, type ReadRequest } from './read-index.js';
 import type { RaftLogReader } from './storage.js';
@@ -41,7 +41,7 @@ import {
  * replica cannot disrupt a healthy leader; a leader that lost its majority
  * steps down), batched and pipelined appends with a bounded window per
  * follower, fast backtracking on conflict with term hints, leadership
- * transfer, learners and joint-consensus membership changes (config.ts),
+ * transfer, learners and joint-consensus membership changes (membership.ts),
  * snapshots, and read-index reads.
  */
 
@@ -164,7 +164,7 @@ export class RaftCore {
   private transferee: NodeId = noNode;
   /** Index of the last config entry this leader may not yet see committed (one change in flight at a time). */
   private pendingConfIndex = 0;
-  private readonly configs: ConfigHistory;
+  private readonly configs: MembershipHistory;
 
   /** Peers that may have appends to send, flushed when the driver takes a Ready: batches what one turn proposed. */
   private readonly dirty = new Map<NodeId, boolean>();
@@ -207,7 +207,7 @@ export class RaftCore {
     this.persisted = { term: hs.term, vote: hs.vote, commit: committed };
     this.handedOut = this.persisted;
     // Membership is a function of the log: the snapshot's, then every config entry after it.
-    this.configs = new ConfigHistory({ index: snapshot.index, config: snapshot.config });
+    this.configs = new MembershipHistory({ index: snapshot.index, config: snapshot.config });
     for (const entry of this.storage.configEntries(snapshot.index + 1, this.log.lastIndex() + 1)) this.configs.appended(entry.index, [entry]);
     this.tracker.setConfig(this.configs.current(), this.log.lastIndex());
     this.becomeFollower(this.term, noNode);

@@ -1,4 +1,4 @@
-import { membersOf, votersOf } from './config.js';
+import { membersOf, votersOf } from './membership.js';
 import { Progress } from './progress.js';
 import { jointValue, jointVote, type VoteResult } from './quorum.js';
 import { emptyConfig, type ConfigState, type NodeId } from './types.js';

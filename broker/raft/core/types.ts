@@ -11,7 +11,7 @@ export const noNode: NodeId = 0;
 /**
  * `normal`: an application proposal (a record batch of a partition, a command
  * of the metadata group). `noop`: the empty entry a new leader appends to
- * commit everything before it. `config`: a membership change (see config.ts).
+ * commit everything before it. `config`: a membership change (see membership.ts).
  * Partition logs store noop and config entries as control batches.
  */
 export type EntryType = 'normal' | 'noop' | 'config';

@@ -126,7 +126,7 @@ describe('help', () => {
 
 describe('the hint names the command that works in this install', () => {
   function installedCopy(): string {
-    // The layout of `npm install skein`: resolution of cbor-x and p-retry walks up to this repository's node_modules.
+    // The layout of `npm install skein`: resolution of cbor-x walks up to this repository's node_modules.
     const dir = join(dirname(bundledSkein()), 'install', 'node_modules', 'skein', 'dist');
     mkdirSync(dir, { recursive: true });
     const script = join(dir, 'cli.mjs');

@@ -1,7 +1,7 @@
 import { sameMembers } from '../../../broker/cluster/core/brokers.js';
 import { applyMoveReport, cancelMove, newMove, startMove, type MoveDecision, type MoveOutcome, type MoveRecord, type MoveReport } from '../../../broker/cluster/core/move-record.js';
 import { defaultStepOptions, stepMove, type GroupView, type MoveMemo, type ReplicaProgress } from '../../../broker/cluster/core/reassignment.js';
-import { applyConfEntry, isJoint, type ConfChange } from '../../../broker/raft/core/config.js';
+import { applyConfEntry, isJoint, type ConfChange } from '../../../broker/raft/core/membership.js';
 import type { ConfigState, NodeId } from '../../../broker/raft/core/types.js';
 
 /**

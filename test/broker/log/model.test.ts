@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
 import type { PartitionLogOptions } from '../../../broker/log/index.js';
+import { systemClock } from '../../../transport/clock.js';
 import { logLimits } from '../../../transport/limits.js';
 import { tempDir } from './helpers.js';
 import { LogModel } from './model.js';
@@ -181,10 +182,10 @@ class RetentionCommand implements Command {
   ) {}
   check = (): boolean => true;
   async run(model: LogModel, real: Real): Promise<void> {
-    // Retention is configured at open; here the test picks which rule applies through beforeIndex and nowMs.
+    // Retention is configured at open; here the test picks which rule applies through beforeIndex and epochMs.
     const beforeIndex = model.firstIndex + Math.floor(this.protect * (model.lastIndex - model.firstIndex + 2));
-    const nowMs = 1_700_000_000_000 + this.ageMs;
-    const result = real.log.enforceRetention({ nowMs, beforeIndex });
+    const epochMs = 1_700_000_000_000 + this.ageMs;
+    const result = real.log.enforceRetention({ epochMs, beforeIndex });
     const retentionBytes = real.options.retention!.bytes!;
     const retentionMs = real.options.retention!.ms!;
     const deleted = model.deleteOldest((k, bytesAfter) => {
@@ -192,7 +193,7 @@ class RetentionCommand implements Command {
       if (hi - 1 >= beforeIndex) return false;
       const ts = model.segmentMaxTimestamp(k);
       const newest = ts >= 0 ? ts : model.segments[k]!.createdMs;
-      return bytesAfter >= retentionBytes || nowMs - newest > retentionMs;
+      return bytesAfter >= retentionBytes || epochMs - newest > retentionMs;
     });
     expect(result.segmentsDeleted).toBe(deleted);
     checkBounds(model, real);
@@ -331,7 +332,7 @@ describe('PartitionLog against an array model', () => {
             verifyOnAppend: config.verifyOnAppend,
             verifyOnRead: config.verifyOnRead,
             retention: { bytes: config.retentionBytes, ms: config.retentionMs },
-            clock: () => model.nowMs,
+            clock: { ...systemClock, epochMs: () => model.nowMs },
           };
           const real: Real = { log: await PartitionLog.open(options), dir, options, generation: 0 };
           try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
 import type { PartitionLogOptions } from '../../../broker/log/index.js';
+import { systemClock } from '../../../transport/clock.js';
 import { logLimits } from '../../../transport/limits.js';
 import { SkeinError, isSkeinError } from '../../../transport/errors.js';
 import { decodeRecords, stampBatch } from '../../../transport/protocol/record-batch.js';
@@ -184,7 +185,7 @@ describe('truncation, reset, retention', () => {
 
   it('retention deletes whole old segments by size and by age, never the active one, never at or past beforeIndex', async () => {
     let now = 10_000;
-    const { log } = await openLog({ retention: { bytes: 150_000, ms: 60_000 }, clock: () => now });
+    const { log } = await openLog({ retention: { bytes: 150_000, ms: 60_000 }, clock: { ...systemClock, epochMs: () => now } });
     appendSpecs(log, continueLog({ lastIndex: 0, nextOffset: 0, term: 1 }, 60, () => ({ records: 1, valueBytes: 6000 }), now));
     const segments = log.stats().segments;
     expect(log.enforceRetention({ beforeIndex: 1 })).toEqual({ segmentsDeleted: 0, bytesDeleted: 0 });
@@ -204,7 +205,7 @@ describe('truncation, reset, retention', () => {
 
   it('rolls a segment once it is segmentMs old, so age retention can reach quiet partitions', async () => {
     let now = 1_000_000;
-    const { log } = await openLog({ segmentMs: 5_000, clock: () => now });
+    const { log } = await openLog({ segmentMs: 5_000, clock: { ...systemClock, epochMs: () => now } });
     appendSpecs(log, continueLog({ lastIndex: 0, nextOffset: 0, term: 1 }, 3, () => ({ records: 1, valueBytes: 10 })));
     expect(log.stats().segments).toBe(1);
     now += 5_000;

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeRaftEnvelope, encodeRaftEnvelope, raftEnvelopeFromWire, raftEnvelopeToWire, type RaftEnvelope } from '../../../broker/raft/codec.js';
-import { encodeConfEntry } from '../../../broker/raft/core/config.js';
+import { encodeConfEntry } from '../../../broker/raft/core/membership.js';
 import type { Entry, RaftMessage } from '../../../broker/raft/core/types.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 import { isSkeinError } from '../../../transport/errors.js';
 
 const id = fc.integer({ min: 1, max: 0xffff_ffff });

@@ -1,12 +1,12 @@
-import { bootstrapState } from '../../../broker/raft/core/config.js';
+import { bootstrapState } from '../../../broker/raft/core/membership.js';
 import type { RaftStorage } from '../../../broker/raft/core/storage.js';
 import { emptyHardState, type Entry, type HardState, type NodeId, type Snapshot } from '../../../broker/raft/core/types.js';
 import { RaftDriver, type RaftDriverOptions, type RaftStateMachine } from '../../../broker/raft/driver.js';
 import type { HardStateStore } from '../../../broker/raft/hard-state.js';
 import { MemoryStorage } from '../../../broker/raft/memory-storage.js';
-import type { RaftTimers } from '../../../broker/raft/timers.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 import { Prng } from '../../../transport/core/prng.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 /**
  * Real RaftDrivers on a manual clock and an in-memory network, with storage
@@ -16,46 +16,6 @@ import { Prng } from '../../../transport/core/prng.js';
 
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-export class ManualTimers implements RaftTimers {
-  now = 0;
-  private seq = 0;
-  private tasks: Array<{ at: number; seq: number; fn: () => void; period: number | null; cancelled: boolean }> = [];
-
-  every(intervalMs: number, fn: () => void): () => void {
-    const task = { at: this.now + intervalMs, seq: this.seq++, fn, period: intervalMs, cancelled: false };
-    this.tasks.push(task);
-    return () => {
-      task.cancelled = true;
-    };
-  }
-
-  after(delayMs: number, fn: () => void): () => void {
-    const task = { at: this.now + delayMs, seq: this.seq++, fn, period: null, cancelled: false };
-    this.tasks.push(task);
-    return () => {
-      task.cancelled = true;
-    };
-  }
-
-  /** Runs every task due within `ms`, in time order, letting promise chains settle after each. */
-  async advance(ms: number, between?: () => Promise<void>): Promise<void> {
-    const end = this.now + ms;
-    for (;;) {
-      this.tasks = this.tasks.filter((t) => !t.cancelled);
-      this.tasks.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const next = this.tasks[0];
-      if (next === undefined || next.at > end) break;
-      this.now = next.at;
-      if (next.period === null) next.cancelled = true;
-      else next.at += next.period;
-      next.fn();
-      await settle();
-      if (between !== undefined) await between();
-    }
-    this.now = end;
-  }
 }
 
 /** MemoryStorage whose sync() waits until the test opens the gate. */
@@ -122,7 +82,7 @@ export interface DriverNode {
 }
 
 export class DriverCluster {
-  readonly timers = new ManualTimers();
+  readonly clock = new ManualClock();
   readonly nodes = new Map<NodeId, DriverNode>();
   /** Every message sent, for ordering checks: [from, to, type]. */
   readonly sent: Array<{ from: NodeId; to: NodeId; type: string }> = [];
@@ -159,7 +119,7 @@ export class DriverCluster {
       transport: mux.transport('test'),
       stateMachine: sm,
       prng: this.prng.fork(),
-      timers: this.timers,
+      clock: this.clock,
       tickMs: 10,
       electionTicks: 10,
       heartbeatTicks: 1,
@@ -191,7 +151,7 @@ export class DriverCluster {
 
   /** Lets `ms` of time pass, delivering messages as they go. */
   async run(ms: number): Promise<void> {
-    await this.timers.advance(ms, () => this.deliver());
+    await this.clock.advanceSettling(ms, () => this.deliver());
     await this.deliver();
   }
 

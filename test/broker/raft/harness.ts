@@ -1,5 +1,5 @@
 import { Prng } from '../../../transport/core/prng.js';
-import { bootstrapState } from '../../../broker/raft/core/config.js';
+import { bootstrapState } from '../../../broker/raft/core/membership.js';
 import { RaftCore, type RaftCoreOptions } from '../../../broker/raft/core/raft.js';
 import { emptyHardState, type ConfigState, type Entry, type HardState, type NodeId, type RaftMessage, type ReadState } from '../../../broker/raft/core/types.js';
 import { MemoryStorage } from '../../../broker/raft/memory-storage.js';

@@ -3,17 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PartitionLog } from '../../../broker/log/index.js';
-import { bootstrapState, encodeConfEntry } from '../../../broker/raft/core/config.js';
+import { bootstrapState, encodeConfEntry } from '../../../broker/raft/core/membership.js';
 import { emptySnapshot, type Entry, type NodeId, type RaftMessage, type Snapshot } from '../../../broker/raft/core/types.js';
 import { RaftDriver } from '../../../broker/raft/driver.js';
 import { FileHardStateStore } from '../../../broker/raft/hard-state.js';
 import { decodePartitionSnapshot, encodePartitionSnapshot, LogStorage, storableMessage } from '../../../broker/raft/log-storage.js';
 import { raftEnvelopeToWire } from '../../../broker/raft/codec.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { isSkeinError } from '../../../transport/errors.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../../transport/protocol/record-batch.js';
-import { ListStateMachine, ManualTimers, settle } from './driver-harness.js';
+import { ListStateMachine, settle } from './driver-harness.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 const dirs: string[] = [];
 const logs: PartitionLog[] = [];
@@ -166,7 +167,7 @@ describe('LogStorage: Raft entries as record batches', () => {
 
 describe('a Raft group over real partition logs', () => {
   it('replicates record batches into identical partition logs and survives a replica restart', async () => {
-    const timers = new ManualTimers();
+    const clock = new ManualClock();
     const prng = new Prng(3);
     const ids: NodeId[] = [1, 2, 3];
     const boot = bootstrapState({ voters: ids, votersOutgoing: [], learners: [], learnersNext: [] });
@@ -183,7 +184,7 @@ describe('a Raft group over real partition logs', () => {
         await hardStateStore.save(boot.hardState);
       }
       const mux = new RaftMux((to, wire) => queue.push({ from: id, to, wire }));
-      const driver = await RaftDriver.open({ group: 'orders/0', id, storage, hardStateStore, transport: mux.transport('orders/0'), stateMachine: new ListStateMachine(), prng: prng.fork(), timers, tickMs: 10, electionTicks: 10, heartbeatTicks: 1 });
+      const driver = await RaftDriver.open({ group: 'orders/0', id, storage, hardStateStore, transport: mux.transport('orders/0'), stateMachine: new ListStateMachine(), prng: prng.fork(), clock, tickMs: 10, electionTicks: 10, heartbeatTicks: 1 });
       replicas.set(id, { dir, log, driver, mux });
     };
     const pump = async (): Promise<void> => {
@@ -197,7 +198,7 @@ describe('a Raft group over real partition logs', () => {
       }
     };
     const run = async (ms: number): Promise<void> => {
-      await timers.advance(ms, pump);
+      await clock.advanceSettling(ms, pump);
       await pump();
     };
     const leader = (): RaftDriver | undefined => [...replicas.values()].map((r) => r.driver).find((d) => !d.isStopped && d.status().role === 'leader');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConfChange } from '../../../broker/raft/core/config.js';
+import type { ConfChange } from '../../../broker/raft/core/membership.js';
 import type { ConfigState } from '../../../broker/raft/core/types.js';
 import { TestCluster } from './harness.js';
 

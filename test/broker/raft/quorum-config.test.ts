@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyConfEntry, configFromUnknown, decodeConfEntry, encodeConfEntry, type ConfEntry } from '../../../broker/raft/core/config.js';
-import { ConfigHistory } from '../../../broker/raft/core/config-history.js';
+import { applyConfEntry, configFromUnknown, decodeConfEntry, encodeConfEntry, type ConfEntry } from '../../../broker/raft/core/membership.js';
+import { MembershipHistory } from '../../../broker/raft/core/membership-history.js';
 import { jointValue, jointVote, majorityValue } from '../../../broker/raft/core/quorum.js';
 import type { ConfigState, Entry } from '../../../broker/raft/core/types.js';
 
@@ -73,7 +73,7 @@ describe('membership changes', () => {
 
   it('takes a configuration from the log as entries append, and rolls it back when they are truncated', () => {
     const config = (index: number, entry: ConfEntry): Entry => ({ index, term: 1, type: 'config', data: encodeConfEntry(entry) });
-    const h = new ConfigHistory({ index: 1, config: steady([1, 2, 3]) });
+    const h = new MembershipHistory({ index: 1, config: steady([1, 2, 3]) });
     expect(h.appended(5, [config(5, { kind: 'enterJoint', changes: [{ type: 'addVoter', node: 4 }] })])).toBe(true);
     expect(h.current().votersOutgoing).toEqual([1, 2, 3]);
     expect(h.appended(6, [config(6, { kind: 'leaveJoint' })])).toBe(true);

@@ -1,7 +1,7 @@
 import { createHmac, randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
-import { EndpointCore } from '../../../transport/core/endpoint.js';
-import type { ConnectionCore } from '../../../transport/core/connection.js';
+import { EndpointCore } from '../../../transport/core/endpoint-core.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { packetType, protocolVersion } from '../../../transport/core/packet.js';
 import { Endpoint } from '../../../transport/endpoint.js';
 import { SkeinError } from '../../../transport/errors.js';

@@ -5,7 +5,7 @@ import { Prng } from '../../../transport/core/prng.js';
 import type { TopicConfig } from '../../../transport/protocol/messages.js';
 import { Partition } from '../../../broker/partition/partition.js';
 import { decodeWire, encodeWire } from '../../../broker/raft/codec.js';
-import { RaftMux } from '../../../broker/raft/transport.js';
+import { RaftMux } from '../../../broker/raft/mux.js';
 
 export const fastTiming = { tickMs: 10, electionTicks: 10, heartbeatTicks: 2 };
 export const alwaysFlush: TopicConfig = { retentionMs: null, retentionBytes: null, segmentBytes: 1 << 20, flush: { mode: 'always' } };

@@ -19,7 +19,7 @@ import {
 } from '../../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, stampBatch, type BatchHeader } from '../../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../../transport/rpc/index.js';
-import type { BrokerAddress } from '../../../sdk/options.js';
+import type { BrokerAddress } from '../../../sdk/address.js';
 import { createMemoryChannelPair } from '../../transport/support/memory-channel.js';
 
 /**

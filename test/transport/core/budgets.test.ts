@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnectionCore } from '../../../transport/core/connection.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { SkeinError } from '../../../transport/errors.js';
 import { transportLimits } from '../../../transport/limits.js';
 import { carriesStreamBeyond } from '../support/packets.js';

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { messagePrefixBytesMax } from '../../../transport/core/send-stream.js';
 import type { LossSpec } from '../../../transport/loss/index.js';
 import { propertyParameters } from '../support/property.js';
 import { runTransfer, type TransferScenario } from '../support/transfer.js';
@@ -72,5 +73,15 @@ describe('delivery under random faults (simulated network and clock)', () => {
       ),
       propertyParameters(500),
     );
+  });
+});
+
+describe('the largest message', () => {
+  it('goes through when both windows are the smallest the settings allow for it (the message and its longest prefix)', () => {
+    const messageBytesMax = 64 * 1024;
+    // resolveEndpointSettings accepts a window down to this; the connection once subtracted 9 and refused the message.
+    const options = { messageBytesMax, receiveWindowBytes: messageBytesMax + messagePrefixBytesMax };
+    const outcome = runTransfer({ seed: 5, forward: [messageBytesMax, 1, messageBytesMax], backward: [messageBytesMax], clientOptions: options, serverOptions: options });
+    expect(outcome.failure).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ConnectionCore, type PeerAddress, peerAddress } from '../../../transport/core/connection.js';
+import { type PeerAddress, peerAddress } from '../../../transport/core/address.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { ConnectionId, packetType, protocolVersion } from '../../../transport/core/packet.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { transportLimits } from '../../../transport/limits.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
-import { peerAddress, type ConnectionCore } from '../../../transport/core/connection.js';
+import { peerAddress } from '../../../transport/core/address.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { ConnectionId, dataHeaderBytes, writeDataHeader, writeReset } from '../../../transport/core/packet.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { SkeinError } from '../../../transport/errors.js';

@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto';
 import type { SkeinError } from '../../../transport/errors.js';
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
-import { type ConnectionCore, type PeerAddress, peerAddress } from '../../../transport/core/connection.js';
-import { EndpointCore } from '../../../transport/core/endpoint.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
+import { type PeerAddress, peerAddress } from '../../../transport/core/address.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
+import { EndpointCore } from '../../../transport/core/endpoint-core.js';
 import type { CoreEnvironment } from '../../../transport/core/environment.js';
 import { Prng } from '../../../transport/core/prng.js';
 import type { LossModel } from '../../../transport/loss/types.js';

@@ -1,5 +1,5 @@
-import type { EndpointCoreOptions } from '../../../transport/core/config.js';
-import type { ConnectionCore } from '../../../transport/core/connection.js';
+import type { EndpointCoreOptions } from '../../../transport/core/endpoint-settings.js';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
 import { Prng } from '../../../transport/core/prng.js';
 import type { SkeinError } from '../../../transport/errors.js';
 import { createLossModel, type LinkLossModel, type LossSpec } from '../../../transport/loss/index.js';

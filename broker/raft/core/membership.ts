@@ -10,7 +10,7 @@ import type { ConfigState, Entry, HardState, NodeId } from './types.js';
  * majorities can ever decide.
  *
  * A configuration takes effect as soon as its entry is in a replica's log,
- * committed or not (thesis §4.1; see config-history.ts), so membership is a
+ * committed or not (thesis §4.1; see membership-history.ts), so membership is a
  * function of the log and needs no durable commit index. We first built the
  * etcd variant (effect on apply) and our simulator found two ways to lose
  * with it once the commit index is not made durable on every change: a

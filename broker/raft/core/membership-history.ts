@@ -1,4 +1,4 @@
-import { applyConfEntry, decodeConfEntry } from './config.js';
+import { applyConfEntry, decodeConfEntry } from './membership.js';
 import type { ConfigState, Entry } from './types.js';
 
 /**
@@ -11,7 +11,7 @@ import type { ConfigState, Entry } from './types.js';
  * `base` is the configuration as of a point that can no longer be truncated
  * (a snapshot, or an applied index); `later` holds the config entries after it.
  */
-export class ConfigHistory {
+export class MembershipHistory {
   private base: { index: number; config: ConfigState };
   private later: Array<{ index: number; config: ConfigState }> = [];
 

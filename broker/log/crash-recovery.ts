@@ -22,7 +22,8 @@ export interface RecoveryReport {
 export interface RecoveryInput {
   dir: string;
   indexIntervalBytes: number;
-  nowMs: number;
+  /** Milliseconds since the epoch: the creation time of a segment made here. */
+  epochMs: number;
 }
 
 const CLEAN = 'CLEAN';
@@ -64,7 +65,7 @@ export function recoverDirectory(input: RecoveryInput): { segments: Segment[]; r
     }
   }
   if (segments.length === 0) {
-    segments.push(Segment.create(dir, { baseOffset: 0, baseIndex: 1, prevTerm: 0, createdMs: input.nowMs }, input.indexIntervalBytes));
+    segments.push(Segment.create(dir, { baseOffset: 0, baseIndex: 1, prevTerm: 0, createdMs: input.epochMs }, input.indexIntervalBytes));
     return { segments, report };
   }
 
@@ -121,7 +122,7 @@ export function resetDirectory(dir: string, segments: readonly Segment[], point:
 
 function finishReset(dir: string, files: readonly string[], point: ResetPoint, input: RecoveryInput): Segment {
   for (const name of files) removeFile(join(dir, name));
-  const fresh = Segment.create(dir, { baseOffset: point.baseOffset, baseIndex: point.entryIndex + 1, prevTerm: point.term, createdMs: input.nowMs }, input.indexIntervalBytes);
+  const fresh = Segment.create(dir, { baseOffset: point.baseOffset, baseIndex: point.entryIndex + 1, prevTerm: point.term, createdMs: input.epochMs }, input.indexIntervalBytes);
   removeFile(join(dir, RESET));
   fsyncDir(dir);
   return fresh;

@@ -1,15 +1,17 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import { AckTracker } from './ack-tracker.js';
-import type { EndpointCoreConfig } from './config.js';
+import type { PeerAddress } from './address.js';
+import type { EndpointSettings } from './endpoint-settings.js';
 import { FixedWindow, NewReno, type CongestionController } from './congestion.js';
 import {
   type AckFrame,
+  emptyFrameFields,
   encodeClose,
   frameType,
   maxDataFrameBytes,
-  readAck,
   readClose,
+  readFrame,
   streamFrameHeaderBytes,
   writeAck,
   writeMaxData,
@@ -18,6 +20,7 @@ import {
 import {
   type ConnectionId,
   dataHeaderBytes,
+  readDataPacketNumber,
   refuseReason,
   type TransportParameters,
   writeAccept,
@@ -26,24 +29,13 @@ import {
 } from './packet.js';
 import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
 import { Pacer } from './pacer.js';
-import { receiveResult, ReceiveStream } from './receive-stream.js';
-import { Recovery, type RecoveryListener } from './recovery.js';
+import { type ReceiveResult, receiveResult, ReceiveStream } from './receive-stream.js';
+import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
 import { RttEstimator } from './rtt.js';
-import { SendStream } from './send-stream.js';
+import { messagePrefixBytesMax, SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
 import { type ConnectionCounters, type ConnectionStats, emptyConnectionCounters } from './stats.js';
 import { DecodeError, Reader } from './varint.js';
-
-/** A peer's address; `key` ("host:port") names it to loss models and in logs. */
-export interface PeerAddress {
-  readonly host: string;
-  readonly port: number;
-  readonly key: string;
-}
-
-export function peerAddress(host: string, port: number): PeerAddress {
-  return { host, port, key: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` };
-}
 
 /**
  * handshake: the client is sending INITs; open: data flows; flushing: the
@@ -84,9 +76,11 @@ export interface ConnectionHost {
 
 export type SendOutcome = 'queued' | 'full';
 
-/** A reusable holder for decoded ACK frames (the hot path allocates nothing per ACK). */
-function emptyAckFrame(): AckFrame {
-  return { largest: 0, ackDelayUs: 0, rangeCount: 0, ranges: new Float64Array(2 * transportLimits.ackRangesMax) };
+/** Why the peer broke the protocol, for each violation ReceiveStream reports. */
+function streamViolation(result: ReceiveResult): string {
+  if (result === receiveResult.flowViolation) return 'stream data beyond the granted credit';
+  if (result === receiveResult.malformed) return 'a message length in a longer form than it needs';
+  return 'a message above the agreed size limit';
 }
 
 /**
@@ -95,7 +89,7 @@ function emptyAckFrame(): AckFrame {
  * time, and polls it for packets to send. Nothing in here reads a clock,
  * sets a timer or touches a socket.
  */
-export class ConnectionCore implements RecoveryListener {
+export class ConnectionCore implements LossRecoveryListener {
   state: ConnectionState;
   /** Why it closed; undefined while open and after a clean close. */
   closeError: SkeinError | undefined;
@@ -132,9 +126,9 @@ export class ConnectionCore implements RecoveryListener {
   private readonly ackTracker: AckTracker;
   private readonly sendStream: SendStream;
   private readonly receiveStream: ReceiveStream;
-  private recovery: Recovery | null = null;
+  private recovery: LossRecovery | null = null;
   private readonly reader = new Reader();
-  private readonly ackFrame = emptyAckFrame();
+  private readonly frame = emptyFrameFields(transportLimits.ackRangesMax);
 
   /** Datagram size in use: ours, lowered to the peer's limit once known. */
   private datagramBytes: number;
@@ -191,7 +185,7 @@ export class ConnectionCore implements RecoveryListener {
     readonly localCid: ConnectionId,
     remoteCid: ConnectionId | null,
     readonly peer: PeerAddress,
-    private readonly config: EndpointCoreConfig,
+    private readonly settings: EndpointSettings,
     private readonly host: ConnectionHost,
     nowMs: number,
   ) {
@@ -199,37 +193,37 @@ export class ConnectionCore implements RecoveryListener {
     this.createdMs = nowMs;
     this.lastReceiveMs = nowMs;
     this.heardListenMs = host.listenMs(nowMs);
-    this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : config.datagramBytes;
-    this.sendMessageBytesMax = config.messageBytesMax;
-    this.idleTimeoutMs = config.idleTimeoutMs;
-    this.keepaliveMs = config.keepaliveMs;
-    this.handshakeDeadlineMs = nowMs + config.handshakeTimeoutMs;
+    this.datagramBytes = role === 'client' ? transportLimits.datagramBytesMin : settings.datagramBytes;
+    this.sendMessageBytesMax = settings.messageBytesMax;
+    this.idleTimeoutMs = settings.idleTimeoutMs;
+    this.keepaliveMs = settings.keepaliveMs;
+    this.handshakeDeadlineMs = nowMs + settings.handshakeTimeoutMs;
     this.rtt = new RttEstimator(transportLimits.initialRttMs);
     this.sent = new SentPackets(transportLimits.packetsInFlightMax);
     this.pacer = new Pacer({
       burstMs: transportLimits.pacingBurstMs,
-      burstBytesMin: transportLimits.pacingBurstPacketsMin * config.datagramBytes,
-      burstBytesMax: transportLimits.pacingBurstPacketsMax * config.datagramBytes,
+      burstBytesMin: transportLimits.pacingBurstPacketsMin * settings.datagramBytes,
+      burstBytesMax: transportLimits.pacingBurstPacketsMax * settings.datagramBytes,
     });
     this.ackTracker = new AckTracker({
       rangesMax: transportLimits.ackRangesMax,
       ackDelayMaxMs: transportLimits.ackDelayMaxMs,
       elicitingPacketsBeforeAck: transportLimits.ackElicitingPacketsBeforeAck,
     });
-    this.sendStream = new SendStream(config.sendBufferBytes, transportLimits.sendChunkBytes);
+    this.sendStream = new SendStream(settings.sendBufferBytes, transportLimits.sendChunkBytes);
     this.receiveStream = new ReceiveStream({
-      windowBytes: config.receiveWindowBytes,
-      messageBytesMax: config.messageBytesMax,
+      windowBytes: settings.receiveWindowBytes,
+      messageBytesMax: settings.messageBytesMax,
       fragmentsMax: transportLimits.receiveFragmentsMax,
       queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
       preallocateBytesMax: transportLimits.reassemblyPreallocateBytesMax,
     });
     this.localParams = {
-      messageBytesMax: config.messageBytesMax,
-      receiveWindowBytes: config.receiveWindowBytes,
-      datagramBytesMax: config.datagramBytes,
+      messageBytesMax: settings.messageBytesMax,
+      receiveWindowBytes: settings.receiveWindowBytes,
+      datagramBytesMax: settings.datagramBytes,
       ackDelayMaxMs: transportLimits.ackDelayMaxMs,
-      idleTimeoutMs: config.idleTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
     };
     if (role === 'client') {
       this.state = 'handshake';
@@ -267,9 +261,9 @@ export class ConnectionCore implements RecoveryListener {
 
   /** Applies the peer's transport parameters; from here on data can flow. */
   private openWith(nowMs: number, params: TransportParameters): void {
-    this.datagramBytes = Math.min(this.config.datagramBytes, params.datagramBytesMax);
+    this.datagramBytes = Math.min(this.settings.datagramBytes, params.datagramBytesMax);
     // A message must fit the peer's size limit and, with its prefix, the peer's whole window.
-    this.sendMessageBytesMax = Math.min(this.config.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - 9);
+    this.sendMessageBytesMax = Math.min(this.settings.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - messagePrefixBytesMax);
     this.peerCreditLimit = params.receiveWindowBytes;
     this.peerAckDelayMaxMs = params.ackDelayMaxMs;
     if (params.idleTimeoutMs > 0 && (this.idleTimeoutMs === 0 || params.idleTimeoutMs < this.idleTimeoutMs)) {
@@ -278,14 +272,14 @@ export class ConnectionCore implements RecoveryListener {
     // Keepalives must come well before either side's idle timeout.
     if (this.keepaliveMs > 0 && this.idleTimeoutMs > 0) this.keepaliveMs = Math.min(this.keepaliveMs, this.idleTimeoutMs / 2);
     const cc: CongestionController =
-      this.config.congestion === 'fixed'
-        ? new FixedWindow(this.config.fixedWindowBytes)
+      this.settings.congestion === 'fixed'
+        ? new FixedWindow(this.settings.fixedWindowBytes)
         : new NewReno({
             datagramBytes: this.datagramBytes,
             initialWindowPackets: transportLimits.initialWindowPackets,
             minimumWindowPackets: transportLimits.minimumWindowPackets,
           });
-    this.recovery = new Recovery(
+    this.recovery = new LossRecovery(
       this.sent,
       this.rtt,
       cc,
@@ -363,7 +357,7 @@ export class ConnectionCore implements RecoveryListener {
     if (this.peerConfirmed || this.state !== 'open') return;
     // The client is alive, just not hearing us: its INIT restarts the wait for its confirmation.
     this.heardFrom(nowMs);
-    this.handshakeDeadlineMs = nowMs + this.config.handshakeTimeoutMs;
+    this.handshakeDeadlineMs = nowMs + this.settings.handshakeTimeoutMs;
     this.acceptPending = true;
     this.host.activate(this);
   }
@@ -398,11 +392,6 @@ export class ConnectionCore implements RecoveryListener {
     return 'queued';
   }
 
-  /** True when a message of `bytes` would be taken by `send` right now. */
-  get sendBufferBytesFree(): number {
-    return this.config.sendBufferBytes - this.sendStream.bufferedBytes;
-  }
-
   /**
    * Bytes the application may queue now without waiting and without taking
    * more than this connection's share of the endpoint's memory: room in the
@@ -411,7 +400,7 @@ export class ConnectionCore implements RecoveryListener {
    */
   get sendRoomBytes(): number {
     if (this.state !== 'open') return 0;
-    const bufferRoom = this.config.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
+    const bufferRoom = this.settings.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
     return Math.max(0, Math.min(bufferRoom, this.host.sendBudgetRoom(this)));
   }
 
@@ -476,7 +465,7 @@ export class ConnectionCore implements RecoveryListener {
     if (error === undefined) {
       if (this.state === 'flushing') return;
       this.state = 'flushing';
-      this.flushDeadlineMs = nowMs + this.config.closeTimeoutMs;
+      this.flushDeadlineMs = nowMs + this.settings.closeTimeoutMs;
       this.maybeFinishFlush(nowMs);
       this.host.activate(this);
       return;
@@ -504,7 +493,7 @@ export class ConnectionCore implements RecoveryListener {
     // Closing keeps resending CLOSE until the peer answers with its own, for up to the close timeout: on a lossy
     // link a single CLOSE may well be lost, and the peer would otherwise only learn of it from its idle timeout.
     // Draining answers each CLOSE it gets and lingers long enough to absorb the closer's resends.
-    this.closeDeadlineMs = nowMs + Math.max(lingerMs, state === 'closing' ? this.config.closeTimeoutMs : transportLimits.drainingLingerMsMin);
+    this.closeDeadlineMs = nowMs + Math.max(lingerMs, state === 'closing' ? this.settings.closeTimeoutMs : transportLimits.drainingLingerMsMin);
     if (state === 'draining') {
       this.closeFrame = encodeClose('', '');
       this.closeSendPending = true;
@@ -561,117 +550,91 @@ export class ConnectionCore implements RecoveryListener {
   handleData(nowMs: number, bytes: Uint8Array): void {
     const state = this.state;
     if (state === 'closed' || state === 'handshake') return;
-    const length = bytes.length;
-    const truncated = ((bytes[9]! << 24) | (bytes[10]! << 16) | (bytes[11]! << 8) | bytes[12]!) >>> 0;
     const tracker = this.ackTracker;
-    const pn = decodePacketNumber(truncated, tracker.largest);
+    const pn = decodePacketNumber(readDataPacketNumber(bytes), tracker.largest);
     this.counters.packetsReceived++;
-    this.counters.bytesReceived += length;
+    this.counters.bytesReceived += bytes.length;
     if (pn < tracker.floor || tracker.received.has(pn)) {
       this.counters.packetsDuplicate++;
       return;
     }
     if (state === 'closing' || state === 'draining') {
-      const closes = this.carriesClose(bytes);
-      if (state === 'closing' && closes) {
-        // The peer closed too (or answered our CLOSE): nothing is left to say.
-        this.state = 'closed';
-      } else if (state === 'closing' || closes) {
-        // Whatever the peer still sends meets our CLOSE again: it may have lost the first one.
-        this.closeSendPending = true;
-      }
-      this.host.activate(this);
+      this.answerWhileTerminating(bytes);
       return;
     }
     this.heardFrom(nowMs);
-    if (!this.peerConfirmed && this.role === 'server') {
-      this.peerConfirmed = true;
-      this.acceptPending = false;
-      if (!this.rtt.hasSample && this.acceptSentMs > -Infinity) this.rtt.update(nowMs - this.acceptSentMs, 0);
-      this.host.emit(this, 'accepted');
-    }
-    const reader = this.reader;
-    reader.reset(bytes, dataHeaderBytes, length);
-    let ackEliciting = false;
-    try {
-      while (reader.pos < length) {
-        const type = bytes[reader.pos++]!;
-        if (type === frameType.stream) {
-          const offset = reader.varint();
-          const dataLength = reader.varint();
-          const data = reader.view(dataLength);
-          ackEliciting = true;
-          // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
-          if (offset + dataLength > this.receiveStream.contiguousEnd && !this.host.receiveRoom(this, dataLength, nowMs)) return;
-          const result = this.receiveStream.receive(offset, data);
-          this.syncReceiveHeld(nowMs);
-          if (result !== receiveResult.ok) {
-            if (result === receiveResult.noRoom) return; // unacknowledged: the peer resends it later
-            this.protocolViolation(
-              nowMs,
-              result === receiveResult.flowViolation
-                ? 'stream data beyond the granted credit'
-                : result === receiveResult.malformed
-                  ? 'a message length in a longer form than it needs'
-                  : 'a message above the agreed size limit',
-            );
-            return;
-          }
-          this.counters.bytesDuplicate = this.receiveStream.duplicateBytes;
-          if (!this.readableSignaled && this.receiveStream.queuedMessages > 0) {
-            this.readableSignaled = true;
-            this.host.emit(this, 'readable');
-          }
-        } else if (type === frameType.ack) {
-          if (!this.handleAckFrame(nowMs, reader)) return;
-        } else if (type === frameType.padding) {
-          while (reader.pos < length && bytes[reader.pos] === 0) reader.pos++;
-        } else if (type === frameType.ping) {
-          ackEliciting = true;
-        } else if (type === frameType.maxData) {
-          const limit = reader.varint();
-          ackEliciting = true;
-          if (limit > this.peerCreditLimit) this.peerCreditLimit = limit;
-        } else if (type === frameType.close) {
-          const { code, reason } = readClose(reader);
-          const error =
-            code === ''
-              ? undefined
-              : new SkeinError('CONNECTION_CLOSED', { message: `the peer closed the connection: ${code}: ${reason}`, details: { peerCode: code } });
-          this.enterTerminal('draining', nowMs, error);
-          return;
-        } else {
-          throw new DecodeError(`unknown frame type ${type}`);
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error;
-      // Frames before the bad one were idempotent; not acknowledging the packet is all that is needed.
-      this.counters.malformedPackets++;
-      return;
-    }
+    if (!this.peerConfirmed && this.role === 'server') this.confirmPeer(nowMs);
+    const ackEliciting = this.applyFrames(nowMs, bytes);
+    if (ackEliciting === null) return;
     tracker.onPacket(pn, nowMs, ackEliciting);
     if (tracker.pending) this.host.activate(this);
   }
 
-  /** Whether a packet holds a CLOSE frame (frames are walked, not applied). */
+  /** A packet while closing or draining: only whether it carries a CLOSE matters. */
+  private answerWhileTerminating(bytes: Uint8Array): void {
+    const closes = this.carriesClose(bytes);
+    if (this.state === 'closing' && closes) {
+      // The peer closed too (or answered our CLOSE): nothing is left to say.
+      this.state = 'closed';
+    } else if (this.state === 'closing' || closes) {
+      // Whatever the peer still sends meets our CLOSE again: it may have lost the first one.
+      this.closeSendPending = true;
+    }
+    this.host.activate(this);
+  }
+
+  /** Server: the client's first DATA packet confirms the handshake (our ACCEPT arrived). */
+  private confirmPeer(nowMs: number): void {
+    this.peerConfirmed = true;
+    this.acceptPending = false;
+    if (!this.rtt.hasSample && this.acceptSentMs > -Infinity) this.rtt.update(nowMs - this.acceptSentMs, 0);
+    this.host.emit(this, 'accepted');
+  }
+
+  /**
+   * Applies the frames of a DATA packet in order. Returns whether the packet
+   * asks for an ACK, or null when it must go unacknowledged: malformed (the
+   * frames before the bad one were idempotent), without room for its data
+   * (the peer resends it), or ending the connection.
+   */
+  private applyFrames(nowMs: number, bytes: Uint8Array): boolean | null {
+    const reader = this.reader;
+    const frame = this.frame;
+    reader.reset(bytes, dataHeaderBytes, bytes.length);
+    let ackEliciting = false;
+    try {
+      while (reader.pos < bytes.length) {
+        const type = readFrame(reader, frame, transportLimits.ackRangesMax);
+        if (type === frameType.stream) {
+          ackEliciting = true;
+          if (!this.receiveStreamFrame(nowMs, frame.streamOffset, frame.streamData)) return null;
+        } else if (type === frameType.ack) {
+          if (!this.handleAckFrame(nowMs, frame.ack)) return null;
+        } else if (type === frameType.ping) {
+          ackEliciting = true;
+        } else if (type === frameType.maxData) {
+          ackEliciting = true;
+          if (frame.maxData > this.peerCreditLimit) this.peerCreditLimit = frame.maxData;
+        } else if (type === frameType.close) {
+          this.handleCloseFrame(nowMs, reader);
+          return null;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.counters.malformedPackets++;
+      return null;
+    }
+    return ackEliciting;
+  }
+
+  /** Whether a packet holds a CLOSE frame (frames are read, not applied). */
   private carriesClose(bytes: Uint8Array): boolean {
     const reader = this.reader;
     reader.reset(bytes, dataHeaderBytes, bytes.length);
     try {
       while (reader.pos < bytes.length) {
-        const type = reader.u8();
-        if (type === frameType.close) return true;
-        if (type === frameType.stream) {
-          reader.varint();
-          reader.skip(reader.varint());
-        } else if (type === frameType.ack) {
-          readAck(reader, this.ackFrame, transportLimits.ackRangesMax);
-        } else if (type === frameType.maxData) {
-          reader.varint();
-        } else if (type !== frameType.padding && type !== frameType.ping) {
-          return false;
-        }
+        if (readFrame(reader, this.frame, transportLimits.ackRangesMax) === frameType.close) return true;
       }
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
@@ -679,10 +642,34 @@ export class ConnectionCore implements RecoveryListener {
     return false;
   }
 
+  /** Returns false when the packet must go unacknowledged: no room for the data now, or it broke the protocol. */
+  private receiveStreamFrame(nowMs: number, offset: number, data: Uint8Array): boolean {
+    const stream = this.receiveStream;
+    // New data needs room in the endpoint's budget; without it the packet is dropped unacknowledged and resent later.
+    if (offset + data.length > stream.contiguousEnd && !this.host.receiveRoom(this, data.length, nowMs)) return false;
+    const result = stream.receive(offset, data);
+    this.syncReceiveHeld(nowMs);
+    if (result !== receiveResult.ok) {
+      if (result !== receiveResult.noRoom) this.protocolViolation(nowMs, streamViolation(result));
+      return false;
+    }
+    this.counters.bytesDuplicate = stream.duplicateBytes;
+    if (!this.readableSignaled && stream.queuedMessages > 0) {
+      this.readableSignaled = true;
+      this.host.emit(this, 'readable');
+    }
+    return true;
+  }
+
+  private handleCloseFrame(nowMs: number, reader: Reader): void {
+    const { code, reason } = readClose(reader);
+    const error =
+      code === '' ? undefined : new SkeinError('CONNECTION_CLOSED', { message: `the peer closed the connection: ${code}: ${reason}`, details: { peerCode: code } });
+    this.enterTerminal('draining', nowMs, error);
+  }
+
   /** Returns false when the ACK broke the protocol (the connection is then closing). */
-  private handleAckFrame(nowMs: number, reader: Reader): boolean {
-    const frame = this.ackFrame;
-    readAck(reader, frame, transportLimits.ackRangesMax);
+  private handleAckFrame(nowMs: number, frame: AckFrame): boolean {
     if (frame.largest >= this.sent.nextPn) {
       this.protocolViolation(nowMs, 'an ACK for a packet never sent');
       return false;
@@ -717,7 +704,7 @@ export class ConnectionCore implements RecoveryListener {
     c.persistentCongestions = r.persistentCongestions;
   }
 
-  // RecoveryListener: called by Recovery as packets are settled.
+  // LossRecoveryListener: called by LossRecovery as packets are settled.
   onStreamAcked(offset: number, length: number): void {
     this.sendStream.onAcked(offset, length);
   }
@@ -750,67 +737,76 @@ export class ConnectionCore implements RecoveryListener {
       this.acceptSentMs = nowMs;
       return writeAccept(out, this.remoteCid!, this.localCid, this.localParams);
     }
-
-    const sent = this.sent;
-    const recovery = this.recovery!;
-    const sendStream = this.sendStream;
     const tracker = this.ackTracker;
     const ackDue = tracker.isDue(nowMs);
-    const probe = this.probesPending > 0;
-    let eliciting =
-      sent.hasRoom &&
-      (probe ||
-        this.maxDataPending ||
-        this.pingPending ||
-        sendStream.hasResend ||
-        (sendStream.hasPending && sendStream.sentOffset < this.peerCreditLimit));
-    this.pacerReleaseMs = Infinity;
-    if (eliciting && !probe) {
-      const cc = recovery.cc;
-      if (sent.bytesInFlight >= cc.windowBytes) {
-        eliciting = false;
-      } else {
-        const release = this.pacer.releaseTimeMs(nowMs, this.datagramBytes, cc.pacingRateBytesPerMs(this.rtt.smoothedMs));
-        if (release > nowMs) {
-          this.pacerReleaseMs = release;
-          eliciting = false;
-        }
-      }
-    }
+    const eliciting = this.mayElicit(nowMs);
     if (!eliciting && !ackDue) return 0;
+    const headerEnd = writeDataHeader(out, this.remoteCid!, truncatePacketNumber(this.sent.nextPn));
+    const pos = tracker.pending || ackDue ? this.writeAckFrame(nowMs, out, headerEnd, eliciting) : headerEnd;
+    const ackLargest = pos > headerEnd ? tracker.received.max - 1 : -1;
+    return eliciting ? this.writeElicitingFrames(nowMs, out, pos, ackLargest) : this.finishAckOnlyPacket(nowMs, out, pos, ackLargest);
+  }
 
-    const pn = sent.nextPn;
+  /**
+   * Whether the next packet may carry ack-eliciting frames: something waits
+   * to go and the congestion window and the pacer let it (a probe goes
+   * regardless). Notes when the pacer will.
+   */
+  private mayElicit(nowMs: number): boolean {
+    const sent = this.sent;
+    const sendStream = this.sendStream;
+    const probe = this.probesPending > 0;
+    this.pacerReleaseMs = Infinity;
+    const waiting =
+      probe ||
+      this.maxDataPending ||
+      this.pingPending ||
+      sendStream.hasResend ||
+      (sendStream.hasPending && sendStream.sentOffset < this.peerCreditLimit);
+    if (!sent.hasRoom || !waiting) return false;
+    if (probe) return true;
+    const cc = this.recovery!.cc;
+    if (sent.bytesInFlight >= cc.windowBytes) return false;
+    const release = this.pacer.releaseTimeMs(nowMs, this.datagramBytes, cc.pacingRateBytesPerMs(this.rtt.smoothedMs));
+    if (release <= nowMs) return true;
+    this.pacerReleaseMs = release;
+    return false;
+  }
+
+  /** Writes an ACK of what we received at `pos`; returns the position after it (`pos` when none fits). */
+  private writeAckFrame(nowMs: number, out: Uint8Array, pos: number, eliciting: boolean): number {
+    const tracker = this.ackTracker;
     const limit = this.datagramBytes;
-    let pos = writeDataHeader(out, this.remoteCid!, truncatePacketNumber(pn));
-    let ackLargest = -1;
-    if (tracker.pending || ackDue) {
-      const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
-      // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
-      const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
-      const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs, transportLimits.ackRangesPerFrameMax);
-      if (next > pos) {
-        ackLargest = tracker.received.max - 1;
-        pos = next;
-        tracker.onAckSent();
-      }
-    }
-    if (!eliciting) {
-      // An ACK-only packet. Now and then add a PING so the peer acknowledges our ACKs and we can forget old ranges.
-      this.ackOnlySinceEliciting++;
-      if (this.ackOnlySinceEliciting >= transportLimits.ackOnlyPacketsBeforePing && tracker.received.count > 1 && sent.hasRoom) {
-        out[pos++] = frameType.ping;
-        this.ackOnlySinceEliciting = 0;
-        return this.finishPacket(nowMs, pos, packetFlag.ackEliciting | packetFlag.ping, 0, 0, ackLargest, false);
-      }
-      sent.record(nowMs, pos, 0, 0, 0, -1);
-      this.counters.packetsSent++;
-      this.counters.bytesSent += pos;
-      this.counters.ackOnlyPacketsSent++;
-      return pos;
-    }
+    const ackDelayUs = (nowMs - tracker.largestTimeMs) * 1000;
+    // In a packet that also carries data, an ACK takes at most a quarter of it (its newest ranges).
+    const ackRoom = eliciting ? Math.min(limit >> 2, limit - pos - 64) : limit - pos;
+    const next = writeAck(out, pos, ackRoom, tracker.received, ackDelayUs, transportLimits.ackRangesPerFrameMax);
+    if (next > pos) tracker.onAckSent();
+    return next;
+  }
 
+  /** Ends a packet that holds only an ACK; now and then adds a PING so the peer acknowledges our ACKs and we can forget old ranges. */
+  private finishAckOnlyPacket(nowMs: number, out: Uint8Array, pos: number, ackLargest: number): number {
+    const sent = this.sent;
+    this.ackOnlySinceEliciting++;
+    if (this.ackOnlySinceEliciting >= transportLimits.ackOnlyPacketsBeforePing && this.ackTracker.received.count > 1 && sent.hasRoom) {
+      out[pos++] = frameType.ping;
+      this.ackOnlySinceEliciting = 0;
+      return this.finishPacket(nowMs, pos, packetFlag.ackEliciting | packetFlag.ping, 0, 0, ackLargest, false);
+    }
+    sent.record(nowMs, pos, 0, 0, 0, -1);
+    this.counters.packetsSent++;
+    this.counters.bytesSent += pos;
+    this.counters.ackOnlyPacketsSent++;
+    return pos;
+  }
+
+  /** Fills the rest of an ack-eliciting packet: MAX_DATA when due, then stream data (resends first), else a PING. */
+  private writeElicitingFrames(nowMs: number, out: Uint8Array, pos: number, ackLargest: number): number {
+    const sendStream = this.sendStream;
+    const limit = this.datagramBytes;
     let flags = packetFlag.ackEliciting;
-    if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.config.receiveWindowBytes) <= limit) {
+    if (this.maxDataPending && pos + maxDataFrameBytes(this.receiveStream.creditGranted + this.settings.receiveWindowBytes) <= limit) {
       pos = writeMaxData(out, pos, this.receiveStream.grantCredit());
       this.maxDataPending = false;
       flags |= packetFlag.maxData;
@@ -832,7 +828,7 @@ export class ConnectionCore implements RecoveryListener {
       flags |= packetFlag.ping;
     }
     this.pingPending = false;
-    if (probe) {
+    if (this.probesPending > 0) {
       this.probesPending--;
       this.counters.probesSent++;
     }
@@ -949,7 +945,7 @@ export class ConnectionCore implements RecoveryListener {
       return;
     }
     if (established && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
-      this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.config.handshakeTimeoutMs} ms` }));
+      this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.settings.handshakeTimeoutMs} ms` }));
       return;
     }
     if (state === 'handshake') {
@@ -964,7 +960,7 @@ export class ConnectionCore implements RecoveryListener {
     if (nowMs >= this.flushDeadlineMs) {
       this.flushDeadlineMs = Infinity;
       this.startClosing(nowMs, 'TIMEOUT', 'close timed out with data unacknowledged', new SkeinError('TIMEOUT', {
-        message: `queued data was not acknowledged within the close timeout of ${this.config.closeTimeoutMs} ms`,
+        message: `queued data was not acknowledged within the close timeout of ${this.settings.closeTimeoutMs} ms`,
       }));
       return;
     }
@@ -998,7 +994,7 @@ export class ConnectionCore implements RecoveryListener {
 
   /** On the listening clock: when the peer counts as dead if still silent (Infinity: nothing waits for it, or no dead-peer timeout). */
   private deadPeerAtListenMs(): number {
-    const timeoutMs = this.config.deadPeerTimeoutMs;
+    const timeoutMs = this.settings.deadPeerTimeoutMs;
     return timeoutMs > 0 ? this.unansweredSinceListenMs + timeoutMs : Infinity;
   }
 
@@ -1011,7 +1007,7 @@ export class ConnectionCore implements RecoveryListener {
   /** Two probes: the oldest unacknowledged data again if there is no fresh data, else a PING (RFC 9002 §6.2.4). */
   private onProbeTimeout(): void {
     this.probesPending = 2;
-    if (this.receiveStream.creditGranted > this.config.receiveWindowBytes) this.maxDataPending = true;
+    if (this.receiveStream.creditGranted > this.settings.receiveWindowBytes) this.maxDataPending = true;
     if (this.sendStream.hasPending) return;
     const sent = this.sent;
     for (let pn = sent.oldestOutstanding; pn < sent.nextPn; pn++) {

@@ -1,7 +1,8 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
-import { type EndpointCoreConfig, type EndpointCoreOptions, resolveEndpointConfig } from './config.js';
-import { type ConnectionEventKind, ConnectionCore, type ConnectionHost, type PeerAddress, peerAddress } from './connection.js';
+import { type EndpointSettings, type EndpointCoreOptions, resolveEndpointSettings } from './endpoint-settings.js';
+import { type PeerAddress, peerAddress } from './address.js';
+import { type ConnectionEventKind, ConnectionCore, type ConnectionHost } from './connection-core.js';
 import { Admission } from './admission.js';
 import { ClientBudgets } from './budgets.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
@@ -18,6 +19,7 @@ import {
   readCookie,
   readParameters,
   refuseReason,
+  type TransportParameters,
   writeRefuse,
   writeReset,
   writeRetry,
@@ -59,7 +61,7 @@ interface StatelessReply {
  * padded to datagramBytesMin; RETRY and REFUSE are a few dozen bytes).
  */
 export class EndpointCore implements ConnectionHost {
-  readonly config: EndpointCoreConfig;
+  readonly settings: EndpointSettings;
   private readonly connections = new Map<number, ConnectionCore>();
   /** Connections by the id their peer chose (see remember), for the peer's RESET to find. */
   private readonly byRemoteCid = new Map<string, ConnectionCore>();
@@ -105,10 +107,10 @@ export class EndpointCore implements ConnectionHost {
     options: EndpointCoreOptions,
     private readonly env: CoreEnvironment,
   ) {
-    this.config = resolveEndpointConfig(options);
+    this.settings = resolveEndpointSettings(options);
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
-    this.admission = new Admission({ connectionsMax: this.config.connectionsMax, connectionsPerAddressMax: this.config.connectionsPerAddressMax });
-    this.budgets = new ClientBudgets(this.config, this.drops, (connection) => this.emit(connection, 'writable'));
+    this.admission = new Admission({ connectionsMax: this.settings.connectionsMax, connectionsPerAddressMax: this.settings.connectionsPerAddressMax });
+    this.budgets = new ClientBudgets(this.settings, this.drops, (connection) => this.emit(connection, 'writable'));
   }
 
   get connectionCount(): number {
@@ -348,7 +350,7 @@ export class EndpointCore implements ConnectionHost {
     }
     const cookie = readCookie(reader);
     const params = readParameters(reader);
-    if (!this.config.acceptConnections) {
+    if (!this.settings.acceptConnections) {
       this.drops.refused++;
       this.reply(host, port, (out) => writeRefuse(out, clientCid, refuseReason.notAccepting));
       return;
@@ -380,7 +382,16 @@ export class EndpointCore implements ConnectionHost {
       this.drops.replayedCookie++;
       return;
     }
-    const priority = this.config.isPriorityPeer(host, port);
+    this.admit(nowMs, { host, port, clientCid, params, cookieKey, pendingKey });
+  }
+
+  /** A valid INIT with a cookie never used: a new connection, unless the endpoint has no room for it. */
+  private admit(
+    nowMs: number,
+    init: { host: string; port: number; clientCid: ConnectionId; params: TransportParameters; cookieKey: string; pendingKey: string },
+  ): void {
+    const { host, port, clientCid, cookieKey } = init;
+    const priority = this.settings.isPriorityPeer(host, port);
     const admission = this.admission.decide(host, port, priority, this.connections.size);
     if (!admission.admit || this.usedCookies.size >= transportLimits.usedCookiesMax) {
       this.drops.refused++;
@@ -389,13 +400,13 @@ export class EndpointCore implements ConnectionHost {
     }
     for (const old of admission.evict) this.evict(old);
     this.usedCookies.set(cookieKey, nowMs + 2 * transportLimits.cookieLifetimeMs);
-    const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.config, this, nowMs);
+    const connection = new ConnectionCore('server', this.newConnectionId(), clientCid, peerAddress(host, port), this.settings, this, nowMs);
     connection.priority = priority;
     connection.cookieKey = cookieKey;
-    connection.acceptFrom(nowMs, params);
+    connection.acceptFrom(nowMs, init.params);
     this.connections.set(connection.localCid.key, connection);
     this.remember(connection);
-    this.pending.set(pendingKey, connection);
+    this.pending.set(init.pendingKey, connection);
     this.admission.added(connection);
     this.activate(connection);
   }
@@ -507,7 +518,7 @@ export class EndpointCore implements ConnectionHost {
 
   /** Starts a client connection to an IP address; 'connected' or 'closed' follows. */
   connect(nowMs: number, host: string, port: number, handshakeTimeoutMs?: number): ConnectionCore {
-    const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.config, this, nowMs);
+    const connection = new ConnectionCore('client', this.newConnectionId(), null, peerAddress(host, port), this.settings, this, nowMs);
     if (handshakeTimeoutMs !== undefined) connection.limitHandshake(nowMs + handshakeTimeoutMs);
     this.connections.set(connection.localCid.key, connection);
     this.activate(connection);
@@ -632,9 +643,9 @@ export class EndpointCore implements ConnectionHost {
     }
     const memory = {
       reassemblyBytes: this.budgets.receiveHeldBytes,
-      reassemblyBytesMax: this.config.reassemblyBytesMax,
+      reassemblyBytesMax: this.settings.reassemblyBytesMax,
       sendBytes: this.budgets.sendHeldBytes,
-      sendBytesMax: this.config.sendBytesMax,
+      sendBytesMax: this.settings.sendBytesMax,
     };
     return { ...sum, ...this.totals, connectionsOpen: open, memory, drops: { ...this.drops } };
   }

@@ -1,8 +1,9 @@
 import { SkeinError } from '../errors.js';
 import { transportLimits } from '../limits.js';
 import type { CongestionAlgorithm } from './congestion.js';
+import { messagePrefixBytesMax } from './send-stream.js';
 
-/** Endpoint settings a user may choose; everything else comes from transportLimits. */
+/** Endpoint options a user may choose; everything else comes from transportLimits. */
 export interface EndpointCoreOptions {
   /** Accept incoming connections (a broker does; a client need not). Default false. */
   acceptConnections?: boolean;
@@ -50,7 +51,8 @@ export interface EndpointCoreOptions {
   sendBytesMax?: number;
 }
 
-export type EndpointCoreConfig = Required<EndpointCoreOptions>;
+/** The options with every default filled in and every value checked: what the cores run on. */
+export type EndpointSettings = Required<EndpointCoreOptions>;
 
 const noPriorityPeers = (): boolean => false;
 
@@ -62,12 +64,12 @@ function checkInteger(name: string, value: number, min: number, max: number): nu
 }
 
 /** Fills defaults and checks every option; throws INVALID_CONFIG naming the bad one. */
-export function resolveEndpointConfig(options: EndpointCoreOptions = {}): EndpointCoreConfig {
+export function resolveEndpointSettings(options: EndpointCoreOptions = {}): EndpointSettings {
   const L = transportLimits;
   const datagramBytes = checkInteger('datagramBytes', options.datagramBytes ?? L.datagramBytesDefault, L.datagramBytesMin, L.datagramBytesMax);
   const messageBytesMax = checkInteger('messageBytesMax', options.messageBytesMax ?? L.messageBytesDefault, 0, L.messageBytesMax);
   // One largest message (with its length prefix) must fit both buffers, or it could never be sent or received.
-  const messageStreamBytes = messageBytesMax + 8;
+  const messageStreamBytes = messageBytesMax + messagePrefixBytesMax;
   const sendBufferBytes = checkInteger(
     'sendBufferBytes',
     options.sendBufferBytes ?? Math.max(L.sendBufferBytesDefault, messageStreamBytes),

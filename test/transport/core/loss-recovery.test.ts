@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { FixedWindow } from '../../../transport/core/congestion.js';
-import { Recovery, type RecoveryListener } from '../../../transport/core/recovery.js';
+import { LossRecovery, type LossRecoveryListener } from '../../../transport/core/loss-recovery.js';
 import { RttEstimator } from '../../../transport/core/rtt.js';
 import { packetFlag, SentPackets } from '../../../transport/core/sent-packets.js';
 
-function setup(): { recovery: Recovery; sent: SentPackets; lost: number[]; acked: number[]; listener: RecoveryListener } {
+function setup(): { recovery: LossRecovery; sent: SentPackets; lost: number[]; acked: number[]; listener: LossRecoveryListener } {
   const sent = new SentPackets(1024);
   const rtt = new RttEstimator(333);
-  const recovery = new Recovery(sent, rtt, new FixedWindow(1 << 20), { packetThreshold: 3, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
+  const recovery = new LossRecovery(sent, rtt, new FixedWindow(1 << 20), { packetThreshold: 3, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
   const lost: number[] = [];
   const acked: number[] = [];
-  const listener: RecoveryListener = {
+  const listener: LossRecoveryListener = {
     onStreamAcked: (offset) => acked.push(offset),
     onStreamLost: (offset) => lost.push(offset),
     onControlLost: () => {},
@@ -24,7 +24,7 @@ function send(sent: SentPackets, count: number, atMs: number): void {
   for (let i = 0; i < count; i++) sent.record(atMs, 1200, packetFlag.ackEliciting, 1000 * sent.nextPn, 1000, -1);
 }
 
-function ack(recovery: Recovery, listener: RecoveryListener, nowMs: number, ranges: [number, number][]): void {
+function ack(recovery: LossRecovery, listener: LossRecoveryListener, nowMs: number, ranges: [number, number][]): void {
   const flat = new Float64Array(ranges.flat());
   recovery.onAck(nowMs, flat, ranges.length, 0, listener);
 }

@@ -3,7 +3,7 @@ import type { RttEstimator } from './rtt.js';
 import { packetFlag, packetState, type SentPackets } from './sent-packets.js';
 
 /** What the connection repairs or releases as packets are settled. */
-export interface RecoveryListener {
+export interface LossRecoveryListener {
   onStreamAcked(offset: number, length: number): void;
   onStreamLost(offset: number, length: number): void;
   /** A lost packet carried control frames (`packetFlag` bits) that must go out again if still current. */
@@ -12,7 +12,7 @@ export interface RecoveryListener {
   onAckOfAck(largest: number): void;
 }
 
-export interface RecoveryConfig {
+export interface LossRecoveryConfig {
   /** Reordering tolerated before a packet is declared lost (RFC 9002 kPacketThreshold). */
   packetThreshold: number;
   timerGranularityMs: number;
@@ -21,7 +21,7 @@ export interface RecoveryConfig {
   ptoMaxMs: number;
 }
 
-export interface RecoveryCounters {
+export interface LossRecoveryCounters {
   packetsLost: number;
   congestionEvents: number;
   persistentCongestions: number;
@@ -33,20 +33,20 @@ export interface RecoveryCounters {
  * acknowledged, or 9/8 RTT after a later one was; when nothing comes back,
  * the probe timeout fires with exponential backoff, capped at `ptoMaxMs`.
  */
-export class Recovery {
+export class LossRecovery {
   largestAcked = -1;
   ptoCount = 0;
   /** When the earliest not-yet-lost packet below largestAcked becomes lost by the time threshold. */
   lossTimeMs = Infinity;
   /** The peer's promised maximum ack delay (learned in the handshake). */
   peerAckDelayMaxMs: number;
-  readonly counters: RecoveryCounters = { packetsLost: 0, congestionEvents: 0, persistentCongestions: 0 };
+  readonly counters: LossRecoveryCounters = { packetsLost: 0, congestionEvents: 0, persistentCongestions: 0 };
 
   constructor(
     readonly sent: SentPackets,
     readonly rtt: RttEstimator,
     public cc: CongestionController,
-    private readonly config: RecoveryConfig,
+    private readonly config: LossRecoveryConfig,
     peerAckDelayMaxMs: number,
   ) {
     this.peerAckDelayMaxMs = peerAckDelayMaxMs;
@@ -70,7 +70,7 @@ export class Recovery {
    * highest down, already validated against the sent packet numbers.
    * Returns true when it acknowledged something new.
    */
-  onAck(nowMs: number, ranges: Float64Array, rangeCount: number, ackDelayMs: number, listener: RecoveryListener): boolean {
+  onAck(nowMs: number, ranges: Float64Array, rangeCount: number, ackDelayMs: number, listener: LossRecoveryListener): boolean {
     const sent = this.sent;
     const largest = ranges[1]! - 1;
     const inFlightBefore = sent.bytesInFlight;
@@ -104,7 +104,7 @@ export class Recovery {
   }
 
   /** Declares lost what the packet and time thresholds say is lost, and arms the loss timer for the rest. */
-  detectLost(nowMs: number, listener: RecoveryListener): void {
+  detectLost(nowMs: number, listener: LossRecoveryListener): void {
     const sent = this.sent;
     const config = this.config;
     this.lossTimeMs = Infinity;
@@ -160,7 +160,7 @@ export class Recovery {
   }
 
   /** Runs the timer if due: returns 'pto' when the caller must send probes. */
-  onTimeout(nowMs: number, listener: RecoveryListener): 'loss' | 'pto' | null {
+  onTimeout(nowMs: number, listener: LossRecoveryListener): 'loss' | 'pto' | null {
     if (this.lossTimeMs <= nowMs) {
       this.detectLost(nowMs, listener);
       this.sent.advance();

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { isSkeinError } from '../../transport/errors.js';
+import { readBatches, readDescribeClusterResponse, readListOffsetsResponse, readMetadataResponse, readProduceResponse } from '../../transport/protocol/responses.js';
+
+/** Expects `read(body)` to refuse the body as a PROTOCOL_VIOLATION whose message says `what`. */
+function refuses(read: (body: unknown) => unknown, body: unknown, what: RegExp): void {
+  let thrown: unknown;
+  try {
+    read(body);
+  } catch (error) {
+    thrown = error;
+  }
+  expect(isSkeinError(thrown, 'PROTOCOL_VIOLATION'), String(thrown)).toBe(true);
+  expect((thrown as Error).message).toMatch(what);
+}
+
+const partition = { partition: 0, leader: 1, leaderEpoch: 3, replicas: [1, 2, 3] };
+const metadata = { clusterId: 'c', controllerId: 1, brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }], topics: [{ name: 't', topicId: 7, partitions: [partition] }] };
+
+describe('response readers', () => {
+  it('take well-formed answers, with defaults for what older brokers leave out', () => {
+    expect(readProduceResponse({ baseOffset: 5 })).toEqual({ baseOffset: 5, duplicate: false });
+    expect(readProduceResponse({ baseOffset: 0, duplicate: true })).toEqual({ baseOffset: 0, duplicate: true });
+    expect(readListOffsetsResponse({ offset: 9 })).toEqual({ offset: 9 });
+    const batches = new Uint8Array(3);
+    expect(readBatches({ batches }, 'push')).toBe(batches);
+    expect(readMetadataResponse(metadata)).toEqual({ ...metadata, missing: [] });
+    expect(readMetadataResponse({ ...metadata, controllerId: 'x', clusterId: undefined })).toMatchObject({ clusterId: '', controllerId: null });
+    expect(readDescribeClusterResponse({ clusterId: 'c', controllerId: null, brokers: [] }).brokers).toEqual([]);
+  });
+
+  it('refuse broken ones as PROTOCOL_VIOLATION, naming the answer and the field', () => {
+    for (const body of [null, 7, {}, { baseOffset: -1 }, { baseOffset: 1.5 }, { baseOffset: '3' }]) refuses(readProduceResponse, body, /produce response: baseOffset/);
+    for (const body of [null, { offset: 2 ** 53 }]) refuses(readListOffsetsResponse, body, /listOffsets response: offset/);
+    refuses((body) => readBatches(body, 'fetch response'), { batches: [1, 2] }, /fetch response: batches must be bytes/);
+    refuses(readMetadataResponse, 'x', /metadata response: not a map/);
+    refuses(readMetadataResponse, { ...metadata, topics: undefined }, /brokers and topics must be lists/);
+    refuses(readMetadataResponse, { ...metadata, brokers: [null] }, /a broker needs id, host and port/);
+    refuses(readMetadataResponse, { ...metadata, topics: [{ name: 't', topicId: 7 }] }, /a topic needs name, topicId and partitions/);
+    refuses(readMetadataResponse, { ...metadata, topics: [{ name: 't', topicId: 7, partitions: [{ ...partition, replicas: 3 }] }] }, /partition metadata of t/);
+    refuses(readDescribeClusterResponse, { brokers: {} }, /describeCluster response: brokers must be a list/);
+  });
+});
