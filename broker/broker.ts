@@ -30,6 +30,8 @@ import { Partition, partitionGroup } from './partition/partition.js';
 import { CatchUpThrottle } from './raft/throttle.js';
 import { RaftMux } from './raft/mux.js';
 import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
+import { groupsTopic } from '../transport/protocol/groups.js';
+import { GroupService } from './groups/service.js';
 import { PushSubscriptions } from './server/subscriptions.js';
 
 export interface BrokerCounters {
@@ -122,6 +124,7 @@ export class Broker implements AsyncDisposable {
   registered: Promise<void> = Promise.resolve();
   private lock!: DirLock;
   private readonly context: ServerContext;
+  private readonly groups: GroupService;
 
   private constructor(readonly config: BrokerConfig) {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
@@ -132,6 +135,17 @@ export class Broker implements AsyncDisposable {
       selfId: config.id,
       holdMs: brokerLimits.leaderBalanceHoldElectionTimeouts * config.electionTicks * config.tickMs,
       alive: () => this.aliveBrokers(),
+    });
+    this.groups = new GroupService({
+      brokerId: config.id,
+      metadata: () => this.controller.state,
+      metadataCaughtUp: () => this.controller.isCaughtUp(),
+      partition: (topic, partition) => this.partition(topic, partition),
+      controller: (operation, signal) => this.service.run(operation, signal),
+      aliveBrokers: () => this.aliveBrokers(),
+      askPeer: (id, method, body, signal) => this.peers.request(id, method, body, { signal }),
+      notLeader: (message, hint) => notLeader(this.context, message, hint),
+      electionTimeoutMaxMs: 2 * config.electionTicks * config.tickMs,
     });
     this.context = {
       brokerId: config.id,
@@ -152,6 +166,7 @@ export class Broker implements AsyncDisposable {
         const { config } = this.controller.raft.status();
         return { voters: [...config.voters], learners: [...config.learners] };
       },
+      groups: this.groups,
       counters: this.counters,
     };
   }
@@ -389,7 +404,9 @@ export class Broker implements AsyncDisposable {
       prng: this.prng.fork(),
       timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
       learnerBudget: this.throttle,
+      ...(descriptor.topic === groupsTopic ? { machine: this.groups.machineFor(descriptor.partition) } : {}),
       onLeadership: (writable, p) => {
+        if (p.topic === groupsTopic) this.groups.leadershipChanged(p, writable);
         this.balancer.leadershipChanged(p, writable, performance.now());
         if (writable) void this.reportLeadership(p);
       },
@@ -411,6 +428,7 @@ export class Broker implements AsyncDisposable {
     this.hosted.delete(group);
     this.stoppedReplicas.delete(group);
     this.balancer.leadershipChanged(partition, false, performance.now());
+    if (partition.topic === groupsTopic) this.groups.closed(partition);
     const partitions = this.byName.get(partition.topic);
     if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
     if (partitions?.size === 0) this.byName.delete(partition.topic);
@@ -620,7 +638,7 @@ export class Broker implements AsyncDisposable {
   async maintain(options: { force?: boolean } = {}): Promise<void> {
     const nowMs = Date.now();
     const failed = (): void => void this.counters.maintenanceFailures++;
-    await Promise.all([...[...this.hosted.values()].map((partition) => partition.maintain(nowMs).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
+    await Promise.all([...[...this.hosted.values()].map((partition) => partition.maintain(nowMs, options).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
   }
 
   // ------------------------------------------------------------------ storage failures
@@ -746,6 +764,7 @@ export class Broker implements AsyncDisposable {
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
     this.duties?.close();
     this.mover?.close();
+    this.groups.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
     await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));

@@ -6,6 +6,7 @@ import type { Cluster } from './cluster.js';
 import { alterControllerVoters, alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
 import type { AlterTopicRequest, FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
+import { GroupAdmin, type GroupDescription, type GroupListing, type ResetOffsetsOptions } from './groups/group-admin.js';
 import { readDescribeClusterResponse, readMetadataResponse } from '../transport/protocol/responses.js';
 
 export interface CreateTopicOptions {
@@ -23,8 +24,32 @@ type Signal = { signal?: AbortSignal };
  * to the controller) and are retried through controller changes.
  */
 export class Admin {
+  private readonly groups: GroupAdmin;
+
   /** @internal Use `skein.admin()`. */
-  constructor(private readonly cluster: Cluster) {}
+  constructor(private readonly cluster: Cluster) {
+    this.groups = new GroupAdmin(cluster);
+  }
+
+  /** Every consumer group of the cluster, sorted by name, with its state and number of members. */
+  listGroups(options?: Signal): Promise<GroupListing[]> {
+    return this.groups.listGroups({ signal: callSignal(options, 'listGroups') });
+  }
+
+  /** A group's members (client ids, hosts, assignment) and, per partition of its topics, committed offset, end offset and lag. UNKNOWN_GROUP when there is none. */
+  describeGroup(name: string, options?: Signal): Promise<GroupDescription> {
+    return this.groups.describeGroup(name, { signal: callSignal(options, 'describeGroup') });
+  }
+
+  /** Moves a group's committed offsets (any direction); GROUP_NOT_EMPTY while it has members. */
+  resetOffsets(name: string, reset: ResetOffsetsOptions, options?: Signal): Promise<{ topic: string; partition: number; offset: number }[]> {
+    return this.groups.resetOffsets(name, reset, { signal: callSignal(options, 'resetOffsets') });
+  }
+
+  /** Forgets a group and its committed offsets; GROUP_NOT_EMPTY while it has members, UNKNOWN_GROUP when there is none. */
+  deleteGroup(name: string, options?: Signal): Promise<void> {
+    return this.groups.deleteGroup(name, { signal: callSignal(options, 'deleteGroup') });
+  }
 
   /**
    * Creates a topic and resolves once every partition has a leader, so a

@@ -12,7 +12,7 @@ export class OptionReader {
 
   constructor(
     options: unknown,
-    private readonly where: string,
+    readonly where: string,
     private readonly code: 'INVALID_CONFIG' | 'INVALID_ARGUMENT',
     known: readonly string[],
   ) {

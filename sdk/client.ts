@@ -9,6 +9,8 @@ import { createDialer } from './dial.js';
 import { resolveSkeinOptions, type SkeinOptions } from './options.js';
 import { Producer, type ProducerOptions } from './producer/producer.js';
 import { Subscription, type SubscribeOptions } from './subscription/subscription.js';
+import { GroupConsumer, type GroupConsumerOptions } from './groups/group-consumer.js';
+import { GroupSubscription, type GroupSubscribeOptions } from './groups/group-subscription.js';
 
 /** @internal How tests put a client on an in-memory network. */
 export interface SkeinInternals {
@@ -58,17 +60,31 @@ export class Skein implements AsyncDisposable {
     return this.adopt(new Producer<number>(this.cluster, options, (p) => this.children.delete(p)));
   }
 
-  /** A pull consumer of one partition or all partitions of a topic. */
-  consumer<V = unknown, K = unknown>(options: ConsumerOptions<V, K>): Consumer<V, K> {
+  /** A pull consumer in a consumer group: it shares the partitions of its topics with the group's other members and commits what it finished. */
+  consumer<V = unknown, K = unknown>(options: GroupConsumerOptions<V, K>): GroupConsumer<V, K>;
+  /** A pull consumer of one partition or all partitions of a topic, keeping its own position. */
+  consumer<V = unknown, K = unknown>(options: ConsumerOptions<V, K>): Consumer<V, K>;
+  consumer<V = unknown, K = unknown>(options: ConsumerOptions<V, K> | GroupConsumerOptions<V, K>): Consumer<V, K> | GroupConsumer<V, K> {
     this.throwIfClosed('consumer');
-    return this.adopt(new Consumer<V, K>(this.cluster, options, (c) => this.children.delete(c)));
+    if (isGrouped(options)) {
+      const consumer: GroupConsumer<V, K> = new GroupConsumer<V, K>(this.cluster, options, () => this.children.delete(consumer));
+      return this.adopt(consumer);
+    }
+    return this.adopt(new Consumer<V, K>(this.cluster, options as ConsumerOptions<V, K>, (c) => this.children.delete(c)));
   }
 
+  /** A push consumer in a consumer group: `handler` runs on each record of the partitions this member owns, with retries and a dead-letter topic. */
+  subscribe<V = unknown, K = unknown>(options: GroupSubscribeOptions<V, K>): GroupSubscription<V, K>;
   /** A push subscription: the broker pushes committed records and `handler` runs on each. */
-  subscribe<V = unknown, K = unknown>(options: SubscribeOptions<V, K>): Subscription<V, K> {
+  subscribe<V = unknown, K = unknown>(options: SubscribeOptions<V, K>): Subscription<V, K>;
+  subscribe<V = unknown, K = unknown>(options: SubscribeOptions<V, K> | GroupSubscribeOptions<V, K>): Subscription<V, K> | GroupSubscription<V, K> {
     this.throwIfClosed('subscribe');
+    if (isGrouped(options)) {
+      const subscription: GroupSubscription<V, K> = new GroupSubscription<V, K>(this.cluster, options, () => this.children.delete(subscription));
+      return this.adopt(subscription);
+    }
     const nextId = (): number => (this.subscriptionIds = (this.subscriptionIds + 1) % 0x1_0000_0000);
-    return this.adopt(new Subscription<V, K>(this.cluster, options, nextId, (s) => this.children.delete(s)));
+    return this.adopt(new Subscription<V, K>(this.cluster, options as SubscribeOptions<V, K>, nextId, (s) => this.children.delete(s)));
   }
 
   /** Topic and cluster administration. */
@@ -107,4 +123,9 @@ export class Skein implements AsyncDisposable {
   private throwIfClosed(what: string): void {
     if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: `${what}(): the client is closed` });
   }
+}
+
+/** Options naming a group make a group consumer. */
+function isGrouped<T extends object>(options: T): options is Extract<T, { group: string }> {
+  return typeof options === 'object' && options !== null && (options as { group?: unknown }).group !== undefined;
 }

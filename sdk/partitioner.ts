@@ -1,6 +1,6 @@
 import type { Prng } from '../transport/core/prng.js';
 import { SkeinError } from '../transport/errors.js';
-import { partitionForKey } from './murmur2.js';
+import { partitionForKey } from '../transport/protocol/murmur2.js';
 
 /** What a partitioner sees of one record: its serialized key (null when keyless). */
 export interface PartitionerInput {

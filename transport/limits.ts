@@ -447,6 +447,31 @@ export const groupLimits = {
   /** Partitions of the internal topic that spreads groups over coordinators, fixed when it is created. */
   coordinatorPartitionsDefault: 16,
   coordinatorPartitionsMax: 256,
+  /** How often a coordinator looks for members to expire and for topics of its groups that changed. */
+  livenessTickMs: 100,
+  /** An expiry (or topic change) proposed and not applied is proposed again after this long. */
+  expiryRetryMs: 1_000,
+  /** A new coordinator gives every member this many maximum election timeouts on top of a session: its predecessor may have answered heartbeats until it saw it was deposed. */
+  failoverGraceElectionTimeouts: 2,
+  /** Applied results a coordinator keeps for proposals still being answered (a deposed leader's are never collected). */
+  resultsPendingMax: 10_000,
+  /** Entries of a coordinator's log kept behind its snapshot, for followers slightly behind (its state is the snapshot). */
+  entriesKeptMax: 1_000,
+  /** End offsets a coordinator remembers to check that commits do not pass the end of a partition. */
+  endOffsetsCachedMax: 65_536,
+  /** SDK: a member commits what its application finished this often (and on revocation, close and commit()). */
+  autoCommitIntervalMsDefault: 1_000,
+  autoCommitIntervalMsMin: 10,
+  autoCommitIntervalMsMax: 600_000,
+  /** SDK: while partitions meant for a member are still held by others, it asks again this often. */
+  pendingHeartbeatMs: 100,
+  /** SDK: attempts of a push handler on one record before it is dead-lettered or skipped; backoff between them. */
+  handlerAttemptsDefault: 5,
+  handlerAttemptsMax: 100,
+  handlerBackoffMsMin: 100,
+  handlerBackoffMsMax: 10_000,
+  /** SDK: the error message a dead-lettered record carries in its headers. */
+  deadLetterErrorBytesMax: 1024,
 } as const;
 
 // ---------------------------------------------------------------- broker/cluster: membership and moves
@@ -659,3 +684,8 @@ assert(groupLimits.rebalanceTimeoutMsMin <= groupLimits.rebalanceTimeoutMsDefaul
 assert(3 * groupLimits.heartbeatIntervalMsDefault <= groupLimits.sessionTimeoutMsDefault, 'three heartbeats fit the default session');
 assert(groupLimits.replacedMembersMax >= 1 && groupLimits.coordinatorPartitionsDefault <= groupLimits.coordinatorPartitionsMax, 'group table bounds');
 assert(groupLimits.coordinatorPartitionsMax <= brokerLimits.partitionsPerTopicMax, 'the groups topic is an ordinary topic in size');
+// Expiries are looked for several times per shortest session, and retried within it.
+assert(5 * groupLimits.livenessTickMs <= groupLimits.sessionTimeoutMsMin && groupLimits.expiryRetryMs <= groupLimits.sessionTimeoutMsMin, 'liveness finer than the shortest session');
+assert(groupLimits.pendingHeartbeatMs < groupLimits.heartbeatIntervalMsDefault, 'a pending handover is asked about faster than a heartbeat');
+assert(groupLimits.handlerBackoffMsMin <= groupLimits.handlerBackoffMsMax && groupLimits.handlerAttemptsDefault <= groupLimits.handlerAttemptsMax, 'handler retry bounds');
+assert(groupLimits.autoCommitIntervalMsMin <= groupLimits.autoCommitIntervalMsDefault && groupLimits.autoCommitIntervalMsDefault <= groupLimits.autoCommitIntervalMsMax, 'auto-commit interval within bounds');

@@ -190,3 +190,25 @@ export function helpText(usage: string, summary: string, specs: FlagSpecs): stri
   const rows = visible.map(([, spec], i) => `  ${flags[i]!.padEnd(width)}  ${spec.help}${spec.default === undefined ? '' : ` (default: ${spec.default})`}`);
   return `usage: ${usage}\n\n${summary}\n\nflags:\n${rows.join('\n')}\n`;
 }
+
+/**
+ * `skein NOUN ACTION [NAME]`: the action and name, checked. Null when help
+ * was printed (with the exit code to return): `list` takes no name, every
+ * other action needs one.
+ */
+export function actionAndName<A extends string>(
+  parsed: ParsedFlags,
+  help: { noun: string; usage: string; summary: string; specs: FlagSpecs },
+  actions: readonly A[],
+): { action: A; name: string | undefined } | { exitCode: number } {
+  const [action, name, ...extra] = parsed.positionals;
+  if (boolFlag(parsed, 'help') || action === undefined) {
+    process.stdout.write(helpText(help.usage, help.summary, help.specs));
+    return { exitCode: boolFlag(parsed, 'help') ? 0 : 2 };
+  }
+  if (!(actions as readonly string[]).includes(action)) throw unknownWord('action', action, actions);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.map(quote).join(' ')}`);
+  if (action === 'list' && name !== undefined) throw new UsageError(`${help.noun} list takes no name, got ${quote(name)}`);
+  if (action !== 'list' && name === undefined) throw new UsageError(`${help.noun} ${action} needs a ${help.noun} name`);
+  return { action: action as A, name };
+}

@@ -16,7 +16,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command>; 
   cluster: { summary: 'describe the cluster; decommission, recommission brokers; rebalance', load: async () => (await import('./cluster-command.js')).clusterCommand },
   topic: { summary: 'create, describe, list, delete or move topics (reassign partitions)', load: async () => (await import('./topic-command.js')).topicCommand },
   produce: { summary: 'produce lines from stdin (or generated records) to a topic', load: async () => (await import('./produce-command.js')).produceCommand },
-  consume: { summary: 'print records of a topic', load: async () => (await import('./consume-command.js')).consumeCommand },
+  consume: { summary: 'print records of a topic (with --group: as a member of a consumer group)', load: async () => (await import('./consume-command.js')).consumeCommand },
+  group: { summary: 'list, describe, reset or delete consumer groups', load: async () => (await import('./group-command.js')).groupCommand },
   bench: {
     summary: 'benchmarks: transport, produce, consume, e2e',
     load: async () => (await import('./bench-command.js')).benchCommand,

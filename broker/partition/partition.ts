@@ -3,7 +3,7 @@ import { SkeinError } from '../../transport/errors.js';
 import type { Acks, LeaderHint, ProduceResponse } from '../../transport/protocol/messages.js';
 import { type BatchHeader, checkRecordFraming, decodeBatchHeader } from '../../transport/protocol/record-batch.js';
 import type { ReadResult } from '../log/index.js';
-import { LogReplica, type LogReplicaOptions } from '../replica/log-replica.js';
+import { LogReplica, type LogReplicaOptions, type ReplicaHooks } from '../replica/log-replica.js';
 import type { AdvanceSignal } from './advance-signal.js';
 import { type BatchIdentity, noProducerId } from './producer-state.js';
 import { Sequencer } from './sequencer.js';
@@ -17,6 +17,19 @@ export interface PartitionOptions extends Omit<LogReplicaOptions, 'hooks' | 'gro
   preferredLeader: number;
   /** Leadership (the ability to take writes) was gained or lost. */
   onLeadership?: (writable: boolean, partition: Partition) => void;
+  /**
+   * A state machine fed by the partition's records (a coordinator's groups,
+   * see broker/groups): it sees every committed batch and is snapshotted with
+   * the log, so a restart replays only what came after its snapshot.
+   */
+  machine?: PartitionMachine;
+}
+
+/** See PartitionOptions.machine. */
+export interface PartitionMachine extends Required<Pick<ReplicaHooks, 'snapshotState' | 'restoreState' | 'checkState'>> {
+  applyBatch(header: BatchHeader, batch: Uint8Array): void;
+  /** Log entries kept behind a snapshot (for followers a little behind): the state is in the snapshot. */
+  readonly keepEntries: number;
 }
 
 export interface ProduceOptions {
@@ -46,8 +59,10 @@ export class Partition implements PartitionView {
   private readonly sequencer = new Sequencer();
   private replica!: LogReplica;
   private readonly retains: boolean;
+  private readonly machine: PartitionMachine | undefined;
 
   private constructor(options: PartitionOptions) {
+    this.machine = options.machine;
     this.retains = options.config.retentionBytes !== null || options.config.retentionMs !== null;
     this.topic = options.topic;
     this.topicId = options.topicId;
@@ -57,13 +72,18 @@ export class Partition implements PartitionView {
 
   static async open(options: PartitionOptions): Promise<Partition> {
     const partition = new Partition(options);
+    const { machine } = options;
     partition.replica = await LogReplica.open({
       ...options,
       group: partitionGroup(options.topicId, options.partition),
       // Producers wait on the leader's commit, not the followers' knowledge of it: one Raft round per batch, not two.
       commitNotice: 'piggyback',
       hooks: {
-        applyBatch: (header) => partition.sequencer.applied(identityOf(header), header.baseOffset),
+        applyBatch: (header, batch) => {
+          partition.sequencer.applied(identityOf(header), header.baseOffset);
+          machine?.applyBatch(header, batch);
+        },
+        ...(machine === undefined ? {} : { snapshotState: () => machine.snapshotState(), restoreState: (state: Uint8Array) => machine.restoreState(state), checkState: (state: Uint8Array) => machine.checkState(state) }),
         leadershipChanged: (writable) => {
           // Proposals of an earlier leadership not yet committed may never be: their retries must not
           // look like duplicates. A new leadership starts from what is applied, nothing else.
@@ -203,9 +223,12 @@ export class Partition implements PartitionView {
   /**
    * Snapshots and retention (see LogReplica.maintain). A partition's state is
    * its log, so its snapshots keep every entry: retention alone decides what
-   * goes, and a topic with retention snapshots every time so it can.
+   * goes, and a topic with retention snapshots every time so it can. A
+   * partition feeding a state machine keeps only `keepEntries` behind its
+   * snapshot: the snapshot is its state.
    */
-  maintain(nowMs: number): Promise<number> {
+  maintain(nowMs: number, options: { force?: boolean } = {}): Promise<number> {
+    if (this.machine !== undefined) return this.replica.maintain({ nowMs, keepEntries: this.machine.keepEntries, force: options.force === true });
     return this.replica.maintain({ nowMs, keepEntries: Number.MAX_SAFE_INTEGER, force: this.retains });
   }
 

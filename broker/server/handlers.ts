@@ -23,6 +23,8 @@ import {
   type TopicMetadata,
 } from '../../transport/protocol/messages.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
+import { groupMethods, isInternalTopic, notInternal } from '../../transport/protocol/groups.js';
+import type { GroupService } from '../groups/service.js';
 import { type MetadataState, toMetadata } from '../cluster/metadata-state.js';
 import type { ControllerOperation } from '../cluster/controller-service.js';
 import type { ProducerIdIssuer } from '../cluster/producer-ids.js';
@@ -56,6 +58,8 @@ export interface ServerContext {
   readonly producerIds: ProducerIdIssuer;
   /** The metadata group's voters and learners, as this broker's replica of it knows them. */
   controllerGroup(): { voters: number[]; learners: number[] };
+  /** Consumer groups: coordinators of the groups partitions this broker leads. */
+  readonly groups: GroupService;
   counters: { acksNoneFailures: number };
 }
 
@@ -64,6 +68,8 @@ export interface Session {
   /** The client's IP address: producer ids are issued within a budget per connection and per address. */
   readonly clientAddress: string;
 }
+
+const groupMethodNames: ReadonlySet<string> = new Set(Object.values(groupMethods));
 
 export async function handleRequest(ctx: ServerContext, session: Session, method: string, body: unknown, rpc: RpcHandlerContext): Promise<unknown> {
   switch (method) {
@@ -76,6 +82,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       return metadata(ctx, readMetadata(body).topics);
     case methods.produce: {
       const request = readProduce(body);
+      notInternal(request.topic, 'produce');
       return hosted(ctx, request.topic, request.partition).produce(request.batch, produceOptions(ctx, request, request.acks, rpc.signal));
     }
     case methods.initProducer:
@@ -83,6 +90,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       return ctx.producerIds.issue({ connection: session, address: session.clientAddress }, rpc.signal);
     case methods.fetch: {
       const request = readFetch(body);
+      notInternal(request.topic, 'fetch');
       return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc);
     }
     case methods.listOffsets: {
@@ -95,16 +103,25 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
       const response: ListOffsetsResponse = { offset };
       return response;
     }
-    case methods.subscribe:
-      return session.pushes.subscribe(readSubscribe(body));
+    case methods.subscribe: {
+      const request = readSubscribe(body);
+      notInternal(request.topic, 'subscribe');
+      return session.pushes.subscribe(request);
+    }
     case methods.unsubscribe:
       session.pushes.unsubscribe(readUnsubscribe(body).subscriptionId);
       return {};
-    case methods.createTopic:
-      return ctx.controller({ op: 'createTopic', request: readCreateTopic(body) }, rpc.signal);
-    case methods.deleteTopic:
-      await ctx.controller({ op: 'deleteTopic', name: readDeleteTopic(body).name }, rpc.signal);
+    case methods.createTopic: {
+      const request = readCreateTopic(body);
+      if (isInternalTopic(request.name)) throw new SkeinError('INVALID_TOPIC', { message: `createTopic: names starting with __skein are reserved for skein's own topics` });
+      return ctx.controller({ op: 'createTopic', request }, rpc.signal);
+    }
+    case methods.deleteTopic: {
+      const { name } = readDeleteTopic(body);
+      notInternal(name, 'deleteTopic');
+      await ctx.controller({ op: 'deleteTopic', name }, rpc.signal);
       return {};
+    }
     case methods.describeCluster: {
       const alive = await clusterLiveness(ctx, rpc.signal);
       const response: DescribeClusterResponse = {
@@ -118,6 +135,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
     }
     default:
       if (isReassignmentMethod(method)) return handleReassignment(ctx, method, body, rpc);
+      if (groupMethodNames.has(method)) return ctx.groups.handle(method, body, session.clientAddress, rpc.signal);
       throw new SkeinError('UNKNOWN_METHOD', { message: `unknown request "${method}"` });
   }
 }
@@ -131,7 +149,7 @@ export function handleNotify(ctx: ServerContext, session: Session, method: strin
       // acks: 'none' — nobody waits for an answer; failures are only counted.
       const request = readProduce(body);
       const partition = ctx.partition(request.topic, request.partition);
-      if (partition === undefined) {
+      if (partition === undefined || isInternalTopic(request.topic)) {
         ctx.counters.acksNoneFailures++;
         return;
       }

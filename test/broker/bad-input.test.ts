@@ -5,6 +5,7 @@ import { Endpoint } from '../../transport/endpoint.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { recordLimits } from '../../transport/limits.js';
 import { methods, protocolVersion } from '../../transport/protocol/messages.js';
+import { groupMethods } from '../../transport/protocol/groups.js';
 import { encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import { RpcChannel } from '../../transport/rpc/index.js';
 import { peerMethods } from '../../broker/cluster/peers.js';
@@ -118,8 +119,22 @@ describe('bad requests get typed errors and change nothing', () => {
     }
   });
 
+  it('answers group requests that are almost right with typed errors naming the problem', async () => {
+    expect(await codeOf(groupMethods.findCoordinator, { group: '' })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.findCoordinator, { group: 'x'.repeat(256) })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.findCoordinator, { group: 'tab\there' })).toBe('MALFORMED_REQUEST');
+    const join = { group: 'g', memberId: 'm1', memberEpoch: 0, topics: ['good'], sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 60_000 };
+    expect(await codeOf(groupMethods.groupHeartbeat, { ...join, memberId: 'not/allowed' })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.groupHeartbeat, { ...join, topics: [] })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.groupHeartbeat, { ...join, sessionTimeoutMs: 10 })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.groupHeartbeat, { ...join, owned: [['good', -1]] })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.groupHeartbeat, { ...join, memberEpoch: -1 })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.offsetCommit, { group: 'g', memberId: 'm1', memberEpoch: 1, offsets: [] })).toBe('MALFORMED_REQUEST');
+    expect(await codeOf(groupMethods.listGroups, { partition: 9999 })).toBe('MALFORMED_REQUEST');
+  });
+
   it('answers random bodies for every method with typed errors, never INTERNAL', async () => {
-    const all = Object.values(methods).filter((m) => m !== methods.createTopic && m !== methods.deleteTopic);
+    const all = [...Object.values(methods).filter((m) => m !== methods.createTopic && m !== methods.deleteTopic), ...Object.values(groupMethods)];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...all), fc.anything({ withTypedArray: true, maxDepth: 3 }), async (method, body) => {
         const code = await codeOf(method, body);

@@ -51,7 +51,7 @@ describe('admin', () => {
 
 describe('public API', () => {
   it('exports a few classes and factories, not the internals', () => {
-    expect(Object.keys(api).sort()).toEqual(['Admin', 'Consumer', 'Producer', 'Skein', 'SkeinError', 'Subscription', 'defineTopic', 'isSkeinError', 'serdes'].sort());
+    expect(Object.keys(api).sort()).toEqual(['Admin', 'Consumer', 'GroupConsumer', 'GroupSubscription', 'Producer', 'Skein', 'SkeinError', 'Subscription', 'defineTopic', 'isSkeinError', 'serdes'].sort());
     expect(new SkeinError('TIMEOUT')).toBeInstanceOf(api.SkeinError);
   });
 });

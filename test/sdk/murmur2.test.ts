@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { murmur2, partitionForKey } from '../../sdk/murmur2.js';
+import { murmur2, partitionForKey } from '../../transport/protocol/murmur2.js';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 

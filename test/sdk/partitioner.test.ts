@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { partitionForKey } from '../../sdk/murmur2.js';
+import { partitionForKey } from '../../transport/protocol/murmur2.js';
 import { checkedPartition, DefaultPartitioner } from '../../sdk/partitioner.js';
 import { Prng } from '../../transport/core/prng.js';
 

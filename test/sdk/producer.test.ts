@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { partitionForKey } from '../../sdk/murmur2.js';
+import { partitionForKey } from '../../transport/protocol/murmur2.js';
 import { serdes } from '../../sdk/serde.js';
 import { defineTopic } from '../../sdk/topic.js';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';

@@ -28,7 +28,7 @@ export interface LivenessOptions {
 }
 
 export class Liveness {
-  private readonly heardAtMs = new Map<string, number>();
+  private readonly lastHeard = new Map<string, number>();
   private readonly proposedAtMs = new Map<string, number>();
   /** Nobody's lease ends before this: members heard by the previous coordinator start here. */
   private readonly floorMs: number;
@@ -40,8 +40,13 @@ export class Liveness {
   /** A heartbeat from the member was answered (with its view, not an error). */
   heard(group: string, memberId: string, nowMs: number): void {
     const key = memberKey(group, memberId);
-    this.heardAtMs.set(key, Math.max(nowMs, this.heardAtMs.get(key) ?? 0));
+    this.lastHeard.set(key, Math.max(nowMs, this.lastHeard.get(key) ?? 0));
     this.proposedAtMs.delete(key);
+  }
+
+  /** When this coordinator last answered the member (undefined: not since it took over). */
+  heardAtMs(group: string, memberId: string): number | undefined {
+    return this.lastHeard.get(memberKey(group, memberId));
   }
 
   /** The latest instant the member may still consume what it owns: its partitions are held until then when it is expired or replaced. */
@@ -66,7 +71,7 @@ export class Liveness {
         if (command !== null && this.propose(key, nowMs)) out.push(command);
       }
     }
-    for (const map of [this.heardAtMs, this.proposedAtMs]) for (const key of [...map.keys()]) if (!present.has(key)) map.delete(key);
+    for (const map of [this.lastHeard, this.proposedAtMs]) for (const key of [...map.keys()]) if (!present.has(key)) map.delete(key);
     return out;
   }
 
@@ -80,7 +85,7 @@ export class Liveness {
   }
 
   private lastHeardMs(group: string, member: Member): number {
-    return Math.max(this.heardAtMs.get(memberKey(group, member.memberId)) ?? 0, this.floorMs, member.joinedAtMs);
+    return Math.max(this.lastHeard.get(memberKey(group, member.memberId)) ?? 0, this.floorMs, member.joinedAtMs);
   }
 
   private propose(key: string, nowMs: number): boolean {

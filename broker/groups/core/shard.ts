@@ -1,4 +1,5 @@
 import { groupLimits } from '../../../transport/limits.js';
+import type { DescribeGroupResponse } from '../../../transport/protocol/groups.js';
 import { refused, type GroupCommand, type GroupResult, type HeartbeatCommand, type ShapeStamp } from './commands.js';
 import { Group, type GroupState } from './group.js';
 import { compareStrings, sortedPartitions, type TopicPartition } from './partitions.js';
@@ -21,19 +22,8 @@ export type ShardLimits = {
   readonly [K in 'membersPerGroupMax' | 'topicsPerGroupMax' | 'partitionsPerGroupMax' | 'groupsPerCoordinatorMax' | 'coordinatorStateBytesMax' | 'replacedMembersMax']: number;
 };
 
-export interface MemberDescription {
-  memberId: string;
-  instanceId: string | null;
-  clientId: string;
-  clientHost: string;
-  epoch: number;
-  topics: string[];
-  assignment: TopicPartition[];
-  revoking: TopicPartition[];
-  target: TopicPartition[];
-  away: boolean;
-  joinedAtMs: number;
-}
+/** A member as describeGroup shows it (less what only the coordinator's soft state knows). */
+export type MemberDescription = Omit<DescribeGroupResponse['members'][number], 'lastHeardAgoMs'>;
 
 export interface GroupDescription {
   name: string;

@@ -39,15 +39,7 @@ export function encodeGroupsSnapshot(shard: GroupShard): Uint8Array {
 
 /** Reads and checks a snapshot; MALFORMED_REQUEST naming what is wrong. */
 export function decodeGroupsSnapshot(bytes: Uint8Array, limits: ShardLimits = groupLimits): GroupShard {
-  const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
-  if (problem !== null) throw malformed(`groups snapshot is not plain CBOR: ${problem}`);
-  let value: unknown;
-  try {
-    value = codec.decoder.decode(bytes);
-  } catch (error) {
-    throw new SkeinError('MALFORMED_REQUEST', { message: 'groups snapshot is not CBOR', cause: error });
-  }
-  const r = new BodyReader(value, 'groups snapshot');
+  const r = new BodyReader(decodePlainCbor(bytes, 'groups snapshot'), 'groups snapshot');
   const version = r.int('v', { min: 0, max: 0xffff });
   if (version !== groupsSnapshotVersion) throw malformed(`groups snapshot version ${version} is not one this broker reads (${groupsSnapshotVersion})`);
   const nowMs = r.int('nowMs', { min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -63,6 +55,17 @@ export function isGroupsSnapshot(bytes: Uint8Array, limits: ShardLimits = groupL
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Plain CBOR (no tags, records or extensions; bounded depth) decoded, or MALFORMED_REQUEST saying `what` it was meant to be. */
+export function decodePlainCbor(bytes: Uint8Array, what: string): unknown {
+  const problem = plainCborProblem(bytes, transportLimits.rpcFrameDepthMax);
+  if (problem !== null) throw malformed(`${what} is not plain CBOR: ${problem}`);
+  try {
+    return codec.decoder.decode(bytes);
+  } catch (error) {
+    throw new SkeinError('MALFORMED_REQUEST', { message: `${what} is not CBOR`, cause: error });
   }
 }
 

@@ -1,0 +1,247 @@
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
+import { brokerLimits, sdkLimits } from '../../transport/limits.js';
+import { abortable } from '../../transport/abort.js';
+import { OptionReader } from '../check.js';
+import type { Cluster } from '../cluster.js';
+import { Consumer, type FetchOptions } from '../consumer/consumer.js';
+import type { From } from '../consumer/from.js';
+import type { ConsumedRecord } from '../consumer/record.js';
+import type { OwnedPartition } from './membership.js';
+import { GroupSession, groupOptionNames, keyOf, type GroupOptions } from './session.js';
+
+export interface GroupConsumerOptions<V = unknown, K = unknown> extends GroupOptions<V, K> {
+  /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
+  fetchBytesMax?: number;
+  /** Long-poll wait of `for await` iteration. Default 500 ms. */
+  maxWaitMs?: number;
+  /** Records per step of `for await` iteration. Default 1000. */
+  maxRecords?: number;
+  /**
+   * What close() commits of the records the last fetch() handed out:
+   * 'finished' (default) takes them as not finished (they come again after a
+   * restart: at-least-once), 'handed' as finished.
+   */
+  commitOnClose?: 'finished' | 'handed';
+}
+
+interface Reader<V, K> {
+  readonly owned: OwnedPartition;
+  readonly consumer: Consumer<V, K>;
+  buffer: ConsumedRecord<V, K>[];
+  fetching: boolean;
+  failure: unknown;
+}
+
+/**
+ * A pull consumer in a consumer group: `fetch()` or `for await` over the
+ * records of the partitions this member owns now. A record counts as
+ * finished when the application asks for more (the next fetch() or the next
+ * step of the loop), as Kafka's poll has it; auto-commit commits what is
+ * finished, never what was merely handed out. A revoked partition stops
+ * being read at once; it is committed and released once the records in hand
+ * are finished.
+ */
+export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> implements AsyncIterable<ConsumedRecord<V, K>>, AsyncDisposable {
+  private readonly readers = new Map<string, Reader<V, K>>();
+  private readonly waiters = new Set<() => void>();
+  private readonly fetchBytesMax: number;
+  private readonly iterationWaitMs: number;
+  private readonly iterationRecords: number;
+  private readonly commitOnClose: 'finished' | 'handed';
+  private turn = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  /** @internal Use `skein.consumer({ group, ... })`. */
+  constructor(cluster: Cluster, options: GroupConsumerOptions<V, K>, onClosed: () => void) {
+    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', [...groupOptionNames, 'fetchBytesMax', 'maxWaitMs', 'maxRecords', 'commitOnClose']);
+    super(cluster, options, r, onClosed);
+    this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
+    this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    this.commitOnClose = r.oneOf('commitOnClose', ['finished', 'handed'], 'finished');
+    this.membership.start();
+  }
+
+  /**
+   * Up to `maxRecords` records of the partitions owned now, in offset order
+   * per partition, waiting up to `maxWaitMs` when none are ready. Calling it
+   * finishes every record the previous call returned.
+   */
+  async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
+    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
+    const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    const signal = r.signal('signal');
+    this.finishHanded();
+    const run = this.lock.then(() => this.fetchNow(maxRecords, maxWaitMs, signal));
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Yields records one by one; each is finished when the loop asks for the next. `break` (or a throw) closes the consumer. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord<V, K>, void, undefined> {
+    let unread: ConsumedRecord<V, K>[] = [];
+    try {
+      for (;;) {
+        if (this.closingFlag && this.failure === null) return;
+        unread = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+        while (unread.length > 0) {
+          const record = unread[0]!;
+          yield record;
+          unread.shift();
+          this.finish(record.topic, record.partition, record.offset + 1);
+        }
+      }
+    } finally {
+      // Records fetched but never yielded were not handed to the application.
+      this.unhand(unread);
+      await this.close();
+      // A consumer that ended by failing says so to the loop.
+      if (this.failure !== null) throw this.failure;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  override close(): Promise<void> {
+    if (this.commitOnClose === 'handed') this.finishHanded();
+    return super.close();
+  }
+
+  // ------------------------------------------------------------------ GroupSession
+
+  protected start(owned: OwnedPartition, from: From): void {
+    const topic = this.topics.get(owned.topic);
+    if (topic === undefined) return;
+    const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
+    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined });
+  }
+
+  protected async drain(owned: OwnedPartition[]): Promise<void> {
+    this.drop(owned);
+    // What was handed out is finished when the application asks for more (or at once, when closing).
+    const keys = owned.map(keyOf);
+    const done = (): boolean => this.closingFlag || this.failure !== null || keys.every((key) => this.isFinished(key));
+    while (!done()) await new Promise<void>((resolve) => this.waiters.add(resolve));
+  }
+
+  protected drop(owned: OwnedPartition[]): void {
+    for (const o of owned) {
+      const key = keyOf(o);
+      const reader = this.readers.get(key);
+      this.readers.delete(key);
+      if (reader !== undefined) void reader.consumer.close();
+    }
+  }
+
+  protected changed(): void {
+    for (const wake of [...this.waiters]) wake();
+    this.waiters.clear();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private isFinished(key: string): boolean {
+    const p = this.progress.get(key);
+    return p === undefined || p.handed === p.finished;
+  }
+
+  private finishHanded(): void {
+    for (const p of this.progress.values()) p.finished = p.handed;
+    this.changed();
+  }
+
+  private unhand(records: ConsumedRecord<V, K>[]): void {
+    for (const record of [...records].reverse()) {
+      const p = this.progress.get(keyOf(record));
+      if (p !== undefined && p.handed !== null && record.offset < p.handed) p.handed = record.offset;
+    }
+  }
+
+  private finish(topic: string, partition: number, next: number): void {
+    const p = this.progress.get(keyOf({ topic, partition }));
+    if (p !== undefined && (p.finished === null || next > p.finished)) p.finished = next;
+    this.changed();
+  }
+
+  private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
+    const untilMs = Date.now() + maxWaitMs;
+    for (;;) {
+      this.throwIfEnded('fetch');
+      signal?.throwIfAborted();
+      const records = this.take(maxRecords);
+      if (records.length > 0) return records;
+      for (const reader of this.readers.values()) {
+        if (reader.failure === undefined) continue;
+        const failure = reader.failure;
+        reader.failure = undefined;
+        throw failure;
+      }
+      const remainingMs = untilMs - Date.now();
+      for (const reader of this.readers.values()) if (!reader.fetching && reader.buffer.length === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
+      if (remainingMs <= 0) return [];
+      await abortable(this.nextChange(untilMs), signal);
+    }
+  }
+
+  /** One fetch of a partition into its buffer (the read-ahead: at most one fetch response per partition). */
+  private read(reader: Reader<V, K>, maxWaitMs: number): void {
+    reader.fetching = true;
+    reader.consumer
+      .fetch({ maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs })
+      .then((records) => {
+        if (this.readers.get(keyOf(reader.owned)) === reader) reader.buffer.push(...records);
+      })
+      .catch((error: unknown) => {
+        if (this.readers.get(keyOf(reader.owned)) !== reader || isSkeinError(error, 'CLIENT_CLOSED')) return;
+        if (isSkeinError(error, 'OFFSET_OUT_OF_RANGE')) return this.skipToStart(reader, error);
+        reader.failure = error;
+      })
+      .finally(() => {
+        reader.fetching = false;
+        this.changed();
+      });
+  }
+
+  /** Retention deleted records the group had not read: go on from the first one kept, and say so. The only skip there is. */
+  private skipToStart(reader: Reader<V, K>, error: SkeinError): void {
+    const details = (error.details ?? {}) as { offset?: number; logStartOffset?: number };
+    if (details.logStartOffset === undefined || details.offset === undefined || details.offset >= details.logStartOffset) {
+      reader.failure = error;
+      return;
+    }
+    reader.consumer.seek({ offset: details.logStartOffset });
+    this.feed.emit({ type: 'skipped', topic: reader.owned.topic, partition: reader.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
+  }
+
+  /** Up to `max` buffered records of partitions this member may consume now, a partition at a time from a different one each call. */
+  private take(max: number): ConsumedRecord<V, K>[] {
+    const out: ConsumedRecord<V, K>[] = [];
+    const readers = [...this.readers.values()];
+    const start = this.turn++;
+    for (let i = 0; i < readers.length && out.length < max; i++) {
+      const reader = readers[(start + i) % readers.length]!;
+      if (reader.buffer.length === 0 || !this.membership.mayConsume(reader.owned.topic, reader.owned.partition)) continue;
+      const taken = reader.buffer.splice(0, max - out.length);
+      const progress = this.progress.get(keyOf(reader.owned));
+      if (progress !== undefined) progress.handed = taken[taken.length - 1]!.offset + 1;
+      out.push(...taken);
+    }
+    return out;
+  }
+
+  private nextChange(untilMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(0, untilMs - Date.now()));
+      const waiters = this.waiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+}

@@ -1,0 +1,226 @@
+import { isSkeinError, SkeinError } from '../../transport/errors.js';
+import { brokerLimits, groupLimits } from '../../transport/limits.js';
+import { topicNameProblem } from '../../transport/protocol/messages.js';
+import { OptionReader } from '../check.js';
+import type { Cluster } from '../cluster.js';
+import { Consumer } from '../consumer/consumer.js';
+import type { From } from '../consumer/from.js';
+import type { ConsumedRecord } from '../consumer/record.js';
+import { Producer } from '../producer/producer.js';
+import { serdes } from '../serde.js';
+import { defineTopic } from '../topic.js';
+import type { OwnedPartition } from './membership.js';
+import { GroupSession, groupOptionNames, keyOf, type GroupOptions } from './session.js';
+
+export interface GroupSubscribeOptions<V = unknown, K = unknown> extends GroupOptions<V, K> {
+  /** Runs on each record, one at a time per partition in offset order (partitions run side by side). */
+  handler: (record: ConsumedRecord<V, K>) => unknown;
+  /** A handler that throws is tried again with exponential backoff (with jitter), up to maxAttempts in all. Defaults 5, 100 ms to 10 s. */
+  retry?: { maxAttempts?: number; backoffMs?: { min?: number; max?: number } };
+  /**
+   * Where a record goes once its attempts are spent, with headers naming its
+   * origin and the error; the record then counts as finished. Without one, the
+   * record is reported (`skipped`) and finished.
+   */
+  deadLetterTopic?: string;
+  /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
+  fetchBytesMax?: number;
+}
+
+interface Worker<V, K> {
+  readonly owned: OwnedPartition;
+  readonly consumer: Consumer<V, K>;
+  stopped: boolean;
+  wake: (() => void) | null;
+  done: Promise<void>;
+}
+
+/**
+ * A push consumer in a consumer group: `handler` runs on every record of the
+ * partitions this member owns, one at a time per partition. A record is
+ * finished when its handler resolved, or when it was dead-lettered or
+ * skipped after its attempts; auto-commit commits the finished ones. A
+ * revoked partition stops taking new records at once; the record in hand
+ * finishes (retries stop), then it is committed and released.
+ */
+export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V, K> implements AsyncDisposable {
+  private readonly workers = new Map<string, Worker<V, K>>();
+  private readonly handler: (record: ConsumedRecord<V, K>) => unknown;
+  private readonly maxAttempts: number;
+  private readonly backoff: { min: number; max: number };
+  private readonly deadLetterTopic: string | null;
+  private readonly fetchBytesMax: number;
+  private deadLetters: Producer<number> | null = null;
+
+  /** @internal Use `skein.subscribe({ group, ... })`. */
+  constructor(cluster: Cluster, options: GroupSubscribeOptions<V, K>, onClosed: () => void) {
+    const r = new OptionReader(options, 'subscribe()', 'INVALID_CONFIG', [...groupOptionNames, 'handler', 'retry', 'deadLetterTopic', 'fetchBytesMax']);
+    super(cluster, options, r, onClosed);
+    const handler = r.fn<(record: ConsumedRecord<V, K>) => unknown>('handler');
+    if (handler === undefined) throw r.fail('subscribe(): handler is required');
+    this.handler = handler;
+    const retry = new OptionReader(options.retry, 'subscribe() retry', 'INVALID_CONFIG', ['maxAttempts', 'backoffMs']);
+    this.maxAttempts = retry.int('maxAttempts', { min: 1, max: groupLimits.handlerAttemptsMax }, groupLimits.handlerAttemptsDefault);
+    const backoff = new OptionReader(options.retry?.backoffMs, 'subscribe() retry.backoffMs', 'INVALID_CONFIG', ['min', 'max']);
+    const min = backoff.int('min', { min: 0, max: groupLimits.handlerBackoffMsMax }, groupLimits.handlerBackoffMsMin);
+    this.backoff = { min, max: backoff.int('max', { min, max: groupLimits.handlerBackoffMsMax }, Math.max(min, groupLimits.handlerBackoffMsMax)) };
+    this.deadLetterTopic = r.has('deadLetterTopic') ? r.string('deadLetterTopic', { bytesMax: brokerLimits.topicNameBytesMax }, '') : null;
+    const problem = this.deadLetterTopic === null ? null : topicNameProblem(this.deadLetterTopic);
+    if (problem !== null) throw r.fail(`subscribe(): deadLetterTopic: ${problem}`);
+    this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, 1024 * 1024);
+    this.membership.start();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  override close(): Promise<void> {
+    return super.close().then(() => this.deadLetters?.close());
+  }
+
+  // ------------------------------------------------------------------ GroupSession
+
+  protected start(owned: OwnedPartition, from: From): void {
+    const topic = this.topics.get(owned.topic);
+    if (topic === undefined) return;
+    const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
+    const worker: Worker<V, K> = { owned, consumer, stopped: false, wake: null, done: Promise.resolve() };
+    worker.done = this.work(worker).catch((error: unknown) => this.fail(isSkeinError(error) ? error : new SkeinError('INTERNAL', { message: String(error), cause: error })));
+    this.workers.set(keyOf(owned), worker);
+  }
+
+  protected async drain(owned: OwnedPartition[]): Promise<void> {
+    const stopping = owned.map((o) => this.stop(keyOf(o))).filter((w) => w !== undefined);
+    await Promise.all(stopping.map((w) => w.done));
+  }
+
+  protected drop(owned: OwnedPartition[]): void {
+    for (const o of owned) this.stop(keyOf(o));
+  }
+
+  protected changed(): void {}
+
+  // ------------------------------------------------------------------ the work of one partition
+
+  private stop(key: string): Worker<V, K> | undefined {
+    const worker = this.workers.get(key);
+    if (worker === undefined) return undefined;
+    this.workers.delete(key);
+    worker.stopped = true;
+    worker.wake?.();
+    void worker.consumer.close();
+    return worker;
+  }
+
+  private async work(worker: Worker<V, K>): Promise<void> {
+    const { owned } = worker;
+    while (!worker.stopped) {
+      let records: ConsumedRecord<V, K>[];
+      try {
+        records = await worker.consumer.fetch({ maxRecords: 100, maxWaitMs: 500 });
+      } catch (error) {
+        if (worker.stopped) return;
+        await this.readFailed(worker, error);
+        continue;
+      }
+      for (const record of records) {
+        const progress = this.progress.get(keyOf(owned));
+        if (worker.stopped || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
+        progress.handed = record.offset + 1;
+        if (!(await this.deliver(worker, record))) return;
+        progress.finished = record.offset + 1;
+      }
+    }
+  }
+
+  /** Runs the handler with retries; then dead-letters or skips. False if the partition was revoked first (the record stays unfinished). */
+  private async deliver(worker: Worker<V, K>, record: ConsumedRecord<V, K>): Promise<boolean> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      try {
+        await this.handler(record);
+        return true;
+      } catch (error) {
+        lastError = error;
+        this.feed.emit({ type: 'handlerError', topic: record.topic, partition: record.partition, offset: record.offset, attempt, error });
+      }
+      if (attempt < this.maxAttempts && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
+    }
+    if (worker.stopped) return false;
+    if (this.deadLetterTopic === null) {
+      this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
+      return true;
+    }
+    await this.deadLetter(record, lastError);
+    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.maxAttempts });
+    return true;
+  }
+
+  /** Produces the record (its key and value as they were stored) to the dead-letter topic, acknowledged by all replicas. */
+  private async deadLetter(record: ConsumedRecord<V, K>, error: unknown): Promise<void> {
+    const topic = this.topics.get(record.topic)!;
+    const target = defineTopic(this.deadLetterTopic!, { value: serdes.bytes(), key: serdes.bytes() });
+    this.deadLetters ??= new Producer<number>(this.cluster, { acks: 'all' }, () => {});
+    const message = error instanceof Error ? error.message : String(error);
+    const headers = [
+      ...record.headers,
+      { key: 'skein.dlq.topic', value: record.topic },
+      { key: 'skein.dlq.partition', value: String(record.partition) },
+      { key: 'skein.dlq.offset', value: String(record.offset) },
+      { key: 'skein.dlq.timestamp', value: String(record.timestamp) },
+      { key: 'skein.dlq.group', value: this.group },
+      { key: 'skein.dlq.client', value: this.cluster.options.clientId },
+      { key: 'skein.dlq.attempts', value: String(this.maxAttempts) },
+      { key: 'skein.dlq.error.code', value: isSkeinError(error) ? error.code : 'HANDLER_ERROR' },
+      { key: 'skein.dlq.error.message', value: truncateUtf8(message, groupLimits.deadLetterErrorBytesMax) },
+    ];
+    const key = record.key === null ? null : topic.key.serialize(record.key);
+    await this.deadLetters.send({ topic: target, messages: [{ key, value: topic.value.serialize(record.value), headers, timestamp: record.timestamp }] });
+  }
+
+  /** A fetch failed: retention deleted what the group had not read (go on from the first record kept, and say so); other errors wait and retry. */
+  private async readFailed(worker: Worker<V, K>, error: unknown): Promise<void> {
+    const details = (isSkeinError(error) ? error.details : undefined) as { offset?: number; logStartOffset?: number } | undefined;
+    if (isSkeinError(error, 'OFFSET_OUT_OF_RANGE') && details?.offset !== undefined && details.logStartOffset !== undefined && details.offset < details.logStartOffset) {
+      worker.consumer.seek({ offset: details.logStartOffset });
+      this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
+      return;
+    }
+    if (isSkeinError(error, 'DESERIALIZATION_FAILED') || isSkeinError(error, 'CORRUPT_BATCH')) {
+      // Retrying cannot help a record that does not decode: it is reported and stepped over, never silently.
+      const offset = Number((error.details as { offset?: number } | undefined)?.offset ?? 0);
+      const next = Number((error.details as { nextOffset?: number } | undefined)?.nextOffset ?? offset + 1);
+      this.feed.emit({ type: 'handlerError', topic: worker.owned.topic, partition: worker.owned.partition, offset, attempt: 1, error });
+      this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'handler', from: offset, to: next });
+      worker.consumer.seek({ offset: next });
+      const progress = this.progress.get(keyOf(worker.owned));
+      if (progress !== undefined) progress.finished = progress.handed = next;
+      return;
+    }
+    await this.pause(worker, this.backoff.max);
+  }
+
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.backoff.max, this.backoff.min * 2 ** (attempt - 1));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+
+  /** Waits `ms` unless the partition is revoked first; returns whether it is still ours. */
+  private pause(worker: Worker<V, K>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        worker.wake = null;
+        resolve(!worker.stopped);
+      };
+      const timer = setTimeout(done, ms);
+      worker.wake = done;
+    });
+  }
+}
+
+function truncateUtf8(text: string, bytesMax: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.byteLength <= bytesMax ? text : bytes.subarray(0, bytesMax).toString('utf8').replace(/\uFFFD$/, '');
+}

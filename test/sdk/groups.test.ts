@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { SkeinError, type GroupConsumer, type GroupStatus, type Skein } from '../../sdk/index.js';
+import { clusterForTest } from '../broker/support/cluster.js';
+
+async function produce(client: Skein, topic: string, count: number, partitions: number, base = 0): Promise<void> {
+  const producer = client.producer({ lingerMs: 2 });
+  await producer.send({ topic, messages: Array.from({ length: count }, (_, i) => ({ value: base + i, partition: (base + i) % partitions })) });
+  await producer.close();
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Fetches from every consumer in turn, recording who read what, until `done`. */
+async function consumeAll(consumers: GroupConsumer<number>[], seen: Map<number, string[]>, done: () => boolean): Promise<void> {
+  await until('every record consumed', async () => {
+    for (const [i, consumer] of consumers.entries()) {
+      for (const record of await consumer.fetch({ maxWaitMs: 50 })) seen.set(record.value, [...(seen.get(record.value) ?? []), `c${i}`]);
+    }
+    return done();
+  }, 30_000);
+}
+
+describe('consumer groups through the SDK', () => {
+  it('members split the partitions, a member that leaves hands its partitions over, and a new member resumes at the committed offsets', async () => {
+    const { client } = await clusterForTest(3);
+    await client.admin().createTopic({ name: 'work', partitions: 6, replicationFactor: 3 });
+    await produce(client, 'work', 300, 6);
+    const events: GroupStatus[] = [];
+    const consumers = [0, 1, 2].map(() => client.consumer<number>({ group: 'workers', topic: 'work', autoCommitIntervalMs: 100 }));
+    void (async () => {
+      for await (const event of consumers[0]!.status()) events.push(event);
+    })();
+    await until('a balanced assignment', () => consumers.every((c) => c.assignment().length === 2), 30_000);
+    const all = new Set(consumers.flatMap((c) => c.assignment().map((p) => `${p.topic}/${p.partition}`)));
+    expect(all.size).toBe(6);
+    const seen = new Map<number, string[]>();
+    await consumeAll(consumers, seen, () => seen.size === 300);
+    // Each partition had one owner: nothing was read twice.
+    expect([...seen.values()].every((who) => who.length === 1)).toBe(true);
+    expect(events.some((e) => e.type === 'joined')).toBe(true);
+    expect(events.some((e) => e.type === 'assigned')).toBe(true);
+
+    // The finished records are committed (the next fetch finishes those of the last one), then the first member leaves.
+    for (const c of consumers) await c.fetch({ maxWaitMs: 0 });
+    for (const c of consumers) await c.commit();
+    await consumers[0]!.close();
+    await until('the two others take over', () => consumers.slice(1).reduce((n, c) => n + c.assignment().length, 0) === 6, 30_000);
+    await produce(client, 'work', 60, 6, 300);
+    await consumeAll(consumers.slice(1), seen, () => seen.size === 360);
+    expect([...seen.values()].every((who) => who.length === 1)).toBe(true);
+    for (const c of consumers.slice(1)) await c.fetch({ maxWaitMs: 0 });
+    await Promise.all(consumers.slice(1).map((c) => c.close()));
+
+    // A new member of the group starts where the group stopped: nothing again, nothing skipped.
+    await produce(client, 'work', 12, 6, 360);
+    const fresh = client.consumer<number>({ group: 'workers', topic: 'work' });
+    const later: number[] = [];
+    await until('the new records', async () => {
+      for (const r of await fresh.fetch({ maxWaitMs: 100 })) later.push(r.value);
+      return later.length >= 12;
+    });
+    expect(later.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 360 + i));
+    expect(events.some((e) => e.type === 'revoked')).toBe(true);
+    await fresh.close();
+  }, 90_000);
+
+  it('a member that stops heartbeating is expired after its session, and its partitions resume at the committed offset', async () => {
+    const { client } = await clusterForTest(3);
+    await client.admin().createTopic({ name: 'jobs', partitions: 2, replicationFactor: 3 });
+    await produce(client, 'jobs', 40, 2);
+    const a = client.consumer<number>({ group: 'crashy', topic: 'jobs', sessionTimeoutMs: 1_500, autoCommit: false });
+    const got: number[] = [];
+    await until('a holds both partitions', () => a.assignment().length === 2);
+    await until('a read records', async () => {
+      for (const r of await a.fetch({ maxRecords: 10, maxWaitMs: 100 })) got.push(r.value);
+      return got.length >= 10;
+    });
+    const handed = new Set(got);
+    await a.fetch({ maxWaitMs: 0 });
+    await a.commit();
+    // The process "crashes": its heartbeats stop, nothing more is committed or sent.
+    (a as unknown as { membership: { stop(): void } }).membership.stop();
+    const b = client.consumer<number>({ group: 'crashy', topic: 'jobs', sessionTimeoutMs: 1_500 });
+    await until('b takes both partitions after a expired', () => b.assignment().length === 2, 15_000);
+    const rest: number[] = [];
+    await until('b read the rest', async () => {
+      for (const r of await b.fetch({ maxWaitMs: 100 })) rest.push(r.value);
+      return new Set([...handed, ...rest]).size === 40;
+    });
+    // b starts exactly where a's commit left each partition: nothing a finished comes again, nothing is skipped.
+    const complement = Array.from({ length: 40 }, (_, i) => i).filter((v) => !handed.has(v));
+    expect(rest.sort((x, y) => x - y)).toEqual(complement);
+    await b.close();
+    await a.close();
+  }, 60_000);
+
+  it('a push handler is retried with backoff, then its record is dead-lettered with headers naming its origin', async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'payments', partitions: 1, replicationFactor: 3 });
+    await admin.createTopic({ name: 'payments.dlq', partitions: 1, replicationFactor: 3 });
+    await produce(client, 'payments', 5, 1);
+    const handled: number[] = [];
+    const attempts = new Map<number, number>();
+    const sub = client.subscribe<number>({
+      group: 'payers',
+      topic: 'payments',
+      retry: { maxAttempts: 3, backoffMs: { min: 10, max: 20 } },
+      deadLetterTopic: 'payments.dlq',
+      handler: (record) => {
+        attempts.set(record.value, (attempts.get(record.value) ?? 0) + 1);
+        if (record.value === 2) throw new SkeinError('INVALID_ARGUMENT', { message: 'poison' });
+        handled.push(record.value);
+      },
+    });
+    const events: GroupStatus[] = [];
+    void (async () => {
+      for await (const event of sub.status()) events.push(event);
+    })();
+    await until('every record handled or dead-lettered', () => handled.length === 4 && events.some((e) => e.type === 'deadLettered'));
+    expect(handled).toEqual([0, 1, 3, 4]);
+    expect(attempts.get(2)).toBe(3);
+    expect(events.filter((e) => e.type === 'handlerError')).toHaveLength(3);
+    const dlq = client.consumer({ topic: 'payments.dlq' });
+    const [letter] = await dlq.fetch({ maxWaitMs: 5_000 });
+    const headers = Object.fromEntries(letter!.headers.map((h) => [h.key, Buffer.from(h.value).toString()]));
+    expect(letter!.value).toBe(2);
+    expect(headers).toMatchObject({ 'skein.dlq.topic': 'payments', 'skein.dlq.partition': '0', 'skein.dlq.offset': '2', 'skein.dlq.group': 'payers', 'skein.dlq.attempts': '3', 'skein.dlq.error.code': 'INVALID_ARGUMENT', 'skein.dlq.error.message': 'poison' });
+    await dlq.close();
+    // The dead-lettered record counts as finished: the group's committed offset is past it.
+    await until('the commit of all five', async () => (await admin.describeGroup('payers')).partitions[0]!.committed === 5);
+    await sub.close();
+  }, 60_000);
+
+  it('admin: lists and describes groups with lag, refuses resets of a live group, resets and deletes an empty one', async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    expect(await admin.listGroups()).toEqual([]);
+    await admin.createTopic({ name: 'audit', partitions: 2, replicationFactor: 3 });
+    await produce(client, 'audit', 20, 2);
+    const consumer = client.consumer<number>({ group: 'auditors', topic: 'audit', autoCommit: false });
+    await until('an assignment', () => consumer.assignment().length === 2);
+    let read = 0;
+    await until('six records', async () => {
+      read += (await consumer.fetch({ maxRecords: 6 - read, maxWaitMs: 100 })).length;
+      return read === 6;
+    });
+    await consumer.fetch({ maxWaitMs: 0, maxRecords: 1 }).then((extra) => expect(extra.length).toBeLessThanOrEqual(1));
+    await consumer.commit();
+    const described = await admin.describeGroup('auditors');
+    expect(described.state).toBe('stable');
+    expect(described.members).toHaveLength(1);
+    const committed = described.partitions.reduce((n, p) => n + (p.committed ?? 0), 0);
+    expect(committed).toBe(6);
+    expect(described.partitions.every((p) => p.end === 10 && p.lag === (p.committed === null ? null : p.end - p.committed) && p.state === 'owned')).toBe(true);
+    expect(await admin.listGroups()).toEqual([{ group: 'auditors', state: 'stable', members: 1 }]);
+
+    await expect(admin.resetOffsets('auditors', { topic: 'audit', to: 'earliest' })).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+    await expect(admin.deleteGroup('auditors')).rejects.toMatchObject({ code: 'GROUP_NOT_EMPTY' });
+    await consumer.close();
+    await admin.resetOffsets('auditors', { topic: 'audit', to: 'latest' });
+    expect((await admin.describeGroup('auditors')).partitions.map((p) => p.lag)).toEqual([0, 0]);
+    await admin.resetOffsets('auditors', { topic: 'audit', partition: 1, to: { offset: 3 } });
+    expect((await admin.describeGroup('auditors')).partitions.map((p) => p.committed)).toEqual([10, 3]);
+    await expect(admin.resetOffsets('auditors', { topic: 'audit', to: { offset: 11 } })).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    await admin.deleteGroup('auditors');
+    await expect(admin.describeGroup('auditors')).rejects.toMatchObject({ code: 'UNKNOWN_GROUP' });
+    expect(await admin.listGroups()).toEqual([]);
+  }, 60_000);
+});
