@@ -123,13 +123,13 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions) {}
 
-  /** The open connection to `address`, dialling it first if needed. */
-  get(address: BrokerAddress, signal?: AbortSignal): Promise<BrokerConnection> {
+  /** The open connection to `address`, dialling it first if needed (a new dial gives up after `dialTimeoutMs`, connectTimeoutMs by default). */
+  get(address: BrokerAddress, signal?: AbortSignal, dialTimeoutMs?: number): Promise<BrokerConnection> {
     if (this.closed) return Promise.reject(new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' }));
     const key = formatAddress(address);
     let pending = this.connections.get(key);
     if (pending === undefined) {
-      pending = this.open(address);
+      pending = this.open(address, dialTimeoutMs);
       this.connections.set(key, pending);
       pending.catch(() => {
         if (this.connections.get(key) === pending) this.connections.delete(key);

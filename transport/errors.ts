@@ -17,6 +17,7 @@ export const errorTable = {
   ABORTED: { retriable: false, message: 'the operation was aborted by its signal' },
   CONNECTION_CLOSED: { retriable: true, message: 'the connection closed' },
   CONNECTION_REFUSED: { retriable: true, message: 'the peer did not accept the connection' },
+  NO_BROKERS_REACHABLE: { retriable: false, message: 'no bootstrap broker answered: no cluster runs at those addresses, or they are wrong' },
   PEER_DEAD: { retriable: true, message: 'the peer stopped answering' },
   MESSAGE_TOO_LARGE: { retriable: false, message: 'the message exceeds the configured maximum' },
   BACKPRESSURE: { retriable: true, message: 'a bounded buffer is full' },

@@ -11,6 +11,8 @@ const demoSegmentBytes = 16 * 1024 * 1024;
 const demoFiguresSeconds = 0.9;
 /** Latency samples kept between two recomputations of the figures. */
 const demoLatencySamplesMax = 1_000_000;
+/** The brokers were spawned a moment ago: on a busy machine Node takes a few seconds to start them. */
+const demoBootstrapTimeoutMs = 30_000;
 /** On stop, how long the sends in flight may take to be acknowledged, and then their records to arrive. */
 const demoDrainMs = 3_000;
 
@@ -40,7 +42,7 @@ interface DemoValue {
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
   const { signal } = options;
-  const skein = new Skein({ brokers: options.brokers, clientId: 'skein-dev-demo' });
+  const skein = new Skein({ brokers: options.brokers, clientId: 'skein-dev-demo', bootstrapTimeoutMs: demoBootstrapTimeoutMs });
   try {
     const partitions = await demoTopic(skein, options.replicationFactor, signal);
     const run = randomUUID();
