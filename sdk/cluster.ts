@@ -157,8 +157,8 @@ export class Cluster {
    * asks the target itself, on the same connection, a question it answers
    * without Raft, and when no answer comes within leaderProbeTimeoutMs but a
    * new connection to it works, returns CONNECTION_CLOSED (a restarted
-   * process ignores its predecessor's connections; a paused or cut-off one
-   * answers neither, and the old connection is kept). Each returns null when
+   * process whose RESET of the old connection was lost; a paused or cut-off
+   * one answers neither, and the old connection is kept). Each returns null when
    * it found nothing; their errors say the outcome of what was sent is unknown.
    */
   leaderChecks(topic: string, partition: number, target: PartitionTarget): LeaderChecks {

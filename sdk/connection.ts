@@ -117,6 +117,8 @@ export class ConnectionPool {
   private readonly live = new Set<BrokerConnection>();
   /** The connection each entry of `connections` resolved to, to drop it the moment it dies. */
   private readonly settled = new Map<string, BrokerConnection>();
+  /** Replacements under way (see replace): at most one per connection. */
+  private readonly replacing = new Map<BrokerConnection, Promise<boolean>>();
   private closed = false;
   /** Dials made (tests check one connection per broker with it). */
   dials = 0;
@@ -129,10 +131,11 @@ export class ConnectionPool {
     const key = formatAddress(address);
     let pending = this.connections.get(key);
     if (pending === undefined) {
-      pending = this.open(address, dialTimeoutMs);
-      this.connections.set(key, pending);
-      pending.catch(() => {
-        if (this.connections.get(key) === pending) this.connections.delete(key);
+      const opened = this.open(address, dialTimeoutMs).then((connection) => this.adopt(connection));
+      pending = opened;
+      this.connections.set(key, opened);
+      opened.catch(() => {
+        if (this.connections.get(key) === opened) this.connections.delete(key);
       });
     }
     return abortable(pending, signal);
@@ -141,23 +144,37 @@ export class ConnectionPool {
   /**
    * Dials `connection`'s broker afresh, keeping `connection` meanwhile. If
    * the new dial succeeds within `timeoutMs`, it takes the old one's place,
-   * which is abandoned with `reason`: a restarted broker silently ignores
-   * its predecessor's connections, and only a new one reaches it. Otherwise
+   * which is abandoned with `reason`: a restarted broker answers its
+   * predecessor's connections with RESET, but a RESET can be lost, and
+   * only a new connection reaches it. Otherwise
    * (the broker is paused, or unreachable) nothing changes. Resolves whether
-   * it replaced the connection.
+   * it replaced the connection. Callers that ask while a replacement of the
+   * same connection runs share it: one dial, one successor.
    */
-  async replace(connection: BrokerConnection, reason: SkeinError, timeoutMs: number): Promise<boolean> {
+  replace(connection: BrokerConnection, reason: SkeinError, timeoutMs: number): Promise<boolean> {
+    let running = this.replacing.get(connection);
+    if (running === undefined) {
+      running = this.dialBeside(connection, reason, timeoutMs).finally(() => this.replacing.delete(connection));
+      this.replacing.set(connection, running);
+    }
+    return running;
+  }
+
+  private async dialBeside(connection: BrokerConnection, reason: SkeinError, timeoutMs: number): Promise<boolean> {
     const key = connection.key;
-    const current = this.connections.get(key);
-    if (this.closed || this.settled.get(key) !== connection || current === undefined) return false;
+    if (this.closed || this.settled.get(key) !== connection) return false;
     let fresh: BrokerConnection;
     try {
       fresh = await this.open(connection.address, timeoutMs);
     } catch {
       return false;
     }
-    // open() made the fresh one the settled connection; the pool's entry follows unless it moved meanwhile.
-    if (this.connections.get(key) === current) this.connections.set(key, Promise.resolve(fresh));
+    // The pool may have moved on meanwhile (the old connection died and another caller dialled, or the client closed).
+    if (this.closed || (this.settled.get(key) !== connection && this.connections.has(key))) {
+      void fresh.close();
+      return false;
+    }
+    this.connections.set(key, Promise.resolve(this.adopt(fresh)));
     void connection.abandon(reason).catch(() => undefined);
     return true;
   }
@@ -174,6 +191,7 @@ export class ConnectionPool {
     await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => undefined)));
   }
 
+  /** Dials and greets; the caller adopts the connection into the pool. */
   private async open(address: BrokerAddress, timeoutMs = this.options.connectTimeoutMs): Promise<BrokerConnection> {
     this.dials++;
     const key = formatAddress(address);
@@ -206,6 +224,15 @@ export class ConnectionPool {
       void connection.close();
       throw new SkeinError('CLIENT_CLOSED', { message: 'the client closed while connecting' });
     }
+    return connection;
+  }
+
+  /**
+   * Makes `connection` the pool's connection to its address, handed out
+   * until it dies (then its entry goes, and the next caller dials again).
+   */
+  private adopt(connection: BrokerConnection): BrokerConnection {
+    const key = connection.key;
     this.live.add(connection);
     this.settled.set(key, connection);
     connection.onClose(() => {

@@ -112,10 +112,10 @@ export class PeerLinks {
    * Something arrived from `id`: it is alive, as the process `incarnation`
    * (when the message said). A new incarnation means it restarted: our link
    * still points at the dead process's connection, which the new process
-   * silently ignores (UDP brings no reset), so our votes and appends to it
-   * would be lost until the dead-peer timeout noticed — measured in the
-   * cluster simulation, seconds with no leader on any partition. The link is
-   * dropped at once; the next message redials.
+   * answers with RESET only once we send on it (and a RESET can be lost), so
+   * our votes and appends to it could be lost until the dead-peer timeout
+   * noticed — measured in the cluster simulation, seconds with no leader on
+   * any partition. The link is dropped at once; the next message redials.
    */
   heardFrom(id: number, nowMs: number, incarnation?: number): void {
     const link = this.link(id);

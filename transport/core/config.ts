@@ -20,9 +20,9 @@ export interface EndpointCoreOptions {
   keepaliveMs?: number;
   /**
    * Declare the peer dead after this long without a packet from it while something we sent waits for an
-   * answer; 0 (default) = only the idle timeout decides. UDP brings no reset when a peer's process dies
-   * (the ICMP of a closed port never reaches Node), so this is how a client notices a crashed server in
-   * seconds. On a link losing a third of everything, five seconds of unanswered probes do happen, and the
+   * answer; 0 (default) = only the idle timeout decides. A peer's process that died sends nothing (a
+   * restarted one answers with RESET; the ICMP of a closed port never reaches Node), so this is how a
+   * client notices a crashed server in seconds. On a link losing a third of everything, five seconds of unanswered probes do happen, and the
    * connection is then closed: a caller that cannot reconnect and retry should leave it off.
    */
   deadPeerTimeoutMs?: number;

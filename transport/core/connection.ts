@@ -340,6 +340,16 @@ export class ConnectionCore implements RecoveryListener {
     this.terminate(error);
   }
 
+  /**
+   * The peer answered our DATA with RESET: it has no such connection (its
+   * process restarted, or it closed this one and forgot it), so nothing we
+   * send will ever be read. Closed at once, without a CLOSE nobody would read.
+   */
+  handleReset(): void {
+    if (this.state === 'handshake' || this.state === 'closed') return;
+    this.terminate(new SkeinError('CONNECTION_CLOSED', { message: 'the peer no longer knows this connection (its process restarted, or it closed the connection and forgot it)' }));
+  }
+
   /** Brings the handshake deadline forward (a caller's connect timeout shorter than the endpoint's). */
   limitHandshake(deadlineMs: number): void {
     if (deadlineMs < this.handshakeDeadlineMs) {
@@ -931,12 +941,14 @@ export class ConnectionCore implements RecoveryListener {
       );
       return;
     }
-    if (state === 'open' && listenMs >= this.deadPeerAtListenMs()) {
+    // A flushing connection waits for acknowledgements too: deadlineMs counts these deadlines for it, so they must fire.
+    const established = state === 'open' || state === 'flushing';
+    if (established && listenMs >= this.deadPeerAtListenMs()) {
       const silentMs = Math.round(listenMs - this.unansweredSinceListenMs);
       this.terminate(new SkeinError('PEER_DEAD', { message: `nothing heard from the peer for ${silentMs} ms of listening while waiting for an answer` }));
       return;
     }
-    if (state === 'open' && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
+    if (established && this.role === 'server' && !this.peerConfirmed && nowMs >= this.handshakeDeadlineMs) {
       this.terminate(new SkeinError('TIMEOUT', { message: `${this.peer.key} never confirmed the handshake within ${this.config.handshakeTimeoutMs} ms` }));
       return;
     }

@@ -19,6 +19,7 @@ import {
   readParameters,
   refuseReason,
   writeRefuse,
+  writeReset,
   writeRetry,
 } from './packet.js';
 import {
@@ -60,6 +61,8 @@ interface StatelessReply {
 export class EndpointCore implements ConnectionHost {
   readonly config: EndpointCoreConfig;
   private readonly connections = new Map<number, ConnectionCore>();
+  /** Connections by the id their peer chose (see remember), for the peer's RESET to find. */
+  private readonly byRemoteCid = new Map<string, ConnectionCore>();
   /** Server connections whose client has not yet confirmed, by "host|port|clientCid": repeated INITs find them. */
   private readonly pending = new Map<string, ConnectionCore>();
   /** Cookies that opened a connection (by their MAC) → when they expire; oldest first. */
@@ -94,6 +97,8 @@ export class EndpointCore implements ConnectionHost {
     stalls: 0,
     /** Packets taken from a server we dialled that answers from another of its addresses (see answersFromOtherAddress). */
     repliesFromOtherAddress: 0,
+    resetsSent: 0,
+    resetsReceived: 0,
   };
 
   constructor(
@@ -249,6 +254,7 @@ export class EndpointCore implements ConnectionHost {
       const connection = this.connections.get(ConnectionId.keyAt(bytes, 1));
       if (connection === undefined || connection.localCid.hi !== ConnectionId.hiAt(bytes, 1)) {
         this.drops.unknownConnection++;
+        this.sendReset(host, port, bytes);
         return;
       }
       const peer = connection.peer;
@@ -284,6 +290,11 @@ export class EndpointCore implements ConnectionHost {
       this.handleInit(nowMs, bytes, reader, version, cid, host, port);
       return;
     }
+    if (type === packetType.reset) {
+      if (version !== protocolVersion) throw new DecodeError('version mismatch');
+      this.handleReset(cid, host, port);
+      return;
+    }
     if (type !== packetType.retry && type !== packetType.accept && type !== packetType.refuse) {
       this.drops.malformed++;
       return;
@@ -310,6 +321,7 @@ export class EndpointCore implements ConnectionHost {
       } else {
         const serverCid = ConnectionId.read(reader);
         connection.handleAccept(nowMs, serverCid, readParameters(reader));
+        this.remember(connection);
       }
     }
     this.activate(connection);
@@ -382,6 +394,7 @@ export class EndpointCore implements ConnectionHost {
     connection.cookieKey = cookieKey;
     connection.acceptFrom(nowMs, params);
     this.connections.set(connection.localCid.key, connection);
+    this.remember(connection);
     this.pending.set(pendingKey, connection);
     this.admission.added(connection);
     this.activate(connection);
@@ -398,6 +411,42 @@ export class EndpointCore implements ConnectionHost {
     if (!connection.peerConfirmed && connection.cookieKey !== null) this.usedCookies.delete(connection.cookieKey);
     connection.abandon(new SkeinError('CONNECTION_CLOSED', { message: `evicted to make room for a newer connection from ${connection.peer.key}` }));
     this.forget(connection);
+  }
+
+  /**
+   * DATA for no connection of ours: its sender holds a connection we do not
+   * (we restarted, or closed it and forgot it) and would wait for silence to
+   * tell it so. RESET says it at once. It is smaller than the DATA it answers
+   * (no amplification), goes through the bounded queue of stateless replies,
+   * and is never itself answered (no loops). Like any packet it is not
+   * authenticated: only someone who saw the connection's id, and could as
+   * well forge its CLOSE, can forge it.
+   */
+  private sendReset(host: string, port: number, data: Uint8Array): void {
+    const cid = new ConnectionId(ConnectionId.hiAt(data, 1), ConnectionId.hiAt(data, 5));
+    if (this.reply(host, port, (out) => writeReset(out, cid))) this.totals.resetsSent++;
+  }
+
+  /** A RESET closes the connection it names only when it comes from that connection's peer. */
+  private handleReset(cid: ConnectionId, host: string, port: number): void {
+    const connection = this.byRemoteCid.get(cid.toString());
+    if (connection === undefined) {
+      this.drops.unknownConnection++;
+      return;
+    }
+    const peer = connection.peer;
+    const fromPeer = peer.port === port && (peer.host === host || (connection.role === 'client' && connection.answeredFrom === host));
+    if (!fromPeer) {
+      this.drops.addressMismatch++;
+      return;
+    }
+    this.totals.resetsReceived++;
+    connection.handleReset();
+  }
+
+  /** Indexes a connection by its peer's id once it knows it (for handleReset). */
+  private remember(connection: ConnectionCore): void {
+    if (connection.remoteCid !== null) this.byRemoteCid.set(connection.remoteCid.toString(), connection);
   }
 
   /**
@@ -554,6 +603,8 @@ export class EndpointCore implements ConnectionHost {
     this.heap.remove(connection);
     if (this.connections.get(connection.localCid.key) !== connection) return;
     this.connections.delete(connection.localCid.key);
+    const remoteKey = connection.remoteCid?.toString();
+    if (remoteKey !== undefined && this.byRemoteCid.get(remoteKey) === connection) this.byRemoteCid.delete(remoteKey);
     if (connection.role === 'server') this.admission.removed(connection);
     this.budgets.forget(connection);
     if (connection.role === 'server' && !connection.peerConfirmed) {

@@ -9,12 +9,17 @@ import { DecodeError, type Reader, writeU32, writeVarint } from './varint.js';
  *   RETRY   0x02 version(u32) clientCid(8) cookieLength(u8) cookie
  *   ACCEPT  0x03 version(u32) clientCid(8) serverCid(8) params...
  *   REFUSE  0x04 version(u32) clientCid(8) reason(u8)
+ *   RESET   0x05 version(u32) cid(8)
  *   DATA    0x10 destinationCid(8) packetNumber(low 32 bits) frames...
  * Each side names the connection by the id it chose; a DATA packet carries
- * the receiver's id, so one socket demultiplexes many connections.
+ * the receiver's id, so one socket demultiplexes many connections. RESET
+ * answers a DATA packet naming a connection the receiver does not have (its
+ * process restarted, or it closed the connection and forgot it) and echoes
+ * the id that packet named: the sender's connection with that remote id is
+ * dead, and UDP would otherwise leave it to learn so from silence.
  */
 export const protocolVersion = 0x534b_4e01; // "SKN" 1
-export const packetType = { init: 0x01, retry: 0x02, accept: 0x03, refuse: 0x04, data: 0x10 } as const;
+export const packetType = { init: 0x01, retry: 0x02, accept: 0x03, refuse: 0x04, reset: 0x05, data: 0x10 } as const;
 export const connectionIdBytes = 8;
 export const dataHeaderBytes = 1 + connectionIdBytes + 4;
 export const longHeaderBytes = 1 + 4 + connectionIdBytes;
@@ -149,6 +154,11 @@ export function writeRefuse(out: Uint8Array, clientCid: ConnectionId, reason: nu
   const pos = writeLongHeader(out, packetType.refuse, clientCid);
   out[pos] = reason;
   return pos + 1;
+}
+
+/** RESET for `cid` (the id a DATA packet named): a long header and nothing else, smaller than any DATA packet. */
+export function writeReset(out: Uint8Array, cid: ConnectionId): number {
+  return writeLongHeader(out, packetType.reset, cid);
 }
 
 /** Reads a cookie field (length byte, then bytes) as a view. */

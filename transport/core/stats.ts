@@ -129,6 +129,10 @@ export interface EndpointCoreStats extends ConnectionCounters {
   stalls: number;
   /** Packets taken from a server we dialled that answers from another of its addresses (same port). */
   repliesFromOtherAddress: number;
+  /** RESETs sent: DATA arrived for a connection this endpoint does not have (see packet.ts). */
+  resetsSent: number;
+  /** Connections closed by their peer's RESET (it restarted, or forgot them). */
+  resetsReceived: number;
   /** What clients' connections hold now against the endpoint's budgets (priority peers and our own connections are outside). */
   memory: { reassemblyBytes: number; reassemblyBytesMax: number; sendBytes: number; sendBytesMax: number };
   drops: EndpointDropCounters;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointCoreOptions } from '../../../transport/core/config.js';
-import type { ConnectionCore } from '../../../transport/core/connection.js';
+import { peerAddress, type ConnectionCore } from '../../../transport/core/connection.js';
+import { ConnectionId, dataHeaderBytes, writeDataHeader, writeReset } from '../../../transport/core/packet.js';
 import { Prng } from '../../../transport/core/prng.js';
 import { SkeinError } from '../../../transport/errors.js';
 import { createLossModel, type LinkLossModel } from '../../../transport/loss/index.js';
@@ -214,6 +215,67 @@ describe('dead peers and idle connections', () => {
   });
 });
 
+describe('a peer that no longer knows the connection (RESET)', () => {
+  it('a restarted server answers the old connection with RESET: the client closes within a round trip, not at the dead-peer timeout', () => {
+    const p = pair({ client: { deadPeerTimeoutMs: 5000, keepaliveMs: 0 } });
+    p.network.runFor(100);
+    const restarted = p.network.restart(p.server);
+    const sentAt = p.network.nowMs;
+    p.clientConnection.send(new Uint8Array(500));
+    p.network.runFor(1000);
+    const client = p.closes.find((c) => c.side === 'client');
+    expect(client?.error?.code).toBe('CONNECTION_CLOSED');
+    expect(client?.error?.message).toMatch(/no longer knows this connection/);
+    // 5 ms each way.
+    expect(client!.atMs - sentAt).toBeLessThanOrEqual(11);
+    expect(restarted.core.stats().resetsSent).toBeGreaterThan(0);
+    expect(p.client.core.stats().resetsReceived).toBe(1);
+    expect(p.client.core.connectionCount).toBe(0);
+  });
+
+  it('answers a DATA packet for no connection with a RESET smaller than it, echoing the id it named', () => {
+    const transmits: { to: string; bytes: Uint8Array }[] = [];
+    const network = new SimNetwork({ seed: 3, onTransmit: (_from, to, bytes) => transmits.push({ to: to.key, bytes }) });
+    const server = network.add({ host: '10.0.0.1', port: 4000, options: { acceptConnections: true } });
+    const stray = new Uint8Array(dataHeaderBytes + 1);
+    writeDataHeader(stray, new ConnectionId(0x0102_0304, 0x0506_0708), 1);
+    network.inject(server, stray, peerAddress('10.0.0.3', 6000));
+    network.runFor(10);
+    expect(transmits).toHaveLength(1);
+    expect(transmits[0]!.to).toBe(peerAddress('10.0.0.3', 6000).key);
+    expect(transmits[0]!.bytes.length).toBeLessThan(stray.length);
+    const expected = new Uint8Array(64);
+    expect(transmits[0]!.bytes).toEqual(expected.subarray(0, writeReset(expected, new ConnectionId(0x0102_0304, 0x0506_0708))));
+    expect(server.core.stats().resetsSent).toBe(1);
+    expect(server.core.stats().drops.unknownConnection).toBe(1);
+  });
+
+  it('a RESET from another address, or naming no connection, closes nothing and is never answered', () => {
+    const p = pair();
+    p.network.runFor(100);
+    const connection = p.clientConnection;
+    const reset = (cid: ConnectionId): Uint8Array => {
+      const out = new Uint8Array(64);
+      return out.slice(0, writeReset(out, cid));
+    };
+    const sentBefore = p.client.datagramsSent;
+    p.network.inject(p.client, reset(connection.remoteCid!), peerAddress('10.0.0.9', 4000));
+    p.network.inject(p.client, reset(connection.remoteCid!), peerAddress('10.0.0.1', 4001));
+    p.network.inject(p.client, reset(new ConnectionId(1, 2)), p.server.address);
+    p.network.runFor(3);
+    expect(connection.isOpen).toBe(true);
+    expect(p.client.datagramsSent).toBe(sentBefore);
+    const stats = p.client.core.stats();
+    expect(stats.drops.addressMismatch).toBe(2);
+    expect(stats.drops.unknownConnection).toBe(1);
+    expect(stats.resetsReceived).toBe(0);
+    // The real peer's RESET still works afterwards.
+    p.network.inject(p.client, reset(connection.remoteCid!), p.server.address);
+    p.network.runFor(3);
+    expect(connection.isOpen).toBe(false);
+  });
+});
+
 describe('closing', () => {
   it('graceful close delivers data still in flight, then both sides close cleanly', () => {
     const p = pair();
@@ -240,6 +302,19 @@ describe('closing', () => {
     const server = p.closes.find((c) => c.side === 'server');
     expect(server?.error?.code).toBe('CONNECTION_CLOSED');
     expect(server?.error?.message).toContain('INTERNAL: shutting down');
+  });
+
+  it('a closing connection whose peer went silent is declared dead at the dead-peer timeout, not left with an overdue deadline until the close timeout', () => {
+    const p = pair({ client: { closeTimeoutMs: 10_000, idleTimeoutMs: 60_000, keepaliveMs: 0, deadPeerTimeoutMs: 2000 } });
+    p.network.runFor(100);
+    cut(p);
+    const sentAt = p.network.nowMs;
+    p.clientConnection.send(new Uint8Array(500));
+    p.clientConnection.close(p.network.nowMs);
+    p.network.runFor(5000);
+    const client = p.closes.find((c) => c.side === 'client');
+    expect(client?.error?.code).toBe('PEER_DEAD');
+    expect(client!.atMs - sentAt).toBeLessThanOrEqual(2000 + 5);
   });
 
   it('gives up flushing after the close timeout when the peer stops acknowledging', () => {

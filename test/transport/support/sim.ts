@@ -49,8 +49,11 @@ export class SimNode {
   datagramsSent = 0;
   bytesSent = 0;
 
+  /** Replaced by a new process on its address (see SimNetwork.restart): it receives nothing more. */
+  gone = false;
+
   constructor(
-    config: SimNodeConfig,
+    readonly config: SimNodeConfig,
     prng: Prng,
     readonly network: SimNetwork,
   ) {
@@ -187,6 +190,20 @@ export class SimNetwork {
     return node;
   }
 
+  /**
+   * A new process on `node`'s address, as after a crash and restart: a fresh
+   * endpoint that knows none of the old one's connections. The old node
+   * sends and receives nothing more.
+   */
+  restart(node: SimNode): SimNode {
+    const fresh = new SimNode(node.config, this.prng.fork(), this);
+    fresh.loss = node.loss;
+    node.gone = true;
+    this.nodes[this.nodes.indexOf(node)] = fresh;
+    this.byAddress.set(fresh.address.key, fresh);
+    return fresh;
+  }
+
   /** Runs `run` at virtual time `atMs`. */
   at(atMs: number, run: () => void): void {
     this.actions.push({ atMs, seq: this.seq++, run });
@@ -230,6 +247,7 @@ export class SimNetwork {
 
   private deliver(item: InFlight): void {
     const to = item.to;
+    if (to.gone) return;
     if (!item.received && to.loss !== null) {
       const delays = to.loss.decide(this.nowMs, item.from.key, item.bytes.length, 'receive');
       for (const delayMs of delays) {
