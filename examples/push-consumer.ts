@@ -28,9 +28,12 @@ const subscription = skein.subscribe({
     if (++handled >= max) done.abort();
   },
 });
-// Status events: connected partitions, leader moves, handler errors.
+// Status events: partitions subscribed, leader moves, handler errors, and 'closed' once close() is done.
 void (async () => {
-  for await (const status of subscription.status()) if (status.type !== 'subscribed') console.error('status:', status);
+  for await (const status of subscription.status()) {
+    if (status.type === 'resubscribing') console.error(`partition ${status.partition}: following its new leader`);
+    else if (status.type !== 'subscribed' && status.type !== 'closed') console.error('status:', status);
+  }
 })();
 await new Promise((resolve) => done.signal.addEventListener('abort', resolve, { once: true }));
 await subscription.close();

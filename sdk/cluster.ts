@@ -1,6 +1,7 @@
 import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
+import { FirstContact } from './bootstrap.js';
 import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress } from './address.js';
@@ -44,6 +45,7 @@ export class Cluster {
   /** Rotates through bootstrap and known brokers when one does not answer. */
   private rotation = 0;
   private readonly followerChoice = new Map<string, number>();
+  private readonly firstContact: FirstContact;
 
   constructor(
     readonly options: ResolvedSkeinOptions,
@@ -56,6 +58,18 @@ export class Cluster {
       connectTimeoutMs: options.connectTimeoutMs,
     });
     this.metadata = new MetadataCache({ fetch: (topics) => this.fetchMetadata(topics), maxAgeMs: options.metadataMaxAgeMs });
+    this.firstContact = new FirstContact({
+      addresses: options.brokers,
+      connect: (address, timeoutMs) => this.pool.get(address, undefined, timeoutMs),
+      timeoutMs: options.bootstrapTimeoutMs,
+    });
+  }
+
+  /** The connection to `address`, once the cluster has been reached at all (see FirstContact). */
+  private connection(address: BrokerAddress, signal?: AbortSignal): Promise<BrokerConnection> {
+    // Once reached, no extra turn: a request's path is what it was before first contacts existed.
+    if (this.firstContact.reached) return this.pool.get(address, signal);
+    return this.firstContact.ensure(signal).then(() => this.pool.get(address, signal));
   }
 
   deadline(options: CallOptions): number {
@@ -115,7 +129,7 @@ export class Cluster {
    * (NOT_LEADER with that hint), and the dial goes on in the pool.
    */
   private async dial(address: BrokerAddress, serving: { topic: string; partition: number; brokerId: number; leaderEpoch: number }, signal?: AbortSignal): Promise<BrokerConnection> {
-    const dialled = this.pool.get(address, signal);
+    const dialled = this.connection(address, signal);
     // Once the race is decided, the checks stop (their timers must not outlive it).
     const dialSettled = new AbortController();
     const checks = signal === undefined ? dialSettled.signal : AbortSignal.any([signal, dialSettled.signal]);
@@ -239,7 +253,7 @@ export class Cluster {
     const open = this.pool.openConnections();
     if (open.length > 0) return open[this.rotation % open.length]!;
     const candidates = this.candidates();
-    return this.pool.get(candidates[this.rotation % candidates.length]!, signal);
+    return this.connection(candidates[this.rotation % candidates.length]!, signal);
   }
 
   /** Every address we could ask: brokers from metadata first (they are current), then the bootstrap list. */
@@ -282,7 +296,7 @@ export class Cluster {
         clearTimeout(hedge);
       };
       const ask = async (i: number): Promise<boolean> => {
-        const connection = await this.pool.get(candidates[(start + i) % candidates.length]!);
+        const connection = await this.connection(candidates[(start + i) % candidates.length]!);
         if (done || !connection.isOpen || asked.has(connection)) return false;
         asked.add(connection);
         const response = readMetadataResponse(await connection.request(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
@@ -338,7 +352,7 @@ export class Cluster {
     const address = response.brokers.find((b) => b.id === controller);
     if (address === undefined) return response;
     try {
-      const connection = await this.pool.get({ host: address.host, port: address.port });
+      const connection = await this.connection({ host: address.host, port: address.port });
       const second = readMetadataResponse(await connection.request(methods.metadata, { topics: response.missing }, { timeoutMs: this.options.requestTimeoutMs }));
       return { ...response, topics: [...response.topics, ...second.topics], missing: second.missing };
     } catch {

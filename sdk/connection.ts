@@ -125,13 +125,13 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions) {}
 
-  /** The open connection to `address`, dialling it first if needed. */
-  get(address: BrokerAddress, signal?: AbortSignal): Promise<BrokerConnection> {
+  /** The open connection to `address`, dialling it first if needed (a new dial gives up after `dialTimeoutMs`, connectTimeoutMs by default). */
+  get(address: BrokerAddress, signal?: AbortSignal, dialTimeoutMs?: number): Promise<BrokerConnection> {
     if (this.closed) return Promise.reject(new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' }));
     const key = formatAddress(address);
     let pending = this.connections.get(key);
     if (pending === undefined) {
-      const opened = this.open(address).then((connection) => this.adopt(connection));
+      const opened = this.open(address, dialTimeoutMs).then((connection) => this.adopt(connection));
       pending = opened;
       this.connections.set(key, opened);
       opened.catch(() => {

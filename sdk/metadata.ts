@@ -1,4 +1,4 @@
-import { SkeinError } from '../transport/errors.js';
+import { SkeinError, isSkeinError } from '../transport/errors.js';
 import type { BrokerInfo, LeaderHint, MetadataResponse, PartitionMetadata, TopicMetadata } from '../transport/protocol/messages.js';
 import { abortable } from '../transport/abort.js';
 import type { BrokerAddress } from './address.js';
@@ -96,11 +96,13 @@ export class MetadataCache {
     if (this.inflight === null) return this.start(topics === undefined ? 'all' : new Set(topics));
     if (this.queued === null) {
       const queued: { topics: Set<string> | 'all'; promise: Promise<void> } = { topics: new Set(), promise: Promise.resolve() };
+      // No follow-up after a first contact that reached no broker: it would wait the whole window again for the same answer.
       queued.promise = this.inflight.then(
-        () => undefined,
-        () => undefined,
-      ).then(() => {
+        () => null,
+        (error: unknown) => (isSkeinError(error, 'NO_BROKERS_REACHABLE') ? error : null),
+      ).then((unreachable) => {
         this.queued = null;
+        if (unreachable !== null) throw unreachable;
         return this.start(queued.topics);
       });
       this.queued = queued;

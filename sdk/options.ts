@@ -20,6 +20,15 @@ export interface SkeinOptions {
   deliveryTimeoutMs?: number;
   /** Setting up a connection to a broker. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * The first contact: until some broker has answered, requests dial the
+   * bootstrap brokers and fail with NO_BROKERS_REACHABLE (naming each
+   * address and what happened to it) when none answers within this long.
+   * Once one has, an unreachable cluster is waited for, as any fault, until
+   * `deliveryTimeoutMs`. Raise it for a process started together with its
+   * cluster. Default 3 s.
+   */
+  bootstrapTimeoutMs?: number;
   /** Cached metadata older than this is refreshed before use. Default 5 min. */
   metadataMaxAgeMs?: number;
   /**
@@ -36,11 +45,12 @@ export interface ResolvedSkeinOptions {
   requestTimeoutMs: number;
   deliveryTimeoutMs: number;
   connectTimeoutMs: number;
+  bootstrapTimeoutMs: number;
   metadataMaxAgeMs: number;
   transport: TransportOptions;
 }
 
-const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'metadataMaxAgeMs', 'transport'];
+const known = ['brokers', 'clientId', 'loss', 'requestTimeoutMs', 'deliveryTimeoutMs', 'connectTimeoutMs', 'bootstrapTimeoutMs', 'metadataMaxAgeMs', 'transport'];
 const transportKnown = [
   'datagramBytes',
   'congestion',
@@ -76,6 +86,7 @@ export function resolveSkeinOptions(options: unknown): ResolvedSkeinOptions {
     requestTimeoutMs: r.int('requestTimeoutMs', { min: 1, max: sdkLimits.requestTimeoutMsMax }, sdkLimits.requestTimeoutMsDefault),
     deliveryTimeoutMs: r.int('deliveryTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.deliveryTimeoutMsDefault),
     connectTimeoutMs: r.int('connectTimeoutMs', { min: 1, max: sdkLimits.requestTimeoutMsMax }, sdkLimits.connectTimeoutMsDefault),
+    bootstrapTimeoutMs: r.int('bootstrapTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.bootstrapTimeoutMsDefault),
     metadataMaxAgeMs: r.int('metadataMaxAgeMs', { min: 0, max: sdkLimits.deliveryTimeoutMsMax }, sdkLimits.metadataMaxAgeMs),
     transport: readTransport(r.raw('transport')),
   };

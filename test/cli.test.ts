@@ -73,6 +73,26 @@ describe('skein command', () => {
     expect((await skein(['topic', 'delete', 'lines'])).code).toBe(0);
   }, 60_000);
 
+  it('with no cluster at the address, topic list, produce and consume say so (NO_BROKERS_REACHABLE, the address, what happened) and suggest skein dev', async () => {
+    const [port] = await freePorts(1);
+    const nowhere = { env: { SKEIN_BROKERS: `127.0.0.1:${port}`, PATH: cleanPath } };
+    const runs = await Promise.all([
+      runSkein(['topic', 'list'], nowhere),
+      runSkein(['produce', '--topic', 'lines'], { ...nowhere, input: 'one\ntwo\n' }),
+      runSkein(['consume', '--topic', 'lines'], nowhere),
+    ]);
+    for (const [run, label] of [[runs[0]!, 'topic'], [runs[1]!, 'produce'], [runs[2]!, 'consume']] as const) {
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stdout).toBe('');
+      // The dial ends with the 3 s window, counted from when the contact began: a millisecond or two may have passed.
+      expect(run.stderr.replace(/within \d+ ms/, 'within N ms')).toBe(
+        `skein ${label}: NO_BROKERS_REACHABLE: the bootstrap broker did not answer: 127.0.0.1:${port} (no answer within N ms). Is the cluster running, and are these its addresses?\n` +
+          'To start a local cluster on 127.0.0.1:9092-9094: npm run skein -- dev\n' +
+          'To use another cluster: --brokers HOST:PORT,... or SKEIN_BROKERS.\n',
+      );
+    }
+  }, 60_000);
+
   it('reads from the first record by default, in `skein consume`, the SDK consumer and a push subscription alike', async () => {
     expect((await skein(['topic', 'create', 'defaults', '--partitions', '1'])).code).toBe(0);
     expect((await skein(['produce', '--topic', 'defaults'], 'a\nb\nc\n')).code).toBe(0);

@@ -37,6 +37,7 @@ export const errorTable = {
   ABORTED: { retriable: false, message: 'the operation was aborted by its signal' },
   CONNECTION_CLOSED: { retriable: true, staleMetadata: true, message: 'the connection closed' },
   CONNECTION_REFUSED: { retriable: true, staleMetadata: true, notWritten: true, message: 'the peer did not accept the connection' },
+  NO_BROKERS_REACHABLE: { retriable: false, notWritten: true, message: 'no bootstrap broker answered: no cluster runs at those addresses, or they are wrong' },
   PEER_DEAD: { retriable: true, staleMetadata: true, message: 'the peer stopped answering' },
   MESSAGE_TOO_LARGE: { retriable: false, notWritten: true, message: 'the message exceeds the configured maximum' },
   BACKPRESSURE: { retriable: true, notWritten: true, message: 'a bounded buffer is full' },

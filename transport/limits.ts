@@ -543,6 +543,17 @@ export const sdkLimits = {
   requestTimeoutMsMax: 3_600_000,
   connectTimeoutMsDefault: 10_000,
   /**
+   * A client that has never reached any broker dials its bootstrap addresses and gives up on the
+   * first contact after this long (NO_BROKERS_REACHABLE): a wrong address or a cluster that is not running
+   * must not look like an election, retried in silence until the delivery deadline. Several handshake
+   * retries fit in it (lossy links), and a process started with its cluster raises it (bootstrapTimeoutMs).
+   */
+  bootstrapTimeoutMsDefault: 3_000,
+  /** The first contact dials the next bootstrap broker when one has not answered within this long (or failed). */
+  bootstrapHedgeMs: 250,
+  /** Bootstrap addresses the NO_BROKERS_REACHABLE message names one by one (its details name all). */
+  bootstrapAddressesNamedMax: 8,
+  /**
    * A broker connection with a request unanswered and nothing heard for this long is declared dead, so a
    * SIGKILLed leader's in-flight produces fail over in seconds instead of after the idle timeout, which
    * stalled every partition a killed leader had led.
@@ -672,6 +683,10 @@ assert(sdkLimits.fetchBytesDefault <= brokerLimits.fetchBytesMax, 'the SDK never
 assert(sdkLimits.fetchRecordsDefault <= brokerLimits.fetchRecordsMax, 'the SDK never asks for more records than a broker serves');
 assert(sdkLimits.pushCreditBytesDefault <= brokerLimits.pushCreditBytesMax, 'default push credit is within what a broker accepts');
 assert(sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
+assert(sdkLimits.bootstrapTimeoutMsDefault <= sdkLimits.connectTimeoutMsDefault, 'a first contact gives up no later than an ordinary dial');
+assert(3 * sdkLimits.bootstrapHedgeMs <= sdkLimits.bootstrapTimeoutMsDefault / 2, 'the default window dials three bootstrap brokers with half of it left for the last');
+// INITs go out at 0, r, 3r, 7r...: at least four (three resends) fit the window, so a lossy link does not pass for no cluster.
+assert(7 * transportLimits.handshakeRetryMsInitial < sdkLimits.bootstrapTimeoutMsDefault, 'four handshake attempts fit the bootstrap window');
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
 assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');

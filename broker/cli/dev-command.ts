@@ -4,11 +4,9 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { isSkeinError, Skein, type Producer } from '../../sdk/index.js';
 import { boolFlag, helpText, intFlag, parseFlags, quote, stringFlag, UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
-import { percentile } from './bench/latency.js';
+import { runDemo } from './demo.js';
 import { skeinInvocation } from './invocation.js';
-import { Progress } from './progress.js';
 
 const brokerCountMax = 7;
 
@@ -84,7 +82,11 @@ export async function devCommand(argv: string[]): Promise<number> {
       `stop:      Ctrl-C\n`,
   );
   let demo: Promise<void> = Promise.resolve();
-  if (boolFlag(parsed, 'demo')) demo = runDemo(addresses, Math.min(3, count), stopped.signal);
+  if (boolFlag(parsed, 'demo')) {
+    const logToStderr = output.log;
+    const onLogger = (log: ((line: string) => void) | null): void => void (output.log = log ?? logToStderr);
+    demo = runDemo({ brokers: addresses, replicationFactor: Math.min(3, count), signal: stopped.signal, stream: process.stdout, onLogger });
+  }
   await Promise.race([new Promise((resolve) => stopped.signal.addEventListener('abort', resolve, { once: true })), Promise.all(exits)]);
   stopped.abort();
   await demo.catch(() => {});
@@ -111,96 +113,4 @@ function brokerCount(parsed: ParsedFlags): number {
 
 function terminate(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-}
-
-/** Sends of 100 records the demo producer keeps in flight. */
-const demoSendsInFlight = 16;
-/** The demo topic's segments; it keeps four per partition (retention deletes whole segments). */
-const demoSegmentBytes = 16 * 1024 * 1024;
-/** The demo's figures cover at least this long (a little under the plain line's second, which a timer may fire early). */
-const demoFiguresSeconds = 0.9;
-/** Latency samples kept between two recomputations of the figures. */
-const demoLatencySamplesMax = 1_000_000;
-
-/** A producer at full speed and a push consumer, with their live figures on one line (redrawn in place on a terminal). */
-async function runDemo(brokers: string[], replicationFactor: number, signal: AbortSignal): Promise<void> {
-  const skein = new Skein({ brokers, clientId: 'skein-dev-demo' });
-  try {
-    try {
-      // Bounded on disk: at full speed the demo writes several MB/s to every broker, and people leave it running.
-      const config = { segmentBytes: demoSegmentBytes, retentionBytes: 4 * demoSegmentBytes };
-      await skein.admin().createTopic({ name: 'demo', partitions: 3, replicationFactor, config }, { signal });
-    } catch (error) {
-      if (!isSkeinError(error, 'TOPIC_EXISTS')) throw error;
-    }
-    const figures = new DemoFigures();
-    const subscription = skein.subscribe<{ n: number; at: number }>({
-      topic: 'demo',
-      from: 'latest',
-      handler: (record) => figures.consumed(Date.now() - record.value.at),
-    });
-    const producer = skein.producer({ lingerMs: 5 });
-    const progress = Progress.start({ label: 'demo', stream: process.stdout, sample: () => ({ done: 0, detail: figures.view(performance.now()) }) });
-    output.log = (line) => progress.log(line, process.stderr);
-    try {
-      await produceUntil(producer, signal, (n) => figures.produced(n));
-    } catch (error) {
-      if (!signal.aborted) throw error;
-    } finally {
-      progress.stop();
-      output.log = (line) => void process.stderr.write(`${line}\n`);
-      await producer.close().catch(() => {});
-      await subscription.close().catch(() => {});
-    }
-  } finally {
-    await skein.close();
-  }
-}
-
-/** Full speed means batches in flight while earlier ones are acknowledged, not one send awaited at a time. */
-async function produceUntil(producer: Producer, signal: AbortSignal, acknowledged: (records: number) => void): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  let n = 0;
-  while (!signal.aborted) {
-    const messages = Array.from({ length: 100 }, () => ({ key: `key-${n % 16}`, value: { n: n++, at: Date.now() } }));
-    const sending = producer.send({ topic: 'demo', messages }, { signal }).then(() => acknowledged(messages.length));
-    inFlight.add(sending);
-    sending.then(
-      () => inFlight.delete(sending),
-      () => inFlight.delete(sending),
-    );
-    if (inFlight.size >= demoSendsInFlight) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-}
-
-/** The demo's rates and end-to-end latency percentiles, recomputed once a second however often they are drawn. */
-class DemoFigures {
-  private producedTotal = 0;
-  private consumedTotal = 0;
-  private latencies: number[] = [];
-  private last = { at: performance.now(), produced: 0, consumed: 0 };
-  private shown = 'starting';
-
-  produced(records: number): void {
-    this.producedTotal += records;
-  }
-
-  consumed(latencyMs: number): void {
-    this.consumedTotal++;
-    // Bounded: a second at full speed is far below this, a stalled redraw cannot grow it without end.
-    if (this.latencies.length < demoLatencySamplesMax) this.latencies.push(latencyMs);
-  }
-
-  view(now: number): string {
-    const seconds = (now - this.last.at) / 1000;
-    if (seconds < demoFiguresSeconds) return this.shown;
-    const sorted = this.latencies.sort((a, b) => a - b);
-    const p = (q: number): string => (sorted.length === 0 ? '-' : `${percentile(sorted, q)} ms`);
-    const rate = (total: number, before: number): number => Math.round((total - before) / seconds);
-    this.shown = `produced ${rate(this.producedTotal, this.last.produced)}/s consumed ${rate(this.consumedTotal, this.last.consumed)}/s e2e p50 ${p(50)} p99 ${p(99)} total ${this.consumedTotal}`;
-    this.latencies = [];
-    this.last = { at: now, produced: this.producedTotal, consumed: this.consumedTotal };
-    return this.shown;
-  }
 }

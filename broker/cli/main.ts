@@ -31,6 +31,11 @@ function usage(): string {
   return `usage: skein <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun "${skeinInvocation()} <command> --help" for a command's flags.\nEvery skein process honours SKEIN_LOSS (e.g. SKEIN_LOSS="loss=0.1,dup=0.01,seed=7").\n`;
 }
 
+/** What to do when no broker answered: most often no cluster runs yet, or the addresses point elsewhere. */
+function noClusterHint(): string {
+  return `To start a local cluster on 127.0.0.1:9092-9094: ${skeinInvocation()} dev\nTo use another cluster: --brokers HOST:PORT,... or SKEIN_BROKERS.\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -54,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
     if (isSkeinError(error, 'INVALID_CONFIG') || isSkeinError(error, 'INVALID_ARGUMENT')) {
       process.stderr.write(`skein ${label}: ${error.message}\n`);
       return 2;
+    }
+    if (isSkeinError(error, 'NO_BROKERS_REACHABLE')) {
+      process.stderr.write(`skein ${label}: ${error.code}: ${error.message}\n${noClusterHint()}`);
+      return 1;
     }
     if (isSkeinError(error)) {
       process.stderr.write(`skein ${label}: ${error.code}: ${error.message}\n`);

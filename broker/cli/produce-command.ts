@@ -71,8 +71,11 @@ export async function produceCommand(argv: string[]): Promise<number> {
     progress?.stop();
     stop.dispose();
   }
-  process.stderr.write(`produced ${sent} records to ${topicName}\n`);
-  if (failure !== null && !stop.signal.aborted) throw failure;
+  const failed = failure !== null && !stop.signal.aborted;
+  // A failure with nothing produced is said by the error alone: "produced 0 records" would read as a result.
+  if (!failed) process.stderr.write(`produced ${sent} records to ${topicName}\n`);
+  else if (sent > 0) process.stderr.write(`produced ${sent} records to ${topicName} before the failure below\n`);
+  if (failed) throw failure;
   return 0;
 }
 

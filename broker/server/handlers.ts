@@ -35,8 +35,8 @@ import type { PushSubscriptions } from './subscriptions.js';
 
 /**
  * The client protocol, served by every broker. Requests about a partition
- * are served by this broker's replica of it (writes only by the leader,
- * reads by any replica); a broker without a replica answers NOT_LEADER with
+ * are served by this broker's replica of it (writes and where the log ends
+ * only by the leader, fetches by any replica); a broker without a replica answers NOT_LEADER with
  * the best hint it has, so a client goes straight to the leader. Admin
  * requests are forwarded to the controller.
  */
@@ -95,7 +95,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
     }
     case methods.listOffsets: {
       const request = readListOffsets(body);
-      const view = hosted(ctx, request.topic, request.partition);
+      const view = leading(ctx, request.topic, request.partition);
       let offset: number;
       if (request.spec === 'earliest') offset = view.logStartOffset;
       else if (request.spec === 'latest') offset = view.highWatermark;
@@ -217,6 +217,24 @@ function hosted(ctx: ServerContext, topic: string, partition: number): Partition
   const info = record.partitions[partition];
   if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has ${record.partitions.length} partitions; there is no partition ${partition}` });
   throw notLeader(ctx, `broker ${ctx.brokerId} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
+}
+
+/**
+ * This broker's replica when it leads the partition and has committed an entry
+ * of its term: only then is its high watermark the partition's. A follower's
+ * trails by up to a heartbeat, and after a restart a replica's starts at what
+ * it last knew committed, so 'latest' from either would hand a new consumer
+ * records written before it started (Kafka's KIP-207 keeps ListOffsets on the
+ * leader for the same reason).
+ */
+function leading(ctx: ServerContext, topic: string, partition: number): Partition {
+  const local = hosted(ctx, topic, partition);
+  if (local.isLeader()) return local;
+  const hint = local.leaderHint();
+  if (hint.leaderId === ctx.brokerId) {
+    throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${ctx.brokerId} leads ${topic}/${partition} but has not committed its first entry yet` });
+  }
+  throw notLeader(ctx, `broker ${ctx.brokerId} does not lead ${topic}/${partition}`, hint);
 }
 
 function catchingUp(ctx: ServerContext): SkeinError {

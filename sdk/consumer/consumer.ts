@@ -155,15 +155,33 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     return state.position ?? undefined;
   }
 
-  /** Long-polls and yields records one by one; `break` (or a throw) closes the consumer. */
+  /**
+   * Long-polls and yields records one by one, a batch of up to `maxRecords`
+   * fetched at a time. Leaving the loop early (`break`, `return` or a throw
+   * in its body) ends that loop only: the consumer stays open, positioned
+   * after the last record the loop handed out, and the next loop or fetch()
+   * goes on from there. The consumer closes with close(), `await using`, or
+   * its client; a loop running then ends without an error.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord<V, K>, void, undefined> {
+    let batch: ConsumedRecord<V, K>[] = [];
+    let handedOut = 0;
     try {
       while (this.closing === null) {
-        const records = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
-        for (const record of records) yield record;
+        try {
+          batch = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+        } catch (error) {
+          if (this.closing !== null && isSkeinError(error, 'CLIENT_CLOSED')) return;
+          throw error;
+        }
+        handedOut = 0;
+        for (const record of batch) {
+          handedOut++;
+          yield record;
+        }
       }
     } finally {
-      await this.close();
+      if (handedOut < batch.length) this.giveBack(batch.slice(handedOut));
     }
   }
 
@@ -264,9 +282,30 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     return states;
   }
 
+  /**
+   * Puts records fetched but never handed out back in front: each partition
+   * they came from goes back to the first of them (and reads it again). A
+   * partition whose position moved since (a seek, or a fetch inside the loop)
+   * keeps its new one.
+   */
+  private giveBack(records: ConsumedRecord<V, K>[]): void {
+    if (this.closing !== null || this.states === null) return;
+    const first = new Map<number, ConsumedRecord<V, K>>();
+    const last = new Map<number, ConsumedRecord<V, K>>();
+    for (const record of records) {
+      if (!first.has(record.partition)) first.set(record.partition, record);
+      last.set(record.partition, record);
+    }
+    for (const state of this.states) {
+      const from = first.get(state.partition);
+      if (from !== undefined && state.position === last.get(state.partition)!.offset + 1) this.reset(state, { offset: from.offset });
+    }
+  }
+
   private reset(state: PartitionState, from: From): void {
     state.generation++;
-    state.position = null;
+    // An offset needs no asking: position() tells it at once.
+    state.position = typeof from === 'object' && 'offset' in from ? from.offset : null;
     state.from = from;
     state.cursor = state.next = null;
     state.failure = undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SkeinError } from '../../transport/errors.js';
+import { SkeinError, isSkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import { acksValues, methods, type Acks } from '../../transport/protocol/messages.js';
 import { BATCH_HEADER_BYTES } from '../../transport/protocol/record-batch.js';
@@ -120,6 +120,10 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private readonly admitting = new Set<Promise<void>>();
   /** The admission of the latest send: the next one waits for it (sends enter the buffers in call order). */
   private admissionTail: Promise<void> = Promise.resolve();
+  /** `send` calls made so far, to tell which were made before the first contact with the cluster failed. */
+  private sendsCalled = 0;
+  /** A first contact that reached no broker, and the sends made before it failed: each of those fails with it. */
+  private unreachable: { error: SkeinError; sendsBefore: number } | null = null;
 
   /** @internal Use `skein.producer()`. */
   constructor(
@@ -158,11 +162,17 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     this.admissionTail = admission;
     // The delivery deadline counts from the call, queueing included.
     const calledAt = Date.now();
+    const sendNumber = ++this.sendsCalled;
     let queued = true;
     try {
       await abortable(previous, signal);
       queued = false;
-      ({ acknowledgements, partitions, topicName } = await this.admit(input, signal, calledAt));
+      // Sends enter one at a time: without this, each made before the cluster was found unreachable would wait out a first contact of its own.
+      if (this.unreachable !== null && sendNumber <= this.unreachable.sendsBefore) throw this.unreachable.error;
+      ({ acknowledgements, partitions, topicName } = await this.admit(input, signal, calledAt).catch((error: unknown) => {
+        if (isSkeinError(error, 'NO_BROKERS_REACHABLE')) this.unreachable = { error, sendsBefore: this.sendsCalled };
+        throw error;
+      }));
     } finally {
       this.admitting.delete(admission);
       // A send aborted while queued still holds its place until the one ahead is in, so nothing behind it jumps ahead.

@@ -68,17 +68,71 @@ describe('pull consumer', () => {
     expect(() => consumer.seek('now' as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
-  it('for await long-polls, and break closes the consumer', async () => {
-    const { cluster, skein } = await seeded(1, 5);
+  it('for await long-polls; break ends the loop, not the consumer, which goes on after the last record handed out', async () => {
+    const { skein } = await seeded(1, 5);
     await using _ = skein;
-    const consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest', maxWaitMs: 50 });
+    await using consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest', maxWaitMs: 50 });
     const seen: number[] = [];
-    setTimeout(() => void skein.producer({ lingerMs: 0 }).send({ topic: numbers, messages: [{ value: 5 }, { value: 6 }] }), 20);
+    setTimeout(() => void skein.producer({ lingerMs: 0 }).send({ topic: numbers, messages: [{ value: 5 }, { value: 6 }, { value: 7 }] }), 20);
     for await (const record of consumer) {
       seen.push(record.value);
       if (record.value === 6) break;
     }
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(consumer.position()).toBe(7);
+    expect((await consumer.fetch({ maxWaitMs: 1_000 })).map((r) => r.value)).toEqual([7]);
+  });
+
+  it('a loop left early puts back the records of its batch it did not hand out, on every partition, for the next loop or fetch', async () => {
+    const { skein } = await seeded(3, 60);
+    await using _ = skein;
+    await using consumer = skein.consumer({ topic: numbers, from: 'earliest', maxRecords: 1000 });
+    const read: number[] = [];
+    for await (const record of consumer) {
+      read.push(record.value);
+      if (read.length === 7) break;
+    }
+    // A throw in the loop's body leaves it early too.
+    await expect(
+      (async () => {
+        for await (const record of consumer) {
+          read.push(record.value);
+          if (read.length === 20) throw new Error('handler failed');
+        }
+      })(),
+    ).rejects.toThrow('handler failed');
+    while (read.length < 60) for (const r of await consumer.fetch({ maxWaitMs: 100 })) read.push(r.value);
+    expect([...read].sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    for (const p of [0, 1, 2]) expect(read.filter((v) => v % 3 === p)).toEqual(Array.from({ length: 20 }, (_, i) => i * 3 + p));
+    expect(await consumer.fetch({ maxWaitMs: 0 })).toEqual([]);
+  });
+
+  it('a seek inside a loop wins over the records the loop still held', async () => {
+    const { skein } = await seeded(1, 10);
+    await using _ = skein;
+    await using consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest' });
+    for await (const record of consumer) {
+      if (record.value === 2) {
+        consumer.seek({ offset: 8 });
+        break;
+      }
+    }
+    expect((await consumer.fetch({ maxWaitMs: 0 })).map((r) => r.value)).toEqual([8, 9]);
+  });
+
+  it('closing the consumer ends a running loop without an error, and no fetch is sent after', async () => {
+    const { cluster, skein } = await seeded(1, 3);
+    await using _ = skein;
+    const consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest', maxWaitMs: 10_000 });
+    const seen: number[] = [];
+    const loop = (async () => {
+      for await (const record of consumer) {
+        seen.push(record.value);
+        if (seen.length === 3) setTimeout(() => void consumer.close(), 20);
+      }
+    })();
+    await loop;
+    expect(seen).toEqual([0, 1, 2]);
     await expect(consumer.fetch()).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
     // A request already on its way when the consumer closed may still arrive; nothing new is sent after.
     await new Promise((resolve) => setTimeout(resolve, 10));

@@ -22,8 +22,12 @@ describe('client options', () => {
       clientId: 'skein',
       requestTimeoutMs: sdkLimits.requestTimeoutMsDefault,
       deliveryTimeoutMs: sdkLimits.deliveryTimeoutMsDefault,
+      bootstrapTimeoutMs: sdkLimits.bootstrapTimeoutMsDefault,
       brokers: [{ host: '127.0.0.1', port: 9092 }],
     });
+    // The first-contact window at its edges: a millisecond, and as long as the longest delivery deadline.
+    expect(resolveSkeinOptions({ brokers: ['a:1'], bootstrapTimeoutMs: 1 }).bootstrapTimeoutMs).toBe(1);
+    expect(resolveSkeinOptions({ brokers: ['a:1'], bootstrapTimeoutMs: sdkLimits.deliveryTimeoutMsMax }).bootstrapTimeoutMs).toBe(sdkLimits.deliveryTimeoutMsMax);
   });
 
   it('refuses bad options with INVALID_CONFIG naming the option', () => {
@@ -36,6 +40,8 @@ describe('client options', () => {
       [{ brokers: ['a:1'], clientId: 'x'.repeat(300) }, /clientId/],
       [{ brokers: ['a:1'], requestTimeoutMs: 0 }, /requestTimeoutMs/],
       [{ brokers: ['a:1'], deliveryTimeoutMs: 1.5 }, /deliveryTimeoutMs/],
+      [{ brokers: ['a:1'], bootstrapTimeoutMs: 0 }, /bootstrapTimeoutMs/],
+      [{ brokers: ['a:1'], bootstrapTimeoutMs: sdkLimits.deliveryTimeoutMsMax + 1 }, /bootstrapTimeoutMs/],
       [{ brokers: ['a:1'], loss: 42 }, /loss/],
       [{ brokers: ['a:1'], brokerz: 1 }, /unknown option "brokerz"/],
       ['not an object', /options must be an object/],

@@ -37,7 +37,9 @@ export function runSkein(args: readonly string[], options: SkeinRunOptions = {})
     let stdout = '';
     let stderr = '';
     const { stopWhen } = options;
-    const stop = (): void => void (child.exitCode === null && child.kill(stopWhen!.signal));
+    // Once: what the command prints while it stops matches too, and a second signal would kill it mid-stop.
+    let stopped = false;
+    const stop = (): void => void (!stopped && child.exitCode === null && (stopped = child.kill(stopWhen!.signal)));
     const deadline = stopWhen === undefined ? undefined : setTimeout(stop, stopWhen.deadlineMs ?? stopDeadlineMs);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
