@@ -26,8 +26,10 @@ try {
     brokers.push(await Broker.start(brokerConfig({ id: i + 1, listen: address, data: join(dataDir, `broker-${i + 1}`), peers })));
     console.log(`broker ${i + 1} listening on ${address}`);
   }
+  // Listening before saying so: a Ctrl-C the moment "ready" shows must stop the cluster, not kill the process.
+  const stopped = new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
   console.log(`cluster ready: SKEIN_BROKERS=${addresses.join(',')}${values.data === undefined ? '' : ` (data in ${dataDir})`}`);
-  await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+  await stopped;
   console.log('stopping: each broker hands its leaderships over first');
 } finally {
   for (const broker of brokers) await broker.stop();
