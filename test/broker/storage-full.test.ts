@@ -36,8 +36,10 @@ afterEach(async () => {
     await client?.close().catch(() => {});
     for (const id of [...(cluster?.brokers.keys() ?? [])]) await cluster?.stopBroker(id, { graceful: false });
   } finally {
-    // Whatever failed above, the mount must not outlive the test.
-    if (mountPoint !== undefined) spawnSync('umount', [mountPoint]);
+    // Whatever failed above, the mount must not outlive the test. Lazily: a broker stopped as by a crash
+    // may still hold a file there for a moment, and a plain umount then fails with EBUSY, leaving a
+    // mount point the cluster's cleanup cannot remove.
+    if (mountPoint !== undefined) spawnSync('umount', ['-l', mountPoint]);
     await cluster?.close();
     client = undefined;
     cluster = undefined;
