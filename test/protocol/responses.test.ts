@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSkeinError } from '../../transport/errors.js';
-import { readBatches, readDescribeClusterResponse, readListOffsetsResponse, readMetadataResponse, readProduceResponse } from '../../transport/protocol/responses.js';
+import { producerProofBytesMax } from '../../transport/protocol/messages.js';
+import { readBatches, readDescribeClusterResponse, readInitProducerResponse, readListOffsetsResponse, readMetadataResponse, readProduceResponse } from '../../transport/protocol/responses.js';
 
 /** Expects `read(body)` to refuse the body as a PROTOCOL_VIOLATION whose message says `what`. */
 function refuses(read: (body: unknown) => unknown, body: unknown, what: RegExp): void {
@@ -39,5 +40,23 @@ describe('response readers', () => {
     refuses(readMetadataResponse, { ...metadata, topics: [{ name: 't', topicId: 7 }] }, /a topic needs name, topicId and partitions/);
     refuses(readMetadataResponse, { ...metadata, topics: [{ name: 't', topicId: 7, partitions: [{ ...partition, replicas: 3 }] }] }, /partition metadata of t/);
     refuses(readDescribeClusterResponse, { brokers: {} }, /describeCluster response: brokers must be a list/);
+  });
+
+  it('take an issued producer id up to its edges, and refuse one past them', () => {
+    const proof = new Uint8Array(producerProofBytesMax);
+    expect(readInitProducerResponse({ producerId: 0, producerEpoch: 0x7fff, proof })).toEqual({ producerId: 0, producerEpoch: 0x7fff, proof });
+    const good = { producerId: 5, producerEpoch: 0, proof: new Uint8Array(1) };
+    for (const body of [
+      null,
+      { ...good, producerId: -1 },
+      { ...good, producerId: 2 ** 53 },
+      { ...good, producerEpoch: 0x8000 },
+      { ...good, producerEpoch: 0.5 },
+      { ...good, proof: new Uint8Array(0) },
+      { ...good, proof: new Uint8Array(producerProofBytesMax + 1) },
+      { ...good, proof: [1] },
+    ]) {
+      refuses(readInitProducerResponse, body, /initProducer response: it needs a producerId, an int16 producerEpoch and a proof/);
+    }
   });
 });
