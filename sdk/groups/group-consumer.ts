@@ -59,7 +59,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
     this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
     this.commitOnClose = r.oneOf('commitOnClose', ['finished', 'handed'], 'finished');
-    this.membership.start();
+    this.begin();
   }
 
   /**

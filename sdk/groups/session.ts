@@ -81,6 +81,7 @@ export abstract class GroupSession<V, K> {
   private readonly autoCommit: boolean;
   private readonly hooks: Pick<GroupOptions<V, K>, 'onAssigned' | 'onRevoked'>;
   private commitTimer: NodeJS.Timeout | null = null;
+  private readonly commitIntervalMs: number;
   private changes: Promise<void> = Promise.resolve();
   /** Bumped when everything is lost: changes queued before it must not start partitions. */
   private incarnation = 0;
@@ -106,7 +107,7 @@ export abstract class GroupSession<V, K> {
     const sessionTimeoutMs = r.int('sessionTimeoutMs', { min: groupLimits.sessionTimeoutMsMin, max: groupLimits.sessionTimeoutMsMax }, groupLimits.sessionTimeoutMsDefault);
     const rebalanceTimeoutMs = r.int('rebalanceTimeoutMs', { min: groupLimits.rebalanceTimeoutMsMin, max: groupLimits.rebalanceTimeoutMsMax }, groupLimits.rebalanceTimeoutMsDefault);
     this.autoCommit = r.bool('autoCommit', true);
-    const intervalMs = r.int('autoCommitIntervalMs', { min: groupLimits.autoCommitIntervalMsMin, max: groupLimits.autoCommitIntervalMsMax }, groupLimits.autoCommitIntervalMsDefault);
+    this.commitIntervalMs = r.int('autoCommitIntervalMs', { min: groupLimits.autoCommitIntervalMsMin, max: groupLimits.autoCommitIntervalMsMax }, groupLimits.autoCommitIntervalMsDefault);
     this.hooks = { onAssigned: r.fn('onAssigned') as GroupOptions['onAssigned'], onRevoked: r.fn('onRevoked') as GroupOptions['onRevoked'] };
     this.membership = new Membership(cluster, { group: this.group, topics: [...this.topics.keys()], instanceId, sessionTimeoutMs, rebalanceTimeoutMs }, {
       joined: (memberId, epoch) => this.feed.emit({ type: 'joined', memberId, epoch }),
@@ -115,8 +116,16 @@ export abstract class GroupSession<V, K> {
       lost: (partitions, reason) => this.lost(partitions, reason),
       failed: (error) => this.fail(error),
     });
+  }
+
+  /**
+   * Joins the group and starts auto-commit: called by a subclass once every option is read, so an
+   * option refused after this class's leaves nothing running.
+   */
+  protected begin(): void {
+    this.membership.start();
     if (this.autoCommit) {
-      this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), intervalMs);
+      this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
       this.commitTimer.unref();
     }
   }
