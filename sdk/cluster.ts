@@ -1,3 +1,4 @@
+import { sleep } from '../transport/abort.js';
 import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
@@ -370,22 +371,6 @@ export class Cluster {
 function movedError(topic: string, partition: number, was: number, hint: LeaderHint, outcome?: 'unknown'): SkeinError {
   const message = `broker ${was} no longer leads ${topic}/${partition}: the cluster names ${hint.leaderId ?? 'no leader yet'} at epoch ${hint.leaderEpoch}`;
   return new SkeinError('NOT_LEADER', { message, details: { ...hint, ...(outcome === undefined ? {} : { outcome }) } });
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function noAnswer(lastError: unknown): SkeinError {

@@ -1,3 +1,5 @@
+import { sleep } from '../transport/abort.js';
+import { OptionReader } from './check.js';
 import { SkeinError } from '../transport/errors.js';
 import { brokerLimits, clusterLimits } from '../transport/limits.js';
 import { topicNameProblem } from '../transport/protocol/messages.js';
@@ -66,9 +68,11 @@ export function listReassignments(cluster: Cluster, request: ListReassignmentsRe
 export async function* watchMoves(cluster: Cluster, moveIds: readonly number[], options: Signal & { everyMs?: number } = {}): AsyncGenerator<MoveStatus[], FinishedMove[]> {
   const pending = new Set(moveIds);
   const finished = new Map<number, FinishedMove>();
-  const everyMs = options.everyMs ?? clusterLimits.moveProgressEveryMs;
+  const r = new OptionReader(options, 'watchMoves', 'INVALID_ARGUMENT', ['signal', 'everyMs']);
+  const everyMs = r.int('everyMs', { min: clusterLimits.moveWatchEveryMsMin, max: clusterLimits.moveWatchEveryMsMax }, clusterLimits.moveProgressEveryMs);
+  const signal = r.signal('signal');
   for (;;) {
-    const listed = await listReassignments(cluster, { moveIds: [...pending] }, options);
+    const listed = await listReassignments(cluster, { moveIds: [...pending] }, { signal });
     for (const f of listed.finished) {
       if (!pending.has(f.moveId)) continue;
       finished.set(f.moveId, f);
@@ -79,13 +83,8 @@ export async function* watchMoves(cluster: Cluster, moveIds: readonly number[], 
     for (const id of [...pending]) if (!going.has(id)) pending.delete(id);
     if (pending.size === 0) return moveIds.flatMap((id) => (finished.has(id) ? [finished.get(id)!] : []));
     yield listed.moves;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, everyMs);
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(options.signal!.reason);
-      }, { once: true });
-    });
+    // One listener at a time (sleep removes its own): a long watch must not pile them on the caller's signal.
+    await sleep(everyMs, signal);
   }
 }
 

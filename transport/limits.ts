@@ -512,6 +512,11 @@ export const clusterLimits = {
   /** How often a partition leader steps the moves of the partitions it leads, and reports their progress to the controller. */
   moveStepEveryMs: 250,
   moveProgressEveryMs: 1_000,
+  /** How long describeCluster waits for the controller's view of who is alive before it answers with its own. */
+  livenessTimeoutMs: 500,
+  /** How often admin.watchMoves may ask, at most and at least (its everyMs option). */
+  moveWatchEveryMsMin: 10,
+  moveWatchEveryMsMax: 60_000,
   /** Under-replicated partitions describeCluster lists (their count is always exact). */
   underReplicatedListedMax: 1_000,
 } as const;

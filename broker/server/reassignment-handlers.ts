@@ -1,5 +1,7 @@
 import { readAlterTopic, readVoterChange, readBrokerId, readCancelReassignments, readListReassignments, readReassignPartitions, reassignmentMethods } from '../../transport/protocol/reassignment.js';
-import { brokerLimits } from '../../transport/limits.js';
+import { brokerLimits, clusterLimits } from '../../transport/limits.js';
+import { withTimeout } from '../../transport/abort.js';
+import { SkeinError } from '../../transport/errors.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
 import type { RpcHandlerContext } from '../../transport/rpc/index.js';
 import type { ControllerOperation } from '../cluster/controller-service.js';
@@ -42,20 +44,21 @@ export function handleReassignment(ctx: ReassignmentContext, method: string, bod
   }
 }
 
-/** How long describeCluster waits for the controller's view of who is alive before it answers with its own. */
-const livenessTimeoutMs = 500;
-
 /**
  * Which brokers are alive, as the controller sees them: it hears from every broker (each follows the
  * metadata group it leads), where another broker hears only from those it shares groups with. This
  * broker's own view when the controller does not answer in time.
  */
 export async function clusterLiveness(ctx: ReassignmentContext, signal: AbortSignal): Promise<Set<number>> {
+  // withTimeout, not AbortSignal.any with AbortSignal.timeout: see transport/abort.ts (and it follows the simulated clock).
+  const deadline = withTimeout(signal, clusterLimits.livenessTimeoutMs, () => new SkeinError('TIMEOUT', { message: 'the controller did not say who is alive in time' }));
   try {
-    const answer = await ctx.controller({ op: 'liveness' }, AbortSignal.any([signal, AbortSignal.timeout(livenessTimeoutMs)]));
+    const answer = await ctx.controller({ op: 'liveness' }, deadline.signal);
     const ids = new BodyReader(answer, 'liveness').list('alive', { lengthMax: brokerLimits.brokerIdMax }, (v, where) => new BodyReader({ v }, where).int('v', { min: 1, max: brokerLimits.brokerIdMax }))!;
     return new Set(ids);
   } catch {
     return ctx.aliveBrokers();
+  } finally {
+    deadline.dispose();
   }
 }
