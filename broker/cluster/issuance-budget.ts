@@ -83,10 +83,11 @@ export class IssuanceBudget {
     const nowMs = this.options.now();
     const connection = this.bucket(client, nowMs);
     const address = this.addressBucket(client.address, nowMs);
-    const waitMs = Math.max(connection.waitMs(nowMs), address.waitMs(nowMs));
+    const connectionWaitMs = connection.waitMs(nowMs);
+    const waitMs = Math.max(connectionWaitMs, address.waitMs(nowMs));
     if (waitMs > 0) {
       this.throttled++;
-      const which = connection.waitMs(nowMs) > 0 ? `this connection (${this.options.perConnectionBurst} at once)` : `address ${client.address} (${this.options.perAddressBurst} at once)`;
+      const which = connectionWaitMs > 0 ? `this connection (${this.options.perConnectionBurst} at once)` : `address ${client.address} (${this.options.perAddressBurst} at once)`;
       throw new SkeinError('THROTTLED', {
         message: `${which} was issued as many producer ids as it may be for now, one more every ${this.options.refillMs} ms; retry in ${waitMs} ms`,
         details: { retryAfterMs: waitMs },

@@ -1,4 +1,4 @@
-import { abortable, withTimeout } from '../../transport/abort.js';
+import { abortable, whenAborted, withTimeout } from '../../transport/abort.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import type { InitProducerResponse } from '../../transport/protocol/messages.js';
@@ -89,18 +89,18 @@ export class ProducerIdIssuer {
   private async key(signal: AbortSignal): Promise<Uint8Array> {
     let key = this.options.clusterKey();
     while (key === null) {
+      if (signal.aborted) throw signal.reason;
       await new Promise<void>((resolve, reject) => {
-        const stop = this.options.onMetadataChange(() => {
-          stop();
-          signal.removeEventListener('abort', aborted);
+        // whenAborted: one listener per signal however many initProducer calls wait on it.
+        const stopListening = whenAborted(signal, () => {
+          stopWaiting();
+          reject(signal.reason);
+        });
+        const stopWaiting = this.options.onMetadataChange(() => {
+          stopWaiting();
+          stopListening();
           resolve();
         });
-        const aborted = (): void => {
-          stop();
-          reject(signal.reason);
-        };
-        if (signal.aborted) aborted();
-        else signal.addEventListener('abort', aborted, { once: true });
       });
       key = this.options.clusterKey();
     }
