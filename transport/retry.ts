@@ -74,6 +74,6 @@ export async function retryLoop<T>(options: RetryLoopOptions, attempt: (attemptN
 }
 
 /** The wait before retry number `retries` + 1. */
-export function backoffMs(policy: RetryPolicy, retries: number, random: () => number): number {
+export function backoffMs(policy: Pick<RetryPolicy, 'backoffMsMin' | 'backoffMsMax'>, retries: number, random: () => number): number {
   return Math.min(Math.round((1 + random()) * policy.backoffMsMin * 2 ** retries), policy.backoffMsMax);
 }

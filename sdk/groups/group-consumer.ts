@@ -81,20 +81,23 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
   /** Yields records one by one; each is finished when the loop asks for the next. `break` (or a throw) closes the consumer. */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord<V, K>, void, undefined> {
     let unread: ConsumedRecord<V, K>[] = [];
+    /** unread[next] is the record the loop is handed next: walked by index, not shifted off per record. */
+    let next = 0;
     try {
       for (;;) {
         if (this.closingFlag && this.failure === null) return;
         unread = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
-        while (unread.length > 0) {
-          const record = unread[0]!;
+        next = 0;
+        while (next < unread.length) {
+          const record = unread[next]!;
           yield record;
-          unread.shift();
+          next++;
           this.finish(record.topic, record.partition, record.offset + 1);
         }
       }
     } finally {
       // Records fetched but never yielded were not handed to the application.
-      this.unhand(unread);
+      this.unhand(unread.slice(next));
       await this.close();
       // A consumer that ended by failing says so to the loop.
       if (this.failure !== null) throw this.failure;
@@ -137,6 +140,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
   }
 
   protected changed(): void {
+    if (this.waiters.size === 0) return;
     for (const wake of [...this.waiters]) wake();
     this.waiters.clear();
   }
@@ -154,7 +158,8 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
   }
 
   private unhand(records: ConsumedRecord<V, K>[]): void {
-    for (const record of [...records].reverse()) {
+    // The earliest offset handed back per partition wins, whatever the order.
+    for (const record of records) {
       const p = this.progress.get(keyOf(record));
       if (p !== undefined && p.handed !== null && record.offset < p.handed) p.handed = record.offset;
     }

@@ -1,3 +1,4 @@
+import { backoffMs } from '../../transport/retry.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, groupLimits } from '../../transport/limits.js';
 import { topicNameProblem } from '../../transport/protocol/messages.js';
@@ -201,9 +202,9 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     await this.pause(worker, this.backoff.max);
   }
 
+  /** The backoff every retry in skein uses (transport/retry.ts), between this subscription's bounds. */
   private backoffMs(attempt: number): number {
-    const ceiling = Math.min(this.backoff.max, this.backoff.min * 2 ** (attempt - 1));
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    return backoffMs({ backoffMsMin: this.backoff.min, backoffMsMax: this.backoff.max }, attempt - 1, Math.random);
   }
 
   /** Waits `ms` unless the partition is revoked first; returns whether it is still ours. */
