@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { groupLimits } from '../../transport/limits.js';
 import { groupMethods, type AssignedPartition, type CommitResponse, type FindCoordinatorResponse, type HeartbeatResponse, type OffsetEntry } from '../../transport/protocol/groups.js';
@@ -83,7 +84,7 @@ export class Membership {
   /** Whether records of `key` may be handed out now: owned, not being revoked, and within the lease. */
   mayConsume(topic: string, partition: number): boolean {
     const owned = this.owned.get(`${topic}/${partition}`);
-    return owned !== undefined && !owned.revoking && Date.now() < this.leaseEndMs;
+    return owned !== undefined && !owned.revoking && systemClock.nowMs() < this.leaseEndMs;
   }
 
   assignment(): OwnedPartition[] {
@@ -151,7 +152,8 @@ export class Membership {
 
   private async heartbeat(): Promise<HeartbeatResponse> {
     const { topic, partition } = await this.findCoordinator();
-    const sentAtMs = Date.now();
+    // The lease is timed on the monotonic clock: a wall-clock step must not stretch it (two owners) or cut it.
+    const sentAtMs = systemClock.nowMs();
     const joining = this.epoch === 0;
     const body = {
       group: this.options.group,
@@ -163,7 +165,7 @@ export class Membership {
         : {}),
     };
     // Retried through leader changes for as long as the lease could last; a heartbeat never waits on the application.
-    const deadlineMs = Math.max(this.leaseEndMs, sentAtMs + this.options.sessionTimeoutMs / 2);
+    const deadlineMs = Date.now() + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
     const response = await this.cluster.callPartition<HeartbeatResponse>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs });
     checkHeartbeat(response);
     if (body.memberId !== this.memberId) return response;
@@ -238,10 +240,10 @@ export class Membership {
     this.clearLeaseTimer();
     this.leaseTimer = setTimeout(() => {
       this.leaseTimer = null;
-      if (this.stopped || Date.now() < this.leaseEndMs) return;
+      if (this.stopped || systemClock.nowMs() < this.leaseEndMs) return;
       this.loseAll(`no heartbeat answered for ${this.options.sessionTimeoutMs} ms: the lease ended`);
       this.wake?.();
-    }, Math.max(0, this.leaseEndMs - Date.now()));
+    }, Math.max(0, this.leaseEndMs - systemClock.nowMs()));
     this.leaseTimer.unref();
   }
 
