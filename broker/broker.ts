@@ -455,23 +455,13 @@ export class Broker implements AsyncDisposable {
   async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
     const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
-    await Promise.all([...this.host.replicas()].map((p) => p.transferLeadership(timeoutMs).catch(() => false)));
-    await this.transferController(timeoutMs);
+    // To brokers heard from lately: a handover to one that is down waits out the whole timeout for nothing.
+    const alive = this.aliveBrokers();
+    const eligible = (id: number): boolean => alive.has(id);
+    await Promise.all([...this.host.replicas()].map((p) => p.transferLeadership(timeoutMs, eligible).catch(() => false)));
+    // The controller goes last: the partitions' new leaders report to it.
+    await this.controller.handOverAndWait(timeoutMs, eligible);
     await this.close();
-  }
-
-  private async transferController(timeoutMs: number): Promise<void> {
-    const status = this.controller.raft.status();
-    if (status.role !== 'leader') return;
-    const target = status.config.voters.find((id) => id !== status.id && this.aliveBrokers().has(id));
-    if (target === undefined) return;
-    try {
-      this.controller.raft.transferLeadership(target);
-    } catch {
-      return;
-    }
-    const until = performance.now() + timeoutMs;
-    while (this.controller.raft.status().role === 'leader' && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
   private async close(): Promise<void> {
