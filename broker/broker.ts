@@ -21,6 +21,7 @@ import { ProducerIdIssuer } from './cluster/producer-ids.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
 import { PartitionHost } from './partition/host.js';
+import type { RaftTiming } from './replica/log-replica.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
 import type { Partition } from './partition/partition.js';
 import { CatchUpThrottle } from './raft/throttle.js';
@@ -222,32 +223,9 @@ export class Broker implements AsyncDisposable {
         onFatal: (error) => this.stoppedReplicas.stopped('meta', 'metadata', error, () => this.controller.reopen()),
       });
       this.service = new ControllerService({ controller: this.controller, peers: this.peers, topicDefaults: config.topicDefaults, aliveBrokers: () => this.aliveBrokers() });
-      this.host = new PartitionHost({
-        brokerId: config.id,
-        dataDir: config.dataDir,
-        timing,
-        leaderBalance: config.leaderBalance,
-        controller: this.controller,
-        mux: this.mux,
-        prng: this.prng,
-        throttle: this.throttle,
-        groups: this.groups,
-        balancer: this.balancer,
-        commands: this.commands,
-        stoppedReplicas: this.stoppedReplicas,
-        counters: this.counters,
-        fatal: (what, error) => this.fatal(what, error),
-      });
-      await this.host.start();
+      await this.hostPartitions(timing);
       this.endpoint.onConnection((connection) => this.serve(connection));
-      this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
-      this.maintenanceTimer.unref();
-      if (config.leaderBalance) {
-        // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
-        const settled = (): Partition[] => [...this.host.replicas()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
-        this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
-        this.balanceTimer.unref();
-      }
+      this.startTimers();
       this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
       const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
       this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.host.replicas(), run, signal: this.lifetime.signal });
@@ -256,6 +234,40 @@ export class Broker implements AsyncDisposable {
     } catch (error) {
       await this.close();
       throw error;
+    }
+  }
+
+  /** Opens the partition replicas found on disk, then follows the metadata (see PartitionHost). */
+  private async hostPartitions(timing: RaftTiming): Promise<void> {
+    const { config } = this;
+    this.host = new PartitionHost({
+      brokerId: config.id,
+      dataDir: config.dataDir,
+      timing,
+      leaderBalance: config.leaderBalance,
+      controller: this.controller,
+      mux: this.mux,
+      prng: this.prng,
+      throttle: this.throttle,
+      groups: this.groups,
+      balancer: this.balancer,
+      commands: this.commands,
+      stoppedReplicas: this.stoppedReplicas,
+      counters: this.counters,
+      fatal: (what, error) => this.fatal(what, error),
+    });
+    await this.host.start();
+  }
+
+  /** Snapshots and retention, and (with --leader-balance) handing leaderships back to preferred replicas, on their schedules. */
+  private startTimers(): void {
+    this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
+    this.maintenanceTimer.unref();
+    if (this.config.leaderBalance) {
+      // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
+      const settled = (): Partition[] => [...this.host.replicas()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
+      this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+      this.balanceTimer.unref();
     }
   }
 
