@@ -12,7 +12,7 @@ describe('a three-broker cluster in one process', () => {
     const consumer = client.consumer({ topic: 'orders', from: 'earliest' });
     const seen: number[] = [];
     while (seen.length < 100) {
-      for (const record of await consumer.fetch({ maxRecords: 1000, maxWaitMs: 500 })) seen.push((record.value as { i: number }).i);
+      for (const record of await consumer.fetch({ recordsMax: 1000, waitMsMax: 500 })) seen.push((record.value as { i: number }).i);
     }
     expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     await consumer.close();
