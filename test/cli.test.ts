@@ -101,7 +101,7 @@ describe('skein command', () => {
     expect((await skein(['consume', '--topic', 'defaults'])).stdout).toBe('a\nb\nc\n');
     await using client = new Skein({ brokers: cluster.bootstrap, clientId: 'cli-test-defaults' });
     await using consumer = client.consumer<string>({ topic: 'defaults' });
-    expect((await consumer.fetch({ maxRecords: 10, maxWaitMs: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    expect((await consumer.fetch({ recordsMax: 10, waitMsMax: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
     const pushed: string[] = [];
     let allPushed = (): void => {};
     const all = new Promise<void>((resolve) => (allPushed = resolve));

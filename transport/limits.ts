@@ -526,9 +526,9 @@ export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
   /** Largest producer buffer an application may ask for (it is memory held by the process). */
   producerBufferBytesMax: 4 * 1024 * 1024 * 1024,
-  producerMaxInFlightMax: 16,
+  producerInFlightMax: 16,
   /** Kafka's idempotent default: enough pipelining to hide an RTT, few enough to resend quickly. */
-  producerMaxInFlightDefault: 5,
+  producerInFlightDefault: 5,
   lingerMsMax: 60_000,
   lingerMsDefault: 5,
   /** A producer batch closes at this many encoded bytes (it never exceeds recordLimits.batchBytesMax). */
@@ -594,7 +594,7 @@ export const sdkLimits = {
    * enough that a steady trickle of pushes is not answered one credit message each.
    */
   pushCreditIdleFlushMs: 20,
-  pushMaxInFlightMax: 1_024,
+  pushInFlightMax: 1_024,
   /** Status events kept for a slow reader of Subscription.status(); older ones are dropped and counted. */
   statusEventsMax: 256,
 } as const;
@@ -637,7 +637,7 @@ assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fi
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
 // A retried batch can only be recognised as a duplicate while the broker remembers it.
-assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
+assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerInFlightMax, 'brokers remember every batch a producer may have in flight');
 // A producer is forgotten only after this long idle: a retry within the default delivery timeout always finds its state.
 assert(brokerLimits.producerStateExpiryMs >= sdkLimits.deliveryTimeoutMsDefault, 'a producer\'s retries come within its state\'s expiry');
 // A deposed leader's admitted producers that commit under its successor are at most its uncommitted proposals.
@@ -694,7 +694,7 @@ assert(3 * sdkLimits.bootstrapHedgeMs <= sdkLimits.bootstrapTimeoutMsDefault / 2
 assert(7 * transportLimits.handshakeRetryMsInitial < sdkLimits.bootstrapTimeoutMsDefault, 'four handshake attempts fit the bootstrap window');
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
-assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+assert(sdkLimits.producerInFlightDefault <= sdkLimits.producerInFlightMax, 'producerInFlightDefault <= producerInFlightMax');
 // A coordinator's state travels in one snapshot message; its estimate must leave room for the envelope.
 assert(groupLimits.coordinatorStateBytesMax + 64 * 1024 <= raftLimits.snapshotBytesMax, 'a coordinator state fits one snapshot');
 assert(groupLimits.partitionsPerGroupMax >= brokerLimits.partitionsPerTopicMax, 'a group can consume the largest topic');

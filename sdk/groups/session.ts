@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { groupLimits, sdkLimits } from '../../transport/limits.js';
 import { groupNameProblem, type GroupPartition, type OffsetEntry } from '../../transport/protocol/groups.js';
@@ -80,7 +81,7 @@ export abstract class GroupSession<V, K> {
   private readonly from: From;
   private readonly autoCommit: boolean;
   private readonly hooks: Pick<GroupOptions<V, K>, 'onAssigned' | 'onRevoked'>;
-  private commitTimer: NodeJS.Timeout | null = null;
+  private cancelCommitTimer: (() => void) | null = null;
   private readonly commitIntervalMs: number;
   private changes: Promise<void> = Promise.resolve();
   /** Bumped when everything is lost: changes queued before it must not start partitions. */
@@ -125,8 +126,7 @@ export abstract class GroupSession<V, K> {
   protected begin(): void {
     this.membership.start();
     if (this.autoCommit) {
-      this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
-      this.commitTimer.unref();
+      this.cancelCommitTimer = systemClock.every(this.commitIntervalMs, () => void this.commitFinished().catch(() => {}), { keepAlive: false });
     }
   }
 
@@ -269,7 +269,7 @@ export abstract class GroupSession<V, K> {
       this.closingFlag = true;
       this.changed();
       this.closing = (async () => {
-        if (this.commitTimer !== null) clearInterval(this.commitTimer);
+        this.cancelCommitTimer?.();
         if (this.failure === null) await this.membership.leave();
         else this.membership.stop();
         await this.changes;

@@ -81,10 +81,10 @@ describe('listOffsets', () => {
     expect([...offsets]).toEqual([500]);
     await using fresh = new Skein({ brokers: cluster.bootstrap, clientId: 'after-restart' });
     await using consumer = fresh.consumer({ topic: numbers, partition: 0, from: 'latest' });
-    expect(await consumer.fetch({ maxWaitMs: 0 })).toEqual([]);
+    expect(await consumer.fetch({ waitMsMax: 0 })).toEqual([]);
     expect(consumer.position()).toBe(500);
     await produce(fresh, 500, 1);
-    const records = await consumer.fetch({ maxWaitMs: 5_000 });
+    const records = await consumer.fetch({ waitMsMax: 5_000 });
     expect(records.map((r) => [r.offset, r.value])).toEqual([[500, 500]]);
   });
 });
