@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AdvanceSignal } from '../../broker/partition/advance-signal.js';
 import type { PartitionView } from '../../broker/partition/view.js';
 import { type PushCounters, type PushSink, PushSubscriptions } from '../../broker/server/subscriptions.js';
-import { transportLimits } from '../../transport/limits.js';
+import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { methods, type PushMessage } from '../../transport/protocol/messages.js';
 import { encodeRecordBatch, NO_PRODUCER, stampBatch } from '../../transport/protocol/record-batch.js';
 
@@ -134,8 +134,9 @@ describe('push subscriptions on a connection with little room', () => {
       await settle();
       const pushed = sink.pushes.length - before;
       expect(pushed).toBeGreaterThanOrEqual(3);
-      // Those that found room, and the one that did not (twice: the second time for its batch's size): the rest were not asked.
-      expect(sink.reserveCalls).toBeLessThanOrEqual(pushed + 2);
+      // Those that found room, and those that did not (each at most twice: the second time for its batch's size)
+      // until the first of them queued again: the rest were not asked.
+      expect(sink.reserveCalls).toBeLessThanOrEqual(2 * pushed + 2);
     }
     // Each subscription is pushed once, in the order they subscribed.
     expect(new Set(sink.pushes.map((p) => p.subscriptionId)).size).toBe(sink.pushes.length);
@@ -143,6 +144,27 @@ describe('push subscriptions on a connection with little room', () => {
     sink.free(count * pushBytes);
     for (let i = 0; i < 10 && sink.pushes.length < count; i++) await settle();
     expect(sink.pushes.length).toBe(count);
+    expect(sink.ends).toEqual([]);
+  });
+
+  it('a connection\'s pushes read at most pushBytesMax per turn of the event loop: 200 subscriptions starting at once take turns', async () => {
+    const sink = new CountedSink(1 << 30);
+    const subs = new PushSubscriptions(sink, () => viewOf(1, 100_000), counters());
+    const batchBytes = viewOf(1, 100_000).readCommitted(0, 1).bytes;
+    const perTurn: number[] = [];
+    for (let id = 1; id <= 200; id++) subscribe(subs, id, 64 << 20);
+    // Queued before any push is read: runs once the first turn's pushes are.
+    let seen = 0;
+    const count = (): void => {
+      perTurn.push(sink.pushes.length - seen);
+      seen = sink.pushes.length;
+      if (seen < 200 && perTurn.length < 1000) setImmediate(count);
+    };
+    setImmediate(count);
+    while (seen < 200 && perTurn.length < 1000) await settle();
+    expect(seen).toBe(200);
+    const most = Math.ceil(brokerLimits.pushBytesMax / (batchBytes + envelopeBytes)) + 1;
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(most);
     expect(sink.ends).toEqual([]);
   });
 });
