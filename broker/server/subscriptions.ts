@@ -23,8 +23,11 @@ import { joinBatches } from './fetch.js';
  *
  * Credit is the client's word; the connection's room is the broker's own
  * bound. A push is read from the log only into room reserved on the
- * connection first, so a client that grants credit and then stops reading
- * holds what it was sent and no more, however many subscriptions it opened.
+ * connection first, and never beyond it, so a client that grants credit and
+ * then stops reading holds what it was sent and no more, however many
+ * subscriptions it opened. The subscriptions of a connection take turns for
+ * room and for the event loop (pushBytesMax per turn), so none of them, and
+ * no client, waits behind the others' reads.
  */
 export interface PushSink {
   notify(method: string, body: unknown, options?: { reservedBytes?: number }): Promise<void>;
