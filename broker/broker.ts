@@ -49,6 +49,10 @@ export interface BrokerCounters {
   controllerCommandsAbandoned: number;
   /** Snapshot and retention passes of a replica that failed (a failing disk also stops the replica itself). */
   maintenanceFailures: number;
+  /** Push subscriptions over every connection: pushes read and queued to clients, their bytes, and subscriptions the broker ended. */
+  pushes: number;
+  pushedBytes: number;
+  pushesEnded: number;
 }
 
 /** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
@@ -74,6 +78,9 @@ export class Broker implements AsyncDisposable {
     controllerCommandFailures: 0,
     controllerCommandsAbandoned: 0,
     maintenanceFailures: 0,
+    pushes: 0,
+    pushedBytes: 0,
+    pushesEnded: 0,
   };
   /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
   private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
@@ -287,7 +294,7 @@ export class Broker implements AsyncDisposable {
       idleTimeoutMs: brokerLimits.clientIdleMs,
       isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
-    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => leadingReplica(this.context, topic, partition)), clientAddress: connection.remote.host };
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => leadingReplica(this.context, topic, partition), this.counters), clientAddress: connection.remote.host };
     const current = session;
     this.sessions.add(current);
     this.connectionOf.set(current, connection);

@@ -171,6 +171,8 @@ export const transportLimits = {
   /** Bandwidth cap bounds (bits per second). */
   lossRateBitsPerSecondMin: 1000,
   lossRateBitsPerSecondMax: 1e12,
+  /** Longest wait a failure's retryAfterMs (THROTTLED) imposes on a retry; a longer one is clamped to it. */
+  retryAfterMsMax: 30_000,
   /** Requests awaiting a response per RPC channel. */
   rpcPendingMax: 65_536,
   rpcTimeoutMsDefault: 30_000,
@@ -326,6 +328,11 @@ export const brokerLimits = {
   fetchWaitMsMax: 30_000,
   fetchBytesMax: 8 * 1024 * 1024,
   fetchRecordsMax: 100_000,
+  /**
+   * Smallest --client-buffer-bytes: one largest record batch and its envelope fit each budget, so a push (or
+   * produce) of it finds room once others' data is taken; a push waits for room for its whole next batch.
+   */
+  clientBufferBytesMin: 9 * 1024 * 1024,
   /** Push subscriptions per connection, and un-credited bytes per subscription. */
   subscriptionsPerConnectionMax: 1024,
   pushCreditBytesMax: 64 * 1024 * 1024,
@@ -629,6 +636,7 @@ assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPac
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
+assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a producer-id wait the broker asks for is waited in full');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
@@ -651,6 +659,9 @@ assert(brokerLimits.producerIdsPerConnectionBurst <= brokerLimits.producerIdsPer
 assert(brokerLimits.producerIdAddressesTrackedMax >= transportLimits.connectionsPerEndpointMax, 'every connected address can be tracked');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
+assert(brokerLimits.clientBufferBytesMin >= recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax + 8, 'one largest batch, its envelope and length prefix fit the smallest client budget');
+assert(brokerLimits.clientBufferBytesMin >= 16 * Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed), 'the smallest client budget holds sixteen clients\' guarantees');
+assert(brokerLimits.clientBufferBytesMin <= transportLimits.sendBytesMaxDefault && brokerLimits.clientBufferBytesMin <= transportLimits.reassemblyBytesMaxDefault, 'the default client budgets are above the smallest');
 assert(brokerLimits.partitionsPerTopicMax <= brokerLimits.partitionReplicasPerBrokerMax, 'one topic of the largest size fits on a broker');
 assert(brokerLimits.topicsMax <= brokerLimits.partitionsMax && brokerLimits.partitionReplicasPerBrokerMax <= brokerLimits.partitionsMax, 'topics and a broker\'s replicas within the cluster\'s partitions');
 // The metadata snapshot holds every topic (name up to 249 B, config ~100 B) and partition (~40 B with its replicas).

@@ -117,8 +117,8 @@ export class Partition implements PartitionView {
     return this.replica.logEndOffset;
   }
 
-  readCommitted(offset: number, maxBytes: number): ReadResult {
-    return this.replica.readCommitted(offset, maxBytes);
+  readCommitted(offset: number, maxBytes: number, options?: { withinBudget?: boolean }): ReadResult {
+    return this.replica.readCommitted(offset, maxBytes, options);
   }
 
   offsetForTimestamp(timestamp: number): number | null {

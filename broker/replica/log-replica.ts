@@ -224,10 +224,10 @@ export class LogReplica implements RaftStateMachine {
     return handedOver();
   }
 
-  /** Whole committed batches from the one holding `offset`. */
-  readCommitted(offset: number, maxBytes: number): ReadResult {
+  /** Whole committed batches from the one holding `offset` (see ReadOptions.withinBudget). */
+  readCommitted(offset: number, maxBytes: number, options: { withinBudget?: boolean } = {}): ReadResult {
     this.ensureOpen();
-    return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied });
+    return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied, withinBudget: options.withinBudget ?? false });
   }
 
   offsetForTimestamp(timestamp: number): number | null {

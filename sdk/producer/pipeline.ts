@@ -4,6 +4,7 @@ import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
 import type { LeaderChecks } from '../cluster.js';
+import { withTimeout } from '../../transport/abort.js';
 import { retryLoop } from '../../transport/retry.js';
 import { sdkRetryPolicy, type Verdict } from '../retry.js';
 import { ProducerBatch, type PendingRecord } from './batch.js';
@@ -220,7 +221,9 @@ export class PartitionPipeline {
           this.expire();
           return run.progressed ? 'progressed' : run.verdict;
         };
-        await retryLoop({ policy: sdkRetryPolicy, signal: this.options.closeSignal, onFailure }, async () => {
+        // A wait the broker asks for (THROTTLED) ends by the first deadline of what waits, which then fails on time.
+        const waitMsMax = (): number => this.earliestDeadlineMs() - systemClock.nowMs();
+        await retryLoop({ policy: sdkRetryPolicy, signal: this.options.closeSignal, onFailure, waitMsMax }, async () => {
           run.progressed = false;
           await this.round(run);
         });
@@ -266,7 +269,7 @@ export class PartitionPipeline {
     const closeSignal = this.options.closeSignal;
     try {
       const target = await this.options.leader(closeSignal);
-      if (this.options.idempotent && this.identity === null) this.identity = await this.options.identity(this.stats.rotations > 0, closeSignal);
+      if (this.options.idempotent && this.identity === null) this.identity = await this.askIdentity(closeSignal);
       return target;
     } catch (error) {
       if (closeSignal.aborted) throw closeSignal.reason;
@@ -515,6 +518,22 @@ export class PartitionPipeline {
       this.queue.shift();
       return batch;
     }
+  }
+
+  /** A producer id; the wait for it (THROTTLED waits its retryAfterMs) ends by the first deadline of what waits. */
+  private async askIdentity(closeSignal: AbortSignal): Promise<ProducerIdentity> {
+    const bounded = withTimeout(closeSignal, this.earliestDeadlineMs() - systemClock.nowMs(), () => new SkeinError('TIMEOUT', { message: `no producer id for ${this.where()} before the delivery deadline` }));
+    try {
+      return await this.options.identity(this.stats.rotations > 0, bounded.signal);
+    } finally {
+      bounded.dispose();
+    }
+  }
+
+  private earliestDeadlineMs(): number {
+    let earliest = Infinity;
+    for (const batch of this.queue) if (!batch.abandoned && batch.deadlineMs < earliest) earliest = batch.deadlineMs;
+    return earliest;
   }
 
   /** Fails the batches whose delivery deadline has passed. */

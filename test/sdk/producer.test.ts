@@ -204,6 +204,28 @@ describe('producer', () => {
     expect(cluster.requests.filter((r) => r.method === 'initProducer')).toHaveLength(2);
   });
 
+  it('asks for a producer id again only after the retryAfterMs of a THROTTLED answer, and no later than its delivery deadline', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    const asked: number[] = [];
+    cluster.interceptor = ({ method }) => {
+      if (method !== 'initProducer') return undefined;
+      asked.push(performance.now());
+      return asked.length === 1 ? { fail: new SkeinError('THROTTLED', { details: { retryAfterMs: 120 } }) } : undefined;
+    };
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 0 });
+    await producer.send({ topic: numbers, messages: [{ value: 1 }] });
+    expect(asked.length).toBe(2);
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(119);
+    // A wait longer than the delivery deadline: the records fail at their deadline, not after the wait.
+    asked.length = 0;
+    cluster.interceptor = ({ method }) => (method === 'initProducer' && asked.push(0) > 0 ? { fail: new SkeinError('THROTTLED', { details: { retryAfterMs: 25_000 } }) } : undefined);
+    await using late = skein.producer({ lingerMs: 0, deliveryTimeoutMs: 200 });
+    await expect(late.send({ topic: numbers, messages: [{ value: 2 }] })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(asked.length).toBeLessThanOrEqual(2);
+  });
+
   it('asks the cluster for its producer id once, retries a refusal it may retry, and sends an idempotent batch only with the proof', async () => {
     const cluster = new FakeCluster();
     cluster.createTopic('t', { partitions: 3 });

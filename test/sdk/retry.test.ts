@@ -77,4 +77,25 @@ describe('retrying', () => {
     expect(error).toMatchObject({ code: 'BACKPRESSURE' });
     expect(attempts).toBe(4);
   });
+
+  it('waits the retryAfterMs of a THROTTLED answer; one that outlasts the deadline ends at the deadline without another attempt', async () => {
+    const times: number[] = [];
+    const result = await retrying({ what: 'x', signal: undefined, deadlineMs: far(), onFailure: () => 'retry' }, async (_signal, n) => {
+      times.push(performance.now());
+      if (n === 1) throw new SkeinError('THROTTLED', { details: { retryAfterMs: 80 } });
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(79);
+
+    let attempts = 0;
+    const throttled = new SkeinError('THROTTLED', { details: { retryAfterMs: 20_000 } });
+    const error = await retrying({ what: 'initProducer', signal: undefined, deadlineMs: Date.now() + 100, onFailure: () => 'retry' }, async () => {
+      attempts++;
+      throw throttled;
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+    expect((error as SkeinError).cause).toBe(throttled);
+    expect(attempts).toBe(1);
+  });
 });
