@@ -90,7 +90,7 @@ describe('retrying', () => {
 
     let attempts = 0;
     const throttled = new SkeinError('THROTTLED', { details: { retryAfterMs: 20_000 } });
-    const error = await retrying({ what: 'initProducer', signal: undefined, deadlineMs: Date.now() + 100, onFailure: () => 'retry' }, async () => {
+    const error = await retrying({ what: 'initProducer', signal: undefined, deadlineMs: performance.now() + 100, onFailure: () => 'retry' }, async () => {
       attempts++;
       throw throttled;
     }).catch((e: unknown) => e);
