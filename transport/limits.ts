@@ -36,7 +36,7 @@ export const transportLimits = {
   pendingConnectionsPerAddressMax: 16,
   pendingConnectionsMax: 256,
   /** Slots of the connection table only priority peers (a broker's own cluster) may take (at most a quarter of the table). */
-  connectionsReservedForPriority: 64,
+  connectionsReservedForPriority: 128,
   /** Ack ranges remembered by the receiver (and accepted in one ACK frame). */
   ackRangesMax: 64,
   /**
@@ -377,6 +377,17 @@ export const brokerLimits = {
   peerRaftQueueBytesMax: 64 * 1024 * 1024,
   /** Raft messages to one peer are coalesced into transport messages of about this size. */
   peerRaftMessageBytesMax: 4 * 1024 * 1024,
+  /**
+   * A broker dials each peer this many times: one connection for control traffic, one for bulk replication
+   * (see broker/cluster/peer-lanes.ts), so a heartbeat never waits behind a megabyte of catch-up.
+   */
+  peerConnectionsPerBroker: 2,
+  /**
+   * An append up to this many bytes (entries and envelope, estimated) travels with the control traffic; a
+   * larger one, and a snapshot, on the bulk connection. Small enough that a heartbeat queued behind such an
+   * append waits for a handful of datagrams, not hundreds.
+   */
+  peerControlAppendBytesMax: 16 * 1024,
   /** A replica stopped by a full or failing disk is retried this often: the disk probed, then the replica reopened. */
   storageRetryMs: 1_000,
   /** Bytes a probe must be able to write (and sync) before a stopped replica is reopened: room for the appends that follow. */
@@ -657,6 +668,12 @@ assert(
 );
 assert(brokerLimits.producerIdsPerConnectionBurst <= brokerLimits.producerIdsPerAddressBurst, 'a connection\'s producer-id burst within its address\'s');
 assert(brokerLimits.producerIdAddressesTrackedMax >= transportLimits.connectionsPerEndpointMax, 'every connected address can be tracked');
+// A catch-up append (appendBytesMax) and a snapshot leave the control connection; a heartbeat or a vote never does.
+assert(brokerLimits.peerControlAppendBytesMax >= 1024 && brokerLimits.peerControlAppendBytesMax < raftLimits.appendBytesMax, 'catch-up appends take the bulk connection, control messages the control one');
+assert(brokerLimits.peerControlAppendBytesMax <= brokerLimits.peerRaftMessageBytesMax, 'a control append fits one coalesced peer message');
+// Every peer's connections fit the slots kept for priority peers, and one broker's socket may hold them all.
+assert(transportLimits.connectionsReservedForPriority >= brokerLimits.peerConnectionsPerBroker * (clusterLimits.brokersMax - 1), 'every peer connection of the largest cluster fits the priority reservation');
+assert(brokerLimits.peerConnectionsPerBroker <= transportLimits.connectionsPerSourceMax, 'a peer\'s connections from its one socket are not evicted for each other');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
 assert(brokerLimits.clientBufferBytesMin >= recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax + 8, 'one largest batch, its envelope and length prefix fit the smallest client budget');
