@@ -239,5 +239,10 @@ describe('skein group and skein consume --group', () => {
     const gone = await skein(['group', 'describe', 'g1']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/UNKNOWN_GROUP/);
+
+    // A topic that does not exist ends a group member at once, saying which.
+    const missing = await skein(['consume', '--topic', 'ledger,nowhere', '--group', 'g2', '--follow']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/UNKNOWN_TOPIC: topic "nowhere" does not exist/);
   }, 120_000);
 });

@@ -69,7 +69,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const problem = this.deadLetterTopic === null ? null : topicNameProblem(this.deadLetterTopic);
     if (problem !== null) throw r.fail(`subscribe(): deadLetterTopic: ${problem}`);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, 1024 * 1024);
-    this.begin();
+    this.begin(this.deadLetterTopic === null ? [] : [this.deadLetterTopic]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

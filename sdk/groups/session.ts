@@ -5,6 +5,7 @@ import { OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, defaultFrom, type From } from '../consumer/from.js';
 import { StatusFeed } from '../subscription/status.js';
+import { retrying } from '../retry.js';
 import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
 import { Membership, type OwnedPartition } from './membership.js';
 
@@ -122,11 +123,31 @@ export abstract class GroupSession<V, K> {
    * Joins the group and starts auto-commit: called by a subclass once every option is read, so an
    * option refused after this class's leaves nothing running.
    */
-  protected begin(): void {
-    this.membership.start();
-    if (this.autoCommit) {
-      this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
-      this.commitTimer.unref();
+  protected begin(alsoNeeded: readonly string[] = []): void {
+    void this.confirmTopics([...this.topics.keys(), ...alsoNeeded]).then(() => {
+      if (this.failure !== null || this.closing !== null) return;
+      this.membership.start();
+      if (this.autoCommit) {
+        this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
+        this.commitTimer.unref();
+      }
+    });
+  }
+
+  /**
+   * A topic that does not exist ends the consumer before it joins (UNKNOWN_TOPIC), as a plain
+   * consumer's first read would: the coordinator would give a member nothing of it, silently.
+   * Any other failure to ask is left to the membership, which keeps trying to reach the cluster.
+   */
+  private async confirmTopics(names: readonly string[]): Promise<void> {
+    const deadlineMs = this.cluster.deadline({});
+    for (const topic of names) {
+      try {
+        await retrying({ what: `metadata of ${topic}`, signal: undefined, deadlineMs, onFailure: (error) => this.cluster.classify(error, { topic }) }, (signal) => this.cluster.metadata.topic(topic, signal));
+      } catch (error) {
+        if (isSkeinError(error, 'UNKNOWN_TOPIC')) return this.fail(error);
+        return;
+      }
     }
   }
 

@@ -138,6 +138,30 @@ describe('consumer groups through the SDK', () => {
     await sub.close();
   }, 60_000);
 
+  it('a group consumer or subscription naming a topic that does not exist fails at once with UNKNOWN_TOPIC, and joins nothing', async () => {
+    const { client } = await clusterForTest(1);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'real', partitions: 1, replicationFactor: 1 });
+
+    const pull = client.consumer({ group: 'ghosts', topics: ['real', 'nowhere'] });
+    const events: GroupStatus[] = [];
+    for await (const event of pull.status()) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(['failed', 'closed']);
+    expect(events[0]).toMatchObject({ error: { code: 'UNKNOWN_TOPIC', details: { topic: 'nowhere' } } });
+    await expect(pull.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect((async () => {
+      for await (const _ of pull) break;
+    })()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect(pull.commit()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+
+    // The dead-letter topic too: a poison record must not be the first to find it missing.
+    const push = client.subscribe({ group: 'ghosts', topic: 'real', deadLetterTopic: 'real.dlq', handler: () => {} });
+    await expect(push.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC', details: { topic: 'real.dlq' } });
+
+    // Neither joined: the group was never made.
+    await expect(admin.describeGroup('ghosts')).rejects.toMatchObject({ code: 'UNKNOWN_GROUP' });
+  }, 30_000);
+
   it('admin: lists and describes groups with lag, refuses resets of a live group, resets and deletes an empty one', async () => {
     const { client } = await clusterForTest(3);
     const admin = client.admin();
