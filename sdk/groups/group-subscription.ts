@@ -125,6 +125,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
         await this.readFailed(worker, error);
         continue;
       }
+      if (records.length > 0) this.fetchedUpTo(owned, records[records.length - 1]!.offset + 1);
       for (const record of records) {
         const progress = this.progress.get(keyOf(owned));
         if (worker.stopped || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
@@ -150,10 +151,12 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     }
     if (worker.stopped) return false;
     if (this.deadLetterTopic === null) {
+      this.count(record, 'skipped', 1);
       this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
       return true;
     }
     await this.deadLetter(record, lastError);
+    this.count(record, 'deadLettered', 1);
     this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.maxAttempts });
     return true;
   }
@@ -185,6 +188,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const details = (isSkeinError(error) ? error.details : undefined) as { offset?: number; logStartOffset?: number } | undefined;
     if (isSkeinError(error, 'OFFSET_OUT_OF_RANGE') && details?.offset !== undefined && details.logStartOffset !== undefined && details.offset < details.logStartOffset) {
       worker.consumer.seek({ offset: details.logStartOffset });
+      this.count(worker.owned, 'skipped', details.logStartOffset - details.offset);
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
       return;
     }
@@ -195,6 +199,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       this.feed.emit({ type: 'handlerError', topic: worker.owned.topic, partition: worker.owned.partition, offset, attempt: 1, error });
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'handler', from: offset, to: next });
       worker.consumer.seek({ offset: next });
+      this.count(worker.owned, 'skipped', Math.max(1, next - offset));
       const progress = this.progress.get(keyOf(worker.owned));
       if (progress !== undefined) progress.finished = progress.handed = next;
       return;
