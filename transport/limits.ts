@@ -171,6 +171,8 @@ export const transportLimits = {
   /** Bandwidth cap bounds (bits per second). */
   lossRateBitsPerSecondMin: 1000,
   lossRateBitsPerSecondMax: 1e12,
+  /** Longest wait a failure's retryAfterMs (THROTTLED) imposes on a retry; a longer one is clamped to it. */
+  retryAfterMsMax: 30_000,
   /** Requests awaiting a response per RPC channel. */
   rpcPendingMax: 65_536,
   rpcTimeoutMsDefault: 30_000,
@@ -326,6 +328,11 @@ export const brokerLimits = {
   fetchWaitMsMax: 30_000,
   fetchBytesMax: 8 * 1024 * 1024,
   fetchRecordsMax: 100_000,
+  /**
+   * Smallest --client-buffer-bytes: one largest record batch and its envelope fit each budget, so a push (or
+   * produce) of it finds room once others' data is taken; a push waits for room for its whole next batch.
+   */
+  clientBufferBytesMin: 9 * 1024 * 1024,
   /** Push subscriptions per connection, and un-credited bytes per subscription. */
   subscriptionsPerConnectionMax: 1024,
   pushCreditBytesMax: 64 * 1024 * 1024,
@@ -528,9 +535,9 @@ export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
   /** Largest producer buffer an application may ask for (it is memory held by the process). */
   producerBufferBytesMax: 4 * 1024 * 1024 * 1024,
-  producerMaxInFlightMax: 16,
+  producerInFlightMax: 16,
   /** Kafka's idempotent default: enough pipelining to hide an RTT, few enough to resend quickly. */
-  producerMaxInFlightDefault: 5,
+  producerInFlightDefault: 5,
   lingerMsMax: 60_000,
   lingerMsDefault: 5,
   /** A producer batch closes at this many encoded bytes (it never exceeds recordLimits.batchBytesMax). */
@@ -596,7 +603,7 @@ export const sdkLimits = {
    * enough that a steady trickle of pushes is not answered one credit message each.
    */
   pushCreditIdleFlushMs: 20,
-  pushMaxInFlightMax: 1_024,
+  pushInFlightMax: 1_024,
   /** Status events kept for a slow reader of Subscription.status(); older ones are dropped and counted. */
   statusEventsMax: 256,
 } as const;
@@ -631,6 +638,7 @@ assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPac
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
+assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a producer-id wait the broker asks for is waited in full');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
@@ -639,7 +647,7 @@ assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fi
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
 // A retried batch can only be recognised as a duplicate while the broker remembers it.
-assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
+assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerInFlightMax, 'brokers remember every batch a producer may have in flight');
 // A producer is forgotten only after this long idle: a retry within the default delivery timeout always finds its state.
 assert(brokerLimits.producerStateExpiryMs >= sdkLimits.deliveryTimeoutMsDefault, 'a producer\'s retries come within its state\'s expiry');
 // A deposed leader's admitted producers that commit under its successor are at most its uncommitted proposals.
@@ -653,6 +661,9 @@ assert(brokerLimits.producerIdsPerConnectionBurst <= brokerLimits.producerIdsPer
 assert(brokerLimits.producerIdAddressesTrackedMax >= transportLimits.connectionsPerEndpointMax, 'every connected address can be tracked');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
+assert(brokerLimits.clientBufferBytesMin >= recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax + 8, 'one largest batch, its envelope and length prefix fit the smallest client budget');
+assert(brokerLimits.clientBufferBytesMin >= 16 * Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed), 'the smallest client budget holds sixteen clients\' guarantees');
+assert(brokerLimits.clientBufferBytesMin <= transportLimits.sendBytesMaxDefault && brokerLimits.clientBufferBytesMin <= transportLimits.reassemblyBytesMaxDefault, 'the default client budgets are above the smallest');
 assert(brokerLimits.partitionsPerTopicMax <= brokerLimits.partitionReplicasPerBrokerMax, 'one topic of the largest size fits on a broker');
 assert(brokerLimits.topicsMax <= brokerLimits.partitionsMax && brokerLimits.partitionReplicasPerBrokerMax <= brokerLimits.partitionsMax, 'topics and a broker\'s replicas within the cluster\'s partitions');
 // The metadata snapshot holds every topic (name up to 249 B, config ~100 B) and partition (~40 B with its replicas).
@@ -696,7 +707,7 @@ assert(3 * sdkLimits.bootstrapHedgeMs <= sdkLimits.bootstrapTimeoutMsDefault / 2
 assert(7 * transportLimits.handshakeRetryMsInitial < sdkLimits.bootstrapTimeoutMsDefault, 'four handshake attempts fit the bootstrap window');
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
-assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+assert(sdkLimits.producerInFlightDefault <= sdkLimits.producerInFlightMax, 'producerInFlightDefault <= producerInFlightMax');
 // A coordinator's state travels in one snapshot message; its estimate must leave room for the envelope.
 assert(groupLimits.coordinatorStateBytesMax + 64 * 1024 <= raftLimits.snapshotBytesMax, 'a coordinator state fits one snapshot');
 assert(groupLimits.partitionsPerGroupMax >= brokerLimits.partitionsPerTopicMax, 'a group can consume the largest topic');

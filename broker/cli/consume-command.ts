@@ -47,7 +47,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   const joinUntilMs = Date.now() + 15_000;
   try {
     while (printed < max && !stop.signal.aborted) {
-      const records = await consumer.fetch({ maxRecords: Math.min(1000, max - printed), maxWaitMs: follow ? 1000 : 300, signal: stop.signal }).catch((error: unknown) => {
+      const records = await consumer.fetch({ recordsMax: Math.min(1000, max - printed), waitMsMax: follow ? 1000 : 300, signal: stop.signal }).catch((error: unknown) => {
         if (stop.signal.aborted) return [];
         throw error;
       });

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { abortable } from '../../transport/abort.js';
@@ -13,8 +14,12 @@ export interface GroupConsumerOptions<V = unknown, K = unknown> extends GroupOpt
   /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
   fetchBytesMax?: number;
   /** Long-poll wait of `for await` iteration. Default 500 ms. */
-  maxWaitMs?: number;
+  waitMsMax?: number;
   /** Records per step of `for await` iteration. Default 1000. */
+  recordsMax?: number;
+  /** @deprecated The name before 0.2; use `waitMsMax` (read until the next release). */
+  maxWaitMs?: number;
+  /** @deprecated The name before 0.2; use `recordsMax` (read until the next release). */
   maxRecords?: number;
   /**
    * What close() commits of the records the last fetch() handed out:
@@ -53,27 +58,27 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
 
   /** @internal Use `skein.consumer({ group, ... })`. */
   constructor(cluster: Cluster, options: GroupConsumerOptions<V, K>, onClosed: () => void) {
-    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', [...groupOptionNames, 'fetchBytesMax', 'maxWaitMs', 'maxRecords', 'commitOnClose']);
+    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', [...groupOptionNames, 'fetchBytesMax', 'waitMsMax', 'recordsMax', 'commitOnClose']);
     super(cluster, options, r, onClosed);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
-    this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
-    this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    this.iterationWaitMs = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    this.iterationRecords = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
     this.commitOnClose = r.oneOf('commitOnClose', ['finished', 'handed'], 'finished');
     this.begin();
   }
 
   /**
-   * Up to `maxRecords` records of the partitions owned now, in offset order
-   * per partition, waiting up to `maxWaitMs` when none are ready. Calling it
+   * Up to `recordsMax` records of the partitions owned now, in offset order
+   * per partition, waiting up to `waitMsMax` when none are ready. Calling it
    * finishes every record the previous call returned.
    */
   async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
-    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
-    const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
-    const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['recordsMax', 'waitMsMax', 'signal']);
+    const recordsMax = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    const waitMsMax = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
     const signal = r.signal('signal');
     this.finishHanded();
-    const run = this.lock.then(() => this.fetchNow(maxRecords, maxWaitMs, signal));
+    const run = this.lock.then(() => this.fetchNow(recordsMax, waitMsMax, signal));
     this.lock = run.catch(() => undefined);
     return run;
   }
@@ -86,7 +91,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     try {
       for (;;) {
         if (this.closingFlag && this.failure === null) return;
-        unread = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+        unread = await this.fetch({ recordsMax: this.iterationRecords, waitMsMax: this.iterationWaitMs });
         next = 0;
         while (next < unread.length) {
           const record = unread[next]!;
@@ -171,12 +176,12 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     this.changed();
   }
 
-  private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
-    const untilMs = Date.now() + maxWaitMs;
+  private async fetchNow(recordsMax: number, waitMsMax: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
+    const untilMs = systemClock.nowMs() + waitMsMax;
     for (;;) {
       this.throwIfEnded('fetch');
       signal?.throwIfAborted();
-      const records = this.take(maxRecords);
+      const records = this.take(recordsMax);
       if (records.length > 0) return records;
       for (const reader of this.readers.values()) {
         if (reader.failure === undefined) continue;
@@ -184,7 +189,8 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
         reader.failure = undefined;
         throw failure;
       }
-      const remainingMs = untilMs - Date.now();
+      // Whole milliseconds: a fetch takes its wait as an integer.
+      const remainingMs = Math.ceil(untilMs - systemClock.nowMs());
       for (const reader of this.readers.values()) if (!reader.fetching && reader.buffer.length === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
       if (remainingMs <= 0) return [];
       await abortable(this.nextChange(untilMs), signal);
@@ -192,10 +198,10 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
   }
 
   /** One fetch of a partition into its buffer (the read-ahead: at most one fetch response per partition). */
-  private read(reader: Reader<V, K>, maxWaitMs: number): void {
+  private read(reader: Reader<V, K>, waitMsMax: number): void {
     reader.fetching = true;
     reader.consumer
-      .fetch({ maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs })
+      .fetch({ recordsMax: brokerLimits.fetchRecordsMax, waitMsMax })
       .then((records) => {
         if (this.readers.get(keyOf(reader.owned)) !== reader || records.length === 0) return;
         reader.buffer.push(...records);
@@ -242,10 +248,10 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
 
   private nextChange(untilMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.max(0, untilMs - Date.now()));
+      const cancel = systemClock.after(Math.max(0, untilMs - systemClock.nowMs()), done);
       const waiters = this.waiters;
       function done(): void {
-        clearTimeout(timer);
+        cancel();
         waiters.delete(done);
         resolve();
       }

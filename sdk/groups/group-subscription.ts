@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { backoffMs } from '../../transport/retry.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, groupLimits } from '../../transport/limits.js';
@@ -16,8 +17,13 @@ import { GroupSession, groupOptionNames, keyOf, type GroupOptions } from './sess
 export interface GroupSubscribeOptions<V = unknown, K = unknown> extends GroupOptions<V, K> {
   /** Runs on each record, one at a time per partition in offset order (partitions run side by side). */
   handler: (record: ConsumedRecord<V, K>) => unknown;
-  /** A handler that throws is tried again with exponential backoff (with jitter), up to maxAttempts in all. Defaults 5, 100 ms to 10 s. */
-  retry?: { maxAttempts?: number; backoffMs?: { min?: number; max?: number } };
+  /** A handler that throws is tried again with exponential backoff (with jitter), up to attemptsMax in all. Defaults 5, 100 ms to 10 s. */
+  retry?: {
+    attemptsMax?: number;
+    backoffMs?: { min?: number; max?: number };
+    /** @deprecated The name before 0.2; use `attemptsMax` (read until the next release). */
+    maxAttempts?: number;
+  };
   /**
    * Where a record goes once its attempts are spent, with headers naming its
    * origin and the error; the record then counts as finished. Without one, the
@@ -47,7 +53,7 @@ interface Worker<V, K> {
 export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V, K> implements AsyncDisposable {
   private readonly workers = new Map<string, Worker<V, K>>();
   private readonly handler: (record: ConsumedRecord<V, K>) => unknown;
-  private readonly maxAttempts: number;
+  private readonly attemptsMax: number;
   private readonly backoff: { min: number; max: number };
   private readonly deadLetterTopic: string | null;
   private readonly fetchBytesMax: number;
@@ -60,8 +66,8 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const handler = r.fn<(record: ConsumedRecord<V, K>) => unknown>('handler');
     if (handler === undefined) throw r.fail('subscribe(): handler is required');
     this.handler = handler;
-    const retry = new OptionReader(options.retry, 'subscribe() retry', 'INVALID_CONFIG', ['maxAttempts', 'backoffMs']);
-    this.maxAttempts = retry.int('maxAttempts', { min: 1, max: groupLimits.handlerAttemptsMax }, groupLimits.handlerAttemptsDefault);
+    const retry = new OptionReader(options.retry, 'subscribe() retry', 'INVALID_CONFIG', ['attemptsMax', 'backoffMs']);
+    this.attemptsMax = retry.int('attemptsMax', { min: 1, max: groupLimits.handlerAttemptsMax }, groupLimits.handlerAttemptsDefault);
     const backoff = new OptionReader(options.retry?.backoffMs, 'subscribe() retry.backoffMs', 'INVALID_CONFIG', ['min', 'max']);
     const min = backoff.int('min', { min: 0, max: groupLimits.handlerBackoffMsMax }, groupLimits.handlerBackoffMsMin);
     this.backoff = { min, max: backoff.int('max', { min, max: groupLimits.handlerBackoffMsMax }, Math.max(min, groupLimits.handlerBackoffMsMax)) };
@@ -119,7 +125,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     while (!worker.stopped) {
       let records: ConsumedRecord<V, K>[];
       try {
-        records = await worker.consumer.fetch({ maxRecords: 100, maxWaitMs: 500 });
+        records = await worker.consumer.fetch({ recordsMax: 100, waitMsMax: 500 });
       } catch (error) {
         if (worker.stopped) return;
         await this.readFailed(worker, error);
@@ -139,7 +145,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   /** Runs the handler with retries; then dead-letters or skips. False if the partition was revoked first (the record stays unfinished). */
   private async deliver(worker: Worker<V, K>, record: ConsumedRecord<V, K>): Promise<boolean> {
     let lastError: unknown;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    for (let attempt = 1; attempt <= this.attemptsMax; attempt++) {
       try {
         await this.handler(record);
         return true;
@@ -147,7 +153,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
         lastError = error;
         this.feed.emit({ type: 'handlerError', topic: record.topic, partition: record.partition, offset: record.offset, attempt, error });
       }
-      if (attempt < this.maxAttempts && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
+      if (attempt < this.attemptsMax && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
     }
     if (worker.stopped) return false;
     if (this.deadLetterTopic === null) {
@@ -157,7 +163,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     }
     await this.deadLetter(record, lastError);
     this.count(record, 'deadLettered', 1);
-    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.maxAttempts });
+    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.attemptsMax });
     return true;
   }
 
@@ -175,7 +181,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       { key: 'skein.dlq.timestamp', value: String(record.timestamp) },
       { key: 'skein.dlq.group', value: this.group },
       { key: 'skein.dlq.client', value: this.cluster.options.clientId },
-      { key: 'skein.dlq.attempts', value: String(this.maxAttempts) },
+      { key: 'skein.dlq.attempts', value: String(this.attemptsMax) },
       { key: 'skein.dlq.error.code', value: isSkeinError(error) ? error.code : 'HANDLER_ERROR' },
       { key: 'skein.dlq.error.message', value: truncateUtf8(message, groupLimits.deadLetterErrorBytesMax) },
     ];
@@ -216,11 +222,11 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   private pause(worker: Worker<V, K>, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        cancel();
         worker.wake = null;
         resolve(!worker.stopped);
       };
-      const timer = setTimeout(done, ms);
+      const cancel = systemClock.after(ms, done);
       worker.wake = done;
     });
   }

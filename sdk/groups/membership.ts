@@ -68,7 +68,7 @@ export class Membership {
   private stopped = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  private leaseTimer: NodeJS.Timeout | null = null;
+  private cancelLeaseTimer: (() => void) | null = null;
   private readonly marginMs: number;
 
   constructor(
@@ -118,7 +118,7 @@ export class Membership {
     const { topic, partition } = await this.findCoordinator();
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, temporary: this.options.instanceId !== null };
     await this.cluster
-      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: Date.now() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs) })
+      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: systemClock.nowMs() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs) })
       .catch(() => {
         // Already gone (expired, or a retry after it was applied); otherwise it expires by its session.
       });
@@ -168,7 +168,7 @@ export class Membership {
         : {}),
     };
     // Retried through leader changes for as long as the lease could last; a heartbeat never waits on the application.
-    const deadlineMs = Date.now() + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
+    const deadlineMs = sentAtMs + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
     const response = readHeartbeatResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs }));
     if (body.memberId !== this.memberId) return response;
     this.leaseEndMs = sentAtMs + this.options.sessionTimeoutMs - this.marginMs;
@@ -240,18 +240,22 @@ export class Membership {
 
   private armLeaseTimer(): void {
     this.clearLeaseTimer();
-    this.leaseTimer = setTimeout(() => {
-      this.leaseTimer = null;
-      if (this.stopped || systemClock.nowMs() < this.leaseEndMs) return;
-      this.loseAll(`no heartbeat answered for ${this.options.sessionTimeoutMs} ms: the lease ended`);
-      this.wake?.();
-    }, Math.max(0, this.leaseEndMs - systemClock.nowMs()));
-    this.leaseTimer.unref();
+    const untilEndMs = Math.max(0, this.leaseEndMs - systemClock.nowMs());
+    this.cancelLeaseTimer = systemClock.after(
+      untilEndMs,
+      () => {
+        this.cancelLeaseTimer = null;
+        if (this.stopped || systemClock.nowMs() < this.leaseEndMs) return;
+        this.loseAll(`no heartbeat answered for ${this.options.sessionTimeoutMs} ms: the lease ended`);
+        this.wake?.();
+      },
+      { keepAlive: false },
+    );
   }
 
   private clearLeaseTimer(): void {
-    if (this.leaseTimer !== null) clearTimeout(this.leaseTimer);
-    this.leaseTimer = null;
+    this.cancelLeaseTimer?.();
+    this.cancelLeaseTimer = null;
   }
 
   private async findCoordinator(signal?: AbortSignal): Promise<FindCoordinatorResponse> {
@@ -263,9 +267,9 @@ export class Membership {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const cancel = systemClock.after(ms, done);
       function done(): void {
-        clearTimeout(timer);
+        cancel();
         resolve();
       }
       this.wake = () => {

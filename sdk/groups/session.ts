@@ -89,7 +89,7 @@ export abstract class GroupSession<V, K> {
   private readonly from: From;
   private readonly autoCommit: boolean;
   private readonly hooks: Pick<GroupOptions<V, K>, 'onAssigned' | 'onRevoked'>;
-  private commitTimer: NodeJS.Timeout | null = null;
+  private cancelCommitTimer: (() => void) | null = null;
   private readonly commitIntervalMs: number;
   private changes: Promise<void> = Promise.resolve();
   /** Bumped when everything is lost: changes queued before it must not start partitions. */
@@ -137,8 +137,7 @@ export abstract class GroupSession<V, K> {
       if (this.failure !== null || this.closing !== null) return;
       this.membership.start();
       if (this.autoCommit) {
-        this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
-        this.commitTimer.unref();
+        this.cancelCommitTimer = systemClock.every(this.commitIntervalMs, () => void this.commitFinished().catch(() => {}), { keepAlive: false });
       }
     });
   }
@@ -321,7 +320,7 @@ export abstract class GroupSession<V, K> {
       this.closingFlag = true;
       this.changed();
       this.closing = (async () => {
-        if (this.commitTimer !== null) clearInterval(this.commitTimer);
+        this.cancelCommitTimer?.();
         if (this.failure === null) await this.membership.leave();
         else this.membership.stop();
         await this.changes;

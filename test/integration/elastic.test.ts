@@ -36,7 +36,7 @@ describe('elastic cluster, real processes', () => {
     await cluster.startAll();
     client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
     await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
-    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
     const ledger = new Ledger(topic);
     let writing = true;
     const load = ledger.writeWhile(producer, { prng: new Prng(7), keepWriting: () => writing, keys: 4, pauseMs: [1, 5] });
@@ -76,7 +76,7 @@ describe('elastic cluster, real processes', () => {
     await cluster.startAll();
     client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-move', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
     await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
-    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
     const ledger = new Ledger(topic);
     // A second partition of 400 entries (1.6 MB) before the move: past the burst of one full append,
     // 64 KiB/s keeps the new replica more than 64 entries (not caught up) behind for seconds.
@@ -122,7 +122,7 @@ describe('elastic cluster, real processes', () => {
     client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-scenario', requestTimeoutMs: 2_000, deliveryTimeoutMs: 90_000 });
     const admin = client.admin();
     await admin.createTopic({ name: 'ledger', partitions: 3, replicationFactor: 3 });
-    const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+    const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
     const ledger = new Ledger(topic);
     let writing = true;
     const load = ledger.writeWhile(producer, { prng: new Prng(5), keepWriting: () => writing, keys: 6, pauseMs: [2, 6] });

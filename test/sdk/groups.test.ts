@@ -20,7 +20,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 async function consumeAll(consumers: GroupConsumer<number>[], seen: Map<number, string[]>, done: () => boolean): Promise<void> {
   await until('every record consumed', async () => {
     for (const [i, consumer] of consumers.entries()) {
-      for (const record of await consumer.fetch({ maxWaitMs: 50 })) seen.set(record.value, [...(seen.get(record.value) ?? []), `c${i}`]);
+      for (const record of await consumer.fetch({ waitMsMax: 50 })) seen.set(record.value, [...(seen.get(record.value) ?? []), `c${i}`]);
     }
     return done();
   }, 30_000);
@@ -47,14 +47,14 @@ describe('consumer groups through the SDK', () => {
     expect(events.some((e) => e.type === 'assigned')).toBe(true);
 
     // The finished records are committed (the next fetch finishes those of the last one), then the first member leaves.
-    for (const c of consumers) await c.fetch({ maxWaitMs: 0 });
+    for (const c of consumers) await c.fetch({ waitMsMax: 0 });
     for (const c of consumers) await c.commit();
     await consumers[0]!.close();
     await until('the two others take over', () => consumers.slice(1).reduce((n, c) => n + c.assignment().length, 0) === 6, 30_000);
     await produce(client, 'work', 60, 6, 300);
     await consumeAll(consumers.slice(1), seen, () => seen.size === 360);
     expect([...seen.values()].every((who) => who.length === 1)).toBe(true);
-    for (const c of consumers.slice(1)) await c.fetch({ maxWaitMs: 0 });
+    for (const c of consumers.slice(1)) await c.fetch({ waitMsMax: 0 });
     await Promise.all(consumers.slice(1).map((c) => c.close()));
 
     // A new member of the group starts where the group stopped: nothing again, nothing skipped.
@@ -62,7 +62,7 @@ describe('consumer groups through the SDK', () => {
     const fresh = client.consumer<number>({ group: 'workers', topic: 'work' });
     const later: number[] = [];
     await until('the new records', async () => {
-      for (const r of await fresh.fetch({ maxWaitMs: 100 })) later.push(r.value);
+      for (const r of await fresh.fetch({ waitMsMax: 100 })) later.push(r.value);
       return later.length >= 12;
     });
     expect(later.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 360 + i));
@@ -78,11 +78,11 @@ describe('consumer groups through the SDK', () => {
     const got: number[] = [];
     await until('a holds both partitions', () => a.assignment().length === 2);
     await until('a read records', async () => {
-      for (const r of await a.fetch({ maxRecords: 10, maxWaitMs: 100 })) got.push(r.value);
+      for (const r of await a.fetch({ recordsMax: 10, waitMsMax: 100 })) got.push(r.value);
       return got.length >= 10;
     });
     const handed = new Set(got);
-    await a.fetch({ maxWaitMs: 0 });
+    await a.fetch({ waitMsMax: 0 });
     await a.commit();
     // The process "crashes": its heartbeats stop, nothing more is committed or sent.
     (a as unknown as { membership: { stop(): void } }).membership.stop();
@@ -90,7 +90,7 @@ describe('consumer groups through the SDK', () => {
     await until('b takes both partitions after a expired', () => b.assignment().length === 2, 15_000);
     const rest: number[] = [];
     await until('b read the rest', async () => {
-      for (const r of await b.fetch({ maxWaitMs: 100 })) rest.push(r.value);
+      for (const r of await b.fetch({ waitMsMax: 100 })) rest.push(r.value);
       return new Set([...handed, ...rest]).size === 40;
     });
     // b starts exactly where a's commit left each partition: nothing a finished comes again, nothing is skipped.
@@ -111,7 +111,7 @@ describe('consumer groups through the SDK', () => {
     const sub = client.subscribe<number>({
       group: 'payers',
       topic: 'payments',
-      retry: { maxAttempts: 3, backoffMs: { min: 10, max: 20 } },
+      retry: { attemptsMax: 3, backoffMs: { min: 10, max: 20 } },
       deadLetterTopic: 'payments.dlq',
       handler: (record) => {
         attempts.set(record.value, (attempts.get(record.value) ?? 0) + 1);
@@ -128,7 +128,7 @@ describe('consumer groups through the SDK', () => {
     expect(attempts.get(2)).toBe(3);
     expect(events.filter((e) => e.type === 'handlerError')).toHaveLength(3);
     const dlq = client.consumer({ topic: 'payments.dlq' });
-    const [letter] = await dlq.fetch({ maxWaitMs: 5_000 });
+    const [letter] = await dlq.fetch({ waitMsMax: 5_000 });
     const headers = Object.fromEntries(letter!.headers.map((h) => [h.key, Buffer.from(h.value).toString()]));
     expect(letter!.value).toBe(2);
     expect(headers).toMatchObject({ 'skein.dlq.topic': 'payments', 'skein.dlq.partition': '0', 'skein.dlq.offset': '2', 'skein.dlq.group': 'payers', 'skein.dlq.attempts': '3', 'skein.dlq.error.code': 'INVALID_ARGUMENT', 'skein.dlq.error.message': 'poison' });
@@ -206,10 +206,10 @@ describe('consumer groups through the SDK', () => {
     await until('an assignment', () => consumer.assignment().length === 2);
     let read = 0;
     await until('six records', async () => {
-      read += (await consumer.fetch({ maxRecords: 6 - read, maxWaitMs: 100 })).length;
+      read += (await consumer.fetch({ recordsMax: 6 - read, waitMsMax: 100 })).length;
       return read === 6;
     });
-    await consumer.fetch({ maxWaitMs: 0, maxRecords: 1 }).then((extra) => expect(extra.length).toBeLessThanOrEqual(1));
+    await consumer.fetch({ waitMsMax: 0, recordsMax: 1 }).then((extra) => expect(extra.length).toBeLessThanOrEqual(1));
     await consumer.commit();
     const described = await admin.describeGroup('auditors');
     expect(described.state).toBe('stable');
