@@ -240,11 +240,11 @@ describe('skein group and skein consume --group', () => {
 
     const described = await skein(['group', 'describe', 'g1', '--json']);
     expect(described.code).toBe(0);
-    const partitions = (JSON.parse(described.stdout) as { partitions: { committed: number | null; end: number; lag: number | null }[] }).partitions;
+    const partitions = (JSON.parse(described.stdout) as { partitions: { committed: number | null; end: number; lag: number | null; deadLettered: number; skipped: number }[] }).partitions;
     expect(partitions).toHaveLength(2);
     expect(partitions.reduce((n, p) => n + p.end, 0)).toBe(10);
     expect(partitions.reduce((n, p) => n + (p.committed ?? 0), 0)).toBe(4);
-    for (const p of partitions) expect(p.lag).toBe(p.committed === null ? null : p.end - p.committed);
+    for (const p of partitions) expect(p).toMatchObject({ lag: p.committed === null ? null : p.end - p.committed, deadLettered: 0, skipped: 0 });
     expect((await skein(['group', 'describe', 'g1'])).stdout).toMatch(/TOPIC\s+PARTITION\s+COMMITTED\s+END\s+LAG/);
 
     // The next member of the group reads the other six: nothing again, nothing skipped.
@@ -261,7 +261,10 @@ describe('skein group and skein consume --group', () => {
     const refused = await skein(['group', 'reset', 'g1', '--topic', 'ledger', '--to', 'earliest']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/GROUP_NOT_EMPTY: group g1 has 1 member/);
-    expect((await skein(['group', 'describe', 'g1'])).stdout).toMatch(/live-member/);
+    const live = (await skein(['group', 'describe', 'g1'])).stdout;
+    expect(live).toMatch(/live-member/);
+    expect(live).toMatch(/MEMBER\s+CLIENT\s+HOST\s+INSTANCE\s+PARTITIONS\s+HEARD\s+STALLED/);
+    expect(live).toMatch(/DEAD-LETTERED\s+SKIPPED/);
     await member.close();
     await client.close();
 
@@ -273,5 +276,10 @@ describe('skein group and skein consume --group', () => {
     const gone = await skein(['group', 'describe', 'g1']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/UNKNOWN_GROUP/);
+
+    // A topic that does not exist ends a group member at once, saying which.
+    const missing = await skein(['consume', '--topic', 'ledger,nowhere', '--group', 'g2', '--follow']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/UNKNOWN_TOPIC: topic "nowhere" does not exist/);
   }, 120_000);
 });

@@ -490,6 +490,8 @@ export const groupLimits = {
   handlerBackoffMsMax: 10_000,
   /** SDK: the error message a dead-lettered record carries in its headers. */
   deadLetterErrorBytesMax: 1024,
+  /** Admin: a member is stalled on a partition it holds with records to read when its finished offset has not moved for this long. */
+  stalledAfterMsDefault: 10_000,
 } as const;
 
 // ---------------------------------------------------------------- broker/cluster: membership and moves

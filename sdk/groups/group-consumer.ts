@@ -203,7 +203,9 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     reader.consumer
       .fetch({ recordsMax: brokerLimits.fetchRecordsMax, waitMsMax })
       .then((records) => {
-        if (this.readers.get(keyOf(reader.owned)) === reader) reader.buffer.push(...records);
+        if (this.readers.get(keyOf(reader.owned)) !== reader || records.length === 0) return;
+        reader.buffer.push(...records);
+        this.fetchedUpTo(reader.owned, records[records.length - 1]!.offset + 1);
       })
       .catch((error: unknown) => {
         if (this.readers.get(keyOf(reader.owned)) !== reader || isSkeinError(error, 'CLIENT_CLOSED')) return;
@@ -224,6 +226,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
       return;
     }
     reader.consumer.seek({ offset: details.logStartOffset });
+    this.count(reader.owned, 'skipped', details.logStartOffset - details.offset);
     this.feed.emit({ type: 'skipped', topic: reader.owned.topic, partition: reader.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
   }
 

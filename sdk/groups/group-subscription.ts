@@ -75,7 +75,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const problem = this.deadLetterTopic === null ? null : topicNameProblem(this.deadLetterTopic);
     if (problem !== null) throw r.fail(`subscribe(): deadLetterTopic: ${problem}`);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, 1024 * 1024);
-    this.begin();
+    this.begin(this.deadLetterTopic === null ? [] : [this.deadLetterTopic]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -131,6 +131,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
         await this.readFailed(worker, error);
         continue;
       }
+      if (records.length > 0) this.fetchedUpTo(owned, records[records.length - 1]!.offset + 1);
       for (const record of records) {
         const progress = this.progress.get(keyOf(owned));
         if (worker.stopped || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
@@ -156,10 +157,12 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     }
     if (worker.stopped) return false;
     if (this.deadLetterTopic === null) {
+      this.count(record, 'skipped', 1);
       this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
       return true;
     }
     await this.deadLetter(record, lastError);
+    this.count(record, 'deadLettered', 1);
     this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.attemptsMax });
     return true;
   }
@@ -191,6 +194,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const details = (isSkeinError(error) ? error.details : undefined) as { offset?: number; logStartOffset?: number } | undefined;
     if (isSkeinError(error, 'OFFSET_OUT_OF_RANGE') && details?.offset !== undefined && details.logStartOffset !== undefined && details.offset < details.logStartOffset) {
       worker.consumer.seek({ offset: details.logStartOffset });
+      this.count(worker.owned, 'skipped', details.logStartOffset - details.offset);
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
       return;
     }
@@ -201,6 +205,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       this.feed.emit({ type: 'handlerError', topic: worker.owned.topic, partition: worker.owned.partition, offset, attempt: 1, error });
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'handler', from: offset, to: next });
       worker.consumer.seek({ offset: next });
+      this.count(worker.owned, 'skipped', Math.max(1, next - offset));
       const progress = this.progress.get(keyOf(worker.owned));
       if (progress !== undefined) progress.finished = progress.handed = next;
       return;

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { groupLimits } from '../../transport/limits.js';
-import { groupMethods, type AssignedPartition, type CommitResponse, type FindCoordinatorResponse, type HeartbeatResponse, type OffsetEntry } from '../../transport/protocol/groups.js';
+import { groupMethods, type AssignedPartition, type CommitResponse, type FindCoordinatorResponse, type HeartbeatResponse, type MemberProgress, type OffsetEntry } from '../../transport/protocol/groups.js';
+import { readCommitResponse, readFindCoordinatorResponse, readHeartbeatResponse } from '../../transport/protocol/responses.js';
 import type { Cluster } from '../cluster.js';
-import { describeError } from '../retry.js';
 
 /**
  * One member of a consumer group, as KIP-848 has it: a heartbeat request on
@@ -41,6 +41,8 @@ export interface MembershipHooks {
   /** A member that cannot go on (fenced instance id, a full group, bad configuration). */
   failed(error: SkeinError): void;
   joined(memberId: string, epoch: number): void;
+  /** How consumption of the partitions held is going: sent with each heartbeat (describeGroup shows it). */
+  progress(): MemberProgress[];
 }
 
 export interface MembershipOptions {
@@ -95,7 +97,7 @@ export class Membership {
   async commit(offsets: OffsetEntry[], signal?: AbortSignal): Promise<CommitResponse> {
     const { topic, partition } = await this.findCoordinator(signal);
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, offsets };
-    return this.cluster.callPartition<CommitResponse>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal });
+    return readCommitResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal }), 'offsetCommit response');
   }
 
   /**
@@ -160,14 +162,14 @@ export class Membership {
       memberId: this.memberId,
       memberEpoch: this.epoch,
       owned: [...this.owned.values()].map((o) => [o.topic, o.partition]),
+      ...(joining ? {} : { progress: this.hooks.progress() }),
       ...(joining
         ? { topics: this.options.topics, sessionTimeoutMs: this.options.sessionTimeoutMs, rebalanceTimeoutMs: this.options.rebalanceTimeoutMs, clientId: this.cluster.options.clientId, ...(this.options.instanceId === null ? {} : { instanceId: this.options.instanceId }) }
         : {}),
     };
     // Retried through leader changes for as long as the lease could last; a heartbeat never waits on the application.
     const deadlineMs = sentAtMs + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
-    const response = await this.cluster.callPartition<HeartbeatResponse>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs });
-    checkHeartbeat(response);
+    const response = readHeartbeatResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs }));
     if (body.memberId !== this.memberId) return response;
     this.leaseEndMs = sentAtMs + this.options.sessionTimeoutMs - this.marginMs;
     this.armLeaseTimer();
@@ -258,8 +260,7 @@ export class Membership {
 
   private async findCoordinator(signal?: AbortSignal): Promise<FindCoordinatorResponse> {
     if (this.coordinator !== null) return this.coordinator;
-    const response = await this.cluster.callAny<FindCoordinatorResponse>(groupMethods.findCoordinator, { group: this.options.group }, { signal });
-    if (typeof response?.topic !== 'string' || !Number.isSafeInteger(response.partition)) throw new SkeinError('PROTOCOL_VIOLATION', { message: `malformed findCoordinator response: ${describeError(response)}` });
+    const response = readFindCoordinatorResponse(await this.cluster.callAny<unknown>(groupMethods.findCoordinator, { group: this.options.group }, { signal }));
     this.coordinator = response;
     return response;
   }
@@ -285,14 +286,4 @@ function newMemberId(): string {
 
 function ownedOf(a: AssignedPartition): OwnedPartition {
   return { topic: a.topic, topicId: a.topicId, partition: a.partition, committed: a.committed };
-}
-
-/** An answer is the broker's data: its shape is checked before the member acts on it. */
-function checkHeartbeat(response: HeartbeatResponse): void {
-  const bad = (what: string): SkeinError => new SkeinError('PROTOCOL_VIOLATION', { message: `malformed groupHeartbeat response: ${what}` });
-  if (typeof response !== 'object' || response === null) throw bad('not a map');
-  if (!Number.isSafeInteger(response.memberEpoch) || !Array.isArray(response.assignment) || !Number.isSafeInteger(response.heartbeatIntervalMs)) throw bad('memberEpoch, heartbeatIntervalMs and assignment are required');
-  for (const a of response.assignment) {
-    if (typeof a?.topic !== 'string' || !Number.isSafeInteger(a.partition) || !Number.isSafeInteger(a.topicId) || (a.committed !== null && !Number.isSafeInteger(a.committed))) throw bad('an assigned partition needs topic, topicId, partition and committed');
-  }
 }

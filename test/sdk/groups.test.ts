@@ -135,8 +135,66 @@ describe('consumer groups through the SDK', () => {
     await dlq.close();
     // The dead-lettered record counts as finished: the group's committed offset is past it.
     await until('the commit of all five', async () => (await admin.describeGroup('payers')).partitions[0]!.committed === 5);
+    // The description counts it, from the member's heartbeats.
+    await until('the dead letter counted', async () => (await admin.describeGroup('payers')).partitions[0]!.deadLettered === 1);
+    expect((await admin.describeGroup('payers')).partitions[0]!.skipped).toBe(0);
     await sub.close();
   }, 60_000);
+
+  it('a group consumer or subscription naming a topic that does not exist fails at once with UNKNOWN_TOPIC, and joins nothing', async () => {
+    const { client } = await clusterForTest(1);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'real', partitions: 1, replicationFactor: 1 });
+
+    const pull = client.consumer({ group: 'ghosts', topics: ['real', 'nowhere'] });
+    const events: GroupStatus[] = [];
+    for await (const event of pull.status()) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(['failed', 'closed']);
+    expect(events[0]).toMatchObject({ error: { code: 'UNKNOWN_TOPIC', details: { topic: 'nowhere' } } });
+    await expect(pull.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect((async () => {
+      for await (const _ of pull) break;
+    })()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect(pull.commit()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+
+    // The dead-letter topic too: a poison record must not be the first to find it missing.
+    const push = client.subscribe({ group: 'ghosts', topic: 'real', deadLetterTopic: 'real.dlq', handler: () => {} });
+    await expect(push.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC', details: { topic: 'real.dlq' } });
+
+    // Neither joined: the group was never made.
+    await expect(admin.describeGroup('ghosts')).rejects.toMatchObject({ code: 'UNKNOWN_GROUP' });
+  }, 30_000);
+
+  it('describeGroup shows each member\'s progress, flags a member stuck on a record as stalled until it moves, and counts skipped records', async () => {
+    const { client } = await clusterForTest(1);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'slow', partitions: 1, replicationFactor: 1 });
+    await produce(client, 'slow', 4, 1);
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    const sub = client.subscribe<number>({ group: 'sloths', topic: 'slow', handler: async (record) => { if (record.value === 1) await stuck; } });
+    // Until the member's first heartbeat lands, the group does not exist yet.
+    const describe = () => admin.describeGroup('sloths', { stalledAfterMs: 300 }).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'UNKNOWN_GROUP') return { members: [] };
+      throw error;
+    });
+    await until('the member stalled on offset 1', async () => (await describe()).members[0]?.stalled === true);
+    const [member] = (await describe()).members;
+    expect(member!.progress).toEqual([expect.objectContaining({ topic: 'slow', partition: 0, fetched: 4, finished: 1, end: 4, lag: 3, stalled: true, deadLettered: 0, skipped: 0 })]);
+    expect(member!.progress[0]!.idleMs).toBeGreaterThanOrEqual(300);
+    release();
+    await until('the member caught up and no longer stalled', async () => {
+      const [m] = (await describe()).members;
+      return m?.stalled === false && m.progress[0]?.lag === 0;
+    });
+    await sub.close();
+
+    // A handler out of attempts with no dead-letter topic: the record is skipped, and counted.
+    const skipping = client.subscribe<number>({ group: 'skippers', topic: 'slow', retry: { maxAttempts: 1 }, handler: (record) => { if (record.value === 2) throw new Error('no'); } });
+    await until('the skip counted', async () => (await admin.describeGroup('skippers').catch(() => null))?.partitions[0]?.skipped === 1);
+    await skipping.close();
+    await expect(admin.describeGroup('sloths', { stalledAfterMs: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  }, 30_000);
 
   it('admin: lists and describes groups with lag, refuses resets of a live group, resets and deletes an empty one', async () => {
     const { client } = await clusterForTest(3);
