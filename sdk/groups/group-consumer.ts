@@ -35,6 +35,8 @@ interface Reader<V, K> {
   buffer: ConsumedRecord<V, K>[];
   fetching: boolean;
   failure: unknown;
+  /** A fetch of this partition came back empty and nothing came since: it was read to its end. */
+  atEnd: boolean;
 }
 
 /**
@@ -83,6 +85,19 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     return run;
   }
 
+  /**
+   * Whether this member owns partitions and has read each to its end: every
+   * one handed out, and its last fetch came back empty. An empty fetch() alone
+   * does not say so: a partition just assigned may not have been read yet
+   * (its committed offset still being looked up). For "read what is there,
+   * then stop" (`skein consume --group` without --follow).
+   */
+  caughtUp(): boolean {
+    if (this.readers.size === 0) return false;
+    for (const reader of this.readers.values()) if (!reader.atEnd || reader.buffer.length > 0) return false;
+    return true;
+  }
+
   /** Yields records one by one; each is finished when the loop asks for the next. `break` (or a throw) closes the consumer. */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedRecord<V, K>, void, undefined> {
     let unread: ConsumedRecord<V, K>[] = [];
@@ -124,7 +139,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     const topic = this.topics.get(owned.topic);
     if (topic === undefined) return;
     const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
-    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined });
+    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined, atEnd: false });
   }
 
   protected async drain(owned: OwnedPartition[]): Promise<void> {
@@ -203,7 +218,9 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     reader.consumer
       .fetch({ recordsMax: brokerLimits.fetchRecordsMax, waitMsMax })
       .then((records) => {
-        if (this.readers.get(keyOf(reader.owned)) !== reader || records.length === 0) return;
+        if (this.readers.get(keyOf(reader.owned)) !== reader) return;
+        reader.atEnd = records.length === 0;
+        if (records.length === 0) return;
         reader.buffer.push(...records);
         this.fetchedUpTo(reader.owned, records[records.length - 1]!.offset + 1);
       })

@@ -27,6 +27,26 @@ async function consumeAll(consumers: GroupConsumer<number>[], seen: Map<number, 
 }
 
 describe('consumer groups through the SDK', () => {
+  it('says when it has read each of its partitions to its end (caughtUp), which an empty fetch alone does not', async () => {
+    const { client } = await clusterForTest(3);
+    await client.admin().createTopic({ name: 'ends', partitions: 2, replicationFactor: 3 });
+    await produce(client, 'ends', 20, 2);
+    await using consumer = client.consumer<number>({ group: 'enders', topic: 'ends', from: 'earliest' });
+    // Nothing owned, nothing read: not caught up, although the fetch was empty.
+    expect(await consumer.fetch({ waitMsMax: 0 })).toEqual([]);
+    expect(consumer.caughtUp()).toBe(false);
+    const values: number[] = [];
+    await until('every record and then an empty read', async () => {
+      const records = await consumer.fetch({ waitMsMax: 100 });
+      values.push(...records.map((r) => r.value));
+      return records.length === 0 && consumer.caughtUp();
+    });
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await produce(client, 'ends', 2, 2, 20);
+    await until('the new records seen', async () => (await consumer.fetch({ waitMsMax: 100 })).length > 0 || !consumer.caughtUp());
+    expect(consumer.caughtUp()).toBe(false);
+  });
+
   it('members split the partitions, a member that leaves hands its partitions over, and a new member resumes at the committed offsets', async () => {
     const { client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'work', partitions: 6, replicationFactor: 3 });
@@ -190,7 +210,7 @@ describe('consumer groups through the SDK', () => {
     await sub.close();
 
     // A handler out of attempts with no dead-letter topic: the record is skipped, and counted.
-    const skipping = client.subscribe<number>({ group: 'skippers', topic: 'slow', retry: { maxAttempts: 1 }, handler: (record) => { if (record.value === 2) throw new Error('no'); } });
+    const skipping = client.subscribe<number>({ group: 'skippers', topic: 'slow', retry: { attemptsMax: 1 }, handler: (record) => { if (record.value === 2) throw new Error('no'); } });
     await until('the skip counted', async () => (await admin.describeGroup('skippers').catch(() => null))?.partitions[0]?.skipped === 1);
     await skipping.close();
     await expect(admin.describeGroup('sloths', { stalledAfterMs: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
