@@ -135,7 +135,12 @@ describe('elastic cluster, real processes', () => {
     await cluster.kill(2);
     await new Promise((r) => setTimeout(r, 1_500));
     await cluster.start(2);
-    await until('broker 1 gone', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 1)?.state === 'gone', 90_000);
+    await until('broker 1 gone', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 1)?.state === 'gone', 90_000).catch(async (error: unknown) => {
+      // Seen twice in full runs on a loaded machine, never alone: what the cluster was doing goes with the failure.
+      const state = { cluster: await admin.describeCluster().catch(String), moves: await admin.listReassignments().catch(String), ledger: await admin.describeTopic('ledger').catch(String) };
+      const logs = [...cluster!.logs].map(([id, log]) => `--- broker ${id}\n${log.slice(-40).join('\n')}`).join('\n');
+      throw new Error(`${(error as Error).message}\n${JSON.stringify(state, null, 1)}\n${logs}`);
+    });
     writing = false;
     await load;
     const topicAfter = await admin.describeTopic('ledger');
