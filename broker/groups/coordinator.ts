@@ -133,7 +133,7 @@ export class Coordinator {
       }),
       offsets: description.offsets,
       held: description.held,
-      counts: this.reports.countsOf(request.group),
+      counts: description.counts,
     };
   }
 

@@ -7,7 +7,7 @@ import { OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { Consumer } from '../consumer/consumer.js';
 import type { From } from '../consumer/from.js';
-import type { ConsumedRecord } from '../consumer/record.js';
+import { undecodableRecord, type ConsumedRecord } from '../consumer/record.js';
 import { Producer } from '../producer/producer.js';
 import { serdes } from '../serde.js';
 import { defineTopic } from '../topic.js';
@@ -32,6 +32,17 @@ export interface GroupSubscribeOptions<V = unknown, K = unknown> extends GroupOp
   deadLetterTopic?: string;
   /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
   fetchBytesMax?: number;
+}
+
+/** A record as it was stored: raw key and value, with where it came from. */
+interface StoredRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: ConsumedRecord['headers'];
 }
 
 interface Worker<V, K> {
@@ -156,20 +167,30 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       if (attempt < this.attemptsMax && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
     }
     if (worker.stopped) return false;
-    if (this.deadLetterTopic === null) {
-      this.count(record, 'skipped', 1);
-      this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
-      return true;
-    }
-    await this.deadLetter(record, lastError);
-    this.count(record, 'deadLettered', 1);
-    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.attemptsMax });
+    const topic = this.topics.get(record.topic)!;
+    const stored = { ...record, key: record.key === null ? null : topic.key.serialize(record.key), value: topic.value.serialize(record.value) };
+    await this.giveUp(stored, lastError, this.attemptsMax);
     return true;
   }
 
+  /**
+   * A record no attempt can finish: to the dead-letter topic when there is
+   * one, else reported and skipped; either way counted, on the status feed,
+   * and finished.
+   */
+  private async giveUp(record: StoredRecord, error: unknown, attempts: number): Promise<void> {
+    if (this.deadLetterTopic === null) {
+      this.count(record, 'skipped', 1);
+      this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
+      return;
+    }
+    await this.deadLetter(record, error, attempts);
+    this.count(record, 'deadLettered', 1);
+    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts });
+  }
+
   /** Produces the record (its key and value as they were stored) to the dead-letter topic, acknowledged by all replicas. */
-  private async deadLetter(record: ConsumedRecord<V, K>, error: unknown): Promise<void> {
-    const topic = this.topics.get(record.topic)!;
+  private async deadLetter(record: StoredRecord, error: unknown, attempts: number): Promise<void> {
     const target = defineTopic(this.deadLetterTopic!, { value: serdes.bytes(), key: serdes.bytes() });
     this.deadLetters ??= new Producer<number>(this.cluster, { acks: 'all' }, () => {});
     const message = error instanceof Error ? error.message : String(error);
@@ -181,12 +202,13 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       { key: 'skein.dlq.timestamp', value: String(record.timestamp) },
       { key: 'skein.dlq.group', value: this.group },
       { key: 'skein.dlq.client', value: this.cluster.options.clientId },
-      { key: 'skein.dlq.attempts', value: String(this.attemptsMax) },
+      { key: 'skein.dlq.attempts', value: String(attempts) },
       { key: 'skein.dlq.error.code', value: isSkeinError(error) ? error.code : 'HANDLER_ERROR' },
       { key: 'skein.dlq.error.message', value: truncateUtf8(message, groupLimits.deadLetterErrorBytesMax) },
+      // A record stored without a value is dead-lettered with an empty one, and says so.
+      ...(record.value === null ? [{ key: 'skein.dlq.value', value: 'null' }] : []),
     ];
-    const key = record.key === null ? null : topic.key.serialize(record.key);
-    await this.deadLetters.send({ topic: target, messages: [{ key, value: topic.value.serialize(record.value), headers, timestamp: record.timestamp }] });
+    await this.deadLetters.send({ topic: target, messages: [{ key: record.key, value: record.value ?? new Uint8Array(0), headers, timestamp: record.timestamp }] });
   }
 
   /** A fetch failed: retention deleted what the group had not read (go on from the first record kept, and say so); other errors wait and retry. */
@@ -198,19 +220,38 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
       return;
     }
-    if (isSkeinError(error, 'DESERIALIZATION_FAILED') || isSkeinError(error, 'CORRUPT_BATCH')) {
-      // Retrying cannot help a record that does not decode: it is reported and stepped over, never silently.
-      const offset = Number((error.details as { offset?: number } | undefined)?.offset ?? 0);
-      const next = Number((error.details as { nextOffset?: number } | undefined)?.nextOffset ?? offset + 1);
-      this.feed.emit({ type: 'handlerError', topic: worker.owned.topic, partition: worker.owned.partition, offset, attempt: 1, error });
-      this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'handler', from: offset, to: next });
-      worker.consumer.seek({ offset: next });
-      this.count(worker.owned, 'skipped', Math.max(1, next - offset));
-      const progress = this.progress.get(keyOf(worker.owned));
-      if (progress !== undefined) progress.finished = progress.handed = next;
+    if (isSkeinError(error, 'DESERIALIZATION_FAILED') || isSkeinError(error, 'CORRUPT_BATCH')) return this.undecodable(worker, error);
+    await this.pause(worker, this.backoff.max);
+  }
+
+  /**
+   * Retrying cannot help a record that does not decode: it goes straight to
+   * the dead-letter topic as it was stored (no attempt made), or, without
+   * one, is reported and stepped over; never silently. A corrupt batch has no
+   * records to send anywhere: it is reported and stepped over whole.
+   */
+  private async undecodable(worker: Worker<V, K>, error: SkeinError): Promise<void> {
+    const { owned } = worker;
+    const details = (error.details ?? {}) as { offset?: number; nextOffset?: number };
+    const offset = Number(details.offset ?? 0);
+    const next = Number(details.nextOffset ?? offset + 1);
+    const progress = this.progress.get(keyOf(owned));
+    if (progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) {
+      // Not ours to act on (being revoked, or the lease ended): wait for the stop rather than read the same error again at once.
+      await this.pause(worker, groupLimits.pendingHeartbeatMs);
       return;
     }
-    await this.pause(worker, this.backoff.max);
+    progress.handed = next;
+    this.feed.emit({ type: 'handlerError', topic: owned.topic, partition: owned.partition, offset, attempt: 0, error });
+    const stored = error.code === 'DESERIALIZATION_FAILED' ? undecodableRecord(error) : undefined;
+    if (stored !== undefined) {
+      await this.giveUp({ ...stored, topic: owned.topic, partition: owned.partition }, error, 0);
+    } else {
+      this.count(owned, 'skipped', Math.max(1, next - offset));
+      this.feed.emit({ type: 'skipped', topic: owned.topic, partition: owned.partition, reason: 'handler', from: offset, to: next });
+    }
+    worker.consumer.seek({ offset: next });
+    progress.finished = next;
   }
 
   /** The backoff every retry in skein uses (transport/retry.ts), between this subscription's bounds. */

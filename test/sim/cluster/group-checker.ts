@@ -12,9 +12,11 @@ import type { Stint } from './group-member.js';
  *   of what was finished: nothing skipped);
  * - every acknowledged record was processed at least once, at the partition
  *   and offset it was acknowledged with;
- * Returns the violations (empty when all hold) and the duplicates, per
- * partition: records processed more than once, which only a member that
- * crashed, stalled or was cut off before committing may cause.
+ * - records are processed again only after a stint that ended without its
+ *   final commit: a crash, a lost lease, a failure (never after a revocation
+ *   or a close, which commit before they release).
+ * Returns the violations (empty when all hold) and the duplicates, by how
+ * the stint before them ended.
  */
 export interface GroupCheck {
   violations: string[];
@@ -72,6 +74,9 @@ function overlaps(partition: number, stints: readonly Stint[]): string[] {
   return out;
 }
 
+/** How a stint may end without committing what it finished last. */
+const uncommittedEnds = new Set(['crashed', 'lost', 'failed']);
+
 function gaps(partition: number, stints: readonly Stint[], commits: ReadonlyArray<{ offset: number; atMs: number }>, duplicatesAfter: Record<string, number>): string[] {
   const out: string[] = [];
   let processedTop = 0;
@@ -89,6 +94,7 @@ function gaps(partition: number, stints: readonly Stint[], commits: ReadonlyArra
     if (first < processedTop && previous !== null) {
       const reason = (previous.endReason ?? 'open').replace(/ \(.*$/, '');
       duplicatesAfter[reason] = (duplicatesAfter[reason] ?? 0) + processedTop - first;
+      if (!uncommittedEnds.has(reason)) out.push(`partition ${partition}: ${describe(stint)} processed again from ${first} to ${processedTop} after ${describe(previous)} ended (${previous.endReason}), which commits before it releases`);
     }
     previous = stint;
     processedTop = Math.max(processedTop, records[records.length - 1]!.offset + 1);
