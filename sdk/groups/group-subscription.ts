@@ -12,11 +12,21 @@ import { Producer } from '../producer/producer.js';
 import { serdes } from '../serde.js';
 import { defineTopic } from '../topic.js';
 import type { OwnedPartition } from './membership.js';
-import { GroupSession, groupOptionNames, keyOf, type GroupOptions } from './session.js';
+import { GroupSession, groupOptionNames, keyOf, type GroupOptions, type Progress } from './session.js';
 
 export interface GroupSubscribeOptions<V = unknown, K = unknown> extends GroupOptions<V, K> {
-  /** Runs on each record, one at a time per partition in offset order (partitions run side by side). */
+  /**
+   * Runs on each record, started in offset order per partition (partitions
+   * run side by side); by default one at a time per partition.
+   */
   handler: (record: ConsumedRecord<V, K>) => unknown;
+  /**
+   * Handlers running at once on one partition. Default 1. Above one they start
+   * in offset order but may finish in any order (a record being retried does
+   * not hold the next ones back); what is committed is the lowest record not
+   * yet finished, so a crash never skips one that was still running.
+   */
+  inFlightMax?: number;
   /** A handler that throws is tried again with exponential backoff (with jitter), up to attemptsMax in all. Defaults 5, 100 ms to 10 s. */
   retry?: {
     attemptsMax?: number;
@@ -51,6 +61,12 @@ interface Worker<V, K> {
   stopped: boolean;
   wake: (() => void) | null;
   done: Promise<void>;
+  /** Handlers running now (they settle, never reject: see `failure`). */
+  readonly running: Set<Promise<void>>;
+  /** Offsets handed to a handler and not finished, in offset order: the first is what a commit may not pass. */
+  readonly unfinished: Set<number>;
+  /** What ended a handler abnormally (a dead letter that could not be sent): the subscription fails with it. */
+  failure: unknown;
 }
 
 /**
@@ -68,11 +84,12 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   private readonly backoff: { min: number; max: number };
   private readonly deadLetterTopic: string | null;
   private readonly fetchBytesMax: number;
+  private readonly inFlightMax: number;
   private deadLetters: Producer<number> | null = null;
 
   /** @internal Use `skein.subscribe({ group, ... })`. */
   constructor(cluster: Cluster, options: GroupSubscribeOptions<V, K>, onClosed: () => void) {
-    const r = new OptionReader(options, 'subscribe()', 'INVALID_CONFIG', [...groupOptionNames, 'handler', 'retry', 'deadLetterTopic', 'fetchBytesMax']);
+    const r = new OptionReader(options, 'subscribe()', 'INVALID_CONFIG', [...groupOptionNames, 'handler', 'retry', 'deadLetterTopic', 'fetchBytesMax', 'inFlightMax']);
     super(cluster, options, r, onClosed);
     const handler = r.fn<(record: ConsumedRecord<V, K>) => unknown>('handler');
     if (handler === undefined) throw r.fail('subscribe(): handler is required');
@@ -86,6 +103,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const problem = this.deadLetterTopic === null ? null : topicNameProblem(this.deadLetterTopic);
     if (problem !== null) throw r.fail(`subscribe(): deadLetterTopic: ${problem}`);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, 1024 * 1024);
+    this.inFlightMax = r.int('inFlightMax', { min: 1, max: groupLimits.handlerInFlightMax }, 1);
     this.begin(this.deadLetterTopic === null ? [] : [this.deadLetterTopic]);
   }
 
@@ -103,7 +121,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const topic = this.topics.get(owned.topic);
     if (topic === undefined) return;
     const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
-    const worker: Worker<V, K> = { owned, consumer, stopped: false, wake: null, done: Promise.resolve() };
+    const worker: Worker<V, K> = { owned, consumer, stopped: false, wake: null, done: Promise.resolve(), running: new Set(), unfinished: new Set(), failure: undefined };
     worker.done = this.work(worker).catch((error: unknown) => this.fail(isSkeinError(error) ? error : new SkeinError('INTERNAL', { message: String(error), cause: error })));
     this.workers.set(keyOf(owned), worker);
   }
@@ -131,26 +149,56 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     return worker;
   }
 
+  /** Reads the partition and hands its records to handlers until stopped; resolves once every handler it started has settled. */
   private async work(worker: Worker<V, K>): Promise<void> {
+    try {
+      await this.dispatch(worker);
+    } finally {
+      // Stopped (revoked, lost, closing) or failed: nothing new starts, and what runs finishes first (drain waits for this).
+      await Promise.all(worker.running);
+    }
+    if (worker.failure !== undefined) throw worker.failure;
+  }
+
+  private async dispatch(worker: Worker<V, K>): Promise<void> {
     const { owned } = worker;
-    while (!worker.stopped) {
+    while (!worker.stopped && worker.failure === undefined) {
       let records: ConsumedRecord<V, K>[];
       try {
         records = await worker.consumer.fetch({ recordsMax: 100, waitMsMax: 500 });
       } catch (error) {
         if (worker.stopped) return;
+        // A failed read is dealt with in order: after every record before it finished.
+        await Promise.all(worker.running);
+        if (worker.failure !== undefined) return;
         await this.readFailed(worker, error);
         continue;
       }
       if (records.length > 0) this.fetchedUpTo(owned, records[records.length - 1]!.offset + 1);
       for (const record of records) {
+        while (worker.running.size >= this.inFlightMax) await Promise.race(worker.running);
         const progress = this.progress.get(keyOf(owned));
-        if (worker.stopped || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
+        if (worker.stopped || worker.failure !== undefined || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
         progress.handed = record.offset + 1;
-        if (!(await this.deliver(worker, record))) return;
-        progress.finished = record.offset + 1;
+        this.launch(worker, progress, record);
       }
     }
+  }
+
+  /** Runs one record's handler (with retries, then dead letter or skip) beside the others; finished moves to the lowest record still unfinished. */
+  private launch(worker: Worker<V, K>, progress: Progress, record: ConsumedRecord<V, K>): void {
+    worker.unfinished.add(record.offset);
+    const run = this.deliver(worker, record).then(
+      (finished) => {
+        // Not finished (revoked while it was being retried): it stays the lowest unfinished, and nothing after it is committed.
+        if (!finished) return;
+        worker.unfinished.delete(record.offset);
+        progress.finished = worker.unfinished.size === 0 ? progress.handed : worker.unfinished.values().next().value!;
+      },
+      (error: unknown) => void (worker.failure ??= error),
+    );
+    worker.running.add(run);
+    void run.finally(() => worker.running.delete(run));
   }
 
   /** Runs the handler with retries; then dead-letters or skips. False if the partition was revoked first (the record stays unfinished). */

@@ -161,6 +161,44 @@ describe('consumer groups through the SDK', () => {
     await sub.close();
   }, 60_000);
 
+  it('inFlightMax runs handlers of one partition side by side, started in offset order, and commits only below the lowest record still running', async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'wide', partitions: 1, replicationFactor: 3 });
+    await produce(client, 'wide', 12, 1);
+    const started: number[] = [];
+    const finished: number[] = [];
+    let running = 0;
+    let mostRunning = 0;
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const sub = client.subscribe<number>({
+      group: 'wide-group',
+      topic: 'wide',
+      inFlightMax: 4,
+      autoCommitIntervalMs: 50,
+      handler: async (record) => {
+        started.push(record.value);
+        mostRunning = Math.max(mostRunning, ++running);
+        // Record 2 runs until released; the others take a moment each.
+        await (record.value === 2 ? slow : new Promise((r) => setTimeout(r, 5)));
+        running--;
+        finished.push(record.value);
+      },
+    });
+    const committed = async (): Promise<number | null> => (await admin.describeGroup('wide-group').catch(() => null))?.partitions[0]?.committed ?? null;
+    await until('every record but the slow one finished', () => finished.length === 11);
+    // Records after the slow one went on; the commit stays at it (a crash now would redeliver it, never skip it).
+    await until('a commit', async () => (await committed()) !== null);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await committed()).toBe(2);
+    expect(started).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(mostRunning).toBe(4);
+    releaseSlow();
+    await until('the commit past everything', async () => (await committed()) === 12);
+    await sub.close();
+  }, 60_000);
+
   it('a record that does not deserialize goes straight to the dead-letter topic as it was stored (no handler attempt), or is reported and skipped without one', async () => {
     const { client } = await clusterForTest(3);
     const admin = client.admin();
