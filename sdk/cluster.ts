@@ -4,7 +4,7 @@ import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { FirstContact } from './bootstrap.js';
-import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
+import { BrokerConnection, ConnectionPool, type Dialer } from './broker-connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress } from './address.js';
 import type { ResolvedSkeinOptions } from './options.js';
