@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Skein } from '../sdk/index.js';
-import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { clusterForFile, freePorts } from './broker/support/cluster.js';
 import { bundledSkein, runSkein, runSkeinOnTerminal, type SkeinRun } from './broker/cli/support.js';
 import { until } from './sdk/support/harness.js';
 
 /** The `skein` command as an operator types it: exit codes, messages, and the client subcommands end to end. */
-let cluster: InProcessCluster;
+const cluster = clusterForFile(3);
 const scratch = mkdtempSync(join(tmpdir(), 'skein-cli-'));
 /** PATH as a fresh clone has it: no `skein` on it. */
 const cleanPath = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
@@ -18,15 +18,7 @@ function skein(args: string[], input?: string): Promise<SkeinRun> {
   return runSkein(args, { env: { SKEIN_BROKERS: cluster.bootstrap.join(',') }, ...(input === undefined ? {} : { input }) });
 }
 
-beforeAll(async () => {
-  cluster = new InProcessCluster(3);
-  await cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('skein command', () => {
   it('refuses bad usage with exit code 2 and a message naming the problem', async () => {

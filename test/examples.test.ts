@@ -4,22 +4,13 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterForFile, freePorts } from './broker/support/cluster.js';
 import { bundleForChild } from './support/bundle.js';
 
 /** The example scripts run as a reader would run them, against a real cluster, and do what they say. */
 const run = promisify(execFile);
-let cluster: InProcessCluster;
-
-beforeAll(async () => {
-  cluster = new InProcessCluster(3);
-  await cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.close();
-});
+const cluster = clusterForFile(3);
 
 async function exampleRun(name: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const script = await bundleForChild(`examples/${name}.ts`, `example-${name}`);
