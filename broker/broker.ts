@@ -13,6 +13,7 @@ import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
 import { joinCluster } from './cluster/join.js';
+import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
 import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
@@ -117,6 +118,8 @@ export class Broker implements AsyncDisposable {
   private service!: ControllerService;
   private duties: ControllerDuties | null = null;
   private mover: Mover | null = null;
+  /** Learns when the cluster has decommissioned this broker for good (then it holds nothing and serves no client). */
+  private departure: Departure | null = null;
   /** What every partition this broker leads may send to new replicas catching up (--move-rate). */
   private readonly throttle: CatchUpThrottle;
   private identity!: StorageIdentity;
@@ -246,6 +249,14 @@ export class Broker implements AsyncDisposable {
       this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
       const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
       this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
+      this.departure = new Departure({
+        brokerId: config.id,
+        state: () => this.controller.state,
+        peers: () => [this.controller.leaderId(), ...this.controller.state.brokerList().map((b) => b.id), ...this.configPeers.keys()],
+        ask: (to, signal) => this.peers.request(to, peerMethods.controller, { op: 'brokerState', brokerId: config.id }, { signal }),
+        onGone: (reason) => this.leave(reason),
+      });
+      this.controller.onChange(() => this.departure?.metadataChanged());
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.
       this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
@@ -295,6 +306,7 @@ export class Broker implements AsyncDisposable {
       }
       if (origin === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
       if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(origin, method, body);
+      if (this.departure?.isGone() === true) throw new SkeinError('BROKER_REMOVED', { message: `broker ${this.config.id} was decommissioned and is no longer part of the cluster: ask another broker`, details: { brokerId: this.config.id } });
       return await handleRequest(this.context, origin, method, body, ctx);
     } catch (error) {
       this.counters.errors++;
@@ -459,7 +471,7 @@ export class Broker implements AsyncDisposable {
    * queued behind it starts over from the deletions.
    */
   private async reconcile(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.departure?.isGone() === true) return;
     const state: MetadataState = this.controller.state;
     const deletions = state.topicsDeleted;
     await this.closeDeleted(state);
@@ -473,6 +485,20 @@ export class Broker implements AsyncDisposable {
       await this.openPartition(group, want);
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  /**
+   * Decommissioned for good (see departure.ts): no partition names this broker now or ever will, so every
+   * replica here is deleted without asking the metadata group (which no longer has it), and clients are
+   * refused with BROKER_REMOVED from now on.
+   */
+  private leave(reason: string): void {
+    process.stderr.write(`skein broker ${this.config.id}: decommissioned (${reason}); its replicas are deleted and it serves no client: it can be stopped\n`);
+    this.reconciling = this.reconciling
+      .then(async () => {
+        for (const [group, partition] of [...this.hosted]) if (!this.stopped) await this.unhost(group, partition, { deleteData: true });
+      })
+      .catch((error: unknown) => this.fatal('deleting the replicas of a decommissioned broker', error));
   }
 
   /** Closes and deletes the replicas of topics the metadata no longer has. */
@@ -764,6 +790,7 @@ export class Broker implements AsyncDisposable {
     if (this.storageTimer !== null) clearInterval(this.storageTimer);
     this.duties?.close();
     this.mover?.close();
+    this.departure?.close();
     this.groups.close();
     await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();

@@ -52,7 +52,19 @@ export class InProcessCluster {
     const [port] = await freePorts(1);
     while (this.ports.length < id - 1) this.ports.push(0);
     this.ports[id - 1] = port!;
-    const config = brokerConfig({ id, listen: `127.0.0.1:${port}`, data: join(this.dir, `broker-${id}`), join: this.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
+    this.joiners.add(id);
+    return this.startJoiner(id);
+  }
+
+  /** Starts a stopped broker again on its address and data directory, as it was first started. */
+  restartBroker(id: number): Promise<Broker> {
+    return this.joiners.has(id) ? this.startJoiner(id) : this.startBroker(id);
+  }
+
+  private readonly joiners = new Set<number>();
+
+  private async startJoiner(id: number): Promise<Broker> {
+    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), join: this.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
     const broker = await Broker.start(config);
     this.brokers.set(id, broker);
     return broker;
