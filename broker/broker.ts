@@ -16,7 +16,7 @@ import { joinCluster } from './cluster/join.js';
 import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
-import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
+import { openStorageIdentity, raftFromOtherStorage, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
 import { assignedTo, type Assignment } from './cluster/assigned.js';
 import type { MetadataState } from './cluster/metadata-state.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
@@ -42,6 +42,8 @@ export interface BrokerCounters {
   acksNoneFailures: number;
   /** Peer messages refused because their connection had not proved it belongs to a broker of the cluster. */
   peerRejected: number;
+  /** Raft messages dropped because they came from another data directory than their broker's (a wiped disk). */
+  raftForeignStorage: number;
   /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
   storageFailures: number;
   storageRecoveries: number;
@@ -79,6 +81,7 @@ export class Broker implements AsyncDisposable {
     errors: 0,
     acksNoneFailures: 0,
     peerRejected: 0,
+    raftForeignStorage: 0,
     storageFailures: 0,
     storageRecoveries: 0,
     partitionsOpened: 0,
@@ -212,6 +215,7 @@ export class Broker implements AsyncDisposable {
         onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
+        storageId: this.identity.storageId,
         onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
@@ -367,6 +371,14 @@ export class Broker implements AsyncDisposable {
       return;
     }
     const incarnation = r.int('incarnation', { min: 0, max: 0xffff_ffff, optional: true });
+    const storage = r.has('storage') ? r.string('storage', { bytesMax: 32 }) : undefined;
+    const registered = this.controller.state.lifecycle(from)?.storageId;
+    if (raftFromOtherStorage(registered, storage)) {
+      if (this.counters.raftForeignStorage++ === 0) {
+        process.stderr.write(`skein broker ${this.config.id}: broker ${from} speaks from another data directory (storage ${storage!.slice(0, 8)}…) than the one the cluster knows (${registered!.slice(0, 8)}…): it lost its disk; its Raft traffic is ignored. Decommission broker ${from} and start the new one under a new id\n`);
+      }
+      return;
+    }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     this.peers.heardFrom(from, performance.now(), incarnation);
     for (const wire of messages) this.mux.receiveWire(wire, from);

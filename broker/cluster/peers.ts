@@ -63,6 +63,11 @@ export interface PeerLinksOptions {
    * sees it change knows we restarted (see heardFrom).
    */
   incarnation: number;
+  /**
+   * This broker's data directory (storage-identity.ts), sent with every Raft message: a peer refuses Raft
+   * traffic from a directory other than the one the metadata ties our id to (see raftFromOtherStorage).
+   */
+  storageId?: string;
 }
 
 const addressCheckEveryMs = 5_000;
@@ -215,7 +220,8 @@ export class PeerLinks {
 
   private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {
     this.counters.raftSent += messages.length;
-    rpc.notify(peerMethods.raft, { from: this.options.selfId, incarnation: this.options.incarnation, messages }).catch(() => {
+    const { selfId: from, incarnation, storageId } = this.options;
+    rpc.notify(peerMethods.raft, { from, incarnation, ...(storageId === undefined ? {} : { storage: storageId }), messages }).catch(() => {
       this.counters.raftDropped += messages.length;
     });
   }
