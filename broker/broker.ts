@@ -250,8 +250,9 @@ export class Broker implements AsyncDisposable {
         this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
         this.balanceTimer.unref();
       }
-      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
       const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
+      const rebalanceOnJoin = config.autoRebalance === 'on-join' ? () => run({ op: 'rebalance', dryRun: false }, this.lifetime.signal) : null;
+      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, rebalanceOnJoin, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
       this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
       this.departure = new Departure({
         brokerId: config.id,

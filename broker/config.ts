@@ -50,7 +50,11 @@ export interface BrokerConfig {
   movesInFlight: number;
   /** Catch-up replication to new replicas, bytes per second, per broker as partition leader. */
   moveRateBytesPerSecond: number;
+  /** 'on-join': when a broker joins (becomes active), the controller rebalances onto it (the controller's setting applies). */
+  autoRebalance: AutoRebalance;
 }
+
+export type AutoRebalance = 'off' | 'on-join';
 
 export interface HostPort {
   host: string;
@@ -85,9 +89,10 @@ export interface BrokerSettings {
   connectionsPerAddress?: unknown;
   movesInFlight?: unknown;
   moveRate?: unknown;
+  autoRebalance?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -147,7 +152,13 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     movesInFlight: settings.movesInFlight === undefined ? clusterLimits.movesInFlightDefault : integer(settings.movesInFlight, 'movesInFlight', 1, clusterLimits.movesInFlightMax),
     moveRateBytesPerSecond:
       settings.moveRate === undefined ? clusterLimits.catchUpBytesPerSecondDefault : byteRate(settings.moveRate, 'moveRate', clusterLimits.catchUpBytesPerSecondMin, clusterLimits.catchUpBytesPerSecondMax),
+    autoRebalance: autoRebalance(settings.autoRebalance ?? 'off'),
   };
+}
+
+function autoRebalance(value: unknown): AutoRebalance {
+  if (value === 'off' || value === 'on-join') return value;
+  throw invalid(`autoRebalance must be off or on-join, not ${JSON.stringify(value)}`);
 }
 
 function topicConfig(value: unknown): TopicConfig {

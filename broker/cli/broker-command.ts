@@ -22,6 +22,7 @@ const flags: FlagSpecs = {
   'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
   'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
   'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
+  'auto-rebalance': { type: 'string', value: 'off|on-join', help: 'rebalance onto a broker when it joins, through throttled moves (the controller\'s setting applies)', default: 'off' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
@@ -54,6 +55,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['connections-per-address', 'connectionsPerAddress'],
     ['moves-in-flight', 'movesInFlight'],
     ['move-rate', 'moveRate'],
+    ['auto-rebalance', 'autoRebalance'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

@@ -26,6 +26,8 @@ describe('brokerConfig', () => {
     expect(config.peerSecret).toBeNull();
     expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'sixteen-bytes-ok' }).peerSecret).toBe('sixteen-bytes-ok');
     expect(brokerConfig({ id: 1, data: '/d', leaderBalance: 'off' }).leaderBalance).toBe(false);
+    expect(config.autoRebalance).toBe('off');
+    expect(brokerConfig({ id: 1, data: '/d', autoRebalance: 'on-join' }).autoRebalance).toBe('on-join');
   });
 
   it('names the setting that is wrong', () => {
@@ -37,6 +39,7 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', leaderBalance: 'sometimes' }))).toMatch(/^leaderBalance must be true or false/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', autoRebalance: 'always' }))).toMatch(/^autoRebalance must be off or on-join/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'too-short' }))).toMatch(/^peerSecret must be a string of 16/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1009) }))).toMatch(/^peerSecret must be a string of 16 to 1024 bytes/);
     expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1008) }).peerSecret).toHaveLength(1016);

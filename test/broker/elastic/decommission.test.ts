@@ -105,6 +105,18 @@ describe('rebalance and decommission', () => {
     }
   }, 90_000);
 
+  it('with --auto-rebalance on-join, a broker that joins is given its share of replicas through ordinary moves', async () => {
+    const { cluster, client } = await clusterForTest(3, { autoRebalance: 'on-join' });
+    const admin = client.admin();
+    await admin.createTopic({ name: 'spread', partitions: 4, replicationFactor: 3 });
+    await cluster.join(4);
+    // 12 replicas over 4 brokers: 3 each, moved by the controller with no operator command.
+    await until('broker 4 holds its share', async () => (await replicasOn(client, 4)) === 3, 30_000);
+    const finished = (await admin.listReassignments()).finished;
+    expect(finished.filter((f) => f.outcome === 'done')).toHaveLength(3);
+    expect((await admin.rebalance({ dryRun: true })).replicaMoves).toBe(0);
+  }, 60_000);
+
   it('recommission cancels a decommission in progress', async () => {
     const { cluster, client } = await clusterForTest(3);
     const admin = client.admin();
