@@ -233,6 +233,7 @@ export class Broker implements AsyncDisposable {
         clusterId: config.clusterId,
         peers: founders,
         bootstrap: config.join === null,
+        controllerVoters: config.controllerVoters,
         mux: this.mux,
         prng: this.prng.fork(),
         timing,

@@ -52,6 +52,8 @@ export interface BrokerConfig {
   moveRateBytesPerSecond: number;
   /** 'on-join': when a broker joins (becomes active), the controller rebalances onto it (the controller's setting applies). */
   autoRebalance: AutoRebalance;
+  /** Founding brokers that vote in the metadata group (1, 3 or 5; the lowest ids); the others follow it as learners. */
+  controllerVoters: number;
 }
 
 export type AutoRebalance = 'off' | 'on-join';
@@ -90,9 +92,10 @@ export interface BrokerSettings {
   movesInFlight?: unknown;
   moveRate?: unknown;
   autoRebalance?: unknown;
+  controllerVoters?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance', 'controllerVoters']);
 
 /** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
 const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
@@ -153,7 +156,15 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     moveRateBytesPerSecond:
       settings.moveRate === undefined ? clusterLimits.catchUpBytesPerSecondDefault : byteRate(settings.moveRate, 'moveRate', clusterLimits.catchUpBytesPerSecondMin, clusterLimits.catchUpBytesPerSecondMax),
     autoRebalance: autoRebalance(settings.autoRebalance ?? 'off'),
+    controllerVoters: controllerVoters(settings.controllerVoters ?? clusterLimits.controllerVotersDefault),
   };
+}
+
+/** An odd number, so that every voter counts: 1 (no failure tolerated), 3 (one) or 5 (two). */
+function controllerVoters(value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (n === 1 || n === 3 || n === 5) return n;
+  throw invalid(`controllerVoters must be 1, 3 or 5, not ${JSON.stringify(value)}`);
 }
 
 function autoRebalance(value: unknown): AutoRebalance {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Skein } from '../../../sdk/index.js';
 import { until } from '../../support/until.js';
 import { clusterForTest } from '../support/cluster.js';
 
@@ -20,6 +21,23 @@ describe('controller voters', () => {
     expect(after.learners).toEqual([controller]);
     // Still a broker of the cluster, serving and answering metadata.
     await admin.createTopic({ name: 'after', partitions: 3, replicationFactor: 3 });
+  }, 60_000);
+
+  it('with --controller-voters 3, five founding brokers make three voters (the lowest ids) and two learners that serve metadata from their copy', async () => {
+    const { cluster, client } = await clusterForTest(5, { controllerVoters: 3 });
+    const admin = client.admin();
+    expect((await admin.describeCluster()).controllerGroup).toEqual({ voters: [1, 2, 3], learners: [4, 5] });
+    await admin.createTopic({ name: 'five', partitions: 5, replicationFactor: 3 });
+    const via5 = new Skein({ brokers: [cluster.bootstrap[4]!], clientId: 'via-5' });
+    try {
+      const topic = await until('the topic through broker 5', () => via5.admin().describeTopic('five').catch(() => undefined));
+      // Learners take replicas like any broker.
+      expect(new Set(topic.partitions.flatMap((p) => p.replicas))).toEqual(new Set([1, 2, 3, 4, 5]));
+    } finally {
+      await via5.close();
+    }
+    // A learner may be promoted, up to the limit of voters.
+    expect(await admin.alterControllerVoters({ add: 4 })).toEqual({ voters: [1, 2, 3, 4], learners: [5] });
   }, 60_000);
 
   it('decommissioning a founding voter swaps it for a caught-up learner and it ends gone', async () => {
