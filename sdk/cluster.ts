@@ -238,8 +238,8 @@ export class Cluster {
           return this.classify(error);
         },
       },
-      async (signal) => {
-        const connection = await this.anyConnection(signal);
+      async (signal, attemptNumber) => {
+        const connection = await this.anyConnection(signal, attemptNumber);
         return connection.request<T>(method, body, { signal, timeoutMs: this.attemptTimeout(options) });
       },
     );
@@ -249,10 +249,15 @@ export class Cluster {
     return options.timeoutMs ?? this.options.requestTimeoutMs;
   }
 
-  /** An open connection if there is one, else a dial to the next broker in rotation. */
-  private async anyConnection(signal?: AbortSignal): Promise<BrokerConnection> {
+  /**
+   * A first attempt takes a connection we have (no dial), else a dial to the next broker in rotation.
+   * A retry goes round every broker we know, dialling where need be: a broker that answers but
+   * cannot serve (cut off from the controller, say) was otherwise asked again and again while the
+   * others, which could, had no open connection.
+   */
+  private async anyConnection(signal: AbortSignal, attemptNumber: number): Promise<BrokerConnection> {
     const open = this.pool.openConnections();
-    if (open.length > 0) return open[this.rotation % open.length]!;
+    if (attemptNumber <= 1 && open.length > 0) return open[this.rotation % open.length]!;
     const candidates = this.candidates();
     return this.connection(candidates[this.rotation % candidates.length]!, signal);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as api from '../../sdk/index.js';
 import { SkeinError } from '../../transport/errors.js';
+import { methods } from '../../transport/protocol/messages.js';
 import { FakeCluster, fakeClient } from './support/harness.js';
 
 describe('admin', () => {
@@ -46,6 +47,22 @@ describe('admin', () => {
     cluster.kill(1);
     cluster.kill(2);
     expect((await skein.admin().describeCluster()).brokers.find((b) => b.id === 1)?.alive).toBe(false);
+  });
+
+  it('retries a request on another broker when the one it has a connection to keeps failing it (cut off from the controller, say), not on that one again and again', async () => {
+    const cluster = new FakeCluster({ brokers: 3 });
+    await using skein = fakeClient(cluster, { requestTimeoutMs: 5_000 });
+    await skein.admin().listTopics();
+    expect(cluster.openServerConnections()).toBe(1);
+    const asked: number[] = [];
+    cluster.interceptor = ({ brokerId, method }) => {
+      if (method !== methods.describeCluster) return undefined;
+      asked.push(brokerId);
+      return brokerId === 1 ? { fail: new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' }) } : undefined;
+    };
+    expect((await skein.admin().describeCluster()).brokers).toHaveLength(3);
+    expect(asked.filter((id) => id === 1)).toHaveLength(1);
+    expect(asked.at(-1)).not.toBe(1);
   });
 });
 

@@ -308,8 +308,10 @@ describe('lifecycle', () => {
   it.runIf(process.platform === 'linux')('takes over a lock whose process was killed but not yet reaped (a zombie still answers kill(pid, 0))', async () => {
     const { dir, cleanup } = tempDir('log');
     cleanups.push(cleanup);
-    // sh starts `sleep 30`, then becomes `sleep 5`, which never waits for it: killed, it stays a zombie.
-    const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // sh starts `sleep 300`, then becomes `sleep 300`, which never waits for it: killed, it stays a
+    // zombie until its parent ends, which the cleanup does (a short-lived parent let a loaded machine
+    // reap it before the test looked).
+    const parent = spawn('sh', ['-c', 'sleep 300 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
     cleanups.push(() => void parent.kill('SIGKILL'));
     const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
     const pid = Number(line.toString().trim());
