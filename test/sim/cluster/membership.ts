@@ -60,10 +60,11 @@ export async function runMembershipScenario(seed: number): Promise<MembershipOut
 
       const partition = prng.int(0, 2);
       const replicas = (await ask('describe', () => admin.describeTopic('sim'))).partitions[partition]!.replicas;
-      const target = replicas.map((r, i) => (i === prng.int(0, replicas.length - 1) ? 4 : r));
-      const fixed = target.includes(4) ? target : [4, ...replicas.slice(1)];
-      await ask('reassign', () => admin.reassignPartitions([{ topic: 'sim', partition, replicas: fixed }]));
-      events.push(`${Math.round(clock.nowMs)} ms: sim/${partition} ${JSON.stringify(replicas)} → ${JSON.stringify(fixed)}`);
+      // Broker 4 takes the place of one replica, the preferred leader's (often a move away from the leader) or another's.
+      const replaced = prng.int(0, replicas.length - 1);
+      const target = replicas.map((r, i) => (i === replaced ? 4 : r));
+      await ask('reassign', () => admin.reassignPartitions([{ topic: 'sim', partition, replicas: target }]));
+      events.push(`${Math.round(clock.nowMs)} ms: sim/${partition} ${JSON.stringify(replicas)} → ${JSON.stringify(target)}`);
       if (prng.chance(0.5)) {
         await clock.advance(prng.int(10, 300));
         sim.kill(4);
