@@ -261,6 +261,7 @@ export class Broker implements AsyncDisposable {
         peers: () => [this.controller.leaderId(), ...this.controller.state.brokerList().map((b) => b.id), ...this.configPeers.keys()],
         ask: (to, signal) => this.peers.request(to, peerMethods.controller, { op: 'brokerState', brokerId: config.id }, { signal }),
         onGone: (reason) => this.leave(reason),
+        linked: (id) => this.peers.linked(id),
       });
       this.controller.onChange(() => this.departure?.metadataChanged());
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.

@@ -30,6 +30,8 @@ export interface DepartureOptions {
   /** Asks broker `to` for this broker's state in its copy of the metadata (the brokerState controller operation). */
   ask: (to: number, signal: AbortSignal) => Promise<unknown>;
   onGone: (reason: string) => void;
+  /** Whether this broker's link to `id` is up; those are asked first. */
+  linked?: (id: number) => boolean;
   nowMs?: () => number;
 }
 
@@ -40,6 +42,7 @@ export class Departure {
   private asking = false;
   private nextAskAtMs = 0;
   private turn = 0;
+  private failed = false;
   private readonly lifetime = new AbortController();
 
   constructor(private readonly options: DepartureOptions) {
@@ -63,16 +66,23 @@ export class Departure {
     if (this.gone !== null || this.asking || now < this.nextAskAtMs) return;
     const leaving = this.options.state().lifecycle(this.options.brokerId)?.state === 'decommissioning';
     this.nextAskAtMs = now + (leaving ? clusterLimits.departureCheckEveryMs : clusterLimits.departureCheckIdleEveryMs) - clusterLimits.departureCheckEveryMs / 2;
-    const peers = [...new Set(this.options.peers())].filter((id): id is number => id !== null && id !== this.options.brokerId);
+    const named = [...new Set(this.options.peers())].filter((id): id is number => id !== null && id !== this.options.brokerId);
+    // Over links this broker has anyway, when it has any: a check must not add peer links of its own.
+    const linked = named.filter((id) => this.options.linked?.(id) ?? true);
+    const peers = linked.length > 0 ? linked : named;
     if (peers.length === 0) return;
-    const to = peers[this.turn++ % peers.length]!;
+    // The first broker (the controller, when known) while it answers: a link this broker has anyway, so
+    // asking dials nothing; the others in turn after a failure.
+    const to = this.failed ? peers[++this.turn % peers.length]! : peers[0]!;
     this.asking = true;
     const bounded = withTimeout(this.lifetime.signal, 2 * clusterLimits.departureCheckEveryMs, () => new SkeinError('TIMEOUT', { message: `broker ${to} did not answer` }));
     try {
       const answer = await this.options.ask(to, bounded.signal);
+      this.failed = false;
       if (typeof answer === 'object' && answer !== null && (answer as { state?: unknown }).state === 'gone') this.leave(`broker ${to} says it was decommissioned`);
     } catch {
       // Unanswered: another peer is asked next time, sooner.
+      this.failed = true;
       this.nextAskAtMs = 0;
     } finally {
       bounded.dispose();

@@ -104,6 +104,12 @@ export class PeerLinks {
     }
   }
 
+  /** Whether our link to `id` is up now (a request to it dials nothing). */
+  linked(id: number): boolean {
+    const rpc = this.links.get(id)?.rpc;
+    return rpc !== null && rpc !== undefined && rpc.isOpen;
+  }
+
   /** A request to a peer over our link to it (dialling if needed). */
   async request<T>(to: number, method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
     if (to === this.options.selfId) throw new SkeinError('INTERNAL', { message: 'a broker does not send requests to itself over the network' });
