@@ -18,7 +18,8 @@ import type { MetadataState } from './metadata-state.js';
  * cut off throughout its decommission comes back with a copy that still
  * names it a replica. It then replays nothing new: its group has left it.
  * So it asks a peer, which answers from its own copy (a peer's "gone" is
- * as final as ours would be): once at start, every departureCheckEveryMs
+ * as final as ours would be) over a link this broker already has: once at
+ * start (a departureCheckEveryMs later when none is up yet), every departureCheckEveryMs
  * while its own copy says it is being decommissioned, and every
  * departureCheckIdleEveryMs otherwise.
  */
@@ -30,7 +31,7 @@ export interface DepartureOptions {
   /** Asks broker `to` for this broker's state in its copy of the metadata (the brokerState controller operation). */
   ask: (to: number, signal: AbortSignal) => Promise<unknown>;
   onGone: (reason: string) => void;
-  /** Whether this broker's link to `id` is up; those are asked first. */
+  /** Whether this broker's link to `id` is up: only those are asked, unless none has been up for a departureCheckEveryMs. */
   linked?: (id: number) => boolean;
   nowMs?: () => number;
 }
@@ -43,6 +44,8 @@ export class Departure {
   private nextAskAtMs = 0;
   private turn = 0;
   private failed = false;
+  /** No link to any peer was up at the last tick. */
+  private unlinkedTick = false;
   private readonly lifetime = new AbortController();
 
   constructor(private readonly options: DepartureOptions) {
@@ -64,13 +67,20 @@ export class Departure {
     this.metadataChanged();
     const now = (this.options.nowMs ?? Date.now)();
     if (this.gone !== null || this.asking || now < this.nextAskAtMs) return;
-    const leaving = this.options.state().lifecycle(this.options.brokerId)?.state === 'decommissioning';
-    this.nextAskAtMs = now + (leaving ? clusterLimits.departureCheckEveryMs : clusterLimits.departureCheckIdleEveryMs) - clusterLimits.departureCheckEveryMs / 2;
     const named = [...new Set(this.options.peers())].filter((id): id is number => id !== null && id !== this.options.brokerId);
-    // Over links this broker has anyway, when it has any: a check must not add peer links of its own.
+    // Over links this broker has anyway: a check must not shape the peer links. Asked at start, a dial
+    // to the first broker named came up before the metadata group's first election, which that broker
+    // then won in one round, so its followers never campaigned and never dialled each other: a
+    // three-broker cluster started with no link between its two followers. With no link up, the
+    // check waits one departureCheckEveryMs for the broker's own traffic, then dials.
     const linked = named.filter((id) => this.options.linked?.(id) ?? true);
+    const waited = this.unlinkedTick;
+    this.unlinkedTick = linked.length === 0 && named.length > 0;
+    if (this.unlinkedTick && !waited) return;
     const peers = linked.length > 0 ? linked : named;
     if (peers.length === 0) return;
+    const leaving = this.options.state().lifecycle(this.options.brokerId)?.state === 'decommissioning';
+    this.nextAskAtMs = now + (leaving ? clusterLimits.departureCheckEveryMs : clusterLimits.departureCheckIdleEveryMs) - clusterLimits.departureCheckEveryMs / 2;
     // The first broker (the controller, when known) while it answers: a link this broker has anyway, so
     // asking dials nothing; the others in turn after a failure.
     const to = this.failed ? peers[++this.turn % peers.length]! : peers[0]!;

@@ -4,7 +4,7 @@ import type { MetadataState } from '../../../broker/cluster/metadata-state.js';
 import { clusterLimits } from '../../../transport/limits.js';
 
 /** How a broker learns it was decommissioned for good: its own metadata, or a peer asked on a schedule. */
-function departure(state: { value: string | undefined }, answers: Array<string | null | Error>) {
+function departure(state: { value: string | undefined }, answers: Array<string | null | Error>, linked?: (id: number) => boolean) {
   const asked: number[] = [];
   const gone: string[] = [];
   const metadata = { lifecycle: () => (state.value === undefined ? undefined : { state: state.value, storageId: null }) } as unknown as MetadataState;
@@ -19,6 +19,7 @@ function departure(state: { value: string | undefined }, answers: Array<string |
       return { state: answer };
     },
     onGone: (reason) => gone.push(reason),
+    ...(linked === undefined ? {} : { linked }),
   });
   return { d, asked, gone };
 }
@@ -53,6 +54,19 @@ describe('Departure', () => {
     d.metadataChanged();
     expect(asked).toHaveLength(3);
     expect(gone).toHaveLength(1);
+  });
+
+  it('asks only over links already up, and dials only after a departureCheckEveryMs with none up (a check must not shape the peer links)', async () => {
+    const up = new Set<number>();
+    const { d, asked } = departure({ value: 'decommissioning' }, [], (id) => up.has(id));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(asked).toEqual([]);
+    await vi.advanceTimersByTimeAsync(clusterLimits.departureCheckEveryMs);
+    expect(asked).toEqual([1]);
+    up.add(2);
+    await vi.advanceTimersByTimeAsync(clusterLimits.departureCheckEveryMs);
+    expect(asked).toEqual([1, 2]);
+    d.close();
   });
 
   it('leaves at once when its own copy of the metadata says gone', async () => {
