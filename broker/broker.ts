@@ -1,12 +1,10 @@
 import { randomInt } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { withTimeout } from '../transport/abort.js';
+import { mkdirSync } from 'node:fs';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
 import { brokerLimits } from '../transport/limits.js';
-import { type RetryPolicy, type Verdict, retryLoop } from '../transport/retry.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
 import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
@@ -17,21 +15,20 @@ import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
 import { openStorageIdentity, raftFromOtherStorage, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
-import { assignedTo, type Assignment } from './cluster/assigned.js';
-import type { MetadataState } from './cluster/metadata-state.js';
+import { OwnCommands, ownCommandRetryPolicy } from './cluster/own-commands.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
 import { ProducerIdIssuer } from './cluster/producer-ids.js';
 import type { BrokerConfig } from './config.js';
 import { DirLock } from './log/dir-lock.js';
-import { isNoSpace, probeWritable } from './log/files.js';
-import { partitionDir, readDescriptors, writeDescriptor, type PartitionDescriptor } from './partition/descriptor.js';
+import { PartitionHost } from './partition/host.js';
+import type { RaftTiming } from './replica/log-replica.js';
 import { LeaderBalancer } from './partition/leader-balance.js';
-import { Partition, partitionGroup } from './partition/partition.js';
+import type { Partition } from './partition/partition.js';
 import { CatchUpThrottle } from './raft/throttle.js';
 import { RaftMux } from './raft/mux.js';
-import { handleNotify, handleRequest, notLeader, type ServerContext, type Session } from './server/handlers.js';
-import { groupsTopic } from '../transport/protocol/groups.js';
+import { StoppedReplicas } from './replica/stopped-replicas.js';
+import { handleNotify, handleRequest, leadingReplica, notLeader, type ServerContext, type Session } from './server/handlers.js';
 import { GroupService } from './groups/service.js';
 import { PushSubscriptions } from './server/subscriptions.js';
 
@@ -55,15 +52,11 @@ export interface BrokerCounters {
   controllerCommandsAbandoned: number;
   /** Snapshot and retention passes of a replica that failed (a failing disk also stops the replica itself). */
   maintenanceFailures: number;
+  /** Push subscriptions over every connection: pushes read and queued to clients, their bytes, and subscriptions the broker ended. */
+  pushes: number;
+  pushedBytes: number;
+  pushesEnded: number;
 }
-
-/** How the broker retries its own metadata commands (transport/retry.ts runs the loop). */
-const controllerCommandRetryPolicy: RetryPolicy = {
-  retriesMax: brokerLimits.controllerCommandRetriesMax,
-  redirectsMax: 0,
-  backoffMsMin: brokerLimits.controllerCommandBackoffMsMin,
-  backoffMsMax: brokerLimits.controllerCommandBackoffMsMax,
-};
 
 /** Where a request or message came from: a connection to us (its session), or null for one of our own links to a peer. */
 type Origin = Session | null;
@@ -89,26 +82,22 @@ export class Broker implements AsyncDisposable {
     controllerCommandFailures: 0,
     controllerCommandsAbandoned: 0,
     maintenanceFailures: 0,
+    pushes: 0,
+    pushedBytes: 0,
+    pushesEnded: 0,
   };
   /** What each incoming connection has proved (peer-auth.ts): the challenge it was given, and the broker it proved to be. */
   private readonly peerAuth = new WeakMap<Session, { challenge: Uint8Array | null; peerId: number | null }>();
   private readonly refusedBy = new Set<number>();
-  private readonly hosted = new Map<string, Partition>();
-  private readonly byName = new Map<string, Map<number, Partition>>();
   private readonly configPeers: Map<number, BrokerInfo>;
   private readonly sessions = new Set<Session>();
   /** The connection under each session, to lift a proven peer out of the client limits. */
   private readonly connectionOf = new WeakMap<Session, Connection>();
   private readonly prng: Prng;
-  private reconciling: Promise<void> = Promise.resolve();
-  private reconcileQueued = false;
   private maintenanceTimer: NodeJS.Timeout | null = null;
-  /** Replicas stopped by their storage, by group, each with how to reopen it; retried every storageRetryMs. */
-  private readonly stoppedReplicas = new Map<string, StoppedReplica & { reopen: () => Promise<void> }>();
-  private storageTimer: NodeJS.Timeout | null = null;
-  private storageRetrying = false;
-  /** The stopped replica being reopened now, if any (see replicaStopped). */
-  private reopening: string | null = null;
+  private readonly stoppedReplicas: StoppedReplicas;
+  private readonly commands: OwnCommands;
+  private host!: PartitionHost;
   private balanceTimer: NodeJS.Timeout | null = null;
   private readonly balancer: LeaderBalancer<Partition>;
   private stopped = false;
@@ -134,6 +123,15 @@ export class Broker implements AsyncDisposable {
 
   private constructor(readonly config: BrokerConfig) {
     this.configPeers = new Map(config.peers.map((p) => [p.id, p]));
+    this.commands = new OwnCommands({ brokerId: config.id, run: (operation, signal) => this.service.run(operation, signal), lifetime: this.lifetime.signal, counters: this.counters });
+    this.stoppedReplicas = new StoppedReplicas({
+      brokerId: config.id,
+      dataDir: config.dataDir,
+      counters: this.counters,
+      // In line with reconciling: both open and close replicas.
+      exclusive: (task) => this.host.exclusive(task),
+      fatal: (what, error) => this.fatal(what, error),
+    });
     this.throttle = new CatchUpThrottle(config.moveRateBytesPerSecond);
     // Election timeouts must differ between brokers and between runs; nothing else here needs randomness.
     this.prng = new Prng(randomInt(2 ** 31) ^ config.id);
@@ -237,39 +235,84 @@ export class Broker implements AsyncDisposable {
         mux: this.mux,
         prng: this.prng.fork(),
         timing,
-        onFatal: (error) => this.replicaStopped('meta', 'metadata', error, () => this.controller.reopen()),
+        onFatal: (error) => this.stoppedReplicas.stopped('meta', 'metadata', error, () => this.controller.reopen()),
       });
       this.service = new ControllerService({ controller: this.controller, peers: this.peers, topicDefaults: config.topicDefaults, aliveBrokers: () => this.aliveBrokers() });
-      for (const { dir, descriptor } of readDescriptors(config.dataDir)) await this.host(dir, descriptor);
-      this.controller.onChange(() => this.scheduleReconcile());
+      await this.hostPartitions(timing);
       this.endpoint.onConnection((connection) => this.serve(connection));
-      this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
-      this.maintenanceTimer.unref();
-      if (config.leaderBalance) {
-        // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
-        const settled = (): Partition[] => [...this.hosted.values()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
-        this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
-        this.balanceTimer.unref();
-      }
-      const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
-      const rebalanceOnJoin = config.autoRebalance === 'on-join' ? () => run({ op: 'rebalance', dryRun: false }, this.lifetime.signal) : null;
-      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, rebalanceOnJoin, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
-      this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.hosted.values(), run, signal: this.lifetime.signal });
-      this.departure = new Departure({
-        brokerId: config.id,
-        state: () => this.controller.state,
-        peers: () => [this.controller.leaderId(), ...this.controller.state.brokerList().map((b) => b.id), ...this.configPeers.keys()],
-        ask: (to, signal) => this.peers.request(to, peerMethods.controller, { op: 'brokerState', brokerId: config.id }, { signal }),
-        onGone: (reason) => this.leave(reason),
-        linked: (id) => this.peers.linked(id),
-      });
-      this.controller.onChange(() => this.departure?.metadataChanged());
+      this.startTimers();
+      this.startDuties(notice);
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.
       this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
       await this.close();
       throw error;
     }
+  }
+
+  /** Opens the partition replicas found on disk, then follows the metadata (see PartitionHost). */
+  private async hostPartitions(timing: RaftTiming): Promise<void> {
+    const { config } = this;
+    this.host = new PartitionHost({
+      brokerId: config.id,
+      dataDir: config.dataDir,
+      timing,
+      leaderBalance: config.leaderBalance,
+      controller: this.controller,
+      mux: this.mux,
+      prng: this.prng,
+      throttle: this.throttle,
+      groups: this.groups,
+      balancer: this.balancer,
+      commands: this.commands,
+      stoppedReplicas: this.stoppedReplicas,
+      counters: this.counters,
+      fatal: (what, error) => this.fatal(what, error),
+    });
+    await this.host.start();
+  }
+
+  /** Snapshots and retention, and (with --leader-balance) handing leaderships back to preferred replicas, on their schedules. */
+  private startTimers(): void {
+    this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
+    this.maintenanceTimer.unref();
+    if (this.config.leaderBalance) {
+      // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
+      const settled = (): Partition[] => [...this.host.replicas()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
+      this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
+      this.balanceTimer.unref();
+    }
+  }
+
+  /**
+   * What the broker does for the cluster beside serving: the controller's duties (moves, activating joined
+   * brokers, rebalancing on join with --auto-rebalance on-join), this broker's part in the moves of its
+   * partitions, and learning that the cluster decommissioned it (departure.ts).
+   */
+  private startDuties(notice: (message: string) => void): void {
+    const { config } = this;
+    const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
+    const rebalanceOnJoin = config.autoRebalance === 'on-join' ? () => run({ op: 'rebalance', dryRun: false }, this.lifetime.signal) : null;
+    this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, rebalanceOnJoin, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
+    this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.host.replicas(), run, signal: this.lifetime.signal });
+    this.departure = new Departure({
+      brokerId: config.id,
+      state: () => this.controller.state,
+      peers: () => [this.controller.leaderId(), ...this.controller.state.brokerList().map((b) => b.id), ...this.configPeers.keys()],
+      ask: (to, signal) => this.peers.request(to, peerMethods.controller, { op: 'brokerState', brokerId: config.id }, { signal }),
+      onGone: (reason) => this.leave(reason),
+      linked: (id) => this.peers.linked(id),
+    });
+    this.controller.onChange(() => this.departure?.metadataChanged());
+  }
+
+  /**
+   * Decommissioned for good (see departure.ts): every replica here is deleted (PartitionHost.depart), and
+   * clients are refused with BROKER_REMOVED from now on.
+   */
+  private leave(reason: string): void {
+    process.stderr.write(`skein broker ${this.config.id}: decommissioned (${reason}); its replicas are deleted and it serves no client: it can be stopped\n`);
+    this.host.depart().catch((error: unknown) => this.fatal('deleting the replicas of a decommissioned broker', error));
   }
 
   // ------------------------------------------------------------------ serving
@@ -288,7 +331,7 @@ export class Broker implements AsyncDisposable {
       idleTimeoutMs: brokerLimits.clientIdleMs,
       isBusy: () => (session?.pushes.size ?? 0) > 0,
     });
-    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => this.leaderView(topic, partition)), clientAddress: connection.remote.host };
+    session = { pushes: new PushSubscriptions(rpc, (topic, partition) => leadingReplica(this.context, topic, partition), this.counters), clientAddress: connection.remote.host };
     const current = session;
     this.sessions.add(current);
     this.connectionOf.set(current, connection);
@@ -396,203 +439,7 @@ export class Broker implements AsyncDisposable {
   // ------------------------------------------------------------------ partitions
 
   private partition(topic: string, partition: number): Partition | undefined {
-    return this.byName.get(topic)?.get(partition);
-  }
-
-  private leaderView(topic: string, partition: number): Partition {
-    const local = this.partition(topic, partition);
-    if (local === undefined) {
-      const record = this.controller.state.topic(topic);
-      if (record === undefined) {
-        if (!this.controller.isCaughtUp()) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `broker ${this.config.id} is still catching up on the cluster metadata` });
-        throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${topic} does not exist` });
-      }
-      const info = record.partitions[partition];
-      if (info === undefined) throw new SkeinError('UNKNOWN_PARTITION', { message: `topic ${topic} has no partition ${partition}` });
-      throw notLeader(this.context, `broker ${this.config.id} holds no replica of ${topic}/${partition}`, { leaderId: info.leader, leaderEpoch: info.leaderEpoch });
-    }
-    if (!local.isLeader()) throw notLeader(this.context, `broker ${this.config.id} does not lead ${topic}/${partition}`, local.leaderHint());
-    return local;
-  }
-
-  private async host(dir: string, descriptor: PartitionDescriptor): Promise<void> {
-    const { config } = this;
-    const group = partitionGroup(descriptor.topicId, descriptor.partition);
-    const partition = await Partition.open({
-      topic: descriptor.topic,
-      topicId: descriptor.topicId,
-      partition: descriptor.partition,
-      brokerId: config.id,
-      dir,
-      voters: descriptor.bootstrap === false ? null : descriptor.replicas,
-      preferredLeader: descriptor.replicas[0]!,
-      config: descriptor.config,
-      mux: this.mux,
-      prng: this.prng.fork(),
-      timing: { tickMs: config.tickMs, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
-      learnerBudget: this.throttle,
-      ...(descriptor.topic === groupsTopic ? { machine: this.groups.machineFor(descriptor.partition) } : {}),
-      onLeadership: (writable, p) => {
-        if (p.topic === groupsTopic) this.groups.leadershipChanged(p, writable);
-        this.balancer.leadershipChanged(p, writable, performance.now());
-        if (writable) void this.reportLeadership(p);
-      },
-      onFatal: (error) => this.replicaStopped(group, `${descriptor.topic}/${descriptor.partition}`, error, () => this.rehost(group, dir, descriptor)),
-    });
-    this.counters.partitionsOpened++;
-    this.hosted.set(group, partition);
-    let partitions = this.byName.get(descriptor.topic);
-    if (partitions === undefined) this.byName.set(descriptor.topic, (partitions = new Map()));
-    partitions.set(descriptor.partition, partition);
-    if (config.leaderBalance && partition.preferredLeader === config.id) {
-      for (const ticks of [brokerLimits.preferredCampaignTicks, 2 * brokerLimits.preferredCampaignTicks]) {
-        if (ticks < config.electionTicks) setTimeout(() => this.balancer.campaignIfNew(partition), ticks * config.tickMs).unref();
-      }
-    }
-  }
-
-  private async unhost(group: string, partition: Partition, options: { deleteData: boolean }): Promise<void> {
-    this.hosted.delete(group);
-    this.stoppedReplicas.delete(group);
-    this.balancer.leadershipChanged(partition, false, performance.now());
-    if (partition.topic === groupsTopic) this.groups.closed(partition);
-    const partitions = this.byName.get(partition.topic);
-    if (partitions?.get(partition.partition) === partition) partitions.delete(partition.partition);
-    if (partitions?.size === 0) this.byName.delete(partition.topic);
-    this.counters.partitionsClosed++;
-    // Data about to be deleted is not worth a flush.
-    await partition.close({ discard: options.deleteData });
-    if (options.deleteData) rmSync(partitionDir(this.config.dataDir, partition), { recursive: true, force: true });
-  }
-
-  private scheduleReconcile(): void {
-    // Every applied metadata entry asks for a pass; one queued pass covers all that arrive before it runs.
-    if (this.reconcileQueued) return;
-    this.reconcileQueued = true;
-    this.reconciling = this.reconciling
-      .then(() => {
-        this.reconcileQueued = false;
-        return this.reconcile();
-      })
-      .catch((error: unknown) => this.fatal('reconcile', error));
-  }
-
-  /**
-   * Hosts exactly the partitions the metadata assigns to this broker, as it
-   * stands now: deletions first (closing frees what opening takes), then
-   * opens one at a time, each checked against the current metadata and
-   * followed by a turn of the event loop (requests and the metadata group
-   * run between them). A topic deleted meanwhile ends the pass: the pass
-   * queued behind it starts over from the deletions.
-   */
-  private async reconcile(): Promise<void> {
-    if (this.stopped || this.departure?.isGone() === true) return;
-    const state: MetadataState = this.controller.state;
-    const deletions = state.topicsDeleted;
-    await this.closeDeleted(state);
-    const wanted = assignedTo(state, this.config.id);
-    await this.closeUnassigned(wanted);
-    this.refreshHosted(wanted);
-    for (const [group, want] of wanted) {
-      if (this.stopped || this.controller.state !== state || state.topicsDeleted !== deletions) return;
-      // A replica its storage stopped is retried on its own schedule (retryStoppedReplicas).
-      if (this.hosted.has(group) || this.stoppedReplicas.has(group)) continue;
-      await this.openPartition(group, want);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-
-  /**
-   * Decommissioned for good (see departure.ts): no partition names this broker now or ever will, so every
-   * replica here is deleted without asking the metadata group (which no longer has it), and clients are
-   * refused with BROKER_REMOVED from now on.
-   */
-  private leave(reason: string): void {
-    process.stderr.write(`skein broker ${this.config.id}: decommissioned (${reason}); its replicas are deleted and it serves no client: it can be stopped\n`);
-    this.reconciling = this.reconciling
-      .then(async () => {
-        for (const [group, partition] of [...this.hosted]) if (!this.stopped) await this.unhost(group, partition, { deleteData: true });
-      })
-      .catch((error: unknown) => this.fatal('deleting the replicas of a decommissioned broker', error));
-  }
-
-  /** Closes and deletes the replicas of topics the metadata no longer has. */
-  private async closeDeleted(state: MetadataState): Promise<void> {
-    for (const [group, partition] of [...this.hosted]) {
-      if (this.stopped) return;
-      // A topic id that the metadata no longer knows was deleted; one it never knew may still be on its way.
-      if (state.topicById(partition.topicId) === undefined && partition.topicId < state.topicIdsIssued) {
-        await this.unhost(group, partition, { deleteData: true });
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-  }
-
-  /**
-   * Deletes the replicas a finished move took off this broker (or a cancelled one had added). The
-   * metadata is first confirmed by a linearizable read: a restarted broker's copy may have applied an
-   * entry of the current term and still miss the move's end. The metadata stops naming a broker only
-   * once its group no longer has it as a voter, so what is deleted is never needed.
-   */
-  private async closeUnassigned(wanted: Map<string, Assignment>): Promise<void> {
-    const unassigned = (state: MetadataState, want: Map<string, Assignment>): Array<[string, Partition]> =>
-      [...this.hosted].filter(([group, p]) => !want.has(group) && state.topicById(p.topicId) !== undefined);
-    if (unassigned(this.controller.state, wanted).length === 0) return;
-    try {
-      await this.controller.raft.read({ signal: AbortSignal.timeout(brokerLimits.controllerCommandTimeoutMs) });
-    } catch {
-      // No controller to confirm with now: try again shortly.
-      setTimeout(() => this.scheduleReconcile(), brokerLimits.storageRetryMs).unref();
-      return;
-    }
-    const state = this.controller.state;
-    for (const [group, partition] of unassigned(state, assignedTo(state, this.config.id))) {
-      if (this.stopped) return;
-      process.stderr.write(`skein broker ${this.config.id}: ${partition.topic}/${partition.partition} moved off this broker; its replica is deleted\n`);
-      await this.unhost(group, partition, { deleteData: true });
-    }
-  }
-
-  /** A finished move may change a hosted replica's preferred leader: leadership follows it, and a restart reads it from the descriptor. */
-  private refreshHosted(wanted: Map<string, Assignment>): void {
-    for (const [group, want] of wanted) {
-      const partition = this.hosted.get(group);
-      if (partition === undefined || want.moving || partition.preferredLeader === want.replicas[0]) continue;
-      partition.preferredLeader = want.replicas[0]!;
-      try {
-        writeDescriptor(partitionDir(this.config.dataDir, partition), descriptorOf(want));
-      } catch {
-        // The descriptor only names the preferred leader at the next start; the metadata corrects it then.
-      }
-    }
-  }
-
-  /** Opens a replica the metadata assigns here, for the first time. */
-  private async openPartition(group: string, want: Assignment): Promise<void> {
-    const descriptor = descriptorOf(want);
-    const dir = partitionDir(this.config.dataDir, descriptor);
-    // One partition that cannot open (a damaged directory, say) must not keep the others from being served.
-    try {
-      writeDescriptor(dir, descriptor);
-      await this.host(dir, descriptor);
-    } catch (error) {
-      const replica = `${descriptor.topic}/${descriptor.partition}`;
-      // A disk that cannot take the new replica's files now may later: retried with the stopped replicas.
-      if (isSkeinError(error, 'STORAGE_FAILED')) this.replicaStopped(group, replica, storageFailure(error), () => this.openWanted(group, want));
-      else this.fatal(`partition ${replica}`, error);
-    }
-  }
-
-  /** Tells the controller this broker now leads a partition, until it is told or leadership moves on. */
-  private async reportLeadership(partition: Partition): Promise<void> {
-    const term = partition.raft.status().term;
-    const command = { type: 'partitionLeader', topicId: partition.topicId, partition: partition.partition, leader: this.config.id, leaderEpoch: term } as const;
-    await this.commandRetried(`reporting its leadership of ${partition.topic}/${partition.partition}`, controllerCommandRetryPolicy, async () => {
-      if (!partition.isLeader() || partition.raft.status().term !== term) return;
-      const known = this.controller.state.topicById(partition.topicId)?.partitions[partition.partition];
-      if (known !== undefined && known.leader === this.config.id && known.leaderEpoch >= term) return;
-      await this.runCommand(command);
-    });
+    return this.host.replica(topic, partition);
   }
 
   /**
@@ -618,51 +465,20 @@ export class Broker implements AsyncDisposable {
   private async register(notice: (message: string) => void): Promise<void> {
     const me = { id: this.config.id, host: this.config.advertise.host, port: this.config.advertise.port };
     // Without it no peer or client can find this broker: retried for as long as the broker runs.
-    const policy = { ...controllerCommandRetryPolicy, retriesMax: Infinity };
-    await this.commandRetried('registering', policy, async (attemptNumber) => {
+    const policy = { ...ownCommandRetryPolicy, retriesMax: Infinity };
+    await this.commands.retried('registering', policy, async (attemptNumber) => {
       // A retry may follow an attempt that was applied but whose answer was lost.
       const known = this.controller.state.broker(me.id);
       // Done once the metadata ties this broker id to this data directory (see storage-identity.ts).
       const storageId = this.controller.state.lifecycle(me.id)?.storageId;
       if (known !== undefined && known.host === me.host && known.port === me.port && storageId === this.identity.storageId) return;
       try {
-        await this.runCommand({ type: 'registerBroker', broker: me, storageId: this.identity.storageId });
+        await this.commands.run({ type: 'registerBroker', broker: me, storageId: this.identity.storageId });
       } catch (error) {
         if (!isSkeinError(error, 'BROKER_ID_IN_USE')) throw error;
         notice(`the cluster refused this broker: ${error.message}`);
       }
     });
-  }
-
-  /**
-   * Runs `attempt` (one of the broker's own metadata commands) until it is done, the retries run out or the broker
-   * stops. Whatever the failure, it is retried: the controller may be between leaders, and nobody else sends these.
-   * Each failure is counted; a command given up is counted and said once.
-   */
-  private async commandRetried(what: string, policy: RetryPolicy, attempt: (attemptNumber: number) => Promise<void>): Promise<void> {
-    const onFailure = (): Verdict => {
-      this.counters.controllerCommandFailures++;
-      return 'retry';
-    };
-    try {
-      // Without jitter: after a failover clients wait on the new leader's report, and a wait of up to twice the
-      // backoff would be theirs; one broker's commands are few and not in step with other brokers' anyway.
-      await retryLoop({ policy, signal: this.lifetime.signal, onFailure, random: () => 0 }, attempt);
-    } catch (error) {
-      if (this.lifetime.signal.aborted) return;
-      this.counters.controllerCommandsAbandoned++;
-      process.stderr.write(`skein broker ${this.config.id}: gave up ${what} after ${policy.retriesMax} retries: ${(error as Error)?.message ?? String(error)}\n`);
-    }
-  }
-
-  /** One metadata command on this broker's own behalf, given up after controllerCommandTimeoutMs or when the broker stops. */
-  private async runCommand(command: Extract<ControllerOperation, { op: 'command' }>['command']): Promise<void> {
-    const bounded = withTimeout(this.lifetime.signal, brokerLimits.controllerCommandTimeoutMs, () => new SkeinError('TIMEOUT', { message: 'the controller did not answer in time' }));
-    try {
-      await this.service.run({ op: 'command', command }, bounded.signal);
-    } finally {
-      bounded.dispose();
-    }
   }
 
   private aliveBrokers(): Set<number> {
@@ -679,88 +495,14 @@ export class Broker implements AsyncDisposable {
   async maintain(options: { force?: boolean } = {}): Promise<void> {
     const nowMs = Date.now();
     const failed = (): void => void this.counters.maintenanceFailures++;
-    await Promise.all([...[...this.hosted.values()].map((partition) => partition.maintain(nowMs, options).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
+    await Promise.all([...[...this.host.replicas()].map((partition) => partition.maintain(nowMs, options).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
   }
 
   // ------------------------------------------------------------------ storage failures
 
-  /**
-   * A replica's disk failed under it (full, most often): the replica has
-   * stopped (no writes, no reads; its group elects another leader), every
-   * other replica here goes on. Said once on stderr, shown by describeCluster
-   * and the counters, and retried until the disk takes writes again.
-   */
-  private replicaStopped(group: string, replica: string, error: unknown, reopen: () => Promise<void>): void {
-    const failure = storageFailure(error);
-    this.stoppedReplicas.set(group, { replica, code: failure.code, message: failure.message, sinceMs: Date.now(), reopen });
-    // A retry that fails again is the same episode: counted and said once.
-    if (this.reopening === group) return;
-    this.counters.storageFailures++;
-    const retryS = brokerLimits.storageRetryMs / 1000;
-    process.stderr.write(`skein broker ${this.config.id}: ${replica} stopped: ${failure.message}; the other replicas here go on, and it is retried every ${retryS} s until the disk takes writes again\n`);
-    if (this.storageTimer === null && !this.stopped) {
-      this.storageTimer = setInterval(() => this.retryStoppedReplicas(), brokerLimits.storageRetryMs);
-      this.storageTimer.unref();
-    }
-  }
-
   /** What describeCluster shows of this broker's storage: the replicas stopped by it. */
   storageStatus(): StoppedReplica[] {
-    return [...this.stoppedReplicas.values()].map(({ replica, code, message, sinceMs }) => ({ replica, code, message, sinceMs }));
-  }
-
-  /** One retry round, in line with reconciling (both open and close replicas): reopens the stopped replicas once the disk takes a probe write. */
-  private retryStoppedReplicas(): void {
-    if (this.storageRetrying || this.stopped) return;
-    this.storageRetrying = true;
-    this.reconciling = this.reconciling
-      .then(async () => {
-        if (!probeWritable(this.config.dataDir, brokerLimits.storageProbeBytes)) return;
-        for (const [group, stopped] of [...this.stoppedReplicas]) {
-          if (this.stopped) return;
-          this.stoppedReplicas.delete(group);
-          this.reopening = group;
-          try {
-            await stopped.reopen();
-            this.counters.storageRecoveries++;
-            process.stderr.write(`skein broker ${this.config.id}: ${stopped.replica} resumed: the disk takes writes again\n`);
-          } catch (error) {
-            // Reopening failed before the replica ran: it stays stopped, as it was.
-            this.stoppedReplicas.set(group, { ...stopped, message: (error as Error)?.message ?? String(error) });
-          } finally {
-            this.reopening = null;
-          }
-        }
-      })
-      .catch((error: unknown) => this.fatal('storage retry', error))
-      .finally(() => {
-        this.storageRetrying = false;
-        if (this.stoppedReplicas.size === 0 && this.storageTimer !== null) {
-          clearInterval(this.storageTimer);
-          this.storageTimer = null;
-        }
-      });
-  }
-
-  /** Opens a wanted partition that its storage kept from opening (see reconcile); throws if it still cannot. */
-  private async openWanted(group: string, want: Assignment): Promise<void> {
-    // Still wanted? The topic may have gone while the disk was full.
-    if (this.controller.state.topicById(want.topic.topicId) === undefined) return;
-    await this.openPartition(group, want);
-    const still = this.stoppedReplicas.get(group);
-    if (still !== undefined) {
-      this.stoppedReplicas.delete(group);
-      throw new SkeinError('STORAGE_FAILED', { message: still.message });
-    }
-  }
-
-  /** Reopens a partition replica that its storage stopped (unless the topic went meanwhile): recovery, then Raft catches it up. */
-  private async rehost(group: string, dir: string, descriptor: PartitionDescriptor): Promise<void> {
-    const current = this.hosted.get(group);
-    if (current !== undefined) await this.unhost(group, current, { deleteData: false });
-    const { state } = this.controller;
-    if (state.topicById(descriptor.topicId) === undefined && descriptor.topicId < state.topicIdsIssued) return;
-    await this.host(dir, descriptor);
+    return this.stoppedReplicas.status();
   }
 
   private fatal(what: string, error: unknown): void {
@@ -778,23 +520,13 @@ export class Broker implements AsyncDisposable {
   async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
     const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
-    await Promise.all([...this.hosted.values()].map((p) => p.transferLeadership(timeoutMs).catch(() => false)));
-    await this.transferController(timeoutMs);
+    // To brokers heard from lately: a handover to one that is down waits out the whole timeout for nothing.
+    const alive = this.aliveBrokers();
+    const eligible = (id: number): boolean => alive.has(id);
+    await Promise.all([...this.host.replicas()].map((p) => p.transferLeadership(timeoutMs, eligible).catch(() => false)));
+    // The controller goes last: the partitions' new leaders report to it.
+    await this.controller.handOverAndWait(timeoutMs, eligible);
     await this.close();
-  }
-
-  private async transferController(timeoutMs: number): Promise<void> {
-    const status = this.controller.raft.status();
-    if (status.role !== 'leader') return;
-    const target = status.config.voters.find((id) => id !== status.id && this.aliveBrokers().has(id));
-    if (target === undefined) return;
-    try {
-      this.controller.raft.transferLeadership(target);
-    } catch {
-      return;
-    }
-    const until = performance.now() + timeoutMs;
-    while (this.controller.raft.status().role === 'leader' && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
   }
 
   private async close(): Promise<void> {
@@ -802,14 +534,13 @@ export class Broker implements AsyncDisposable {
     this.lifetime.abort();
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
-    if (this.storageTimer !== null) clearInterval(this.storageTimer);
+    this.stoppedReplicas.close();
     this.duties?.close();
     this.mover?.close();
     this.departure?.close();
     this.groups.close();
-    await this.reconciling.catch(() => {});
     for (const session of this.sessions) session.pushes.closeAll();
-    await Promise.all([...this.hosted].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
+    await this.host?.close();
     await this.controller?.close().catch(() => {});
     await this.peers?.close().catch(() => {});
     await this.endpoint?.close().catch(() => {});
@@ -819,16 +550,6 @@ export class Broker implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
-}
-
-function descriptorOf(want: Assignment): PartitionDescriptor {
-  return { topic: want.topic.name, topicId: want.topic.topicId, partition: want.partition, replicas: want.replicas, config: want.topic.config, bootstrap: want.bootstrap };
-}
-
-/** STORAGE_FULL for a full disk, else the storage error as it is. */
-function storageFailure(error: unknown): SkeinError {
-  if (isNoSpace(error)) return isSkeinError(error, 'STORAGE_FULL') ? error : new SkeinError('STORAGE_FULL', { message: (error as Error).message, cause: error });
-  return error instanceof SkeinError ? error : new SkeinError('STORAGE_FAILED', { message: String(error), cause: error });
 }
 
 export type { ControllerOperation };

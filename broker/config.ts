@@ -97,8 +97,6 @@ export interface BrokerSettings {
 
 const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance', 'controllerVoters']);
 
-/** Every client's guaranteed share of the transport's budgets fits the smallest budget accepted. */
-const clientBufferBytesMin = Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed) * 16;
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
   for (const key of Object.keys(settings)) {
@@ -147,7 +145,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     clientBufferBytes:
       settings.clientBufferBytes === undefined
         ? transportLimits.reassemblyBytesMaxDefault
-        : integer(settings.clientBufferBytes, 'clientBufferBytes', clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
+        : integer(settings.clientBufferBytes, 'clientBufferBytes', brokerLimits.clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
     connectionsPerAddress:
       settings.connectionsPerAddress === undefined
         ? transportLimits.connectionsPerAddressMaxDefault

@@ -56,7 +56,7 @@ async function run(loss: number): Promise<Record<string, string | number>> {
     const last = new Map<number, number>();
     started = performance.now();
     while (seen.size < records) {
-      for (const r of await consumer.fetch({ maxRecords: 5000, maxWaitMs: 500 })) {
+      for (const r of await consumer.fetch({ recordsMax: 5000, waitMsMax: 500 })) {
         if (seen.has(r.value)) duplicates++;
         seen.add(r.value);
         // One producer, sends in call order: each partition must hold its values increasing.

@@ -1,6 +1,6 @@
 /**
  * A batching, idempotent producer: records are grouped per partition
- * (lingerMs, batchBytesMax), several batches travel at once (maxInFlight),
+ * (lingerMs, batchBytesMax), several batches travel at once (inFlightMax),
  * and each send resolves with where its records landed once a majority of
  * replicas holds them (acks: 'all').
  *
@@ -21,7 +21,7 @@ try {
   if (!isSkeinError(error, 'TOPIC_EXISTS')) throw error;
 }
 
-await using producer = skein.producer({ acks: 'all', lingerMs: 5, maxInFlight: 5 });
+await using producer = skein.producer({ acks: 'all', lingerMs: 5, inFlightMax: 5 });
 const started = performance.now();
 const sends: Promise<RecordMetadata[]>[] = [];
 let last: RecordMetadata | undefined;

@@ -20,7 +20,7 @@ let handled = 0;
 const subscription = skein.subscribe({
   topic: orders,
   from: 'earliest',
-  maxInFlight: 1,
+  inFlightMax: 1,
   signal: done.signal,
   handler: async (record) => {
     // Per partition, one record at a time and in order: a real handler would write to a database here.

@@ -6,7 +6,7 @@ import type { Cluster } from './cluster.js';
 import { alterControllerVoters, alterTopic, cancelReassignments, decommissionBroker, listReassignments, reassignPartitions, rebalance, recommissionBroker, watchMoves, type PartitionMove } from './reassignments.js';
 import { retrying } from './retry.js';
 import type { AlterTopicRequest, FinishedMove, ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, RebalanceResponse } from '../transport/protocol/reassignment.js';
-import { GroupAdmin, type GroupDescription, type GroupListing, type ResetOffsetsOptions } from './groups/group-admin.js';
+import { GroupAdmin, type DescribeGroupOptions, type GroupDescription, type GroupListing, type ResetOffsetsOptions } from './groups/group-admin.js';
 import { readDescribeClusterResponse, readMetadataResponse } from '../transport/protocol/responses.js';
 
 export interface CreateTopicOptions {
@@ -36,9 +36,12 @@ export class Admin {
     return this.groups.listGroups({ signal: callSignal(options, 'listGroups') });
   }
 
-  /** A group's members (client ids, hosts, assignment) and, per partition of its topics, committed offset, end offset and lag. UNKNOWN_GROUP when there is none. */
-  describeGroup(name: string, options?: Signal): Promise<GroupDescription> {
-    return this.groups.describeGroup(name, { signal: callSignal(options, 'describeGroup') });
+  /**
+   * A group's members (client ids, hosts, assignment, progress on each partition, stalled) and, per partition of its
+   * topics, committed offset, end offset, lag and dead-letter and skip counts. UNKNOWN_GROUP when there is none.
+   */
+  describeGroup(name: string, options?: DescribeGroupOptions): Promise<GroupDescription> {
+    return this.groups.describeGroup(name, { ...options, signal: callSignal(options, 'describeGroup') });
   }
 
   /** Moves a group's committed offsets (any direction); GROUP_NOT_EMPTY while it has members. */

@@ -1,3 +1,4 @@
+import { systemClock } from '../transport/clock.js';
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { abortable } from '../transport/abort.js';
@@ -59,22 +60,23 @@ export class FirstContact {
    */
   private attempt(): Promise<void> {
     const { addresses, timeoutMs } = this.options;
-    const endMs = Date.now() + timeoutMs;
+    const endMs = systemClock.nowMs() + timeoutMs;
     const outcomes: BootstrapAttempt[] = addresses.map((address) => ({ address: formatAddress(address), code: 'TIMEOUT', message: `not dialled: the ${timeoutMs} ms ran out first` }));
     return new Promise<void>((resolve, reject) => {
       let next = 0;
       let running = 0;
       let done = false;
-      let hedge: ReturnType<typeof setTimeout> | undefined;
+      let cancelHedge = (): void => {};
       const settle = (error: unknown): void => {
         done = true;
-        clearTimeout(hedge);
+        cancelHedge();
         if (error === null) resolve();
         else reject(error);
       };
       const launch = (): void => {
-        clearTimeout(hedge);
-        const leftMs = endMs - Date.now();
+        cancelHedge();
+        // Whole milliseconds: the figure is said in messages.
+        const leftMs = Math.ceil(endMs - systemClock.nowMs());
         if (done) return;
         if (next >= addresses.length || leftMs <= 0) {
           if (running === 0) settle(noBrokersReachable(outcomes, timeoutMs));
@@ -95,7 +97,7 @@ export class FirstContact {
             launch();
           },
         );
-        hedge = setTimeout(launch, sdkLimits.bootstrapHedgeMs);
+        cancelHedge = systemClock.after(sdkLimits.bootstrapHedgeMs, launch);
       };
       launch();
     });

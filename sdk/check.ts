@@ -20,7 +20,7 @@ export class OptionReader {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw this.fail(`${where} options must be an object`);
     }
-    this.options = options as Record<string, unknown>;
+    this.options = withRenamedOptions(options as Record<string, unknown>, known, (message) => this.fail(`${where}: ${message}`));
     for (const key of Object.keys(this.options)) {
       if (!known.includes(key) && this.options[key] !== undefined) {
         throw this.fail(`${where}: unknown option ${JSON.stringify(key)} (known: ${known.join(', ')})`);
@@ -88,6 +88,36 @@ export class OptionReader {
     if (!(value instanceof AbortSignal)) throw this.fail(`${this.where}: ${key} must be an AbortSignal`);
     return value;
   }
+}
+
+/**
+ * Option names that 0.2 changed to follow the SDK's one rule: the quantity first, its unit and then its qualifier
+ * last (`recordsMax`, `waitMsMax`, `inFlightMax`, as `batchBytesMax` and `fetchBytesMax` always were). The old names
+ * are read for one more release, with a DeprecationWarning once per name; the README lists them.
+ */
+export const renamedOptions: Readonly<Record<string, string>> = {
+  maxRecords: 'recordsMax',
+  maxWaitMs: 'waitMsMax',
+  maxInFlight: 'inFlightMax',
+  maxAttempts: 'attemptsMax',
+};
+
+const warnedRenames = new Set<string>();
+
+/** `options` with each old name that `known` has the new name of read as the new one; both given is an error. */
+function withRenamedOptions(options: Record<string, unknown>, known: readonly string[], fail: (message: string) => SkeinError): Record<string, unknown> {
+  let read = options;
+  for (const [old, now] of Object.entries(renamedOptions)) {
+    if (options[old] === undefined || !known.includes(now)) continue;
+    if (options[now] !== undefined) throw fail(`${old} is the old name of ${now}; give ${now} only`);
+    if (read === options) read = { ...options };
+    read[now] = options[old];
+    delete read[old];
+    if (warnedRenames.has(old)) continue;
+    warnedRenames.add(old);
+    process.emitWarning(`skein: the option ${old} is now ${now}; the old name is read until the next release`, { type: 'DeprecationWarning', code: 'SKEIN_RENAMED_OPTION' });
+  }
+  return read;
 }
 
 export function describe(value: unknown): string {

@@ -1,3 +1,4 @@
+import { systemClock } from '../transport/clock.js';
 import { sleep } from '../transport/abort.js';
 import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
@@ -28,7 +29,7 @@ export interface LeaderChecks {
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
-  /** Date.now() instant; defaults to now + deliveryTimeoutMs. */
+  /** Instant on the monotonic clock (systemClock.nowMs); defaults to now + deliveryTimeoutMs. */
   deadlineMs?: number;
   /** One attempt's wait for an answer; defaults to requestTimeoutMs. */
   timeoutMs?: number;
@@ -74,7 +75,7 @@ export class Cluster {
   }
 
   deadline(options: CallOptions): number {
-    return options.deadlineMs ?? Date.now() + this.options.deliveryTimeoutMs;
+    return options.deadlineMs ?? systemClock.nowMs() + this.options.deliveryTimeoutMs;
   }
 
   /**
@@ -300,10 +301,10 @@ export class Cluster {
       let running = 0;
       let done = false;
       let lastError: unknown;
-      let hedge: ReturnType<typeof setTimeout> | undefined;
+      let cancelHedge = (): void => {};
       const finish = (): void => {
         done = true;
-        clearTimeout(hedge);
+        cancelHedge();
       };
       const ask = async (i: number): Promise<boolean> => {
         const connection = await this.connection(candidates[(start + i) % candidates.length]!);
@@ -318,7 +319,7 @@ export class Cluster {
         return true;
       };
       const launch = (): void => {
-        clearTimeout(hedge);
+        cancelHedge();
         if (done) return;
         if (next >= tries) {
           if (running === 0) {
@@ -345,7 +346,7 @@ export class Cluster {
             launch();
           },
         );
-        hedge = setTimeout(launch, sdkLimits.metadataHedgeMs);
+        cancelHedge = systemClock.after(sdkLimits.metadataHedgeMs, launch);
       };
       launch();
     });

@@ -1,4 +1,5 @@
 import type { MessageChannel } from '../transport/channel.js';
+import { type Clock, systemClock } from '../transport/clock.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { methods, protocolVersion, type HelloResponse } from '../transport/protocol/messages.js';
@@ -113,6 +114,8 @@ export interface ConnectionPoolOptions {
   clientId: string;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Where how long a decommissioned broker's address is left alone is read (a test moves it by hand); systemClock by default. */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 /**
@@ -201,7 +204,7 @@ export class ConnectionPool {
 
   private removedAt(key: string): { error: SkeinError; atMs: number } | undefined {
     const entry = this.removed.get(key);
-    if (entry === undefined || Date.now() - entry.atMs < sdkLimits.removedBrokerForgetMs) return entry;
+    if (entry === undefined || (this.options.clock ?? systemClock).nowMs() - entry.atMs < sdkLimits.removedBrokerForgetMs) return entry;
     this.removed.delete(key);
     return undefined;
   }
@@ -209,7 +212,7 @@ export class ConnectionPool {
   /** The broker at `key` was decommissioned: its connection goes, and it is not dialled again for a while. */
   private markRemoved(key: string, error: SkeinError, connection?: BrokerConnection): void {
     this.removed.delete(key);
-    this.removed.set(key, { error, atMs: Date.now() });
+    this.removed.set(key, { error, atMs: (this.options.clock ?? systemClock).nowMs() });
     if (this.removed.size > sdkLimits.removedBrokersMax) this.removed.delete(this.removed.keys().next().value!);
     if (connection !== undefined) void connection.abandon(error).catch(() => undefined);
   }

@@ -19,8 +19,8 @@ export type { FinishedMove, ListReassignmentsResponse, MoveStatus, PartitionRef,
 export { GroupConsumer, type GroupConsumerOptions } from './groups/group-consumer.js';
 export { GroupSubscription, type GroupSubscribeOptions } from './groups/group-subscription.js';
 export type { GroupOptions, GroupStatus, RevokeReason } from './groups/session.js';
-export type { GroupDescription, GroupListing, GroupPartitionStatus, ResetOffsetsOptions } from './groups/group-admin.js';
-export type { GroupPartition } from '../transport/protocol/groups.js';
+export type { DescribeGroupOptions, GroupDescription, GroupListing, GroupMemberDescription, GroupPartitionStatus, MemberPartitionProgress, ResetOffsetsOptions } from './groups/group-admin.js';
+export type { GroupPartition, MemberProgress } from '../transport/protocol/groups.js';
 export { defineTopic, type TopicDefinition, type TopicInput } from './topic.js';
 export { serdes, type Serde } from './serde.js';
 export type { ReadFrom } from './cluster.js';

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../transport/clock.js';
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import type { BrokerInfo, LeaderHint, MetadataResponse, PartitionMetadata, TopicMetadata } from '../transport/protocol/messages.js';
 import { abortable } from '../transport/abort.js';
@@ -20,7 +21,8 @@ export interface MetadataCacheOptions {
   /** Asks some broker for metadata of `topics` (all topics when undefined). */
   fetch: (topics: string[] | undefined) => Promise<MetadataAnswer>;
   maxAgeMs: number;
-  now?: () => number;
+  /** Where the age of what is cached is read (a test moves it by hand); systemClock by default. */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 /**
@@ -44,18 +46,18 @@ export class MetadataCache {
   controllerId: number | null = null;
   private inflight: Promise<void> | null = null;
   private queued: { topics: Set<string> | 'all'; promise: Promise<void> } | null = null;
-  private readonly now: () => number;
+  private readonly clock: Pick<Clock, 'nowMs'>;
   /** Metadata requests sent (a test and a tuning aid: coalescing keeps it low). */
   refreshes = 0;
 
   constructor(private readonly options: MetadataCacheOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** The topic's metadata if the cache holds it fresh, without any request. */
   fresh(name: string): TopicMetadata | undefined {
     const cached = this.topics.get(name);
-    return cached !== undefined && !cached.stale && this.now() - cached.fetchedAtMs <= this.options.maxAgeMs ? cached.meta : undefined;
+    return cached !== undefined && !cached.stale && this.clock.nowMs() - cached.fetchedAtMs <= this.options.maxAgeMs ? cached.meta : undefined;
   }
 
   /** The topic's metadata, refreshed first when absent, stale or old. UNKNOWN_TOPIC when the cluster has no such topic. */
@@ -126,7 +128,7 @@ export class MetadataCache {
 
   /** Merges a metadata response from broker `from` (also used for the answer a broker gives on its own). */
   apply(response: MetadataResponse, requested?: readonly string[], from: number | null = null): void {
-    const at = this.now();
+    const at = this.clock.nowMs();
     this.clusterId = response.clusterId;
     this.controllerId = response.controllerId;
     for (const broker of response.brokers) this.brokers.set(broker.id, broker);

@@ -1,3 +1,4 @@
+import { systemClock } from '../transport/clock.js';
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { type RetryPolicy, type Verdict, retryLoop } from '../transport/retry.js';
@@ -18,7 +19,7 @@ export interface RetryOptions {
   what: string;
   /** The caller's signal: aborting rejects with its reason, as is. */
   signal: AbortSignal | undefined;
-  /** Date.now() instant after which the call fails with TIMEOUT carrying the last error as cause. */
+  /** Instant on the monotonic clock (systemClock.nowMs) after which the call fails with TIMEOUT carrying the last error as cause. */
   deadlineMs: number;
   /** Classifies a failure and updates routing state (metadata, hints); must not throw. */
   onFailure: (error: unknown) => Verdict;
@@ -36,7 +37,7 @@ export interface RetryOptions {
  */
 export async function retrying<T>(options: RetryOptions, attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>): Promise<T> {
   const timeout = (): SkeinError => new SkeinError('TIMEOUT', { message: `${options.what} did not finish before its deadline` });
-  const remainingMs = options.deadlineMs - Date.now();
+  const remainingMs = options.deadlineMs - systemClock.nowMs();
   // A deadline already passed allows no attempt (a timer would fire only after one had started).
   const { signal, dispose } = remainingMs > 0 || options.signal?.aborted === true ? withTimeout(options.signal, remainingMs, timeout) : { signal: AbortSignal.abort(timeout()), dispose: () => {} };
   let lastError: unknown;

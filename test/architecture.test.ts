@@ -160,9 +160,9 @@ describe('import cycles', () => {
 
 /**
  * Where time comes only from a Clock (transport/clock.ts, the one file that reads the globals): the
- * rule of the README's "How it is built". sdk/ and the rest of broker/ join the list as they adopt it.
+ * rule of the README's "How it is built". The rest of broker/ joins the list as it adopts it.
  */
-const clockFolders = ['transport', 'broker/raft', 'broker/log'];
+const clockFolders = ['transport', 'sdk', 'broker/raft', 'broker/log', 'broker/partition', 'broker/replica', 'broker/server'];
 const clockCalls = [/\bDate\.now\s*\(/, /\bperformance\.now\s*\(/, /\bset(Timeout|Interval)\s*\(/];
 
 function withoutComments(file: string): string {

@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Skein } from '../sdk/index.js';
 import { freePorts, InProcessCluster } from './broker/support/cluster.js';
-import { runSkein, runSkeinOnTerminal, type SkeinRun } from './broker/cli/support.js';
+import { bundledSkein, runSkein, runSkeinOnTerminal, type SkeinRun } from './broker/cli/support.js';
+import { until } from './sdk/support/harness.js';
 
 /** The `skein` command as an operator types it: exit codes, messages, and the client subcommands end to end. */
 let cluster: InProcessCluster;
@@ -99,7 +101,7 @@ describe('skein command', () => {
     expect((await skein(['consume', '--topic', 'defaults'])).stdout).toBe('a\nb\nc\n');
     await using client = new Skein({ brokers: cluster.bootstrap, clientId: 'cli-test-defaults' });
     await using consumer = client.consumer<string>({ topic: 'defaults' });
-    expect((await consumer.fetch({ maxRecords: 10, maxWaitMs: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    expect((await consumer.fetch({ recordsMax: 10, waitMsMax: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
     const pushed: string[] = [];
     let allPushed = (): void => {};
     const all = new Promise<void>((resolve) => (allPushed = resolve));
@@ -177,6 +179,23 @@ describe('skein dev', () => {
     expect(stderr).toMatch(/\[broker 1\] skein broker 1: stopping \(handing over leadership\)/);
   }, 60_000);
 
+  it.runIf(process.platform === 'linux')('its brokers stop when it is killed outright (SIGKILL), rather than running on without it', async () => {
+    const [port] = await freePorts(1);
+    const data = mkdtempSync(join(scratch, 'dev-'));
+    const brokers = (): number[] => processesMentioning(data);
+    try {
+      const dev = spawn(process.execPath, [bundledSkein(), 'dev', '--broker-count', '2', '--port', String(port), '--data', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      // Both listening, so both have said all they say at start: a broker that writes to its dead parent's pipe dies of EPIPE anyway.
+      await new Promise<void>((resolve) => dev.stderr.on('data', (d: Buffer) => (stderr += d.toString()).match(/listening on/g)?.length === 2 && resolve()));
+      expect(brokers()).toHaveLength(3);
+      dev.kill('SIGKILL');
+      await until(() => brokers().length === 0, 'the orphaned brokers to stop', 30_000);
+    } finally {
+      for (const pid of brokers()) process.kill(pid, 'SIGKILL');
+    }
+  }, 60_000);
+
   it('on a terminal redraws the demo in place; the old --brokers N still works, with a notice', async () => {
     const args = await devArgs();
     const { code, stdout: screen } = await runSkeinOnTerminal(['dev', '--brokers', '1', ...args], { env: { PATH: cleanPath }, interruptWhen: /(\r\x1b\[Kdemo [^\r]*){2}/ });
@@ -187,6 +206,21 @@ describe('skein dev', () => {
     for (const line of drawn.slice(0, -1)) expect(line).not.toMatch(/\n/);
   }, 60_000);
 });
+
+/** Processes whose command line mentions `text` (Linux /proc), this one aside. */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) pids.push(pid);
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return pids;
+}
 
 function jsonLines(run: SkeinRun): { topic: string; partition: number; offset: number; value: unknown }[] {
   return run.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; partition: number; offset: number; value: unknown });
@@ -206,11 +240,11 @@ describe('skein group and skein consume --group', () => {
 
     const described = await skein(['group', 'describe', 'g1', '--json']);
     expect(described.code).toBe(0);
-    const partitions = (JSON.parse(described.stdout) as { partitions: { committed: number | null; end: number; lag: number | null }[] }).partitions;
+    const partitions = (JSON.parse(described.stdout) as { partitions: { committed: number | null; end: number; lag: number | null; deadLettered: number; skipped: number }[] }).partitions;
     expect(partitions).toHaveLength(2);
     expect(partitions.reduce((n, p) => n + p.end, 0)).toBe(10);
     expect(partitions.reduce((n, p) => n + (p.committed ?? 0), 0)).toBe(4);
-    for (const p of partitions) expect(p.lag).toBe(p.committed === null ? null : p.end - p.committed);
+    for (const p of partitions) expect(p).toMatchObject({ lag: p.committed === null ? null : p.end - p.committed, deadLettered: 0, skipped: 0 });
     expect((await skein(['group', 'describe', 'g1'])).stdout).toMatch(/TOPIC\s+PARTITION\s+COMMITTED\s+END\s+LAG/);
 
     // The next member of the group reads the other six: nothing again, nothing skipped.
@@ -227,7 +261,10 @@ describe('skein group and skein consume --group', () => {
     const refused = await skein(['group', 'reset', 'g1', '--topic', 'ledger', '--to', 'earliest']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/GROUP_NOT_EMPTY: group g1 has 1 member/);
-    expect((await skein(['group', 'describe', 'g1'])).stdout).toMatch(/live-member/);
+    const live = (await skein(['group', 'describe', 'g1'])).stdout;
+    expect(live).toMatch(/live-member/);
+    expect(live).toMatch(/MEMBER\s+CLIENT\s+HOST\s+INSTANCE\s+PARTITIONS\s+HEARD\s+STALLED/);
+    expect(live).toMatch(/DEAD-LETTERED\s+SKIPPED/);
     await member.close();
     await client.close();
 
@@ -239,5 +276,10 @@ describe('skein group and skein consume --group', () => {
     const gone = await skein(['group', 'describe', 'g1']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/UNKNOWN_GROUP/);
+
+    // A topic that does not exist ends a group member at once, saying which.
+    const missing = await skein(['consume', '--topic', 'ledger,nowhere', '--group', 'g2', '--follow']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/UNKNOWN_TOPIC: topic "nowhere" does not exist/);
   }, 120_000);
 });

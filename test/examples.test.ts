@@ -65,6 +65,15 @@ describe('examples', () => {
     expect(push.stderr).toBe('');
   }, 120_000);
 
+  it('group-consumer: two workers split a topic, and a restarted pair goes on from the committed offsets, handling nothing twice', async () => {
+    const out = await example('group-consumer', ['--count', '400']);
+    expect(out).toMatch(/^first run: worker-1 owns group-orders\/\d,\d,\d$/m);
+    expect(out).toMatch(/^first run: worker-2 owns group-orders\/\d,\d,\d$/m);
+    expect(out).toMatch(/^first run: 400 orders handled \(worker-1 \d+, worker-2 \d+\), committed$/m);
+    expect(out).toMatch(/^after restart: 200 orders handled \(worker-1 \d+, worker-2 \d+\), committed$/m);
+    expect(out).toMatch(/^in all: 600 orders handled, 0 handled twice$/m);
+  }, 90_000);
+
   it('start-cluster: three brokers in one process, stopped by Ctrl-C, leaving no temporary folder', async () => {
     const [port] = await freePorts(1);
     const { code, stdout, stderr, leftInTmp } = await startCluster(['--port', String(port)]);

@@ -79,8 +79,8 @@ describe('README', () => {
       'A five-minute tour of the SDK: ts',
       'A five-minute tour of the SDK: ts',
       'A five-minute tour of the SDK: ts',
-      'A five-minute tour of the SDK: ts', // consumer groups: not run as written (bill, flush and refunds are the reader's, its loops never end); test/sdk/groups.test.ts runs the same calls
-      'A five-minute tour of the SDK: ts', // group admin: not run as written (it follows the snippet above); test/sdk/groups.test.ts runs the same calls
+      'A five-minute tour of the SDK: ts', // consumer groups
+      'A five-minute tour of the SDK: ts', // group admin
       'A five-minute tour of the SDK: ts',
       'A five-minute tour of the SDK: ts',
       'Running brokers: sh', // addresses of machines this test does not have; the flags are checked by the CLI tests
@@ -94,9 +94,10 @@ describe('README', () => {
   });
 
   it('the five-minute tour runs as written, its snippets in order', async () => {
-    // The consumer-group snippets are not part of the runnable tour (see the list above).
-    const tour = snippets().filter((s) => s.section === 'A five-minute tour of the SDK' && s.lang === 'ts' && !/group: '|listGroups/.test(s.code));
-    const [setup, admin, produce, pull, push, errors, signal] = tour.map((s) => s.code);
+    const tour = snippets().filter((s) => s.section === 'A five-minute tour of the SDK' && s.lang === 'ts');
+    const [setup, admin, produce, pull, push, groups, groupAdmin, errors, signal] = tour.map((s) => s.code);
+    expect(groups).toMatch(/group: 'billing'/);
+    expect(groupAdmin).toMatch(/listGroups/);
     const source = [
       onTestCluster(setup!),
       admin,
@@ -110,6 +111,17 @@ describe('README', () => {
       'const feeding = (async () => { while (shipped.length === 0) { await producer.send({ topic: orders, messages: [{ key: "c", value: { id: 5000, item: "cake", quantity: 1 } }] }); await new Promise((r) => setTimeout(r, 100)); } })();',
       push,
       'await feeding;',
+      '// glue: the group snippets\' other topics, and what they bill and flush; the push member leaves once it billed one order',
+      'await admin.createTopic({ name: "refunds", partitions: 2, replicationFactor: 3 });',
+      'await admin.createTopic({ name: "billing.dlq", partitions: 1, replicationFactor: 3 });',
+      'const billed: Order[] = []; let pushing = false; let billedByPush = 0;',
+      'async function bill(order: Order) { billed.push(order); if (pushing && billedByPush++ === 0) setImmediate(() => void billing.close()); }',
+      'async function flush() {}',
+      'const feedingGroup = (async () => { while (billedByPush === 0) { if (pushing) await producer.send({ topic: orders, messages: [{ key: "c", value: { id: 6000, item: "pie", quantity: 1 } }] }); await new Promise((r) => setTimeout(r, 100)); } })();',
+      groups!.replace('await using billing', 'pushing = true;\nawait using billing'),
+      'await feedingGroup;',
+      groupAdmin,
+      'console.log(`groups done: ${billed.length} billed, ${billedByPush} by the push member; groups left: ${(await admin.listGroups()).map((g) => g.group).join(",")}`);',
       errors,
       'const messages = [{ key: "customer-9", value: { id: 9, item: "jam", quantity: 3 } }];',
       signal,
@@ -121,6 +133,8 @@ describe('README', () => {
     // The pull loop printed records until it met id 1000, then stopped.
     expect(stdout).toMatch(/^\d \d+ customer-1000 tea$/m);
     expect(stdout).toMatch(/^tour done: \d+ in the fetched batch, 1 shipped$/m);
+    // The group member's loop read up to id 1000; the push member billed one and left; the audit group was reset and deleted.
+    expect(stdout).toMatch(/^groups done: \d+ billed, 1 by the push member; groups left: billing$/m);
   }, 90_000);
 
   it('the plain-JavaScript form (try/finally with close) runs', async () => {

@@ -1,6 +1,7 @@
 import type { MessageChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import type { ConnectionCore } from './core/connection-core.js';
+import { SendStream } from './core/send-stream.js';
 import type { ConnectionStats } from './core/stats.js';
 import { SkeinError } from './errors.js';
 import { transportLimits } from './limits.js';
@@ -81,6 +82,21 @@ export class Connection implements MessageChannel {
    */
   get bufferedBytes(): number {
     return this.core.sendBufferedBytes;
+  }
+
+  /**
+   * How far along the stream the peer has acknowledged everything, and where everything send() accepted so far
+   * ends (a message still waiting for room counted at its encoded size): a sender that notes the second right
+   * after a send knows that message has arrived once the first reaches it.
+   */
+  get streamAckedBytes(): number {
+    return this.core.sendAckedOffset;
+  }
+
+  get streamAcceptedBytes(): number {
+    let bytes = this.core.sendWriteOffset;
+    for (const waiter of this.waiters) bytes += SendStream.encodedBytes(waiter.message.length);
+    return bytes;
   }
 
   send(message: Uint8Array, options: { reservedBytes?: number } = {}): Promise<void> {

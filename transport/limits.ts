@@ -36,7 +36,7 @@ export const transportLimits = {
   pendingConnectionsPerAddressMax: 16,
   pendingConnectionsMax: 256,
   /** Slots of the connection table only priority peers (a broker's own cluster) may take (at most a quarter of the table). */
-  connectionsReservedForPriority: 64,
+  connectionsReservedForPriority: 128,
   /** Ack ranges remembered by the receiver (and accepted in one ACK frame). */
   ackRangesMax: 64,
   /**
@@ -171,6 +171,8 @@ export const transportLimits = {
   /** Bandwidth cap bounds (bits per second). */
   lossRateBitsPerSecondMin: 1000,
   lossRateBitsPerSecondMax: 1e12,
+  /** Longest wait a failure's retryAfterMs (THROTTLED) imposes on a retry; a longer one is clamped to it. */
+  retryAfterMsMax: 30_000,
   /** Requests awaiting a response per RPC channel. */
   rpcPendingMax: 65_536,
   rpcTimeoutMsDefault: 30_000,
@@ -326,6 +328,11 @@ export const brokerLimits = {
   fetchWaitMsMax: 30_000,
   fetchBytesMax: 8 * 1024 * 1024,
   fetchRecordsMax: 100_000,
+  /**
+   * Smallest --client-buffer-bytes: one largest record batch and its envelope fit each budget, so a push (or
+   * produce) of it finds room once others' data is taken; a push waits for room for its whole next batch.
+   */
+  clientBufferBytesMin: 9 * 1024 * 1024,
   /** Push subscriptions per connection, and un-credited bytes per subscription. */
   subscriptionsPerConnectionMax: 1024,
   pushCreditBytesMax: 64 * 1024 * 1024,
@@ -370,6 +377,17 @@ export const brokerLimits = {
   peerRaftQueueBytesMax: 64 * 1024 * 1024,
   /** Raft messages to one peer are coalesced into transport messages of about this size. */
   peerRaftMessageBytesMax: 4 * 1024 * 1024,
+  /**
+   * A broker dials each peer this many times: one connection for control traffic, one for bulk replication
+   * (see broker/cluster/peer-lanes.ts), so a heartbeat never waits behind a megabyte of catch-up.
+   */
+  peerConnectionsPerBroker: 2,
+  /**
+   * An append up to this many bytes (entries and envelope, estimated) travels with the control traffic; a
+   * larger one, and a snapshot, on the bulk connection. Small enough that a heartbeat queued behind such an
+   * append waits for a handful of datagrams, not hundreds.
+   */
+  peerControlAppendBytesMax: 16 * 1024,
   /** A replica stopped by a full or failing disk is retried this often: the disk probed, then the replica reopened. */
   storageRetryMs: 1_000,
   /** Bytes a probe must be able to write (and sync) before a stopped replica is reopened: room for the appends that follow. */
@@ -472,6 +490,8 @@ export const groupLimits = {
   handlerBackoffMsMax: 10_000,
   /** SDK: the error message a dead-lettered record carries in its headers. */
   deadLetterErrorBytesMax: 1024,
+  /** Admin: a member is stalled on a partition it holds with records to read when its finished offset has not moved for this long. */
+  stalledAfterMsDefault: 10_000,
 } as const;
 
 // ---------------------------------------------------------------- broker/cluster: membership and moves
@@ -533,9 +553,9 @@ export const sdkLimits = {
   producerBufferBytesDefault: 64 * 1024 * 1024,
   /** Largest producer buffer an application may ask for (it is memory held by the process). */
   producerBufferBytesMax: 4 * 1024 * 1024 * 1024,
-  producerMaxInFlightMax: 16,
+  producerInFlightMax: 16,
   /** Kafka's idempotent default: enough pipelining to hide an RTT, few enough to resend quickly. */
-  producerMaxInFlightDefault: 5,
+  producerInFlightDefault: 5,
   lingerMsMax: 60_000,
   lingerMsDefault: 5,
   /** A producer batch closes at this many encoded bytes (it never exceeds recordLimits.batchBytesMax). */
@@ -608,7 +628,7 @@ export const sdkLimits = {
    * enough that a steady trickle of pushes is not answered one credit message each.
    */
   pushCreditIdleFlushMs: 20,
-  pushMaxInFlightMax: 1_024,
+  pushInFlightMax: 1_024,
   /** Status events kept for a slow reader of Subscription.status(); older ones are dropped and counted. */
   statusEventsMax: 256,
 } as const;
@@ -643,6 +663,7 @@ assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPac
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
 assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, 'rpcTimeoutMsDefault <= rpcTimeoutMsMax');
+assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a producer-id wait the broker asks for is waited in full');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
@@ -651,7 +672,7 @@ assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fi
 assert(recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a batch plus its envelope fits one message');
 assert(brokerLimits.fetchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a fetch response fits one message');
 // A retried batch can only be recognised as a duplicate while the broker remembers it.
-assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerMaxInFlightMax, 'brokers remember every batch a producer may have in flight');
+assert(brokerLimits.producerBatchesRemembered >= sdkLimits.producerInFlightMax, 'brokers remember every batch a producer may have in flight');
 // A producer is forgotten only after this long idle: a retry within the default delivery timeout always finds its state.
 assert(brokerLimits.producerStateExpiryMs >= sdkLimits.deliveryTimeoutMsDefault, 'a producer\'s retries come within its state\'s expiry');
 // A deposed leader's admitted producers that commit under its successor are at most its uncommitted proposals.
@@ -663,8 +684,17 @@ assert(
 );
 assert(brokerLimits.producerIdsPerConnectionBurst <= brokerLimits.producerIdsPerAddressBurst, 'a connection\'s producer-id burst within its address\'s');
 assert(brokerLimits.producerIdAddressesTrackedMax >= transportLimits.connectionsPerEndpointMax, 'every connected address can be tracked');
+// A catch-up append (appendBytesMax) and a snapshot leave the control connection; a heartbeat or a vote never does.
+assert(brokerLimits.peerControlAppendBytesMax >= 1024 && brokerLimits.peerControlAppendBytesMax < raftLimits.appendBytesMax, 'catch-up appends take the bulk connection, control messages the control one');
+assert(brokerLimits.peerControlAppendBytesMax <= brokerLimits.peerRaftMessageBytesMax, 'a control append fits one coalesced peer message');
+// Every peer's connections fit the slots kept for priority peers, and one broker's socket may hold them all.
+assert(transportLimits.connectionsReservedForPriority >= brokerLimits.peerConnectionsPerBroker * (clusterLimits.brokersMax - 1), 'every peer connection of the largest cluster fits the priority reservation');
+assert(brokerLimits.peerConnectionsPerBroker <= transportLimits.connectionsPerSourceMax, 'a peer\'s connections from its one socket are not evicted for each other');
 // One Raft append (appendBytesMax plus one entry that may exceed it) must fit one coalesced peer message.
 assert(brokerLimits.peerRaftMessageBytesMax + recordLimits.batchBytesMax + 64 * 1024 <= transportLimits.messageBytesDefault, 'a coalesced Raft message fits one transport message');
+assert(brokerLimits.clientBufferBytesMin >= recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax + 8, 'one largest batch, its envelope and length prefix fit the smallest client budget');
+assert(brokerLimits.clientBufferBytesMin >= 16 * Math.max(transportLimits.reassemblyBytesGuaranteed, transportLimits.sendBytesGuaranteed), 'the smallest client budget holds sixteen clients\' guarantees');
+assert(brokerLimits.clientBufferBytesMin <= transportLimits.sendBytesMaxDefault && brokerLimits.clientBufferBytesMin <= transportLimits.reassemblyBytesMaxDefault, 'the default client budgets are above the smallest');
 assert(brokerLimits.partitionsPerTopicMax <= brokerLimits.partitionReplicasPerBrokerMax, 'one topic of the largest size fits on a broker');
 assert(brokerLimits.topicsMax <= brokerLimits.partitionsMax && brokerLimits.partitionReplicasPerBrokerMax <= brokerLimits.partitionsMax, 'topics and a broker\'s replicas within the cluster\'s partitions');
 // The metadata snapshot holds every topic (name up to 249 B, config ~100 B) and partition (~40 B with its replicas).
@@ -710,7 +740,7 @@ assert(3 * sdkLimits.bootstrapHedgeMs <= sdkLimits.bootstrapTimeoutMsDefault / 2
 assert(7 * transportLimits.handshakeRetryMsInitial < sdkLimits.bootstrapTimeoutMsDefault, 'four handshake attempts fit the bootstrap window');
 assert(sdkLimits.leaderCheckAfterMs + sdkLimits.leaderProbeTimeoutMs < sdkLimits.brokerDeadPeerTimeoutMsDefault, 'a leader check decides before the dead-peer timeout would');
 assert(sdkLimits.metadataHedgeMs < sdkLimits.leaderCheckEveryMs + sdkLimits.leaderCheckAfterMs, 'a check reaches a second broker before the next one starts');
-assert(sdkLimits.producerMaxInFlightDefault <= sdkLimits.producerMaxInFlightMax, 'producerMaxInFlightDefault <= producerMaxInFlightMax');
+assert(sdkLimits.producerInFlightDefault <= sdkLimits.producerInFlightMax, 'producerInFlightDefault <= producerInFlightMax');
 // A coordinator's state travels in one snapshot message; its estimate must leave room for the envelope.
 assert(groupLimits.coordinatorStateBytesMax + 64 * 1024 <= raftLimits.snapshotBytesMax, 'a coordinator state fits one snapshot');
 assert(groupLimits.partitionsPerGroupMax >= brokerLimits.partitionsPerTopicMax, 'a group can consume the largest topic');

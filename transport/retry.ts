@@ -1,4 +1,6 @@
 import { sleep } from './abort.js';
+import { isSkeinError } from './errors.js';
+import { transportLimits } from './limits.js';
 
 /**
  * The one retry mechanism of skein, used by the SDK (requests, the producer's
@@ -41,6 +43,8 @@ export interface RetryLoopOptions {
   onFailure: (error: unknown, attemptNumber: number) => Verdict | 'progressed';
   /** Jitter source in [0, 1); Math.random by default. */
   random?: () => number;
+  /** The longest the next wait may last (what is left of the caller's deadline); unbounded by default. */
+  waitMsMax?: () => number;
 }
 
 /**
@@ -68,9 +72,22 @@ export async function retryLoop<T>(options: RetryLoopOptions, attempt: (attemptN
     const free = verdict === 'progressed' || (verdict === 'redirect' && ++redirects <= policy.redirectsMax);
     if (retries >= policy.retriesMax) throw failure;
     if (free) continue;
-    await sleep(backoffMs(policy, retries, options.random ?? Math.random), signal);
+    const waitMs = retryWaitMs(policy, retries, failure, options.random ?? Math.random);
+    await sleep(Math.max(0, Math.min(waitMs, options.waitMsMax?.() ?? Infinity)), signal);
     retries++;
   }
+}
+
+/**
+ * The wait before retry number `retries` + 1 after `failure`: the backoff, or longer when the failure says
+ * how long to wait (THROTTLED's details.retryAfterMs: coming back sooner is refused again, and spends the
+ * retries). A server's word is taken up to retryAfterMsMax.
+ */
+export function retryWaitMs(policy: Pick<RetryPolicy, 'backoffMsMin' | 'backoffMsMax'>, retries: number, failure: unknown, random: () => number): number {
+  const backoff = backoffMs(policy, retries, random);
+  const retryAfterMs = isSkeinError(failure) ? failure.details?.['retryAfterMs'] : undefined;
+  if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) return backoff;
+  return Math.max(backoff, Math.min(Math.ceil(retryAfterMs), transportLimits.retryAfterMsMax));
 }
 
 /** The wait before retry number `retries` + 1. */

@@ -27,7 +27,7 @@ const common: FlagSpecs = {
 const producer: FlagSpecs = {
   'linger-ms': { type: 'string', value: 'MS', help: 'producer linger', default: '5' },
   'batch-bytes': { type: 'string', value: 'BYTES', help: 'producer batch size', default: String(sdkLimits.producerBatchBytesDefault) },
-  'max-in-flight': { type: 'string', value: 'N', help: 'batches in flight per partition', default: String(sdkLimits.producerMaxInFlightDefault) },
+  'max-in-flight': { type: 'string', value: 'N', help: 'batches in flight per partition', default: String(sdkLimits.producerInFlightDefault) },
 };
 
 const json: FlagSpecs = { json: { type: 'boolean', help: 'print one JSON object' } };
@@ -101,7 +101,7 @@ function benchSettings(parsed: ParsedFlags): BenchSettings {
     acks: choiceFlag(parsed, 'acks', acksValues, 'all'),
     lingerMs: intFlag(parsed, 'linger-ms', { min: 0, max: 60_000 }) ?? 5,
     batchBytesMax: intFlag(parsed, 'batch-bytes', { min: 1024, max: recordLimits.batchBytesMax }),
-    maxInFlight: intFlag(parsed, 'max-in-flight', { min: 1, max: sdkLimits.producerMaxInFlightMax }),
+    inFlightMax: intFlag(parsed, 'max-in-flight', { min: 1, max: sdkLimits.producerInFlightMax }),
     rate: intFlag(parsed, 'rate', { min: 1, max: 10_000_000 }) ?? 5000,
     seconds: intFlag(parsed, 'seconds', { min: 1, max: 3600 }) ?? 10,
     warmup: intFlag(parsed, 'warmup', { min: 0, max: 3600 }) ?? 2,

@@ -67,6 +67,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
   if (settings.id === undefined) throw new UsageError('--id is required');
   if (settings.data === undefined) throw new UsageError('--data is required');
   const config = brokerConfig(settings);
+  // Listening from the start: a parent that dies while the broker starts must still stop it.
+  const parentGone = whenParentGone();
   const broker = await Broker.start(config);
   const { host, port } = broker.address;
   process.stdout.write(`skein broker ${config.id} listening on ${host}:${port} (advertised as ${config.advertise.host}:${config.advertise.port}), data in ${config.dataDir}\n`);
@@ -78,10 +80,22 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    void parentGone.then(stop);
   });
   process.stdout.write(`skein broker ${config.id}: stopping (handing over leadership)\n`);
   await broker.stop();
   return 0;
+}
+
+/**
+ * A broker started by `skein dev` has an IPC channel to it, which closes when the parent ends however
+ * it ends: a SIGKILLed `skein dev` otherwise left its quiet brokers running for hours. Never resolves
+ * for a broker started any other way. The channel must not keep a stopped broker alive.
+ */
+function whenParentGone(): Promise<void> {
+  if (process.channel === undefined) return new Promise(() => {});
+  process.channel.unref();
+  return new Promise((resolve) => process.once('disconnect', resolve));
 }
 
 function readConfigFile(path: string): BrokerSettings {

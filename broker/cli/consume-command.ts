@@ -47,12 +47,13 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   const joinUntilMs = Date.now() + 15_000;
   try {
     while (printed < max && !stop.signal.aborted) {
-      const records = await consumer.fetch({ maxRecords: Math.min(1000, max - printed), maxWaitMs: follow ? 1000 : 300, signal: stop.signal }).catch((error: unknown) => {
+      const records = await consumer.fetch({ recordsMax: Math.min(1000, max - printed), waitMsMax: follow ? 1000 : 300, signal: stop.signal }).catch((error: unknown) => {
         if (stop.signal.aborted) return [];
         throw error;
       });
-      // A group member has nothing to read until it is given partitions: without --follow, it stops at the first empty read after that.
-      if (records.length === 0 && !follow && (!('assignment' in consumer) || consumer.assignment().length > 0 || Date.now() > joinUntilMs)) break;
+      // A group member has nothing to read until it is given partitions and has read them: without --follow, it stops
+      // at the first empty read once each of its partitions was read to its end (an empty read before that is a slow start).
+      if (records.length === 0 && !follow && (!('caughtUp' in consumer) || consumer.caughtUp() || Date.now() > joinUntilMs)) break;
       for (const r of records) {
         const value = show(r.value);
         const key = r.key === null ? null : show(r.key);

@@ -49,7 +49,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   const children = addresses.map((address, i) => {
     const id = i + 1;
     const child = spawn(process.execPath, [script, 'broker', '--id', String(id), '--listen', address, '--data', join(dataDir, `broker-${id}`), '--peers', peers, '--tick-ms', String(tickMs)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel tells a broker that this command has ended, even by SIGKILL (broker-command.ts).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env,
       // A process group of its own: Ctrl-C in a terminal reaches this command alone, which stops the demo and then
       // the brokers. Were the brokers in the terminal's group they would stop first, and the demo's last sends wait on them.
@@ -57,7 +58,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       windowsHide: true,
     });
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => output.log(`[broker ${id}] ${line}`));
+      createInterface({ input: stream! }).on('line', (line) => output.log(`[broker ${id}] ${line}`));
     }
     return child;
   });

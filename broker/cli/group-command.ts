@@ -10,7 +10,7 @@ const flags: FlagSpecs = {
   topic: { type: 'string', short: 't', value: 'NAME', help: 'reset: the topic whose offsets move' },
   partition: { type: 'string', short: 'p', value: 'N', help: 'reset: one partition', default: 'all' },
   to: { type: 'string', value: 'earliest|latest|OFFSET|@TIMESTAMP_MS', help: 'reset: where the group goes on from' },
-  json: { type: 'boolean', help: 'print JSON (describe: per partition committed, end and lag)' },
+  json: { type: 'boolean', help: 'print JSON (describe: per partition committed, end, lag and dead-letter and skip counts; per member its progress and stalled flag)' },
 };
 
 const actions = ['list', 'describe', 'reset', 'delete'] as const;
@@ -73,13 +73,22 @@ function describeText(group: GroupDescription): string {
     m.instanceId ?? '-',
     m.assignment.map((p) => `${p.topic}/${p.partition}`).join(',') || '-',
     m.lastHeardAgoMs === null ? '-' : `${m.lastHeardAgoMs} ms ago`,
+    m.stalled ? 'STALLED' : '-',
   ]);
-  const partitions = group.partitions.map((p) => [p.topic, String(p.partition), p.committed === null ? '-' : String(p.committed), String(p.end), p.lag === null ? '-' : String(p.lag), p.owner ?? '-', p.state]);
+  const progress = group.members.flatMap((m) =>
+    m.progress.map((p) => [m.memberId, p.topic, String(p.partition), orDash(p.committed), orDash(p.fetched), orDash(p.finished), orDash(p.end), orDash(p.lag), `${p.idleMs} ms`, p.stalled ? 'STALLED' : '-']),
+  );
+  const partitions = group.partitions.map((p) => [p.topic, String(p.partition), orDash(p.committed), String(p.end), orDash(p.lag), p.owner ?? '-', p.state, String(p.deadLettered), String(p.skipped)]);
   return [
     head,
-    members.length === 0 ? 'no members' : table(['MEMBER', 'CLIENT', 'HOST', 'INSTANCE', 'PARTITIONS', 'HEARD'], members),
-    partitions.length === 0 ? 'no partitions' : table(['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'OWNER', 'STATE'], partitions),
+    members.length === 0 ? 'no members' : table(['MEMBER', 'CLIENT', 'HOST', 'INSTANCE', 'PARTITIONS', 'HEARD', 'STALLED'], members),
+    ...(progress.length === 0 ? [] : [table(['MEMBER', 'TOPIC', 'PARTITION', 'COMMITTED', 'FETCHED', 'FINISHED', 'END', 'LAG', 'IDLE', 'STALLED'], progress)]),
+    partitions.length === 0 ? 'no partitions' : table(['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'OWNER', 'STATE', 'DEAD-LETTERED', 'SKIPPED'], partitions),
   ].join('\n');
+}
+
+function orDash(value: number | null): string {
+  return value === null ? '-' : String(value);
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -159,6 +159,11 @@ export class Controller {
     }
   }
 
+  /** Hands the metadata group's leadership to a voter `eligible` takes, and waits for it (see LogReplica.handOverLeadership). */
+  handOverAndWait(timeoutMs: number, eligible: (id: number) => boolean): Promise<boolean> {
+    return this.replica.handOverLeadership(timeoutMs, eligible);
+  }
+
   get raft(): LogReplica['raft'] {
     return this.replica.raft;
   }

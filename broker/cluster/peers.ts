@@ -1,18 +1,21 @@
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { RpcChannel, type RpcHandler } from '../../transport/rpc/index.js';
+import type { Connection } from '../../transport/connection.js';
 import type { Endpoint } from '../../transport/endpoint.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import type { WireEnvelope } from '../raft/codec.js';
 import { peerAuthMethods, peerProof, readChallenge } from './peer-auth.js';
+import { PeerLaneChooser, type PeerLane, peerLanes, raftWireBytes } from './peer-lanes.js';
 
 /**
- * This broker's links to the other brokers: one outgoing connection each,
- * dialled on demand and redialled with backoff after it dies. Raft traffic
- * of every group travels over it, coalesced: the messages queued for a peer
- * during one turn of the event loop leave as one `raft` message. Raft
- * tolerates loss, so when a link is down or its bounded queue is full,
- * messages are dropped (and counted), never buffered without bound.
+ * This broker's links to the other brokers: two outgoing connections each
+ * (lanes: control traffic and bulk replication, see peer-lanes.ts), dialled
+ * on demand and redialled with backoff after they die. Raft traffic of every
+ * group travels over them, coalesced: the messages queued for a lane during
+ * one turn of the event loop leave as one `raft` message. Raft tolerates
+ * loss, so when a lane is down or its bounded queue is full, messages are
+ * dropped (and counted), never buffered without bound.
  */
 export const peerMethods = {
   raft: 'raft',
@@ -22,6 +25,10 @@ export const peerMethods = {
 
 export interface PeerCounters {
   raftSent: number;
+  /** Of raftSent, those that took the bulk lane. */
+  raftSentBulk: number;
+  /** Copies of an append or snapshot the bulk lane was still delivering, not sent again (see PeerLaneChooser). */
+  raftDuplicates: number;
   raftDropped: number;
   dials: number;
   dialFailures: number;
@@ -29,15 +36,23 @@ export interface PeerCounters {
   restartsSeen: number;
 }
 
-interface Link {
+/** One connection to a peer, with what waits to go out on it. */
+interface Lane {
   rpc: RpcChannel | null;
+  /** The rpc's connection, whose unacknowledged bytes tell whether the lane delivered all it was given. */
+  connection: Connection | null;
   dialing: Promise<RpcChannel> | null;
   queue: WireEnvelope[];
-  /** estimateBytes of each queued message, so a flush need not walk the entries again. */
+  /** raftWireBytes of each queued message, so a flush need not walk the entries again. */
   queueSizes: number[];
   queueBytes: number;
   retryAtMs: number;
   backoffMs: number;
+}
+
+interface Link {
+  lanes: Record<PeerLane, Lane>;
+  chooser: PeerLaneChooser;
   /** Last time anything arrived from this peer (any connection), for liveness. */
   heardAtMs: number;
   /** The peer process's incarnation, from its Raft messages; null until one arrives. */
@@ -73,7 +88,7 @@ export interface PeerLinksOptions {
 const addressCheckEveryMs = 5_000;
 
 export class PeerLinks {
-  readonly counters: PeerCounters = { raftSent: 0, raftDropped: 0, dials: 0, dialFailures: 0, restartsSeen: 0 };
+  readonly counters: PeerCounters = { raftSent: 0, raftSentBulk: 0, raftDuplicates: 0, raftDropped: 0, dials: 0, dialFailures: 0, restartsSeen: 0 };
   private readonly links = new Map<number, Link>();
   private flushScheduled = false;
   private closed = false;
@@ -86,18 +101,25 @@ export class PeerLinks {
     return this.options.selfId;
   }
 
-  /** Queues one Raft message for `to`; it leaves with the others queued in this turn. */
+  /** Queues one Raft message for `to` on its lane; it leaves with the others queued there in this turn. */
   sendRaft(to: number, wire: WireEnvelope): void {
     if (this.closed || to === this.options.selfId) return;
     const link = this.link(to);
-    const bytes = estimateBytes(wire);
-    if (link.queue.length >= brokerLimits.peerRaftQueueMax || link.queueBytes + bytes > brokerLimits.peerRaftQueueBytesMax) {
+    const bytes = raftWireBytes(wire);
+    const bulk = link.lanes.bulk;
+    const route = link.chooser.choose(wire, bytes, isOpen(bulk) && bulk.connection !== null ? bulk.connection.streamAckedBytes : Infinity);
+    if (route === 'duplicate') {
+      this.counters.raftDuplicates++;
+      return;
+    }
+    const lane = link.lanes[route];
+    if (lane.queue.length >= brokerLimits.peerRaftQueueMax || lane.queueBytes + bytes > brokerLimits.peerRaftQueueBytesMax) {
       this.counters.raftDropped++;
       return;
     }
-    link.queue.push(wire);
-    link.queueSizes.push(bytes);
-    link.queueBytes += bytes;
+    lane.queue.push(wire);
+    lane.queueSizes.push(bytes);
+    lane.queueBytes += bytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -106,14 +128,14 @@ export class PeerLinks {
 
   /** Whether our link to `id` is up now (a request to it dials nothing). */
   linked(id: number): boolean {
-    const rpc = this.links.get(id)?.rpc;
-    return rpc !== null && rpc !== undefined && rpc.isOpen;
+    const control = this.links.get(id)?.lanes.control;
+    return control !== undefined && isOpen(control);
   }
 
   /** A request to a peer over our link to it (dialling if needed). */
   async request<T>(to: number, method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
     if (to === this.options.selfId) throw new SkeinError('INTERNAL', { message: 'a broker does not send requests to itself over the network' });
-    const rpc = await this.connected(to);
+    const rpc = await this.connected(to, 'control');
     return rpc.request<T>(method, body, options);
   }
 
@@ -124,23 +146,33 @@ export class PeerLinks {
    * answers with RESET only once we send on it (and a RESET can be lost), so
    * our votes and appends to it could be lost until the dead-peer timeout
    * noticed — measured in the cluster simulation, seconds with no leader on
-   * any partition. The link is dropped at once; the next message redials.
+   * any partition. The lanes are dropped at once; the next message redials.
    */
   heardFrom(id: number, nowMs: number, incarnation?: number): void {
     const link = this.link(id);
     link.heardAtMs = nowMs;
     // Hearing from a broker proves it can reach us, not that we can reach it: keep a link to it (see alive).
-    if ((link.rpc === null || !link.rpc.isOpen) && link.dialing === null && nowMs >= link.retryAtMs && !this.closed) this.connected(id).catch(() => {});
+    for (const name of peerLanes) this.keepDialled(id, name, nowMs);
     if (incarnation === undefined) return;
     const known = link.incarnation;
     link.incarnation = incarnation;
     if (known === null || known === incarnation) return;
     this.counters.restartsSeen++;
-    const rpc = link.rpc;
-    link.rpc = null;
-    link.retryAtMs = 0;
-    link.backoffMs = brokerLimits.peerRedialBackoffMsMin;
-    void rpc?.close().catch(() => {});
+    link.chooser.reset();
+    for (const lane of Object.values(link.lanes)) {
+      const rpc = lane.rpc;
+      lane.rpc = null;
+      lane.connection = null;
+      lane.retryAtMs = 0;
+      lane.backoffMs = brokerLimits.peerRedialBackoffMsMin;
+      void rpc?.close().catch(() => {});
+    }
+  }
+
+  /** Dials a lane that is down, unless a dial is under way or its backoff has not run out. */
+  private keepDialled(id: number, name: PeerLane, nowMs: number): void {
+    const lane = this.link(id).lanes[name];
+    if (!isOpen(lane) && lane.dialing === null && nowMs >= lane.retryAtMs && !this.closed) this.connected(id, name).catch(() => {});
   }
 
   /**
@@ -152,7 +184,7 @@ export class PeerLinks {
    */
   alive(nowMs: number, windowMs: number): Set<number> {
     const out = new Set([this.options.selfId]);
-    for (const [id, link] of this.links) if (nowMs - link.heardAtMs <= windowMs && link.rpc !== null && link.rpc.isOpen) out.add(id);
+    for (const [id, link] of this.links) if (nowMs - link.heardAtMs <= windowMs && isOpen(link.lanes.control)) out.add(id);
     return out;
   }
 
@@ -160,9 +192,10 @@ export class PeerLinks {
     this.closed = true;
     const closing: Promise<void>[] = [];
     for (const link of this.links.values()) {
-      link.queue = [];
-      link.queueSizes = [];
-      if (link.rpc !== null) closing.push(link.rpc.close().catch(() => {}));
+      for (const lane of Object.values(link.lanes)) {
+        clearQueue(lane);
+        if (lane.rpc !== null) closing.push(lane.rpc.close().catch(() => {}));
+      }
     }
     await Promise.all(closing);
   }
@@ -170,7 +203,7 @@ export class PeerLinks {
   private link(id: number): Link {
     let link = this.links.get(id);
     if (link === undefined) {
-      link = { rpc: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: brokerLimits.peerRedialBackoffMsMin, heardAtMs: -Infinity, incarnation: null };
+      link = { lanes: { control: newLane(), bulk: newLane() }, chooser: new PeerLaneChooser(), heardAtMs: -Infinity, incarnation: null };
       this.links.set(id, link);
     }
     return link;
@@ -180,38 +213,39 @@ export class PeerLinks {
     this.flushScheduled = false;
     const nowMs = performance.now();
     for (const [id, link] of this.links) {
-      if (link.queue.length === 0) continue;
-      if (link.rpc === null || !link.rpc.isOpen) {
-        link.rpc = null;
-        if (link.dialing === null && nowMs >= link.retryAtMs) this.connected(id).catch(() => {});
-        // Raft resends what matters; stale queued messages would only add latency.
-        this.counters.raftDropped += link.queue.length;
-        link.queue = [];
-        link.queueSizes = [];
-        link.queueBytes = 0;
-        continue;
-      }
-      const rpc = link.rpc;
-      let chunk: WireEnvelope[] = [];
-      let chunkBytes = 0;
-      for (let i = 0; i < link.queue.length; i++) {
-        const wire = link.queue[i]!;
-        const bytes = link.queueSizes[i]!;
-        if (chunk.length > 0 && chunkBytes + bytes > brokerLimits.peerRaftMessageBytesMax) {
-          this.ship(rpc, chunk);
-          chunk = [];
-          chunkBytes = 0;
-        }
-        chunk.push(wire);
-        chunkBytes += bytes;
-      }
-      this.ship(rpc, chunk);
-      link.queue = [];
-      link.queueSizes = [];
-      link.queueBytes = 0;
+      for (const name of peerLanes) this.flushLane(id, name, nowMs);
     }
     this.options.endpoint.flushNow();
     if (nowMs >= this.nextAddressCheckMs) this.checkAddresses(nowMs);
+  }
+
+  private flushLane(id: number, name: PeerLane, nowMs: number): void {
+    const link = this.link(id);
+    const lane = link.lanes[name];
+    if (lane.queue.length === 0) return;
+    if (!isOpen(lane)) {
+      lane.rpc = null;
+      for (const other of peerLanes) this.keepDialled(id, other, nowMs);
+      // Raft resends what matters; stale queued messages would only add latency.
+      this.counters.raftDropped += lane.queue.length;
+      clearQueue(lane);
+      return;
+    }
+    let chunk: WireEnvelope[] = [];
+    let chunkBytes = 0;
+    for (let i = 0; i < lane.queue.length; i++) {
+      const wire = lane.queue[i]!;
+      const bytes = lane.queueSizes[i]!;
+      if (chunk.length > 0 && chunkBytes + bytes > brokerLimits.peerRaftMessageBytesMax) {
+        this.ship(link, name, chunk);
+        chunk = [];
+        chunkBytes = 0;
+      }
+      chunk.push(wire);
+      chunkBytes += bytes;
+    }
+    this.ship(link, name, chunk);
+    clearQueue(lane);
   }
 
   /** Packets dropped for coming from an address their connection does not know: said once per growth, at most every few seconds. */
@@ -224,12 +258,18 @@ export class PeerLinks {
     this.addressMismatchSeen = dropped;
   }
 
-  private ship(rpc: RpcChannel, messages: WireEnvelope[]): void {
+  private ship(link: Link, name: PeerLane, messages: WireEnvelope[]): void {
+    const { rpc, connection } = link.lanes[name];
     this.counters.raftSent += messages.length;
     const { selfId: from, incarnation, storageId } = this.options;
-    rpc.notify(peerMethods.raft, { from, incarnation, ...(storageId === undefined ? {} : { storage: storageId }), messages }).catch(() => {
+    rpc!.notify(peerMethods.raft, { from, incarnation, ...(storageId === undefined ? {} : { storage: storageId }), messages }).catch(() => {
       this.counters.raftDropped += messages.length;
     });
+    if (name !== 'bulk' || connection === null) return;
+    this.counters.raftSentBulk += messages.length;
+    // notify hands the frame to the connection before it first waits: the stream's end is this message's end.
+    const endBytes = connection.streamAcceptedBytes;
+    for (const wire of messages) link.chooser.shipped(wire.g as string, endBytes);
   }
 
   private async authenticate(rpc: RpcChannel, to: number): Promise<void> {
@@ -239,15 +279,16 @@ export class PeerLinks {
     await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs });
   }
 
-  private connected(id: number): Promise<RpcChannel> {
+  private connected(id: number, name: PeerLane): Promise<RpcChannel> {
     const link = this.link(id);
-    if (link.rpc !== null && link.rpc.isOpen) return Promise.resolve(link.rpc);
-    if (link.dialing !== null) return link.dialing;
+    const lane = link.lanes[name];
+    if (isOpen(lane)) return Promise.resolve(lane.rpc!);
+    if (lane.dialing !== null) return lane.dialing;
     const address = this.options.addressOf(id);
     if (address === undefined) return Promise.reject(new SkeinError('CONNECTION_REFUSED', { message: `no address known for broker ${id}` }));
     this.counters.dials++;
-    link.dialing = this.options.endpoint
-      .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(link.backoffMs * 4, 1_000) })
+    lane.dialing = this.options.endpoint
+      .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(lane.backoffMs * 4, 1_000) })
       .then(async (connection) => {
         const rpc = new RpcChannel(connection, { handler: this.options.handler, onNotify: this.options.onNotify });
         if (this.options.secret !== null) {
@@ -257,37 +298,47 @@ export class PeerLinks {
             throw error;
           });
         }
-        link.rpc = rpc;
-        link.backoffMs = brokerLimits.peerRedialBackoffMsMin;
-        if (connection.answeredFrom !== null) {
+        lane.rpc = rpc;
+        lane.connection = connection;
+        if (name === 'bulk') link.chooser.reset();
+        lane.backoffMs = brokerLimits.peerRedialBackoffMsMin;
+        if (connection.answeredFrom !== null && name === 'control') {
           this.options.onNotice?.(
             `broker ${id}, dialled at ${address.host}:${address.port}, answers from ${connection.answeredFrom}:${address.port} (its host replies from another of its addresses; accepted)`,
           );
         }
         connection.onClose(() => {
-          if (link.rpc === rpc) link.rpc = null;
+          if (lane.rpc !== rpc) return;
+          lane.rpc = null;
+          lane.connection = null;
+          // What the bulk lane held is lost: no later append can overtake it.
+          if (name === 'bulk') link.chooser.reset();
         });
         return rpc;
       })
       .catch((error: unknown) => {
         this.counters.dialFailures++;
-        link.retryAtMs = performance.now() + link.backoffMs;
-        link.backoffMs = Math.min(link.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
+        lane.retryAtMs = performance.now() + lane.backoffMs;
+        lane.backoffMs = Math.min(lane.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
         throw error;
       })
       .finally(() => {
-        link.dialing = null;
+        lane.dialing = null;
       });
-    return link.dialing;
+    return lane.dialing;
   }
 }
 
-/** Bytes a Raft message will take on the wire, roughly: entries dominate. */
-function estimateBytes(wire: WireEnvelope): number {
-  let bytes = 64;
-  const entries = wire.n;
-  if (Array.isArray(entries)) for (const entry of entries) bytes += 16 + (((entry as unknown[])[2] as Uint8Array | undefined)?.byteLength ?? 0);
-  const snapshot = wire.s as { d?: Uint8Array } | undefined;
-  if (snapshot?.d instanceof Uint8Array) bytes += snapshot.d.byteLength;
-  return bytes;
+function newLane(): Lane {
+  return { rpc: null, connection: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: brokerLimits.peerRedialBackoffMsMin };
+}
+
+function isOpen(lane: Lane): boolean {
+  return lane.rpc !== null && lane.rpc.isOpen;
+}
+
+function clearQueue(lane: Lane): void {
+  lane.queue = [];
+  lane.queueSizes = [];
+  lane.queueBytes = 0;
 }

@@ -21,6 +21,7 @@ import { encodeGroupCommand } from './core/command-codec.js';
 import type { GroupCommand, GroupResult, HeartbeatCommand, JoinDetails, MemberView, ShapeStamp } from './core/commands.js';
 import { Liveness } from './core/liveness.js';
 import { partitionKey } from './core/partitions.js';
+import { MemberReports } from './core/reports.js';
 import type { EndOffsets } from './end-offsets.js';
 import type { GroupLog } from './group-log.js';
 
@@ -49,6 +50,7 @@ export interface CoordinatorOptions {
 
 export class Coordinator {
   private readonly liveness: Liveness;
+  private readonly reports = new MemberReports();
   private readonly timer: NodeJS.Timeout;
   /** When a topics change was last proposed for each group (proposed again after expiryRetryMs). */
   private readonly topicsProposedAtMs = new Map<string, number>();
@@ -89,6 +91,7 @@ export class Coordinator {
     const result = shard.needsWrite(command, nowMs) ? await this.propose(command, signal) : shard.answer(command);
     const view = answered(result).member!;
     this.liveness.heard(request.group, request.memberId, nowMs);
+    if (request.progress !== undefined) this.report(request.group, view.memberId, request.progress, nowMs);
     return this.heartbeatResponse(request.group, view);
   }
 
@@ -126,10 +129,11 @@ export class Coordinator {
       coordinator: { brokerId: this.options.brokerId, partition: this.options.partition.partition },
       members: description.members.map((m) => {
         const heard = this.liveness.heardAtMs(request.group, m.memberId);
-        return { ...m, lastHeardAgoMs: heard === undefined ? null : Math.max(0, nowMs - heard) };
+        return { ...m, lastHeardAgoMs: heard === undefined ? null : Math.max(0, nowMs - heard), progress: this.reports.progressOf(request.group, m.memberId, nowMs) };
       }),
       offsets: description.offsets,
       held: description.held,
+      counts: this.reports.countsOf(request.group),
     };
   }
 
@@ -171,6 +175,12 @@ export class Coordinator {
       else if (this.options.metadataCaughtUp()) missing.push(name);
     }
     return { ...(shapes.length > 0 ? { shapes } : {}), ...(missing.length > 0 ? { missing } : {}) };
+  }
+
+  private report(group: string, memberId: string, progress: HeartbeatRequest['progress'] & {}, nowMs: number): void {
+    const member = this.options.log.shard.group(group)?.members.get(memberId);
+    if (member === undefined) return;
+    this.reports.report(group, memberId, progress, new Set([...member.assigned.keys(), ...member.revoking.keys()]), nowMs);
   }
 
   /** A live static member that a join with its instance id replaces: when its lease ends, as this coordinator knows it. */
@@ -218,6 +228,7 @@ export class Coordinator {
     const nowMs = Date.now();
     const { shard } = this.options.log;
     const due = this.liveness.due(shard, nowMs);
+    this.reports.sweep(shard);
     if (this.options.metadataCaughtUp()) due.push(...this.topicChanges(nowMs));
     for (const command of due) this.propose(command).catch(() => {});
   }

@@ -28,8 +28,13 @@ export interface AppendResult {
 export interface ReadOptions {
   /** First offset wanted; the first batch returned is the one holding it. */
   offset: number;
-  /** Byte budget; at least one whole batch is returned even when it is larger. Capped at logLimits.readBytesMax. */
+  /** Byte budget; at least one whole batch is returned even when it is larger (unless withinBudget). Capped at logLimits.readBytesMax. */
   maxBytes: number;
+  /**
+   * Never return more than maxBytes: when the first batch is larger, none, and its size in firstBatchBytes.
+   * For a reader that reserved room for what it reads (a push) and must not hold more.
+   */
+  withinBudget?: boolean;
   /** Return no batch with a higher entry index (a consumer reads only what Raft committed). */
   maxIndex?: number;
 }
@@ -42,6 +47,8 @@ export interface ReadResult {
   nextOffset: number;
   /** Entry index of the last batch returned, or null when none was. */
   lastIndex: number | null;
+  /** With withinBudget: the size of the batch at the offset asked for, when it alone exceeded the budget. */
+  firstBatchBytes?: number;
 }
 
 export interface RetentionResult {
@@ -388,10 +395,12 @@ export class PartitionLog implements AsyncDisposable {
     const empty: ReadResult = { batches: [], bytes: 0, nextOffset: offset, lastIndex: null };
     if (offset === this.endOffset) return empty;
     const slot = this.cache.slotOfOffset(offset);
+    const within = options.withinBudget === true;
     const result =
       slot >= 0
-        ? this.fromCache(slot, budget, (h) => h.entryIndex <= maxIndex)
-        : this.readOffsetFromDisk(offset, budget, maxIndex);
+        ? this.fromCache(slot, budget, (h) => h.entryIndex <= maxIndex, within)
+        : this.readOffsetFromDisk(offset, budget, maxIndex, within);
+    if (result.firstBatchBytes !== undefined) return { ...empty, firstBatchBytes: result.firstBatchBytes };
     return result.batches.length === 0 ? empty : result;
   }
 
@@ -649,7 +658,7 @@ export class PartitionLog implements AsyncDisposable {
     return found;
   }
 
-  private readOffsetFromDisk(offset: number, budget: number, maxIndex: number): ReadResult {
+  private readOffsetFromDisk(offset: number, budget: number, maxIndex: number, withinBudget: boolean): ReadResult {
     const segment = this.segmentForOffset(offset);
     this.load(segment);
     return this.readRun(
@@ -658,17 +667,22 @@ export class PartitionLog implements AsyncDisposable {
       (h) => h.nextOffset > offset,
       (h) => h.entryIndex <= maxIndex,
       budget,
+      withinBudget,
     );
   }
 
-  private fromCache(slot: number, budget: number, more: (h: BatchHeader) => boolean): ReadResult {
+  private fromCache(slot: number, budget: number, more: (h: BatchHeader) => boolean, withinBudget = false): ReadResult {
     const batches: Buffer[] = [];
     let bytes = 0;
     let last: BatchHeader | null = null;
     const segmentBaseIndex = this.cache.at(slot).segmentBaseIndex;
     for (let i = slot; i < this.cache.size; i++) {
       const item = this.cache.at(i);
-      if (item.segmentBaseIndex !== segmentBaseIndex || !more(item.header) || (batches.length > 0 && bytes + item.bytes.length > budget)) break;
+      if (item.segmentBaseIndex !== segmentBaseIndex || !more(item.header)) break;
+      if (bytes + item.bytes.length > budget) {
+        if (batches.length === 0 && withinBudget) return tooLarge(item.bytes.length);
+        if (batches.length > 0) break;
+      }
       batches.push(item.bytes);
       bytes += item.bytes.length;
       last = item.header;
@@ -685,7 +699,14 @@ export class PartitionLog implements AsyncDisposable {
    * second read where the first ended. Every batch returned passes its
    * header check and, with verifyOnRead, its body checksum.
    */
-  private readRun(segment: Segment, slot: number, start: (h: BatchHeader) => boolean, more: (h: BatchHeader) => boolean, budget: number): ReadResult {
+  private readRun(
+    segment: Segment,
+    slot: number,
+    start: (h: BatchHeader) => boolean,
+    more: (h: BatchHeader) => boolean,
+    budget: number,
+    withinBudget = false,
+  ): ReadResult {
     const index = segment.index!;
     let position = slot < 0 ? SEGMENT_HEADER_BYTES : index.position[slot]!;
     const end = segment.logBytes;
@@ -717,7 +738,12 @@ export class PartitionLog implements AsyncDisposable {
       }
       if (!started) started = start(header);
       if (started) {
-        if (!more(header) || (batches.length > 0 && bytes + header.batchLength > budget)) break;
+        if (!more(header)) break;
+        if (bytes + header.batchLength > budget) {
+          // Before reading on: a batch that does not fit is not read at all.
+          if (batches.length === 0 && withinBudget) return tooLarge(header.batchLength);
+          if (batches.length > 0) break;
+        }
         if (position + header.batchLength > bufferStart + buffer.length) readOn(header.batchLength);
         const at = position - bufferStart;
         if (this.options.verifyOnRead) {
@@ -764,4 +790,9 @@ function lastAtMost<T>(items: readonly T[], key: (item: T) => number, value: num
     else hi = mid;
   }
   return Math.max(0, lo - 1);
+}
+
+/** A read within budget whose first batch alone exceeds it: nothing, and what it would take. */
+function tooLarge(firstBatchBytes: number): ReadResult {
+  return { batches: [], bytes: 0, nextOffset: 0, lastIndex: null, firstBatchBytes };
 }

@@ -117,8 +117,8 @@ export class Partition implements PartitionView {
     return this.replica.logEndOffset;
   }
 
-  readCommitted(offset: number, maxBytes: number): ReadResult {
-    return this.replica.readCommitted(offset, maxBytes);
+  readCommitted(offset: number, maxBytes: number, options?: { withinBudget?: boolean }): ReadResult {
+    return this.replica.readCommitted(offset, maxBytes, options);
   }
 
   offsetForTimestamp(timestamp: number): number | null {
@@ -195,29 +195,9 @@ export class Partition implements PartitionView {
     }
   }
 
-  /** Hands leadership to another replica (graceful shutdown). Resolves once this one no longer leads, or after `timeoutMs`. */
-  async transferLeadership(timeoutMs: number): Promise<boolean> {
-    const status = this.replica.raft.status();
-    if (status.role !== 'leader') return true;
-    const target = status.config.voters.find((id) => id !== status.id);
-    if (target === undefined) return false;
-    try {
-      this.replica.raft.transferLeadership(target);
-    } catch {
-      return false;
-    }
-    const deadline = withTimeout(undefined, timeoutMs, () => new SkeinError('TIMEOUT', { message: 'leadership transfer timed out' }));
-    // Done when a successor has committed an entry of its own term, as seen from here: it then takes writes.
-    const handedOver = (): boolean => {
-      const now = this.replica.raft.status();
-      return now.role !== 'leader' && now.leader !== 0 && now.leader !== now.id && this.replica.raft.termAt(now.commit) === now.term;
-    };
-    try {
-      while (!handedOver() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
-    } finally {
-      deadline.dispose();
-    }
-    return handedOver();
+  /** Hands leadership to another replica (graceful shutdown); see LogReplica.handOverLeadership. */
+  transferLeadership(timeoutMs: number, eligible?: (id: number) => boolean): Promise<boolean> {
+    return this.replica.handOverLeadership(timeoutMs, eligible);
   }
 
   /**

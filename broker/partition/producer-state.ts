@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { NO_PRODUCER } from '../../transport/protocol/record-batch.js';
@@ -54,7 +55,8 @@ export interface ProducerStateOptions {
   expiryMs?: number;
   /** Producers held beyond producersMax before the least recent goes whatever its age (brokerLimits.producerStatesOverflowMax). */
   overflowMax?: number;
-  now?: () => number;
+  /** Where idle time is read (a test moves it by hand); systemClock by default. Monotonic: a wall-clock step must not expire every producer at once. */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 export class ProducerStateTable {
@@ -63,7 +65,7 @@ export class ProducerStateTable {
   readonly producersMax: number;
   readonly expiryMs: number;
   private readonly overflowMax: number;
-  readonly now: () => number;
+  private readonly clock: Pick<Clock, 'nowMs'>;
   /** Producers forgotten after expiryMs without a batch, and (past the overflow) whatever their age. */
   evictions = 0;
   forcedEvictions = 0;
@@ -72,7 +74,7 @@ export class ProducerStateTable {
     this.producersMax = options.producersMax ?? brokerLimits.producerStatesPerPartitionMax;
     this.expiryMs = options.expiryMs ?? brokerLimits.producerStateExpiryMs;
     this.overflowMax = options.overflowMax ?? brokerLimits.producerStatesOverflowMax;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   get size(): number {
@@ -135,7 +137,7 @@ export class ProducerStateTable {
   record(batch: BatchIdentity, baseOffset: number): void {
     if (batch.producerId === noProducerId) return;
     let entry = this.producers.get(batch.producerId);
-    const nowMs = this.now();
+    const nowMs = this.clock.nowMs();
     if (entry === undefined) this.makeRoom(nowMs);
     if (entry === undefined || batch.producerEpoch > entry.epoch) entry = { epoch: batch.producerEpoch, batches: [], lastMs: nowMs };
     entry.lastMs = nowMs;
@@ -151,7 +153,7 @@ export class ProducerStateTable {
    * first; returns how many went. The leader does this before it admits a
    * new producer to a full table.
    */
-  expire(count: number, nowMs: number = this.now()): number {
+  expire(count: number, nowMs: number = this.clock.nowMs()): number {
     let expired = 0;
     for (const [producerId, entry] of this.producers) {
       if (expired >= count || nowMs - entry.lastMs < this.expiryMs) break;

@@ -18,8 +18,11 @@ export interface PartitionView {
   readonly logStartOffset: number;
   /** Offset after the last record in this replica's log, committed or not. */
   readonly logEndOffset: number;
-  /** Whole committed batches from the one holding `offset` (OFFSET_OUT_OF_RANGE outside the log). */
-  readCommitted(offset: number, maxBytes: number): ReadResult;
+  /**
+   * Whole committed batches from the one holding `offset` (OFFSET_OUT_OF_RANGE outside the log); at least
+   * one, unless withinBudget: then none when the first exceeds maxBytes, and its size in firstBatchBytes.
+   */
+  readCommitted(offset: number, maxBytes: number, options?: { withinBudget?: boolean }): ReadResult;
   /** The base offset of the first batch with a record at or after `timestamp`, or null. */
   offsetForTimestamp(timestamp: number): number | null;
   /** Fires when the high watermark moves, leadership changes, or the replica closes. */

@@ -107,6 +107,35 @@ export function raftEnvelopeToWire(envelope: RaftEnvelope): WireEnvelope {
   return wire;
 }
 
+/** What of a group's log an append or a snapshot carries (see replicationSpan). */
+export interface ReplicationSpan {
+  readonly kind: 'append' | 'snapshot';
+  /** The sender's term: within one term a leader's entry at an index never changes. */
+  readonly term: number;
+  /** An append's entries are fromIndex+1..toIndex (its prevIndex and last index); a snapshot's index is both. */
+  readonly fromIndex: number;
+  readonly toIndex: number;
+}
+
+/**
+ * For a wire object this broker built (so trusted): the log span of an append
+ * or a snapshot, the messages that carry a group's log in order and must not
+ * overtake one another (see broker/cluster/peer-lanes.ts); null for every
+ * other message.
+ */
+export function replicationSpan(wire: WireEnvelope): ReplicationSpan | null {
+  const term = wire.e as number;
+  if (wire.t === typeCodes.append) {
+    const fromIndex = wire.pi as number;
+    return { kind: 'append', term, fromIndex, toIndex: fromIndex + (wire.n as unknown[]).length };
+  }
+  if (wire.t === typeCodes.snapshot) {
+    const index = (wire.s as { i: number }).i;
+    return { kind: 'snapshot', term, fromIndex: index, toIndex: index };
+  }
+  return null;
+}
+
 // Plain CBOR as the transport's frames use it: byte strings untagged, no records, and a
 // decoder that only ever sees bytes the plain-data guard accepted (no tags from peers).
 const cborEncoder = new Encoder({ useRecords: false, structuredClone: false, pack: false, mapsAsObjects: true, tagUint8Array: false });

@@ -1,10 +1,10 @@
 import { open, rename, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { SkeinError } from '../../transport/errors.js';
 import { raftLimits } from '../../transport/limits.js';
 import { emptyHardState, type HardState } from './core/types.js';
 import { isNodeId } from './core/membership.js';
+import { raftFileChecksum, raftFileVersion } from './file-checksum.js';
 
 /** Where a replica keeps its term, vote and commit. */
 export interface HardStateStore {
@@ -21,11 +21,11 @@ export interface HardStateStore {
  *
  * HardStateFile (32 bytes, big-endian) =>
  *   Magic   => "SKRH"
- *   Version => uint8 (1), 3 reserved zero bytes
+ *   Version => uint8 (2; version 1, still read, differs only in its Crc), 3 reserved zero bytes
  *   Term    => uint64
  *   Vote    => uint32 (0 = none)
  *   Commit  => uint64
- *   Crc     => uint32: CRC-32 of bytes [0, 28)
+ *   Crc     => uint32: CRC32C of bytes [0, 28) (version 1: the IEEE CRC-32; see file-checksum.ts)
  */
 export class FileHardStateStore implements HardStateStore {
   private chain: Promise<void> = Promise.resolve();
@@ -81,11 +81,11 @@ export function encodeHardState(state: HardState): Uint8Array {
   const out = new Uint8Array(FILE_BYTES);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
-  out[4] = 1;
+  out[4] = raftFileVersion;
   view.setBigUint64(8, BigInt(state.term));
   view.setUint32(16, state.vote);
   view.setBigUint64(20, BigInt(state.commit));
-  view.setUint32(28, crc32(out.subarray(0, 28)));
+  view.setUint32(28, raftFileChecksum(raftFileVersion, out.subarray(0, 28))!);
   return out;
 }
 
@@ -95,9 +95,10 @@ export function decodeHardState(bytes: Uint8Array, source = 'hard state'): HardS
   };
   if (bytes.byteLength > raftLimits.hardStateBytesMax || bytes.byteLength !== FILE_BYTES) corrupt(`expected ${FILE_BYTES} bytes`);
   if (!MAGIC.every((b, i) => bytes[i] === b)) corrupt('not a skein hard-state file');
-  if (bytes[4] !== 1) corrupt(`unknown version ${bytes[4]}`);
+  const checksum = raftFileChecksum(bytes[4]!, bytes.subarray(0, 28));
+  if (checksum === null) corrupt(`unknown version ${bytes[4]}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(28) !== crc32(bytes.subarray(0, 28))) corrupt('checksum mismatch');
+  if (view.getUint32(28) !== checksum) corrupt('checksum mismatch');
   const term = Number(view.getBigUint64(8));
   const vote = view.getUint32(16);
   const commit = Number(view.getBigUint64(20));

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';
 import { BATCH_HEADER_BYTES, BatchFault, checkBatch, checkBatchHeader, encodeControlBatch, stampBatch } from '../../transport/protocol/record-batch.js';
 import { writeFileAtomic } from '../log/files.js';
 import type { PartitionLog, RetentionResult } from '../log/index.js';
 import { decodeWire, encodeWire, snapshotFromWire, snapshotToWire } from './codec.js';
 import type { RaftStorage } from './core/storage.js';
+import { raftFileChecksum, raftFileVersion } from './file-checksum.js';
 import { emptySnapshot, type Entry, type EntryType, type RaftMessage, type Snapshot } from './core/types.js';
 
 /**
@@ -25,7 +25,8 @@ import { emptySnapshot, type Entry, type EntryType, type RaftMessage, type Snaps
  * file, then resets the log to continue after it; a crash between the two is
  * finished on the next open.
  *
- * SnapshotFile => Magic "SKRS" | Version uint8 (1) | 3 reserved bytes | Crc uint32 (CRC-32 of Payload)
+ * SnapshotFile => Magic "SKRS" | Version uint8 (2) | 3 reserved bytes | Crc uint32 (CRC32C of Payload; version 1,
+ *                 still read, carries the IEEE CRC-32: see file-checksum.ts)
  *                 | Payload: plain CBOR { i: index, t: term, v, vo, l, ln: member lists, d: data }
  */
 
@@ -226,8 +227,8 @@ export class LogStorage implements RaftStorage {
     const payload = encodeWire(snapshotToWire(snapshot));
     const file = new Uint8Array(FILE_HEADER_BYTES + payload.byteLength);
     file.set(MAGIC, 0);
-    file[4] = 1;
-    new DataView(file.buffer).setUint32(8, crc32(payload));
+    file[4] = raftFileVersion;
+    new DataView(file.buffer).setUint32(8, raftFileChecksum(raftFileVersion, payload)!);
     file.set(payload, FILE_HEADER_BYTES);
     writeFileAtomic(dirname(this.options.snapshotPath), basename(this.options.snapshotPath), file, { durable: true });
     this.snap = snapshot;
@@ -248,9 +249,10 @@ function loadSnapshot(path: string): Snapshot {
   }
   const corrupt = (why: string): SkeinError => new SkeinError('STORAGE_CORRUPT', { message: `${path}: ${why}` });
   if (file.byteLength < FILE_HEADER_BYTES || !MAGIC.every((b, i) => file[i] === b)) throw corrupt('not a skein snapshot file');
-  if (file[4] !== 1) throw corrupt(`unknown version ${file[4]}`);
   const payload = file.subarray(FILE_HEADER_BYTES);
-  if (file.readUInt32BE(8) !== crc32(payload)) throw corrupt('checksum mismatch');
+  const checksum = raftFileChecksum(file[4]!, payload);
+  if (checksum === null) throw corrupt(`unknown version ${file[4]}`);
+  if (file.readUInt32BE(8) !== checksum) throw corrupt('checksum mismatch');
   try {
     return snapshotFromWire(decodeWire(payload));
   } catch (error) {

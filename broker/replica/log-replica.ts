@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { withTimeout } from '../../transport/abort.js';
 import type { Prng } from '../../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
@@ -196,10 +197,39 @@ export class LogReplica implements RaftStateMachine {
     return this.driver;
   }
 
-  /** Whole committed batches from the one holding `offset`. */
-  readCommitted(offset: number, maxBytes: number): ReadResult {
+  /**
+   * Hands leadership to the first voter `eligible` takes (graceful shutdown) and resolves once a successor has
+   * committed an entry of its own term as seen from here (it then takes writes), or after `timeoutMs`: true when
+   * handed over, or when this replica did not lead. It wakes on the replica's changes (roles, terms, commits),
+   * never on a timer of its own.
+   */
+  async handOverLeadership(timeoutMs: number, eligible: (id: number) => boolean = () => true): Promise<boolean> {
+    const status = this.driver.status();
+    if (status.role !== 'leader') return true;
+    const target = status.config.voters.find((id) => id !== status.id && eligible(id));
+    if (target === undefined) return false;
+    try {
+      this.driver.transferLeadership(target);
+    } catch {
+      return false;
+    }
+    const handedOver = (): boolean => {
+      const now = this.driver.status();
+      return now.role !== 'leader' && now.leader !== 0 && now.leader !== now.id && this.driver.termAt(now.commit) === now.term;
+    };
+    const deadline = withTimeout(undefined, timeoutMs, () => new SkeinError('TIMEOUT', { message: `${this.options.group}: leadership transfer timed out` }));
+    try {
+      while (!handedOver() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
+    } finally {
+      deadline.dispose();
+    }
+    return handedOver();
+  }
+
+  /** Whole committed batches from the one holding `offset` (see ReadOptions.withinBudget). */
+  readCommitted(offset: number, maxBytes: number, options: { withinBudget?: boolean } = {}): ReadResult {
     this.ensureOpen();
-    return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied });
+    return this.log.read({ offset, maxBytes, maxIndex: this.driver.status().applied, withinBudget: options.withinBudget ?? false });
   }
 
   offsetForTimestamp(timestamp: number): number | null {

@@ -83,7 +83,7 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
     case methods.produce: {
       const request = readProduce(body);
       notInternal(request.topic, 'produce');
-      return hosted(ctx, request.topic, request.partition).produce(request.batch, produceOptions(ctx, request, request.acks, rpc.signal));
+      return hostedReplica(ctx, request.topic, request.partition).produce(request.batch, produceOptions(ctx, request, request.acks, rpc.signal));
     }
     case methods.initProducer:
       readInitProducer(body);
@@ -91,11 +91,11 @@ export async function handleRequest(ctx: ServerContext, session: Session, method
     case methods.fetch: {
       const request = readFetch(body);
       notInternal(request.topic, 'fetch');
-      return fetchRecords(hosted(ctx, request.topic, request.partition), request, rpc);
+      return fetchRecords(hostedReplica(ctx, request.topic, request.partition), request, rpc);
     }
     case methods.listOffsets: {
       const request = readListOffsets(body);
-      const view = leading(ctx, request.topic, request.partition);
+      const view = leadingReplica(ctx, request.topic, request.partition);
       let offset: number;
       if (request.spec === 'earliest') offset = view.logStartOffset;
       else if (request.spec === 'latest') offset = view.highWatermark;
@@ -211,7 +211,8 @@ function withLocalLeaders(ctx: ServerContext, topic: TopicMetadata): TopicMetada
   return topic;
 }
 
-function hosted(ctx: ServerContext, topic: string, partition: number): Partition {
+/** This broker's replica of a partition; without one, why not: no such topic or partition, or NOT_LEADER with the best hint. */
+export function hostedReplica(ctx: ServerContext, topic: string, partition: number): Partition {
   const local = ctx.partition(topic, partition);
   if (local !== undefined) return local;
   const record = ctx.metadata().topic(topic);
@@ -229,8 +230,8 @@ function hosted(ctx: ServerContext, topic: string, partition: number): Partition
  * records written before it started (Kafka's KIP-207 keeps ListOffsets on the
  * leader for the same reason).
  */
-function leading(ctx: ServerContext, topic: string, partition: number): Partition {
-  const local = hosted(ctx, topic, partition);
+export function leadingReplica(ctx: ServerContext, topic: string, partition: number): Partition {
+  const local = hostedReplica(ctx, topic, partition);
   if (local.isLeader()) return local;
   const hint = local.leaderHint();
   if (hint.leaderId === ctx.brokerId) {

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods } from '../../transport/protocol/messages.js';
@@ -23,17 +24,25 @@ export interface ConsumerOptions<V = unknown, K = unknown> {
   /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
   fetchBytesMax?: number;
   /** Long-poll wait of `for await` iteration. Default 500 ms. */
-  maxWaitMs?: number;
+  waitMsMax?: number;
   /** Records per step of `for await` iteration. Default 1000. */
+  recordsMax?: number;
+  /** @deprecated The name before 0.2; use `waitMsMax` (read until the next release). */
+  maxWaitMs?: number;
+  /** @deprecated The name before 0.2; use `recordsMax` (read until the next release). */
   maxRecords?: number;
 }
 
 export interface FetchOptions {
   /** At most this many records. Default 1000. */
-  maxRecords?: number;
+  recordsMax?: number;
   /** Wait up to this long for records when none are buffered. Default 500 ms; 0 returns at once. */
-  maxWaitMs?: number;
+  waitMsMax?: number;
   signal?: AbortSignal;
+  /** @deprecated The name before 0.2; use `recordsMax` (read until the next release). */
+  maxRecords?: number;
+  /** @deprecated The name before 0.2; use `waitMsMax` (read until the next release). */
+  maxWaitMs?: number;
 }
 
 interface PartitionState {
@@ -53,7 +62,7 @@ interface PartitionState {
   failure: unknown;
 }
 
-const knownOptions = ['topic', 'partition', 'from', 'readFrom', 'fetchBytesMax', 'maxWaitMs', 'maxRecords'];
+const knownOptions = ['topic', 'partition', 'from', 'readFrom', 'fetchBytesMax', 'waitMsMax', 'recordsMax'];
 
 /**
  * A pull consumer: `fetch()` batches of records, or `for await` over them.
@@ -90,13 +99,13 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     this.initialFrom = r.has('from') ? checkFrom(options.from, 'consumer()') : defaultFrom;
     this.readFrom = r.oneOf('readFrom', ['leader', 'follower'], 'leader');
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
-    this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
-    this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    this.iterationWaitMs = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    this.iterationRecords = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
   }
 
   /**
-   * Returns up to `maxRecords` records, in offset order per partition, waiting
-   * up to `maxWaitMs` when none are buffered (an empty list then). A record
+   * Returns up to `recordsMax` records, in offset order per partition, waiting
+   * up to `waitMsMax` when none are buffered (an empty list then). A record
    * whose key or value does not deserialize rejects with DESERIALIZATION_FAILED
    * (details: topic, partition, offset) and stays the position: seek past it
    * to go on. Records before it in the same call are returned first. So is a
@@ -104,12 +113,12 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
    * partition, offset, nextOffset), and seek to its nextOffset to go on.
    */
   async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
-    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
-    const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
-    const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['recordsMax', 'waitMsMax', 'signal']);
+    const recordsMax = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    const waitMsMax = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
     const signal = r.signal('signal');
     // One fetch at a time: two callers interleaving would each see half of a partition's order.
-    const run = this.lock.then(() => this.fetchNow(maxRecords, maxWaitMs, signal));
+    const run = this.lock.then(() => this.fetchNow(recordsMax, waitMsMax, signal));
     this.lock = run.catch(() => undefined);
     return run;
   }
@@ -156,7 +165,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
   }
 
   /**
-   * Long-polls and yields records one by one, a batch of up to `maxRecords`
+   * Long-polls and yields records one by one, a batch of up to `recordsMax`
    * fetched at a time. Leaving the loop early (`break`, `return` or a throw
    * in its body) ends that loop only: the consumer stays open, positioned
    * after the last record the loop handed out, and the next loop or fetch()
@@ -169,7 +178,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     try {
       while (this.closing === null) {
         try {
-          batch = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+          batch = await this.fetch({ recordsMax: this.iterationRecords, waitMsMax: this.iterationWaitMs });
         } catch (error) {
           if (this.closing !== null && isSkeinError(error, 'CLIENT_CLOSED')) return;
           throw error;
@@ -209,21 +218,21 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     if (this.closing !== null) throw new SkeinError('CLIENT_CLOSED', { message: `${what}: the consumer is closed` });
   }
 
-  private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
+  private async fetchNow(recordsMax: number, waitMsMax: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
     this.throwIfClosed('fetch');
     signal?.throwIfAborted();
     const states = await this.ready(signal);
     // Only a fetch started by this call answers it: an older one may have asked for a shorter wait.
     const startedBefore = states.map((s) => s.fetchesStarted);
     const answered = (state: PartitionState, i: number): boolean => state.lastAnswered > startedBefore[i]!;
-    // The broker long-polls for maxWaitMs; a partition whose leader is moving may take longer, but not forever.
-    const softUntilMs = Date.now() + maxWaitMs;
+    // The broker long-polls for waitMsMax; a partition whose leader is moving may take longer, but not forever.
+    const softUntilMs = systemClock.nowMs() + waitMsMax;
     const hardUntilMs = softUntilMs + this.cluster.options.requestTimeoutMs;
     for (;;) {
       this.throwIfClosed('fetch');
-      const records = this.drain(states, maxRecords);
+      const records = this.drain(states, recordsMax);
       // Keep one response in flight per partition (read-ahead), except where this call already heard "nothing".
-      this.startFetches(states, maxWaitMs, (state, i) => records.length === 0 && answered(state, i));
+      this.startFetches(states, waitMsMax, (state, i) => records.length === 0 && answered(state, i));
       if (records.length > 0) return records;
       for (const state of states) {
         if (state.failure !== undefined) {
@@ -233,7 +242,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
         }
       }
       const answeredCount = states.filter(answered).length;
-      const now = Date.now();
+      const now = systemClock.nowMs();
       if (answeredCount === states.length || now >= hardUntilMs || (now >= softUntilMs && answeredCount > 0)) return [];
       await this.changed(signal, now < softUntilMs ? softUntilMs : hardUntilMs);
     }
@@ -241,7 +250,7 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
 
   /** Partitions known and positions resolved. */
   private async ready(signal: AbortSignal | undefined): Promise<PartitionState[]> {
-    const deadlineMs = Date.now() + this.cluster.options.deliveryTimeoutMs;
+    const deadlineMs = systemClock.nowMs() + this.cluster.options.deliveryTimeoutMs;
     if (this.states === null) {
       const topic = this.topic.name;
       const meta = await retrying(
@@ -358,15 +367,15 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
   }
 
   /** Starts a fetch for each partition with room for one more response (none buffered, or read-ahead of the current one). */
-  private startFetches(states: PartitionState[], maxWaitMs: number, skip: (state: PartitionState, index: number) => boolean): void {
+  private startFetches(states: PartitionState[], waitMsMax: number, skip: (state: PartitionState, index: number) => boolean): void {
     states.forEach((state, i) => {
       if (state.fetch !== null || state.position === null || state.next !== null || state.failure !== undefined || skip(state, i)) return;
       const offset = state.cursor === null ? state.position : Math.max(state.position, state.cursor.endOffset);
-      this.startFetch(state, offset, maxWaitMs);
+      this.startFetch(state, offset, waitMsMax);
     });
   }
 
-  private startFetch(state: PartitionState, offset: number, maxWaitMs: number): void {
+  private startFetch(state: PartitionState, offset: number, waitMsMax: number): void {
     const controller = new AbortController();
     const closeSignal = this.closeController.signal;
     const onClose = (): void => controller.abort(closeSignal.reason);
@@ -375,11 +384,12 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     const serial = ++state.fetchesStarted;
     const generation = state.generation;
     const topic = this.topic.name;
-    const body = { topic, partition: state.partition, offset, maxBytes: this.fetchBytesMax, maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs };
+    // The wire keeps its field names (protocol version 2); the options above follow the naming rule.
+    const body = { topic, partition: state.partition, offset, maxBytes: this.fetchBytesMax, maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs: waitMsMax };
     const done = this.cluster
       .callPartition(
         { topic, partition: state.partition, method: methods.fetch, body, readFrom: this.readFrom },
-        { signal: controller.signal, timeoutMs: this.cluster.options.requestTimeoutMs + maxWaitMs },
+        { signal: controller.signal, timeoutMs: this.cluster.options.requestTimeoutMs + waitMsMax },
       )
       .then(
         (response) => {
@@ -408,9 +418,9 @@ export class Consumer<V = unknown, K = unknown> implements AsyncIterable<Consume
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     this.changeWaiters.add(wake);
-    const timer = setTimeout(wake, Math.max(0, untilMs - Date.now()));
+    const cancel = systemClock.after(Math.max(0, untilMs - systemClock.nowMs()), wake);
     return abortable(woken, signal).finally(() => {
-      clearTimeout(timer);
+      cancel();
       this.changeWaiters.delete(wake);
     });
   }

@@ -3,12 +3,13 @@ import {
   groupMethods,
   groupNameProblem,
   groupsTopic,
-  type CommitResponse,
   type DescribeGroupResponse,
-  type FindCoordinatorResponse,
   type GroupPartition,
-  type ListGroupsResponse,
+  type MemberProgress,
 } from '../../transport/protocol/groups.js';
+import { readCommitResponse, readDescribeGroupResponse, readFindCoordinatorResponse, readListGroupsResponse } from '../../transport/protocol/responses.js';
+import { groupLimits } from '../../transport/limits.js';
+import { OptionReader } from '../check.js';
 import { topicNameProblem } from '../../transport/protocol/messages.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, resolveFrom, type From } from '../consumer/from.js';
@@ -33,10 +34,37 @@ export interface GroupPartitionStatus {
   /** The member owning it now, or null. */
   owner: string | null;
   state: 'owned' | 'revoking' | 'held' | 'unassigned';
+
+  /** Records of it dead-lettered, and skipped, by the members that held it (counted since its coordinator took over). */
+  deadLettered: number;
+  skipped: number;
 }
 
-export interface GroupDescription extends Omit<DescribeGroupResponse, 'offsets'> {
+/** A member's consumption of one partition it holds, against the group's commit and the end of the log. */
+export interface MemberPartitionProgress extends MemberProgress {
+  committed: number | null;
+  end: number | null;
+  /** end − where the member stands (finished, else fetched, else committed); null when that is not known yet. */
+  lag: number | null;
+  /** Records to read, and its finished offset has not moved for stalledAfterMs. */
+  stalled: boolean;
+}
+
+export type GroupMemberDescription = Omit<DescribeGroupResponse['members'][number], 'progress'> & {
+  progress: MemberPartitionProgress[];
+  /** Holds a partition it is stalled on (see MemberPartitionProgress.stalled). */
+  stalled: boolean;
+};
+
+export interface GroupDescription extends Omit<DescribeGroupResponse, 'offsets' | 'members' | 'counts'> {
+  members: GroupMemberDescription[];
   partitions: GroupPartitionStatus[];
+}
+
+export interface DescribeGroupOptions {
+  signal?: AbortSignal;
+  /** How long a member's finished offset may stand still, with records to read, before it counts as stalled. Default 10 s. */
+  stalledAfterMs?: number;
 }
 
 export interface ResetOffsetsOptions {
@@ -71,15 +99,19 @@ export class GroupAdmin {
     }
     const answers = await Promise.all(
       Array.from({ length: partitions }, (_, partition) =>
-        this.cluster.callPartition<ListGroupsResponse>({ topic: groupsTopic, partition, method: groupMethods.listGroups, body: { partition } }, { signal: options.signal }),
+        this.cluster.callPartition<unknown>({ topic: groupsTopic, partition, method: groupMethods.listGroups, body: { partition } }, { signal: options.signal }).then(readListGroupsResponse),
       ),
     );
-    return answers.flatMap((a) => a.groups ?? []).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    return answers.flatMap((a) => a.groups).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
   }
 
-  /** The group's members, assignment, and per partition committed offset, end offset and lag. UNKNOWN_GROUP when there is none. */
-  async describeGroup(group: string, options: Signal = {}): Promise<GroupDescription> {
-    const described = await this.call<DescribeGroupResponse>(group, groupMethods.describeGroup, {}, options.signal);
+  /**
+   * The group's members (with their progress on each partition they hold and a `stalled` flag), and per
+   * partition the committed offset, end offset, lag, owner and dead-letter and skip counts. UNKNOWN_GROUP when there is none.
+   */
+  async describeGroup(group: string, options: DescribeGroupOptions = {}): Promise<GroupDescription> {
+    const stalledAfterMs = new OptionReader(options, 'describeGroup', 'INVALID_ARGUMENT', ['signal', 'stalledAfterMs']).int('stalledAfterMs', { min: 0, max: Number.MAX_SAFE_INTEGER }, groupLimits.stalledAfterMsDefault);
+    const described = readDescribeGroupResponse(await this.call(group, groupMethods.describeGroup, {}, options.signal));
     const topics = new Set([...described.members.flatMap((m) => m.topics), ...described.offsets.map((o) => o.topic)]);
     const owners = new Map<string, { member: string; state: 'owned' | 'revoking' }>();
     for (const m of described.members) {
@@ -88,6 +120,8 @@ export class GroupAdmin {
     }
     const held = new Set(described.held.map(key));
     const committed = new Map(described.offsets.map((o) => [key(o), o.offset]));
+    const counts = new Map(described.counts.map((c) => [key(c), c]));
+    const ends = new Map<string, number>();
     const partitions: GroupPartitionStatus[] = [];
     for (const topic of [...topics].sort()) {
       let count: number;
@@ -97,16 +131,23 @@ export class GroupAdmin {
         if (isSkeinError(error, 'UNKNOWN_TOPIC')) continue;
         throw error;
       }
-      const ends = await Promise.all(Array.from({ length: count }, (_, partition) => resolveFrom(this.cluster, { topic, partition, from: 'latest' }, { signal: options.signal })));
-      ends.forEach((end, partition) => {
-        const at = committed.get(key({ topic, partition })) ?? null;
-        const owner = owners.get(key({ topic, partition }));
-        const state = owner?.state ?? (held.has(key({ topic, partition })) ? 'held' : 'unassigned');
-        partitions.push({ topic, partition, committed: at, end, lag: at === null ? null : Math.max(0, end - at), owner: owner?.member ?? null, state });
+      const topicEnds = await Promise.all(Array.from({ length: count }, (_, partition) => resolveFrom(this.cluster, { topic, partition, from: 'latest' }, { signal: options.signal })));
+      topicEnds.forEach((end, partition) => {
+        const k = key({ topic, partition });
+        ends.set(k, end);
+        const at = committed.get(k) ?? null;
+        const owner = owners.get(k);
+        const state = owner?.state ?? (held.has(k) ? 'held' : 'unassigned');
+        const { deadLettered = 0, skipped = 0 } = counts.get(k) ?? {};
+        partitions.push({ topic, partition, committed: at, end, lag: at === null ? null : Math.max(0, end - at), owner: owner?.member ?? null, state, deadLettered, skipped });
       });
     }
-    const { offsets: _, ...rest } = described;
-    return { ...rest, partitions };
+    const members = described.members.map((m) => {
+      const progress = m.progress.map((p) => progressAgainst(p, committed.get(key(p)) ?? null, ends.get(key(p)) ?? null, stalledAfterMs));
+      return { ...m, progress, stalled: progress.some((p) => p.stalled) };
+    });
+    const { offsets: _, counts: __, ...rest } = described;
+    return { ...rest, members, partitions };
   }
 
   /**
@@ -127,8 +168,7 @@ export class GroupAdmin {
     const offsets = await Promise.all(
       chosen.map(async (partition) => ({ topic: reset.topic, topicId: meta.topicId, partition, offset: await resolveFrom(this.cluster, { topic: reset.topic, partition, from: to }, { signal: options.signal }) })),
     );
-    const response = await this.call<CommitResponse>(group, groupMethods.resetOffsets, { offsets }, options.signal);
-    return response.offsets;
+    return readCommitResponse(await this.call(group, groupMethods.resetOffsets, { offsets }, options.signal), 'resetOffsets response').offsets;
   }
 
   /** Forgets the group and its committed offsets. GROUP_NOT_EMPTY while it has members; UNKNOWN_GROUP when there is none. */
@@ -136,12 +176,20 @@ export class GroupAdmin {
     await this.call(group, groupMethods.deleteGroup, {}, options.signal);
   }
 
-  private async call<T>(group: string, method: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<T> {
+  /** Asks the group's coordinator; the answer is for the caller's reader (responses.ts). */
+  private async call(group: string, method: string, body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<unknown> {
     const problem = groupNameProblem(group);
     if (problem !== null) throw new SkeinError('INVALID_ARGUMENT', { message: `${method}: ${problem}` });
-    const { topic, partition } = await this.cluster.callAny<FindCoordinatorResponse>(groupMethods.findCoordinator, { group }, { signal });
-    return this.cluster.callPartition<T>({ topic, partition, method, body: { group, ...body } }, { signal });
+    const { topic, partition } = readFindCoordinatorResponse(await this.cluster.callAny<unknown>(groupMethods.findCoordinator, { group }, { signal }));
+    return this.cluster.callPartition<unknown>({ topic, partition, method, body: { group, ...body } }, { signal });
   }
+}
+
+/** Where a member stands on a partition: finished, else fetched, else the group's commit (where it started). */
+function progressAgainst(p: MemberProgress, committed: number | null, end: number | null, stalledAfterMs: number): MemberPartitionProgress {
+  const at = p.finished ?? p.fetched ?? committed;
+  const lag = at === null || end === null ? null : Math.max(0, end - at);
+  return { ...p, committed, end, lag, stalled: lag !== null && lag > 0 && p.idleMs >= stalledAfterMs };
 }
 
 function key(p: GroupPartition): string {

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { abortable } from '../../transport/abort.js';
@@ -13,8 +14,12 @@ export interface GroupConsumerOptions<V = unknown, K = unknown> extends GroupOpt
   /** Bytes asked for in one fetch of one partition. Default 1 MiB. */
   fetchBytesMax?: number;
   /** Long-poll wait of `for await` iteration. Default 500 ms. */
-  maxWaitMs?: number;
+  waitMsMax?: number;
   /** Records per step of `for await` iteration. Default 1000. */
+  recordsMax?: number;
+  /** @deprecated The name before 0.2; use `waitMsMax` (read until the next release). */
+  maxWaitMs?: number;
+  /** @deprecated The name before 0.2; use `recordsMax` (read until the next release). */
   maxRecords?: number;
   /**
    * What close() commits of the records the last fetch() handed out:
@@ -30,6 +35,8 @@ interface Reader<V, K> {
   buffer: ConsumedRecord<V, K>[];
   fetching: boolean;
   failure: unknown;
+  /** A fetch of this partition came back empty and nothing came since: it was read to its end. */
+  atEnd: boolean;
 }
 
 /**
@@ -53,29 +60,42 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
 
   /** @internal Use `skein.consumer({ group, ... })`. */
   constructor(cluster: Cluster, options: GroupConsumerOptions<V, K>, onClosed: () => void) {
-    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', [...groupOptionNames, 'fetchBytesMax', 'maxWaitMs', 'maxRecords', 'commitOnClose']);
+    const r = new OptionReader(options, 'consumer()', 'INVALID_CONFIG', [...groupOptionNames, 'fetchBytesMax', 'waitMsMax', 'recordsMax', 'commitOnClose']);
     super(cluster, options, r, onClosed);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, sdkLimits.fetchBytesDefault);
-    this.iterationWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
-    this.iterationRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    this.iterationWaitMs = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    this.iterationRecords = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
     this.commitOnClose = r.oneOf('commitOnClose', ['finished', 'handed'], 'finished');
     this.begin();
   }
 
   /**
-   * Up to `maxRecords` records of the partitions owned now, in offset order
-   * per partition, waiting up to `maxWaitMs` when none are ready. Calling it
+   * Up to `recordsMax` records of the partitions owned now, in offset order
+   * per partition, waiting up to `waitMsMax` when none are ready. Calling it
    * finishes every record the previous call returned.
    */
   async fetch(options: FetchOptions = {}): Promise<ConsumedRecord<V, K>[]> {
-    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['maxRecords', 'maxWaitMs', 'signal']);
-    const maxRecords = r.int('maxRecords', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
-    const maxWaitMs = r.int('maxWaitMs', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
+    const r = new OptionReader(options, 'fetch', 'INVALID_ARGUMENT', ['recordsMax', 'waitMsMax', 'signal']);
+    const recordsMax = r.int('recordsMax', { min: 1, max: brokerLimits.fetchRecordsMax }, sdkLimits.fetchRecordsDefault);
+    const waitMsMax = r.int('waitMsMax', { min: 0, max: brokerLimits.fetchWaitMsMax }, sdkLimits.fetchWaitMsDefault);
     const signal = r.signal('signal');
     this.finishHanded();
-    const run = this.lock.then(() => this.fetchNow(maxRecords, maxWaitMs, signal));
+    const run = this.lock.then(() => this.fetchNow(recordsMax, waitMsMax, signal));
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Whether this member owns partitions and has read each to its end: every
+   * one handed out, and its last fetch came back empty. An empty fetch() alone
+   * does not say so: a partition just assigned may not have been read yet
+   * (its committed offset still being looked up). For "read what is there,
+   * then stop" (`skein consume --group` without --follow).
+   */
+  caughtUp(): boolean {
+    if (this.readers.size === 0) return false;
+    for (const reader of this.readers.values()) if (!reader.atEnd || reader.buffer.length > 0) return false;
+    return true;
   }
 
   /** Yields records one by one; each is finished when the loop asks for the next. `break` (or a throw) closes the consumer. */
@@ -86,7 +106,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     try {
       for (;;) {
         if (this.closingFlag && this.failure === null) return;
-        unread = await this.fetch({ maxRecords: this.iterationRecords, maxWaitMs: this.iterationWaitMs });
+        unread = await this.fetch({ recordsMax: this.iterationRecords, waitMsMax: this.iterationWaitMs });
         next = 0;
         while (next < unread.length) {
           const record = unread[next]!;
@@ -119,7 +139,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     const topic = this.topics.get(owned.topic);
     if (topic === undefined) return;
     const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
-    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined });
+    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined, atEnd: false });
   }
 
   protected async drain(owned: OwnedPartition[]): Promise<void> {
@@ -171,12 +191,12 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     this.changed();
   }
 
-  private async fetchNow(maxRecords: number, maxWaitMs: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
-    const untilMs = Date.now() + maxWaitMs;
+  private async fetchNow(recordsMax: number, waitMsMax: number, signal: AbortSignal | undefined): Promise<ConsumedRecord<V, K>[]> {
+    const untilMs = systemClock.nowMs() + waitMsMax;
     for (;;) {
       this.throwIfEnded('fetch');
       signal?.throwIfAborted();
-      const records = this.take(maxRecords);
+      const records = this.take(recordsMax);
       if (records.length > 0) return records;
       for (const reader of this.readers.values()) {
         if (reader.failure === undefined) continue;
@@ -184,7 +204,8 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
         reader.failure = undefined;
         throw failure;
       }
-      const remainingMs = untilMs - Date.now();
+      // Whole milliseconds: a fetch takes its wait as an integer.
+      const remainingMs = Math.ceil(untilMs - systemClock.nowMs());
       for (const reader of this.readers.values()) if (!reader.fetching && reader.buffer.length === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
       if (remainingMs <= 0) return [];
       await abortable(this.nextChange(untilMs), signal);
@@ -192,12 +213,16 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
   }
 
   /** One fetch of a partition into its buffer (the read-ahead: at most one fetch response per partition). */
-  private read(reader: Reader<V, K>, maxWaitMs: number): void {
+  private read(reader: Reader<V, K>, waitMsMax: number): void {
     reader.fetching = true;
     reader.consumer
-      .fetch({ maxRecords: brokerLimits.fetchRecordsMax, maxWaitMs })
+      .fetch({ recordsMax: brokerLimits.fetchRecordsMax, waitMsMax })
       .then((records) => {
-        if (this.readers.get(keyOf(reader.owned)) === reader) reader.buffer.push(...records);
+        if (this.readers.get(keyOf(reader.owned)) !== reader) return;
+        reader.atEnd = records.length === 0;
+        if (records.length === 0) return;
+        reader.buffer.push(...records);
+        this.fetchedUpTo(reader.owned, records[records.length - 1]!.offset + 1);
       })
       .catch((error: unknown) => {
         if (this.readers.get(keyOf(reader.owned)) !== reader || isSkeinError(error, 'CLIENT_CLOSED')) return;
@@ -218,6 +243,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
       return;
     }
     reader.consumer.seek({ offset: details.logStartOffset });
+    this.count(reader.owned, 'skipped', details.logStartOffset - details.offset);
     this.feed.emit({ type: 'skipped', topic: reader.owned.topic, partition: reader.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
   }
 
@@ -239,10 +265,10 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
 
   private nextChange(untilMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.max(0, untilMs - Date.now()));
+      const cancel = systemClock.after(Math.max(0, untilMs - systemClock.nowMs()), done);
       const waiters = this.waiters;
       function done(): void {
-        clearTimeout(timer);
+        cancel();
         waiters.delete(done);
         resolve();
       }

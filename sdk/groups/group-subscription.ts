@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { backoffMs } from '../../transport/retry.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits, groupLimits } from '../../transport/limits.js';
@@ -16,8 +17,13 @@ import { GroupSession, groupOptionNames, keyOf, type GroupOptions } from './sess
 export interface GroupSubscribeOptions<V = unknown, K = unknown> extends GroupOptions<V, K> {
   /** Runs on each record, one at a time per partition in offset order (partitions run side by side). */
   handler: (record: ConsumedRecord<V, K>) => unknown;
-  /** A handler that throws is tried again with exponential backoff (with jitter), up to maxAttempts in all. Defaults 5, 100 ms to 10 s. */
-  retry?: { maxAttempts?: number; backoffMs?: { min?: number; max?: number } };
+  /** A handler that throws is tried again with exponential backoff (with jitter), up to attemptsMax in all. Defaults 5, 100 ms to 10 s. */
+  retry?: {
+    attemptsMax?: number;
+    backoffMs?: { min?: number; max?: number };
+    /** @deprecated The name before 0.2; use `attemptsMax` (read until the next release). */
+    maxAttempts?: number;
+  };
   /**
    * Where a record goes once its attempts are spent, with headers naming its
    * origin and the error; the record then counts as finished. Without one, the
@@ -47,7 +53,7 @@ interface Worker<V, K> {
 export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V, K> implements AsyncDisposable {
   private readonly workers = new Map<string, Worker<V, K>>();
   private readonly handler: (record: ConsumedRecord<V, K>) => unknown;
-  private readonly maxAttempts: number;
+  private readonly attemptsMax: number;
   private readonly backoff: { min: number; max: number };
   private readonly deadLetterTopic: string | null;
   private readonly fetchBytesMax: number;
@@ -60,8 +66,8 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const handler = r.fn<(record: ConsumedRecord<V, K>) => unknown>('handler');
     if (handler === undefined) throw r.fail('subscribe(): handler is required');
     this.handler = handler;
-    const retry = new OptionReader(options.retry, 'subscribe() retry', 'INVALID_CONFIG', ['maxAttempts', 'backoffMs']);
-    this.maxAttempts = retry.int('maxAttempts', { min: 1, max: groupLimits.handlerAttemptsMax }, groupLimits.handlerAttemptsDefault);
+    const retry = new OptionReader(options.retry, 'subscribe() retry', 'INVALID_CONFIG', ['attemptsMax', 'backoffMs']);
+    this.attemptsMax = retry.int('attemptsMax', { min: 1, max: groupLimits.handlerAttemptsMax }, groupLimits.handlerAttemptsDefault);
     const backoff = new OptionReader(options.retry?.backoffMs, 'subscribe() retry.backoffMs', 'INVALID_CONFIG', ['min', 'max']);
     const min = backoff.int('min', { min: 0, max: groupLimits.handlerBackoffMsMax }, groupLimits.handlerBackoffMsMin);
     this.backoff = { min, max: backoff.int('max', { min, max: groupLimits.handlerBackoffMsMax }, Math.max(min, groupLimits.handlerBackoffMsMax)) };
@@ -69,7 +75,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const problem = this.deadLetterTopic === null ? null : topicNameProblem(this.deadLetterTopic);
     if (problem !== null) throw r.fail(`subscribe(): deadLetterTopic: ${problem}`);
     this.fetchBytesMax = r.int('fetchBytesMax', { min: 1024, max: brokerLimits.fetchBytesMax }, 1024 * 1024);
-    this.begin();
+    this.begin(this.deadLetterTopic === null ? [] : [this.deadLetterTopic]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -119,12 +125,13 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     while (!worker.stopped) {
       let records: ConsumedRecord<V, K>[];
       try {
-        records = await worker.consumer.fetch({ maxRecords: 100, maxWaitMs: 500 });
+        records = await worker.consumer.fetch({ recordsMax: 100, waitMsMax: 500 });
       } catch (error) {
         if (worker.stopped) return;
         await this.readFailed(worker, error);
         continue;
       }
+      if (records.length > 0) this.fetchedUpTo(owned, records[records.length - 1]!.offset + 1);
       for (const record of records) {
         const progress = this.progress.get(keyOf(owned));
         if (worker.stopped || progress === undefined || !this.membership.mayConsume(owned.topic, owned.partition)) return;
@@ -138,7 +145,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   /** Runs the handler with retries; then dead-letters or skips. False if the partition was revoked first (the record stays unfinished). */
   private async deliver(worker: Worker<V, K>, record: ConsumedRecord<V, K>): Promise<boolean> {
     let lastError: unknown;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    for (let attempt = 1; attempt <= this.attemptsMax; attempt++) {
       try {
         await this.handler(record);
         return true;
@@ -146,15 +153,17 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
         lastError = error;
         this.feed.emit({ type: 'handlerError', topic: record.topic, partition: record.partition, offset: record.offset, attempt, error });
       }
-      if (attempt < this.maxAttempts && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
+      if (attempt < this.attemptsMax && !(await this.pause(worker, this.backoffMs(attempt)))) return false;
     }
     if (worker.stopped) return false;
     if (this.deadLetterTopic === null) {
+      this.count(record, 'skipped', 1);
       this.feed.emit({ type: 'skipped', topic: record.topic, partition: record.partition, reason: 'handler', from: record.offset, to: record.offset + 1 });
       return true;
     }
     await this.deadLetter(record, lastError);
-    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.maxAttempts });
+    this.count(record, 'deadLettered', 1);
+    this.feed.emit({ type: 'deadLettered', topic: record.topic, partition: record.partition, offset: record.offset, deadLetterTopic: this.deadLetterTopic, attempts: this.attemptsMax });
     return true;
   }
 
@@ -172,7 +181,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       { key: 'skein.dlq.timestamp', value: String(record.timestamp) },
       { key: 'skein.dlq.group', value: this.group },
       { key: 'skein.dlq.client', value: this.cluster.options.clientId },
-      { key: 'skein.dlq.attempts', value: String(this.maxAttempts) },
+      { key: 'skein.dlq.attempts', value: String(this.attemptsMax) },
       { key: 'skein.dlq.error.code', value: isSkeinError(error) ? error.code : 'HANDLER_ERROR' },
       { key: 'skein.dlq.error.message', value: truncateUtf8(message, groupLimits.deadLetterErrorBytesMax) },
     ];
@@ -185,6 +194,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
     const details = (isSkeinError(error) ? error.details : undefined) as { offset?: number; logStartOffset?: number } | undefined;
     if (isSkeinError(error, 'OFFSET_OUT_OF_RANGE') && details?.offset !== undefined && details.logStartOffset !== undefined && details.offset < details.logStartOffset) {
       worker.consumer.seek({ offset: details.logStartOffset });
+      this.count(worker.owned, 'skipped', details.logStartOffset - details.offset);
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'retention', from: details.offset, to: details.logStartOffset });
       return;
     }
@@ -195,6 +205,7 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
       this.feed.emit({ type: 'handlerError', topic: worker.owned.topic, partition: worker.owned.partition, offset, attempt: 1, error });
       this.feed.emit({ type: 'skipped', topic: worker.owned.topic, partition: worker.owned.partition, reason: 'handler', from: offset, to: next });
       worker.consumer.seek({ offset: next });
+      this.count(worker.owned, 'skipped', Math.max(1, next - offset));
       const progress = this.progress.get(keyOf(worker.owned));
       if (progress !== undefined) progress.finished = progress.handed = next;
       return;
@@ -211,11 +222,11 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   private pause(worker: Worker<V, K>, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        cancel();
         worker.wake = null;
         resolve(!worker.stopped);
       };
-      const timer = setTimeout(done, ms);
+      const cancel = systemClock.after(ms, done);
       worker.wake = done;
     });
   }

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { groupLimits } from '../../transport/limits.js';
-import { groupMethods, type AssignedPartition, type CommitResponse, type FindCoordinatorResponse, type HeartbeatResponse, type OffsetEntry } from '../../transport/protocol/groups.js';
+import { groupMethods, type AssignedPartition, type CommitResponse, type FindCoordinatorResponse, type HeartbeatResponse, type MemberProgress, type OffsetEntry } from '../../transport/protocol/groups.js';
+import { readCommitResponse, readFindCoordinatorResponse, readHeartbeatResponse } from '../../transport/protocol/responses.js';
 import type { Cluster } from '../cluster.js';
-import { describeError } from '../retry.js';
 
 /**
  * One member of a consumer group, as KIP-848 has it: a heartbeat request on
@@ -41,6 +41,8 @@ export interface MembershipHooks {
   /** A member that cannot go on (fenced instance id, a full group, bad configuration). */
   failed(error: SkeinError): void;
   joined(memberId: string, epoch: number): void;
+  /** How consumption of the partitions held is going: sent with each heartbeat (describeGroup shows it). */
+  progress(): MemberProgress[];
 }
 
 export interface MembershipOptions {
@@ -66,7 +68,7 @@ export class Membership {
   private stopped = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  private leaseTimer: NodeJS.Timeout | null = null;
+  private cancelLeaseTimer: (() => void) | null = null;
   private readonly marginMs: number;
 
   constructor(
@@ -95,7 +97,7 @@ export class Membership {
   async commit(offsets: OffsetEntry[], signal?: AbortSignal): Promise<CommitResponse> {
     const { topic, partition } = await this.findCoordinator(signal);
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, offsets };
-    return this.cluster.callPartition<CommitResponse>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal });
+    return readCommitResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal }), 'offsetCommit response');
   }
 
   /**
@@ -116,7 +118,7 @@ export class Membership {
     const { topic, partition } = await this.findCoordinator();
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, temporary: this.options.instanceId !== null };
     await this.cluster
-      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: Date.now() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs) })
+      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: systemClock.nowMs() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs) })
       .catch(() => {
         // Already gone (expired, or a retry after it was applied); otherwise it expires by its session.
       });
@@ -160,14 +162,14 @@ export class Membership {
       memberId: this.memberId,
       memberEpoch: this.epoch,
       owned: [...this.owned.values()].map((o) => [o.topic, o.partition]),
+      ...(joining ? {} : { progress: this.hooks.progress() }),
       ...(joining
         ? { topics: this.options.topics, sessionTimeoutMs: this.options.sessionTimeoutMs, rebalanceTimeoutMs: this.options.rebalanceTimeoutMs, clientId: this.cluster.options.clientId, ...(this.options.instanceId === null ? {} : { instanceId: this.options.instanceId }) }
         : {}),
     };
     // Retried through leader changes for as long as the lease could last; a heartbeat never waits on the application.
-    const deadlineMs = Date.now() + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
-    const response = await this.cluster.callPartition<HeartbeatResponse>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs });
-    checkHeartbeat(response);
+    const deadlineMs = sentAtMs + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
+    const response = readHeartbeatResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs }));
     if (body.memberId !== this.memberId) return response;
     this.leaseEndMs = sentAtMs + this.options.sessionTimeoutMs - this.marginMs;
     this.armLeaseTimer();
@@ -238,33 +240,36 @@ export class Membership {
 
   private armLeaseTimer(): void {
     this.clearLeaseTimer();
-    this.leaseTimer = setTimeout(() => {
-      this.leaseTimer = null;
-      if (this.stopped || systemClock.nowMs() < this.leaseEndMs) return;
-      this.loseAll(`no heartbeat answered for ${this.options.sessionTimeoutMs} ms: the lease ended`);
-      this.wake?.();
-    }, Math.max(0, this.leaseEndMs - systemClock.nowMs()));
-    this.leaseTimer.unref();
+    const untilEndMs = Math.max(0, this.leaseEndMs - systemClock.nowMs());
+    this.cancelLeaseTimer = systemClock.after(
+      untilEndMs,
+      () => {
+        this.cancelLeaseTimer = null;
+        if (this.stopped || systemClock.nowMs() < this.leaseEndMs) return;
+        this.loseAll(`no heartbeat answered for ${this.options.sessionTimeoutMs} ms: the lease ended`);
+        this.wake?.();
+      },
+      { keepAlive: false },
+    );
   }
 
   private clearLeaseTimer(): void {
-    if (this.leaseTimer !== null) clearTimeout(this.leaseTimer);
-    this.leaseTimer = null;
+    this.cancelLeaseTimer?.();
+    this.cancelLeaseTimer = null;
   }
 
   private async findCoordinator(signal?: AbortSignal): Promise<FindCoordinatorResponse> {
     if (this.coordinator !== null) return this.coordinator;
-    const response = await this.cluster.callAny<FindCoordinatorResponse>(groupMethods.findCoordinator, { group: this.options.group }, { signal });
-    if (typeof response?.topic !== 'string' || !Number.isSafeInteger(response.partition)) throw new SkeinError('PROTOCOL_VIOLATION', { message: `malformed findCoordinator response: ${describeError(response)}` });
+    const response = readFindCoordinatorResponse(await this.cluster.callAny<unknown>(groupMethods.findCoordinator, { group: this.options.group }, { signal }));
     this.coordinator = response;
     return response;
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const cancel = systemClock.after(ms, done);
       function done(): void {
-        clearTimeout(timer);
+        cancel();
         resolve();
       }
       this.wake = () => {
@@ -281,14 +286,4 @@ function newMemberId(): string {
 
 function ownedOf(a: AssignedPartition): OwnedPartition {
   return { topic: a.topic, topicId: a.topicId, partition: a.partition, committed: a.committed };
-}
-
-/** An answer is the broker's data: its shape is checked before the member acts on it. */
-function checkHeartbeat(response: HeartbeatResponse): void {
-  const bad = (what: string): SkeinError => new SkeinError('PROTOCOL_VIOLATION', { message: `malformed groupHeartbeat response: ${what}` });
-  if (typeof response !== 'object' || response === null) throw bad('not a map');
-  if (!Number.isSafeInteger(response.memberEpoch) || !Array.isArray(response.assignment) || !Number.isSafeInteger(response.heartbeatIntervalMs)) throw bad('memberEpoch, heartbeatIntervalMs and assignment are required');
-  for (const a of response.assignment) {
-    if (typeof a?.topic !== 'string' || !Number.isSafeInteger(a.partition) || !Number.isSafeInteger(a.topicId) || (a.committed !== null && !Number.isSafeInteger(a.committed))) throw bad('an assigned partition needs topic, topicId, partition and committed');
-  }
 }

@@ -1,10 +1,12 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { groupLimits, sdkLimits } from '../../transport/limits.js';
-import { groupNameProblem, type GroupPartition, type OffsetEntry } from '../../transport/protocol/groups.js';
+import { groupNameProblem, type GroupPartition, type MemberProgress, type OffsetEntry } from '../../transport/protocol/groups.js';
 import { OptionReader } from '../check.js';
 import type { Cluster } from '../cluster.js';
 import { checkFrom, defaultFrom, type From } from '../consumer/from.js';
 import { StatusFeed } from '../subscription/status.js';
+import { retrying } from '../retry.js';
 import { resolveTopic, type TopicDefinition, type TopicInput } from '../topic.js';
 import { Membership, type OwnedPartition } from './membership.js';
 
@@ -57,6 +59,13 @@ export interface Progress {
   /** The offset after the last record finished with: what a commit stores. */
   finished: number | null;
   committed: number | null;
+  /** The offset after the last record read from the log (null: none yet). */
+  fetched: number | null;
+  /** `finished` when a heartbeat last reported it, and since when it had not moved then. */
+  reported: { finished: number | null; sinceMs: number };
+  /** Records of this partition dead-lettered, and skipped, since it was given to this member. */
+  deadLettered: number;
+  skipped: number;
 }
 
 export const groupOptionNames = ['group', 'topic', 'topics', 'from', 'instanceId', 'sessionTimeoutMs', 'rebalanceTimeoutMs', 'autoCommit', 'autoCommitIntervalMs', 'onAssigned', 'onRevoked'];
@@ -80,7 +89,7 @@ export abstract class GroupSession<V, K> {
   private readonly from: From;
   private readonly autoCommit: boolean;
   private readonly hooks: Pick<GroupOptions<V, K>, 'onAssigned' | 'onRevoked'>;
-  private commitTimer: NodeJS.Timeout | null = null;
+  private cancelCommitTimer: (() => void) | null = null;
   private readonly commitIntervalMs: number;
   private changes: Promise<void> = Promise.resolve();
   /** Bumped when everything is lost: changes queued before it must not start partitions. */
@@ -115,6 +124,7 @@ export abstract class GroupSession<V, K> {
       revoked: (partitions) => this.queue(() => this.revoked(partitions, this.closingFlag ? 'closing' : 'revoked')),
       lost: (partitions, reason) => this.lost(partitions, reason),
       failed: (error) => this.fail(error),
+      progress: () => this.report(),
     });
   }
 
@@ -122,11 +132,30 @@ export abstract class GroupSession<V, K> {
    * Joins the group and starts auto-commit: called by a subclass once every option is read, so an
    * option refused after this class's leaves nothing running.
    */
-  protected begin(): void {
-    this.membership.start();
-    if (this.autoCommit) {
-      this.commitTimer = setInterval(() => void this.commitFinished().catch(() => {}), this.commitIntervalMs);
-      this.commitTimer.unref();
+  protected begin(alsoNeeded: readonly string[] = []): void {
+    void this.confirmTopics([...this.topics.keys(), ...alsoNeeded]).then(() => {
+      if (this.failure !== null || this.closing !== null) return;
+      this.membership.start();
+      if (this.autoCommit) {
+        this.cancelCommitTimer = systemClock.every(this.commitIntervalMs, () => void this.commitFinished().catch(() => {}), { keepAlive: false });
+      }
+    });
+  }
+
+  /**
+   * A topic that does not exist ends the consumer before it joins (UNKNOWN_TOPIC), as a plain
+   * consumer's first read would: the coordinator would give a member nothing of it, silently.
+   * Any other failure to ask is left to the membership, which keeps trying to reach the cluster.
+   */
+  private async confirmTopics(names: readonly string[]): Promise<void> {
+    const deadlineMs = this.cluster.deadline({});
+    for (const topic of names) {
+      try {
+        await retrying({ what: `metadata of ${topic}`, signal: undefined, deadlineMs, onFailure: (error) => this.cluster.classify(error, { topic }) }, (signal) => this.cluster.metadata.topic(topic, signal));
+      } catch (error) {
+        if (isSkeinError(error, 'UNKNOWN_TOPIC')) return this.fail(error);
+        return;
+      }
     }
   }
 
@@ -186,6 +215,28 @@ export abstract class GroupSession<V, K> {
     }
   }
 
+  /** Each partition's progress for the next heartbeat; idleMs is timed from the report that first saw `finished` where it is. */
+  private report(): MemberProgress[] {
+    const nowMs = systemClock.nowMs();
+    return [...this.progress.values()].map((p) => {
+      if (p.finished !== p.reported.finished) p.reported = { finished: p.finished, sinceMs: nowMs };
+      const { topic, partition } = p.owned;
+      return { topic, partition, fetched: p.fetched, finished: p.finished, idleMs: Math.max(0, Math.round(nowMs - p.reported.sinceMs)), deadLettered: p.deadLettered, skipped: p.skipped };
+    });
+  }
+
+  /** Counts records of a partition dead-lettered or skipped (`skipped` events say which), for describeGroup. */
+  protected count(tp: { topic: string; partition: number }, what: 'deadLettered' | 'skipped', records: number): void {
+    const p = this.progress.get(keyOf(tp));
+    if (p !== undefined) p[what] += records;
+  }
+
+  /** Records up to `next` of a partition were read from the log. */
+  protected fetchedUpTo(tp: { topic: string; partition: number }, next: number): void {
+    const p = this.progress.get(keyOf(tp));
+    if (p !== undefined && (p.fetched === null || next > p.fetched)) p.fetched = next;
+  }
+
   // ------------------------------------------------------------------ what subclasses do
 
   protected abstract start(owned: OwnedPartition, from: From): void;
@@ -207,7 +258,7 @@ export abstract class GroupSession<V, K> {
     await this.runHook('onAssigned', () => this.hooks.onAssigned?.(partitions.map(tpOf)));
     if (incarnation !== this.incarnation || this.failure !== null) return;
     for (const owned of partitions) {
-      this.progress.set(keyOf(owned), { owned, handed: null, finished: null, committed: owned.committed });
+      this.progress.set(keyOf(owned), { owned, handed: null, finished: null, committed: owned.committed, fetched: null, reported: { finished: null, sinceMs: systemClock.nowMs() }, deadLettered: 0, skipped: 0 });
       this.start(owned, owned.committed !== null ? { offset: owned.committed } : this.from);
     }
     this.feed.emit({ type: 'assigned', partitions: partitions.map(tpOf) });
@@ -269,7 +320,7 @@ export abstract class GroupSession<V, K> {
       this.closingFlag = true;
       this.changed();
       this.closing = (async () => {
-        if (this.commitTimer !== null) clearInterval(this.commitTimer);
+        this.cancelCommitTimer?.();
         if (this.failure === null) await this.membership.leave();
         else this.membership.stop();
         await this.changes;

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { whenAborted } from '../../transport/abort.js';
 
@@ -60,13 +61,13 @@ export class ByteBudget {
         this.grant();
       };
       const onAbort = (): void => leave(options.signal!.reason);
-      const timer = setTimeout(
+      const cancelTimer = systemClock.after(
+        Math.max(0, options.deadlineMs - systemClock.nowMs()),
         () => leave(new SkeinError('TIMEOUT', { message: `the producer buffer stayed full until the delivery deadline (${bytes} bytes waiting)` })),
-        Math.max(0, options.deadlineMs - Date.now()),
       );
       const stopListening = options.signal === undefined ? () => {} : whenAborted(options.signal, onAbort);
       waiter.cleanup = () => {
-        clearTimeout(timer);
+        cancelTimer();
         stopListening();
       };
       this.waiters.push(waiter);

@@ -1,8 +1,10 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError, errorSemantics, isSkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
 import type { ProduceResponse } from '../../transport/protocol/messages.js';
 import { NO_PRODUCER, encodeRecordBatch } from '../../transport/protocol/record-batch.js';
 import type { LeaderChecks } from '../cluster.js';
+import { withTimeout } from '../../transport/abort.js';
 import { retryLoop } from '../../transport/retry.js';
 import { sdkRetryPolicy, type Verdict } from '../retry.js';
 import { ProducerBatch, type PendingRecord } from './batch.js';
@@ -21,7 +23,7 @@ export interface PipelineOptions {
   topic: string;
   partition: number;
   idempotent: boolean;
-  maxInFlight: number;
+  inFlightMax: number;
   batchBytesMax: number;
   lingerMs: number;
   deliveryTimeoutMs: number;
@@ -40,7 +42,6 @@ export interface PipelineOptions {
   onBatchSealed?: () => void;
   /** Aborts on a forced close: everything still pending fails with the reason. */
   closeSignal: AbortSignal;
-  now?: () => number;
 }
 
 export interface PipelineStats {
@@ -100,7 +101,7 @@ interface Settlement {
 /**
  * The ordered, idempotent path of one partition's batches to its leader.
  *
- * Up to `maxInFlight` batches travel at once, in sequence order. When one
+ * Up to `inFlightMax` batches travel at once, in sequence order. When one
  * fails retriably the pipeline stops sending, lets the others settle, then
  * resends every failed batch in sequence order to the (new) leader with the
  * SAME sequence number and bytes: the broker writes the ones it lacks and
@@ -139,11 +140,9 @@ export class PartitionPipeline {
   private nextSequence = 0;
   /** Since when the flight has had batches out and no answer came (see watchFlight). */
   private quietSinceMs = 0;
-  private readonly now: () => number;
   readonly stats: PipelineStats = { batchesSent: 0, resends: 0, duplicates: 0, resequenced: 0, rotations: 0 };
 
   constructor(private readonly options: PipelineOptions) {
-    this.now = options.now ?? Date.now;
   }
 
   /** Batches not yet settled or still travelling (the producer waits for these on flush). */
@@ -159,7 +158,7 @@ export class PartitionPipeline {
       batch = null;
     }
     if (batch === null) {
-      const now = this.now();
+      const now = systemClock.nowMs();
       batch = new ProducerBatch(now, now + this.options.deliveryTimeoutMs);
       this.open = batch;
       this.queue.push(batch);
@@ -222,7 +221,9 @@ export class PartitionPipeline {
           this.expire();
           return run.progressed ? 'progressed' : run.verdict;
         };
-        await retryLoop({ policy: sdkRetryPolicy, signal: this.options.closeSignal, onFailure }, async () => {
+        // A wait the broker asks for (THROTTLED) ends by the first deadline of what waits, which then fails on time.
+        const waitMsMax = (): number => this.earliestDeadlineMs() - systemClock.nowMs();
+        await retryLoop({ policy: sdkRetryPolicy, signal: this.options.closeSignal, onFailure, waitMsMax }, async () => {
           run.progressed = false;
           await this.round(run);
         });
@@ -268,7 +269,7 @@ export class PartitionPipeline {
     const closeSignal = this.options.closeSignal;
     try {
       const target = await this.options.leader(closeSignal);
-      if (this.options.idempotent && this.identity === null) this.identity = await this.options.identity(this.stats.rotations > 0, closeSignal);
+      if (this.options.idempotent && this.identity === null) this.identity = await this.askIdentity(closeSignal);
       return target;
     } catch (error) {
       if (closeSignal.aborted) throw closeSignal.reason;
@@ -285,7 +286,7 @@ export class PartitionPipeline {
     }
   }
 
-  /** Sends batches to `target`, up to maxInFlight at once, until none is out; a failure stops new sends and the rest settle. */
+  /** Sends batches to `target`, up to inFlightMax at once, until none is out; a failure stops new sends and the rest settle. */
   private async fly(target: ProduceTarget, run: Run): Promise<Settlement> {
     const closeSignal = this.options.closeSignal;
     const settlement: Settlement = { retry: [], outOfOrder: [], failure: null, refusedFrom: null, rotate: false };
@@ -300,7 +301,7 @@ export class PartitionPipeline {
         if (closeSignal.aborted) throw closeSignal.reason;
         const { failure, refusedFrom, rotate, outOfOrder } = settlement;
         const stopped = failure !== null || refusedFrom !== null || rotate || outOfOrder.length > 0;
-        while (!stopped && this.inflight.length < this.options.maxInFlight) {
+        while (!stopped && this.inflight.length < this.options.inFlightMax) {
           const batch = this.takeNext();
           if (batch === null) break;
           this.send(batch, target, run, outcomes, flightSignal);
@@ -311,7 +312,7 @@ export class PartitionPipeline {
           this.wakeUp = null;
           continue;
         }
-        this.quietSinceMs = this.now();
+        this.quietSinceMs = systemClock.nowMs();
         for (const outcome of outcomes.splice(0)) this.judge(outcome, target, run, settlement);
       }
     } finally {
@@ -398,7 +399,7 @@ export class PartitionPipeline {
     if (checks === undefined) return () => {};
     let stopped = false;
     let probing = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimer = (): void => {};
     // A probe outlives no flight: once the round is over its answer would mean nothing.
     const watching = new AbortController();
     const probeSignal = AbortSignal.any([flight.signal, watching.signal]);
@@ -406,7 +407,7 @@ export class PartitionPipeline {
       if (error !== null && !stopped) flight.abort(error);
     };
     const tick = async (): Promise<void> => {
-      const quietMs = this.now() - this.quietSinceMs;
+      const quietMs = systemClock.nowMs() - this.quietSinceMs;
       if (this.inflight.length > 0 && quietMs >= sdkLimits.leaderCheckAfterMs) {
         if (!probing) {
           probing = true;
@@ -415,18 +416,18 @@ export class PartitionPipeline {
         end(await checks.moved().catch(() => null));
       }
       const waitMs = this.inflight.length > 0 && quietMs < sdkLimits.leaderCheckAfterMs ? sdkLimits.leaderCheckAfterMs - quietMs : sdkLimits.leaderCheckEveryMs;
-      if (!stopped && !flight.signal.aborted) timer = setTimeout(() => void tick(), waitMs);
+      if (!stopped && !flight.signal.aborted) cancelTimer = systemClock.after(waitMs, () => void tick());
     };
-    timer = setTimeout(() => void tick(), sdkLimits.leaderCheckAfterMs);
+    cancelTimer = systemClock.after(sdkLimits.leaderCheckAfterMs, () => void tick());
     return () => {
       stopped = true;
-      clearTimeout(timer);
+      cancelTimer();
       watching.abort();
     };
   }
 
   private send(batch: ProducerBatch, target: ProduceTarget, run: Run, outcomes: Outcome[], signal: AbortSignal): void {
-    if (this.inflight.length === 0) this.quietSinceMs = this.now();
+    if (this.inflight.length === 0) this.quietSinceMs = systemClock.nowMs();
     this.inflight.push(batch);
     run.attempted.add(batch);
     if (batch.attempts > 0) this.stats.resends++;
@@ -519,9 +520,25 @@ export class PartitionPipeline {
     }
   }
 
+  /** A producer id; the wait for it (THROTTLED waits its retryAfterMs) ends by the first deadline of what waits. */
+  private async askIdentity(closeSignal: AbortSignal): Promise<ProducerIdentity> {
+    const bounded = withTimeout(closeSignal, this.earliestDeadlineMs() - systemClock.nowMs(), () => new SkeinError('TIMEOUT', { message: `no producer id for ${this.where()} before the delivery deadline` }));
+    try {
+      return await this.options.identity(this.stats.rotations > 0, bounded.signal);
+    } finally {
+      bounded.dispose();
+    }
+  }
+
+  private earliestDeadlineMs(): number {
+    let earliest = Infinity;
+    for (const batch of this.queue) if (!batch.abandoned && batch.deadlineMs < earliest) earliest = batch.deadlineMs;
+    return earliest;
+  }
+
   /** Fails the batches whose delivery deadline has passed. */
   private expire(): void {
-    const now = this.now();
+    const now = systemClock.nowMs();
     for (const batch of [...this.queue]) {
       if (batch.abandoned || now < batch.deadlineMs) continue;
       const last = batch.lastError === null ? '' : `; last error: ${batch.lastError.code}: ${batch.lastError.message}`;
@@ -599,6 +616,5 @@ function lingerFor(lingerMs: number, busy: boolean, ready: () => void): () => vo
     const immediate = setImmediate(ready);
     return () => clearImmediate(immediate);
   }
-  const timer = setTimeout(ready, lingerMs);
-  return () => clearTimeout(timer);
+  return systemClock.after(lingerMs, ready);
 }

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { randomBytes } from 'node:crypto';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';
 import { recordLimits, sdkLimits } from '../../transport/limits.js';
@@ -53,6 +54,8 @@ export interface ProducerOptions {
   /** A batch closes at this many bytes. Default 512 KiB. */
   batchBytesMax?: number;
   /** Batches in flight per partition. Default 5. */
+  inFlightMax?: number;
+  /** @deprecated The name before 0.2; use `inFlightMax` (read until the next release). */
   maxInFlight?: number;
   /** Bytes of records accepted and not yet acknowledged; `send` waits beyond it. Default 64 MiB. */
   bufferBytesMax?: number;
@@ -67,13 +70,13 @@ interface ResolvedProducerOptions {
   idempotent: boolean;
   lingerMs: number;
   batchBytesMax: number;
-  maxInFlight: number;
+  inFlightMax: number;
   bufferBytesMax: number;
   partitioner: Partitioner | undefined;
   deliveryTimeoutMs: number;
 }
 
-const knownOptions = ['acks', 'idempotent', 'lingerMs', 'batchBytesMax', 'maxInFlight', 'bufferBytesMax', 'partitioner', 'deliveryTimeoutMs'];
+const knownOptions = ['acks', 'idempotent', 'lingerMs', 'batchBytesMax', 'inFlightMax', 'bufferBytesMax', 'partitioner', 'deliveryTimeoutMs'];
 
 export function resolveProducerOptions(options: unknown, deliveryTimeoutMsDefault: number): ResolvedProducerOptions {
   const r = new OptionReader(options, 'producer()', 'INVALID_CONFIG', knownOptions);
@@ -88,7 +91,7 @@ export function resolveProducerOptions(options: unknown, deliveryTimeoutMsDefaul
     idempotent,
     lingerMs: r.int('lingerMs', { min: 0, max: sdkLimits.lingerMsMax }, sdkLimits.lingerMsDefault),
     batchBytesMax: r.int('batchBytesMax', { min: BATCH_HEADER_BYTES + 32, max: recordLimits.batchBytesMax }, sdkLimits.producerBatchBytesDefault),
-    maxInFlight: r.int('maxInFlight', { min: 1, max: sdkLimits.producerMaxInFlightMax }, sdkLimits.producerMaxInFlightDefault),
+    inFlightMax: r.int('inFlightMax', { min: 1, max: sdkLimits.producerInFlightMax }, sdkLimits.producerInFlightDefault),
     bufferBytesMax: r.int('bufferBytesMax', { min: 1024, max: sdkLimits.producerBufferBytesMax }, sdkLimits.producerBufferBytesDefault),
     partitioner: r.fn<Partitioner>('partitioner'),
     deliveryTimeoutMs: r.int('deliveryTimeoutMs', { min: 1, max: sdkLimits.deliveryTimeoutMsMax }, deliveryTimeoutMsDefault),
@@ -161,7 +164,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     const previous = this.admissionTail;
     this.admissionTail = admission;
     // The delivery deadline counts from the call, queueing included.
-    const calledAt = Date.now();
+    const calledAt = { nowMs: systemClock.nowMs(), epochMs: systemClock.epochMs() };
     const sendNumber = ++this.sendsCalled;
     let queued = true;
     try {
@@ -187,7 +190,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private async admit<V, K>(
     input: SendInput<V, K>,
     signal: AbortSignal | undefined,
-    now: number,
+    calledAt: { nowMs: number; epochMs: number },
   ): Promise<{ acknowledgements: Promise<Acknowledgement[]>; partitions: number[]; topicName: string }> {
     if (typeof input !== 'object' || input === null) throw new SkeinError('INVALID_ARGUMENT', { message: 'send: expected { topic, messages }' });
     const topic = resolveTopic(input.topic, 'send');
@@ -195,9 +198,9 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
     if (!Array.isArray(messages) || messages.length === 0 || messages.length > sdkLimits.messagesPerSendMax) {
       throw new SkeinError('INVALID_ARGUMENT', { message: `send: messages must be a list of 1 to ${sdkLimits.messagesPerSendMax} messages` });
     }
-    const deadlineMs = now + this.options.deliveryTimeoutMs;
-    // Serialize first: a bad message fails the call before anything is buffered.
-    const prepared = messages.map((message, i) => prepareMessage(message, i, topic, now));
+    const deadlineMs = calledAt.nowMs + this.options.deliveryTimeoutMs;
+    // Serialize first: a bad message fails the call before anything is buffered. Records are stamped with when send was called.
+    const prepared = messages.map((message, i) => prepareMessage(message, i, topic, calledAt.epochMs));
     // The common case (metadata cached and fresh) costs no retry machinery.
     const meta =
       this.cluster.metadata.fresh(topic.name) ??
@@ -301,7 +304,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
         topic,
         partition,
         idempotent: this.options.idempotent,
-        maxInFlight: this.options.maxInFlight,
+        inFlightMax: this.options.inFlightMax,
         batchBytesMax: this.options.batchBytesMax,
         lingerMs: this.options.lingerMs,
         deliveryTimeoutMs: this.options.deliveryTimeoutMs,
@@ -337,7 +340,7 @@ export class Producer<O extends number | null = number> implements AsyncDisposab
   private producerIdentity(fresh: boolean, signal: AbortSignal): Promise<ProducerIdentity> {
     if (fresh || this.identity === null) {
       const asked = this.cluster
-        .callAny<unknown>(methods.initProducer, {}, { signal: this.closeController.signal, deadlineMs: Date.now() + this.cluster.options.requestTimeoutMs })
+        .callAny<unknown>(methods.initProducer, {}, { signal: this.closeController.signal, deadlineMs: systemClock.nowMs() + this.cluster.options.requestTimeoutMs })
         .then(readInitProducerResponse);
       this.identity = asked;
       asked.catch(() => {

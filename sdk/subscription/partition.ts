@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError, errorFromWire, isSkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { methods, type SubscribeResponse } from '../../transport/protocol/messages.js';
@@ -29,7 +30,7 @@ export interface PartitionSubscriberOptions<V, K> {
   partition: number;
   from: From;
   handler: (record: ConsumedRecord<V, K>) => unknown;
-  maxInFlight: number;
+  inFlightMax: number;
   creditBytes: number;
   creditRecords: number;
   nextSubscriptionId: () => number;
@@ -76,7 +77,7 @@ export class PartitionSubscriber<V, K> {
   private wakeLoop: (() => void) | null = null;
   private needsSubscribe = true;
   private dispatching = false;
-  private creditTimer: ReturnType<typeof setTimeout> | null = null;
+  private cancelCreditTimer: (() => void) | null = null;
   private lastError: SkeinError | null = null;
   readonly stats = { pushes: 0, records: 0, skipped: 0, creditMessages: 0, resubscribes: 0 };
 
@@ -90,8 +91,8 @@ export class PartitionSubscriber<V, K> {
   async stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
-      if (this.creditTimer !== null) clearTimeout(this.creditTimer);
-      this.creditTimer = null;
+      this.cancelCreditTimer?.();
+      this.cancelCreditTimer = null;
       this.stopController.abort(new SkeinError('CLIENT_CLOSED', { message: 'the subscription is closed' }));
       this.wakeLoop?.();
       this.received.length = 0;
@@ -122,7 +123,7 @@ export class PartitionSubscriber<V, K> {
           {
             what: `subscribe to ${topic.name}/${partition}`,
             signal,
-            deadlineMs: Date.now() + cluster.options.deliveryTimeoutMs,
+            deadlineMs: systemClock.nowMs() + cluster.options.deliveryTimeoutMs,
             onFailure: (error) => cluster.classify(error, { topic: topic.name, partition }),
           },
           (attemptSignal) => this.subscribeOnce(attemptSignal),
@@ -222,7 +223,7 @@ export class PartitionSubscriber<V, K> {
     this.dispatch();
   }
 
-  /** Starts handler calls in offset order, up to maxInFlight at once. */
+  /** Starts handler calls in offset order, up to inFlightMax at once. */
   private dispatch(): void {
     // A synchronous handler finishes inside deliver(); the loop below picks up from there without recursing.
     if (this.dispatching) return;
@@ -240,7 +241,7 @@ export class PartitionSubscriber<V, K> {
   }
 
   private dispatchLoop(): void {
-    while (!this.stopped && this.running < this.options.maxInFlight && this.received.length > 0) {
+    while (!this.stopped && this.running < this.options.inFlightMax && this.received.length > 0) {
       const entry = this.received[0]!;
       const decoded = this.nextDecoded(entry);
       if (decoded === undefined) continue;
@@ -333,11 +334,11 @@ export class PartitionSubscriber<V, K> {
     if (attempt === null || !owesCredit(attempt)) return;
     const enough = attempt.owedBytes * 4 >= this.options.creditBytes || attempt.owedRecords * 4 >= this.options.creditRecords;
     if (enough) this.returnOwedCredit(attempt);
-    else if (idle && this.received.length === 0 && this.creditTimer === null && !this.stopped) this.creditTimer = setTimeout(this.flushIdleCredit, sdkLimits.pushCreditIdleFlushMs);
+    else if (idle && this.received.length === 0 && this.cancelCreditTimer === null && !this.stopped) this.cancelCreditTimer = systemClock.after(sdkLimits.pushCreditIdleFlushMs, this.flushIdleCredit);
   }
 
   private readonly flushIdleCredit = (): void => {
-    this.creditTimer = null;
+    this.cancelCreditTimer = null;
     const attempt = this.attempt;
     if (attempt !== null && !this.stopped && owesCredit(attempt)) this.returnOwedCredit(attempt);
   };

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, sdkLimits } from '../../transport/limits.js';
 import { abortable, sharedAbortController } from '../../transport/abort.js';
@@ -19,6 +20,8 @@ export interface SubscribeOptions<V = unknown, K = unknown> {
   /** Called once per record, in offset order per partition; the subscription's pace is its pace. */
   handler: (record: ConsumedRecord<V, K>) => unknown;
   /** Handler calls running at once per partition (they start in offset order). Default 1: strictly one after another. */
+  inFlightMax?: number;
+  /** @deprecated The name before 0.2; use `inFlightMax` (read until the next release). */
   maxInFlight?: number;
   /** The credit window per partition: bytes and records the broker may push ahead of the handler. Defaults 1 MiB and 1000. */
   creditBytes?: number;
@@ -27,7 +30,7 @@ export interface SubscribeOptions<V = unknown, K = unknown> {
   signal?: AbortSignal;
 }
 
-const knownOptions = ['topic', 'partition', 'from', 'handler', 'maxInFlight', 'creditBytes', 'creditRecords', 'signal'];
+const knownOptions = ['topic', 'partition', 'from', 'handler', 'inFlightMax', 'creditBytes', 'creditRecords', 'signal'];
 
 /**
  * A push consumer: the broker pushes committed records and the handler runs
@@ -39,7 +42,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
   private readonly topic: TopicDefinition<V, K>;
   private readonly feed = new StatusFeed<SubscriptionStatus>(sdkLimits.statusEventsMax);
   private readonly subscribers = new Map<number, PartitionSubscriber<V, K>>();
-  private readonly settings: { from: From; maxInFlight: number; creditBytes: number; creditRecords: number; partition: number | undefined };
+  private readonly settings: { from: From; inFlightMax: number; creditBytes: number; creditRecords: number; partition: number | undefined };
   private readonly handler: (record: ConsumedRecord<V, K>) => unknown;
   private readonly signal: AbortSignal | undefined;
   private readonly startController = sharedAbortController();
@@ -65,7 +68,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
     this.settings = {
       partition: r.has('partition') ? r.int('partition', { min: 0, max: brokerLimits.partitionsPerTopicMax - 1 }, 0) : undefined,
       from: r.has('from') ? checkFrom(options.from, 'subscribe()') : defaultFrom,
-      maxInFlight: r.int('maxInFlight', { min: 1, max: sdkLimits.pushMaxInFlightMax }, 1),
+      inFlightMax: r.int('inFlightMax', { min: 1, max: sdkLimits.pushInFlightMax }, 1),
       creditBytes: r.int('creditBytes', { min: 1024, max: brokerLimits.pushCreditBytesMax }, sdkLimits.pushCreditBytesDefault),
       creditRecords: r.int('creditRecords', { min: 1, max: brokerLimits.pushCreditRecordsMax }, sdkLimits.pushCreditRecordsDefault),
     };
@@ -130,7 +133,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
         {
           what: `metadata of ${topic}`,
           signal: this.startController.signal,
-          deadlineMs: Date.now() + this.cluster.options.deliveryTimeoutMs,
+          deadlineMs: systemClock.nowMs() + this.cluster.options.deliveryTimeoutMs,
           onFailure: (error) => this.cluster.classify(error, { topic }),
         },
         (signal) => this.cluster.metadata.topic(topic, signal),
@@ -156,7 +159,7 @@ export class Subscription<V = unknown, K = unknown> implements AsyncDisposable {
         partition,
         from: this.settings.from,
         handler: this.handler,
-        maxInFlight: this.settings.maxInFlight,
+        inFlightMax: this.settings.inFlightMax,
         creditBytes: this.settings.creditBytes,
         creditRecords: this.settings.creditRecords,
         nextSubscriptionId: this.nextSubscriptionId,

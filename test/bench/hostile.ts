@@ -6,40 +6,63 @@
  * the attack runs, and whether the broker survived. Heavier than anything CI
  * runs (test/broker/hostile-*.test.ts run small versions of each attack).
  *
- *   npm run bench:hostile -- [--attacks frame,maps,flood,halfopen,partial,fetches,pushes] [--seconds 10] [--cli bundle.mjs]
+ *   npm run bench:hostile -- [--attacks none,frame,maps,flood,halfopen,partial,fetches,pushes] [--seconds 10] [--rounds 1] [--cli bundle.mjs]
  *
  * --cli runs another build of the broker (a bundle of broker/cli/main.ts), to
- * measure before and after a change in the same run of this script.
+ * measure before and after a change in the same run of this script. 'none'
+ * is the baseline: the normal client alone; with it, each attack's median
+ * p99 over --rounds is also given as a ratio of the baseline's. The broker's
+ * CPU time and its socket's kernel drops during the attack say where the
+ * normal client's latency comes from (a busy broker, or its datagrams lost
+ * in a full socket buffer).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Skein } from '../../sdk/index.js';
-import { transportLimits } from '../../transport/limits.js';
+import { kernelReceiveDrops } from '../../transport/kernel-drops.js';
 import { bundleForChild } from '../support/bundle.js';
 import { BrokerProcesses } from '../integration/support/processes.js';
-import {
-  connectionFlood,
-  halfOpenFlood,
-  type ManualPeer,
-  manyItemsMax,
-  NormalProducer,
-  partialMessages,
-  type ProduceFigures,
-  sendHugeFrames,
-  type Target,
-  unreadFetches,
-  unreadPushes,
-} from '../broker/support/hostile-clients.js';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { NormalProducer, type ProduceFigures, type Target } from '../broker/support/hostile-clients.js';
+
+/** The attacks test/bench/hostile-attacker.ts knows. */
+const attackNames = ['none', 'frame', 'maps', 'flood', 'halfopen', 'partial', 'fetches', 'pushes'];
 
 const { values } = parseArgs({
   options: {
     attacks: { type: 'string', default: 'frame,maps,flood,halfopen,partial,fetches,pushes' },
     seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '1' },
     cli: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const cli = values.cli ?? (await bundleForChild('broker/cli/main.ts', 'cli-hostile'));
+const attacker = await bundleForChild('test/bench/hostile-attacker.ts', 'hostile-attacker');
+
+/** Starts `name` in an attacker process; resolves once it is under way, with its note and how to stop it. */
+async function startAttack(name: string, target: Target): Promise<{ note: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [attacker, name, target.host, String(target.port), String(seconds)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.stdin.end();
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  const lines = createInterface({ input: child.stdout });
+  const first = await Promise.race([
+    new Promise<string | null>((resolve) => lines.once('line', resolve)),
+    exited.then(() => null),
+    sleep(120_000).then(() => null),
+  ]);
+  if (first === null) {
+    await stop();
+    return { note: 'attack did not get under way within 120 s', stop: async () => {} };
+  }
+  return { note: (JSON.parse(first) as { note: string }).note, stop };
+}
 
 function progress(line: string): void {
   process.stderr.write(`[bench:hostile] ${line}\n`);
@@ -54,52 +77,29 @@ function rssMiB(pid: number): number {
   }
 }
 
+/** CPU time (user + system) the process has used, in ms. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 interface Outcome {
   attack: string;
   rssBeforeMiB: number;
   rssPeakMiB: number;
+  /** The broker's CPU use during the attack (1 = one core), and datagrams the kernel dropped at its socket. */
+  cpuCores: number;
+  kernelDrops: number;
   produce: ProduceFigures;
   alive: boolean;
   note: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Each attack: starts it, returns what to say about it and how to stop it. */
-type Attack = (target: Target) => Promise<{ note: string; stop: () => Promise<void> }>;
-
-const peerStop = (peer: ManualPeer) => () => peer.close();
-const attacks: Record<string, Attack> = {
-  frame: async (target) => {
-    await sendHugeFrames(target, { frames: 3, items: manyItemsMax(), kind: 'bytes' });
-    return { note: `3 frames of ${manyItemsMax()} empty byte strings`, stop: async () => {} };
-  },
-  maps: async (target) => {
-    await sendHugeFrames(target, { frames: 3, items: manyItemsMax(), kind: 'maps' });
-    return { note: `3 frames of ${manyItemsMax()} empty maps`, stop: async () => {} };
-  },
-  flood: async (target) => {
-    const { endpoint, opened, refused } = await connectionFlood(target, { connections: 4096 });
-    return { note: `one socket: ${opened} connections opened, ${refused} refused`, stop: () => endpoint.close() };
-  },
-  halfopen: async (target) => {
-    const { accepts, refuses } = await halfOpenFlood(target, { perSecond: 1000, seconds });
-    return { note: `1000 half-open set-ups/s: ${accepts} accepted, ${refuses} refused`, stop: async () => {} };
-  },
-  partial: async (target) => {
-    const messageBytes = transportLimits.messageBytesDefault;
-    const peer = await partialMessages(target, { connections: 100, messageBytes, sentBytes: messageBytes - 64 * 1024 });
-    return { note: '100 connections, each all but 64 KiB of a 16 MiB message', stop: peerStop(peer) };
-  },
-  fetches: async (target) => {
-    const peer = await unreadFetches(target, { topic: 'data', count: 200, maxBytes: 8 * 1024 * 1024 });
-    return { note: '200 fetches of 8 MiB never read', stop: peerStop(peer) };
-  },
-  pushes: async (target) => {
-    const peer = await unreadPushes(target, { topic: 'data', count: 1024, creditBytes: 64 * 1024 * 1024 });
-    return { note: '1024 push subscriptions never read', stop: peerStop(peer) };
-  },
-};
 
 async function fillData(client: Skein): Promise<void> {
   const producer = client.producer({ acks: 'all', batchBytesMax: 1024 * 1024 });
@@ -126,14 +126,21 @@ async function runAttack(name: string): Promise<Outcome> {
     const rssBeforeMiB = rssMiB(pid);
     peakMiB = rssBeforeMiB;
     normal.mark();
+    const cpuBeforeMs = cpuMs(pid);
+    const dropsBefore = kernelReceiveDrops(target.port, 'udp4') ?? NaN;
+    const startedMs = performance.now();
     progress(`${name}: attacking (broker at ${rssBeforeMiB.toFixed(0)} MiB)`);
-    const attack = await Promise.race([attacks[name]!(target), sleep(120_000).then(() => ({ note: 'attack did not finish within 120 s', stop: async () => {} }))]);
+    const attack = await startAttack(name, target);
     await sleep(seconds * 1000);
     const produce = normal.figures();
+    const cpuCores = (cpuMs(pid) - cpuBeforeMs) / (performance.now() - startedMs);
+    const kernelDrops = (kernelReceiveDrops(target.port, 'udp4') ?? NaN) - dropsBefore;
     const alive = cluster.children.get(1)?.exitCode === null;
     await attack.stop().catch(() => {});
-    progress(`${name}: ${attack.note}; RSS ${rssBeforeMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB; produce p99 ${produce.p99Ms.toFixed(1)} ms, ${produce.failed} failed of ${produce.sent}; ${alive ? 'alive' : 'DEAD'}`);
-    return { attack: name, rssBeforeMiB, rssPeakMiB: peakMiB, produce, alive, note: attack.note };
+    progress(
+      `${name}: ${attack.note}; RSS ${rssBeforeMiB.toFixed(0)} -> ${peakMiB.toFixed(0)} MiB; produce p99 ${produce.p99Ms.toFixed(1)} ms, ${produce.failed} failed of ${produce.sent}; CPU ${cpuCores.toFixed(2)} cores, ${kernelDrops} kernel drops; ${alive ? 'alive' : 'DEAD'}`,
+    );
+    return { attack: name, rssBeforeMiB, rssPeakMiB: peakMiB, cpuCores, kernelDrops, produce, alive, note: attack.note };
   } finally {
     clearInterval(sampler);
     await normal.stop().catch(() => undefined);
@@ -146,15 +153,28 @@ async function runAttack(name: string): Promise<Outcome> {
 }
 
 const outcomes: Outcome[] = [];
-for (const name of values.attacks.split(',').filter((a) => a !== '')) {
-  if (attacks[name] === undefined) throw new Error(`unknown attack ${name}; known: ${Object.keys(attacks).join(', ')}`);
-  outcomes.push(await runAttack(name));
+const names = values.attacks.split(',').filter((a) => a !== '');
+for (const name of names) {
+  if (!attackNames.includes(name)) throw new Error(`unknown attack ${name}; known: ${attackNames.join(', ')}`);
 }
-console.log('| attack | broker RSS before → peak | normal produce p50 / p99 / max | failed / sent | broker |');
-console.log('|---|---|---|---|---|');
-for (const o of outcomes) {
-  const p = o.produce;
-  console.log(`| ${o.attack}: ${o.note} | ${o.rssBeforeMiB.toFixed(0)} → ${o.rssPeakMiB.toFixed(0)} MiB | ${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)} / ${p.maxMs.toFixed(0)} ms | ${p.failed} / ${p.sent} | ${o.alive ? 'alive' : 'dead'} |`);
+// Rounds interleave the attacks, so a machine that gets busier meanwhile weighs on each alike.
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (const name of names) outcomes.push(await runAttack(name));
+}
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+};
+const baselineP99 = names.includes('none') ? median(outcomes.filter((o) => o.attack === 'none').map((o) => o.produce.p99Ms)) : NaN;
+console.log('| attack | rounds | broker RSS before → peak (median) | normal produce p50 / p99 / max (medians) | p99 / baseline | broker CPU, kernel drops | failed / sent | broker |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const name of names) {
+  const runs = outcomes.filter((o) => o.attack === name);
+  const m = (f: (o: Outcome) => number): number => median(runs.map(f));
+  const p99 = m((o) => o.produce.p99Ms);
+  console.log(
+    `| ${name}: ${runs[0]!.note} | ${runs.length} | ${m((o) => o.rssBeforeMiB).toFixed(0)} → ${m((o) => o.rssPeakMiB).toFixed(0)} MiB | ${m((o) => o.produce.p50Ms).toFixed(1)} / ${p99.toFixed(1)} / ${m((o) => o.produce.maxMs).toFixed(0)} ms | ${(p99 / baselineP99).toFixed(2)}x | ${m((o) => o.cpuCores).toFixed(2)} cores, ${m((o) => o.kernelDrops)} | ${runs.reduce((n, o) => n + o.produce.failed, 0)} / ${runs.reduce((n, o) => n + o.produce.sent, 0)} | ${runs.every((o) => o.alive) ? 'alive' : 'dead'} |`,
+  );
 }
 console.log(JSON.stringify(outcomes));
 process.exit(0);

@@ -35,7 +35,7 @@ describe('chaos: abrupt broker stops and restarts under load on lossy links', ()
       await cluster.start();
       client = new Skein({ brokers: cluster.bootstrap, clientId: `chaos-${seed}`, loss, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 });
       await client.admin().createTopic({ name: 'chaos', partitions: 3, replicationFactor: 3 });
-      const producer = client.producer({ acks: 'all', lingerMs: prng.int(0, 5), maxInFlight: prng.int(1, 5) });
+      const producer = client.producer({ acks: 'all', lingerMs: prng.int(0, 5), inFlightMax: prng.int(1, 5) });
       const ledger = new Ledger(topic);
       let writing = true;
       const writer = ledger.writeWhile(producer, { prng, keepWriting: () => writing, keys: 3, pauseMs: [0, 3] });

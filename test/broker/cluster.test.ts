@@ -12,7 +12,7 @@ describe('a three-broker cluster in one process', () => {
     const consumer = client.consumer({ topic: 'orders', from: 'earliest' });
     const seen: number[] = [];
     while (seen.length < 100) {
-      for (const record of await consumer.fetch({ maxRecords: 1000, maxWaitMs: 500 })) seen.push((record.value as { i: number }).i);
+      for (const record of await consumer.fetch({ recordsMax: 1000, waitMsMax: 500 })) seen.push((record.value as { i: number }).i);
     }
     expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     await consumer.close();
@@ -35,6 +35,21 @@ describe('leadership, deletion and push across leader changes', () => {
       expect(writable).toBe(true);
     }
     await producer.send({ topic: 'handover', messages: [{ value: 'after', partition: 0 }] });
+  }, 60_000);
+
+  it('a graceful stop of the controller hands the metadata group over: its successor has committed in its term when stop resolves', async () => {
+    const { cluster, client } = await clusterForTest(3);
+    await client.admin().createTopic({ name: 'warm', partitions: 1, replicationFactor: 3 });
+    type Internals = { controller: { raft: { status(): { role: string; term: number; commit: number }; termAt(index: number): number } } };
+    const controllerOf = (id: number): Internals['controller'] => (cluster.brokers.get(id) as unknown as Internals).controller;
+    const victim = [...cluster.brokers.keys()].find((id) => controllerOf(id).raft.status().role === 'leader')!;
+    await cluster.stopBroker(victim);
+    // No election timeout has passed: the successor was chosen by the handover, and has already committed its term's first entry.
+    const successors = [...cluster.brokers.keys()].filter((id) => controllerOf(id).raft.status().role === 'leader');
+    expect(successors).toHaveLength(1);
+    const status = controllerOf(successors[0]!).raft.status();
+    expect(controllerOf(successors[0]!).raft.termAt(status.commit)).toBe(status.term);
+    await client.admin().createTopic({ name: 'after', partitions: 1, replicationFactor: 2 });
   }, 60_000);
 
   it('push subscribers get every record once, in order, across a leader change', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { brokerConfig, hostPort, peerList } from '../../broker/config.js';
 import { isSkeinError } from '../../transport/errors.js';
+import { brokerLimits, recordLimits, transportLimits } from '../../transport/limits.js';
 
 function configError(fn: () => unknown): string {
   try {
@@ -73,8 +74,11 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 4097 }))).toMatch(/^connectionsPerAddress must be an integer between 1 and 4096/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', connectionsPerAddress: 0 }))).toMatch(/^connectionsPerAddress/);
     expect(brokerConfig({ id: 1, data: '/d' }).clientBufferBytes).toBe(256 * 1024 * 1024);
-    expect(brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 }).clientBufferBytes).toBe(1024 * 1024);
-    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: 1024 * 1024 - 1 }))).toMatch(/^clientBufferBytes must be an integer between 1048576/);
+    // One largest batch with its envelope fits the smallest budget (a push waits for room for all of it).
+    const min = brokerLimits.clientBufferBytesMin;
+    expect(min).toBeGreaterThanOrEqual(recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax);
+    expect(brokerConfig({ id: 1, data: '/d', clientBufferBytes: min }).clientBufferBytes).toBe(min);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: min - 1 }))).toMatch(new RegExp(`^clientBufferBytes must be an integer between ${min}`));
   });
 
   it('accepts IPv6 literals in brackets', () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../broker/broker.js';
 import { Skein } from '../../sdk/index.js';
 import type { Endpoint } from '../../transport/endpoint.js';
-import { transportLimits } from '../../transport/limits.js';
+import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { InProcessCluster } from './support/cluster.js';
 import { connectionFlood, halfOpenFlood, type ManualPeer, NormalProducer, partialMessages, unreadFetches, unreadPushes } from './support/hostile-clients.js';
 
@@ -15,7 +15,7 @@ import { connectionFlood, halfOpenFlood, type ManualPeer, NormalProducer, partia
  * full size against a broker process.)
  */
 const MiB = 1024 * 1024;
-const budgetBytes = 4 * MiB;
+const budgetBytes = brokerLimits.clientBufferBytesMin;
 let cluster: InProcessCluster;
 let broker: Broker;
 let normal: NormalProducer;
@@ -107,10 +107,12 @@ describe('a broker under attack keeps its memory within budget and serves a norm
   }, 60_000);
 
   it('unfinished messages: what they hold stays within the reassembly budget', async () => {
-    const connections = 12;
+    // One socket keeps connectionsPerSourceMax connections: each holds twice the budget's share of them.
+    const connections = transportLimits.connectionsPerSourceMax;
+    const messageBytes = Math.ceil((2 * budgetBytes) / connections);
     let peakBytes = 0;
     const peer = await underAttack(
-      () => partialMessages({ host: '127.0.0.1', port: cluster.ports[0]! }, { connections, messageBytes: 1 * MiB, sentBytes: MiB - 4096 }),
+      () => partialMessages({ host: '127.0.0.1', port: cluster.ports[0]! }, { connections, messageBytes, sentBytes: messageBytes - 4096 }),
       1_000,
       () => (peakBytes = Math.max(peakBytes, endpointOf(broker).stats().memory.reassemblyBytes)),
       () => endpointOf(broker).stats().drops.receiveBudget > 0,
@@ -125,12 +127,15 @@ describe('a broker under attack keeps its memory within budget and serves a norm
   }, 60_000);
 
   /** An unread-data attack: the broker holds at most the send budget for it, and what left it is bounded too. */
-  async function unreadAttack(attack: () => Promise<ManualPeer>, receivedMaxBytes: number): Promise<void> {
+  async function unreadAttack(attack: () => Promise<ManualPeer>, receivedMaxBytes: number, watch: () => void = () => {}): Promise<void> {
     let peakBytes = 0;
     const peer = await underAttack(
       attack,
       1_000,
-      () => (peakBytes = Math.max(peakBytes, endpointOf(broker).stats().memory.sendBytes)),
+      () => {
+        peakBytes = Math.max(peakBytes, endpointOf(broker).stats().memory.sendBytes);
+        watch();
+      },
       () => peakBytes > budgetBytes / 2,
     );
     try {
@@ -149,7 +154,26 @@ describe('a broker under attack keeps its memory within budget and serves a norm
 
   it('push subscriptions never read: credit is the client\'s word, the send budget is the broker\'s bound', async () => {
     // 128 subscriptions with 64 MiB of credit each: what left the broker is bounded by the attacker's window, not by credit.
-    const attack = (): Promise<ManualPeer> => unreadPushes({ host: '127.0.0.1', port: cluster.ports[0]! }, { topic: 'data', count: 128, creditBytes: 64 * MiB });
-    await unreadAttack(attack, transportLimits.receiveWindowBytesDefault + budgetBytes);
+    const before = { ...broker.counters };
+    let peer: ManualPeer | null = null;
+    const attack = async (): Promise<ManualPeer> => {
+      peer = await unreadPushes({ host: '127.0.0.1', port: cluster.ports[0]! }, { topic: 'data', count: 128, creditBytes: 64 * MiB });
+      return peer;
+    };
+    const reads = (): { pushedBytes: number; heldBytes: number } => ({
+      pushedBytes: broker.counters.pushedBytes - before.pushedBytes,
+      heldBytes: receivedBy(peer!) + endpointOf(broker).stats().memory.sendBytes,
+    });
+    let worst = { pushedBytes: 0, heldBytes: 0 };
+    await unreadAttack(attack, transportLimits.receiveWindowBytesDefault + budgetBytes, () => {
+      const now = reads();
+      if (now.pushedBytes - now.heldBytes > worst.pushedBytes - worst.heldBytes) worst = now;
+    });
+    // Every push read from the log is one the attacker holds or the broker still holds for it: nothing read in
+    // vain for lack of room (a push larger than its reservation was read, refused and its subscription ended).
+    expect(worst.pushedBytes).toBeLessThanOrEqual(worst.heldBytes);
+    expect(broker.counters.pushedBytes - before.pushedBytes).toBeGreaterThan(budgetBytes / 2);
+    // The subscriptions wait for room; none was ended.
+    expect(broker.counters.pushesEnded - before.pushesEnded).toBe(0);
   }, 60_000);
 });

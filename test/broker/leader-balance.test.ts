@@ -40,7 +40,7 @@ describe('preferred leaders', () => {
     await producer.send({ topic: 'spread', messages: Array.from({ length: 6 }, (_, i) => ({ value: 100 + i, partition: i })) });
     const consumer = client.consumer({ topic: 'spread', from: 'earliest' });
     const seen: number[] = [];
-    while (seen.length < 66) for (const record of await consumer.fetch({ maxRecords: 1000, maxWaitMs: 500 })) seen.push(record.value as number);
+    while (seen.length < 66) for (const record of await consumer.fetch({ recordsMax: 1000, waitMsMax: 500 })) seen.push(record.value as number);
     expect(seen.sort((a, b) => a - b)).toEqual([...Array.from({ length: 60 }, (_, i) => i), ...Array.from({ length: 6 }, (_, i) => 100 + i)]);
     await consumer.close();
     await producer.close();

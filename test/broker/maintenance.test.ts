@@ -28,7 +28,7 @@ describe('maintenance', () => {
     expect(replica().logStartOffset).toBeGreaterThanOrEqual(start);
 
     const consumer = client.consumer({ topic: 'rolling', from: 'earliest', readFrom: 'leader' });
-    const first = await consumer.fetch({ maxRecords: 10, maxWaitMs: 1000 });
+    const first = await consumer.fetch({ recordsMax: 10, waitMsMax: 1000 });
     expect(first[0]!.offset).toBeGreaterThanOrEqual(start);
     await consumer.close();
   }, 60_000);

@@ -46,7 +46,7 @@ describe('producer ids are the client\'s own', () => {
     expect(second!.offset).toBe(1);
     const consumer = client.consumer({ topic, from: 'earliest' });
     const seen: string[] = [];
-    while (seen.length < 2) for (const record of await consumer.fetch({ maxWaitMs: 500 })) seen.push(record.value);
+    while (seen.length < 2) for (const record of await consumer.fetch({ waitMsMax: 500 })) seen.push(record.value);
     await consumer.close();
     expect(seen).toEqual(['first', 'second']);
     expect(producer.stats().duplicates).toBe(0);

@@ -37,7 +37,7 @@ async function runScenario(env: Record<string, string>, loss: string | undefined
   await cluster.startAll();
   client = new Skein({ brokers: cluster.bootstrap, clientId: 'sigkill-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000, ...(loss !== undefined ? { loss } : {}) });
   await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
-  const producer = client.producer({ acks: 'all', lingerMs: 2, maxInFlight: 5 });
+  const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
   const total = 4000;
   const ledger = new Ledger(topic);
   let next = 0;

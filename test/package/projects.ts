@@ -54,7 +54,7 @@ async function main() {
     const orders = defineTopic('orders', { key: serdes.string() });
     const value = { id: 1, item: 'grüner Tee', bytes: new Uint8Array([1, 2, 3]), tags: ['a', null, true] };
     const [meta] = await skein.producer().send({ topic: orders, messages: [{ key: 'customer-42', value }] });
-    const [record] = await skein.consumer({ topic: orders, from: 'earliest' }).fetch({ maxRecords: 1, maxWaitMs: 5000 });
+    const [record] = await skein.consumer({ topic: orders, from: 'earliest' }).fetch({ recordsMax: 1, waitMsMax: 5000 });
 
     server.onConnection((connection) => {
       new RpcChannel(connection, { handler: (method, body) => ({ method, echo: body }) });
@@ -112,7 +112,7 @@ export async function tour(): Promise<RecordMetadata | undefined> {
   await producer.send({ topic: orders, messages: [{ key: 'k', value: { id: 1, quantity: 2 } }] });
   const [meta] = await producer.send({ topic: orders, messages: [{ key: 'k', value: { id: 1, item: 'tea' } }] });
   await using consumer = skein.consumer({ topic: orders, from: 'earliest' });
-  for (const record of await consumer.fetch({ maxRecords: 10 })) {
+  for (const record of await consumer.fetch({ recordsMax: 10 })) {
     const item: string = record.value.item;
     const key: string | null = record.key;
     void item, key;

@@ -1,14 +1,14 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConnectionPool } from '../../sdk/connection.js';
 import { SkeinError } from '../../transport/errors.js';
 import { sdkLimits } from '../../transport/limits.js';
 import { methods } from '../../transport/protocol/messages.js';
 import { FakeCluster } from './support/harness.js';
 
-function poolOn(cluster: FakeCluster, refuse: () => boolean = () => false): ConnectionPool {
+function poolOn(cluster: FakeCluster, refuse: () => boolean = () => false, clock?: { nowMs: () => number }): ConnectionPool {
   const dial: typeof cluster.dial = (address) =>
     refuse() ? Promise.reject(new SkeinError('CONNECTION_REFUSED', { message: 'no answer' })) : cluster.dial(address);
-  return new ConnectionPool({ dial, clientId: 'test', requestTimeoutMs: 2_000, connectTimeoutMs: 2_000 });
+  return new ConnectionPool({ dial, clientId: 'test', requestTimeoutMs: 2_000, connectTimeoutMs: 2_000, ...(clock === undefined ? {} : { clock }) });
 }
 
 const silent = new SkeinError('CONNECTION_CLOSED', { message: 'the old connection went silent', details: { outcome: 'unknown' } });
@@ -59,24 +59,23 @@ describe('decommissioned brokers (BROKER_REMOVED)', () => {
   const removed = new SkeinError('BROKER_REMOVED', { message: 'this broker was decommissioned' });
 
   it('a broker refusing hello is not dialled again until removedBrokerForgetMs has passed', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
+    let nowMs = 1_000;
     const cluster = new FakeCluster();
     cluster.interceptor = ({ brokerId, method }) => (brokerId === 1 && method === methods.hello ? { fail: removed } : undefined);
-    const pool = poolOn(cluster);
+    const pool = poolOn(cluster, undefined, { nowMs: () => nowMs });
     try {
       const address = cluster.address(1);
       await expect(pool.get(address)).rejects.toMatchObject({ code: 'BROKER_REMOVED' });
       await expect(pool.get(address)).rejects.toMatchObject({ code: 'BROKER_REMOVED' });
       expect(cluster.dials).toBe(1);
       expect(pool.isRemoved(address)).toBe(true);
-      vi.setSystemTime(Date.now() + sdkLimits.removedBrokerForgetMs - 1);
+      nowMs += sdkLimits.removedBrokerForgetMs - 1;
       expect(pool.isRemoved(address)).toBe(true);
-      vi.setSystemTime(Date.now() + 1);
+      nowMs += 1;
       expect(pool.isRemoved(address)).toBe(false);
       await expect(pool.get(address)).rejects.toMatchObject({ code: 'BROKER_REMOVED' });
       expect(cluster.dials).toBe(2);
     } finally {
-      vi.useRealTimers();
       await pool.close();
     }
   });

@@ -30,15 +30,15 @@ describe('a batch that cannot be decoded', () => {
     const { skein } = await withGarbage();
     await using _ = skein;
     await using consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest' });
-    const first = await consumer.fetch({ maxWaitMs: 1000 });
+    const first = await consumer.fetch({ waitMsMax: 1000 });
     expect(first.map((r) => r.value)).toEqual([0, 1, 2]);
     expect(consumer.position()).toBe(3);
     for (let i = 0; i < 2; i++) {
-      await expect(consumer.fetch({ maxWaitMs: 0 })).rejects.toMatchObject({ code: 'CORRUPT_BATCH', details: { topic: 't', partition: 0, offset: 3, nextOffset: 5 } });
+      await expect(consumer.fetch({ waitMsMax: 0 })).rejects.toMatchObject({ code: 'CORRUPT_BATCH', details: { topic: 't', partition: 0, offset: 3, nextOffset: 5 } });
       expect(consumer.position()).toBe(3);
     }
     consumer.seek({ offset: 5 });
-    expect((await consumer.fetch({ maxWaitMs: 1000 })).map((r) => r.value)).toEqual([5]);
+    expect((await consumer.fetch({ waitMsMax: 1000 })).map((r) => r.value)).toEqual([5]);
   });
 
   it('a push subscription reports it, returns its credit and goes on with the next batch', async () => {

@@ -11,7 +11,7 @@ describe('group consumer options', () => {
     const skein = new Skein({ brokers: ['127.0.0.1:9'] });
     const before = vi.getTimerCount();
     expect(() => skein.consumer({ group: 'g', topic: 't', fetchBytesMax: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
-    expect(() => skein.subscribe({ group: 'g', topic: 't', handler: async () => {}, retry: { maxAttempts: 0 } })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(() => skein.subscribe({ group: 'g', topic: 't', handler: async () => {}, retry: { attemptsMax: 0 } })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(vi.getTimerCount()).toBe(before);
     await skein.close();
   });

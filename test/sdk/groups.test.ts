@@ -20,13 +20,33 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 async function consumeAll(consumers: GroupConsumer<number>[], seen: Map<number, string[]>, done: () => boolean): Promise<void> {
   await until('every record consumed', async () => {
     for (const [i, consumer] of consumers.entries()) {
-      for (const record of await consumer.fetch({ maxWaitMs: 50 })) seen.set(record.value, [...(seen.get(record.value) ?? []), `c${i}`]);
+      for (const record of await consumer.fetch({ waitMsMax: 50 })) seen.set(record.value, [...(seen.get(record.value) ?? []), `c${i}`]);
     }
     return done();
   }, 30_000);
 }
 
 describe('consumer groups through the SDK', () => {
+  it('says when it has read each of its partitions to its end (caughtUp), which an empty fetch alone does not', async () => {
+    const { client } = await clusterForTest(3);
+    await client.admin().createTopic({ name: 'ends', partitions: 2, replicationFactor: 3 });
+    await produce(client, 'ends', 20, 2);
+    await using consumer = client.consumer<number>({ group: 'enders', topic: 'ends', from: 'earliest' });
+    // Nothing owned, nothing read: not caught up, although the fetch was empty.
+    expect(await consumer.fetch({ waitMsMax: 0 })).toEqual([]);
+    expect(consumer.caughtUp()).toBe(false);
+    const values: number[] = [];
+    await until('every record and then an empty read', async () => {
+      const records = await consumer.fetch({ waitMsMax: 100 });
+      values.push(...records.map((r) => r.value));
+      return records.length === 0 && consumer.caughtUp();
+    });
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await produce(client, 'ends', 2, 2, 20);
+    await until('the new records seen', async () => (await consumer.fetch({ waitMsMax: 100 })).length > 0 || !consumer.caughtUp());
+    expect(consumer.caughtUp()).toBe(false);
+  });
+
   it('members split the partitions, a member that leaves hands its partitions over, and a new member resumes at the committed offsets', async () => {
     const { client } = await clusterForTest(3);
     await client.admin().createTopic({ name: 'work', partitions: 6, replicationFactor: 3 });
@@ -47,14 +67,14 @@ describe('consumer groups through the SDK', () => {
     expect(events.some((e) => e.type === 'assigned')).toBe(true);
 
     // The finished records are committed (the next fetch finishes those of the last one), then the first member leaves.
-    for (const c of consumers) await c.fetch({ maxWaitMs: 0 });
+    for (const c of consumers) await c.fetch({ waitMsMax: 0 });
     for (const c of consumers) await c.commit();
     await consumers[0]!.close();
     await until('the two others take over', () => consumers.slice(1).reduce((n, c) => n + c.assignment().length, 0) === 6, 30_000);
     await produce(client, 'work', 60, 6, 300);
     await consumeAll(consumers.slice(1), seen, () => seen.size === 360);
     expect([...seen.values()].every((who) => who.length === 1)).toBe(true);
-    for (const c of consumers.slice(1)) await c.fetch({ maxWaitMs: 0 });
+    for (const c of consumers.slice(1)) await c.fetch({ waitMsMax: 0 });
     await Promise.all(consumers.slice(1).map((c) => c.close()));
 
     // A new member of the group starts where the group stopped: nothing again, nothing skipped.
@@ -62,7 +82,7 @@ describe('consumer groups through the SDK', () => {
     const fresh = client.consumer<number>({ group: 'workers', topic: 'work' });
     const later: number[] = [];
     await until('the new records', async () => {
-      for (const r of await fresh.fetch({ maxWaitMs: 100 })) later.push(r.value);
+      for (const r of await fresh.fetch({ waitMsMax: 100 })) later.push(r.value);
       return later.length >= 12;
     });
     expect(later.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 360 + i));
@@ -78,11 +98,11 @@ describe('consumer groups through the SDK', () => {
     const got: number[] = [];
     await until('a holds both partitions', () => a.assignment().length === 2);
     await until('a read records', async () => {
-      for (const r of await a.fetch({ maxRecords: 10, maxWaitMs: 100 })) got.push(r.value);
+      for (const r of await a.fetch({ recordsMax: 10, waitMsMax: 100 })) got.push(r.value);
       return got.length >= 10;
     });
     const handed = new Set(got);
-    await a.fetch({ maxWaitMs: 0 });
+    await a.fetch({ waitMsMax: 0 });
     await a.commit();
     // The process "crashes": its heartbeats stop, nothing more is committed or sent.
     (a as unknown as { membership: { stop(): void } }).membership.stop();
@@ -90,7 +110,7 @@ describe('consumer groups through the SDK', () => {
     await until('b takes both partitions after a expired', () => b.assignment().length === 2, 15_000);
     const rest: number[] = [];
     await until('b read the rest', async () => {
-      for (const r of await b.fetch({ maxWaitMs: 100 })) rest.push(r.value);
+      for (const r of await b.fetch({ waitMsMax: 100 })) rest.push(r.value);
       return new Set([...handed, ...rest]).size === 40;
     });
     // b starts exactly where a's commit left each partition: nothing a finished comes again, nothing is skipped.
@@ -111,7 +131,7 @@ describe('consumer groups through the SDK', () => {
     const sub = client.subscribe<number>({
       group: 'payers',
       topic: 'payments',
-      retry: { maxAttempts: 3, backoffMs: { min: 10, max: 20 } },
+      retry: { attemptsMax: 3, backoffMs: { min: 10, max: 20 } },
       deadLetterTopic: 'payments.dlq',
       handler: (record) => {
         attempts.set(record.value, (attempts.get(record.value) ?? 0) + 1);
@@ -128,15 +148,73 @@ describe('consumer groups through the SDK', () => {
     expect(attempts.get(2)).toBe(3);
     expect(events.filter((e) => e.type === 'handlerError')).toHaveLength(3);
     const dlq = client.consumer({ topic: 'payments.dlq' });
-    const [letter] = await dlq.fetch({ maxWaitMs: 5_000 });
+    const [letter] = await dlq.fetch({ waitMsMax: 5_000 });
     const headers = Object.fromEntries(letter!.headers.map((h) => [h.key, Buffer.from(h.value).toString()]));
     expect(letter!.value).toBe(2);
     expect(headers).toMatchObject({ 'skein.dlq.topic': 'payments', 'skein.dlq.partition': '0', 'skein.dlq.offset': '2', 'skein.dlq.group': 'payers', 'skein.dlq.attempts': '3', 'skein.dlq.error.code': 'INVALID_ARGUMENT', 'skein.dlq.error.message': 'poison' });
     await dlq.close();
     // The dead-lettered record counts as finished: the group's committed offset is past it.
     await until('the commit of all five', async () => (await admin.describeGroup('payers')).partitions[0]!.committed === 5);
+    // The description counts it, from the member's heartbeats.
+    await until('the dead letter counted', async () => (await admin.describeGroup('payers')).partitions[0]!.deadLettered === 1);
+    expect((await admin.describeGroup('payers')).partitions[0]!.skipped).toBe(0);
     await sub.close();
   }, 60_000);
+
+  it('a group consumer or subscription naming a topic that does not exist fails at once with UNKNOWN_TOPIC, and joins nothing', async () => {
+    const { client } = await clusterForTest(1);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'real', partitions: 1, replicationFactor: 1 });
+
+    const pull = client.consumer({ group: 'ghosts', topics: ['real', 'nowhere'] });
+    const events: GroupStatus[] = [];
+    for await (const event of pull.status()) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(['failed', 'closed']);
+    expect(events[0]).toMatchObject({ error: { code: 'UNKNOWN_TOPIC', details: { topic: 'nowhere' } } });
+    await expect(pull.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect((async () => {
+      for await (const _ of pull) break;
+    })()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+    await expect(pull.commit()).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC' });
+
+    // The dead-letter topic too: a poison record must not be the first to find it missing.
+    const push = client.subscribe({ group: 'ghosts', topic: 'real', deadLetterTopic: 'real.dlq', handler: () => {} });
+    await expect(push.closed).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC', details: { topic: 'real.dlq' } });
+
+    // Neither joined: the group was never made.
+    await expect(admin.describeGroup('ghosts')).rejects.toMatchObject({ code: 'UNKNOWN_GROUP' });
+  }, 30_000);
+
+  it('describeGroup shows each member\'s progress, flags a member stuck on a record as stalled until it moves, and counts skipped records', async () => {
+    const { client } = await clusterForTest(1);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'slow', partitions: 1, replicationFactor: 1 });
+    await produce(client, 'slow', 4, 1);
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    const sub = client.subscribe<number>({ group: 'sloths', topic: 'slow', handler: async (record) => { if (record.value === 1) await stuck; } });
+    // Until the member's first heartbeat lands, the group does not exist yet.
+    const describe = () => admin.describeGroup('sloths', { stalledAfterMs: 300 }).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'UNKNOWN_GROUP') return { members: [] };
+      throw error;
+    });
+    await until('the member stalled on offset 1', async () => (await describe()).members[0]?.stalled === true);
+    const [member] = (await describe()).members;
+    expect(member!.progress).toEqual([expect.objectContaining({ topic: 'slow', partition: 0, fetched: 4, finished: 1, end: 4, lag: 3, stalled: true, deadLettered: 0, skipped: 0 })]);
+    expect(member!.progress[0]!.idleMs).toBeGreaterThanOrEqual(300);
+    release();
+    await until('the member caught up and no longer stalled', async () => {
+      const [m] = (await describe()).members;
+      return m?.stalled === false && m.progress[0]?.lag === 0;
+    });
+    await sub.close();
+
+    // A handler out of attempts with no dead-letter topic: the record is skipped, and counted.
+    const skipping = client.subscribe<number>({ group: 'skippers', topic: 'slow', retry: { attemptsMax: 1 }, handler: (record) => { if (record.value === 2) throw new Error('no'); } });
+    await until('the skip counted', async () => (await admin.describeGroup('skippers').catch(() => null))?.partitions[0]?.skipped === 1);
+    await skipping.close();
+    await expect(admin.describeGroup('sloths', { stalledAfterMs: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  }, 30_000);
 
   it('admin: lists and describes groups with lag, refuses resets of a live group, resets and deletes an empty one', async () => {
     const { client } = await clusterForTest(3);
@@ -148,10 +226,10 @@ describe('consumer groups through the SDK', () => {
     await until('an assignment', () => consumer.assignment().length === 2);
     let read = 0;
     await until('six records', async () => {
-      read += (await consumer.fetch({ maxRecords: 6 - read, maxWaitMs: 100 })).length;
+      read += (await consumer.fetch({ recordsMax: 6 - read, waitMsMax: 100 })).length;
       return read === 6;
     });
-    await consumer.fetch({ maxWaitMs: 0, maxRecords: 1 }).then((extra) => expect(extra.length).toBeLessThanOrEqual(1));
+    await consumer.fetch({ waitMsMax: 0, recordsMax: 1 }).then((extra) => expect(extra.length).toBeLessThanOrEqual(1));
     await consumer.commit();
     const described = await admin.describeGroup('auditors');
     expect(described.state).toBe('stable');

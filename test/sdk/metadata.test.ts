@@ -98,7 +98,7 @@ describe('MetadataCache', () => {
     let fetches = 0;
     const cache = new MetadataCache({
       maxAgeMs: 1000,
-      now: () => now,
+      clock: { nowMs: () => now },
       fetch: async (topics) => {
         fetches++;
         return { response: topics?.includes('gone') ? response([], ['gone']) : response([topic('t', [1])]), from: 2 };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { formatAddress, parseBrokerAddress } from '../../sdk/address.js';
 import { resolveSkeinOptions } from '../../sdk/options.js';
 import { Skein } from '../../sdk/client.js';
@@ -66,7 +66,7 @@ describe('client options', () => {
 
 describe('producer options', () => {
   it('defaults to idempotent acks all', () => {
-    expect(resolveProducerOptions(undefined, 1000)).toMatchObject({ acks: 'all', idempotent: true, maxInFlight: sdkLimits.producerMaxInFlightDefault, deliveryTimeoutMs: 1000 });
+    expect(resolveProducerOptions(undefined, 1000)).toMatchObject({ acks: 'all', idempotent: true, inFlightMax: sdkLimits.producerInFlightDefault, deliveryTimeoutMs: 1000 });
     expect(resolveProducerOptions({ acks: 'leader' }, 1000)).toMatchObject({ acks: 'leader', idempotent: false });
     expect(resolveProducerOptions({ acks: 'none' }, 1000)).toMatchObject({ acks: 'none', idempotent: false });
   });
@@ -75,8 +75,8 @@ describe('producer options', () => {
     const cases: [unknown, RegExp][] = [
       [{ acks: 'leader', idempotent: true }, /idempotent: true needs acks: 'all'/],
       [{ acks: 'some' }, /acks must be one of/],
-      [{ maxInFlight: 0 }, /maxInFlight/],
-      [{ maxInFlight: sdkLimits.producerMaxInFlightMax + 1 }, /maxInFlight/],
+      [{ inFlightMax: 0 }, /inFlightMax/],
+      [{ inFlightMax: sdkLimits.producerInFlightMax + 1 }, /inFlightMax/],
       [{ lingerMs: -1 }, /lingerMs/],
       [{ batchBytesMax: 10 }, /batchBytesMax/],
       [{ partitioner: 'murmur' }, /partitioner must be a function/],
@@ -84,6 +84,41 @@ describe('producer options', () => {
     ];
     for (const [options, message] of cases) {
       expect(() => resolveProducerOptions(options, 1000)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(message) }));
+    }
+  });
+});
+
+describe('renamed options (README: "Option names")', () => {
+  it('reads each old name as its new one for one release, warns once per name, and refuses both names given', () => {
+    const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      expect(resolveProducerOptions({ maxInFlight: 3 }, 1000)).toMatchObject({ inFlightMax: 3 });
+      expect(resolveProducerOptions({ maxInFlight: 2 }, 1000)).toMatchObject({ inFlightMax: 2 });
+      // The range and the message are the new name's.
+      expect(() => resolveProducerOptions({ maxInFlight: sdkLimits.producerInFlightMax + 1 }, 1000)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/inFlightMax must be/) }));
+      expect(() => resolveProducerOptions({ maxInFlight: 3, inFlightMax: 3 }, 1000)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/maxInFlight is the old name of inFlightMax/) }));
+      // An old name is read only where its new name is an option.
+      expect(() => resolveProducerOptions({ maxRecords: 3 }, 1000)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/unknown option "maxRecords"/) }));
+      expect(emitWarning.mock.calls).toEqual([['skein: the option maxInFlight is now inFlightMax; the old name is read until the next release', { type: 'DeprecationWarning', code: 'SKEIN_RENAMED_OPTION' }]]);
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
+  it('the consumer, fetch, push and group options take the old names too', async () => {
+    const skein = new Skein({ brokers: ['127.0.0.1:1'], clientId: 'renamed' });
+    const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const consumer = skein.consumer({ topic: 't', maxRecords: 5, maxWaitMs: 0 });
+      const fields = consumer as unknown as { iterationRecords: number; iterationWaitMs: number };
+      expect([fields.iterationRecords, fields.iterationWaitMs]).toEqual([5, 0]);
+      await expect(consumer.fetch({ maxRecords: 1, recordsMax: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/maxRecords is the old name of recordsMax/) });
+      await consumer.close();
+      expect(() => skein.subscribe({ topic: 't', handler: () => {}, maxInFlight: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/inFlightMax must be/) }));
+      expect(() => skein.subscribe({ group: 'g', topic: 't', handler: () => {}, retry: { maxAttempts: 0 } })).toThrow(expect.objectContaining({ message: expect.stringMatching(/attemptsMax must be/) }));
+    } finally {
+      emitWarning.mockRestore();
+      await skein.close();
     }
   });
 });

@@ -17,7 +17,7 @@ describe('idempotent producer under random faults', () => {
         fc.array(fc.constantFrom(...faults), { minLength: 1, maxLength: 40 }),
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 120, max: 400 }),
-        async (plan, maxInFlight, batchBytesMax) => {
+        async (plan, inFlightMax, batchBytesMax) => {
           const cluster = new FakeCluster({ brokers: 3 });
           cluster.createTopic('t', { partitions: 1, leaders: [1] });
           let request = 0;
@@ -49,7 +49,7 @@ describe('idempotent producer under random faults', () => {
           };
           // Faults are finite, so every record gets through; the deadline only has to outlast the longest run of backoffs.
           const skein = fakeClient(cluster, { requestTimeoutMs: 60, deliveryTimeoutMs: 120_000 });
-          const producer = skein.producer({ lingerMs: 0, maxInFlight, batchBytesMax });
+          const producer = skein.producer({ lingerMs: 0, inFlightMax, batchBytesMax });
           const count = 30;
           const results = await Promise.all(Array.from({ length: count }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i }] })));
           await skein.close();

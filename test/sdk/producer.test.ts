@@ -68,7 +68,7 @@ describe('producer', () => {
     const cluster = new FakeCluster();
     const warnings = await listenerWarningsDuring(async () => {
       await using skein = slowProduceClient(cluster, 20);
-      await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
+      await using producer = skein.producer({ lingerMs: 0, inFlightMax: 5, batchBytesMax: 256 });
       // One record per batch: 3 partitions x 5 in flight = 15 requests listening to the producer's close signal.
       const sends = [0, 1, 2].flatMap((partition) => Array.from({ length: 20 }, () => producer.send({ topic: 't', messages: [{ value: 'x'.repeat(200), partition }] })));
       await Promise.all(sends);
@@ -81,7 +81,7 @@ describe('producer', () => {
     const cluster = new FakeCluster();
     const warnings = await listenerWarningsDuring(async () => {
       await using skein = slowProduceClient(cluster, 50);
-      await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 256 });
+      await using producer = skein.producer({ lingerMs: 0, inFlightMax: 5, batchBytesMax: 256 });
       const controller = new AbortController();
       const signal = controller.signal;
       const send = (value: string, i: number) => producer.send({ topic: 't', messages: [{ value, partition: i % 3 }] }, { signal });
@@ -126,7 +126,7 @@ describe('producer', () => {
       return undefined;
     };
     await using skein = fakeClient(cluster);
-    await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 300 });
+    await using producer = skein.producer({ lingerMs: 0, inFlightMax: 5, batchBytesMax: 300 });
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i }] })));
     // No gaps, no reordering, no duplicates: the log is exactly the send order.
     expect(valuesIn(cluster, 't')).toEqual(Array.from({ length: 40 }, (_, i) => i));
@@ -154,7 +154,7 @@ describe('producer', () => {
       return undefined;
     };
     await using skein = fakeClient(cluster);
-    await using producer = skein.producer({ lingerMs: 0, maxInFlight: 5, batchBytesMax: 300 });
+    await using producer = skein.producer({ lingerMs: 0, inFlightMax: 5, batchBytesMax: 300 });
     await Promise.all(Array.from({ length: 30 }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i }] })));
     expect(valuesIn(cluster, 't')).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(cluster.produces.some((p) => p.errorCode === 'OUT_OF_ORDER_SEQUENCE')).toBe(true);
@@ -178,7 +178,7 @@ describe('producer', () => {
       return undefined;
     };
     await using skein = fakeClient(cluster, { requestTimeoutMs: 200 });
-    await using producer = skein.producer({ lingerMs: 0, maxInFlight: 3, batchBytesMax: 300 });
+    await using producer = skein.producer({ lingerMs: 0, inFlightMax: 3, batchBytesMax: 300 });
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i }] })));
     expect(valuesIn(cluster, 't')).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(results.map((r) => r[0]!.offset)).toEqual(Array.from({ length: 20 }, (_, i) => i));
@@ -202,6 +202,28 @@ describe('producer', () => {
     // Both ids were issued by the cluster, one request each.
     expect([...ids].every((id) => cluster.producerIds.has(id))).toBe(true);
     expect(cluster.requests.filter((r) => r.method === 'initProducer')).toHaveLength(2);
+  });
+
+  it('asks for a producer id again only after the retryAfterMs of a THROTTLED answer, and no later than its delivery deadline', async () => {
+    const cluster = new FakeCluster();
+    cluster.createTopic('t', { partitions: 1 });
+    const asked: number[] = [];
+    cluster.interceptor = ({ method }) => {
+      if (method !== 'initProducer') return undefined;
+      asked.push(performance.now());
+      return asked.length === 1 ? { fail: new SkeinError('THROTTLED', { details: { retryAfterMs: 120 } }) } : undefined;
+    };
+    await using skein = fakeClient(cluster);
+    await using producer = skein.producer({ lingerMs: 0 });
+    await producer.send({ topic: numbers, messages: [{ value: 1 }] });
+    expect(asked.length).toBe(2);
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(119);
+    // A wait longer than the delivery deadline: the records fail at their deadline, not after the wait.
+    asked.length = 0;
+    cluster.interceptor = ({ method }) => (method === 'initProducer' && asked.push(0) > 0 ? { fail: new SkeinError('THROTTLED', { details: { retryAfterMs: 25_000 } }) } : undefined);
+    await using late = skein.producer({ lingerMs: 0, deliveryTimeoutMs: 200 });
+    await expect(late.send({ topic: numbers, messages: [{ value: 2 }] })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(asked.length).toBeLessThanOrEqual(2);
   });
 
   it('asks the cluster for its producer id once, retries a refusal it may retry, and sends an idempotent batch only with the proof', async () => {
@@ -232,7 +254,7 @@ describe('producer', () => {
     cluster.interceptor = ({ method }) => (method === 'produce' && ++produced === 2 ? { fail: new SkeinError('CORRUPT_BATCH') } : undefined);
     await using skein = fakeClient(cluster);
     // Two records a batch, so several batches travel behind the refused one.
-    await using producer = skein.producer({ lingerMs: 0, maxInFlight: 4, batchBytesMax: 130 });
+    await using producer = skein.producer({ lingerMs: 0, inFlightMax: 4, batchBytesMax: 130 });
     const outcomes = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i }] })));
     const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
     // Exactly the refused batch's records fail, all with the broker's reason.

@@ -3,7 +3,7 @@ import { retrying } from '../../sdk/retry.js';
 import { SkeinError } from '../../transport/errors.js';
 import { sdkLimits } from '../../transport/limits.js';
 
-const far = (): number => Date.now() + 60_000;
+const far = (): number => performance.now() + 60_000;
 
 describe('retrying', () => {
   it('retries retriable failures and returns the first success', async () => {
@@ -42,7 +42,7 @@ describe('retrying', () => {
 
   it('fails with TIMEOUT carrying the last error once the deadline passes', async () => {
     const last = new SkeinError('LEADER_NOT_AVAILABLE', { message: 'still electing' });
-    const error = await retrying({ what: 'produce to t/0', signal: undefined, deadlineMs: Date.now() + 120, onFailure: () => 'retry' }, async () => {
+    const error = await retrying({ what: 'produce to t/0', signal: undefined, deadlineMs: performance.now() + 120, onFailure: () => 'retry' }, async () => {
       throw last;
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'TIMEOUT' });
@@ -76,5 +76,26 @@ describe('retrying', () => {
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BACKPRESSURE' });
     expect(attempts).toBe(4);
+  });
+
+  it('waits the retryAfterMs of a THROTTLED answer; one that outlasts the deadline ends at the deadline without another attempt', async () => {
+    const times: number[] = [];
+    const result = await retrying({ what: 'x', signal: undefined, deadlineMs: far(), onFailure: () => 'retry' }, async (_signal, n) => {
+      times.push(performance.now());
+      if (n === 1) throw new SkeinError('THROTTLED', { details: { retryAfterMs: 80 } });
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(79);
+
+    let attempts = 0;
+    const throttled = new SkeinError('THROTTLED', { details: { retryAfterMs: 20_000 } });
+    const error = await retrying({ what: 'initProducer', signal: undefined, deadlineMs: performance.now() + 100, onFailure: () => 'retry' }, async () => {
+      attempts++;
+      throw throttled;
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+    expect((error as SkeinError).cause).toBe(throttled);
+    expect(attempts).toBe(1);
   });
 });

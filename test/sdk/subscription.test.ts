@@ -129,7 +129,7 @@ describe('push subscription', () => {
     void subscription;
   });
 
-  it('runs up to maxInFlight handler calls at once, started in offset order', async () => {
+  it('runs up to inFlightMax handler calls at once, started in offset order', async () => {
     const { skein } = await seeded(40);
     await using _ = skein;
     const started: number[] = [];
@@ -139,7 +139,7 @@ describe('push subscription', () => {
       topic: numbers,
       partition: 0,
       from: 'earliest',
-      maxInFlight: 4,
+      inFlightMax: 4,
       handler: async (record: ConsumedRecord<number>) => {
         started.push(record.value);
         maxRunning = Math.max(maxRunning, ++running);
@@ -218,7 +218,7 @@ describe('push subscription', () => {
     const cluster = new FakeCluster();
     await using skein = fakeClient(cluster);
     expect(() => skein.subscribe({ topic: 't' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
-    expect(() => skein.subscribe({ topic: 't', handler: () => {}, maxInFlight: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(() => skein.subscribe({ topic: 't', handler: () => {}, inFlightMax: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(() => skein.subscribe({ topic: 't', handler: () => {}, creditBytes: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
   });
 });

@@ -19,14 +19,14 @@ describe('over real UDP', () => {
       const stop = await cluster.listen({ loss });
       try {
         await using skein = new Skein({ brokers: cluster.bootstrap(), clientId: 'udp-test', ...(loss === undefined ? {} : { loss }) });
-        await using producer = skein.producer({ lingerMs: 2, maxInFlight: 5 });
+        await using producer = skein.producer({ lingerMs: 2, inFlightMax: 5 });
         const results = await Promise.all(Array.from({ length: 200 }, (_, i) => producer.send({ topic: numbers, messages: [{ value: i, partition: i % 2 }] })));
         expect(results.flat().filter((r) => r.partition === 0).map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
         cluster.moveLeader('t', 0, 3);
         await producer.send({ topic: numbers, messages: [{ value: 200, partition: 0 }] });
         await using consumer = skein.consumer({ topic: numbers, partition: 0, from: 'earliest' });
         const pulled: number[] = [];
-        while (pulled.length < 101) for (const r of await consumer.fetch({ maxWaitMs: 200 })) pulled.push(r.value);
+        while (pulled.length < 101) for (const r of await consumer.fetch({ waitMsMax: 200 })) pulled.push(r.value);
         expect(pulled).toEqual([...Array.from({ length: 100 }, (_, i) => i * 2), 200]);
         const pushed: number[] = [];
         await using subscription = skein.subscribe({ topic: numbers, partition: 1, from: 'earliest', handler: (r) => void pushed.push(r.value) });

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
 import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
+import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 import { runMembershipScenario } from './cluster/membership.js';
@@ -97,6 +98,15 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     const probe = await probeRestart(3, 1_000);
     expect(probe.restartsSeen).toEqual([1, 1]);
     expect(probe.leadersKnownToRestarted.map((leader) => leader > 0)).toEqual([true, true, true]);
+  }, 120_000);
+
+  it('a megabyte Raft catch-up on a lossy peer link holds no other group\'s heartbeats behind it', async () => {
+    // The simulation's brokers tick every 50 ms and hold elections after 10 ticks without a heartbeat.
+    const electionTimeoutMs = 500;
+    const probe = await probePeerLink({ seed: 4, loss: 0.1, appendBytes: 900 * 1024, heartbeats: 40, heartbeatEveryMs: 50 });
+    const seen = `append after ${probe.appendDelayMs} ms, heartbeats after ${probe.heartbeatDelaysMs.join(' ')} ms`;
+    expect(probe.appendDelayMs, seen).toBeLessThan(Infinity);
+    expect(Math.max(...probe.heartbeatDelaysMs), seen).toBeLessThan(electionTimeoutMs / 2);
   }, 120_000);
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {

@@ -42,13 +42,13 @@ export class Ledger {
   }
 
   /** Reads the topic from the start and checks the promise; `label` prefixes every failure message (a seed, say). */
-  async expectReadBack(client: Skein, label = '', maxWaitMs = 300): Promise<void> {
+  async expectReadBack(client: Skein, label = '', waitMsMax = 300): Promise<void> {
     const consumer = client.consumer({ topic: this.topic, from: 'earliest' });
     const seen: Seen[] = [];
     const deadline = Date.now() + 60_000;
     try {
       while (seen.length < this.acked.size && Date.now() < deadline) {
-        for (const record of await consumer.fetch({ maxRecords: 5000, maxWaitMs })) seen.push({ value: record.value, partition: record.partition, offset: record.offset });
+        for (const record of await consumer.fetch({ recordsMax: 5000, waitMsMax })) seen.push({ value: record.value, partition: record.partition, offset: record.offset });
       }
     } finally {
       await consumer.close();

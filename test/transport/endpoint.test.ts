@@ -185,6 +185,21 @@ describe('Endpoint on loopback', () => {
     expect(got.length).toBe(1026);
     await expect(clientConnection.send(new Uint8Array(50_001))).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
   }, 60_000);
+
+  it('tells a sender where its message ends on the stream, waiting ones included, and when the peer has acknowledged that far', async () => {
+    const { clientConnection, serverConnection } = await connectedPair({ receiveWindowBytes: 100_000, messageBytesMax: 50_000 }, { sendBufferBytes: 100_000, messageBytesMax: 50_000 });
+    expect(clientConnection.streamAcceptedBytes).toBe(0);
+    // Two fit the send buffer, the third waits for room; each takes its body and a 4-byte length.
+    const sends = [1, 2, 3].map(() => clientConnection.send(new Uint8Array(40_000)));
+    const endBytes = clientConnection.streamAcceptedBytes;
+    expect(endBytes).toBe(3 * 40_004);
+    expect(clientConnection.streamAckedBytes).toBeLessThan(endBytes);
+    serverConnection.setMessageHandler(() => {});
+    await Promise.all(sends);
+    while (clientConnection.streamAckedBytes < endBytes) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(clientConnection.streamAckedBytes).toBe(endBytes);
+    expect(clientConnection.streamAcceptedBytes).toBe(endBytes);
+  }, 30_000);
 });
 
 describe('closing with sends still waiting for room', () => {

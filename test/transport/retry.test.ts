@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SkeinError } from '../../transport/errors.js';
-import { type RetryPolicy, type Verdict, backoffMs, retryLoop } from '../../transport/retry.js';
+import { transportLimits } from '../../transport/limits.js';
+import { type RetryPolicy, type Verdict, backoffMs, retryLoop, retryWaitMs } from '../../transport/retry.js';
 
 /** Waits of a millisecond or two: the tests count attempts, not time. */
 const quick: RetryPolicy = { retriesMax: 3, redirectsMax: 2, backoffMsMin: 1, backoffMsMax: 2 };
@@ -71,5 +72,39 @@ describe('retryLoop', () => {
     expect([0, 1, 2, 3, 4, 5].map((retries) => backoffMs(policy, retries, () => 0))).toEqual([100, 200, 400, 800, 1_600, 2_000]);
     expect([0, 1, 2, 3].map((retries) => backoffMs(policy, retries, () => 0.999_999))).toEqual([200, 400, 800, 1_600]);
     expect(backoffMs(policy, 5_000, () => 0.5)).toBe(2_000);
+  });
+
+  it('waits at least the retryAfterMs a failure carries (THROTTLED), not the shorter backoff', async () => {
+    const times: number[] = [];
+    const result = await retryLoop({ policy: quick, signal: new AbortController().signal, onFailure: () => 'retry' }, async (n) => {
+      times.push(performance.now());
+      if (n === 1) throw new SkeinError('THROTTLED', { details: { retryAfterMs: 80 } });
+      return 'done';
+    });
+    expect(result).toBe('done');
+    // Timers fire no earlier than asked (to the millisecond).
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(79);
+  });
+
+  it('the wait is the larger of backoff and retryAfterMs, within retryAfterMsMax; a retryAfterMs that is not a wait is ignored', () => {
+    const policy = { ...quick, backoffMsMin: 100, backoffMsMax: 2_000 };
+    const throttled = (retryAfterMs: unknown): SkeinError => new SkeinError('THROTTLED', { details: { retryAfterMs } });
+    const max = transportLimits.retryAfterMsMax;
+    expect(retryWaitMs(policy, 0, throttled(50), () => 0)).toBe(100);
+    expect(retryWaitMs(policy, 0, throttled(150), () => 0)).toBe(150);
+    expect(retryWaitMs(policy, 0, throttled(max), () => 0)).toBe(max);
+    expect(retryWaitMs(policy, 0, throttled(max + 1), () => 0)).toBe(max);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5000', null]) expect(retryWaitMs(policy, 0, throttled(bad), () => 0)).toBe(100);
+    expect(retryWaitMs(policy, 0, new Error('plain'), () => 0)).toBe(100);
+  });
+
+  it('a wait never outlasts waitMsMax (what is left of the caller\'s deadline)', async () => {
+    const times: number[] = [];
+    await retryLoop({ policy: quick, signal: new AbortController().signal, onFailure: () => 'retry', waitMsMax: () => 5 }, async (n) => {
+      times.push(performance.now());
+      if (n === 1) throw new SkeinError('THROTTLED', { details: { retryAfterMs: transportLimits.retryAfterMsMax } });
+      return 'done';
+    });
+    expect(times.length).toBe(2);
   });
 });

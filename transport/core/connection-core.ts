@@ -253,6 +253,15 @@ export class ConnectionCore implements LossRecoveryListener {
     return this.sendStream.bufferedBytes;
   }
 
+  /** Stream offset below which the peer acknowledged everything, and the offset where what `send` accepted ends. */
+  get sendAckedOffset(): number {
+    return this.sendStream.ackedOffset;
+  }
+
+  get sendWriteOffset(): number {
+    return this.sendStream.writeOffset;
+  }
+
   get isTerminated(): boolean {
     return this.state === 'closing' || this.state === 'draining' || this.state === 'closed';
   }

@@ -91,6 +91,23 @@ export interface HeartbeatRequest {
   topics?: string[];
   /** What the member holds now (assigned and still draining): a revoked partition it no longer lists is released. */
   owned?: GroupPartition[];
+  /** How the member's consumption of each partition it holds is going (soft state: shown by describeGroup, never logged). */
+  progress?: MemberProgress[];
+}
+
+/** One member's consumption of one partition it holds, as it reports it in its heartbeats. */
+export interface MemberProgress {
+  topic: string;
+  partition: number;
+  /** The offset after the last record read from the log (null: none yet). */
+  fetched: number | null;
+  /** The offset after the last record the application finished with: what the member commits (null: none yet). */
+  finished: number | null;
+  /** Since `finished` last moved (or the partition was given). */
+  idleMs: number;
+  /** Records this member sent to the dead-letter topic, and records it skipped (a handler out of attempts without one, a record that does not decode, retention). */
+  deadLettered: number;
+  skipped: number;
 }
 
 export interface AssignedPartition {
@@ -168,9 +185,13 @@ export interface DescribeGroupResponse {
     joinedAtMs: number;
     /** Since the coordinator last heard it (null: not since this coordinator took over). */
     lastHeardAgoMs: number | null;
+    /** Its last report on each partition it holds, idleMs counted to now (empty: none since this coordinator took over). */
+    progress: MemberProgress[];
   }[];
   offsets: { topic: string; partition: number; offset: number; committedAtMs: number }[];
   held: { topic: string; partition: number; untilMs: number }[];
+  /** Records dead-lettered and skipped per partition, summed over the members that held it since this coordinator took over. */
+  counts: { topic: string; partition: number; deadLettered: number; skipped: number }[];
 }
 
 export interface ResetOffsetsRequest {
@@ -239,6 +260,8 @@ export function readHeartbeat(body: unknown): HeartbeatRequest {
   if (topics !== undefined) request.topics = topics;
   const owned = r.list('owned', { lengthMax: groupLimits.partitionsPerGroupMax, optional: true }, (v, w) => readPair(v, w));
   if (owned !== undefined) request.owned = owned;
+  const progress = r.list('progress', { lengthMax: groupLimits.partitionsPerGroupMax, optional: true }, (v, w) => readProgress(v, w));
+  if (progress !== undefined) request.progress = progress;
   if (request.memberEpoch === 0 && (request.topics === undefined || request.topics.length === 0)) throw malformed(`${where}: a join (memberEpoch 0) names the topics it subscribes to`);
   return request;
 }
@@ -249,6 +272,21 @@ function readPair(value: unknown, where: string): GroupPartition {
   const partition = value[1];
   if (typeof partition !== 'number' || !Number.isSafeInteger(partition) || partition < 0 || partition >= brokerLimits.partitionsPerTopicMax) throw malformed(`${where}[1] must be a partition number`);
   return { topic: readTopic(value[0], `${where}[0]`), partition };
+}
+
+function readProgress(value: unknown, where: string): MemberProgress {
+  const r = new BodyReader(value, where);
+  const offset = (key: string): number | null => (r.raw(key) === null ? null : r.int(key, { min: 0, max: Number.MAX_SAFE_INTEGER }));
+  const count = (key: string): number => r.int(key, { min: 0, max: Number.MAX_SAFE_INTEGER });
+  return {
+    topic: readTopic(r.raw('topic'), `${where}.topic`),
+    partition: readPartitionNumber(r),
+    fetched: offset('fetched'),
+    finished: offset('finished'),
+    idleMs: count('idleMs'),
+    deadLettered: count('deadLettered'),
+    skipped: count('skipped'),
+  };
 }
 
 export function readLeave(body: unknown): LeaveRequest {

@@ -1,4 +1,5 @@
 import { SkeinError } from '../errors.js';
+import type { AssignedPartition, CommitResponse, DescribeGroupResponse, FindCoordinatorResponse, GroupPartition, HeartbeatResponse, ListGroupsResponse, MemberProgress } from './groups.js';
 import { producerProofBytesMax, type BrokerInfo, type DescribeClusterResponse, type InitProducerResponse, type ListOffsetsResponse, type MetadataResponse, type ProduceResponse } from './messages.js';
 
 /**
@@ -74,4 +75,102 @@ export function readDescribeClusterResponse(body: unknown): DescribeClusterRespo
 
 function isBroker(value: unknown): value is BrokerInfo {
   return isMap(value) && typeof value.id === 'number' && typeof value.host === 'string' && typeof value.port === 'number';
+}
+
+// ---------------------------------------------------------------- consumer groups (groups.ts)
+
+function isCount(value: unknown): value is number {
+  return isOffset(value);
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+type Check = (value: unknown) => boolean;
+
+function orNull(check: Check): Check {
+  return (value) => value === null || check(value);
+}
+
+/** A check of a map naming a topic's partition, with `fields` as their checks say. */
+function partitionWith<T extends GroupPartition>(fields: Record<string, Check> = {}): (value: unknown) => value is T {
+  return (value): value is T => isMap(value) && isText(value.topic) && isCount(value.partition) && Object.entries(fields).every(([key, check]) => check(value[key]));
+}
+
+function listOf<T>(value: unknown, check: (item: unknown) => item is T): T[] | null {
+  return Array.isArray(value) && value.every(check) ? value : null;
+}
+
+const isPartitionOf = partitionWith();
+const isProgress = partitionWith<MemberProgress>({ fetched: orNull(isOffset), finished: orNull(isOffset), idleMs: isCount, deadLettered: isCount, skipped: isCount });
+const isAssigned = partitionWith<AssignedPartition>({ topicId: isCount, committed: orNull(isOffset) });
+const isStored = partitionWith<CommitResponse['offsets'][number]>({ offset: isOffset });
+const isCommitted = partitionWith<DescribeGroupResponse['offsets'][number]>({ offset: isOffset, committedAtMs: isCount });
+const isHeld = partitionWith<DescribeGroupResponse['held'][number]>({ untilMs: isCount });
+const isCounted = partitionWith<DescribeGroupResponse['counts'][number]>({ deadLettered: isCount, skipped: isCount });
+
+/** Where a group lives: a partition of the internal groups topic. */
+export function readFindCoordinatorResponse(body: unknown): FindCoordinatorResponse {
+  if (!isMap(body) || !isText(body.topic) || !isCount(body.partition) || !isCount(body.partitions) || body.partition >= body.partitions) {
+    throw violation('findCoordinator response', 'it needs topic, partition and partitions (partition < partitions)');
+  }
+  return { topic: body.topic, partition: body.partition, partitions: body.partitions };
+}
+
+export function readHeartbeatResponse(body: unknown): HeartbeatResponse {
+  const where = 'groupHeartbeat response';
+  if (!isMap(body) || !isText(body.memberId) || !isCount(body.memberEpoch) || !isCount(body.groupEpoch) || !isCount(body.heartbeatIntervalMs) || !isCount(body.pending)) {
+    throw violation(where, 'memberId, memberEpoch, groupEpoch, heartbeatIntervalMs and pending are required');
+  }
+  const assignment = listOf(body.assignment, isAssigned);
+  if (assignment === null) throw violation(where, 'an assigned partition needs topic, topicId, partition and committed');
+  return { memberId: body.memberId, memberEpoch: body.memberEpoch, groupEpoch: body.groupEpoch, heartbeatIntervalMs: body.heartbeatIntervalMs, assignment, pending: body.pending };
+}
+
+/** What a commit or a reset stored: the offsets now committed. */
+export function readCommitResponse(body: unknown, where: 'offsetCommit response' | 'resetOffsets response'): CommitResponse {
+  const offsets = isMap(body) ? listOf(body.offsets, isStored) : null;
+  if (offsets === null) throw violation(where, 'offsets must be a list of { topic, partition, offset }');
+  return { offsets };
+}
+
+export function readListGroupsResponse(body: unknown): ListGroupsResponse {
+  const groups = isMap(body) ? listOf(body.groups, (g): g is ListGroupsResponse['groups'][number] => isMap(g) && isText(g.group) && isText(g.state) && isCount(g.members)) : null;
+  if (groups === null) throw violation('listGroups response', 'groups must be a list of { group, state, members }');
+  return { groups };
+}
+
+type DescribedMember = DescribeGroupResponse['members'][number];
+
+function isMember(m: unknown): m is DescribedMember {
+  if (!isMap(m) || !isText(m.memberId) || !isText(m.clientId) || !isText(m.clientHost) || !isCount(m.epoch) || !isCount(m.joinedAtMs) || typeof m.away !== 'boolean') return false;
+  if ((m.instanceId !== null && !isText(m.instanceId)) || (m.lastHeardAgoMs !== null && !isCount(m.lastHeardAgoMs))) return false;
+  if (listOf(m.topics, isText) === null) return false;
+  if ([m.assignment, m.revoking, m.target].some((list) => listOf(list, isPartitionOf) === null)) return false;
+  return m.progress === undefined || listOf(m.progress, isProgress) !== null;
+}
+
+/** A group's description. Fields newer than the broker (members' progress, dead-letter counts) read as empty. */
+export function readDescribeGroupResponse(body: unknown): DescribeGroupResponse {
+  const where = 'describeGroup response';
+  if (!isMap(body) || !isText(body.group) || !isText(body.state) || !isCount(body.epoch)) throw violation(where, 'group, state and epoch are required');
+  const coordinator = body.coordinator;
+  if (!isMap(coordinator) || !isCount(coordinator.brokerId) || !isCount(coordinator.partition)) throw violation(where, 'coordinator needs brokerId and partition');
+  const members = listOf(body.members, isMember);
+  if (members === null) throw violation(where, 'a member needs memberId, instanceId, clientId, clientHost, epoch, topics, assignment, revoking, target, away, joinedAtMs and lastHeardAgoMs');
+  const offsets = listOf(body.offsets, isCommitted);
+  const held = listOf(body.held, isHeld);
+  const counts = body.counts === undefined ? [] : listOf(body.counts, isCounted);
+  if (offsets === null || held === null || counts === null) throw violation(where, 'offsets, held and counts must be lists of partitions with their offset, hold end or counts');
+  return {
+    group: body.group,
+    state: body.state as DescribeGroupResponse['state'],
+    epoch: body.epoch,
+    coordinator: { brokerId: coordinator.brokerId, partition: coordinator.partition },
+    members: members.map((m) => ({ ...m, progress: m.progress ?? [] })),
+    offsets,
+    held,
+    counts,
+  };
 }

@@ -29,7 +29,7 @@ export interface BenchSettings {
   acks: Acks;
   lingerMs: number;
   batchBytesMax: number | undefined;
-  maxInFlight: number | undefined;
+  inFlightMax: number | undefined;
   rate: number;
   seconds: number;
   warmup: number;
@@ -52,7 +52,7 @@ function makeValue(size: number): Uint8Array {
 }
 
 export async function benchProduce(skein: Skein, s: BenchSettings): Promise<BenchResult> {
-  const producer = skein.producer({ acks: s.acks, lingerMs: s.lingerMs, ...(s.batchBytesMax !== undefined ? { batchBytesMax: s.batchBytesMax } : {}), ...(s.maxInFlight !== undefined ? { maxInFlight: s.maxInFlight } : {}) });
+  const producer = skein.producer({ acks: s.acks, lingerMs: s.lingerMs, ...(s.batchBytesMax !== undefined ? { batchBytesMax: s.batchBytesMax } : {}), ...(s.inFlightMax !== undefined ? { inFlightMax: s.inFlightMax } : {}) });
   const value = makeValue(s.size);
   const latencies: number[] = [];
   let acked = 0;
@@ -108,7 +108,7 @@ export async function benchConsume(skein: Skein, s: BenchSettings): Promise<Benc
     let emptyFetches = 0;
     while (received < s.messages) {
       const at = performance.now();
-      const records = await consumer.fetch({ maxRecords: 10_000, maxWaitMs: 1000 });
+      const records = await consumer.fetch({ recordsMax: 10_000, waitMsMax: 1000 });
       latencies.push(performance.now() - at);
       received += records.length;
       emptyFetches = records.length === 0 ? emptyFetches + 1 : 0;
@@ -124,7 +124,7 @@ export async function benchConsume(skein: Skein, s: BenchSettings): Promise<Benc
 async function highWatermark(skein: Skein, topic: string, partition: number): Promise<number> {
   const consumer = skein.consumer({ topic, partition, from: 'latest' });
   try {
-    await consumer.fetch({ maxRecords: 1, maxWaitMs: 0 });
+    await consumer.fetch({ recordsMax: 1, waitMsMax: 0 });
     return consumer.position(partition) ?? 0;
   } finally {
     await consumer.close();

@@ -2,7 +2,7 @@ import { groupLimits } from '../../../transport/limits.js';
 import type { DescribeGroupResponse } from '../../../transport/protocol/groups.js';
 import { refused, type GroupCommand, type GroupResult, type HeartbeatCommand, type ShapeStamp } from './commands.js';
 import { Group, type GroupState } from './group.js';
-import { compareStrings, sortedPartitions, type TopicPartition } from './partitions.js';
+import { compareStrings, sortedPartitions } from './partitions.js';
 
 /**
  * Every group of one coordinator: the state machine of one partition of the
@@ -23,7 +23,7 @@ export type ShardLimits = {
 };
 
 /** A member as describeGroup shows it (less what only the coordinator's soft state knows). */
-export type MemberDescription = Omit<DescribeGroupResponse['members'][number], 'lastHeardAgoMs'>;
+export type MemberDescription = Omit<DescribeGroupResponse['members'][number], 'lastHeardAgoMs' | 'progress'>;
 
 export interface GroupDescription {
   name: string;

@@ -29,7 +29,7 @@ describe('alterTopic', () => {
     // The record written before the move is on both replicas of partition 3: read it from the earliest offset.
     const consumer = client.consumer({ topic: 'growing', from: 'earliest' });
     const records = await until('the record read back', async () => {
-      const got = await consumer.fetch({ maxRecords: 10, maxWaitMs: 100 });
+      const got = await consumer.fetch({ recordsMax: 10, waitMsMax: 100 });
       return got.length > 0 && got;
     });
     expect(records.map((r) => [r.partition, r.offset])).toEqual([[3, 0]]);

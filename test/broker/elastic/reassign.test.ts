@@ -64,7 +64,7 @@ describe('reassigning a partition', () => {
     try {
       const consumer = fresh.consumer({ topic, from: 'earliest', readFrom: 'follower' });
       let count = 0;
-      while (count < ledger.acked.size) count += (await consumer.fetch({ maxRecords: 5000, maxWaitMs: 200 })).length;
+      while (count < ledger.acked.size) count += (await consumer.fetch({ recordsMax: 5000, waitMsMax: 200 })).length;
       expect(count).toBe(ledger.acked.size);
       await consumer.close();
     } finally {

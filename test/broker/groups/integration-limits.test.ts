@@ -52,7 +52,7 @@ describe('group integration limits', () => {
     const skein = new Skein({ brokers: ['127.0.0.1:1'], clientId: 'limits' });
     const handler = (): void => {};
     const base = { group: 'g', topic: 't', handler };
-    expect(() => skein.subscribe({ ...base, retry: { maxAttempts: groupLimits.handlerAttemptsMax + 1 } })).toThrow(/maxAttempts must be an integer from 1 to 100/);
+    expect(() => skein.subscribe({ ...base, retry: { attemptsMax: groupLimits.handlerAttemptsMax + 1 } })).toThrow(/attemptsMax must be an integer from 1 to 100/);
     expect(() => skein.subscribe({ ...base, retry: { backoffMs: { max: groupLimits.handlerBackoffMsMax + 1 } } })).toThrow(/max must be an integer/);
     expect(() => skein.consumer({ group: 'g', topic: 't', autoCommitIntervalMs: groupLimits.autoCommitIntervalMsMin - 1 })).toThrow(/autoCommitIntervalMs/);
     expect(() => skein.consumer({ group: 'g', topic: 't', sessionTimeoutMs: groupLimits.sessionTimeoutMsMax + 1 })).toThrow(/sessionTimeoutMs/);
@@ -60,7 +60,7 @@ describe('group integration limits', () => {
     expect(() => skein.consumer({ group: '', topic: 't' })).toThrow(/group name must not be empty/);
     expect(() => skein.subscribe({ ...base, deadLetterTopic: 'bad name' })).toThrow(/deadLetterTopic/);
     const atBounds = [
-      skein.subscribe({ ...base, retry: { maxAttempts: groupLimits.handlerAttemptsMax, backoffMs: { min: 0, max: groupLimits.handlerBackoffMsMax } } }),
+      skein.subscribe({ ...base, retry: { attemptsMax: groupLimits.handlerAttemptsMax, backoffMs: { min: 0, max: groupLimits.handlerBackoffMsMax } } }),
       skein.consumer({ group: 'g', topics: Array.from({ length: groupLimits.topicsPerGroupMax }, (_, i) => `t${i}`), autoCommitIntervalMs: groupLimits.autoCommitIntervalMsMin, sessionTimeoutMs: groupLimits.sessionTimeoutMsMax }),
     ];
     expect(atBounds).toHaveLength(2);

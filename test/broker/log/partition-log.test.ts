@@ -116,6 +116,26 @@ describe('reads', () => {
     expect(code(() => log.read({ offset: 0, maxBytes: -1 }))).toBe('INVALID_ARGUMENT');
   });
 
+  it('withinBudget: never more than maxBytes; a first batch larger than it is not returned, its size is (from disk and from the tail cache)', async () => {
+    for (const tailCacheBytes of [0, 1 << 20]) {
+      const { log } = await openLog({ tailCacheBytes });
+      const specs = continueLog({ lastIndex: 0, nextOffset: 0, term: 1 }, 4, (i) => ({ records: i === 0 ? 0 : 3, valueBytes: 100 }));
+      appendSpecs(log, specs);
+      const sizes = specs.map((s) => makeBatch(s).length);
+      // Offset 0: the control batch before it is skipped; the data batch holding it is what must fit.
+      expect(log.read({ offset: 0, maxBytes: sizes[1]! - 1, withinBudget: true })).toEqual({ batches: [], bytes: 0, nextOffset: 0, lastIndex: null, firstBatchBytes: sizes[1] });
+      const exact = log.read({ offset: 0, maxBytes: sizes[1]!, withinBudget: true });
+      expect(exact.batches.length).toBe(1);
+      expect(exact.firstBatchBytes).toBeUndefined();
+      // One byte short of two batches: one.
+      expect(log.read({ offset: 0, maxBytes: sizes[1]! + sizes[2]! - 1, withinBudget: true }).bytes).toBe(sizes[1]);
+      expect(log.read({ offset: 3, maxBytes: 0, withinBudget: true }).firstBatchBytes).toBe(sizes[2]);
+      // Without it, the first batch is returned whatever the budget.
+      expect(log.read({ offset: 3, maxBytes: 0 }).bytes).toBe(sizes[2]);
+      expect(log.read({ offset: log.endOffset, maxBytes: 0, withinBudget: true }).firstBatchBytes).toBeUndefined();
+    }
+  });
+
   it('entries and terms by index; out-of-range is refused, not guessed', async () => {
     const { log } = await openLog();
     appendSpecs(log, continueLog({ lastIndex: 0, nextOffset: 0, term: 1 }, 6, (i) => ({ records: 1, valueBytes: 5000, term: 1 + Math.floor(i / 2) })));

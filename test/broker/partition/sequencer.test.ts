@@ -24,7 +24,7 @@ describe('ProducerStateTable', () => {
 
   it('forgets a producer only once it has been idle past the expiry, and only to make room', () => {
     let nowMs = 1_000_000;
-    const table = new ProducerStateTable({ producersMax: 3, expiryMs: 1000, overflowMax: 2, now: () => nowMs });
+    const table = new ProducerStateTable({ producersMax: 3, expiryMs: 1000, overflowMax: 2, clock: { nowMs: () => nowMs } });
     for (const id of [1, 2, 3]) table.record(batch(0, 1, 0, id), id);
     nowMs += 999;
     table.record(batch(1, 1, 0, 1), 10);
@@ -38,7 +38,7 @@ describe('ProducerStateTable', () => {
   });
 
   it('beyond its overflow forgets the least recent producer whatever its age', () => {
-    const table = new ProducerStateTable({ producersMax: 3, expiryMs: 1000, overflowMax: 2, now: () => 0 });
+    const table = new ProducerStateTable({ producersMax: 3, expiryMs: 1000, overflowMax: 2, clock: { nowMs: () => 0 } });
     for (const id of [1, 2, 3, 4, 5]) table.record(batch(0, 1, 0, id), id);
     expect([table.size, table.forcedEvictions]).toEqual([5, 0]);
     table.record(batch(0, 1, 0, 6), 6);
@@ -46,7 +46,7 @@ describe('ProducerStateTable', () => {
   });
 
   it('a producer with no state here is new at sequence 0, and past it refused with UNKNOWN_PRODUCER, never taken as new', () => {
-    const table = new ProducerStateTable({ expiryMs: 1000, now: () => 0 });
+    const table = new ProducerStateTable({ expiryMs: 1000, clock: { nowMs: () => 0 } });
     expect(table.check(batch(0))).toEqual({ kind: 'new' });
     const forgotten = table.check(batch(3));
     expect(forgotten.kind === 'error' && [forgotten.error.code, forgotten.error.retriable]).toEqual(['UNKNOWN_PRODUCER', false]);
@@ -114,7 +114,7 @@ describe('Sequencer', () => {
   it('admits a new producer only while the table has room, counting new ones not yet committed; refuses it (TOO_MANY_PRODUCERS) while everyone is active', () => {
     let nowMs = 1_000_000;
     const limit = 100;
-    const seq = new Sequencer({ producersMax: limit, expiryMs: 1000, now: () => nowMs });
+    const seq = new Sequencer({ producersMax: limit, expiryMs: 1000, clock: { nowMs: () => nowMs } });
     const of = (producerId: number, baseSequence = 0) => ({ producerId, producerEpoch: 0, baseSequence, recordCount: 1 });
     for (let id = 1; id < limit; id++) seq.applied(of(id), id);
     // One place left: taken by a producer whose first batch is proposed, not yet committed.

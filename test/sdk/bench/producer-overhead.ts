@@ -28,7 +28,7 @@ const messages = flag('messages', 200_000);
 const size = flag('size', 100);
 const runs = flag('runs', 3);
 const recordsPerBatch = 1000;
-const maxInFlight = 5;
+const inFlightMax = 5;
 const value = new Uint8Array(size).fill(120);
 
 async function rawRpc(): Promise<number> {
@@ -55,8 +55,8 @@ async function rawRpc(): Promise<number> {
     }
   };
   // Lanes would reorder sequences across them; one lane per in-flight slot with one producer id each is not what
-  // the SDK does, so the baseline keeps one id and maxInFlight lanes sharing a counter, in order of sending.
-  await Promise.all(Array.from({ length: maxInFlight }, lane));
+  // the SDK does, so the baseline keeps one id and inFlightMax lanes sharing a counter, in order of sending.
+  await Promise.all(Array.from({ length: inFlightMax }, lane));
   const seconds = (performance.now() - start) / 1000;
   await rpc.close();
   return messages / seconds;
@@ -66,7 +66,7 @@ async function sdk(topic: TopicDefinition<Uint8Array>): Promise<number> {
   const cluster = new FakeCluster({ brokers: 1 });
   cluster.createTopic('bench', { partitions: 1, replicationFactor: 1 });
   const skein = new Skein({ brokers: cluster.bootstrap() }, { dial: cluster.dial });
-  const producer = skein.producer({ lingerMs: 1, maxInFlight, batchBytesMax: recordsPerBatch * (size + 30) });
+  const producer = skein.producer({ lingerMs: 1, inFlightMax, batchBytesMax: recordsPerBatch * (size + 30) });
   await producer.send({ topic, messages: [{ value }] });
   const start = performance.now();
   const pending: Promise<unknown>[] = [];

@@ -63,7 +63,7 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
       60_000,
       'create topic',
     );
-    const producerOptions = { acks: 'all', lingerMs: prng.int(0, 5), maxInFlight: prng.int(1, 5) } as const;
+    const producerOptions = { acks: 'all', lingerMs: prng.int(0, 5), inFlightMax: prng.int(1, 5) } as const;
     const producer = asClient(() => client!.producer(producerOptions));
     const ledger = new Ledger(topic);
     // A push consumer rides through every fault too: it must see each record once, in offset order.

@@ -20,7 +20,7 @@ const firstPort = 9092;
 /** What the simulation's probes read inside a broker (private fields: one cast, here). */
 interface BrokerInternals {
   peers: { counters: { restartsSeen: number } };
-  byName: Map<string, Map<number, { isLeader(): boolean; raft: { status(): { leader: number } } }>>;
+  host: { byName: Map<string, Map<number, { isLeader(): boolean; raft: { status(): { leader: number } } }>> };
 }
 
 /**
@@ -67,7 +67,7 @@ export class SimCluster {
 
   /** A running broker's replicas of `topic`, by partition (empty when it is down or hosts none). */
   replicasOf(id: number, topic: string): Map<number, { isLeader(): boolean; raft: { status(): { leader: number } } }> {
-    return this.internals(id)?.byName.get(topic) ?? new Map();
+    return this.internals(id)?.host.byName.get(topic) ?? new Map();
   }
 
   /** How many restarts of its peers a running broker has noticed (see PeerLinks.heardFrom). */

@@ -26,7 +26,7 @@ export class GroupWire {
 
   async call<T>(method: string, body: Record<string, unknown>): Promise<T> {
     const { topic, partition } = await this.find();
-    return this.cluster.callPartition<T>({ topic, partition, method, body: { group: this.group, ...body } }, { deadlineMs: Date.now() + 20_000 });
+    return this.cluster.callPartition<T>({ topic, partition, method, body: { group: this.group, ...body } }, { deadlineMs: performance.now() + 20_000 });
   }
 
   join(memberId: string, topics: string[], more: Record<string, unknown> = {}): Promise<HeartbeatResponse> {

@@ -1,0 +1,180 @@
+/**
+ * npm run bench:groups — consumer groups against the plain consumer, with
+ * real broker processes (three, R3, broker default timing):
+ *
+ * - throughput: the same topic (6 partitions, --records records of 100 B)
+ *   read whole by one plain consumer, by a group of one member and by a group
+ *   of --members members (a fresh group each time, so from the earliest
+ *   record), in alternating order, --runs times; records/s from the first
+ *   record to the last, and the ratio of each group to the plain consumer of
+ *   the same round. A group's members share the partitions before they read
+ *   (--members must divide 6); the time from creating them to their first
+ *   record (joining, assignment) is printed apart.
+ * - rebalance: a group of two members owning the six partitions; a third
+ *   joins (time until it owns its share and the three hold all six), then
+ *   one leaves gracefully (time from close() until the two others hold all
+ *   six), --moves times. Medians.
+ *
+ *   npm run bench:groups -- [--runs 5] [--records 200000] [--members 3] [--moves 7]
+ */
+import { parseArgs } from 'node:util';
+import { defineTopic, serdes, Skein } from '../../sdk/index.js';
+import { BrokerProcesses } from '../integration/support/processes.js';
+import { bundleForChild } from '../support/bundle.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    records: { type: 'string', default: '200000' },
+    members: { type: 'string', default: '3' },
+    moves: { type: 'string', default: '7' },
+  },
+});
+const runs = Number(values.runs);
+const records = Number(values.records);
+const members = Number(values.members);
+const moves = Number(values.moves);
+const partitions = 6;
+const topic = defineTopic('bench-groups', { value: serdes.bytes(), key: serdes.bytes() });
+
+function progress(line: string): void {
+  process.stderr.write(`[bench:groups] ${line}\n`);
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+async function fill(skein: Skein): Promise<void> {
+  const producer = skein.producer({ acks: 'all', lingerMs: 5 });
+  const value = new Uint8Array(100);
+  for (let sent = 0; sent < records; sent += 1000) {
+    await producer.send({ topic, messages: Array.from({ length: 1000 }, (_, i) => ({ value, partition: (sent + i) % partitions })) });
+  }
+  await producer.close();
+}
+
+interface Reading {
+  /** Records per second from the first record to the last. */
+  rate: number;
+  /** From creating the consumer(s) to the first record. */
+  startMs: number;
+}
+
+/** Reads the whole topic with `consumers` (each fetch loop on its own), timing it. */
+async function readAll(consumers: { fetch(options: { maxRecords: number; maxWaitMs: number }): Promise<unknown[]> }[], createdAt: number): Promise<Reading> {
+  let read = 0;
+  let firstAt = 0;
+  await Promise.all(
+    consumers.map(async (consumer) => {
+      while (read < records) {
+        const batch = await consumer.fetch({ maxRecords: 1000, maxWaitMs: 50 });
+        if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
+        read += batch.length;
+      }
+    }),
+  );
+  const endAt = performance.now();
+  return { rate: records / ((endAt - firstAt) / 1000), startMs: firstAt - createdAt };
+}
+
+async function plain(skein: Skein): Promise<Reading> {
+  const createdAt = performance.now();
+  const consumer = skein.consumer({ topic, from: 'earliest' });
+  try {
+    return await readAll([consumer], createdAt);
+  } finally {
+    await consumer.close();
+  }
+}
+
+let groupNumber = 0;
+
+async function group(clients: Skein[], size: number): Promise<Reading> {
+  const name = `bench-${++groupNumber}`;
+  const createdAt = performance.now();
+  const consumers = clients.slice(0, size).map((client) => client.consumer({ group: name, topic, from: 'earliest' }));
+  try {
+    // Steady state: the members share the partitions before the first read (joining is timed apart).
+    await until(() => consumers.every((c) => c.assignment().length === partitions / size));
+    return await readAll(consumers, createdAt);
+  } finally {
+    await Promise.all(consumers.map((c) => c.close()));
+  }
+}
+
+/** A third member joins a group of two, then one leaves: how long until the partitions settle each time. */
+async function rebalance(clients: Skein[]): Promise<{ joinMs: number; leaveMs: number }> {
+  const name = `bench-moves-${++groupNumber}`;
+  const owned = (cs: { assignment(): unknown[] }[]): number => cs.reduce((n, c) => n + c.assignment().length, 0);
+  const pair = [clients[0]!.consumer({ group: name, topic }), clients[1]!.consumer({ group: name, topic })];
+  await until(() => owned(pair) === partitions && pair.every((c) => c.assignment().length === partitions / 2));
+  const joinAt = performance.now();
+  const third = clients[2]!.consumer({ group: name, topic });
+  const all = [...pair, third];
+  await until(() => owned(all) === partitions && all.every((c) => c.assignment().length === partitions / 3));
+  const joinMs = performance.now() - joinAt;
+  const leaveAt = performance.now();
+  const leaving = pair[0]!.close();
+  const rest = [pair[1]!, third];
+  await until(() => owned(rest) === partitions);
+  const leaveMs = performance.now() - leaveAt;
+  await leaving;
+  await Promise.all(rest.map((c) => c.close()));
+  return { joinMs, leaveMs };
+}
+
+const cli = await bundleForChild('broker/cli/main.ts', 'cli-bench-groups');
+const cluster = new BrokerProcesses(cli, { size: 3 });
+const clients: Skein[] = [];
+try {
+  await cluster.startAll();
+  for (let i = 0; i < Math.max(members, 3); i++) clients.push(new Skein({ brokers: cluster.bootstrap, clientId: `bench-groups-${i}` }));
+  await clients[0]!.admin().createTopic({ name: topic.name, partitions, replicationFactor: 3 });
+  progress(`writing ${records} records of 100 B over ${partitions} partitions`);
+  await fill(clients[0]!);
+  // A first read of everything warms the brokers' caches and the JIT for every kind alike.
+  await plain(clients[0]!);
+
+  const ratios = { one: [] as number[], many: [] as number[] };
+  const rates = { plain: [] as number[], one: [] as number[], many: [] as number[] };
+  const starts = { one: [] as number[], many: [] as number[] };
+  for (let run = 0; run < runs; run++) {
+    const kinds = run % 2 === 0 ? (['plain', 'one', 'many'] as const) : (['many', 'one', 'plain'] as const);
+    const round: Record<string, Reading> = {};
+    for (const kind of kinds) round[kind] = kind === 'plain' ? await plain(clients[0]!) : await group(clients, kind === 'one' ? 1 : members);
+    for (const kind of ['plain', 'one', 'many'] as const) rates[kind].push(round[kind]!.rate);
+    for (const kind of ['one', 'many'] as const) {
+      ratios[kind].push(round[kind]!.rate / round.plain!.rate);
+      starts[kind].push(round[kind]!.startMs);
+    }
+    progress(`run ${run + 1}: plain ${Math.round(round.plain!.rate)}/s, group of 1 ${Math.round(round.one!.rate)}/s, group of ${members} ${Math.round(round.many!.rate)}/s`);
+  }
+
+  const joins: number[] = [];
+  const leaves: number[] = [];
+  for (let move = 0; move < moves; move++) {
+    const { joinMs, leaveMs } = await rebalance(clients);
+    joins.push(joinMs);
+    leaves.push(leaveMs);
+    progress(`move ${move + 1}: join ${joinMs.toFixed(0)} ms, leave ${leaveMs.toFixed(0)} ms`);
+  }
+
+  const k = (n: number): string => `${(n / 1000).toFixed(0)}k/s`;
+  console.log(`consumption of ${records} records (medians of ${runs} runs):`);
+  console.log(`  plain consumer           ${k(median(rates.plain))}`);
+  console.log(`  group of 1               ${k(median(rates.one))}  ratio ${median(ratios.one).toFixed(2)}  (join to first record ${median(starts.one).toFixed(0)} ms)`);
+  console.log(`  group of ${members}               ${k(median(rates.many))}  ratio ${median(ratios.many).toFixed(2)}  (join to first record ${median(starts.many).toFixed(0)} ms)`);
+  console.log(`rebalance (medians of ${moves}; longest):`);
+  console.log(`  a third member joins    ${median(joins).toFixed(0)} ms (${Math.max(...joins).toFixed(0)} ms)`);
+  console.log(`  a member leaves         ${median(leaves).toFixed(0)} ms (${Math.max(...leaves).toFixed(0)} ms)`);
+} finally {
+  await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  await cluster.close();
+}
