@@ -23,7 +23,7 @@ const flags: FlagSpecs = {
   'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
   'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
   'auto-rebalance': { type: 'string', value: 'off|on-join', help: 'rebalance onto a broker when it joins, through throttled moves (the controller\'s setting applies)', default: 'off' },
-  'controller-voters': { type: 'string', value: '1|3|5', help: 'founding brokers (lowest ids) voting in the metadata group; the others follow it (the same on every founding broker)', default: '3' },
+  'controller-voters': { type: 'string', value: '1|3|5', help: 'founding brokers (lowest ids) voting in the metadata group; the others follow it (read when the cluster is founded, the same on every founding broker; a cluster that exists keeps its voters)', default: '3' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 

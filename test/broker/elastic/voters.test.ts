@@ -40,6 +40,29 @@ describe('controller voters', () => {
     expect(await admin.alterControllerVoters({ add: 4 })).toEqual({ voters: [1, 2, 3, 4], learners: [5] });
   }, 60_000);
 
+  it('a restarted cluster keeps the voters in its metadata log: --controller-voters counts only when the cluster is founded', async () => {
+    // Founded when every founder voted (before --controller-voters, five founders made five voters), then
+    // every broker restarted on the new default: the quorum must not change under the operator.
+    const { cluster, client } = await clusterForTest(5, { controllerVoters: 5 });
+    const admin = client.admin();
+    expect((await admin.describeCluster()).controllerGroup).toEqual({ voters: [1, 2, 3, 4, 5], learners: [] });
+    await admin.createTopic({ name: 'kept', partitions: 1, replicationFactor: 3 });
+    for (const id of [1, 2, 3, 4, 5]) await cluster.stopBroker(id);
+    for (const id of [1, 2, 3, 4, 5]) await cluster.restartBroker(id, { controllerVoters: 3 });
+    const described = await until('the restarted cluster with a controller', async () => {
+      const d = await admin.describeCluster().catch(() => undefined);
+      return d?.controllerId !== null ? d : undefined;
+    });
+    expect(described.controllerGroup).toEqual({ voters: [1, 2, 3, 4, 5], learners: [] });
+    // And the other way: three voters of five stay three when restarted asking for five.
+    for (const id of [1, 2, 3, 4, 5]) await cluster.stopBroker(id);
+    const three = await clusterForTest(5, { controllerVoters: 3 });
+    for (const id of [1, 2, 3, 4, 5]) await three.cluster.stopBroker(id);
+    for (const id of [1, 2, 3, 4, 5]) await three.cluster.restartBroker(id, { controllerVoters: 5 });
+    await until('the other restarted cluster answering', async () => (await three.client.admin().describeCluster().catch(() => undefined))?.controllerId ?? undefined);
+    expect((await three.client.admin().describeCluster()).controllerGroup).toEqual({ voters: [1, 2, 3], learners: [4, 5] });
+  }, 60_000);
+
   it('decommissioning a founding voter swaps it for a caught-up learner and it ends gone', async () => {
     const { cluster, client } = await clusterForTest(3);
     const admin = client.admin();
