@@ -371,7 +371,7 @@ export class Broker implements AsyncDisposable {
 
   private notify(method: string, body: unknown, origin: Origin): void {
     if (method === peerMethods.raft) {
-      this.receiveRaft(body, this.peerOf(origin));
+      this.receiveRaft(body, this.peerOf(origin), origin);
       return;
     }
     if (origin !== null) handleNotify(this.context, origin, method, body);
@@ -409,7 +409,7 @@ export class Broker implements AsyncDisposable {
     return {};
   }
 
-  private receiveRaft(body: unknown, peer: number | null | undefined): void {
+  private receiveRaft(body: unknown, peer: number | null | undefined, origin: Origin): void {
     const r = new BodyReader(body, 'raft');
     const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
     if (peer !== undefined && peer !== from) {
@@ -426,7 +426,9 @@ export class Broker implements AsyncDisposable {
       return;
     }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
-    this.peers.heardFrom(from, performance.now(), incarnation);
+    // Where its link comes from: proven to be broker `from` by the peer secret (or the network is trusted).
+    const remote = origin === null ? undefined : this.connectionOf.get(origin)?.remote;
+    this.peers.heardFrom(from, performance.now(), incarnation, remote);
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
 
