@@ -11,9 +11,10 @@ import { BodyReader } from '../transport/protocol/validate.js';
 import { ControllerService, type ControllerOperation } from './cluster/controller-service.js';
 import { Controller } from './cluster/controller.js';
 import { joinCluster } from './cluster/join.js';
+import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
-import { openStorageIdentity, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
+import { openStorageIdentity, raftFromOtherStorage, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
 import { OwnCommands, ownCommandRetryPolicy } from './cluster/own-commands.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
 import { peerMethods, PeerLinks } from './cluster/peers.js';
@@ -38,6 +39,8 @@ export interface BrokerCounters {
   acksNoneFailures: number;
   /** Peer messages refused because their connection had not proved it belongs to a broker of the cluster. */
   peerRejected: number;
+  /** Raft messages dropped because they came from another data directory than their broker's (a wiped disk). */
+  raftForeignStorage: number;
   /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
   storageFailures: number;
   storageRecoveries: number;
@@ -71,6 +74,7 @@ export class Broker implements AsyncDisposable {
     errors: 0,
     acksNoneFailures: 0,
     peerRejected: 0,
+    raftForeignStorage: 0,
     storageFailures: 0,
     storageRecoveries: 0,
     partitionsOpened: 0,
@@ -106,6 +110,8 @@ export class Broker implements AsyncDisposable {
   private service!: ControllerService;
   private duties: ControllerDuties | null = null;
   private mover: Mover | null = null;
+  /** Learns when the cluster has decommissioned this broker for good (then it holds nothing and serves no client). */
+  private departure: Departure | null = null;
   /** What every partition this broker leads may send to new replicas catching up (--move-rate). */
   private readonly throttle: CatchUpThrottle;
   private identity!: StorageIdentity;
@@ -207,6 +213,7 @@ export class Broker implements AsyncDisposable {
         onNotify: (method, body) => this.notify(method, body, null),
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
+        storageId: this.identity.storageId,
         onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
@@ -224,6 +231,7 @@ export class Broker implements AsyncDisposable {
         clusterId: config.clusterId,
         peers: founders,
         bootstrap: config.join === null,
+        controllerVoters: config.controllerVoters,
         mux: this.mux,
         prng: this.prng.fork(),
         timing,
@@ -233,9 +241,7 @@ export class Broker implements AsyncDisposable {
       await this.hostPartitions(timing);
       this.endpoint.onConnection((connection) => this.serve(connection));
       this.startTimers();
-      this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
-      const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
-      this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.host.replicas(), run, signal: this.lifetime.signal });
+      this.startDuties(notice);
       // A joiner that joined before (it knows the founders) registers as any restarted broker does.
       this.registered = config.join !== null && this.identity.founders === undefined ? Promise.resolve() : this.register(notice);
     } catch (error) {
@@ -276,6 +282,37 @@ export class Broker implements AsyncDisposable {
       this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
       this.balanceTimer.unref();
     }
+  }
+
+  /**
+   * What the broker does for the cluster beside serving: the controller's duties (moves, activating joined
+   * brokers, rebalancing on join with --auto-rebalance on-join), this broker's part in the moves of its
+   * partitions, and learning that the cluster decommissioned it (departure.ts).
+   */
+  private startDuties(notice: (message: string) => void): void {
+    const { config } = this;
+    const run = (operation: ControllerOperation, signal: AbortSignal): Promise<unknown> => this.service.run(operation, signal);
+    const rebalanceOnJoin = config.autoRebalance === 'on-join' ? () => run({ op: 'rebalance', dryRun: false }, this.lifetime.signal) : null;
+    this.duties = new ControllerDuties({ controller: this.controller, movesInFlight: config.movesInFlight, rebalanceOnJoin, aliveBrokers: () => this.aliveBrokers(), onNotice: notice });
+    this.mover = new Mover({ brokerId: config.id, controller: this.controller, partitions: () => this.host.replicas(), run, signal: this.lifetime.signal });
+    this.departure = new Departure({
+      brokerId: config.id,
+      state: () => this.controller.state,
+      peers: () => [this.controller.leaderId(), ...this.controller.state.brokerList().map((b) => b.id), ...this.configPeers.keys()],
+      ask: (to, signal) => this.peers.request(to, peerMethods.controller, { op: 'brokerState', brokerId: config.id }, { signal }),
+      onGone: (reason) => this.leave(reason),
+      linked: (id) => this.peers.linked(id),
+    });
+    this.controller.onChange(() => this.departure?.metadataChanged());
+  }
+
+  /**
+   * Decommissioned for good (see departure.ts): every replica here is deleted (PartitionHost.depart), and
+   * clients are refused with BROKER_REMOVED from now on.
+   */
+  private leave(reason: string): void {
+    process.stderr.write(`skein broker ${this.config.id}: decommissioned (${reason}); its replicas are deleted and it serves no client: it can be stopped\n`);
+    this.host.depart().catch((error: unknown) => this.fatal('deleting the replicas of a decommissioned broker', error));
   }
 
   // ------------------------------------------------------------------ serving
@@ -319,6 +356,7 @@ export class Broker implements AsyncDisposable {
       }
       if (origin === null) throw new SkeinError('UNKNOWN_METHOD', { message: `"${method}" is not served on a peer link` });
       if (method === peerAuthMethods.challenge || method === peerAuthMethods.hello) return this.answerPeerAuth(origin, method, body);
+      if (this.departure?.isGone() === true) throw new SkeinError('BROKER_REMOVED', { message: `broker ${this.config.id} was decommissioned and is no longer part of the cluster: ask another broker`, details: { brokerId: this.config.id } });
       return await handleRequest(this.context, origin, method, body, ctx);
     } catch (error) {
       this.counters.errors++;
@@ -333,7 +371,7 @@ export class Broker implements AsyncDisposable {
 
   private notify(method: string, body: unknown, origin: Origin): void {
     if (method === peerMethods.raft) {
-      this.receiveRaft(body, this.peerOf(origin));
+      this.receiveRaft(body, this.peerOf(origin), origin);
       return;
     }
     if (origin !== null) handleNotify(this.context, origin, method, body);
@@ -371,7 +409,7 @@ export class Broker implements AsyncDisposable {
     return {};
   }
 
-  private receiveRaft(body: unknown, peer: number | null | undefined): void {
+  private receiveRaft(body: unknown, peer: number | null | undefined, origin: Origin): void {
     const r = new BodyReader(body, 'raft');
     const from = r.int('from', { min: 1, max: brokerLimits.brokerIdMax });
     if (peer !== undefined && peer !== from) {
@@ -379,8 +417,18 @@ export class Broker implements AsyncDisposable {
       return;
     }
     const incarnation = r.int('incarnation', { min: 0, max: 0xffff_ffff, optional: true });
+    const storage = r.has('storage') ? r.string('storage', { bytesMax: 32 }) : undefined;
+    const registered = this.controller.state.lifecycle(from)?.storageId;
+    if (raftFromOtherStorage(registered, storage)) {
+      if (this.counters.raftForeignStorage++ === 0) {
+        process.stderr.write(`skein broker ${this.config.id}: broker ${from} speaks from another data directory (storage ${storage!.slice(0, 8)}…) than the one the cluster knows (${registered!.slice(0, 8)}…): it lost its disk; its Raft traffic is ignored. Decommission broker ${from} and start the new one under a new id\n`);
+      }
+      return;
+    }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
-    this.peers.heardFrom(from, performance.now(), incarnation);
+    // Where its link comes from: proven to be broker `from` by the peer secret (or the network is trusted).
+    const remote = origin === null ? undefined : this.connectionOf.get(origin)?.remote;
+    this.peers.heardFrom(from, performance.now(), incarnation, remote);
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
 
@@ -491,6 +539,7 @@ export class Broker implements AsyncDisposable {
     this.stoppedReplicas.close();
     this.duties?.close();
     this.mover?.close();
+    this.departure?.close();
     this.groups.close();
     for (const session of this.sessions) session.pushes.closeAll();
     await this.host?.close();

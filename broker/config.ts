@@ -50,7 +50,13 @@ export interface BrokerConfig {
   movesInFlight: number;
   /** Catch-up replication to new replicas, bytes per second, per broker as partition leader. */
   moveRateBytesPerSecond: number;
+  /** 'on-join': when a broker joins (becomes active), the controller rebalances onto it (the controller's setting applies). */
+  autoRebalance: AutoRebalance;
+  /** Founding brokers that vote in the metadata group (1, 3 or 5; the lowest ids); the others follow it as learners. */
+  controllerVoters: number;
 }
+
+export type AutoRebalance = 'off' | 'on-join';
 
 export interface HostPort {
   host: string;
@@ -85,9 +91,11 @@ export interface BrokerSettings {
   connectionsPerAddress?: unknown;
   movesInFlight?: unknown;
   moveRate?: unknown;
+  autoRebalance?: unknown;
+  controllerVoters?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance', 'controllerVoters']);
 
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
@@ -145,7 +153,21 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     movesInFlight: settings.movesInFlight === undefined ? clusterLimits.movesInFlightDefault : integer(settings.movesInFlight, 'movesInFlight', 1, clusterLimits.movesInFlightMax),
     moveRateBytesPerSecond:
       settings.moveRate === undefined ? clusterLimits.catchUpBytesPerSecondDefault : byteRate(settings.moveRate, 'moveRate', clusterLimits.catchUpBytesPerSecondMin, clusterLimits.catchUpBytesPerSecondMax),
+    autoRebalance: autoRebalance(settings.autoRebalance ?? 'off'),
+    controllerVoters: controllerVoters(settings.controllerVoters ?? clusterLimits.controllerVotersDefault),
   };
+}
+
+/** An odd number, so that every voter counts: 1 (no failure tolerated), 3 (one) or 5 (two). */
+function controllerVoters(value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (n === 1 || n === 3 || n === 5) return n;
+  throw invalid(`controllerVoters must be 1, 3 or 5, not ${JSON.stringify(value)}`);
+}
+
+function autoRebalance(value: unknown): AutoRebalance {
+  if (value === 'off' || value === 'on-join') return value;
+  throw invalid(`autoRebalance must be off or on-join, not ${JSON.stringify(value)}`);
 }
 
 function topicConfig(value: unknown): TopicConfig {

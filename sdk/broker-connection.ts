@@ -1,5 +1,7 @@
 import type { MessageChannel } from '../transport/channel.js';
-import { SkeinError } from '../transport/errors.js';
+import { type Clock, systemClock } from '../transport/clock.js';
+import { isSkeinError, SkeinError } from '../transport/errors.js';
+import { sdkLimits } from '../transport/limits.js';
 import { methods, protocolVersion, type HelloResponse } from '../transport/protocol/messages.js';
 import { RpcChannel } from '../transport/rpc/index.js';
 import { abortable, withTimeout } from '../transport/abort.js';
@@ -30,6 +32,8 @@ export class BrokerConnection {
   readonly rpc: RpcChannel;
   /** Pushes that named no live subscription (late after an unsubscribe, or bogus). */
   strayPushes = 0;
+  /** Told when the broker answers BROKER_REMOVED: it was decommissioned (see ConnectionPool). */
+  onRemoved: ((error: SkeinError) => void) | null = null;
 
   constructor(
     readonly address: BrokerAddress,
@@ -49,7 +53,12 @@ export class BrokerConnection {
   }
 
   request<T>(method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
-    return this.rpc.request<T>(method, body, options);
+    const answer = this.rpc.request<T>(method, body, options);
+    if (this.onRemoved === null) return answer;
+    return answer.catch((error: unknown) => {
+      if (isSkeinError(error, 'BROKER_REMOVED')) this.onRemoved?.(error);
+      throw error;
+    });
   }
 
   notify(method: string, body: unknown): Promise<void> {
@@ -105,6 +114,8 @@ export interface ConnectionPoolOptions {
   clientId: string;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Where how long a decommissioned broker's address is left alone is read (a test moves it by hand); systemClock by default. */
+  clock?: Pick<Clock, 'nowMs'>;
 }
 
 /**
@@ -120,6 +131,11 @@ export class ConnectionPool {
   /** Replacements under way (see replace): at most one per connection. */
   private readonly replacing = new Map<BrokerConnection, Promise<boolean>>();
   private closed = false;
+  /**
+   * Addresses whose broker answered BROKER_REMOVED (decommissioned), oldest first, with when: not dialled
+   * again for sdkLimits.removedBrokerForgetMs (at most sdkLimits.removedBrokersMax remembered).
+   */
+  private readonly removed = new Map<string, { error: SkeinError; atMs: number }>();
   /** Dials made (tests check one connection per broker with it). */
   dials = 0;
 
@@ -129,6 +145,8 @@ export class ConnectionPool {
   get(address: BrokerAddress, signal?: AbortSignal, dialTimeoutMs?: number): Promise<BrokerConnection> {
     if (this.closed) return Promise.reject(new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' }));
     const key = formatAddress(address);
+    const removed = this.removedAt(key);
+    if (removed !== undefined) return Promise.reject(removed.error);
     let pending = this.connections.get(key);
     if (pending === undefined) {
       const opened = this.open(address, dialTimeoutMs).then((connection) => this.adopt(connection));
@@ -179,6 +197,26 @@ export class ConnectionPool {
     return true;
   }
 
+  /** Whether the broker at `address` said it was decommissioned, recently enough to leave it alone. */
+  isRemoved(address: BrokerAddress): boolean {
+    return this.removedAt(formatAddress(address)) !== undefined;
+  }
+
+  private removedAt(key: string): { error: SkeinError; atMs: number } | undefined {
+    const entry = this.removed.get(key);
+    if (entry === undefined || (this.options.clock ?? systemClock).nowMs() - entry.atMs < sdkLimits.removedBrokerForgetMs) return entry;
+    this.removed.delete(key);
+    return undefined;
+  }
+
+  /** The broker at `key` was decommissioned: its connection goes, and it is not dialled again for a while. */
+  private markRemoved(key: string, error: SkeinError, connection?: BrokerConnection): void {
+    this.removed.delete(key);
+    this.removed.set(key, { error, atMs: (this.options.clock ?? systemClock).nowMs() });
+    if (this.removed.size > sdkLimits.removedBrokersMax) this.removed.delete(this.removed.keys().next().value!);
+    if (connection !== undefined) void connection.abandon(error).catch(() => undefined);
+  }
+
   /** Open connections right now (metadata requests prefer them over dialling). */
   openConnections(): BrokerConnection[] {
     return [...this.live].filter((c) => c.isOpen);
@@ -218,6 +256,7 @@ export class ConnectionPool {
       connection.brokerId = hello.brokerId;
     } catch (error) {
       void connection.close();
+      if (isSkeinError(error, 'BROKER_REMOVED')) this.markRemoved(key, error);
       throw error;
     }
     if (this.closed) {
@@ -235,6 +274,7 @@ export class ConnectionPool {
     const key = connection.key;
     this.live.add(connection);
     this.settled.set(key, connection);
+    connection.onRemoved = (error) => this.markRemoved(key, error, connection);
     connection.onClose(() => {
       this.live.delete(connection);
       if (this.settled.get(key) === connection) {

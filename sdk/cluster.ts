@@ -264,7 +264,10 @@ export class Cluster {
     return this.connection(candidates[this.rotation % candidates.length]!, signal);
   }
 
-  /** Every address we could ask: brokers from metadata first (they are current), then the bootstrap list. */
+  /**
+   * Every address we could ask: brokers from metadata first (they are current), then the bootstrap list;
+   * decommissioned brokers left out while any other is left.
+   */
   private candidates(): BrokerAddress[] {
     const seen = new Set<string>();
     const out: BrokerAddress[] = [];
@@ -274,7 +277,8 @@ export class Cluster {
       seen.add(key);
       out.push({ host: address.host, port: address.port });
     }
-    return out;
+    const members = out.filter((address) => !this.pool.isRemoved(address));
+    return members.length > 0 ? members : out;
   }
 
   /**

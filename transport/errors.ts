@@ -66,6 +66,12 @@ export const errorTable = {
   UNKNOWN_BROKER: { retriable: false, message: 'the cluster has no broker with that id' },
   BROKER_ID_IN_USE: { retriable: false, message: 'the broker id belongs to another data directory, or was decommissioned for good' },
   INVALID_BROKER_STATE: { retriable: false, message: "the broker's state does not allow this (joining, decommissioning or gone)" },
+  BROKER_REMOVED: {
+    retriable: true,
+    staleMetadata: true,
+    notWritten: true,
+    message: 'this broker was decommissioned and is no longer part of the cluster: ask another broker',
+  },
   CLUSTER_FULL: { retriable: false, message: 'the cluster has as many brokers as it may hold' },
   INVALID_VOTER_CHANGE: { retriable: false, message: 'the controller voter change is not allowed' },
   INVALID_REPLICA_ASSIGNMENT: { retriable: false, message: 'the replica list cannot be used (duplicates, unknown or inactive brokers, no live quorum)' },

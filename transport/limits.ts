@@ -541,6 +541,13 @@ export const clusterLimits = {
   moveWatchEveryMsMax: 60_000,
   /** Under-replicated partitions describeCluster lists (their count is always exact). */
   underReplicatedListedMax: 1_000,
+  /**
+   * How often a broker asks a peer whether the cluster decommissioned it for good (see departure.ts):
+   * often while its own metadata says it is being decommissioned (the metadata group drops it the moment
+   * it is gone, so its own copy may never say so), seldom otherwise (it may have been cut off throughout).
+   */
+  departureCheckEveryMs: 1_000,
+  departureCheckIdleEveryMs: 30_000,
 } as const;
 
 // ---------------------------------------------------------------- sdk
@@ -598,6 +605,13 @@ export const sdkLimits = {
   leaderProbeTimeoutMs: 1_000,
   /** A metadata request unanswered this long is also sent to the next broker; the first answer wins. */
   metadataHedgeMs: 250,
+  /**
+   * Addresses of decommissioned brokers (they answer BROKER_REMOVED) a client stops dialling, and for how
+   * long: long enough that a client does not keep asking a broker the operator has yet to stop, short
+   * enough that a new broker later started at that address is found.
+   */
+  removedBrokersMax: 64,
+  removedBrokerForgetMs: 60_000,
   metadataMaxAgeMs: 300_000,
   /** Bootstrap addresses accepted in one client's configuration. */
   bootstrapBrokersMax: 1024,
@@ -703,6 +717,7 @@ assert(raftLimits.applyBytesPerReadyMax >= raftLimits.entryBytesMax, 'one larges
 assert(raftLimits.electionTicksMin <= raftLimits.electionTicksDefault && raftLimits.electionTicksDefault <= raftLimits.electionTicksMax, 'electionTicksDefault within bounds');
 assert(raftLimits.heartbeatTicksDefault < raftLimits.electionTicksMin, 'heartbeats come faster than any election timeout');
 assert(raftLimits.tickMsMin <= raftLimits.tickMsDefault && raftLimits.tickMsDefault <= raftLimits.tickMsMax, 'tickMsDefault within bounds');
+assert(sdkLimits.removedBrokersMax >= clusterLimits.brokersMax, 'a client can set aside every broker of a cluster as removed');
 assert(clusterLimits.brokersMax <= raftLimits.configMembersMax, 'every broker fits the metadata group as a voter or learner');
 assert(clusterLimits.brokersMax <= brokerLimits.brokerIdMax, 'brokersMax <= brokerIdMax');
 assert(clusterLimits.controllerVotersDefault <= clusterLimits.controllerVotersMax && clusterLimits.controllerVotersMax <= clusterLimits.brokersMax, 'controller voters within the cluster size');
@@ -713,6 +728,7 @@ assert(clusterLimits.moveOutcomesKeptMax <= clusterLimits.movesPendingMax, 'move
 assert(clusterLimits.catchUpBytesPerSecondMin <= clusterLimits.catchUpBytesPerSecondDefault && clusterLimits.catchUpBytesPerSecondDefault <= clusterLimits.catchUpBytesPerSecondMax, 'catch-up rate default within bounds');
 assert(clusterLimits.caughtUpEntriesBehindMax <= raftLimits.inflightAppendsMax, 'a caught-up learner is within one pipelining window (entries)');
 assert(clusterLimits.caughtUpBytesBehindMax <= raftLimits.inflightBytesMax, 'a caught-up learner is within one pipelining window (bytes)');
+assert(clusterLimits.departureCheckEveryMs <= clusterLimits.departureCheckIdleEveryMs, 'a decommissioning broker checks at least as often as an idle one');
 assert(clusterLimits.caughtUpStableMs >= clusterLimits.moveStepEveryMs, 'catch-up is observed at least once before it counts as stable');
 assert(sdkLimits.producerBatchBytesDefault <= recordLimits.batchBytesMax, 'a default producer batch is a valid batch');
 assert(sdkLimits.producerBufferBytesDefault >= sdkLimits.producerBatchBytesDefault, 'a default producer buffer holds a default batch');

@@ -9,7 +9,7 @@ const flags: FlagSpecs = {
   listen: { type: 'string', value: 'HOST:PORT', help: 'UDP address to bind', default: '127.0.0.1:9092' },
   advertise: { type: 'string', value: 'HOST:PORT', help: 'address clients and peers dial (behind NAT or a relay)', default: 'the listen address' },
   data: { type: 'string', value: 'DIR', help: 'data directory (locked while the broker runs)' },
-  peers: { type: 'string', value: 'ID@HOST:PORT,...', help: 'initial voters, this broker included', default: 'this broker alone' },
+  peers: { type: 'string', value: 'ID@HOST:PORT,...', help: 'founding brokers, this broker included (the metadata group\'s voters: see --controller-voters)', default: 'this broker alone' },
   join: { type: 'string', value: 'HOST:PORT,...', help: 'join a running cluster through any of its brokers (instead of --peers); it takes no partitions until asked' },
   'cluster-id': { type: 'string', value: 'NAME', help: 'name of the cluster', default: 'skein' },
   loss: { type: 'string', value: 'SPEC', help: 'put this broker on a lossy link (SKEIN_LOSS syntax)', default: '$SKEIN_LOSS' },
@@ -22,6 +22,8 @@ const flags: FlagSpecs = {
   'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
   'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
   'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
+  'auto-rebalance': { type: 'string', value: 'off|on-join', help: 'rebalance onto a broker when it joins, through throttled moves (the controller\'s setting applies)', default: 'off' },
+  'controller-voters': { type: 'string', value: '1|3|5', help: 'founding brokers (lowest ids) voting in the metadata group; the others follow it (read when the cluster is founded, the same on every founding broker; a cluster that exists keeps its voters)', default: '3' },
   config: { type: 'string', value: 'FILE', help: 'JSON file with the same settings (flags win)' },
 };
 
@@ -54,6 +56,8 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['connections-per-address', 'connectionsPerAddress'],
     ['moves-in-flight', 'movesInFlight'],
     ['move-rate', 'moveRate'],
+    ['auto-rebalance', 'autoRebalance'],
+    ['controller-voters', 'controllerVoters'],
   ];
   for (const [flag, key] of map) {
     const value = stringFlag(parsed, flag);

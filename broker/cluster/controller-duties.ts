@@ -9,7 +9,8 @@ import { evacuationStep } from './evacuation.js';
  * What the controller keeps doing by itself, run on every broker and acting
  * only on the controller, every clusterLimits.moveStepEveryMs and after every
  * metadata change:
- * - the metadata group's membership follows the registered brokers (core/membership.ts);
+ * - the metadata group's membership follows the registered brokers (core/membership.ts), and a broker
+ *   activated there is given its share of replicas when the cluster rebalances on join;
  * - queued partition moves are admitted, oldest first, while fewer than
  *   `movesInFlight` are catching up or committing (the rest wait, queued, in the metadata);
  * - brokers being decommissioned are emptied, then declared gone (evacuation.ts).
@@ -19,6 +20,8 @@ import { evacuationStep } from './evacuation.js';
 export interface ControllerDutiesOptions {
   controller: Controller;
   movesInFlight: number;
+  /** Set (--auto-rebalance on-join): run once a broker this controller activated is active. */
+  rebalanceOnJoin: (() => Promise<unknown>) | null;
   aliveBrokers: () => Set<number>;
   onNotice: (message: string) => void;
 }
@@ -63,7 +66,14 @@ export class ControllerDuties {
     const action = stepMembership(brokers, controller.groupView());
     if (action.type === 'wait') return null;
     if (action.type === 'propose') return controller.raft.changeMembership(action.changes).then(() => onNotice(action.detail));
-    return controller.propose({ type: 'activateBroker', id: action.id }).then(() => onNotice(`broker ${action.id} caught up with the metadata and is active`));
+    return controller.propose({ type: 'activateBroker', id: action.id }).then(async (result) => {
+      onNotice(`broker ${action.id} caught up with the metadata and is active`);
+      const { rebalanceOnJoin } = this.options;
+      if (!result.ok || rebalanceOnJoin === null) return;
+      // The same plan and throttled moves as `skein cluster rebalance`; the moves are in the metadata from here on.
+      const plan = (await rebalanceOnJoin()) as { moveIds?: number[] };
+      onNotice(`broker ${action.id} joined: rebalancing (${plan.moveIds?.length ?? 0} moves)`);
+    });
   }
 
   private admission(): Promise<unknown> | null {

@@ -24,6 +24,11 @@ export type ControllerOperation =
   | { op: 'command'; command: MetadataCommand }
   /** A block of producer ids for this broker to issue (the cluster key is made first if there is none). */
   | { op: 'producerIds'; brokerId: number }
+  /**
+   * A broker's state as the broker asked knows it, answered from its own copy of the metadata, never
+   * forwarded: a broker asks whether it was decommissioned for good (see departure.ts).
+   */
+  | { op: 'brokerState'; brokerId: number }
   | MoveOperation;
 
 export interface ControllerServiceOptions {
@@ -124,6 +129,8 @@ export class ControllerService {
         break;
       case 'producerIds':
         return this.producerIds(operation.brokerId, signal);
+      case 'brokerState':
+        return { state: controller.state.lifecycle(operation.brokerId)?.state ?? null };
     }
     return (await this.propose(command, signal)).topic satisfies TopicMetadata | undefined ?? {};
   }
@@ -143,7 +150,7 @@ export class ControllerService {
 
 function readOperation(body: unknown): ControllerOperation {
   const r = new BodyReader(body, 'controller');
-  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command', 'producerIds', ...moveOperationNames]);
+  const op = r.oneOf('op', ['createTopic', 'deleteTopic', 'join', 'command', 'producerIds', 'brokerState', ...moveOperationNames]);
   switch (op) {
     case 'createTopic':
       return { op, request: readCreateTopic(r.raw('request')) };
@@ -167,6 +174,7 @@ function readOperation(body: unknown): ControllerOperation {
       return { op, command };
     }
     case 'producerIds':
+    case 'brokerState':
       return { op, brokerId: r.int('brokerId', { min: 1, max: brokerLimits.brokerIdMax }) };
     default:
       return readMoveOperation(r, op);

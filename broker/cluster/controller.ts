@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { systemClock } from '../../transport/clock.js';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
-import { brokerLimits } from '../../transport/limits.js';
+import { brokerLimits, clusterLimits } from '../../transport/limits.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { decodeBatchHeader, decodeRecords, encodeRecordBatch, NO_PRODUCER } from '../../transport/protocol/record-batch.js';
 import type { RaftMux } from '../raft/mux.js';
@@ -27,8 +27,13 @@ export interface ControllerOptions {
    * entry. A broker that joined later learns them when it joins and keeps them (storage-identity.ts).
    */
   peers: readonly BrokerInfo[];
-  /** Write the group's first entry with the founders as voters (a founding broker), or take the log from the leader (a joiner). */
+  /** Write the group's first entry with the founders as members (a founding broker), or take the log from the leader (a joiner). */
   bootstrap: boolean;
+  /**
+   * How many founders vote (--controller-voters): those with the lowest ids; the others follow as learners.
+   * Every founding broker must be given the same, as the same --peers: they all write that first entry.
+   */
+  controllerVoters?: number;
   mux: RaftMux;
   prng: Prng;
   timing: RaftTiming;
@@ -78,7 +83,7 @@ export class Controller {
       brokerId: options.brokerId,
       dir: join(options.dataDir, 'metadata'),
       // A broker that joined a running cluster takes the group's log from its leader (it is added as a learner).
-      voters: options.bootstrap ? options.peers.map((p) => p.id) : null,
+      ...(options.bootstrap ? foundingMembers(options.peers, options.controllerVoters ?? clusterLimits.controllerVotersDefault) : { voters: null }),
       config: { retentionMs: null, retentionBytes: null, segmentBytes: 16 * 1024 * 1024, flush: { mode: 'always' } },
       mux: options.mux,
       prng: options.prng,
@@ -214,4 +219,10 @@ export class Controller {
     }
     return this.state.apply(command);
   }
+}
+
+/** The metadata group's first configuration: the `voters` founders with the lowest ids vote, the rest learn. */
+export function foundingMembers(peers: readonly BrokerInfo[], voters: number): { voters: number[]; learners: number[] } {
+  const ids = peers.map((p) => p.id).sort((a, b) => a - b);
+  return { voters: ids.slice(0, voters), learners: ids.slice(voters) };
 }

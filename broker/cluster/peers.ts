@@ -57,12 +57,17 @@ interface Link {
   heardAtMs: number;
   /** The peer process's incarnation, from its Raft messages; null until one arrives. */
   incarnation: number | null;
+  /** Where the peer's own link to us comes from (its Raft messages arrive over it): dialled when nothing else knows its address. */
+  linkedFrom: BrokerInfo | null;
 }
 
 export interface PeerLinksOptions {
   selfId: number;
   endpoint: Endpoint;
-  /** Where a broker is: from the metadata, falling back to the configured peers. */
+  /**
+   * Where a broker is: from the metadata, falling back to the configured peers; when neither knows it,
+   * the address its own link to us comes from (see heardFrom).
+   */
   addressOf: (id: number) => BrokerInfo | undefined;
   /** Handles requests a peer sends back over our outgoing connection. */
   handler: RpcHandler;
@@ -78,6 +83,11 @@ export interface PeerLinksOptions {
    * sees it change knows we restarted (see heardFrom).
    */
   incarnation: number;
+  /**
+   * This broker's data directory (storage-identity.ts), sent with every Raft message: a peer refuses Raft
+   * traffic from a directory other than the one the metadata ties our id to (see raftFromOtherStorage).
+   */
+  storageId?: string;
 }
 
 const addressCheckEveryMs = 5_000;
@@ -121,6 +131,12 @@ export class PeerLinks {
     }
   }
 
+  /** Whether our link to `id` is up now (a request to it dials nothing). */
+  linked(id: number): boolean {
+    const control = this.links.get(id)?.lanes.control;
+    return control !== undefined && isOpen(control);
+  }
+
   /** A request to a peer over our link to it (dialling if needed). */
   async request<T>(to: number, method: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
     if (to === this.options.selfId) throw new SkeinError('INTERNAL', { message: 'a broker does not send requests to itself over the network' });
@@ -136,10 +152,19 @@ export class PeerLinks {
    * our votes and appends to it could be lost until the dead-peer timeout
    * noticed — measured in the cluster simulation, seconds with no leader on
    * any partition. The lanes are dropped at once; the next message redials.
+   *
+   * `from` is where its link to us comes from (a broker dials from the
+   * socket it listens on). It is dialled only when neither the metadata nor
+   * the configured peers know the broker: a founding broker restarted with
+   * a copy of the metadata from before a broker joined (a replica saves its
+   * commit index only when its term changes) could otherwise never answer
+   * that broker leading the metadata group, and so never catch up to learn
+   * its address.
    */
-  heardFrom(id: number, nowMs: number, incarnation?: number): void {
+  heardFrom(id: number, nowMs: number, incarnation?: number, from?: { host: string; port: number }): void {
     const link = this.link(id);
     link.heardAtMs = nowMs;
+    if (from !== undefined && (link.linkedFrom?.host !== from.host || link.linkedFrom.port !== from.port)) link.linkedFrom = { id, host: from.host, port: from.port };
     // Hearing from a broker proves it can reach us, not that we can reach it: keep a link to it (see alive).
     for (const name of peerLanes) this.keepDialled(id, name, nowMs);
     if (incarnation === undefined) return;
@@ -192,7 +217,7 @@ export class PeerLinks {
   private link(id: number): Link {
     let link = this.links.get(id);
     if (link === undefined) {
-      link = { lanes: { control: newLane(), bulk: newLane() }, chooser: new PeerLaneChooser(), heardAtMs: -Infinity, incarnation: null };
+      link = { lanes: { control: newLane(), bulk: newLane() }, chooser: new PeerLaneChooser(), heardAtMs: -Infinity, incarnation: null, linkedFrom: null };
       this.links.set(id, link);
     }
     return link;
@@ -250,7 +275,8 @@ export class PeerLinks {
   private ship(link: Link, name: PeerLane, messages: WireEnvelope[]): void {
     const { rpc, connection } = link.lanes[name];
     this.counters.raftSent += messages.length;
-    rpc!.notify(peerMethods.raft, { from: this.options.selfId, incarnation: this.options.incarnation, messages }).catch(() => {
+    const { selfId: from, incarnation, storageId } = this.options;
+    rpc!.notify(peerMethods.raft, { from, incarnation, ...(storageId === undefined ? {} : { storage: storageId }), messages }).catch(() => {
       this.counters.raftDropped += messages.length;
     });
     if (name !== 'bulk' || connection === null) return;
@@ -272,7 +298,7 @@ export class PeerLinks {
     const lane = link.lanes[name];
     if (isOpen(lane)) return Promise.resolve(lane.rpc!);
     if (lane.dialing !== null) return lane.dialing;
-    const address = this.options.addressOf(id);
+    const address = this.options.addressOf(id) ?? link.linkedFrom ?? undefined;
     if (address === undefined) return Promise.reject(new SkeinError('CONNECTION_REFUSED', { message: `no address known for broker ${id}` }));
     this.counters.dials++;
     lane.dialing = this.options.endpoint

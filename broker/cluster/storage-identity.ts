@@ -73,3 +73,15 @@ function parse(text: string, path: string): StorageIdentity {
     throw new SkeinError('STORAGE_CORRUPT', { message: `${path} is not a broker identity file`, cause: error });
   }
 }
+
+/**
+ * Raft traffic from a broker whose data directory is not the one the metadata ties its id to: it lost its
+ * disk and came back empty under its old id. Counted as the replica it was, its empty log would grant its
+ * vote to any candidate, one missing acknowledged records included, and its acknowledgements would count
+ * towards commits it does not hold; so its messages are dropped, in every group. Traffic without a storage
+ * id (a broker from before storage ids), or from a broker whose directory the metadata does not know yet,
+ * is taken.
+ */
+export function raftFromOtherStorage(registered: string | null | undefined, sent: string | undefined): boolean {
+  return registered !== null && registered !== undefined && sent !== undefined && sent !== registered;
+}

@@ -56,6 +56,8 @@ export class PartitionHost {
   private line: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
   private closed = false;
+  /** Decommissioned for good (depart): nothing is hosted here again. */
+  private departed = false;
 
   constructor(private readonly options: PartitionHostOptions) {}
 
@@ -87,6 +89,19 @@ export class PartitionHost {
     this.closed = true;
     await this.line;
     await Promise.all([...this.byGroup].map(([group, p]) => this.unhost(group, p, { deleteData: false }).catch(() => {})));
+  }
+
+  /**
+   * The cluster decommissioned this broker for good (broker/cluster/departure.ts): no partition names it
+   * now or ever will (brokerGone is refused while one does, and a gone id takes nothing again), so every
+   * replica still here is deleted without confirming with the metadata group, which no longer has this
+   * broker, and the metadata is no longer followed.
+   */
+  async depart(): Promise<void> {
+    this.departed = true;
+    await this.exclusive(async () => {
+      for (const [group, partition] of [...this.byGroup]) if (!this.closed) await this.unhost(group, partition, { deleteData: true });
+    });
   }
 
   /** Reopens a replica that its storage stopped (unless its topic went meanwhile): recovery, then Raft catches it up. */
@@ -169,7 +184,7 @@ export class PartitionHost {
 
   private scheduleReconcile(): void {
     // Every applied metadata entry asks for a pass; one queued pass covers all that arrive before it runs.
-    if (this.reconcileQueued || this.closed) return;
+    if (this.reconcileQueued || this.closed || this.departed) return;
     this.reconcileQueued = true;
     this.exclusive(() => {
       this.reconcileQueued = false;
@@ -186,7 +201,7 @@ export class PartitionHost {
    * queued behind it starts over from the deletions.
    */
   private async reconcile(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.departed) return;
     const { controller, brokerId, stoppedReplicas } = this.options;
     const state: MetadataState = controller.state;
     const deletions = state.topicsDeleted;

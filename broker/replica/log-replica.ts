@@ -45,6 +45,8 @@ export interface LogReplicaOptions {
    * would differ from theirs at the same index and term.
    */
   voters: readonly number[] | null;
+  /** Founding members that follow without voting (the metadata group's beyond --controller-voters); none by default. */
+  learners?: readonly number[];
   config: TopicConfig;
   mux: RaftMux;
   prng: Prng;
@@ -114,7 +116,7 @@ export class LogReplica implements RaftStateMachine {
       const hardStateStore = new FileHardStateStore(join(options.dir, 'raft-state'));
       if (options.voters !== null && storage.lastIndex() === 0 && storage.snapshot().meta.index === 0) {
         // A fresh group: every replica writes the same first entry (the membership), committed by definition.
-        const boot = bootstrapState({ voters: [...options.voters], votersOutgoing: [], learners: [], learnersNext: [] });
+        const boot = bootstrapState({ voters: [...options.voters], votersOutgoing: [], learners: [...(options.learners ?? [])], learnersNext: [] });
         storage.append([boot.entry]);
         await storage.sync();
         await hardStateStore.save(boot.hardState);

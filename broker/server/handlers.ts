@@ -186,7 +186,9 @@ function metadata(ctx: ServerContext, names: string[] | undefined): MetadataResp
     }
   }
   if (missing.length > 0 && !ctx.metadataCaughtUp()) throw catchingUp(ctx);
-  return { clusterId: ctx.clusterId, controllerId: ctx.controllerId(), brokers: state.brokerList(), topics, missing };
+  // A decommissioned broker is no place to send a client.
+  const brokers = state.brokerList().filter((b) => state.lifecycle(b.id)?.state !== 'gone');
+  return { clusterId: ctx.clusterId, controllerId: ctx.controllerId(), brokers, topics, missing };
 }
 
 /**

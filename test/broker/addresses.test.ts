@@ -56,6 +56,28 @@ describe('peer liveness', () => {
   }, 30_000);
 });
 
+describe('a peer no one has an address for', () => {
+  it('is dialled at the address its own link to us comes from, and only then', async () => {
+    const endpoint = await Endpoint.open({ host: '127.0.0.1', acceptConnections: true, loss: null });
+    const joined = await Endpoint.open({ host: '127.0.0.1', acceptConnections: true, loss: null });
+    // Neither the metadata nor the configured peers know broker 7 (a restarted broker's copy from before it joined).
+    const links = new PeerLinks({ selfId: 1, endpoint, addressOf: () => undefined, handler: () => ({}), onNotify: () => {}, secret: null, incarnation: 1 });
+    try {
+      links.heardFrom(7, performance.now());
+      await sleep(200);
+      expect(links.linked(7)).toBe(false);
+      links.heardFrom(7, performance.now(), undefined, joined.address);
+      for (let i = 0; i < 100 && !links.linked(7); i++) await sleep(20);
+      expect(links.linked(7)).toBe(true);
+      expect([...links.alive(performance.now(), 10_000)].sort()).toEqual([1, 7]);
+    } finally {
+      await links.close();
+      await endpoint.close();
+      await joined.close();
+    }
+  }, 30_000);
+});
+
 describe('a broker bound to 0.0.0.0 that advertises its second address', () => {
   it('is reachable by its peers and clients, alive in describeCluster, and the other address is said', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'skein-addresses-'));

@@ -27,6 +27,11 @@ describe('brokerConfig', () => {
     expect(config.peerSecret).toBeNull();
     expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'sixteen-bytes-ok' }).peerSecret).toBe('sixteen-bytes-ok');
     expect(brokerConfig({ id: 1, data: '/d', leaderBalance: 'off' }).leaderBalance).toBe(false);
+    expect(config.autoRebalance).toBe('off');
+    expect(config.controllerVoters).toBe(3);
+    expect(brokerConfig({ id: 1, data: '/d', controllerVoters: '5' }).controllerVoters).toBe(5);
+    expect(brokerConfig({ id: 1, data: '/d', controllerVoters: 1 }).controllerVoters).toBe(1);
+    expect(brokerConfig({ id: 1, data: '/d', autoRebalance: 'on-join' }).autoRebalance).toBe('on-join');
   });
 
   it('names the setting that is wrong', () => {
@@ -38,6 +43,8 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', leaderBalance: 'sometimes' }))).toMatch(/^leaderBalance must be true or false/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', autoRebalance: 'always' }))).toMatch(/^autoRebalance must be off or on-join/);
+    for (const voters of [0, 2, 4, 7, '3x', 'three']) expect(configError(() => brokerConfig({ id: 1, data: '/d', controllerVoters: voters }))).toMatch(/^controllerVoters must be 1, 3 or 5/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'too-short' }))).toMatch(/^peerSecret must be a string of 16/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1009) }))).toMatch(/^peerSecret must be a string of 16 to 1024 bytes/);
     expect(brokerConfig({ id: 1, data: '/d', peerSecret: 'é'.repeat(8) + 'x'.repeat(1008) }).peerSecret).toHaveLength(1016);

@@ -6,6 +6,7 @@ import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 import { seedList } from './cluster/seeds.js';
+import { runMembershipScenario } from './cluster/membership.js';
 
 // The simulated world replaces the process's I/O: the network (node:dgram), randomness (node:crypto's
 // random functions; HMAC stays real) and the disk's asynchronous calls (see cluster/disk.ts). The factories
@@ -42,6 +43,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
  * A sweep: SKEIN_CLUSTER_SIM_SEEDS=1-200 npm run sim:cluster
  */
 const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4', 'SKEIN_CLUSTER_SIM_SEEDS');
+/** Membership faults (joins, moves, decommissions among the others): SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS=1-100 npm run sim:cluster */
+const membershipSeeds = seedList(process.env.SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS ?? '1-2', 'SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS');
 /** Per fault kind, over the seeds run: how many, and the longest stall once a majority was healthy. */
 const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: number }>();
 
@@ -49,6 +52,16 @@ afterAll(() => {
   if (sweep.size === 0) return;
   const rows = [...sweep].sort((a, b) => a[0].localeCompare(b[0])).map(([kind, s]) => `  ${kind.padEnd(22)} ${String(s.count).padStart(4)} faults, longest stall ${s.longestMs} ms (seed ${s.seed})${boundedKinds.has(kind) ? '' : ' (not bounded)'}`);
   console.log(`stalls per fault kind over ${seeds.length} seeds (target ${stallTargetMs} ms, limit ${stallLimitMs} ms, where a majority is healthy):\n${rows.join('\n')}`);
+});
+
+describe('simulated cluster changing shape: joins, moves and decommissions among crashes, partitions and loss', () => {
+  for (const seed of membershipSeeds) {
+    it(`seed ${seed}: every acknowledged record is read back, and the cluster converges on its new shape`, async () => {
+      const outcome = await runMembershipScenario(seed);
+      expect(outcome.acknowledged).toBeGreaterThan(0);
+      console.log(`membership seed ${seed}: ${outcome.acknowledged} records acknowledged and read back over ${(outcome.simulatedMs / 1000).toFixed(1)} s simulated\n  ${outcome.events.join('\n  ')}`);
+    }, 300_000);
+  }
 });
 
 describe('simulated cluster: real brokers and SDK on simulated time and network', () => {

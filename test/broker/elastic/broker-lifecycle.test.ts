@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCommand, decodeMetadata, encodeCommand, encodeMetadata, readMetadataSnapshot } from '../../../broker/cluster/commands.js';
 import { stepMembership, voterChange, type MetadataGroupView } from '../../../broker/cluster/core/membership.js';
 import { MetadataState, metadataLimits } from '../../../broker/cluster/metadata-state.js';
+import { raftFromOtherStorage } from '../../../broker/cluster/storage-identity.js';
 import { clusterLimits } from '../../../transport/limits.js';
 
 /** Brokers joining the metadata: registration, storage identity, activation, and the metadata group's membership. */
@@ -29,6 +30,15 @@ describe('broker lifecycle in the metadata', () => {
     expect(state.apply({ type: 'registerBroker', broker: { ...four, port: 44 }, storageId: storageB })).toEqual({ ok: true });
     expect(state.lifecycle(4)?.state).toBe('active');
     expect(state.broker(4)?.port).toBe(44);
+  });
+
+  it('Raft traffic is refused only from a directory other than the one the metadata ties the id to', () => {
+    expect(raftFromOtherStorage(storageA, storageB)).toBe(true);
+    expect(raftFromOtherStorage(storageA, storageA)).toBe(false);
+    // Not known yet (a founding directory not registered, an id the metadata has not heard of), or a sender from before storage ids.
+    expect(raftFromOtherStorage(null, storageB)).toBe(false);
+    expect(raftFromOtherStorage(undefined, storageB)).toBe(false);
+    expect(raftFromOtherStorage(storageA, undefined)).toBe(false);
   });
 
   it('an id held by another data directory is refused and changes nothing', () => {

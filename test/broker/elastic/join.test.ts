@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { until } from '../../support/until.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Broker } from '../../../broker/broker.js';
 import { brokerConfig } from '../../../broker/config.js';
 import { Skein } from '../../../sdk/index.js';
@@ -56,6 +56,42 @@ describe('joining a running cluster', () => {
     const described = await client.admin().describeCluster();
     expect(described.brokers.map((b) => b.id)).toEqual([1, 2, 3]);
     expect(described.brokers.find((b) => b.id === 2)).toMatchObject({ port: cluster.ports[1] });
+  }, 60_000);
+
+  it('a founding broker restarted with a copy of the metadata from before a broker joined answers that broker when it leads the metadata group, and catches up', async () => {
+    // The elastic scenario under load: a founder SIGKILLed while a joined broker took over the metadata group
+    // came back with the copy it had before the join (its commit index is saved only when its term changes),
+    // so it had no address for the new leader, could not answer its appends, and never caught up.
+    const { cluster, client } = await clusterForTest(3);
+    await cluster.join(4);
+    await until('broker 4 active', async () => (await client.admin().describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    const first = (await client.admin().describeCluster()).controllerId!;
+    const victim = [1, 2, 3].find((id) => id !== first)!;
+    // A client that never tries the broker that will be down.
+    const others = new Skein({ brokers: [1, 2, 3, 4].filter((id) => id !== victim).map((id) => `127.0.0.1:${cluster.ports[id - 1]}`), clientId: 'others' });
+    onTestFinished(() => others.close());
+    const admin = others.admin();
+    await admin.alterControllerVoters({ add: 4 });
+    // Demoting a follower changes no term: the victim keeps the commit index it saved at the first election.
+    await admin.alterControllerVoters({ remove: victim });
+    await cluster.stopBroker(victim, { graceful: false });
+    // Broker 4 alone votes, so it leads the metadata group (the controller last: it hands over to broker 4).
+    for (const id of [1, 2, 3].filter((id) => id !== victim && id !== first)) await admin.alterControllerVoters({ remove: id });
+    await admin.alterControllerVoters({ remove: first });
+    await until('broker 4 leads the metadata group', async () => (await admin.describeCluster()).controllerId === 4);
+    await admin.createTopic({ name: 'while-down', partitions: 1, replicationFactor: 1 });
+    // With the --peers it was founded with: the founders only.
+    const founders = [1, 2, 3].map((id) => `${id}@127.0.0.1:${cluster.ports[id - 1]}`).join(',');
+    await cluster.restartBroker(victim, { peers: founders });
+    const via = new Skein({ brokers: [cluster.bootstrap[victim - 1]!], clientId: 'via-restarted' });
+    try {
+      await until('the restarted broker\'s own copy has the topic', () => via.admin().describeTopic('while-down', { signal: AbortSignal.timeout(1_000) }).catch(() => undefined), 15_000);
+      const own = await via.admin().describeCluster();
+      expect(own.storage?.brokerId).toBe(victim);
+      expect(own.brokers.map((b) => b.id)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await via.close();
+    }
   }, 60_000);
 
   it('join and peers exclude each other', () => {

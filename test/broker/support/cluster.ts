@@ -45,9 +45,10 @@ export class InProcessCluster {
     for (let id = 1; id <= this.size; id++) await this.startBroker(id);
   }
 
-  async startBroker(id: number): Promise<Broker> {
+  /** Starts founding broker `id` with the cluster's settings, and `overrides` over them (a broker restarted with other flags). */
+  async startBroker(id: number, overrides: Record<string, unknown> = {}): Promise<Broker> {
     const peers = this.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
-    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), peers, tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
+    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), peers, tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings, ...overrides });
     const broker = await Broker.start(config);
     this.brokers.set(id, broker);
     return broker;
@@ -58,7 +59,19 @@ export class InProcessCluster {
     const [port] = await freePorts(1);
     while (this.ports.length < id - 1) this.ports.push(0);
     this.ports[id - 1] = port!;
-    const config = brokerConfig({ id, listen: `127.0.0.1:${port}`, data: join(this.dir, `broker-${id}`), join: this.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings });
+    this.joiners.add(id);
+    return this.startJoiner(id);
+  }
+
+  /** Starts a stopped broker again on its address and data directory, as it was first started. */
+  restartBroker(id: number, overrides: Record<string, unknown> = {}): Promise<Broker> {
+    return this.joiners.has(id) ? this.startJoiner(id, overrides) : this.startBroker(id, overrides);
+  }
+
+  private readonly joiners = new Set<number>();
+
+  private async startJoiner(id: number, overrides: Record<string, unknown> = {}): Promise<Broker> {
+    const config = brokerConfig({ id, listen: `127.0.0.1:${this.ports[id - 1]}`, data: join(this.dir, `broker-${id}`), join: this.bootstrap[0], tickMs: 20, electionTicks: 10, peerSecret: testPeerSecret, ...this.settings, ...overrides });
     const broker = await Broker.start(config);
     this.brokers.set(id, broker);
     return broker;

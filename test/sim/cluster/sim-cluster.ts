@@ -88,6 +88,19 @@ export class SimCluster {
     await this.clock.settle(this.launch(id), 30_000, `broker ${id} start`);
   }
 
+  /** Starts broker `id` (past the founding ones) with --join through broker 1; a restart of it joins the same way. */
+  async join(id: number): Promise<void> {
+    this.joiners.add(id);
+    await this.startBroker(id);
+  }
+
+  private readonly joiners = new Set<number>();
+
+  /** Every broker started so far, founding or joined. */
+  get ids(): number[] {
+    return [...this.processes.keys()].sort((a, b) => a - b);
+  }
+
   private async launch(id: number): Promise<void> {
     if (this.running.has(id)) throw new Error(`broker ${id} is running`);
     const process: SimProcess = { name: SimCluster.processName(id), dead: false };
@@ -97,7 +110,7 @@ export class SimCluster {
       id,
       listen: `127.0.0.1:${firstPort + id - 1}`,
       data: join(this.dir, `broker-${id}`),
-      peers,
+      ...(this.joiners.has(id) ? { join: this.bootstrap[0] } : { peers }),
       peerSecret: 'simulated-cluster-peer-secret',
       ...this.settings,
     });
