@@ -358,6 +358,8 @@ export const brokerLimits = {
   /** A peer link that failed to dial is dialled again after this long, doubling with each failure up to the max. */
   peerRedialBackoffMsMin: 50,
   peerRedialBackoffMsMax: 2_000,
+  /** A peer heard from again after this long a silence ends it: a dial sent into the silence starts over (see PeerLinks.heardFrom). */
+  peerSilenceEndsDialMs: 1_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
   /**
@@ -652,6 +654,7 @@ assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, '
 assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a producer-id wait the broker asks for is waited in full');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
+assert(brokerLimits.peerSilenceEndsDialMs >= brokerLimits.peerRedialBackoffMsMin, 'a silence that restarts a dial outlasts the shortest redial backoff');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
