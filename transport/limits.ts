@@ -77,6 +77,16 @@ export const transportLimits = {
   ackOnlyPacketsBeforePing: 16,
   /** RFC 9002 constants: reordering tolerated in packets, timer granularity, persistent-congestion periods. */
   lossPacketThreshold: 3,
+  /**
+   * Where a connection sees reordering (packets declared lost, then acknowledged), its thresholds grow up to
+   * these: packets overtaken, and the margin over the RTT after which an overtaken packet counts as lost
+   * (RFC 9002's 1/8 at first; at most four more RTTs, which a round trip whose delay varies by more than its mean needs).
+   */
+  lossPacketThresholdMax: 1024,
+  lossReorderFractionMin: 1 / 8,
+  lossReorderFractionMax: 4,
+  /** Packets declared lost that a connection remembers, to see in a later ACK that they were reordered instead. */
+  lossRememberedPacketsMax: 256,
   timerGranularityMs: 1,
   persistentCongestionThreshold: 3,
   /** NewReno windows in datagrams (RFC 9002 §7.2). */
@@ -647,6 +657,9 @@ assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
 assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
 assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');
+assert(transportLimits.lossPacketThreshold >= 3 && transportLimits.lossPacketThreshold <= transportLimits.lossPacketThresholdMax, 'the packet threshold starts at RFC 9002\'s 3 at least and grows to its max');
+assert(transportLimits.lossPacketThresholdMax < transportLimits.packetsInFlightMax, 'a packet overtaken by the most packets tolerated is still tracked');
+assert(transportLimits.lossReorderFractionMin > 0 && transportLimits.lossReorderFractionMin <= transportLimits.lossReorderFractionMax, 'the time threshold\'s margin grows from a positive min to its max');
 assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPackets, 'the initial window leaves in one burst');
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
