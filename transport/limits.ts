@@ -77,18 +77,19 @@ export const transportLimits = {
   ackOnlyPacketsBeforePing: 16,
   /** RFC 9002 constants: reordering tolerated in packets, timer granularity, persistent-congestion periods. */
   lossPacketThreshold: 3,
+  timerGranularityMs: 1,
+  persistentCongestionThreshold: 3,
   /**
    * Where a connection sees reordering (packets declared lost, then acknowledged), its thresholds grow up to
    * these: packets overtaken, and the margin over the RTT after which an overtaken packet counts as lost
-   * (RFC 9002's 1/8 at first; at most four more RTTs, which a round trip whose delay varies by more than its mean needs).
+   * (RFC 9002's 1/8 at first; at most one more RTT, as Google QUIC's: a wider margin tolerates wilder jitter
+   * but holds the repair of every real loss as long, and on a lossy path the latency of every message with it).
    */
   lossPacketThresholdMax: 1024,
   lossReorderFractionMin: 1 / 8,
-  lossReorderFractionMax: 4,
+  lossReorderFractionMax: 1,
   /** Packets declared lost that a connection remembers, to see in a later ACK that they were reordered instead. */
   lossRememberedPacketsMax: 256,
-  timerGranularityMs: 1,
-  persistentCongestionThreshold: 3,
   /** NewReno windows in datagrams (RFC 9002 §7.2). */
   initialWindowPackets: 10,
   minimumWindowPackets: 2,
