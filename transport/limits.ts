@@ -79,6 +79,17 @@ export const transportLimits = {
   lossPacketThreshold: 3,
   timerGranularityMs: 1,
   persistentCongestionThreshold: 3,
+  /**
+   * Where a connection sees reordering (packets declared lost, then acknowledged), its thresholds grow up to
+   * these: packets overtaken, and the margin over the RTT after which an overtaken packet counts as lost
+   * (RFC 9002's 1/8 at first; at most one more RTT, as Google QUIC's: a wider margin tolerates wilder jitter
+   * but holds the repair of every real loss as long, and on a lossy path the latency of every message with it).
+   */
+  lossPacketThresholdMax: 1024,
+  lossReorderFractionMin: 1 / 8,
+  lossReorderFractionMax: 1,
+  /** Packets declared lost that a connection remembers, to see in a later ACK that they were reordered instead. */
+  lossRememberedPacketsMax: 256,
   /** NewReno windows in datagrams (RFC 9002 §7.2). */
   initialWindowPackets: 10,
   minimumWindowPackets: 2,
@@ -358,6 +369,8 @@ export const brokerLimits = {
   /** A peer link that failed to dial is dialled again after this long, doubling with each failure up to the max. */
   peerRedialBackoffMsMin: 50,
   peerRedialBackoffMsMax: 2_000,
+  /** A peer heard from again after this long a silence ends it: a dial sent into the silence starts over (see PeerLinks.heardFrom). */
+  peerSilenceEndsDialMs: 1_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
   /**
@@ -661,6 +674,9 @@ assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
 assert(transportLimits.fixedWindowBytesDefault <= transportLimits.receiveWindowBytesDefault, 'the fixed window fits the receive window');
 assert(transportLimits.receiveFragmentsMax * transportLimits.datagramBytesMin >= transportLimits.receiveWindowBytesDefault, 'a window of 1200 B datagrams can be held out of order');
+assert(transportLimits.lossPacketThreshold >= 3 && transportLimits.lossPacketThreshold <= transportLimits.lossPacketThresholdMax, 'the packet threshold starts at RFC 9002\'s 3 at least and grows to its max');
+assert(transportLimits.lossPacketThresholdMax < transportLimits.packetsInFlightMax, 'a packet overtaken by the most packets tolerated is still tracked');
+assert(transportLimits.lossReorderFractionMin > 0 && transportLimits.lossReorderFractionMin <= transportLimits.lossReorderFractionMax, 'the time threshold\'s margin grows from a positive min to its max');
 assert(transportLimits.pacingBurstPacketsMin >= transportLimits.initialWindowPackets, 'the initial window leaves in one burst');
 assert(transportLimits.lossQueueBytesDefault <= transportLimits.lossQueueBytesMax, 'lossQueueBytesDefault <= lossQueueBytesMax');
 assert(transportLimits.lossReorderDelayMsDefault <= transportLimits.lossDelayMsMax, 'lossReorderDelayMsDefault <= lossDelayMsMax');
@@ -668,6 +684,7 @@ assert(transportLimits.rpcTimeoutMsDefault <= transportLimits.rpcTimeoutMsMax, '
 assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a producer-id wait the broker asks for is waited in full');
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
+assert(brokerLimits.peerSilenceEndsDialMs >= brokerLimits.peerRedialBackoffMsMin, 'a silence that restarts a dial outlasts the shortest redial backoff');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.

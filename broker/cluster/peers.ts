@@ -48,6 +48,8 @@ interface Lane {
   queueBytes: number;
   retryAtMs: number;
   backoffMs: number;
+  /** Cancels the dial under way (see heardFrom). */
+  dialAbort: AbortController | null;
 }
 
 interface Link {
@@ -160,11 +162,17 @@ export class PeerLinks {
    * commit index only when its term changes) could otherwise never answer
    * that broker leading the metadata group, and so never catch up to learn
    * its address.
+   *
+   * A peer heard from after a silence of peerSilenceEndsDialMs (a partition
+   * healed, a pause ended) has every lane that is down dialled again at once
+   * (see redialNow).
    */
   heardFrom(id: number, nowMs: number, incarnation?: number, from?: { host: string; port: number }): void {
     const link = this.link(id);
+    const silentMs = nowMs - link.heardAtMs;
     link.heardAtMs = nowMs;
     if (from !== undefined && (link.linkedFrom?.host !== from.host || link.linkedFrom.port !== from.port)) link.linkedFrom = { id, host: from.host, port: from.port };
+    if (silentMs >= brokerLimits.peerSilenceEndsDialMs) for (const lane of Object.values(link.lanes)) if (!isOpen(lane)) redialNow(lane);
     // Hearing from a broker proves it can reach us, not that we can reach it: keep a link to it (see alive).
     for (const name of peerLanes) this.keepDialled(id, name, nowMs);
     if (incarnation === undefined) return;
@@ -286,11 +294,11 @@ export class PeerLinks {
     for (const wire of messages) link.chooser.shipped(wire.g as string, endBytes);
   }
 
-  private async authenticate(rpc: RpcChannel, to: number): Promise<void> {
+  private async authenticate(rpc: RpcChannel, to: number, signal: AbortSignal): Promise<void> {
     const { selfId, secret } = this.options;
     const timeoutMs = brokerLimits.peerAuthTimeoutMs;
-    const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs }));
-    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs });
+    const challenge = readChallenge(await rpc.request(peerAuthMethods.challenge, {}, { timeoutMs, signal }));
+    await rpc.request(peerAuthMethods.hello, { id: selfId, proof: peerProof(secret!, selfId, to, challenge) }, { timeoutMs, signal });
   }
 
   private connected(id: number, name: PeerLane): Promise<RpcChannel> {
@@ -301,12 +309,14 @@ export class PeerLinks {
     const address = this.options.addressOf(id) ?? link.linkedFrom ?? undefined;
     if (address === undefined) return Promise.reject(new SkeinError('CONNECTION_REFUSED', { message: `no address known for broker ${id}` }));
     this.counters.dials++;
+    const abort = new AbortController();
+    lane.dialAbort = abort;
     lane.dialing = this.options.endpoint
-      .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(lane.backoffMs * 4, 1_000) })
+      .connect({ host: address.host, port: address.port }, { timeoutMs: Math.max(lane.backoffMs * 4, 1_000), signal: abort.signal })
       .then(async (connection) => {
         const rpc = new RpcChannel(connection, { handler: this.options.handler, onNotify: this.options.onNotify });
         if (this.options.secret !== null) {
-          await this.authenticate(rpc, id).catch(async (error: unknown) => {
+          await this.authenticate(rpc, id, abort.signal).catch(async (error: unknown) => {
             await rpc.close();
             if (isSkeinError(error, 'NOT_AUTHORIZED')) this.options.onRefused?.(id, error);
             throw error;
@@ -332,19 +342,37 @@ export class PeerLinks {
       })
       .catch((error: unknown) => {
         this.counters.dialFailures++;
-        lane.retryAtMs = performance.now() + lane.backoffMs;
-        lane.backoffMs = Math.min(lane.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
+        // A dial cancelled by redialNow is no failure of the peer's: the next message dials again at once.
+        if (!abort.signal.aborted) {
+          lane.retryAtMs = performance.now() + lane.backoffMs;
+          lane.backoffMs = Math.min(lane.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
+        }
         throw error;
       })
       .finally(() => {
         lane.dialing = null;
+        if (lane.dialAbort === abort) lane.dialAbort = null;
       });
     return lane.dialing;
   }
 }
 
 function newLane(): Lane {
-  return { rpc: null, connection: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: brokerLimits.peerRedialBackoffMsMin };
+  return { rpc: null, connection: null, dialing: null, queue: [], queueSizes: [], queueBytes: 0, retryAtMs: 0, backoffMs: brokerLimits.peerRedialBackoffMsMin, dialAbort: null };
+}
+
+/**
+ * A lane to a peer heard from again after a silence: the backoff grown while
+ * it was unreachable no longer holds, and a dial sent into the silence has had
+ * its INITs lost and its retransmissions spaced out (a handshake timeout of
+ * seconds), holding the lane down long after the peer is back (seen in the
+ * cluster simulation: when another broker died meanwhile, a partition had no
+ * quorum for that long). Evidence of life, not a timer: start over now.
+ */
+function redialNow(lane: Lane): void {
+  lane.backoffMs = brokerLimits.peerRedialBackoffMsMin;
+  lane.retryAtMs = 0;
+  lane.dialAbort?.abort();
 }
 
 function isOpen(lane: Lane): boolean {

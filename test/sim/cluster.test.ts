@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
 import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
+import { probeBulkTransfer } from './cluster/bulk-transfer-probe.js';
 import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
@@ -98,6 +99,13 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     expect(probe.appendDelayMs, seen).toBeLessThan(Infinity);
     expect(Math.max(...probe.heartbeatDelaysMs), seen).toBeLessThan(electionTimeoutMs / 2);
   }, 120_000);
+
+  it('a megabyte crosses a path that reorders (delays of 0.05-8 ms) but loses nothing in well under a second: reordering is not taken for congestion', async () => {
+    const probe = await probeBulkTransfer({ seed: 4, bytes: 1_000_000, conditions: { loss: 0, duplicate: 0, minDelayMs: 0.05, maxDelayMs: 8 } });
+    const { packetsLost, packetsLostSpuriously, congestionEvents } = probe.sender;
+    const seen = `${probe.deliveryMs} ms; ${packetsLost} packets declared lost, ${packetsLostSpuriously} of them seen to arrive, ${congestionEvents} congestion events`;
+    expect(probe.deliveryMs, seen).toBeLessThan(1_000);
+  }, 60_000);
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {
     const first = await runScenario(7, { faults: 3 });

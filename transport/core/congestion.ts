@@ -14,8 +14,10 @@ export interface CongestionController {
   onSent(nowMs: number, bytes: number): void;
   /** `bytesInFlight` is measured before this acknowledgement, to tell a window-limited sender from an idle one. */
   onAck(nowMs: number, sentTimeMs: number, bytes: number, bytesInFlight: number): void;
-  /** Packets were declared lost; `sentTimeMs` is when the newest of them was sent. */
-  onCongestionEvent(nowMs: number, sentTimeMs: number): void;
+  /** `lostCount` packets were declared lost; `sentTimeMs` is when the newest of them was sent. */
+  onCongestionEvent(nowMs: number, sentTimeMs: number, lostCount: number): void;
+  /** A packet declared lost, sent at `sentTimeMs`, was acknowledged after all: it was reordered, not lost. */
+  onSpuriousLoss(sentTimeMs: number): void;
   /** Lost packets spanned more than the persistent-congestion period with nothing acknowledged in between. */
   onPersistentCongestion(): void;
   /** Bytes per millisecond the pacer lets out, from the window and the smoothed RTT. */
@@ -38,6 +40,10 @@ export function pacingRate(windowBytes: number, smoothedRttMs: number): number {
  * round trip, a loss halves it once per recovery period, congestion avoidance
  * adds one datagram per window acknowledged, persistent congestion collapses
  * it to the minimum. The window only grows while the sender actually uses it.
+ * A reduction whose lost packets all turn out to have been reordered, not
+ * lost, is undone (as CUBIC undoes a spurious congestion event, RFC 9438
+ * §4.9): the loss detector learns the path's reordering from them (see
+ * LossRecovery), and the window should not pay for what it learned.
  */
 export class NewReno implements CongestionController {
   readonly algorithm = 'newreno' as const;
@@ -49,6 +55,8 @@ export class NewReno implements CongestionController {
   private inRecovery = false;
   private readonly datagramBytes: number;
   readonly minimumWindowBytes: number;
+  /** The latest reduction: the window and threshold before it, and how many of its lost packets may yet prove reordered. */
+  private undo: { windowBytes: number; slowStartThresholdBytes: number; lostPending: number } | null = null;
 
   constructor(options: { datagramBytes: number; initialWindowPackets: number; minimumWindowPackets: number }) {
     this.datagramBytes = options.datagramBytes;
@@ -80,9 +88,13 @@ export class NewReno implements CongestionController {
     }
   }
 
-  onCongestionEvent(nowMs: number, sentTimeMs: number): void {
+  onCongestionEvent(nowMs: number, sentTimeMs: number, lostCount: number): void {
     // One reduction per round trip: losses of packets sent before recovery began are the same event.
-    if (sentTimeMs <= this.recoveryStartMs) return;
+    if (sentTimeMs <= this.recoveryStartMs) {
+      if (this.undo !== null) this.undo.lostPending += lostCount;
+      return;
+    }
+    this.undo = { windowBytes: this.windowBytes, slowStartThresholdBytes: this.slowStartThresholdBytes, lostPending: lostCount };
     this.recoveryStartMs = nowMs;
     this.inRecovery = true;
     this.windowBytes = Math.max(this.windowBytes / 2, this.minimumWindowBytes);
@@ -90,7 +102,18 @@ export class NewReno implements CongestionController {
     this.ackedInAvoidanceBytes = 0;
   }
 
+  onSpuriousLoss(sentTimeMs: number): void {
+    const undo = this.undo;
+    // Only the latest reduction's packets (sent before it began) can undo it.
+    if (undo === null || sentTimeMs > this.recoveryStartMs || --undo.lostPending > 0) return;
+    this.windowBytes = Math.max(this.windowBytes, undo.windowBytes);
+    this.slowStartThresholdBytes = undo.slowStartThresholdBytes;
+    this.inRecovery = false;
+    this.undo = null;
+  }
+
   onPersistentCongestion(): void {
+    this.undo = null;
     this.windowBytes = this.minimumWindowBytes;
     this.recoveryStartMs = -Infinity;
     this.inRecovery = false;
@@ -116,6 +139,7 @@ export class FixedWindow implements CongestionController {
   onSent(): void {}
   onAck(): void {}
   onCongestionEvent(): void {}
+  onSpuriousLoss(): void {}
   onPersistentCongestion(): void {}
 
   pacingRateBytesPerMs(smoothedRttMs: number): number {

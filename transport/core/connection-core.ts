@@ -294,6 +294,10 @@ export class ConnectionCore implements LossRecoveryListener {
       cc,
       {
         packetThreshold: transportLimits.lossPacketThreshold,
+        packetThresholdMax: transportLimits.lossPacketThresholdMax,
+        reorderFractionMin: transportLimits.lossReorderFractionMin,
+        reorderFractionMax: transportLimits.lossReorderFractionMax,
+        lostRememberedMax: transportLimits.lossRememberedPacketsMax,
         timerGranularityMs: transportLimits.timerGranularityMs,
         persistentCongestionThreshold: transportLimits.persistentCongestionThreshold,
         ptoMaxMs: transportLimits.ptoMaxMs,
@@ -709,6 +713,7 @@ export class ConnectionCore implements LossRecoveryListener {
     const r = this.recovery!.counters;
     const c = this.counters;
     c.packetsLost = r.packetsLost;
+    c.packetsLostSpuriously = r.packetsLostSpuriously;
     c.congestionEvents = r.congestionEvents;
     c.persistentCongestions = r.persistentCongestions;
   }

@@ -13,8 +13,15 @@ export interface LossRecoveryListener {
 }
 
 export interface LossRecoveryConfig {
-  /** Reordering tolerated before a packet is declared lost (RFC 9002 kPacketThreshold). */
+  /** Reordering tolerated before a packet is declared lost (RFC 9002 kPacketThreshold), at first. */
   packetThreshold: number;
+  /** The most the packet threshold grows to as reordering is seen (see onSpuriousLoss). */
+  packetThresholdMax: number;
+  /** The time threshold's margin over the RTT, at first (RFC 9002 kTimeThreshold - 1) and at most. */
+  reorderFractionMin: number;
+  reorderFractionMax: number;
+  /** Packets declared lost that are remembered, to tell from a later ACK that they were only reordered. */
+  lostRememberedMax: number;
   timerGranularityMs: number;
   /** Periods of PTO with every packet lost that amount to persistent congestion (kPersistentCongestionThreshold). */
   persistentCongestionThreshold: number;
@@ -23,6 +30,8 @@ export interface LossRecoveryConfig {
 
 export interface LossRecoveryCounters {
   packetsLost: number;
+  /** Of packetsLost, those acknowledged afterwards: they were reordered, not lost. */
+  packetsLostSpuriously: number;
   congestionEvents: number;
   persistentCongestions: number;
 }
@@ -32,6 +41,15 @@ export interface LossRecoveryCounters {
  * ring: a packet is lost once a packet sent `packetThreshold` later is
  * acknowledged, or 9/8 RTT after a later one was; when nothing comes back,
  * the probe timeout fires with exponential backoff, capped at `ptoMaxMs`.
+ *
+ * Both thresholds adapt to the reordering the path shows (RFC 9002 §6.1
+ * allows it; RACK, RFC 8985, and Google's QUIC do it): a packet declared
+ * lost and then acknowledged was only overtaken, so the thresholds grow
+ * until it would not have been declared lost. On a path whose packets take
+ * delays that vary by more than the RTT's eighth, fixed thresholds declare
+ * packets lost by the dozen per round trip, every declaration halves the
+ * congestion window, and a megabyte took seconds on a path that lost
+ * nothing (measured in the cluster simulation; see the README).
  */
 export class LossRecovery {
   largestAcked = -1;
@@ -40,7 +58,17 @@ export class LossRecovery {
   lossTimeMs = Infinity;
   /** The peer's promised maximum ack delay (learned in the handshake). */
   peerAckDelayMaxMs: number;
-  readonly counters: LossRecoveryCounters = { packetsLost: 0, congestionEvents: 0, persistentCongestions: 0 };
+  /** Packets a later acknowledged one may have overtaken before this one counts as lost. */
+  packetThreshold: number;
+  /** A packet counts as lost (1 + this) RTTs after it was sent, once a later one was acknowledged. */
+  reorderFraction: number;
+  readonly counters: LossRecoveryCounters = { packetsLost: 0, packetsLostSpuriously: 0, congestionEvents: 0, persistentCongestions: 0 };
+  /**
+   * The newest packets declared lost (at most lostRememberedMax), ascending: an ACK naming one shows
+   * reordering. Ascending by construction: a packet is declared lost only once every packet below it
+   * is settled.
+   */
+  private readonly lostPns: number[] = [];
 
   constructor(
     readonly sent: SentPackets,
@@ -50,6 +78,8 @@ export class LossRecovery {
     peerAckDelayMaxMs: number,
   ) {
     this.peerAckDelayMaxMs = peerAckDelayMaxMs;
+    this.packetThreshold = config.packetThreshold;
+    this.reorderFraction = config.reorderFractionMin;
   }
 
   ptoBaseMs(): number {
@@ -74,6 +104,7 @@ export class LossRecovery {
     const sent = this.sent;
     const largest = ranges[1]! - 1;
     const inFlightBefore = sent.bytesInFlight;
+    if (this.lostPns.length > 0) this.findSpurious(nowMs, ranges, rangeCount, listener);
     let newlyAcked = false;
     let rttSampleMs = -1;
     for (let r = 0; r < rangeCount; r++) {
@@ -81,7 +112,7 @@ export class LossRecovery {
       const end = ranges[2 * r + 1]!;
       for (let pn = start; pn < end; pn++) {
         const slot = sent.slotOf(pn);
-        // Only outstanding packets matter: a late ACK of one already declared lost changes nothing (its data was queued again).
+        // Only outstanding packets here: one declared lost is found by findSpurious.
         if (slot >= 0 && sent.state[slot] === packetState.outstanding) {
           newlyAcked = true;
           sent.settle(slot, packetState.acked);
@@ -103,13 +134,52 @@ export class LossRecovery {
     return newlyAcked;
   }
 
+  /** Walks the remembered lost packets and the ACK's ranges together (both sorted): each one acknowledged was reordered. */
+  private findSpurious(nowMs: number, ranges: Float64Array, rangeCount: number, listener: LossRecoveryListener): void {
+    const { sent, lostPns } = this;
+    let kept = 0;
+    // Ranges run from the highest down: the last is the lowest.
+    let r = rangeCount - 1;
+    for (const pn of lostPns) {
+      while (r >= 0 && ranges[2 * r + 1]! <= pn) r--;
+      const slot = sent.slotOf(pn);
+      if (slot < 0 || sent.state[slot] !== packetState.lost) continue;
+      if (r >= 0 && ranges[2 * r]! <= pn) this.onSpuriousLoss(nowMs, slot, pn, this.largestAcked, listener);
+      else lostPns[kept++] = pn;
+    }
+    lostPns.length = kept;
+  }
+
+  /**
+   * A packet declared lost was acknowledged: it was overtaken, by `largestBefore - pn` packets and for
+   * `nowMs - sent` ms. The packet threshold grows to that distance, the time threshold's margin doubles
+   * until it covers that time (each bounded), so the same reordering is not taken for loss again. Its data
+   * arrived: the stream forgets the resend (if it has not gone yet), and the congestion controller may
+   * undo a reduction that only such packets caused.
+   */
+  private onSpuriousLoss(nowMs: number, slot: number, pn: number, largestBefore: number, listener: LossRecoveryListener): void {
+    const { sent, config } = this;
+    const sentMs = sent.timeMs[slot]!;
+    sent.settle(slot, packetState.acked);
+    this.counters.packetsLostSpuriously++;
+    this.packetThreshold = Math.min(Math.max(this.packetThreshold, largestBefore - pn + 1), config.packetThresholdMax);
+    const rttMs = Math.max(this.rtt.latestMs, this.rtt.smoothedMs);
+    while (this.reorderFraction < config.reorderFractionMax && rttMs * (1 + this.reorderFraction) < nowMs - sentMs) {
+      this.reorderFraction = Math.min(this.reorderFraction * 2, config.reorderFractionMax);
+    }
+    const length = sent.streamLength[slot]!;
+    if (length > 0) listener.onStreamAcked(sent.streamOffset[slot]!, length);
+    this.cc.onSpuriousLoss(sentMs);
+  }
+
   /** Declares lost what the packet and time thresholds say is lost, and arms the loss timer for the rest. */
   detectLost(nowMs: number, listener: LossRecoveryListener): void {
     const sent = this.sent;
     const config = this.config;
     this.lossTimeMs = Infinity;
     if (this.largestAcked < 0) return;
-    const lossDelayMs = this.rtt.lossDelayMs(config.timerGranularityMs);
+    const lossDelayMs = this.rtt.lossDelayMs(config.timerGranularityMs, this.reorderFraction);
+    const packetThreshold = this.packetThreshold;
     let lostCount = 0;
     let newestLostTimeMs = -Infinity;
     // Persistent congestion: a run of lost ack-eliciting packets with nothing acknowledged between them.
@@ -127,11 +197,12 @@ export class LossRecovery {
       const timeMs = sent.timeMs[slot]!;
       // Compared exactly as the loss timer is armed, so the timer firing always declares the packet lost.
       const lostAtMs = timeMs + lossDelayMs;
-      if (lostAtMs > nowMs && pn + config.packetThreshold > this.largestAcked) {
+      if (lostAtMs > nowMs && pn + packetThreshold > this.largestAcked) {
         this.lossTimeMs = lostAtMs;
         break;
       }
       sent.settle(slot, packetState.lost);
+      if (this.lostPns.push(pn) > config.lostRememberedMax) this.lostPns.shift();
       lostCount++;
       if (timeMs > newestLostTimeMs) newestLostTimeMs = timeMs;
       if (runStartMs < 0) runStartMs = timeMs;
@@ -144,7 +215,7 @@ export class LossRecovery {
     if (lostCount === 0) return;
     this.counters.packetsLost += lostCount;
     this.counters.congestionEvents++;
-    this.cc.onCongestionEvent(nowMs, newestLostTimeMs);
+    this.cc.onCongestionEvent(nowMs, newestLostTimeMs, lostCount);
     const persistentMs = this.ptoBaseMs() * config.persistentCongestionThreshold;
     if (this.rtt.hasSample && runLongestMs > persistentMs) {
       this.counters.persistentCongestions++;

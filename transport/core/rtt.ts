@@ -41,8 +41,11 @@ export class RttEstimator {
     return this.smoothedMs + Math.max(4 * this.varianceMs, granularityMs) + maxAckDelayMs;
   }
 
-  /** How long after a later packet was acknowledged an earlier one counts as lost (§6.1.2): 9/8 of the RTT. */
-  lossDelayMs(granularityMs: number): number {
-    return Math.max((9 / 8) * Math.max(this.latestMs, this.smoothedMs), granularityMs);
+  /**
+   * How long after a later packet was acknowledged an earlier one counts as lost (§6.1.2): the RTT and
+   * `reorderFraction` of it (RFC 9002's 9/8 for 1/8; more where reordering was seen, see LossRecovery).
+   */
+  lossDelayMs(granularityMs: number, reorderFraction = 1 / 8): number {
+    return Math.max((1 + reorderFraction) * Math.max(this.latestMs, this.smoothedMs), granularityMs);
   }
 }

@@ -6,6 +6,8 @@ export interface ConnectionCounters {
   bytesReceived: number;
   /** Packets declared lost by loss detection (RFC 9002). */
   packetsLost: number;
+  /** Of packetsLost, those acknowledged later: reordered, not lost (each grows the loss thresholds). */
+  packetsLostSpuriously: number;
   /** Packets that carried resent stream data, and the resent bytes. */
   packetsRetransmitted: number;
   bytesRetransmitted: number;
@@ -30,6 +32,7 @@ export function emptyConnectionCounters(): ConnectionCounters {
     packetsReceived: 0,
     bytesReceived: 0,
     packetsLost: 0,
+    packetsLostSpuriously: 0,
     packetsRetransmitted: 0,
     bytesRetransmitted: 0,
     packetsDuplicate: 0,

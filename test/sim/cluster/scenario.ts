@@ -127,13 +127,24 @@ export async function runScenario(seed: number, options: ScenarioOptions = {}): 
   }
 }
 
-/** SKEIN_SIM_TRACE=1: a line every 250 ms of simulated time, to see where a slow run spends its time. */
+/**
+ * SKEIN_SIM_TRACE=1: a line every 250 ms of simulated time, to see where a slow run spends its time;
+ * SKEIN_SIM_TRACE=raft: each broker's replicas there as p<partition>:<role initial><term>L<leader>c<commit>l<last index>.
+ */
 function trace(sim: SimCluster, describe: () => string): () => void {
   return sim.clock.every(250, () => {
     const brokers = Array.from({ length: sim.size }, (_, i) => i + 1)
       .map((id) => {
+        if (!sim.isRunning(id)) return `${id}:down`;
+        if (process.env.SKEIN_SIM_TRACE === 'raft') {
+          const groups = [...sim.replicasOf(id, topic.name)].map(([p, replica]) => {
+            const s = replica.raft.status() as unknown as { role: string; term: number; leader: number; commit: number; lastIndex: number };
+            return `p${p}:${s.role[0]}${s.term}L${s.leader}c${s.commit}l${s.lastIndex}`;
+          });
+          return `${id}:[${groups.join(' ')}]`;
+        }
         const leads = [...sim.replicasOf(id, topic.name)].filter(([, replica]) => replica.isLeader()).map(([p]) => p);
-        return `${id}:${sim.isRunning(id) ? `up leads[${leads.join(',')}]` : 'down'}`;
+        return `${id}:up leads[${leads.join(',')}]`;
       })
       .join(' ');
     console.log(`[${(sim.clock.nowMs / 1000).toFixed(2)} s] ${describe()} brokers ${brokers} net ${JSON.stringify(sim.network.counters)}`);

@@ -4,10 +4,12 @@ import { LossRecovery, type LossRecoveryListener } from '../../../transport/core
 import { RttEstimator } from '../../../transport/core/rtt.js';
 import { packetFlag, SentPackets } from '../../../transport/core/sent-packets.js';
 
+const reordering = { packetThreshold: 3, packetThresholdMax: 1024, reorderFractionMin: 1 / 8, reorderFractionMax: 4, lostRememberedMax: 256 };
+
 function setup(): { recovery: LossRecovery; sent: SentPackets; lost: number[]; acked: number[]; listener: LossRecoveryListener } {
   const sent = new SentPackets(1024);
   const rtt = new RttEstimator(333);
-  const recovery = new LossRecovery(sent, rtt, new FixedWindow(1 << 20), { packetThreshold: 3, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
+  const recovery = new LossRecovery(sent, rtt, new FixedWindow(1 << 20), { ...reordering, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
   const lost: number[] = [];
   const acked: number[] = [];
   const listener: LossRecoveryListener = {
@@ -50,6 +52,62 @@ describe('loss detection (RFC 9002 §6.1)', () => {
     expect(recovery.deadlineMs()).toBe(recovery.lossTimeMs);
     expect(recovery.onTimeout(recovery.lossTimeMs, listener)).toBe('loss');
     expect(lost).toEqual([0]);
+  });
+});
+
+describe('reordering taken for loss (adaptive thresholds, as RFC 8985 and Google QUIC)', () => {
+  it('a packet declared lost by the packet threshold and then acknowledged raises the threshold past that reordering', () => {
+    const { recovery, sent, lost, acked, listener } = setup();
+    send(sent, 10, 0);
+    ack(recovery, listener, 10, [[4, 10]]); // 0..3 overtaken by up to 9: declared lost
+    expect(lost).toEqual([0, 1000, 2000, 3000]);
+    acked.length = 0;
+    ack(recovery, listener, 11, [[0, 10]]); // they arrive: reordered, not lost
+    expect(recovery.counters.packetsLostSpuriously).toBe(4);
+    expect(acked).toEqual([0, 1000, 2000, 3000]); // the stream drops their resends
+    expect(recovery.packetThreshold).toBe(10);
+    // The same reordering again is no loss.
+    lost.length = 0;
+    send(sent, 10, 20);
+    ack(recovery, listener, 21, [[14, 20], [0, 10]]);
+    expect(lost).toEqual([]);
+    // A packet overtaken by more than that still is.
+    send(sent, 1, 21);
+    ack(recovery, listener, 22, [[14, 21], [0, 10]]);
+    expect(lost).toEqual([10_000]);
+  });
+
+  it('a packet declared lost by the time threshold and then acknowledged widens the time threshold until it covers that delay', () => {
+    const { recovery, sent, lost, listener } = setup();
+    send(sent, 1, 0);
+    send(sent, 1, 0);
+    ack(recovery, listener, 10, [[1, 2]]); // RTT 10 ms
+    recovery.onTimeout(recovery.lossTimeMs, listener);
+    expect(lost).toEqual([0]);
+    ack(recovery, listener, 30, [[0, 2]]); // packet 0 took 30 ms: the margin doubles from 1/8 until 10 · (1 + m) ≥ 30
+    expect(recovery.reorderFraction).toBe(2);
+    lost.length = 0;
+    send(sent, 1, 40);
+    send(sent, 1, 40);
+    ack(recovery, listener, 50, [[3, 4], [0, 2]]);
+    expect(recovery.lossTimeMs).toBeCloseTo(40 + 3 * 10, 10);
+    expect(recovery.onTimeout(60, listener)).toBeNull();
+    expect(lost).toEqual([]);
+  });
+
+  it('grows each threshold only to its limit, and remembers only the newest lost packets', () => {
+    const sent = new SentPackets(1024);
+    const rtt = new RttEstimator(333);
+    const config = { ...reordering, packetThresholdMax: 6, reorderFractionMax: 1 / 2, lostRememberedMax: 2 };
+    const recovery = new LossRecovery(sent, rtt, new FixedWindow(1 << 20), { ...config, timerGranularityMs: 1, persistentCongestionThreshold: 3, ptoMaxMs: 10_000 }, 5);
+    const listener: LossRecoveryListener = { onStreamAcked: () => {}, onStreamLost: () => {}, onControlLost: () => {}, onAckOfAck: () => {} };
+    send(sent, 20, 0);
+    ack(recovery, listener, 10, [[16, 20]]); // 0..15 declared lost; only 14 and 15 remembered
+    expect(recovery.counters.packetsLost).toBe(16);
+    ack(recovery, listener, 100, [[0, 20]]);
+    expect(recovery.counters.packetsLostSpuriously).toBe(2);
+    expect(recovery.packetThreshold).toBe(6);
+    expect(recovery.reorderFraction).toBe(1 / 2);
   });
 });
 

@@ -52,11 +52,11 @@ describe('NewReno (RFC 9002 §7)', () => {
 
   it('halves once per recovery period, then grows a datagram per window in avoidance', () => {
     const cc = make();
-    cc.onCongestionEvent(100, 90);
+    cc.onCongestionEvent(100, 90, 1);
     expect(cc.windowBytes).toBe(7360);
     expect(cc.slowStartThresholdBytes).toBe(7360);
     expect(cc.phase).toBe('recovery');
-    cc.onCongestionEvent(101, 95); // sent before recovery began: same event
+    cc.onCongestionEvent(101, 95, 1); // sent before recovery began: same event
     expect(cc.windowBytes).toBe(7360);
     cc.onAck(102, 99, 1200, 7000); // sent before recovery: no growth, still recovering
     expect([cc.windowBytes, cc.phase]).toEqual([7360, 'recovery']);
@@ -64,13 +64,35 @@ describe('NewReno (RFC 9002 §7)', () => {
     expect(cc.phase).toBe('avoidance');
     for (let i = 0; i < 6; i++) cc.onAck(104, 102, 1200, 7000);
     expect(cc.windowBytes).toBe(7360 + mds);
-    cc.onCongestionEvent(200, 150);
+    cc.onCongestionEvent(200, 150, 1);
     expect(cc.windowBytes).toBe((7360 + mds) / 2);
+  });
+
+  it('undoes a reduction once every packet it declared lost proves reordered (RFC 9438 §4.9)', () => {
+    const cc = make();
+    cc.onCongestionEvent(100, 90, 1);
+    cc.onCongestionEvent(101, 95, 1); // the same event: its packets count too
+    expect(cc.windowBytes).toBe(7360);
+    cc.onSpuriousLoss(90);
+    expect([cc.windowBytes, cc.phase]).toEqual([7360, 'recovery']);
+    cc.onSpuriousLoss(95);
+    expect([cc.windowBytes, cc.slowStartThresholdBytes, cc.phase]).toEqual([14_720, Infinity, 'slow-start']);
+  });
+
+  it('keeps a reduction that a real loss caused, and one an older packet cannot speak for', () => {
+    const cc = make();
+    cc.onCongestionEvent(100, 90, 2);
+    cc.onSpuriousLoss(90); // the other lost packet never arrives
+    expect(cc.windowBytes).toBe(7360);
+    const later = make();
+    later.onCongestionEvent(100, 90, 1);
+    later.onSpuriousLoss(101); // sent after the reduction began: not one of its packets
+    expect(later.windowBytes).toBe(7360);
   });
 
   it('never goes below the minimum window and collapses on persistent congestion', () => {
     const cc = make();
-    for (let t = 1; t < 20; t++) cc.onCongestionEvent(t * 10, t * 10 - 1);
+    for (let t = 1; t < 20; t++) cc.onCongestionEvent(t * 10, t * 10 - 1, 1);
     expect(cc.windowBytes).toBe(2 * mds);
     const other = make();
     other.onPersistentCongestion();
