@@ -27,7 +27,7 @@ export interface ReceiveStreamConfig {
   queuedMessagesMax: number;
   /** A message up to this size is copied into a buffer of its size as it arrives; a larger one is gathered. */
   preallocateBytesMax: number;
-  /** Credit at most this far beyond what arrived in order, within the window (0: the window alone). */
+  /** Credit at most this far beyond what arrived (in order or not), within the window (0: the window alone). */
   paceBytes: number;
 }
 
