@@ -2,6 +2,7 @@ import { systemClock } from '../transport/clock.js';
 import { SkeinError, isSkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { abortable } from '../transport/abort.js';
+import { hedged } from './hedge.js';
 import { formatAddress, type BrokerAddress } from './address.js';
 import { describeError } from './retry.js';
 
@@ -62,44 +63,25 @@ export class FirstContact {
     const { addresses, timeoutMs } = this.options;
     const endMs = systemClock.nowMs() + timeoutMs;
     const outcomes: BootstrapAttempt[] = addresses.map((address) => ({ address: formatAddress(address), code: 'TIMEOUT', message: `not dialled: the ${timeoutMs} ms ran out first` }));
-    return new Promise<void>((resolve, reject) => {
-      let next = 0;
-      let running = 0;
-      let done = false;
-      let cancelHedge = (): void => {};
-      const settle = (error: unknown): void => {
-        done = true;
-        cancelHedge();
-        if (error === null) resolve();
-        else reject(error);
-      };
-      const launch = (): void => {
-        cancelHedge();
-        // Whole milliseconds: the figure is said in messages.
-        const leftMs = Math.ceil(endMs - systemClock.nowMs());
-        if (done) return;
-        if (next >= addresses.length || leftMs <= 0) {
-          if (running === 0) settle(noBrokersReachable(outcomes, timeoutMs));
-          return;
-        }
-        const i = next++;
-        running++;
-        this.options.connect(addresses[i]!, leftMs).then(
+    // Whole milliseconds: the figure is said in messages. Read where a dial may start, and given to that dial.
+    let leftMs = timeoutMs;
+    return hedged({
+      count: addresses.length,
+      hedgeMs: sdkLimits.bootstrapHedgeMs,
+      mayStart: () => (leftMs = Math.ceil(endMs - systemClock.nowMs())) > 0,
+      attempt: (i) => {
+        const waitedMs = leftMs;
+        return this.options.connect(addresses[i]!, waitedMs).then(
           () => {
             this.reached = true;
-            settle(null);
           },
           (error: unknown) => {
-            running--;
-            // A broker that answered and refused for good (another protocol version, the client closed) is the answer itself.
-            if (isSkeinError(error) && !error.retriable && !done) settle(error);
-            outcomes[i] = attemptOutcome(outcomes[i]!.address, error, leftMs);
-            launch();
+            outcomes[i] = attemptOutcome(outcomes[i]!.address, error, waitedMs);
+            throw error;
           },
         );
-        cancelHedge = systemClock.after(sdkLimits.bootstrapHedgeMs, launch);
-      };
-      launch();
+      },
+      exhausted: () => noBrokersReachable(outcomes, timeoutMs),
     });
   }
 }

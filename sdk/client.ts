@@ -3,7 +3,7 @@ import { abortable } from '../transport/abort.js';
 import { callSignal } from './check.js';
 import { Admin } from './admin.js';
 import { Cluster } from './cluster.js';
-import type { Dialer } from './connection.js';
+import type { Dialer } from './broker-connection.js';
 import { Consumer, type ConsumerOptions } from './consumer/consumer.js';
 import { createDialer } from './dial.js';
 import { resolveSkeinOptions, type SkeinOptions } from './options.js';

@@ -4,7 +4,8 @@ import { SkeinError, errorSemantics, isSkeinError } from '../transport/errors.js
 import { sdkLimits } from '../transport/limits.js';
 import { type LeaderHint, methods, type MetadataResponse } from '../transport/protocol/messages.js';
 import { FirstContact } from './bootstrap.js';
-import { BrokerConnection, ConnectionPool, type Dialer } from './connection.js';
+import { hedged, notAsked } from './hedge.js';
+import { BrokerConnection, ConnectionPool, type Dialer } from './broker-connection.js';
 import { type MetadataAnswer, MetadataCache, leaderHintOf } from './metadata.js';
 import { formatAddress, type BrokerAddress } from './address.js';
 import type { ResolvedSkeinOptions } from './options.js';
@@ -289,62 +290,21 @@ export class Cluster {
   private fetchMetadata(topics: string[] | undefined): Promise<MetadataAnswer> {
     const body = topics === undefined ? {} : { topics };
     const candidates = this.candidates();
-    const tries = candidates.length;
     const start = this.rotation++;
     const asked = new Set<BrokerConnection>();
-    return new Promise<MetadataAnswer>((resolve, reject) => {
-      let next = 0;
-      let running = 0;
-      let done = false;
-      let lastError: unknown;
-      let cancelHedge = (): void => {};
-      const finish = (): void => {
-        done = true;
-        cancelHedge();
-      };
-      const ask = async (i: number): Promise<boolean> => {
+    let lastError: unknown;
+    return hedged<MetadataAnswer>({
+      count: candidates.length,
+      hedgeMs: sdkLimits.metadataHedgeMs,
+      attempt: async (i, settled) => {
         const connection = await this.connection(candidates[(start + i) % candidates.length]!);
-        if (done || !connection.isOpen || asked.has(connection)) return false;
+        if (settled() || !connection.isOpen || asked.has(connection)) return notAsked;
         asked.add(connection);
         const response = readMetadataResponse(await connection.request(methods.metadata, body, { timeoutMs: this.options.requestTimeoutMs }));
-        const answer = { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
-        if (!done) {
-          finish();
-          resolve(answer);
-        }
-        return true;
-      };
-      const launch = (): void => {
-        cancelHedge();
-        if (done) return;
-        if (next >= tries) {
-          if (running === 0) {
-            finish();
-            reject(noAnswer(lastError));
-          }
-          return;
-        }
-        const i = next++;
-        running++;
-        ask(i).then(
-          (sent) => {
-            running--;
-            if (!sent) launch();
-          },
-          (error: unknown) => {
-            running--;
-            lastError = error;
-            if (isSkeinError(error) && !error.retriable && !done) {
-              finish();
-              reject(error);
-              return;
-            }
-            launch();
-          },
-        );
-        cancelHedge = systemClock.after(sdkLimits.metadataHedgeMs, launch);
-      };
-      launch();
+        return { response: await this.confirmMissing(response, connection.brokerId), from: connection.brokerId };
+      },
+      failed: (_i, error) => (lastError = error),
+      exhausted: () => noAnswer(lastError),
     });
   }
 

@@ -4,7 +4,7 @@ import { SkeinError } from '../transport/errors.js';
 import { sdkLimits } from '../transport/limits.js';
 import { resolveLossModel } from '../transport/loss/index.js';
 import type { LossModel } from '../transport/loss/types.js';
-import type { Dialer } from './connection.js';
+import type { Dialer } from './broker-connection.js';
 import type { BrokerAddress } from './address.js';
 
 /** Transport settings a client may tune (datagram size on loopback/LAN, congestion mode on lossy links, ...). */

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -160,10 +160,13 @@ describe('import cycles', () => {
 
 /**
  * Where time comes only from a Clock (transport/clock.ts, the one file that reads the globals): the
- * rule of the README's "How it is built". The rest of broker/ joins the list as it adopts it.
+ * rule of the README's "How it is built". The rest of broker/ joins the list as it adopts it; a
+ * reference counts as a call (`options.nowMs ?? Date.now` reads the global all the same).
  */
-const clockFolders = ['transport', 'sdk', 'broker/raft', 'broker/log', 'broker/partition', 'broker/replica', 'broker/server'];
-const clockCalls = [/\bDate\.now\s*\(/, /\bperformance\.now\s*\(/, /\bset(Timeout|Interval)\s*\(/];
+const clockFolders = ['transport', 'sdk', 'broker/raft', 'broker/log', 'broker/partition', 'broker/replica', 'broker/server', 'broker/cluster', 'broker/groups'];
+/** Files in those folders that have not joined yet (the README names them); departure.ts comes with the elastic branch. */
+const clockPending = [join('broker', 'cluster', 'peers.ts'), join('broker', 'cluster', 'departure.ts')];
+const clockCalls = [/\bDate\.now\b/, /\bperformance\.now\b/, /\bset(Timeout|Interval)\b/];
 
 function withoutComments(file: string): string {
   return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
@@ -171,8 +174,10 @@ function withoutComments(file: string): string {
 
 describe('one clock', () => {
   it('shells read the time and set timers through a Clock only', () => {
-    const files = clockFolders.flatMap(sourceFiles).filter((file) => file !== join('transport', 'clock.ts'));
+    const files = clockFolders.flatMap(sourceFiles).filter((file) => file !== join('transport', 'clock.ts') && !clockPending.includes(file));
     expect(files.length).toBeGreaterThan(50);
+    // A pending file that no longer reads the globals leaves the list, so the list never hides a new one.
+    for (const file of clockPending.filter((f) => existsSync(f))) expect([file, clockCalls.some((pattern) => pattern.test(withoutComments(file)))]).toEqual([file, true]);
     for (const file of files) {
       const text = withoutComments(file);
       for (const pattern of clockCalls) expect([file, pattern.source, pattern.test(text)]).toEqual([file, pattern.source, false]);

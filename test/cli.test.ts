@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Skein } from '../sdk/index.js';
-import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { clusterForFile, freePorts } from './broker/support/cluster.js';
 import { bundledSkein, runSkein, runSkeinOnTerminal, type SkeinRun } from './broker/cli/support.js';
 import { until } from './sdk/support/harness.js';
 
 /** The `skein` command as an operator types it: exit codes, messages, and the client subcommands end to end. */
-let cluster: InProcessCluster;
+const cluster = clusterForFile(3);
 const scratch = mkdtempSync(join(tmpdir(), 'skein-cli-'));
 /** PATH as a fresh clone has it: no `skein` on it. */
 const cleanPath = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
@@ -18,15 +18,7 @@ function skein(args: string[], input?: string): Promise<SkeinRun> {
   return runSkein(args, { env: { SKEIN_BROKERS: cluster.bootstrap.join(',') }, ...(input === undefined ? {} : { input }) });
 }
 
-beforeAll(async () => {
-  cluster = new InProcessCluster(3);
-  await cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.close();
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('skein command', () => {
   it('refuses bad usage with exit code 2 and a message naming the problem', async () => {
@@ -99,6 +91,9 @@ describe('skein command', () => {
     expect((await skein(['topic', 'create', 'defaults', '--partitions', '1'])).code).toBe(0);
     expect((await skein(['produce', '--topic', 'defaults'], 'a\nb\nc\n')).code).toBe(0);
     expect((await skein(['consume', '--topic', 'defaults'])).stdout).toBe('a\nb\nc\n');
+    // The flag's name before 0.2 still works, and says it is deprecated.
+    const old = await skein(['consume', '--topic', 'defaults', '--max', '2']);
+    expect([old.code, old.stdout, old.stderr]).toEqual([0, 'a\nb\n', 'skein: the flag --max is now --records-max; the old name works until the next release\n']);
     await using client = new Skein({ brokers: cluster.bootstrap, clientId: 'cli-test-defaults' });
     await using consumer = client.consumer<string>({ topic: 'defaults' });
     expect((await consumer.fetch({ recordsMax: 10, waitMsMax: 2000 })).map((r) => r.value)).toEqual(['a', 'b', 'c']);
@@ -116,11 +111,17 @@ describe('skein command', () => {
   }, 60_000);
 
   it('runs a produce benchmark to one JSON object', async () => {
-    const { code, stdout } = await skein(['bench', 'produce', '--messages', '2000', '--topic', 'clibench', '--json']);
+    const { code, stdout, stderr } = await skein(['bench', 'produce', '--messages', '2000', '--topic', 'clibench', '--batch-bytes-max', '32768', '--in-flight-max', '2', '--json']);
     expect(code).toBe(0);
+    expect(stderr).not.toMatch(/deprecated|is now/);
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
     expect(result).toMatchObject({ messages: 2000, errors: 0 });
     for (const key of ['msgsPerSec', 'MBps', 'p50Ms', 'p99Ms']) expect(typeof result[key]).toBe('number');
+    // The producer flags' names before 0.2 still work, and say they are deprecated.
+    const old = await skein(['bench', 'produce', '--messages', '200', '--topic', 'clibench', '--batch-bytes', '32768', '--max-in-flight', '2', '--json']);
+    expect([old.code, JSON.parse(old.stdout.trim().split('\n').at(-1)!)]).toMatchObject([0, { messages: 200, errors: 0 }]);
+    expect(old.stderr).toContain('skein: the flag --batch-bytes is now --batch-bytes-max; the old name works until the next release\n');
+    expect(old.stderr).toContain('skein: the flag --max-in-flight is now --in-flight-max; the old name works until the next release\n');
   }, 60_000);
 });
 
@@ -233,7 +234,7 @@ describe('skein group and skein consume --group', () => {
     expect((await skein(['produce', '--topic', 'ledger'], `${input}\n`)).code).toBe(0);
     expect(JSON.parse((await skein(['group', 'list', '--json'])).stdout)).toEqual([]);
 
-    const first = await skein(['consume', '--topic', 'ledger', '--group', 'g1', '--max', '4', '--json']);
+    const first = await skein(['consume', '--topic', 'ledger', '--group', 'g1', '--records-max', '4', '--json']);
     expect(first.code).toBe(0);
     const firstRecords = jsonLines(first);
     expect(firstRecords).toHaveLength(4);

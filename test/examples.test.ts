@@ -4,22 +4,13 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { clusterForFile, freePorts } from './broker/support/cluster.js';
 import { bundleForChild } from './support/bundle.js';
 
 /** The example scripts run as a reader would run them, against a real cluster, and do what they say. */
 const run = promisify(execFile);
-let cluster: InProcessCluster;
-
-beforeAll(async () => {
-  cluster = new InProcessCluster(3);
-  await cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.close();
-});
+const cluster = clusterForFile(3);
 
 async function exampleRun(name: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const script = await bundleForChild(`examples/${name}.ts`, `example-${name}`);
@@ -56,10 +47,10 @@ describe('examples', () => {
   it('produce, then read back with the pull and the push consumer; a count that is a multiple of 5,000 still names the last record', async () => {
     expect(await example('producer', ['--count', '5000'])).toMatch(/produced 5000 orders in [\d.]+ s \(\d+ records\/s\); last one: \{\s+topic: 'orders',\s+partition: \d,\s+offset: \d+,\s+timestamp: \d+\s+\}\n$/);
     expect(await example('producer', ['--count', '7'])).toMatch(/last one: \{\s+topic: 'orders',\s+partition: \d,\s+offset: \d+/);
-    expect(await example('pull-consumer', ['--max', '5007'])).toMatch(/read 5007 orders worth \d+\.\d\d/);
+    expect(await example('pull-consumer', ['--records-max', '5007'])).toMatch(/read 5007 orders worth \d+\.\d\d/);
     // More than there is: it stops once nothing new came for two seconds.
-    expect(await example('pull-consumer', ['--max', '10000'])).toMatch(/read 5007 orders worth \d+\.\d\d/);
-    const push = await exampleRun('push-consumer', ['--max', '5007']);
+    expect(await example('pull-consumer', ['--records-max', '10000'])).toMatch(/read 5007 orders worth \d+\.\d\d/);
+    const push = await exampleRun('push-consumer', ['--records-max', '5007']);
     expect(push.stdout).toMatch(/handled 5007 orders/);
     // A normal exit says nothing on stderr: no `status: { type: 'closed' }` that reads like an error.
     expect(push.stderr).toBe('');

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bundledSkein } from './broker/cli/support.js';
-import { freePorts, InProcessCluster } from './broker/support/cluster.js';
+import { clusterForFile, freePorts } from './broker/support/cluster.js';
 import { bundleForChild } from './support/bundle.js';
 import { projectRoot } from './support/root.js';
 
@@ -18,7 +18,7 @@ import { projectRoot } from './support/root.js';
 const run = promisify(execFile);
 const root = projectRoot();
 const scratch = join(root, '.test-build', 'readme');
-let cluster: InProcessCluster;
+const cluster = clusterForFile(3);
 
 interface Snippet {
   lang: string;
@@ -57,15 +57,6 @@ async function runScript(name: string, source: string, ext = 'ts'): Promise<{ st
   const script = await bundleForChild(file, `readme-${name}`);
   return run(process.execPath, [script], { timeout: 60_000 });
 }
-
-beforeAll(async () => {
-  cluster = new InProcessCluster(3);
-  await cluster.start();
-}, 60_000);
-
-afterAll(async () => {
-  await cluster?.close();
-});
 
 describe('README', () => {
   it('has the snippets this test runs, and no other (a new one needs a test here)', () => {

@@ -497,6 +497,8 @@ export const groupLimits = {
   handlerAttemptsMax: 100,
   handlerBackoffMsMin: 100,
   handlerBackoffMsMax: 10_000,
+  /** SDK: handlers a push group subscription runs at once on one partition (`inFlightMax`; default one, in offset order). */
+  handlerInFlightMax: 1_000,
   /** SDK: the error message a dead-lettered record carries in its headers. */
   deadLetterErrorBytesMax: 1024,
   /** Admin: a member is stalled on a partition it holds with records to read when its finished offset has not moved for this long. */
@@ -749,4 +751,5 @@ assert(groupLimits.coordinatorPartitionsMax <= brokerLimits.partitionsPerTopicMa
 assert(5 * groupLimits.livenessTickMs <= groupLimits.sessionTimeoutMsMin && groupLimits.expiryRetryMs <= groupLimits.sessionTimeoutMsMin, 'liveness finer than the shortest session');
 assert(groupLimits.pendingHeartbeatMs < groupLimits.heartbeatIntervalMsDefault, 'a pending handover is asked about faster than a heartbeat');
 assert(groupLimits.handlerBackoffMsMin <= groupLimits.handlerBackoffMsMax && groupLimits.handlerAttemptsDefault <= groupLimits.handlerAttemptsMax, 'handler retry bounds');
+assert(groupLimits.handlerInFlightMax >= 1 && groupLimits.handlerInFlightMax <= brokerLimits.fetchRecordsMax, 'handlers in flight on a partition: at least one, at most what one fetch hands out');
 assert(groupLimits.autoCommitIntervalMsMin <= groupLimits.autoCommitIntervalMsDefault && groupLimits.autoCommitIntervalMsDefault <= groupLimits.autoCommitIntervalMsMax, 'auto-commit interval within bounds');

@@ -26,6 +26,11 @@ export interface FlagSpec {
   default?: string;
   /** Parsed but left out of help and suggestions (a deprecated spelling). */
   hidden?: boolean;
+  /**
+   * The old name of this flag (hidden): its value is read as `renamedTo`, with a
+   * notice on stderr, for one release; giving both names is an error.
+   */
+  renamedTo?: string;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -48,8 +53,13 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs, options: {
   const all: FlagSpecs = { ...specs, help: helpSpec };
   const values: ParsedFlags['values'] = {};
   const positionals: string[] = [];
-  const set = (name: string, value: string | boolean): void => {
-    if (values[name] !== undefined) throw new UsageError(`--${name} is given more than once`);
+  const writtenAs = new Map<string, string>();
+  const set = (written: string, value: string | boolean): void => {
+    const name = all[written]!.renamedTo ?? written;
+    const before = writtenAs.get(name);
+    if (before !== undefined && before !== written) throw new UsageError(`--${before === name ? written : before} is the old name of --${name}; give --${name} only`);
+    if (before !== undefined) throw new UsageError(`--${written} is given more than once`);
+    writtenAs.set(name, written);
     values[name] = value;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -74,6 +84,9 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs, options: {
       if (options.positionals !== true) throw new UsageError(`unexpected argument ${quote(arg)}`);
       positionals.push(arg);
     }
+  }
+  for (const [name, written] of writtenAs) {
+    if (written !== name) process.stderr.write(`skein: the flag --${written} is now --${name}; the old name works until the next release\n`);
   }
   return { values, positionals };
 }
@@ -115,7 +128,11 @@ function isNumber(text: string): boolean {
 }
 
 function visibleNames(specs: FlagSpecs): string[] {
-  return [...Object.keys(specs).filter((name) => specs[name]!.hidden !== true), 'help'];
+  return [...Object.keys(specs).filter((name) => !isHidden(specs[name]!)), 'help'];
+}
+
+function isHidden(spec: FlagSpec): boolean {
+  return spec.hidden === true || spec.renamedTo !== undefined;
 }
 
 function unknownFlag(written: string, name: string, specs: FlagSpecs): UsageError {
@@ -184,7 +201,7 @@ export function unknownWord(kind: string, word: string, known: readonly string[]
 
 /** Help in one layout for every command: the flag column as wide as its longest entry, descriptions aligned after it. */
 export function helpText(usage: string, summary: string, specs: FlagSpecs): string {
-  const visible = Object.entries({ ...specs, help: helpSpec }).filter(([, spec]) => spec.hidden !== true);
+  const visible = Object.entries({ ...specs, help: helpSpec }).filter(([, spec]) => !isHidden(spec));
   const flags = visible.map(([name, spec]) => `${spec.short === undefined ? '    ' : `-${spec.short}, `}--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`);
   const width = Math.max(...flags.map((f) => f.length));
   const rows = visible.map(([, spec], i) => `  ${flags[i]!.padEnd(width)}  ${spec.help}${spec.default === undefined ? '' : ` (default: ${spec.default})`}`);

@@ -26,8 +26,11 @@ const common: FlagSpecs = {
 
 const producer: FlagSpecs = {
   'linger-ms': { type: 'string', value: 'MS', help: 'producer linger', default: '5' },
-  'batch-bytes': { type: 'string', value: 'BYTES', help: 'producer batch size', default: String(sdkLimits.producerBatchBytesDefault) },
-  'max-in-flight': { type: 'string', value: 'N', help: 'batches in flight per partition', default: String(sdkLimits.producerInFlightDefault) },
+  'batch-bytes-max': { type: 'string', value: 'BYTES', help: 'producer batch size', default: String(sdkLimits.producerBatchBytesDefault) },
+  'in-flight-max': { type: 'string', value: 'N', help: 'batches in flight per partition', default: String(sdkLimits.producerInFlightDefault) },
+  // The names before 0.2, read until the next release: limits are named as the SDK's are (batchBytesMax, inFlightMax).
+  'batch-bytes': { type: 'string', renamedTo: 'batch-bytes-max', help: 'the old name of --batch-bytes-max' },
+  'max-in-flight': { type: 'string', renamedTo: 'in-flight-max', help: 'the old name of --in-flight-max' },
 };
 
 const json: FlagSpecs = { json: { type: 'boolean', help: 'print one JSON object' } };
@@ -100,8 +103,8 @@ function benchSettings(parsed: ParsedFlags): BenchSettings {
     flush: parseFlush(parsed),
     acks: choiceFlag(parsed, 'acks', acksValues, 'all'),
     lingerMs: intFlag(parsed, 'linger-ms', { min: 0, max: 60_000 }) ?? 5,
-    batchBytesMax: intFlag(parsed, 'batch-bytes', { min: 1024, max: recordLimits.batchBytesMax }),
-    inFlightMax: intFlag(parsed, 'max-in-flight', { min: 1, max: sdkLimits.producerInFlightMax }),
+    batchBytesMax: intFlag(parsed, 'batch-bytes-max', { min: 1024, max: recordLimits.batchBytesMax }),
+    inFlightMax: intFlag(parsed, 'in-flight-max', { min: 1, max: sdkLimits.producerInFlightMax }),
     rate: intFlag(parsed, 'rate', { min: 1, max: 10_000_000 }) ?? 5000,
     seconds: intFlag(parsed, 'seconds', { min: 1, max: 3600 }) ?? 10,
     warmup: intFlag(parsed, 'warmup', { min: 0, max: 3600 }) ?? 2,

@@ -9,13 +9,15 @@ const flags: FlagSpecs = {
   partition: { type: 'string', short: 'p', value: 'N', help: 'one partition', default: 'all' },
   from: { type: 'string', value: 'earliest|latest|OFFSET|@TIMESTAMP_MS', help: 'where to start', default: 'earliest' },
   follow: { type: 'boolean', short: 'f', help: 'keep waiting for new records' },
-  max: { type: 'string', short: 'n', value: 'N', help: 'stop after this many records' },
+  'records-max': { type: 'string', short: 'n', value: 'N', help: 'stop after this many records' },
   json: { type: 'boolean', help: 'one JSON object per record (partition, offset, key, value, timestamp)' },
   group: { type: 'string', short: 'g', value: 'NAME', help: 'read as a member of this consumer group (it shares the partitions, starts at its committed offsets and commits what it printed)' },
   'instance-id': { type: 'string', value: 'ID', help: 'with --group: static membership (a restart within the session gets the same partitions back)' },
+  // The name before 0.2, read until the next release: limits are named as the SDK's are (recordsMax).
+  max: { type: 'string', renamedTo: 'records-max', help: 'the old name of --records-max' },
 };
 
-const usage = 'skein consume --topic T[,T2...] [--group G [--instance-id I]] [--partition P] [--from earliest|latest|OFFSET|@TS] [--follow] [--max N]';
+const usage = 'skein consume --topic T[,T2...] [--group G [--instance-id I]] [--partition P] [--from earliest|latest|OFFSET|@TS] [--follow] [--records-max N]';
 
 export async function consumeCommand(argv: string[]): Promise<number> {
   const parsed = parseFlags(argv, flags);
@@ -33,7 +35,7 @@ export async function consumeCommand(argv: string[]): Promise<number> {
   if (instanceId !== undefined && group === undefined) throw new UsageError('--instance-id needs --group');
   const from = parseFrom(stringFlag(parsed, 'from') ?? 'earliest');
   const follow = boolFlag(parsed, 'follow');
-  const max = intFlag(parsed, 'max', { min: 1, max: Number.MAX_SAFE_INTEGER }) ?? Number.POSITIVE_INFINITY;
+  const max = intFlag(parsed, 'records-max', { min: 1, max: Number.MAX_SAFE_INTEGER }) ?? Number.POSITIVE_INFINITY;
   const json = boolFlag(parsed, 'json');
   const topics = topicNames.map((name) => defineTopic(name, { value: serdes.bytes(), key: serdes.bytes() }));
   const stop = interrupted();

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { clusterLimits } from '../../transport/limits.js';
 import type { Controller } from './controller.js';
 import { stepMembership } from './core/membership.js';
@@ -20,25 +21,23 @@ export interface ControllerDutiesOptions {
   movesInFlight: number;
   aliveBrokers: () => Set<number>;
   onNotice: (message: string) => void;
-  nowMs?: () => number;
 }
 
 export class ControllerDuties {
-  private timer: NodeJS.Timeout | null = null;
+  private cancelTimer: (() => void) | null = null;
   private readonly busy = new Set<'membership' | 'admission' | 'evacuation'>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ControllerDutiesOptions) {
-    this.timer = setInterval(() => this.step(), clusterLimits.moveStepEveryMs);
-    this.timer.unref();
+    this.cancelTimer = systemClock.every(clusterLimits.moveStepEveryMs, () => this.step(), { keepAlive: false });
     this.unsubscribe = options.controller.onChange(() => this.step());
   }
 
   private step(): void {
-    if (this.timer === null || !this.options.controller.isLeader()) return;
+    if (this.cancelTimer === null || !this.options.controller.isLeader()) return;
     this.run('membership', () => this.membership());
     this.run('admission', () => this.admission());
-    this.run('evacuation', () => evacuationStep(this.options.controller, this.options.aliveBrokers(), (this.options.nowMs ?? Date.now)(), (message) => this.noticeOnce(message)));
+    this.run('evacuation', () => evacuationStep(this.options.controller, this.options.aliveBrokers(), systemClock.epochMs(), (message) => this.noticeOnce(message)));
   }
 
   /** A condition that persists (a decommission waiting for brokers) is said once, not every step. */
@@ -72,13 +71,13 @@ export class ControllerDuties {
     const moves = controller.state.moves();
     const admit = movesToAdmit(moves.map((m) => ({ key: m, move: m.move })), this.options.movesInFlight);
     if (admit.length === 0) return null;
-    const atMs = (this.options.nowMs ?? Date.now)();
+    const atMs = systemClock.epochMs();
     return controller.propose({ type: 'startMoves', moves: admit.map((m) => ({ topicId: m.topic.topicId, partition: m.partition.partition, moveId: m.move.moveId })), atMs });
   }
 
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
     this.unsubscribe();
   }
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { systemClock } from '../../transport/clock.js';
 import type { Prng } from '../../transport/core/prng.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
@@ -179,7 +180,7 @@ export class Controller {
       const leaderId = this.leaderId();
       throw new SkeinError('NOT_CONTROLLER', { message: `broker ${this.options.brokerId} is not the controller`, details: { leaderId } });
     }
-    const batch = encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: encodeCommand(command), headers: [], timestamp: Date.now() }] });
+    const batch = encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: encodeCommand(command), headers: [], timestamp: systemClock.epochMs() }] });
     const proposal = this.replica.propose(batch, decodeBatchHeader(batch, { verifyBody: false }), options);
     const result = new Promise<CommandResult>((resolve) => this.results.set(proposal.index, resolve));
     try {

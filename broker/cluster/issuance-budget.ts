@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 
@@ -74,7 +75,7 @@ export class IssuanceBudget {
       perAddressBurst: brokerLimits.producerIdsPerAddressBurst,
       refillMs: brokerLimits.producerIdRefillMs,
       addressesTrackedMax: brokerLimits.producerIdAddressesTrackedMax,
-      now: () => performance.now(),
+      now: () => systemClock.nowMs(),
     },
   ) {}
 

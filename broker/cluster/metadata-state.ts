@@ -81,6 +81,9 @@ export type MetadataCommand =
   /** A block of producer ids for one broker to issue: never issued again, whoever asks next. */
   | { type: 'producerIds'; brokerId: number; count: number };
 
+/** The command of one type, as the method that applies it takes it. */
+type CommandOf<T extends MetadataCommand['type']> = Extract<MetadataCommand, { type: T }>;
+
 /** Producer ids [first, first + count). */
 export interface ProducerIdBlock {
   first: number;
@@ -159,105 +162,136 @@ export class MetadataState {
     switch (command.type) {
       case 'registerBroker':
         return this.register(command.broker, command.storageId ?? null);
-      case 'activateBroker': {
-        const lifecycle = this.lifecycles.get(command.id);
-        if (lifecycle === undefined) return fail('UNKNOWN_BROKER', `the cluster has no broker ${command.id}`);
-        if (lifecycle.state === 'joining') lifecycle.state = 'active';
-        return { ok: true };
-      }
-      case 'createTopic': {
-        if (this.topics.has(command.name)) {
-          return fail('TOPIC_EXISTS', `topic ${command.name} exists`);
-        }
-        const unknown = command.assignment.flat().filter((id) => !this.brokers.has(id));
-        if (unknown.length > 0) {
-          return fail('INVALID_REPLICATION_FACTOR', `assignment names unknown brokers ${[...new Set(unknown)].join(', ')}`);
-        }
-        const overLimit = this.overLimit(command.assignment);
-        if (overLimit !== null) return fail('LIMIT_EXCEEDED', `topic ${command.name}: ${overLimit}`);
-        const topic: TopicRecord = {
-          name: command.name,
-          topicId: this.nextTopicId++,
-          replicationFactor: command.assignment[0]?.length ?? 0,
-          config: command.config,
-          partitions: command.assignment.map((replicas, partition) => ({ partition, replicas: [...replicas], leader: null, leaderEpoch: 0 })),
-        };
-        this.add(topic);
-        return { ok: true, topic: toMetadata(topic) };
-      }
-      case 'deleteTopic': {
-        const topic = this.topics.get(command.name);
-        if (topic === undefined) return fail('UNKNOWN_TOPIC', `topic ${command.name} does not exist`);
-        for (const p of topic.partitions) if (p.move !== undefined) this.finishMove(topic, p, 'dropped', p.replicas, null);
-        this.topics.delete(topic.name);
-        this.topicsById.delete(topic.topicId);
-        this.count(topic, -1);
-        this.topicsDeletedCount++;
-        return { ok: true };
-      }
-      case 'partitionLeader': {
-        const partition = this.topicsById.get(command.topicId)?.partitions[command.partition];
-        if (partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
-        // While it moves, a new replica that won an election after the joint configuration may lead.
-        if (command.leader !== null && !partition.replicas.includes(command.leader) && !(partition.move?.phase !== 'queued' && partition.move?.target.includes(command.leader))) {
-          return fail('INVALID_ARGUMENT', `broker ${command.leader} is not a replica of partition ${command.topicId}/${command.partition}`);
-        }
-        // Reports race each other; only newer news wins, so an old leader's late report cannot roll metadata back.
-        if (command.leaderEpoch < partition.leaderEpoch) return { ok: true };
-        if (command.leaderEpoch === partition.leaderEpoch && partition.leader !== null) return { ok: true };
-        partition.leader = command.leader;
-        partition.leaderEpoch = command.leaderEpoch;
-        return { ok: true };
-      }
-      case 'clusterKey': {
-        if (this.key === null) this.key = Uint8Array.from(command.key);
-        return { ok: true };
-      }
-      case 'producerIds': {
-        if (this.key === null) return fail('INVALID_ARGUMENT', 'producer ids are issued only once the cluster has its key');
-        if (this.nextProducerId + command.count > Number.MAX_SAFE_INTEGER) return fail('LIMIT_EXCEEDED', 'the cluster has issued every producer id there is');
-        const block = { first: this.nextProducerId, count: command.count };
-        this.nextProducerId += command.count;
-        return { ok: true, producerIds: block };
-      }
+      case 'activateBroker':
+        return this.activateBroker(command);
+      case 'createTopic':
+        return this.createTopic(command);
+      case 'deleteTopic':
+        return this.deleteTopic(command);
+      case 'partitionLeader':
+        return this.partitionLeader(command);
+      case 'clusterKey':
+        return this.keepClusterKey(command);
+      case 'producerIds':
+        return this.issueProducerIds(command);
       case 'decommissionBroker':
       case 'recommissionBroker':
       case 'brokerGone':
         return this.changeState(command.type, command.id);
       case 'addPartitions':
         return this.addPartitions(command.topicId, command.assignment);
-      case 'setReplicationFactor': {
-        const topic = this.topicsById.get(command.topicId);
-        if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${command.topicId}`);
-        topic.replicationFactor = command.replicationFactor;
-        return { ok: true, topic: toMetadata(topic) };
-      }
+      case 'setReplicationFactor':
+        return this.setReplicationFactor(command);
       case 'reassignPartition':
         return this.reassign(command);
       case 'startMoves':
-        for (const m of command.moves) {
-          const found = this.moving.get(m.moveId);
-          if (found === undefined || found.topic.topicId !== m.topicId || found.partition.partition !== m.partition) continue;
-          this.decide(found.topic, found.partition, startMove(found.partition.move!, command.atMs), command.atMs);
-        }
-        return { ok: true };
-      case 'cancelMove': {
-        const topic = this.topicsById.get(command.topicId);
-        const partition = topic?.partitions[command.partition];
-        if (topic === undefined || partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
-        const decision = cancelMove(partition.move ?? null, command.reason);
-        const moveId = partition.move?.moveId;
-        const result = this.decide(topic, partition, decision, command.atMs);
-        if (!result.ok) return result;
-        return { ok: true, moveId, outcome: decision.kind === 'finished' ? 'cancelled' : 'cancelling' };
-      }
-      case 'moveReport': {
-        const topic = this.topicsById.get(command.topicId);
-        const partition = topic?.partitions[command.partition];
-        if (topic === undefined || partition === undefined) return { ok: true };
-        return this.decide(topic, partition, applyMoveReport(partition.move ?? null, command.report), command.atMs);
-      }
+        return this.startMoves(command);
+      case 'cancelMove':
+        return this.cancelPartitionMove(command);
+      case 'moveReport':
+        return this.reportMove(command);
     }
+  }
+
+  private activateBroker(command: CommandOf<'activateBroker'>): CommandResult {
+    const lifecycle = this.lifecycles.get(command.id);
+    if (lifecycle === undefined) return fail('UNKNOWN_BROKER', `the cluster has no broker ${command.id}`);
+    if (lifecycle.state === 'joining') lifecycle.state = 'active';
+    return { ok: true };
+  }
+
+  private createTopic(command: CommandOf<'createTopic'>): CommandResult {
+    if (this.topics.has(command.name)) {
+      return fail('TOPIC_EXISTS', `topic ${command.name} exists`);
+    }
+    const unknown = command.assignment.flat().filter((id) => !this.brokers.has(id));
+    if (unknown.length > 0) {
+      return fail('INVALID_REPLICATION_FACTOR', `assignment names unknown brokers ${[...new Set(unknown)].join(', ')}`);
+    }
+    const overLimit = this.overLimit(command.assignment);
+    if (overLimit !== null) return fail('LIMIT_EXCEEDED', `topic ${command.name}: ${overLimit}`);
+    const topic: TopicRecord = {
+      name: command.name,
+      topicId: this.nextTopicId++,
+      replicationFactor: command.assignment[0]?.length ?? 0,
+      config: command.config,
+      partitions: command.assignment.map((replicas, partition) => ({ partition, replicas: [...replicas], leader: null, leaderEpoch: 0 })),
+    };
+    this.add(topic);
+    return { ok: true, topic: toMetadata(topic) };
+  }
+
+  private deleteTopic(command: CommandOf<'deleteTopic'>): CommandResult {
+    const topic = this.topics.get(command.name);
+    if (topic === undefined) return fail('UNKNOWN_TOPIC', `topic ${command.name} does not exist`);
+    for (const p of topic.partitions) if (p.move !== undefined) this.finishMove(topic, p, 'dropped', p.replicas, null);
+    this.topics.delete(topic.name);
+    this.topicsById.delete(topic.topicId);
+    this.count(topic, -1);
+    this.topicsDeletedCount++;
+    return { ok: true };
+  }
+
+  private partitionLeader(command: CommandOf<'partitionLeader'>): CommandResult {
+    const partition = this.topicsById.get(command.topicId)?.partitions[command.partition];
+    if (partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
+    // While it moves, a new replica that won an election after the joint configuration may lead.
+    if (command.leader !== null && !partition.replicas.includes(command.leader) && !(partition.move?.phase !== 'queued' && partition.move?.target.includes(command.leader))) {
+      return fail('INVALID_ARGUMENT', `broker ${command.leader} is not a replica of partition ${command.topicId}/${command.partition}`);
+    }
+    // Reports race each other; only newer news wins, so an old leader's late report cannot roll metadata back.
+    if (command.leaderEpoch < partition.leaderEpoch) return { ok: true };
+    if (command.leaderEpoch === partition.leaderEpoch && partition.leader !== null) return { ok: true };
+    partition.leader = command.leader;
+    partition.leaderEpoch = command.leaderEpoch;
+    return { ok: true };
+  }
+
+  private keepClusterKey(command: CommandOf<'clusterKey'>): CommandResult {
+    if (this.key === null) this.key = Uint8Array.from(command.key);
+    return { ok: true };
+  }
+
+  private issueProducerIds(command: CommandOf<'producerIds'>): CommandResult {
+    if (this.key === null) return fail('INVALID_ARGUMENT', 'producer ids are issued only once the cluster has its key');
+    if (this.nextProducerId + command.count > Number.MAX_SAFE_INTEGER) return fail('LIMIT_EXCEEDED', 'the cluster has issued every producer id there is');
+    const block = { first: this.nextProducerId, count: command.count };
+    this.nextProducerId += command.count;
+    return { ok: true, producerIds: block };
+  }
+
+  private setReplicationFactor(command: CommandOf<'setReplicationFactor'>): CommandResult {
+    const topic = this.topicsById.get(command.topicId);
+    if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${command.topicId}`);
+    topic.replicationFactor = command.replicationFactor;
+    return { ok: true, topic: toMetadata(topic) };
+  }
+
+  private startMoves(command: CommandOf<'startMoves'>): CommandResult {
+    for (const m of command.moves) {
+      const found = this.moving.get(m.moveId);
+      if (found === undefined || found.topic.topicId !== m.topicId || found.partition.partition !== m.partition) continue;
+      this.decide(found.topic, found.partition, startMove(found.partition.move!, command.atMs), command.atMs);
+    }
+    return { ok: true };
+  }
+
+  private cancelPartitionMove(command: CommandOf<'cancelMove'>): CommandResult {
+    const topic = this.topicsById.get(command.topicId);
+    const partition = topic?.partitions[command.partition];
+    if (topic === undefined || partition === undefined) return fail('UNKNOWN_PARTITION', `no partition ${command.topicId}/${command.partition}`);
+    const decision = cancelMove(partition.move ?? null, command.reason);
+    const moveId = partition.move?.moveId;
+    const result = this.decide(topic, partition, decision, command.atMs);
+    if (!result.ok) return result;
+    return { ok: true, moveId, outcome: decision.kind === 'finished' ? 'cancelled' : 'cancelling' };
+  }
+
+  private reportMove(command: CommandOf<'moveReport'>): CommandResult {
+    const topic = this.topicsById.get(command.topicId);
+    const partition = topic?.partitions[command.partition];
+    if (topic === undefined || partition === undefined) return { ok: true };
+    return this.decide(topic, partition, applyMoveReport(partition.move ?? null, command.report), command.atMs);
   }
 
   /** The key that proves a producer id was issued by this cluster (never sent to clients), or null before the first id. */
@@ -286,7 +320,7 @@ export class MetadataState {
   }
 
   /** A new move, or a reorder (same brokers: only the preferred leader changes, at once). Liveness is the controller's to check before it proposes. */
-  private reassign(command: Extract<MetadataCommand, { type: 'reassignPartition' }>): CommandResult {
+  private reassign(command: CommandOf<'reassignPartition'>): CommandResult {
     const topic = this.topicsById.get(command.topicId);
     const partition = topic?.partitions[command.partition];
     if (topic === undefined) return fail('UNKNOWN_TOPIC', `no topic with id ${command.topicId}`);

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, clusterLimits } from '../../transport/limits.js';
 import type { ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, ReplicaCatchUp } from '../../transport/protocol/reassignment.js';
@@ -44,16 +45,12 @@ export interface MoveProgressReport {
 export interface MoveServiceOptions {
   controller: Controller;
   aliveBrokers: () => Set<number>;
-  nowMs?: () => number;
 }
 
 export class MoveService {
   private readonly progress = new Map<number, MoveProgressReport & { atMs: number }>();
-  private readonly nowMs: () => number;
 
-  constructor(private readonly options: MoveServiceOptions) {
-    this.nowMs = options.nowMs ?? Date.now;
-  }
+  constructor(private readonly options: MoveServiceOptions) {}
 
   /** A proven peer may report only about a move it takes part in. */
   checkReporter(operation: MoveOperation, from: number): void {
@@ -69,16 +66,16 @@ export class MoveService {
       case 'reassign':
         return { results: await this.eachPartition(operation.moves, signal, (ref, topicId) => this.reassignCommand(ref, topicId, ref.replicas, operation.reason)) };
       case 'cancelMoves':
-        return { results: await this.eachPartition(operation.partitions, signal, (ref, topicId) => ({ type: 'cancelMove', topicId, partition: ref.partition, reason: 'operator', atMs: this.nowMs() })) };
+        return { results: await this.eachPartition(operation.partitions, signal, (ref, topicId) => ({ type: 'cancelMove', topicId, partition: ref.partition, reason: 'operator', atMs: systemClock.epochMs() })) };
       case 'listMoves':
         return this.list(operation.request);
       case 'moveReport': {
-        const result = await this.options.controller.propose({ type: 'moveReport', topicId: operation.topicId, partition: operation.partition, report: operation.report, atMs: this.nowMs() }, { signal });
+        const result = await this.options.controller.propose({ type: 'moveReport', topicId: operation.topicId, partition: operation.partition, report: operation.report, atMs: systemClock.epochMs() }, { signal });
         if (!result.ok) throw new SkeinError(result.error.code, { message: result.error.message });
         return {};
       }
       case 'moveProgress':
-        for (const report of operation.reports) this.progress.set(report.moveId, { ...report, atMs: this.nowMs() });
+        for (const report of operation.reports) this.progress.set(report.moveId, { ...report, atMs: systemClock.epochMs() });
         return {};
       case 'decommission':
         return this.decommission(operation.brokerId, signal);
@@ -137,7 +134,7 @@ export class MoveService {
     await this.propose({ type: 'setReplicationFactor', topicId: topic.topicId, replicationFactor: factor }, signal);
     const moveIds: number[] = [];
     for (const m of plan.moves) {
-      const result = await this.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'replication', atMs: this.nowMs() }, signal);
+      const result = await this.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'replication', atMs: systemClock.epochMs() }, signal);
       if (result.moveId !== undefined) moveIds.push(result.moveId);
     }
     return { topic: toMetadata(state.topic(topic.name) ?? topic), moveIds };
@@ -171,7 +168,7 @@ export class MoveService {
     let cancelled = 0;
     for (const { topic, partition, move } of this.options.controller.state.moves()) {
       if (move.reason !== 'decommission' || !move.original.includes(brokerId) || move.target.includes(brokerId) || move.phase === 'joint') continue;
-      const result = await this.options.controller.propose({ type: 'cancelMove', topicId: topic.topicId, partition: partition.partition, reason: `broker ${brokerId} recommissioned`, atMs: this.nowMs() }, { signal });
+      const result = await this.options.controller.propose({ type: 'cancelMove', topicId: topic.topicId, partition: partition.partition, reason: `broker ${brokerId} recommissioned`, atMs: systemClock.epochMs() }, { signal });
       if (result.ok) cancelled++;
     }
     return { cancelled };
@@ -186,7 +183,7 @@ export class MoveService {
       for (const m of plan.moves) {
         const topic = state.topic(m.topic);
         if (topic === undefined) continue;
-        const result = await this.options.controller.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'rebalance', atMs: this.nowMs() }, { signal });
+        const result = await this.options.controller.propose({ type: 'reassignPartition', topicId: topic.topicId, partition: m.partition, target: [...m.target], reason: 'rebalance', atMs: systemClock.epochMs() }, { signal });
         if (result.ok && result.moveId !== undefined) moveIds.push(result.moveId);
       }
     }
@@ -221,7 +218,7 @@ export class MoveService {
     const alive = this.options.aliveBrokers();
     const checked = checkMoveTarget({ current: partition.replicas, target: replicas, moving: partition.move ?? null, brokers: state.brokerViews((id) => alive.has(id)), checkAlive: true });
     if (checked.kind === 'refused') return checked.error;
-    return { type: 'reassignPartition', topicId, partition: ref.partition, target: checked.target, reason, atMs: this.nowMs() };
+    return { type: 'reassignPartition', topicId, partition: ref.partition, target: checked.target, reason, atMs: systemClock.epochMs() };
   }
 
   private list(request: ListReassignmentsRequest): ListReassignmentsResponse {
@@ -235,7 +232,7 @@ export class MoveService {
       .filter(({ topic, move }) => wanted(topic.name, move.moveId))
       .map(({ topic, partition, move }) => {
         const report = this.progress.get(move.moveId);
-        const fresh = report !== undefined && this.nowMs() - report.atMs <= staleMs ? report : undefined;
+        const fresh = report !== undefined && systemClock.epochMs() - report.atMs <= staleMs ? report : undefined;
         return {
           topic: topic.name,
           partition: partition.partition,

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { clusterLimits } from '../../transport/limits.js';
 import type { ReplicaCatchUp } from '../../transport/protocol/reassignment.js';
 import type { Partition } from '../partition/partition.js';
@@ -43,23 +44,21 @@ const reportRepeatMs = 1_000;
 
 export class Mover {
   private readonly groups = new Map<Partition, GroupMemo>();
-  private readonly stepTimer: NodeJS.Timeout;
-  private readonly progressTimer: NodeJS.Timeout;
+  private readonly cancelTimers: Array<() => void>;
   private readonly unsubscribe: () => void;
   private closed = false;
 
   constructor(private readonly options: MoverOptions) {
-    this.stepTimer = setInterval(() => this.stepAll(), clusterLimits.moveStepEveryMs);
-    this.stepTimer.unref();
-    this.progressTimer = setInterval(() => this.reportProgress(), clusterLimits.moveProgressEveryMs);
-    this.progressTimer.unref();
+    this.cancelTimers = [
+      systemClock.every(clusterLimits.moveStepEveryMs, () => this.stepAll(), { keepAlive: false }),
+      systemClock.every(clusterLimits.moveProgressEveryMs, () => this.reportProgress(), { keepAlive: false }),
+    ];
     this.unsubscribe = options.controller.onChange(() => this.stepAll());
   }
 
   close(): void {
     this.closed = true;
-    clearInterval(this.stepTimer);
-    clearInterval(this.progressTimer);
+    for (const cancel of this.cancelTimers) cancel();
     this.unsubscribe();
   }
 
@@ -85,7 +84,7 @@ export class Mover {
     if (g === undefined) this.groups.set(partition, (g = { memo: null, metadataFreshTerm: 0, confirmed: '', busy: false, stage: 'idle', detail: '', reported: new Map() }));
     if (g.busy) return;
     const view = this.view(partition, g, move);
-    const step = stepMove(move, g.memo, view, performance.now());
+    const step = stepMove(move, g.memo, view, systemClock.nowMs());
     g.memo = step.memo;
     g.stage = step.stage;
     g.detail = step.detail;
@@ -138,7 +137,7 @@ export class Mover {
       }
       case 'report': {
         const key = `${action.report.moveId}:${action.report.to}`;
-        const now = performance.now();
+        const now = systemClock.nowMs();
         if (now - (g.reported.get(key) ?? -Infinity) < reportRepeatMs) return;
         g.reported.set(key, now);
         const operation: ControllerOperation = { op: 'moveReport', topicId: partition.topicId, partition: partition.partition, report: action.report };

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { groupLimits } from '../../transport/limits.js';
 import type {
@@ -51,26 +52,25 @@ export interface CoordinatorOptions {
 export class Coordinator {
   private readonly liveness: Liveness;
   private readonly reports = new MemberReports();
-  private readonly timer: NodeJS.Timeout;
+  private readonly cancelTick: () => void;
   /** When a topics change was last proposed for each group (proposed again after expiryRetryMs). */
   private readonly topicsProposedAtMs = new Map<string, number>();
   private stopped = false;
 
   constructor(private readonly options: CoordinatorOptions) {
-    this.liveness = new Liveness({ sinceMs: Date.now(), failoverGraceMs: options.failoverGraceMs, retryMs: groupLimits.expiryRetryMs, emptyGroupRetentionMs: groupLimits.emptyGroupRetentionMs });
-    this.timer = setInterval(() => this.tick(), groupLimits.livenessTickMs);
-    this.timer.unref();
+    this.liveness = new Liveness({ sinceMs: systemClock.epochMs(), failoverGraceMs: options.failoverGraceMs, retryMs: groupLimits.expiryRetryMs, emptyGroupRetentionMs: groupLimits.emptyGroupRetentionMs });
+    this.cancelTick = systemClock.every(groupLimits.livenessTickMs, () => this.tick(), { keepAlive: false });
   }
 
   stop(): void {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.cancelTick();
   }
 
   // ------------------------------------------------------------------ requests
 
   async heartbeat(request: HeartbeatRequest, clientHost: string, signal: AbortSignal): Promise<HeartbeatResponse> {
-    const nowMs = Date.now();
+    const nowMs = systemClock.epochMs();
     const { shard } = this.options.log;
     const member = shard.group(request.group)?.members.get(request.memberId);
     const command: { -readonly [K in keyof HeartbeatCommand]: HeartbeatCommand[K] } = {
@@ -96,14 +96,14 @@ export class Coordinator {
   }
 
   async leave(request: LeaveRequest, signal: AbortSignal): Promise<Record<string, never>> {
-    answered(await this.propose({ type: 'leave', group: request.group, nowMs: Date.now(), memberId: request.memberId, epoch: request.memberEpoch, temporary: request.temporary }, signal));
+    answered(await this.propose({ type: 'leave', group: request.group, nowMs: systemClock.epochMs(), memberId: request.memberId, epoch: request.memberEpoch, temporary: request.temporary }, signal));
     return {};
   }
 
   async commit(request: CommitRequest, signal: AbortSignal): Promise<CommitResponse> {
     this.refuseUnknownGroup(request.group, 'UNKNOWN_MEMBER');
     await this.options.endOffsets.check(request.offsets, signal);
-    const command: GroupCommand = { type: 'commit', group: request.group, nowMs: Date.now(), memberId: request.memberId, epoch: request.memberEpoch, offsets: request.offsets };
+    const command: GroupCommand = { type: 'commit', group: request.group, nowMs: systemClock.epochMs(), memberId: request.memberId, epoch: request.memberEpoch, offsets: request.offsets };
     const result = answered(await this.propose(command, signal));
     return { offsets: (result.committed ?? []).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) };
   }
@@ -120,7 +120,7 @@ export class Coordinator {
   }
 
   describe(request: DescribeGroupRequest): DescribeGroupResponse {
-    const nowMs = Date.now();
+    const nowMs = systemClock.epochMs();
     const description = this.describeOrThrow(request.group, nowMs);
     return {
       group: description.name,
@@ -133,21 +133,21 @@ export class Coordinator {
       }),
       offsets: description.offsets,
       held: description.held,
-      counts: this.reports.countsOf(request.group),
+      counts: description.counts,
     };
   }
 
   async reset(request: ResetOffsetsRequest, signal: AbortSignal): Promise<CommitResponse> {
     this.refuseUnknownGroup(request.group, 'UNKNOWN_GROUP');
     await this.options.endOffsets.check(request.offsets, signal);
-    const command: GroupCommand = { type: 'reset', group: request.group, nowMs: Date.now(), offsets: request.offsets, ...this.stamp(request.offsets.map((o) => o.topic)) };
+    const command: GroupCommand = { type: 'reset', group: request.group, nowMs: systemClock.epochMs(), offsets: request.offsets, ...this.stamp(request.offsets.map((o) => o.topic)) };
     const result = answered(await this.propose(command, signal));
     return { offsets: (result.committed ?? []).map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })) };
   }
 
   async deleteGroup(request: DeleteGroupRequest, signal: AbortSignal): Promise<Record<string, never>> {
     this.refuseUnknownGroup(request.group, 'UNKNOWN_GROUP');
-    answered(await this.propose({ type: 'delete', group: request.group, nowMs: Date.now() }, signal));
+    answered(await this.propose({ type: 'delete', group: request.group, nowMs: systemClock.epochMs() }, signal));
     return {};
   }
 
@@ -210,7 +210,7 @@ export class Coordinator {
     };
   }
 
-  private describeOrThrow(group: string, nowMs = Date.now()): NonNullable<ReturnType<GroupLog['shard']['describe']>> {
+  private describeOrThrow(group: string, nowMs = systemClock.epochMs()): NonNullable<ReturnType<GroupLog['shard']['describe']>> {
     const description = this.options.log.shard.describe(group, nowMs);
     if (description === undefined) throw new SkeinError('UNKNOWN_GROUP', { message: `group ${group} does not exist` });
     return description;
@@ -225,7 +225,7 @@ export class Coordinator {
   /** Expiries due, and groups whose topics changed in the metadata; each proposed, its failure only retried later. */
   private tick(): void {
     if (this.stopped || !this.options.partition.isLeader()) return;
-    const nowMs = Date.now();
+    const nowMs = systemClock.epochMs();
     const { shard } = this.options.log;
     const due = this.liveness.due(shard, nowMs);
     this.reports.sweep(shard);

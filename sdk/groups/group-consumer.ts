@@ -32,7 +32,9 @@ export interface GroupConsumerOptions<V = unknown, K = unknown> extends GroupOpt
 interface Reader<V, K> {
   readonly owned: OwnedPartition;
   readonly consumer: Consumer<V, K>;
+  /** Records read and not handed out yet: buffer[head] onwards (taken by moving head, not by shifting the array). */
   buffer: ConsumedRecord<V, K>[];
+  head: number;
   fetching: boolean;
   failure: unknown;
   /** A fetch of this partition came back empty and nothing came since: it was read to its end. */
@@ -94,7 +96,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
    */
   caughtUp(): boolean {
     if (this.readers.size === 0) return false;
-    for (const reader of this.readers.values()) if (!reader.atEnd || reader.buffer.length > 0) return false;
+    for (const reader of this.readers.values()) if (!reader.atEnd || buffered(reader) > 0) return false;
     return true;
   }
 
@@ -139,7 +141,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     const topic = this.topics.get(owned.topic);
     if (topic === undefined) return;
     const consumer = new Consumer<V, K>(this.cluster, { topic, partition: owned.partition, from, fetchBytesMax: this.fetchBytesMax }, () => {});
-    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], fetching: false, failure: undefined, atEnd: false });
+    this.readers.set(keyOf(owned), { owned, consumer, buffer: [], head: 0, fetching: false, failure: undefined, atEnd: false });
   }
 
   protected async drain(owned: OwnedPartition[]): Promise<void> {
@@ -197,6 +199,11 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
       this.throwIfEnded('fetch');
       signal?.throwIfAborted();
       const records = this.take(recordsMax);
+      // Whole milliseconds: a fetch takes its wait as an integer.
+      const remainingMs = Math.ceil(untilMs - systemClock.nowMs());
+      // Keep a read in flight for every partition with nothing buffered, also while others still hand out records:
+      // a partition refilled only once every buffer ran dry would read in lockstep with the slowest.
+      for (const reader of this.readers.values()) if (!reader.fetching && buffered(reader) === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
       if (records.length > 0) return records;
       for (const reader of this.readers.values()) {
         if (reader.failure === undefined) continue;
@@ -204,9 +211,6 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
         reader.failure = undefined;
         throw failure;
       }
-      // Whole milliseconds: a fetch takes its wait as an integer.
-      const remainingMs = Math.ceil(untilMs - systemClock.nowMs());
-      for (const reader of this.readers.values()) if (!reader.fetching && reader.buffer.length === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
       if (remainingMs <= 0) return [];
       await abortable(this.nextChange(untilMs), signal);
     }
@@ -221,7 +225,9 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
         if (this.readers.get(keyOf(reader.owned)) !== reader) return;
         reader.atEnd = records.length === 0;
         if (records.length === 0) return;
-        reader.buffer.push(...records);
+        // Read only when empty: the new records replace the spent ones.
+        reader.buffer = records;
+        reader.head = 0;
         this.fetchedUpTo(reader.owned, records[records.length - 1]!.offset + 1);
       })
       .catch((error: unknown) => {
@@ -254,8 +260,13 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     const start = this.turn++;
     for (let i = 0; i < readers.length && out.length < max; i++) {
       const reader = readers[(start + i) % readers.length]!;
-      if (reader.buffer.length === 0 || !this.membership.mayConsume(reader.owned.topic, reader.owned.partition)) continue;
-      const taken = reader.buffer.splice(0, max - out.length);
+      if (buffered(reader) === 0 || !this.membership.mayConsume(reader.owned.topic, reader.owned.partition)) continue;
+      const taken = reader.buffer.slice(reader.head, reader.head + max - out.length);
+      reader.head += taken.length;
+      if (buffered(reader) === 0) {
+        reader.buffer = [];
+        reader.head = 0;
+      }
       const progress = this.progress.get(keyOf(reader.owned));
       if (progress !== undefined) progress.handed = taken[taken.length - 1]!.offset + 1;
       out.push(...taken);
@@ -275,4 +286,8 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
       waiters.add(done);
     });
   }
+}
+
+function buffered(reader: { buffer: readonly unknown[]; head: number }): number {
+  return reader.buffer.length - reader.head;
 }

@@ -45,6 +45,7 @@ export type GroupStatus =
   | { type: 'committed'; offsets: { topic: string; partition: number; offset: number }[] }
   | { type: 'commitFailed'; error: SkeinError }
   | { type: 'hookError'; hook: 'onAssigned' | 'onRevoked'; error: unknown }
+  /** `attempt` 0: the record did not deserialize, so no handler ran (it goes straight to the dead-letter topic, or is skipped). */
   | { type: 'handlerError'; topic: string; partition: number; offset: number; attempt: number; error: unknown }
   | { type: 'deadLettered'; topic: string; partition: number; offset: number; deadLetterTopic: string; attempts: number }
   | { type: 'skipped'; topic: string; partition: number; reason: 'retention' | 'handler'; from: number; to: number }
@@ -63,7 +64,7 @@ export interface Progress {
   fetched: number | null;
   /** `finished` when a heartbeat last reported it, and since when it had not moved then. */
   reported: { finished: number | null; sinceMs: number };
-  /** Records of this partition dead-lettered, and skipped, since it was given to this member. */
+  /** Records of this partition dead-lettered, and skipped, since it was given to this member: sent with its commits. */
   deadLettered: number;
   skipped: number;
 }
@@ -187,7 +188,7 @@ export abstract class GroupSession<V, K> {
     if (offset < 0 || offset > (progress.handed ?? progress.committed ?? 0)) {
       throw new SkeinError('OFFSET_OUT_OF_RANGE', { message: `commit: offset ${offset} of ${progress.owned.topic}/${progress.owned.partition} is past what was handed out (${progress.handed ?? 'nothing yet'})` });
     }
-    await this.send([{ ...entryOf(progress.owned), offset }]);
+    await this.send([{ ...entryOf(progress), offset }]);
   }
 
   /** Commits the finished offsets of the owned partitions (of `only`, when given) that moved since their last commit. */
@@ -195,7 +196,7 @@ export abstract class GroupSession<V, K> {
     const offsets: OffsetEntry[] = [];
     for (const [key, p] of this.progress) {
       if (only !== undefined && !only.has(key)) continue;
-      if (p.finished !== null && p.finished > (p.committed ?? -1)) offsets.push({ ...entryOf(p.owned), offset: p.finished });
+      if (p.finished !== null && p.finished > (p.committed ?? -1)) offsets.push({ ...entryOf(p), offset: p.finished });
     }
     if (offsets.length > 0) await this.send(offsets);
   }
@@ -350,6 +351,8 @@ function tpOf(owned: OwnedPartition): GroupPartition {
   return { topic: owned.topic, partition: owned.partition };
 }
 
-function entryOf(owned: OwnedPartition): Omit<OffsetEntry, 'offset'> {
-  return { topic: owned.topic, topicId: owned.topicId, partition: owned.partition };
+/** A commit's entry for a partition, with its dead-letter and skip counts since it was given (the group keeps them with the offset). */
+function entryOf(p: Progress): Omit<OffsetEntry, 'offset'> {
+  const { topic, topicId, partition } = p.owned;
+  return { topic, topicId, partition, ...(p.deadLettered > 0 ? { deadLettered: p.deadLettered } : {}), ...(p.skipped > 0 ? { skipped: p.skipped } : {}) };
 }

@@ -5,7 +5,7 @@ import { methods, type SubscribeResponse } from '../../transport/protocol/messag
 import type { DecodedRecord } from '../../transport/protocol/records.js';
 import { sharedAbortController, sleep } from '../../transport/abort.js';
 import type { Cluster } from '../cluster.js';
-import type { BrokerConnection, PushListener } from '../connection.js';
+import type { BrokerConnection, PushListener } from '../broker-connection.js';
 import { BatchCursor } from '../consumer/cursor.js';
 import { resolveFrom, type From } from '../consumer/from.js';
 import { deserializeRecord, type ConsumedRecord } from '../consumer/record.js';

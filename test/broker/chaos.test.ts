@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Prng } from '../../transport/core/prng.js';
 import { defineTopic, serdes, Skein } from '../../sdk/index.js';
+import { closeAfterTest } from '../support/close-after-test.js';
 import { Ledger } from '../support/ledger.js';
 import { InProcessCluster } from './support/cluster.js';
 
@@ -17,23 +18,14 @@ import { InProcessCluster } from './support/cluster.js';
 const seeds = (process.env.SKEIN_CHAOS_SEEDS ?? '1,2').split(',').map(Number);
 const topic = defineTopic<number, string>('chaos', { value: serdes.cbor<number>(), key: serdes.string() });
 
-let cluster: InProcessCluster | undefined;
-let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close().catch(() => {});
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
-
 describe('chaos: abrupt broker stops and restarts under load on lossy links', () => {
   for (const seed of seeds) {
     it(`seed ${seed}: nothing acknowledged is lost or duplicated`, async () => {
       const prng = new Prng(seed);
       const loss = `loss=${(prng.int(0, 5) / 100).toFixed(2)},dup=0.01,reorder=0.02,seed=${seed}`;
-      cluster = new InProcessCluster(3, { loss });
+      const cluster = closeAfterTest(new InProcessCluster(3, { loss }));
       await cluster.start();
-      client = new Skein({ brokers: cluster.bootstrap, clientId: `chaos-${seed}`, loss, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 });
+      const client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: `chaos-${seed}`, loss, requestTimeoutMs: 1_000, deliveryTimeoutMs: 60_000 }));
       await client.admin().createTopic({ name: 'chaos', partitions: 3, replicationFactor: 3 });
       const producer = client.producer({ acks: 'all', lingerMs: prng.int(0, 5), inFlightMax: prng.int(1, 5) });
       const ledger = new Ledger(topic);

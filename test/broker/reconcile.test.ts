@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Broker } from '../../broker/broker.js';
 import { Skein } from '../../sdk/index.js';
+import { closeAfterTest } from '../support/close-after-test.js';
 import { InProcessCluster } from './support/cluster.js';
 
 /**
@@ -9,15 +10,6 @@ import { InProcessCluster } from './support/cluster.js';
  * stops being opened at once (the measured bug: thousands of partitions
  * created then deleted kept brokers opening deleted partitions for minutes).
  */
-let cluster: InProcessCluster | undefined;
-let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close().catch(() => {});
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
-
 type Internals = {
   controller: { state: { topic(name: string): unknown }; onChange(listener: () => void): () => void };
   partition(topic: string, partition: number): unknown;
@@ -33,11 +25,11 @@ async function until(what: string, check: () => boolean, timeoutMs = 60_000): Pr
 
 describe('reconciling with the metadata', () => {
   it('stops opening the partitions of a topic once its deletion is applied', async () => {
-    cluster = new InProcessCluster(1);
+    const cluster = closeAfterTest(new InProcessCluster(1));
     await cluster.start();
     const broker = cluster.brokers.get(1)! as Broker;
     const internals = broker as unknown as Internals;
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'reconcile', requestTimeoutMs: 10_000 });
+    const client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'reconcile', requestTimeoutMs: 10_000 }));
     const partitions = 200;
     let openedAtDeletion: number | null = null;
     let createdSeen = false;

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { until } from '../support/until.js';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { defineTopic, serdes, Skein } from '../../sdk/index.js';
 import { Prng } from '../../transport/core/prng.js';
 import { freePorts } from '../broker/support/cluster.js';
+import { closeAfterTest } from '../support/close-after-test.js';
 import { Ledger } from '../support/ledger.js';
 import { BrokerProcesses } from './support/processes.js';
 
@@ -15,12 +16,6 @@ import { BrokerProcesses } from './support/processes.js';
  */
 let cluster: BrokerProcesses | undefined;
 let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close().catch(() => {});
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
 
 const topic = defineTopic<number, string>('ledger', { value: serdes.cbor<number>(), key: serdes.string() });
 
@@ -32,9 +27,9 @@ function cli(): string {
 
 describe('elastic cluster, real processes', () => {
   it('a broker joins under load, serves metadata from its own copy, and rejoins after SIGKILL', async () => {
-    cluster = new BrokerProcesses(cli(), { size: 3 });
+    cluster = closeAfterTest(new BrokerProcesses(cli(), { size: 3 }));
     await cluster.startAll();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
+    client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 }));
     await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
     const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
     const ledger = new Ledger(topic);
@@ -72,9 +67,9 @@ describe('elastic cluster, real processes', () => {
 
   it('a partition moves onto a joined broker under load, its new replica SIGKILLed mid catch-up and restarted; nothing acknowledged is lost', async () => {
     // A slow catch-up (the lowest --move-rate), so the kill lands while the new replica is still a learner.
-    cluster = new BrokerProcesses(cli(), { size: 3, args: ['--move-rate', '64KiB'] });
+    cluster = closeAfterTest(new BrokerProcesses(cli(), { size: 3, args: ['--move-rate', '64KiB'] }));
     await cluster.startAll();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-move', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 });
+    client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-move', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000 }));
     await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
     const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
     const ledger = new Ledger(topic);
@@ -117,9 +112,9 @@ describe('elastic cluster, real processes', () => {
   }, 180_000);
 
   it('the issue scenario: under load a 4th broker joins, a partition moves onto it, broker 1 is decommissioned while broker 2 is SIGKILLed and restarted; nothing acknowledged is lost', async () => {
-    cluster = new BrokerProcesses(cli(), { size: 3 });
+    cluster = closeAfterTest(new BrokerProcesses(cli(), { size: 3 }));
     await cluster.startAll();
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-scenario', requestTimeoutMs: 2_000, deliveryTimeoutMs: 90_000 });
+    client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-scenario', requestTimeoutMs: 2_000, deliveryTimeoutMs: 90_000 }));
     const admin = client.admin();
     await admin.createTopic({ name: 'ledger', partitions: 3, replicationFactor: 3 });
     const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
@@ -154,7 +149,7 @@ describe('elastic cluster, real processes', () => {
   }, 240_000);
 
   it('a joiner with a wrong peer secret exits 1 saying why, and the cluster does not list it', async () => {
-    cluster = new BrokerProcesses(cli(), { size: 3 });
+    cluster = closeAfterTest(new BrokerProcesses(cli(), { size: 3 }));
     await cluster.startAll();
     const [port] = await freePorts(1);
     const child = spawn(process.execPath, [cli(), 'broker', '--id', '4', '--listen', `127.0.0.1:${port}`, '--data', join(cluster.dir, 'broker-4'), '--join', cluster.address(1)], {
@@ -167,7 +162,7 @@ describe('elastic cluster, real processes', () => {
     expect(code).toBe(1);
     expect(stderr).toContain('NOT_AUTHORIZED');
     expect(stderr).toContain('peer secret');
-    client = new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test' });
+    client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'elastic-test' }));
     expect((await client.admin().describeCluster()).brokers.map((b) => b.id)).toEqual([1, 2, 3]);
   }, 60_000);
 });

@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { defineTopic, serdes, Skein } from '../../sdk/index.js';
+import { closeAfterTest } from '../support/close-after-test.js';
 import { Ledger } from '../support/ledger.js';
 import { BrokerProcesses } from './support/processes.js';
 
@@ -10,15 +11,6 @@ import { BrokerProcesses } from './support/processes.js';
  * the order it was produced; the producer's retries through the leader change
  * leave no duplicates.
  */
-let cluster: BrokerProcesses | undefined;
-let client: Skein | undefined;
-afterEach(async () => {
-  await client?.close().catch(() => {});
-  await cluster?.close();
-  client = undefined;
-  cluster = undefined;
-});
-
 const topic = defineTopic<number, string>('ledger', { value: serdes.cbor<number>(), key: serdes.string() });
 
 async function leaderOf(skein: Skein, partition: number): Promise<number> {
@@ -33,9 +25,9 @@ async function leaderOf(skein: Skein, partition: number): Promise<number> {
 async function runScenario(env: Record<string, string>, loss: string | undefined): Promise<void> {
   const cli = inject('cliPath');
   if (cli === null) throw new Error('the skein command was not bundled');
-  cluster = new BrokerProcesses(cli, { size: 3, env });
+  const cluster = closeAfterTest(new BrokerProcesses(cli, { size: 3, env }));
   await cluster.startAll();
-  client = new Skein({ brokers: cluster.bootstrap, clientId: 'sigkill-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000, ...(loss !== undefined ? { loss } : {}) });
+  const client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'sigkill-test', requestTimeoutMs: 2_000, deliveryTimeoutMs: 60_000, ...(loss !== undefined ? { loss } : {}) }));
   await client.admin().createTopic({ name: 'ledger', partitions: 2, replicationFactor: 3 });
   const producer = client.producer({ acks: 'all', lingerMs: 2, inFlightMax: 5 });
   const total = 4000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionPool } from '../../sdk/connection.js';
+import { ConnectionPool } from '../../sdk/broker-connection.js';
 import { SkeinError } from '../../transport/errors.js';
 import { FakeCluster } from './support/harness.js';
 

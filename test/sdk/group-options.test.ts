@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Skein } from '../../sdk/client.js';
+import { groupLimits } from '../../transport/limits.js';
 
 describe('group consumer options', () => {
   afterEach(() => {
@@ -13,6 +14,16 @@ describe('group consumer options', () => {
     expect(() => skein.consumer({ group: 'g', topic: 't', fetchBytesMax: 1 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(() => skein.subscribe({ group: 'g', topic: 't', handler: async () => {}, retry: { attemptsMax: 0 } })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(vi.getTimerCount()).toBe(before);
+    await skein.close();
+  });
+
+  it('inFlightMax: 1 to groupLimits.handlerInFlightMax handlers per partition', async () => {
+    const skein = new Skein({ brokers: ['127.0.0.1:9'] });
+    for (const inFlightMax of [0, groupLimits.handlerInFlightMax + 1, 1.5]) {
+      expect(() => skein.subscribe({ group: 'g', topic: 't', handler: async () => {}, inFlightMax }), String(inFlightMax)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
+    const widest = skein.subscribe({ group: 'g', topic: 't', handler: async () => {}, inFlightMax: groupLimits.handlerInFlightMax });
+    await widest.close();
     await skein.close();
   });
 });

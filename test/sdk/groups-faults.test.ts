@@ -68,4 +68,39 @@ describe('consumer groups under faults', () => {
     await members[1]!.close();
     await crashed.close();
   }, 150_000);
+
+  it('dead-letter counts are committed with the offsets: they outlive the member and a coordinator that stops abruptly', async () => {
+    const { cluster, client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'letters', partitions: 2, replicationFactor: 3 });
+    await admin.createTopic({ name: 'letters.dlq', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ lingerMs: 2 });
+    await producer.send({ topic: 'letters', messages: Array.from({ length: 40 }, (_, i) => ({ value: i, partition: i % 2 })) });
+    await producer.close();
+    const sub = client.subscribe<number>({
+      group: 'counted',
+      topic: 'letters',
+      deadLetterTopic: 'letters.dlq',
+      retry: { attemptsMax: 1 },
+      autoCommitIntervalMs: 100,
+      handler: (record) => {
+        if (record.value % 10 === 3 || record.value === 10) throw new Error('poison');
+      },
+    });
+    const counted = async (): Promise<number[] | null> => {
+      const described = await admin.describeGroup('counted').catch(() => null);
+      return described === null ? null : described.partitions.map((p) => (p.committed === 20 ? p.deadLettered : -1));
+    };
+    // Values 10 (partition 0), and 3, 13, 23, 33 (partition 1).
+    await until('everything committed and counted', async () => JSON.stringify(await counted()) === '[1,4]', 30_000);
+    await sub.close();
+    const before = (await admin.describeGroup('counted')).coordinator.brokerId;
+    await cluster.stopBroker(before, { graceful: false });
+    await until('a new coordinator', async () => {
+      const described = await admin.describeGroup('counted').catch(() => null);
+      return described !== null && described.coordinator.brokerId !== before;
+    }, 30_000);
+    expect(await counted()).toEqual([1, 4]);
+  }, 60_000);
 });
+

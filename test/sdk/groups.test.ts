@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SkeinError, type GroupConsumer, type GroupStatus, type Skein } from '../../sdk/index.js';
+import { defineTopic, serdes, SkeinError, type GroupConsumer, type GroupStatus, type Skein } from '../../sdk/index.js';
 import { clusterForTest } from '../broker/support/cluster.js';
 
 async function produce(client: Skein, topic: string, count: number, partitions: number, base = 0): Promise<void> {
@@ -159,6 +159,89 @@ describe('consumer groups through the SDK', () => {
     await until('the dead letter counted', async () => (await admin.describeGroup('payers')).partitions[0]!.deadLettered === 1);
     expect((await admin.describeGroup('payers')).partitions[0]!.skipped).toBe(0);
     await sub.close();
+  }, 60_000);
+
+  it('inFlightMax runs handlers of one partition side by side, started in offset order, and commits only below the lowest record still running', async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'wide', partitions: 1, replicationFactor: 3 });
+    await produce(client, 'wide', 12, 1);
+    const started: number[] = [];
+    const finished: number[] = [];
+    let running = 0;
+    let mostRunning = 0;
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const sub = client.subscribe<number>({
+      group: 'wide-group',
+      topic: 'wide',
+      inFlightMax: 4,
+      autoCommitIntervalMs: 50,
+      handler: async (record) => {
+        started.push(record.value);
+        mostRunning = Math.max(mostRunning, ++running);
+        // Record 2 runs until released; the others take a moment each.
+        await (record.value === 2 ? slow : new Promise((r) => setTimeout(r, 5)));
+        running--;
+        finished.push(record.value);
+      },
+    });
+    const committed = async (): Promise<number | null> => (await admin.describeGroup('wide-group').catch(() => null))?.partitions[0]?.committed ?? null;
+    await until('every record but the slow one finished', () => finished.length === 11);
+    // Records after the slow one went on; the commit stays at it (a crash now would redeliver it, never skip it).
+    await until('a commit', async () => (await committed()) !== null);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await committed()).toBe(2);
+    expect(started).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(mostRunning).toBe(4);
+    releaseSlow();
+    await until('the commit past everything', async () => (await committed()) === 12);
+    await sub.close();
+  }, 60_000);
+
+  it('a record that does not deserialize goes straight to the dead-letter topic as it was stored (no handler attempt), or is reported and skipped without one', async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'raw', partitions: 1, replicationFactor: 3 });
+    await admin.createTopic({ name: 'raw.dlq', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ lingerMs: 2 });
+    await producer.send({ topic: defineTopic('raw', { value: serdes.string(), key: serdes.string() }), messages: ['a', 'b', 'poison', 'c'].map((value) => ({ key: `k-${value}`, value, headers: { origin: 'test' } })) });
+    await producer.close();
+    // Strings, except one the application's serde refuses.
+    const picky = defineTopic<string, string>('raw', {
+      key: serdes.string(),
+      value: { serialize: (v) => Buffer.from(v), deserialize: (bytes) => (Buffer.from(bytes).toString() === 'poison' ? (() => { throw new Error('not a string we know'); })() : Buffer.from(bytes).toString()) },
+    });
+    const run = async (group: string, deadLetterTopic?: string): Promise<{ handled: string[]; events: GroupStatus[] }> => {
+      const handled: string[] = [];
+      const events: GroupStatus[] = [];
+      const sub = client.subscribe({ group, topic: picky, ...(deadLetterTopic === undefined ? {} : { deadLetterTopic }), handler: (record) => void handled.push(record.value) });
+      void (async () => {
+        for await (const event of sub.status()) events.push(event);
+      })();
+      await until('every record handled, and the commit past them all', async () => handled.length === 3 && (await admin.describeGroup(group)).partitions[0]!.committed === 4);
+      await sub.close();
+      return { handled, events };
+    };
+
+    const lettered = await run('decoders', 'raw.dlq');
+    expect(lettered.handled).toEqual(['a', 'b', 'c']);
+    expect(lettered.events.filter((e) => e.type === 'handlerError')).toEqual([expect.objectContaining({ offset: 2, attempt: 0, error: expect.objectContaining({ code: 'DESERIALIZATION_FAILED' }) })]);
+    expect(lettered.events.filter((e) => e.type === 'deadLettered')).toEqual([{ type: 'deadLettered', topic: 'raw', partition: 0, offset: 2, deadLetterTopic: 'raw.dlq', attempts: 0 }]);
+    expect(lettered.events.some((e) => e.type === 'skipped')).toBe(false);
+    const dlq = client.consumer({ topic: defineTopic('raw.dlq', { value: serdes.string(), key: serdes.string() }) });
+    const [letter] = await dlq.fetch({ waitMsMax: 5_000 });
+    await dlq.close();
+    const headers = Object.fromEntries(letter!.headers.map((h) => [h.key, Buffer.from(h.value).toString()]));
+    expect([letter!.key, letter!.value]).toEqual(['k-poison', 'poison']);
+    expect(headers).toMatchObject({ origin: 'test', 'skein.dlq.topic': 'raw', 'skein.dlq.partition': '0', 'skein.dlq.offset': '2', 'skein.dlq.group': 'decoders', 'skein.dlq.attempts': '0', 'skein.dlq.error.code': 'DESERIALIZATION_FAILED' });
+    expect(headers['skein.dlq.error.message']).toContain('not a string we know');
+    expect((await admin.describeGroup('decoders')).partitions[0]).toMatchObject({ deadLettered: 1, skipped: 0 });
+
+    const skipped = await run('skippers');
+    expect(skipped.handled).toEqual(['a', 'b', 'c']);
+    expect(skipped.events.filter((e) => e.type === 'skipped')).toEqual([{ type: 'skipped', topic: 'raw', partition: 0, reason: 'handler', from: 2, to: 3 }]);
+    expect((await admin.describeGroup('skippers')).partitions[0]).toMatchObject({ deadLettered: 0, skipped: 1 });
   }, 60_000);
 
   it('a group consumer or subscription naming a topic that does not exist fails at once with UNKNOWN_TOPIC, and joins nothing', async () => {

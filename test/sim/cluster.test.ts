@@ -5,6 +5,7 @@ import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './clu
 import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
+import { seedList } from './cluster/seeds.js';
 
 // The simulated world replaces the process's I/O: the network (node:dgram), randomness (node:crypto's
 // random functions; HMAC stays real) and the disk's asynchronous calls (see cluster/disk.ts). The factories
@@ -40,18 +41,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
  * cluster time in seconds, and a failing seed replays exactly.
  * A sweep: SKEIN_CLUSTER_SIM_SEEDS=1-200 npm run sim:cluster
  */
-function seedList(text: string): number[] {
-  return text.split(',').flatMap((part) => {
-    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (match === null) throw new Error(`SKEIN_CLUSTER_SIM_SEEDS: "${part}" is not a seed or a range like 1-20`);
-    const from = Number(match[1]);
-    const to = match[2] === undefined ? from : Number(match[2]);
-    if (to < from) throw new Error(`SKEIN_CLUSTER_SIM_SEEDS: range "${part}" runs backwards`);
-    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-  });
-}
-
-const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4');
+const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4', 'SKEIN_CLUSTER_SIM_SEEDS');
 /** Per fault kind, over the seeds run: how many, and the longest stall once a majority was healthy. */
 const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: number }>();
 

@@ -67,6 +67,9 @@ export interface OffsetEntry {
   topicId: number;
   partition: number;
   offset: number;
+  /** In a member's commit: records of the partition it dead-lettered and skipped since it was given the partition (cumulative). */
+  deadLettered?: number;
+  skipped?: number;
 }
 
 export interface FindCoordinatorRequest {
@@ -190,7 +193,7 @@ export interface DescribeGroupResponse {
   }[];
   offsets: { topic: string; partition: number; offset: number; committedAtMs: number }[];
   held: { topic: string; partition: number; untilMs: number }[];
-  /** Records dead-lettered and skipped per partition, summed over the members that held it since this coordinator took over. */
+  /** Records dead-lettered and skipped per partition, as the members committed them (replicated with the offsets: they survive a coordinator change). */
   counts: { topic: string; partition: number; deadLettered: number; skipped: number }[];
 }
 
@@ -294,15 +297,23 @@ export function readLeave(body: unknown): LeaveRequest {
   return { group: readGroupName(r, 'groupLeave'), memberId: readMemberId(r, 'groupLeave'), memberEpoch: readEpoch(r), temporary: r.bool('temporary', false) };
 }
 
+/** Optional dead-letter and skip counts of an offset entry (absent when zero). */
+export function readCounts(o: BodyReader): { deadLettered?: number; skipped?: number } {
+  const deadLettered = o.int('deadLettered', { min: 0, max: Number.MAX_SAFE_INTEGER, optional: true });
+  const skipped = o.int('skipped', { min: 0, max: Number.MAX_SAFE_INTEGER, optional: true });
+  return { ...(deadLettered === undefined ? {} : { deadLettered }), ...(skipped === undefined ? {} : { skipped }) };
+}
+
 function readOffsets(r: BodyReader): OffsetEntry[] {
   const offsets = r.list('offsets', { lengthMax: groupLimits.partitionsPerGroupMax }, (value, where) => {
     const o = new BodyReader(value, where);
-    return {
+    const entry: OffsetEntry = {
       topic: readTopic(o.raw('topic'), `${where}.topic`),
       topicId: o.int('topicId', { min: 0, max: 0xffff_ffff }),
       partition: readPartitionNumber(o),
       offset: o.int('offset', { min: 0, max: Number.MAX_SAFE_INTEGER }),
     };
+    return { ...entry, ...readCounts(o) };
   })!;
   if (offsets.length === 0) throw malformed('offsets must not be empty');
   return offsets;

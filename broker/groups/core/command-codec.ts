@@ -1,6 +1,6 @@
 import { Encoder } from 'cbor-x';
 import { brokerLimits, groupLimits } from '../../../transport/limits.js';
-import { groupNameProblem } from '../../../transport/protocol/groups.js';
+import { groupNameProblem, readCounts } from '../../../transport/protocol/groups.js';
 import { topicNameProblem } from '../../../transport/protocol/messages.js';
 import { BodyReader, malformed } from '../../../transport/protocol/validate.js';
 import type { CommittedOffset, ExpireReason, GroupCommand, JoinDetails, ShapeStamp } from './commands.js';
@@ -107,7 +107,7 @@ function partitionOf(value: unknown, where: string): TopicPartition {
 function offsets(r: BodyReader): CommittedOffset[] {
   return r.list('offsets', { lengthMax: groupLimits.partitionsPerGroupMax }, (value, where) => {
     const o = new BodyReader(value, where);
-    return { topic: topicName(o.raw('topic'), `${where}.topic`), topicId: o.int('topicId', { min: 0, max: 0xffff_ffff }), partition: partitionNumber(o), offset: o.int('offset', time) };
+    return { topic: topicName(o.raw('topic'), `${where}.topic`), topicId: o.int('topicId', { min: 0, max: 0xffff_ffff }), partition: partitionNumber(o), offset: o.int('offset', time), ...readCounts(o) };
   })!;
 }
 

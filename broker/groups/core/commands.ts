@@ -36,6 +36,13 @@ export interface CommittedOffset {
   readonly partition: number;
   /** The next offset to consume: every record below it was finished with. */
   readonly offset: number;
+  /**
+   * A member's commit: records of the partition it dead-lettered and skipped
+   * since the partition was given to it (cumulative, so a retried or reordered
+   * commit counts nothing twice). Summed into the group's durable counts.
+   */
+  readonly deadLettered?: number;
+  readonly skipped?: number;
 }
 
 export interface HeartbeatCommand extends ShapeStamp {

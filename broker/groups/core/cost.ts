@@ -18,8 +18,8 @@ export const entryBytes = {
   subscription: 10,
   /** One name the group knows (its string header), with its shape [index, topicId, partitions]. */
   topic: 40,
-  /** Per partition of a known topic: its target entry [index, partition] and committed offset [index, partition, offset, time]. */
-  partition: 56,
+  /** Per partition of a known topic: its target entry [index, partition] and committed offset [index, partition, offset, time] with its five counts. */
+  partition: 104,
   /** A partition held until an expired member's lease ends, [index, partition, until] (its topic's name is counted with it). */
   hold: 32,
   /** One partition a member owns (assigned or revoking): [index, partition, sinceEpoch, topicId]. */

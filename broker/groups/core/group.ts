@@ -24,7 +24,27 @@ export interface StoredOffset {
   readonly partition: number;
   readonly offset: number;
   readonly committedAtMs: number;
+  /** Records of the partition dead-lettered and skipped by the group's members, all told (see DeadLetterCounts). */
+  readonly counts: DeadLetterCounts;
 }
+
+/**
+ * Records the members dead-lettered and skipped, kept with the committed
+ * offset so that they are replicated, snapshotted and survive a coordinator
+ * change as commits do. Members report theirs cumulatively per ownership
+ * (since the grant at `stintEpoch`, an epoch never given twice): the last
+ * report of the current ownership is kept, so that a retried commit adds
+ * only what it reports beyond it.
+ */
+export interface DeadLetterCounts {
+  readonly deadLettered: number;
+  readonly skipped: number;
+  readonly stintEpoch: number;
+  readonly stintDeadLettered: number;
+  readonly stintSkipped: number;
+}
+
+export const noCounts: DeadLetterCounts = { deadLettered: 0, skipped: 0, stintEpoch: 0, stintDeadLettered: 0, stintSkipped: 0 };
 
 export interface Hold {
   readonly tp: TopicPartition;
@@ -170,7 +190,7 @@ export class Group {
       const list = partitions.map((p) => `${p.topic}/${p.partition}`).join(', ');
       return refused('STALE_MEMBER_EPOCH', `member ${memberId} of group ${this.name} does not own ${list} at epoch ${epoch}`, { partitions, epoch: member!.epoch });
     }
-    return { ok: true, committed: this.store(offsets, nowMs, false) };
+    return { ok: true, committed: this.store(offsets, nowMs, false, (o) => (member!.assigned.get(partitionKey(o.topic, o.partition)) ?? member!.revoking.get(partitionKey(o.topic, o.partition)))!.sinceEpoch) };
   }
 
   /** Admin: offsets in any direction, only while nobody consumes. */
@@ -478,12 +498,15 @@ export class Group {
     return null;
   }
 
-  private store(offsets: readonly CommittedOffset[], nowMs: number, anyDirection: boolean): CommittedOffset[] {
+  /** Stores offsets (forwards only, unless `anyDirection`), and a member's counts under the ownership `stintEpochOf` tells. */
+  private store(offsets: readonly CommittedOffset[], nowMs: number, anyDirection: boolean, stintEpochOf?: (o: CommittedOffset) => number): CommittedOffset[] {
     return offsets.map((o) => {
       const key = partitionKey(o.topic, o.partition);
       const before = this.offsets.get(key);
-      if (anyDirection || before === undefined || o.offset > before.offset) {
-        this.offsets.set(key, { topic: o.topic, partition: o.partition, offset: o.offset, committedAtMs: nowMs });
+      const counts = stintEpochOf === undefined ? (before?.counts ?? noCounts) : addCounts(before?.counts ?? noCounts, stintEpochOf(o), o);
+      const moves = anyDirection || before === undefined || o.offset > before.offset;
+      if (moves || counts !== before?.counts) {
+        this.offsets.set(key, { topic: o.topic, partition: o.partition, offset: moves ? o.offset : before!.offset, committedAtMs: moves ? nowMs : before!.committedAtMs, counts });
       }
       return { topic: o.topic, topicId: o.topicId, partition: o.partition, offset: this.offsets.get(key)!.offset };
     });
@@ -505,4 +528,16 @@ export class Group {
   sortedMembers(): Member[] {
     return [...this.members.values()].sort((a, b) => compareStrings(a.memberId, b.memberId));
   }
+}
+
+/** A member's cumulative report for the ownership granted at `stintEpoch`, added to `counts` (unchanged, the same object, when it adds nothing). */
+function addCounts(counts: DeadLetterCounts, stintEpoch: number, report: { deadLettered?: number; skipped?: number }): DeadLetterCounts {
+  const same = counts.stintEpoch === stintEpoch;
+  const deadLettered = Math.max(same ? counts.stintDeadLettered : 0, report.deadLettered ?? 0);
+  const skipped = Math.max(same ? counts.stintSkipped : 0, report.skipped ?? 0);
+  const grewDeadLettered = deadLettered - (same ? counts.stintDeadLettered : 0);
+  const grewSkipped = skipped - (same ? counts.stintSkipped : 0);
+  if (same && grewDeadLettered === 0 && grewSkipped === 0) return counts;
+  if (!same && deadLettered === 0 && skipped === 0) return counts;
+  return { deadLettered: counts.deadLettered + grewDeadLettered, skipped: counts.skipped + grewSkipped, stintEpoch, stintDeadLettered: deadLettered, stintSkipped: skipped };
 }

@@ -31,6 +31,8 @@ export interface GroupDescription {
   epoch: number;
   members: MemberDescription[];
   offsets: { topic: string; partition: number; offset: number; committedAtMs: number }[];
+  /** Records dead-lettered and skipped per partition (those with any), as members committed them. */
+  counts: { topic: string; partition: number; deadLettered: number; skipped: number }[];
   /** Partitions of members that are gone, waiting for their lease to end. */
   held: { topic: string; partition: number; untilMs: number }[];
 }
@@ -104,6 +106,7 @@ export class GroupShard {
   describe(name: string, nowMs = this.lastNowMs): GroupDescription | undefined {
     const group = this.groups.get(name);
     if (group === undefined) return undefined;
+    const offsets = [...group.offsets.values()].sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition);
     return {
       name,
       state: group.state(),
@@ -121,7 +124,8 @@ export class GroupShard {
         away: m.awaySinceMs !== null,
         joinedAtMs: m.joinedAtMs,
       })),
-      offsets: [...group.offsets.values()].sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition).map((o) => ({ ...o })),
+      offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, committedAtMs: o.committedAtMs })),
+      counts: offsets.filter((o) => o.counts.deadLettered + o.counts.skipped > 0).map((o) => ({ topic: o.topic, partition: o.partition, deadLettered: o.counts.deadLettered, skipped: o.counts.skipped })),
       held: [...group.holds.values()].filter((h) => h.untilMs > nowMs).map((h) => ({ topic: h.tp.topic, partition: h.tp.partition, untilMs: h.untilMs })).sort((a, b) => compareStrings(a.topic, b.topic) || a.partition - b.partition),
     };
   }

@@ -4,7 +4,7 @@ import { brokerLimits, groupLimits, sdkLimits, transportLimits } from '../../../
 import { topicNameProblem } from '../../../transport/protocol/messages.js';
 import { BodyReader, malformed } from '../../../transport/protocol/validate.js';
 import { plainCborProblem } from '../../../transport/rpc/plain-cbor.js';
-import { Group } from './group.js';
+import { Group, noCounts, type DeadLetterCounts, type StoredOffset } from './group.js';
 import type { Member, Owned } from './member.js';
 import { utf8Bytes } from './cost.js';
 import { keyOf, type TopicPartition } from './partitions.js';
@@ -22,7 +22,9 @@ import { GroupShard, type ShardLimits } from './shard.js';
  *
  * GroupsSnapshot => { v: 1, nowMs, groups: [Group] }
  * Group => { name, epoch, memberEpochs, createdAtMs, emptySinceMs, names: [topic], shapes: [[name#, topicId, partitions]],
- *            members: [Member], holds: [[name#, partition, untilMs]], offsets: [[name#, partition, offset, atMs]],
+ *            members: [Member], holds: [[name#, partition, untilMs]],
+ *            offsets: [[name#, partition, offset, atMs, deadLettered, skipped, stintEpoch, stintDeadLettered, stintSkipped]]
+ *              (the five counts only where one is not zero: a snapshot written before they existed has none),
  *            replaced: [[memberId, instanceId, atMs]] }
  * Member => { id, instanceId, clientId, clientHost, sessionTimeoutMs, rebalanceTimeoutMs, epoch, joinedAtMs,
  *             revokingSinceMs, awaySinceMs, topics: [name#], assigned: [[name#, partition, sinceEpoch, topicId]],
@@ -108,7 +110,7 @@ function writeGroup(group: Group): unknown {
     shapes: [...group.topics.values()].map((s) => [ref(s.name), s.topicId, s.partitions]),
     members,
     holds: [...group.holds.values()].map((h) => [ref(h.tp.topic), h.tp.partition, h.untilMs]),
-    offsets: [...group.offsets.values()].map((o) => [ref(o.topic), o.partition, o.offset, o.committedAtMs]),
+    offsets: [...group.offsets.values()].map((o) => [ref(o.topic), o.partition, o.offset, o.committedAtMs, ...(o.counts === noCounts ? [] : countsTuple(o.counts))]),
     replaced: [...group.replaced].map(([memberId, r]) => [memberId, r.instanceId, r.atMs]),
     // Last, once every reference above has been interned.
     names,
@@ -132,7 +134,7 @@ function readGroup(value: unknown, where: string, limits: ShardLimits): Group {
   if (new Set(names).size !== names.length) throw malformed(`${where}.names lists a topic twice`);
   const topic = (v: unknown, at: string): string => names[int(v, at, { min: 0, max: names.length - 1 })]!;
   const partitionOf = (v: unknown, at: string): TopicPartition => {
-    const [name, partition] = tuple(v, at, 2, 4);
+    const [name, partition] = tuple(v, at, 2, 9);
     return { topic: topic(name, `${at}[0]`), partition: int(partition, `${at}[1]`, partitionRange) };
   };
   const group = new Group(name, r.int('createdAtMs', safe), limits.replacedMembersMax);
@@ -210,10 +212,18 @@ function readMember(
   return { memberId, member, target: r.list('target', { lengthMax: groupLimits.partitionsPerGroupMax }, partitionOf)! };
 }
 
-function readOffset(value: unknown, where: string, partitionOf: (v: unknown, at: string) => TopicPartition): { topic: string; partition: number; offset: number; committedAtMs: number } {
-  const entry = tuple(value, where, 4, 4);
+function readOffset(value: unknown, where: string, partitionOf: (v: unknown, at: string) => TopicPartition): StoredOffset {
+  const entry = tuple(value, where, 4, 9);
+  if (entry.length !== 4 && entry.length !== 9) throw malformed(`${where} must hold 4 items, or 9 with its counts`);
   const { topic, partition } = partitionOf(value, where);
-  return { topic, partition, offset: int(entry[2], where, safe), committedAtMs: int(entry[3], where, safe) };
+  const [deadLettered, skipped, stintEpoch, stintDeadLettered, stintSkipped] = entry.slice(4).map((v, i) => int(v, `${where}[${4 + i}]`, safe));
+  const counts = stintEpoch === undefined ? noCounts : { deadLettered: deadLettered!, skipped: skipped!, stintEpoch, stintDeadLettered: stintDeadLettered!, stintSkipped: stintSkipped! };
+  if (counts.stintDeadLettered > counts.deadLettered || counts.stintSkipped > counts.skipped) throw malformed(`${where}: the counts of the current owner exceed the totals`);
+  return { topic, partition, offset: int(entry[2], where, safe), committedAtMs: int(entry[3], where, safe), counts };
+}
+
+function countsTuple(c: DeadLetterCounts): number[] {
+  return [c.deadLettered, c.skipped, c.stintEpoch, c.stintDeadLettered, c.stintSkipped];
 }
 
 function tuple(value: unknown, where: string, lengthMin: number, lengthMax: number): unknown[] {

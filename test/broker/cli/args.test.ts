@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { choiceFlag, helpText, intFlag, listFlag, numberFlag, parseFlags, UsageError, type FlagSpecs } from '../../../broker/cli/args.js';
 import { closest, editDistance } from '../../../broker/cli/suggest.js';
 
@@ -85,6 +85,43 @@ describe('skein flag parsing', () => {
     expect(parseFlags(['--bogus', '-h'], specs).values.help).toBe(true);
     expect(parseFlags(['--topic', '--help'], specs).values.help).toBe(true);
     expect(() => parseFlags(['--bogus', '--', '-h'], specs, { positionals: true })).toThrow(/unknown flag --bogus/);
+  });
+});
+
+describe('a renamed flag', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const renamed: FlagSpecs = {
+    ...specs,
+    'count-max': { type: 'string', short: 'c', help: 'a limit' },
+    'max-count': { type: 'string', renamedTo: 'count-max', help: 'the old name of --count-max' },
+  };
+
+  function parsedWithNotices(argv: string[]): { values: unknown; notices: string[] } {
+    const notices: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((text) => notices.push(String(text)) > 0);
+    const values = parseFlags(argv, renamed).values;
+    vi.restoreAllMocks();
+    return { values, notices };
+  }
+
+  it('reads the old name as the new one and says so on stderr, once, only when the old name is used', () => {
+    const notice = 'skein: the flag --max-count is now --count-max; the old name works until the next release\n';
+    expect(parsedWithNotices(['--max-count', '3'])).toEqual({ values: { 'count-max': '3' }, notices: [notice] });
+    expect(parsedWithNotices(['--max-count=3', '-f'])).toEqual({ values: { 'count-max': '3', follow: true }, notices: [notice] });
+    expect(parsedWithNotices(['--count-max', '3'])).toEqual({ values: { 'count-max': '3' }, notices: [] });
+    expect(parsedWithNotices(['-c3'])).toEqual({ values: { 'count-max': '3' }, notices: [] });
+  });
+
+  it('refuses both names together, in either order, and the old name twice', () => {
+    expect(() => parsedWithNotices(['--max-count', '3', '--count-max', '4'])).toThrow(/^--max-count is the old name of --count-max; give --count-max only$/);
+    expect(() => parsedWithNotices(['-c', '4', '--max-count', '3'])).toThrow(/^--max-count is the old name of --count-max; give --count-max only$/);
+    expect(() => parsedWithNotices(['--max-count', '3', '--max-count', '4'])).toThrow(/^--max-count is given more than once$/);
+  });
+
+  it('is left out of help and suggestions', () => {
+    expect(helpText('u', 's', renamed)).toContain('--count-max');
+    expect(helpText('u', 's', renamed)).not.toContain('max-count');
+    expect(() => parseFlags(['--max-cuont', '1'], renamed)).toThrow(/^unknown flag --max-cuont$/);
   });
 });
 

@@ -74,6 +74,20 @@ describe('bad usage', () => {
     expect(await usageError(['bench', 'transport', '--bench-role', 'skein-sender'])).toMatch(/^skein bench transport: --bench-role is internal/);
   });
 
+  it('reads each renamed flag by its old name into the new one, says so, and refuses both names at once', async () => {
+    const notice = (old: string, now: string): string => `skein: the flag --${old} is now --${now}; the old name works until the next release\n`;
+    // An out-of-range value given by the old name reaches the new flag's own check: the old name is read, not ignored.
+    expect(await usageError(['consume', '--topic', 't', '--max', '0'])).toBe(`${notice('max', 'records-max')}skein consume: --records-max must be at least 1, got "0"\nRun "npm run skein -- consume --help" for usage.\n`);
+    const inFlight = await usageError(['bench', 'produce', '--max-in-flight', '0']);
+    expect(inFlight.startsWith(`${notice('max-in-flight', 'in-flight-max')}skein bench produce: --in-flight-max must be between 1 and `)).toBe(true);
+    const batchBytes = await usageError(['bench', 'consume', '--batch-bytes', '5']);
+    expect(batchBytes.startsWith(`${notice('batch-bytes', 'batch-bytes-max')}skein bench consume: --batch-bytes-max must be between 1024 and `)).toBe(true);
+    expect(await usageError(['consume', '--topic', 't', '-n', '2', '--max', '3'])).toMatch(/^skein consume: --max is the old name of --records-max; give --records-max only\n/);
+    expect(await usageError(['bench', 'produce', '--in-flight-max', '2', '--max-in-flight', '3'])).toMatch(/^skein bench produce: --max-in-flight is the old name of --in-flight-max; give --in-flight-max only\n/);
+    expect(await usageError(['bench', 'e2e', '--batch-bytes', '2048'])).toMatch(/^skein bench e2e: unknown flag --batch-bytes\n/);
+    expect(await usageError(['bench', 'produce', '--batch-bytes', '2048', '--batch-bytes-max', '4096'])).toMatch(/^skein bench produce: --batch-bytes is the old name of --batch-bytes-max; give --batch-bytes-max only\n/);
+  });
+
   it('keeps `skein dev --brokers N` working with a notice, and refuses an address list there', async () => {
     const list = await usageError(['dev', '--brokers', '127.0.0.1:9092']);
     expect(list).toMatch(/skein dev starts its own brokers: --broker-count N says how many, --port where they listen/);
@@ -106,8 +120,11 @@ describe('help', () => {
   it('shows what a flag takes and what the command does without it', async () => {
     const { stdout } = await runSkein(['bench', 'produce', '--help']);
     expect(stdout).toMatch(/ --messages N +records to produce \/ consume \(default: 200000\)\n/);
-    expect(stdout).toMatch(/ --batch-bytes BYTES +producer batch size \(default: \d+\)\n/);
-    expect(stdout).toMatch(/ --max-in-flight N +batches in flight per partition \(default: \d+\)\n/);
+    expect(stdout).toMatch(/ --batch-bytes-max BYTES +producer batch size \(default: \d+\)\n/);
+    expect(stdout).toMatch(/ --in-flight-max N +batches in flight per partition \(default: \d+\)\n/);
+    expect(stdout).not.toMatch(/--batch-bytes |--max-in-flight/);
+    expect((await runSkein(['consume', '--help'])).stdout).toMatch(/ -n, --records-max N +stop after this many records\n/);
+    expect((await runSkein(['consume', '--help'])).stdout).not.toMatch(/--max /);
     expect((await runSkein(['dev', '--help'])).stdout).toMatch(/ --broker-count N +how many brokers \(default: 3\)\n/);
     expect((await runSkein(['dev', '--help'])).stdout).not.toMatch(/--brokers/);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TopicPartition, TopicShape } from '../../../broker/groups/core/partitions.js';
 import { GroupShard } from '../../../broker/groups/core/shard.js';
+import { decodeGroupsSnapshot, encodeGroupsSnapshot } from '../../../broker/groups/core/snapshot.js';
 import { beatCommand, checkInvariants, codeOf, commitCommand, joinCommand, names, sessionMs, viewOf } from './support/commands.js';
 
 const orders: TopicShape = { name: 'orders', topicId: 1, partitions: 6 };
@@ -98,6 +99,36 @@ describe('group state: joining and the revoke-then-assign handshake', () => {
 });
 
 describe('group state: commits', () => {
+  it('sums the dead-letter and skip counts members commit, cumulative per ownership, so that a retried or reordered commit counts nothing twice; a snapshot keeps them', () => {
+    const { shard, nowMs, epochs } = settled(['a']);
+    const counted = () => shard.describe('g')!.counts;
+    const commit = (memberId: string, epoch: number, at: number, value: number, deadLettered: number, skipped: number) =>
+      shard.apply(commitCommand(memberId, epoch, at, [{ ...offset(0, value), deadLettered, skipped }]));
+    expect(commit('a', epochs.get('a')!, nowMs, 3, 1, 0).ok).toBe(true);
+    expect(commit('a', epochs.get('a')!, nowMs + 1, 5, 2, 1).ok).toBe(true);
+    // A retry of the first, and a second copy of the last: nothing new.
+    expect(commit('a', epochs.get('a')!, nowMs + 2, 3, 1, 0).ok).toBe(true);
+    expect(commit('a', epochs.get('a')!, nowMs + 3, 5, 2, 1).ok).toBe(true);
+    expect(counted()).toEqual([{ topic: 'orders', partition: 0, deadLettered: 2, skipped: 1 }]);
+    // a leaves; b takes the partition and counts from zero under its own ownership: its counts add to a's.
+    expect(shard.apply({ type: 'leave', group: 'g', nowMs: nowMs + 4, memberId: 'a', epoch: epochs.get('a')!, temporary: false }).ok).toBe(true);
+    viewOf(shard.apply(joinCommand('b', nowMs + 5, { shapes })));
+    const owner = (id: string) => shard.group('g')!.members.get(id)!;
+    let at = nowMs + 6;
+    expect(owner('b').assigned.has('orders/0')).toBe(true);
+    expect(commit('b', owner('b').epoch, at++, 6, 1, 0).ok).toBe(true);
+    expect(commit('b', owner('b').epoch, at++, 6, 1, 0).ok).toBe(true);
+    expect(counted()).toEqual([{ topic: 'orders', partition: 0, deadLettered: 3, skipped: 1 }]);
+    // A commit below the stored offset still reports counts (it may carry a later one's): kept, never twice.
+    expect(commit('b', owner('b').epoch, at++, 6, 1, 2).ok).toBe(true);
+    expect(counted()).toEqual([{ topic: 'orders', partition: 0, deadLettered: 3, skipped: 3 }]);
+    const copy = decodeGroupsSnapshot(encodeGroupsSnapshot(shard));
+    expect(copy.describe('g')!.counts).toEqual(counted());
+    // The restored copy goes on from the same ownership's report, not from zero.
+    expect(copy.apply(commitCommand('b', owner('b').epoch, at++, [{ ...offset(0, 7), deadLettered: 1, skipped: 2 }])).ok).toBe(true);
+    expect(copy.describe('g')!.counts).toEqual(counted());
+  });
+
   it('stores what an owner commits; offsets never move backwards', () => {
     const { shard, nowMs, epochs } = settled(['a']);
     const epoch = epochs.get('a')!;

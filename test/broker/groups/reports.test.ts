@@ -20,21 +20,7 @@ describe('MemberReports (what members say of their progress)', () => {
     expect(reports.progressOf('g', 'b', 1_500)).toEqual([]);
   });
 
-  it('sums what each report grew by into the partition\'s counts, which outlive the member that held it', () => {
-    const reports = new MemberReports();
-    reports.report('g', 'a', [progress(0, { deadLettered: 2, skipped: 1 })], holdsAll, 0);
-    reports.report('g', 'a', [progress(0, { deadLettered: 2, skipped: 1 })], holdsAll, 1_000);
-    reports.report('g', 'a', [progress(0, { deadLettered: 3, skipped: 4 })], holdsAll, 2_000);
-    // The partition moved: its new owner counts from zero.
-    reports.report('g', 'b', [progress(0, { deadLettered: 1 })], holdsAll, 3_000);
-    expect(reports.countsOf('g')).toEqual([{ topic: 'orders', partition: 0, deadLettered: 4, skipped: 4 }]);
-    // Regiven to a member after a report without it: counted afresh, not twice.
-    reports.report('g', 'b', [], holdsAll, 4_000);
-    reports.report('g', 'b', [progress(0, { deadLettered: 1 })], holdsAll, 5_000);
-    expect(reports.countsOf('g')[0]!.deadLettered).toBe(5);
-  });
-
-  it('forgets members and groups the shard no longer has', () => {
+  it('forgets members and groups the shard no longer has (durable counts are the group\'s, committed with its offsets)', () => {
     const shard = new GroupShard();
     viewOf(shard.apply(joinCommand('a', 0, { shapes })));
     const reports = new MemberReports();
@@ -44,7 +30,6 @@ describe('MemberReports (what members say of their progress)', () => {
     reports.sweep(shard);
     expect(reports.progressOf('g', 'a', 0)).toHaveLength(1);
     expect(reports.progressOf('g', 'gone', 0)).toEqual([]);
-    expect(reports.countsOf('g')).toHaveLength(2);
-    expect(reports.countsOf('other')).toEqual([]);
+    expect(reports.progressOf('other', 'x', 0)).toEqual([]);
   });
 });
