@@ -129,6 +129,15 @@ export const transportLimits = {
   reassemblyBytesGuaranteed: 64 * 1024,
   reassemblyStuckMsMin: 5_000,
   /**
+   * Stream bytes a client's connection may send a server beyond what the server has taken in, by default
+   * (credit that moves as data arrives, within the receive window). A sender's congestion window grows
+   * until datagrams are lost, and on a server the loss is its socket buffer overflowing: bulk senders kept
+   * it full, and every other client's datagrams waited behind theirs or were dropped with them. Paced, what
+   * waits in that buffer is this much per sending client. It also sets a client's throughput to one server
+   * at this much per round trip.
+   */
+  receivePaceBytesDefault: 256 * 1024,
+  /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
    * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
    */
@@ -669,6 +678,8 @@ assert(transportLimits.pendingConnectionsPerAddressMax <= transportLimits.pendin
 assert(transportLimits.pendingConnectionsMax < transportLimits.connectionsPerEndpointMax, 'half-open set-ups never fill the table');
 assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.reassemblyBytesMaxDefault, 'guarantees alone never exceed the default reassembly budget');
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
+assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
+assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
 assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
 assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');

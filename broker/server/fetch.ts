@@ -17,9 +17,10 @@ import type { PartitionView } from '../partition/view.js';
  * the consumer simply waits for it.
  *
  * The response's room on the connection is reserved before the log is read
- * (RpcHandlerContext.reserveResponseBytes): a consumer that stops reading
- * its responses holds what it was sent, and further fetches wait for room
- * instead of reading megabytes the broker would have to hold for it.
+ * (RpcHandlerContext.reserveResponseBytes), and the log reads within it, as
+ * pushes do: a consumer that stops reading its responses holds what it was
+ * sent, and further fetches wait for room instead of reading megabytes the
+ * broker would have to hold for it (or read and throw away, refused).
  */
 export async function fetchRecords(view: PartitionView, request: FetchRequest, context: Pick<RpcHandlerContext, 'signal' | 'reserveResponseBytes'>): Promise<FetchResponse> {
   const { signal } = context;
@@ -45,23 +46,42 @@ async function poll(
         details: { offset: request.offset, logStartOffset: view.logStartOffset, highWatermark: view.highWatermark },
       });
     }
-    if (request.offset < view.highWatermark) {
-      // Room for the response first: a consumer that does not read its responses gets no more data read for it.
-      const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
-      const grantedBytes = await reserveResponseBytes(request.maxBytes + envelopeBytes);
-      if (signal.aborted) throw signal.reason;
-      return read(view, { ...request, maxBytes: Math.max(1, grantedBytes - envelopeBytes) });
-    }
+    if (request.offset < view.highWatermark) return readWithinRoom(view, request, { signal, reserveResponseBytes });
     if (waitUntil === null || waitUntil.aborted) return empty(view);
     await view.changes.next(waitUntil);
     if (signal.aborted) throw signal.reason;
   }
 }
 
-function read(view: PartitionView, request: FetchRequest): FetchResponse {
-  const result = view.readCommitted(request.offset, request.maxBytes);
-  let batches = result.batches;
-  // Whole batches only: stop at the first batch that reaches maxRecords, keeping at least one.
+/**
+ * Room for the response first, then the log read within it: up to maxBytes of whole batches, and at least
+ * the first (a consumer must get past a batch larger than its maxBytes). The first batch's size comes from
+ * its header before anything is read, so the reservation waits for room for all of it at once, holding
+ * nothing meanwhile, rather than reading a batch it has no room for.
+ */
+async function readWithinRoom(
+  view: PartitionView,
+  request: FetchRequest,
+  { signal, reserveResponseBytes }: Pick<RpcHandlerContext, 'signal' | 'reserveResponseBytes'>,
+): Promise<FetchResponse> {
+  const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
+  let firstBatchBytes = view.readCommitted(request.offset, 0, { withinBudget: true }).firstBatchBytes ?? 0;
+  let reservedBytes = 0;
+  for (;;) {
+    const neededBytes = envelopeBytes + Math.max(1, firstBatchBytes) - reservedBytes;
+    const wantedBytes = envelopeBytes + Math.max(request.maxBytes, firstBatchBytes) - reservedBytes;
+    if (neededBytes > 0) reservedBytes += await reserveResponseBytes(wantedBytes, neededBytes);
+    if (signal.aborted) throw signal.reason;
+    const result = view.readCommitted(request.offset, reservedBytes - envelopeBytes, { withinBudget: true });
+    if (result.batches.length > 0 || result.firstBatchBytes === undefined) return respond(view, request, result.batches);
+    // A safeguard (committed batches never change size): the reservation tops up to what the log reports.
+    firstBatchBytes = result.firstBatchBytes;
+  }
+}
+
+/** Whole batches only: stop at the first batch that reaches maxRecords, keeping at least one. */
+function respond(view: PartitionView, request: FetchRequest, read: Buffer[]): FetchResponse {
+  let batches = read;
   let records = 0;
   for (let i = 0; i < batches.length; i++) {
     const header = checkBatchHeader(batches[i]!, 0);

@@ -4,7 +4,7 @@ import type { PartitionView } from '../../broker/partition/view.js';
 import { type PushCounters, type PushSink, PushSubscriptions } from '../../broker/server/subscriptions.js';
 import { brokerLimits, transportLimits } from '../../transport/limits.js';
 import { methods, type PushMessage } from '../../transport/protocol/messages.js';
-import { encodeRecordBatch, NO_PRODUCER, stampBatch } from '../../transport/protocol/record-batch.js';
+import { committedView } from './server/support/committed-view.js';
 
 /**
  * The broker's push loop against a connection whose room is counted by hand:
@@ -12,35 +12,6 @@ import { encodeRecordBatch, NO_PRODUCER, stampBatch } from '../../transport/prot
  * no push it has no room for.
  */
 const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
-
-/** A partition of `count` batches of one record of `valueBytes`, all committed; reads honour withinBudget as the log does. */
-function viewOf(count: number, valueBytes: number): PartitionView {
-  const batches = Array.from({ length: count }, (_, i) =>
-    stampBatch(encodeRecordBatch({ ...NO_PRODUCER, records: [{ key: null, value: Buffer.alloc(valueBytes, i), headers: [], timestamp: 1 }] }), { baseOffset: i, entryIndex: i + 1, term: 1 }),
-  );
-  return {
-    topic: 't',
-    partition: 0,
-    isLeader: () => true,
-    leaderHint: () => ({ leaderId: 1, leaderEpoch: 1 }),
-    highWatermark: count,
-    logStartOffset: 0,
-    logEndOffset: count,
-    readCommitted: (offset, maxBytes, options) => {
-      const taken: Buffer[] = [];
-      let bytes = 0;
-      for (let i = offset; i < count && (taken.length === 0 || bytes + batches[i]!.length <= maxBytes); i++) {
-        if (options?.withinBudget === true && bytes + batches[i]!.length > maxBytes) return { batches: [], bytes: 0, nextOffset: offset, lastIndex: null, firstBatchBytes: batches[i]!.length };
-        taken.push(batches[i]!);
-        bytes += batches[i]!.length;
-      }
-      return { batches: taken, bytes, nextOffset: offset + taken.length, lastIndex: offset + taken.length };
-    },
-    offsetForTimestamp: () => null,
-    changes: new AdvanceSignal(),
-    closed: false,
-  };
-}
 
 /** A connection with `roomBytes` of room: reservations take it, the client's acknowledgements (`free`) give it back. */
 class CountedSink implements PushSink {
@@ -96,10 +67,10 @@ const subscribe = (subs: PushSubscriptions, id: number, creditBytes: number): vo
 
 describe('push subscriptions on a connection with little room', () => {
   it('a push is never read beyond its room: a next batch larger than the room waits for room, the subscription is not ended', async () => {
-    const batchBytes = viewOf(1, 10_000).readCommitted(0, 1).bytes;
+    const batchBytes = committedView(1, 10_000).readCommitted(0, 1).bytes;
     const sink = new CountedSink(envelopeBytes + batchBytes + batchBytes / 2);
     const pushCounters = counters();
-    const subs = new PushSubscriptions(sink, () => viewOf(4, 10_000), pushCounters);
+    const subs = new PushSubscriptions(sink, () => committedView(4, 10_000), pushCounters);
     subscribe(subs, 1, 64 << 20);
     await settle();
     // One batch fit; half of the next did not.
@@ -119,11 +90,11 @@ describe('push subscriptions on a connection with little room', () => {
   });
 
   it('subscriptions waiting for room are woken in turn: one wake-up tries those that fit and one more, not all', async () => {
-    const batchBytes = viewOf(1, 1000).readCommitted(0, 1).bytes;
+    const batchBytes = committedView(1, 1000).readCommitted(0, 1).bytes;
     const pushBytes = envelopeBytes + batchBytes;
     const sink = new CountedSink(0);
     const count = 1000;
-    const subs = new PushSubscriptions(sink, () => viewOf(1, 1000), counters());
+    const subs = new PushSubscriptions(sink, () => committedView(1, 1000), counters());
     for (let id = 1; id <= count; id++) subscribe(subs, id, batchBytes);
     await settle();
     expect(sink.pushes.length).toBe(0);
@@ -149,8 +120,8 @@ describe('push subscriptions on a connection with little room', () => {
 
   it('a connection\'s pushes read at most pushBytesMax per turn of the event loop: 200 subscriptions starting at once take turns', async () => {
     const sink = new CountedSink(1 << 30);
-    const subs = new PushSubscriptions(sink, () => viewOf(1, 100_000), counters());
-    const batchBytes = viewOf(1, 100_000).readCommitted(0, 1).bytes;
+    const subs = new PushSubscriptions(sink, () => committedView(1, 100_000), counters());
+    const batchBytes = committedView(1, 100_000).readCommitted(0, 1).bytes;
     const perTurn: number[] = [];
     for (let id = 1; id <= 200; id++) subscribe(subs, id, 64 << 20);
     // Queued before any push is read: runs once the first turn's pushes are.

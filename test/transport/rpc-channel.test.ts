@@ -365,3 +365,57 @@ describe('RpcChannel idle watch', () => {
   });
 });
 
+
+describe('RpcChannel response room', () => {
+  /** The server end of a pair, given `roomBytes` of room to send that reservations take and `free` gives back. */
+  function withRoom(roomBytes: number, handler: RpcHandler): { client: RpcChannel; room: { bytes: number; free(bytes: number): void } } {
+    const [a, b] = createMemoryChannelPair({ messageBytesMax: 1024 * 1024 });
+    let waiters: Array<() => void> = [];
+    const room = {
+      bytes: roomBytes,
+      free(bytes: number) {
+        room.bytes += bytes;
+        const woken = waiters;
+        waiters = [];
+        for (const wake of woken) wake();
+      },
+    };
+    const counted = Object.assign(b, {
+      reserveSendBytes: (wantedBytes: number) => {
+        const granted = Math.min(wantedBytes, room.bytes);
+        room.bytes -= granted;
+        return granted;
+      },
+      releaseSendBytes: (bytes: number) => {
+        room.bytes += bytes;
+      },
+      whenSendRoom: (callback: () => void) => waiters.push(callback),
+    });
+    new RpcChannel(counted, { handler });
+    return { client: new RpcChannel(a), room };
+  }
+
+  it('reserveResponseBytes with minBytes waits until that much is free at once, holding nothing meanwhile', async () => {
+    const grants: number[] = [];
+    const { client, room } = withRoom(1000, async (_method, _body, { reserveResponseBytes }) => {
+      grants.push(await reserveResponseBytes(10_000, 4000));
+      return 'read';
+    });
+    const answer = client.request('fetch', {});
+    await settle();
+    expect(grants).toEqual([]);
+    expect(room.bytes).toBe(1000);
+    room.free(2000);
+    await settle();
+    expect(grants).toEqual([]);
+    expect(room.bytes).toBe(3000);
+    room.free(1500);
+    expect(await answer).toBe('read');
+    expect(grants).toEqual([4500]);
+  });
+
+  it('refuses a minBytes outside 1..wantedBytes (a handler bug), as INVALID_ARGUMENT', async () => {
+    const { client } = withRoom(1000, async (_method, _body, { reserveResponseBytes }) => reserveResponseBytes(10, 11));
+    expect(await rejection(client.request('fetch', {}))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});

@@ -217,6 +217,8 @@ export class ConnectionCore implements LossRecoveryListener {
       fragmentsMax: transportLimits.receiveFragmentsMax,
       queuedMessagesMax: transportLimits.receiveQueuedMessagesMax,
       preallocateBytesMax: transportLimits.reassemblyPreallocateBytesMax,
+      // A server paces what its clients send (see ReceiveStream); acceptFrom lifts it for a priority peer.
+      paceBytes: role === 'server' ? settings.receivePaceBytes : 0,
     });
     this.localParams = {
       messageBytesMax: settings.messageBytesMax,
@@ -224,6 +226,7 @@ export class ConnectionCore implements LossRecoveryListener {
       datagramBytesMax: settings.datagramBytes,
       ackDelayMaxMs: transportLimits.ackDelayMaxMs,
       idleTimeoutMs: settings.idleTimeoutMs,
+      initialCreditBytes: 0,
     };
     if (role === 'client') {
       this.state = 'handshake';
@@ -273,7 +276,8 @@ export class ConnectionCore implements LossRecoveryListener {
     this.datagramBytes = Math.min(this.settings.datagramBytes, params.datagramBytesMax);
     // A message must fit the peer's size limit and, with its prefix, the peer's whole window.
     this.sendMessageBytesMax = Math.min(this.settings.messageBytesMax, params.messageBytesMax, params.receiveWindowBytes - messagePrefixBytesMax);
-    this.peerCreditLimit = params.receiveWindowBytes;
+    // A pacing server gives less than its window at first; the window still bounds the message size.
+    this.peerCreditLimit = params.initialCreditBytes > 0 ? params.initialCreditBytes : params.receiveWindowBytes;
     this.peerAckDelayMaxMs = params.ackDelayMaxMs;
     if (params.idleTimeoutMs > 0 && (this.idleTimeoutMs === 0 || params.idleTimeoutMs < this.idleTimeoutMs)) {
       this.idleTimeoutMs = params.idleTimeoutMs;
@@ -307,9 +311,12 @@ export class ConnectionCore implements LossRecoveryListener {
     this.openedMs = nowMs;
   }
 
-  /** Server side: set up from a validated INIT. */
+  /** Server side: set up from a validated INIT (after `priority` is known: a priority peer is not paced). */
   acceptFrom(nowMs: number, params: TransportParameters): void {
     this.openWith(nowMs, params);
+    if (this.priority) this.receiveStream.unpace();
+    const credit = this.receiveStream.initialCredit();
+    this.localParams = { ...this.localParams, initialCreditBytes: credit < this.settings.receiveWindowBytes ? credit : 0 };
   }
 
   handleRetry(nowMs: number, cookie: Uint8Array): void {
@@ -428,9 +435,19 @@ export class ConnectionCore implements LossRecoveryListener {
     this.syncSendHeld();
   }
 
-  /** See ConnectionHost.promote. */
+  /** See ConnectionHost.promote. A priority peer gets its whole window now. */
   markPriority(): void {
     this.host.promote(this);
+    this.receiveStream.unpace();
+    this.offerCredit();
+  }
+
+  /** Tells the peer of freed credit once enough has built up to be worth a frame. */
+  private offerCredit(): void {
+    if (!this.maxDataPending && !this.isTerminated && this.receiveStream.creditUpdateDue) {
+      this.maxDataPending = true;
+      this.host.activate(this);
+    }
   }
 
   /** Asks for a 'writable' event once room may have grown (acknowledged data, or memory freed elsewhere). */
@@ -454,10 +471,7 @@ export class ConnectionCore implements LossRecoveryListener {
     this.syncReceiveHeld(this.lastReceiveMs);
     this.counters.messagesReceived++;
     this.counters.messageBytesReceived += message.length;
-    if (!this.maxDataPending && !this.isTerminated && this.receiveStream.creditUpdateDue) {
-      this.maxDataPending = true;
-      this.host.activate(this);
-    }
+    this.offerCredit();
     return message;
   }
 
@@ -667,6 +681,8 @@ export class ConnectionCore implements LossRecoveryListener {
       return false;
     }
     this.counters.bytesDuplicate = stream.duplicateBytes;
+    // Paced credit moves as data arrives.
+    this.offerCredit();
     if (!this.readableSignaled && stream.queuedMessages > 0) {
       this.readableSignaled = true;
       this.host.emit(this, 'readable');
@@ -1021,7 +1037,7 @@ export class ConnectionCore implements LossRecoveryListener {
   /** Two probes: the oldest unacknowledged data again if there is no fresh data, else a PING (RFC 9002 §6.2.4). */
   private onProbeTimeout(): void {
     this.probesPending = 2;
-    if (this.receiveStream.creditGranted > this.settings.receiveWindowBytes) this.maxDataPending = true;
+    if (this.receiveStream.creditExtended) this.maxDataPending = true;
     if (this.sendStream.hasPending) return;
     const sent = this.sent;
     for (let pn = sent.oldestOutstanding; pn < sent.nextPn; pn++) {

@@ -35,6 +35,11 @@ export interface EndpointCoreOptions {
   sendBufferBytes?: number;
   /** Per-connection receive window (flow-control credit). Default 32 MiB. */
   receiveWindowBytes?: number;
+  /**
+   * A client's connection (on a server) gets credit this far beyond what it has sent that arrived, within
+   * the receive window; 0 grants the whole window at once. Default 256 KiB (see transportLimits.receivePaceBytesDefault).
+   */
+  receivePaceBytes?: number;
   /** Connections served at once; further set-ups are refused. Default 4096. */
   connectionsMax?: number;
   /** Incoming connections from one IP address at once (any port); further set-ups from it are refused. Default 256. */
@@ -61,6 +66,12 @@ function checkInteger(name: string, value: number, min: number, max: number): nu
     throw new SkeinError('INVALID_CONFIG', { message: `${name} must be an integer in [${min}, ${max}], got ${String(value)}` });
   }
   return value;
+}
+
+/** 0 (no pacing), or room for a few datagrams: credit that moves in smaller steps than a datagram would stall the sender. */
+function checkPace(value: number, datagramBytes: number): number {
+  if (value === 0) return 0;
+  return checkInteger('receivePaceBytes', value, 4 * datagramBytes, 2 ** 40);
 }
 
 /** Fills defaults and checks every option; throws INVALID_CONFIG naming the bad one. */
@@ -105,6 +116,7 @@ export function resolveEndpointSettings(options: EndpointCoreOptions = {}): Endp
     closeTimeoutMs: checkInteger('closeTimeoutMs', options.closeTimeoutMs ?? L.closeTimeoutMsDefault, 0, 3600 * 1000),
     sendBufferBytes,
     receiveWindowBytes,
+    receivePaceBytes: checkPace(options.receivePaceBytes ?? L.receivePaceBytesDefault, datagramBytes),
     connectionsMax: checkInteger('connectionsMax', options.connectionsMax ?? L.connectionsPerEndpointMax, 1, L.connectionsPerEndpointMax),
     connectionsPerAddressMax: checkInteger(
       'connectionsPerAddressMax',

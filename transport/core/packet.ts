@@ -80,8 +80,15 @@ export class ConnectionId {
 /** What each side tells the other in the handshake. */
 export interface TransportParameters {
   messageBytesMax: number;
-  /** Initial byte credit: the stream offset the peer may send up to before the first MAX_DATA. */
+  /** The receive window: the most credit this side grants beyond what its application took, and so the largest message it takes. */
   receiveWindowBytes: number;
+  /**
+   * The stream offset the peer may send up to before the first MAX_DATA, when below the window (a server
+   * pacing a client; 0: the whole window). Last and optional on the wire: a peer that predates it stops
+   * reading before it (and sends within the window, which stays the limit it is held to), and a packet
+   * without it reads as 0. INIT's zero padding reads as 0 too.
+   */
+  initialCreditBytes: number;
   /** Largest datagram this side accepts. */
   datagramBytesMax: number;
   /** Longest this side holds an ACK. */
@@ -98,7 +105,8 @@ export function writeParameters(out: Uint8Array, pos: number, p: TransportParame
   pos = writeVarint(out, pos, p.receiveWindowBytes);
   pos = writeVarint(out, pos, p.datagramBytesMax);
   pos = writeVarint(out, pos, p.ackDelayMaxMs);
-  return writeVarint(out, pos, p.idleTimeoutMs);
+  pos = writeVarint(out, pos, p.idleTimeoutMs);
+  return writeVarint(out, pos, p.initialCreditBytes);
 }
 
 /** Reads and checks a peer's parameters; anything out of range is malformed input. */
@@ -109,6 +117,7 @@ export function readParameters(reader: Reader): TransportParameters {
     datagramBytesMax: reader.varint(),
     ackDelayMaxMs: reader.varint(),
     idleTimeoutMs: reader.varint(),
+    initialCreditBytes: reader.remaining > 0 ? reader.varint() : 0,
   };
   if (p.messageBytesMax > transportLimits.messageBytesMax) throw new DecodeError('messageBytesMax out of range');
   if (p.receiveWindowBytes < transportLimits.datagramBytesMin) throw new DecodeError('receive window too small');
@@ -117,6 +126,9 @@ export function readParameters(reader: Reader): TransportParameters {
   }
   if (p.ackDelayMaxMs > ackDelayMsMax) throw new DecodeError('ackDelayMaxMs out of range');
   if (p.idleTimeoutMs > idleTimeoutMsMax) throw new DecodeError('idleTimeoutMs out of range');
+  if (p.initialCreditBytes !== 0 && (p.initialCreditBytes < transportLimits.datagramBytesMin || p.initialCreditBytes > p.receiveWindowBytes)) {
+    throw new DecodeError('initialCreditBytes out of range');
+  }
   return p;
 }
 

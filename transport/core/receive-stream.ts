@@ -27,6 +27,8 @@ export interface ReceiveStreamConfig {
   queuedMessagesMax: number;
   /** A message up to this size is copied into a buffer of its size as it arrives; a larger one is gathered. */
   preallocateBytesMax: number;
+  /** Credit at most this far beyond what arrived (in order or not), within the window (0: the window alone). */
+  paceBytes: number;
 }
 
 /**
@@ -34,7 +36,11 @@ export interface ReceiveStreamConfig {
  * into messages at the length prefixes and queues them for the application.
  * Credit (the highest stream offset the peer may send) only moves as the
  * application takes messages, so an application that stops reading stops
- * the sender instead of growing memory.
+ * the sender instead of growing memory. Paced, it also moves only as data
+ * arrives, at most paceBytes ahead of what arrived: the peer has no more
+ * than that on its way at once (and what it resends), whatever its
+ * congestion window; data dropped for lack of room (see
+ * ConnectionHost.receiveRoom) earns no credit.
  *
  * Messages wholly inside one datagram are delivered as views of it (no copy);
  * the core never writes into received datagrams.
@@ -44,8 +50,16 @@ export class ReceiveStream {
   contiguousEnd = 0;
   /** End offset of the last message the application took. */
   consumedOffset = 0;
-  /** The credit limit last granted to the peer. */
+  /**
+   * The most credit the peer may assume: the window at first (a peer that predates pacing takes the whole
+   * window from the handshake), then the highest limit told. Data beyond it breaks flow control.
+   */
   creditGranted: number;
+  /** The credit limit last told to the peer (the handshake's initialCreditBytes, then MAX_DATA). */
+  creditAdvertised: number;
+  /** Whether a MAX_DATA was ever granted (one lost, or owed again after a probe timeout, is sent again). */
+  creditExtended = false;
+  private paceBytes: number;
   duplicateBytes = 0;
 
   private readonly stashRanges = new RangeSet();
@@ -79,6 +93,28 @@ export class ReceiveStream {
 
   constructor(private readonly config: ReceiveStreamConfig) {
     this.creditGranted = config.windowBytes;
+    this.paceBytes = config.paceBytes;
+    this.creditAdvertised = this.creditLimit();
+  }
+
+  /**
+   * The credit this stream would grant now: within the window, and paced, within paceBytes of what arrived
+   * (out of order too: a hole being repaired does not stop the data after it).
+   */
+  private creditLimit(): number {
+    const window = this.consumedOffset + this.config.windowBytes;
+    return this.paceBytes > 0 ? Math.min(window, this.contiguousEnd + this.stashBytes + this.paceBytes) : window;
+  }
+
+  /** The credit the handshake tells the peer (nothing was told before it). */
+  initialCredit(): number {
+    this.creditAdvertised = this.creditLimit();
+    return this.creditAdvertised;
+  }
+
+  /** Grants the whole window from now on (the peer turned out to be a priority peer). */
+  unpace(): void {
+    this.paceBytes = 0;
   }
 
   get queuedMessages(): number {
@@ -306,15 +342,18 @@ export class ReceiveStream {
     }
   }
 
-  /** True when enough credit was freed that telling the peer is worth a frame (a quarter window). */
+  /** True when enough credit was freed that telling the peer is worth a frame (a quarter window, or of the pace). */
   get creditUpdateDue(): boolean {
-    return this.consumedOffset + this.config.windowBytes - this.creditGranted >= this.config.windowBytes / 4;
+    const step = this.paceBytes > 0 ? Math.min(this.paceBytes, this.config.windowBytes) : this.config.windowBytes;
+    return this.creditLimit() - this.creditAdvertised >= step / 4;
   }
 
   /** Grants all credit freed so far and returns the new limit for a MAX_DATA frame. */
   grantCredit(): number {
-    this.creditGranted = Math.max(this.creditGranted, this.consumedOffset + this.config.windowBytes);
-    return this.creditGranted;
+    this.creditAdvertised = Math.max(this.creditAdvertised, this.creditLimit());
+    this.creditGranted = Math.max(this.creditGranted, this.creditAdvertised);
+    this.creditExtended = true;
+    return this.creditAdvertised;
   }
 }
 

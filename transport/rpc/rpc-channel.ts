@@ -10,12 +10,13 @@ export interface RpcHandlerContext {
   rpc: RpcChannel;
   /**
    * Reserves room for a large response before preparing it (reading it from
-   * disk, say), waiting until the channel has some: resolves with the bytes
-   * granted (1 to `wantedBytes`), which the response then uses. A peer that
+   * disk, say), waiting until the channel has at least `minBytes` (default 1)
+   * free at once, holding nothing meanwhile: resolves with the bytes granted
+   * (`minBytes` to `wantedBytes`), which the response then uses. A peer that
    * does not read its responses gets no room, so a handler never prepares
    * more than the channel may hold. Rejects with `signal.reason` on abort.
    */
-  reserveResponseBytes(wantedBytes: number): Promise<number>;
+  reserveResponseBytes(wantedBytes: number, minBytes?: number): Promise<number>;
 }
 
 /**
@@ -369,8 +370,8 @@ export class RpcChannel implements AsyncDisposable {
 
     let result: unknown;
     try {
-      const reserveResponseBytes = async (wantedBytes: number): Promise<number> => {
-        const granted = await this.reserveSendBytesWhenRoom(wantedBytes, controller.signal);
+      const reserveResponseBytes = async (wantedBytes: number, minBytes = 1): Promise<number> => {
+        const granted = await this.reserveSendBytesWhenRoom(wantedBytes, minBytes, controller.signal);
         handling.reservedBytes += granted;
         return granted;
       };
@@ -446,13 +447,21 @@ export class RpcChannel implements AsyncDisposable {
     return new Promise((resolve) => channel.whenSendRoom!(resolve));
   }
 
-  /** Waits for room and reserves it: at least one byte, at most `wantedBytes`. */
-  private async reserveSendBytesWhenRoom(wantedBytes: number, signal: AbortSignal): Promise<number> {
+  /**
+   * Waits for room and reserves it: at least `minBytes`, at most `wantedBytes`. Less than `minBytes` is
+   * given back at once: handlers each holding part of what they need while waiting for the rest could
+   * hold a connection's room between them and wait on each other until their deadlines.
+   */
+  private async reserveSendBytesWhenRoom(wantedBytes: number, minBytes: number, signal: AbortSignal): Promise<number> {
+    if (!Number.isSafeInteger(minBytes) || minBytes < 1 || minBytes > wantedBytes) {
+      throw new SkeinError('INVALID_ARGUMENT', { message: `reserveResponseBytes: minBytes ${minBytes} must be an integer from 1 to wantedBytes (${wantedBytes})` });
+    }
     for (;;) {
       if (signal.aborted) throw abortReason(signal);
       if (this.closeReason !== null) throw this.closeReason;
       const granted = this.reserveSendBytes(wantedBytes);
-      if (granted > 0) return granted;
+      if (granted >= minBytes) return granted;
+      this.releaseSendBytes(granted);
       await new Promise<void>((resolve) => {
         const done = (): void => {
           signal.removeEventListener('abort', done);

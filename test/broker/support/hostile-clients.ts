@@ -80,7 +80,21 @@ export class ManualPeer {
     return this.send(connection, encodeFrame({ kind: 'request', id, method, body, timeoutMs: 600_000 }));
   }
 
+  /**
+   * Ends the attack: CLOSE on every connection first, so the broker frees what it holds for them now
+   * rather than after its idle timeout, and one attack does not spill into the next test's.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
+    const nowMs = performance.now();
+    this.core.closeAll(nowMs, new SkeinError('CONNECTION_CLOSED', { message: 'the attacker left' }));
+    const sent: Promise<void>[] = [];
+    for (let transmit = this.core.pollTransmit(nowMs, this.out); transmit !== null && sent.length < 4096; transmit = this.core.pollTransmit(nowMs, this.out)) {
+      const { port, host } = transmit.peer;
+      const bytes = this.out.slice(0, transmit.length);
+      sent.push(new Promise((resolve) => this.socket.send(bytes, port, host, () => resolve())));
+    }
+    await Promise.all(sent);
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));

@@ -85,7 +85,7 @@ describe('ACK frames', () => {
 describe('other frames and packet headers (golden bytes: a change must be deliberate)', () => {
   const clientCid = new ConnectionId(0x01020304, 0x05060708);
   const serverCid = new ConnectionId(0xa1a2a3a4, 0xb5b6b7b8);
-  const params = { messageBytesMax: 16_777_216, receiveWindowBytes: 33_554_432, datagramBytesMax: 1200, ackDelayMaxMs: 5, idleTimeoutMs: 30_000 };
+  const params = { messageBytesMax: 16_777_216, receiveWindowBytes: 33_554_432, datagramBytesMax: 1200, ackDelayMaxMs: 5, idleTimeoutMs: 30_000, initialCreditBytes: 0 };
 
   it('STREAM, MAX_DATA, CLOSE', () => {
     const out = new Uint8Array(64);
@@ -135,6 +135,22 @@ describe('other frames and packet headers (golden bytes: a change must be delibe
     expect(bad({ messageBytesMax: 2 ** 40 })).toThrow(DecodeError);
     expect(bad({ receiveWindowBytes: 10 })).toThrow(DecodeError);
     expect(bad({ ackDelayMaxMs: 5000 })).toThrow(DecodeError);
+    expect(bad({ initialCreditBytes: 100 })).toThrow(DecodeError);
+    expect(bad({ initialCreditBytes: params.receiveWindowBytes + 1 })).toThrow(DecodeError);
+    expect(bad({ initialCreditBytes: 256 * 1024 })).not.toThrow();
+  });
+
+  it('initialCreditBytes is optional on the wire: a peer that predates it ends its parameters before it, and reads as 0 (the whole window)', () => {
+    const out = new Uint8Array(64);
+    const end = writeAccept(out, clientCid, serverCid, { ...params, initialCreditBytes: 256 * 1024 });
+    expect(readParameters(new Reader(out, 21, end))).toEqual({ ...params, initialCreditBytes: 256 * 1024 });
+    // The same ACCEPT from a server before initialCreditBytes: its last byte is the idle timeout's.
+    const older = writeAccept(out, clientCid, serverCid, params) - 1;
+    expect(readParameters(new Reader(out, 21, older))).toEqual({ ...params, initialCreditBytes: 0 });
+    // A client before it reads a new server's ACCEPT as it always did, the credit varint unread at its end.
+    const reader = new Reader(out, 21, end);
+    for (let i = 0; i < 5; i++) reader.varint();
+    expect(reader.remaining).toBeGreaterThan(0);
   });
 
   it('connection ids keep a unique 53-bit key and print as hex', () => {

@@ -6,7 +6,7 @@ import { SendStream } from '../../../transport/core/send-stream.js';
 import { transportLimits } from '../../../transport/limits.js';
 import { randomMessage } from '../support/transfer.js';
 
-const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000, preallocateBytesMax: 1000 };
+const config = { windowBytes: 1 << 20, messageBytesMax: 1 << 19, fragmentsMax: 100_000, queuedMessagesMax: 100_000, preallocateBytesMax: 1000, paceBytes: 0 };
 
 /** Encodes messages the way the sender does, and cuts the stream into fragments of `size` bytes. */
 function streamOf(messages: Uint8Array[], chunkBytes = 256): Uint8Array {
@@ -56,6 +56,31 @@ describe('ReceiveStream', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('paced, credit moves as data arrives, at most paceBytes ahead of it, within the window', () => {
+    const paceBytes = 8000;
+    const receive = new ReceiveStream({ ...config, windowBytes: 40_000, messageBytesMax: 30_000, paceBytes });
+    expect(receive.initialCredit()).toBe(paceBytes);
+    const stream = streamOf([new Uint8Array(30_000)]);
+    expect(receive.receive(0, stream.subarray(0, 1500))).toBe(receiveResult.ok);
+    expect(receive.creditUpdateDue).toBe(false);
+    expect(receive.receive(1500, stream.subarray(1500, 2000))).toBe(receiveResult.ok);
+    // A quarter of the pace arrived: worth a MAX_DATA of what arrived plus the pace.
+    expect(receive.creditUpdateDue).toBe(true);
+    expect(receive.grantCredit()).toBe(2000 + paceBytes);
+    // Data after a hole counts as arrived: the hole's repair does not hold up what follows it.
+    expect(receive.receive(5000, stream.subarray(5000, 9000))).toBe(receiveResult.ok);
+    expect(receive.grantCredit()).toBe(2000 + 4000 + paceBytes);
+    expect(receive.receive(2000, stream.subarray(2000, 5000))).toBe(receiveResult.ok);
+    expect(receive.grantCredit()).toBe(9000 + paceBytes);
+    // A peer that predates pacing took the whole window from the handshake: sending within it is no violation.
+    expect(receive.receive(9000, stream.subarray(9000))).toBe(receiveResult.ok);
+    expect(receive.poll()?.length).toBe(30_000);
+    expect(receive.grantCredit()).toBe(stream.length + paceBytes);
+    // Unpaced: what the application took plus the window.
+    receive.unpace();
+    expect(receive.grantCredit()).toBe(stream.length + 40_000);
   });
 
   it('grants credit as the application takes messages, and refuses data beyond it', () => {

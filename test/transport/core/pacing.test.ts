@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { ConnectionCore } from '../../../transport/core/connection-core.js';
+import { transportLimits } from '../../../transport/limits.js';
+import { streamEndOf } from '../support/packets.js';
+import { SimNetwork, type SimNode } from '../support/sim.js';
+
+/**
+ * Issue 11: bulk senders kept a server's socket buffer full, and every other
+ * client's datagrams waited behind theirs or were dropped with them (a
+ * sender's congestion window only stops growing at a loss, and on a server
+ * the loss is that buffer overflowing). A server paces its clients: credit
+ * moves as their data arrives, at most receivePaceBytes ahead of it. On
+ * virtual time, what each sender has on its way is checked after every
+ * millisecond.
+ */
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const paceBytes = transportLimits.receivePaceBytesDefault;
+
+interface Bulk {
+  network: SimNetwork;
+  server: SimNode;
+  senders: SimNode[];
+  /** Per sender: the furthest stream offset it has put on the wire. */
+  sentEnd: Map<SimNode, number>;
+  received: Map<string, number[]>;
+}
+
+function bulkSenders(options: { count: number; messageBytes: number; serverOptions?: Record<string, unknown>; priority?: boolean }): Bulk {
+  const sentEnd = new Map<SimNode, number>();
+  const senders: SimNode[] = [];
+  const network = new SimNetwork({
+    seed: 31,
+    dropIf: (from, _to, bytes) => {
+      if (senders.includes(from)) sentEnd.set(from, Math.max(sentEnd.get(from) ?? 0, streamEndOf(bytes)));
+      return false;
+    },
+  });
+  const server = network.add({
+    host: '10.0.0.1',
+    port: 4000,
+    options: { acceptConnections: true, isPriorityPeer: () => options.priority === true, ...options.serverOptions },
+  });
+  const received = new Map<string, number[]>();
+  server.handlers.onMessage = (c, m) => (received.get(c.peer.host) ?? received.set(c.peer.host, []).get(c.peer.host)!).push(m.length);
+  for (let i = 0; i < options.count; i++) {
+    const sender = network.add({ host: `10.0.1.${i}`, port: 5000 });
+    sender.handlers.onConnected = (c) => c.send(new Uint8Array(options.messageBytes).fill(i));
+    sender.connect(server);
+    senders.push(sender);
+  }
+  return { network, server, senders, sentEnd, received };
+}
+
+/** Stream bytes the server's connection from `sender` took in (the partial message it holds, or what it delivered). */
+function arrivedFrom(server: SimNode, sender: SimNode, delivered: number): number {
+  let bytes = delivered;
+  for (const connection of server.core.connectionsList()) {
+    if (connection.peer.host === sender.address.host) bytes += (connection as ConnectionCore).stats(0).receiveBufferedBytes;
+  }
+  return bytes;
+}
+
+/** The most any sender had on its way beyond what the server took in, sampled every millisecond for `ms`. */
+function worstAhead(bulk: Bulk, ms: number): number {
+  let worst = 0;
+  for (let t = 0; t < ms; t++) {
+    bulk.network.runFor(1);
+    for (const sender of bulk.senders) {
+      const delivered = (bulk.received.get(sender.address.host) ?? []).reduce((n, m) => n + m + 4, 0);
+      worst = Math.max(worst, (bulk.sentEnd.get(sender) ?? 0) - arrivedFrom(bulk.server, sender, delivered));
+    }
+  }
+  return worst;
+}
+
+describe('a server paces what its clients send', () => {
+  it('no client has more than receivePaceBytes on its way, and each 4 MiB message still arrives whole', () => {
+    const bulk = bulkSenders({ count: 4, messageBytes: 4 * MiB });
+    const ahead = worstAhead(bulk, 400);
+    expect(ahead).toBeGreaterThan(paceBytes / 2);
+    expect(ahead).toBeLessThanOrEqual(paceBytes);
+    bulk.network.runFor(2_000);
+    for (const sender of bulk.senders) expect(bulk.received.get(sender.address.host)).toEqual([4 * MiB]);
+  });
+
+  it('without pacing (receivePaceBytes 0) the congestion window alone bounds it: several times as much on its way', () => {
+    const bulk = bulkSenders({ count: 4, messageBytes: 4 * MiB, serverOptions: { receivePaceBytes: 0 } });
+    expect(worstAhead(bulk, 400)).toBeGreaterThan(2 * paceBytes);
+  });
+
+  it('a priority peer (a broker of the cluster) is not paced', () => {
+    const bulk = bulkSenders({ count: 1, messageBytes: 4 * MiB, priority: true });
+    expect(worstAhead(bulk, 400)).toBeGreaterThan(2 * paceBytes);
+  });
+
+  it('a connection promoted to priority peer gets its whole window', () => {
+    const bulk = bulkSenders({ count: 1, messageBytes: 8 * MiB });
+    bulk.network.runFor(5);
+    for (const connection of bulk.server.core.connectionsList()) connection.markPriority();
+    expect(worstAhead(bulk, 400)).toBeGreaterThan(2 * paceBytes);
+  });
+});
