@@ -124,8 +124,10 @@ describe('README', () => {
     // The pull loop printed records until it met id 1000, then stopped.
     expect(stdout).toMatch(/^\d \d+ customer-1000 tea$/m);
     expect(stdout).toMatch(/^tour done: \d+ in the fetched batch, 1 shipped$/m);
-    // The group member's loop read up to id 1000; the push member billed one and left; the audit group was reset and deleted.
-    expect(stdout).toMatch(/^groups done: \d+ billed, 1 by the push member; groups left: billing$/m);
+    // The group member's loop read up to id 1000; the push member billed and left (its snippet runs up to
+    // inFlightMax 4 handlers per partition, so more than one may be billed before the close lands); the
+    // audit group was reset and deleted.
+    expect(stdout, stdout).toMatch(/^groups done: \d+ billed, [1-9]\d* by the push member; groups left: billing$/m);
   }, 90_000);
 
   it('the plain-JavaScript form (try/finally with close) runs', async () => {
