@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { systemClock } from '../transport/clock.js';
 import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
@@ -94,11 +95,11 @@ export class Broker implements AsyncDisposable {
   /** The connection under each session, to lift a proven peer out of the client limits. */
   private readonly connectionOf = new WeakMap<Session, Connection>();
   private readonly prng: Prng;
-  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private stopMaintenance: (() => void) | null = null;
   private readonly stoppedReplicas: StoppedReplicas;
   private readonly commands: OwnCommands;
   private host!: PartitionHost;
-  private balanceTimer: NodeJS.Timeout | null = null;
+  private stopBalance: (() => void) | null = null;
   private readonly balancer: LeaderBalancer<Partition>;
   private stopped = false;
   /** Aborts when the broker stops, ending its background retries at once. */
@@ -274,13 +275,11 @@ export class Broker implements AsyncDisposable {
 
   /** Snapshots and retention, and (with --leader-balance) handing leaderships back to preferred replicas, on their schedules. */
   private startTimers(): void {
-    this.maintenanceTimer = setInterval(() => void this.maintain(), brokerLimits.maintenanceEveryMs);
-    this.maintenanceTimer.unref();
+    this.stopMaintenance = systemClock.every(brokerLimits.maintenanceEveryMs, () => void this.maintain(), { keepAlive: false });
     if (this.config.leaderBalance) {
       // A moving partition's leadership is the move's to place (it hands it to a staying replica first).
       const settled = (): Partition[] => [...this.host.replicas()].filter((p) => this.controller.state.topicById(p.topicId)?.partitions[p.partition]?.move === undefined);
-      this.balanceTimer = setInterval(() => this.balancer.pass(settled(), performance.now()), brokerLimits.leaderBalanceEveryMs);
-      this.balanceTimer.unref();
+      this.stopBalance = systemClock.every(brokerLimits.leaderBalanceEveryMs, () => this.balancer.pass(settled(), systemClock.nowMs()), { keepAlive: false });
     }
   }
 
@@ -428,7 +427,7 @@ export class Broker implements AsyncDisposable {
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     // Where its link comes from: proven to be broker `from` by the peer secret (or the network is trusted).
     const remote = origin === null ? undefined : this.connectionOf.get(origin)?.remote;
-    this.peers.heardFrom(from, performance.now(), incarnation, remote);
+    this.peers.heardFrom(from, systemClock.nowMs(), incarnation, remote);
     for (const wire of messages) this.mux.receiveWire(wire, from);
   }
 
@@ -485,7 +484,7 @@ export class Broker implements AsyncDisposable {
 
   private aliveBrokers(): Set<number> {
     const windowMs = 3 * this.config.electionTicks * this.config.tickMs;
-    return this.peers.alive(performance.now(), windowMs);
+    return this.peers.alive(systemClock.nowMs(), windowMs);
   }
 
   /**
@@ -495,7 +494,7 @@ export class Broker implements AsyncDisposable {
    * is counted and waits for the next round.
    */
   async maintain(options: { force?: boolean } = {}): Promise<void> {
-    const nowMs = Date.now();
+    const nowMs = systemClock.epochMs();
     const failed = (): void => void this.counters.maintenanceFailures++;
     await Promise.all([...[...this.host.replicas()].map((partition) => partition.maintain(nowMs, options).catch(failed)), this.controller.maintain(nowMs, options).catch(failed)]);
   }
@@ -534,8 +533,8 @@ export class Broker implements AsyncDisposable {
   private async close(): Promise<void> {
     this.stopped = true;
     this.lifetime.abort();
-    if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
-    if (this.balanceTimer !== null) clearInterval(this.balanceTimer);
+    this.stopMaintenance?.();
+    this.stopBalance?.();
     this.stoppedReplicas.close();
     this.duties?.close();
     this.mover?.close();

@@ -1,4 +1,5 @@
 import { withTimeout } from '../../transport/abort.js';
+import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { clusterLimits } from '../../transport/limits.js';
 import type { MetadataState } from './metadata-state.js';
@@ -33,13 +34,13 @@ export interface DepartureOptions {
   onGone: (reason: string) => void;
   /** Whether this broker's link to `id` is up: only those are asked, unless none has been up for a departureCheckEveryMs. */
   linked?: (id: number) => boolean;
-  nowMs?: () => number;
 }
 
 export class Departure {
   /** Why this broker is gone, once it knows. */
   gone: string | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** Cancels the check's timer; null once closed. */
+  private stopTimer: (() => void) | null = null;
   private asking = false;
   private nextAskAtMs = 0;
   private turn = 0;
@@ -49,8 +50,7 @@ export class Departure {
   private readonly lifetime = new AbortController();
 
   constructor(private readonly options: DepartureOptions) {
-    this.timer = setInterval(() => void this.tick(), clusterLimits.departureCheckEveryMs);
-    this.timer.unref();
+    this.stopTimer = systemClock.every(clusterLimits.departureCheckEveryMs, () => void this.tick(), { keepAlive: false });
     void this.tick();
   }
 
@@ -65,7 +65,7 @@ export class Departure {
 
   private async tick(): Promise<void> {
     this.metadataChanged();
-    const now = (this.options.nowMs ?? Date.now)();
+    const now = systemClock.nowMs();
     if (this.gone !== null || this.asking || now < this.nextAskAtMs) return;
     const named = [...new Set(this.options.peers())].filter((id): id is number => id !== null && id !== this.options.brokerId);
     // Over links this broker has anyway: a check must not shape the peer links. Asked at start, a dial
@@ -101,15 +101,15 @@ export class Departure {
   }
 
   private leave(reason: string): void {
-    if (this.gone !== null || this.timer === null) return;
+    if (this.gone !== null || this.stopTimer === null) return;
     this.gone = reason;
     this.close();
     this.options.onGone(reason);
   }
 
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer?.();
+    this.stopTimer = null;
     this.lifetime.abort();
   }
 }

@@ -1,3 +1,4 @@
+import { systemClock } from '../../transport/clock.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
 import { RpcChannel, type RpcHandler } from '../../transport/rpc/index.js';
@@ -233,7 +234,7 @@ export class PeerLinks {
 
   private flush(): void {
     this.flushScheduled = false;
-    const nowMs = performance.now();
+    const nowMs = systemClock.nowMs();
     for (const [id, link] of this.links) {
       for (const name of peerLanes) this.flushLane(id, name, nowMs);
     }
@@ -344,7 +345,7 @@ export class PeerLinks {
         this.counters.dialFailures++;
         // A dial cancelled by redialNow is no failure of the peer's: the next message dials again at once.
         if (!abort.signal.aborted) {
-          lane.retryAtMs = performance.now() + lane.backoffMs;
+          lane.retryAtMs = systemClock.nowMs() + lane.backoffMs;
           lane.backoffMs = Math.min(lane.backoffMs * 2, brokerLimits.peerRedialBackoffMsMax);
         }
         throw error;
