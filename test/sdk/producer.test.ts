@@ -5,6 +5,7 @@ import { partitionForKey } from '../../transport/protocol/murmur2.js';
 import { serdes } from '../../sdk/serde.js';
 import { defineTopic } from '../../sdk/topic.js';
 import { SkeinError, isSkeinError } from '../../transport/errors.js';
+import { sdkLimits } from '../../transport/limits.js';
 import { FakeCluster, fakeClient, until, utf8 } from './support/harness.js';
 
 const json = serdes.json<number>();
@@ -405,7 +406,10 @@ describe('producer', () => {
     cluster.createTopic('t', { partitions: 1 });
     cluster.interceptor = ({ method }) => (method === 'produce' ? { fail: new SkeinError('NOT_ENOUGH_REPLICAS') } : undefined);
     await using skein = fakeClient(cluster);
-    const producer = skein.producer({ lingerMs: 0, deliveryTimeoutMs: 250 });
+    // The abandoned batch keeps its retry schedule, and the next record rides its next round: that round
+    // comes within one backoff at most, so the deadline must outlast one (with 250 ms, a round drawn late
+    // by the jitter, or by a loaded machine, timed the second record out too).
+    const producer = skein.producer({ lingerMs: 0, deliveryTimeoutMs: sdkLimits.retryBackoffMsMax * 2 });
     const error = await producer.send({ topic: 't', messages: [{ value: 1 }] }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'TIMEOUT' });
     expect((error as SkeinError).cause).toMatchObject({ code: 'NOT_ENOUGH_REPLICAS' });
