@@ -65,18 +65,13 @@ async function readWithinRoom(
   { signal, reserveResponseBytes }: Pick<RpcHandlerContext, 'signal' | 'reserveResponseBytes'>,
 ): Promise<FetchResponse> {
   const envelopeBytes = transportLimits.rpcEnvelopeBytesMax;
-  let firstBatchBytes = view.readCommitted(request.offset, 0, { withinBudget: true }).firstBatchBytes ?? 0;
-  let reservedBytes = 0;
-  for (;;) {
-    const neededBytes = envelopeBytes + Math.max(1, firstBatchBytes) - reservedBytes;
-    const wantedBytes = envelopeBytes + Math.max(request.maxBytes, firstBatchBytes) - reservedBytes;
-    if (neededBytes > 0) reservedBytes += await reserveResponseBytes(wantedBytes, neededBytes);
-    if (signal.aborted) throw signal.reason;
-    const result = view.readCommitted(request.offset, reservedBytes - envelopeBytes, { withinBudget: true });
-    if (result.batches.length > 0 || result.firstBatchBytes === undefined) return respond(view, request, result.batches);
-    // A safeguard (committed batches never change size): the reservation tops up to what the log reports.
-    firstBatchBytes = result.firstBatchBytes;
-  }
+  const firstBatchBytes = view.readCommitted(request.offset, 0, { withinBudget: true }).firstBatchBytes ?? 0;
+  const wantedBytes = envelopeBytes + Math.max(request.maxBytes, firstBatchBytes);
+  const reservedBytes = await reserveResponseBytes(wantedBytes, envelopeBytes + Math.max(1, firstBatchBytes));
+  if (signal.aborted) throw signal.reason;
+  // Committed batches never change size, so the first one fits; should retention have removed it meanwhile,
+  // the answer is empty and the consumer's next fetch learns where the log starts.
+  return respond(view, request, view.readCommitted(request.offset, reservedBytes - envelopeBytes, { withinBudget: true }).batches);
 }
 
 /** Whole batches only: stop at the first batch that reaches maxRecords, keeping at least one. */
