@@ -3,6 +3,7 @@ import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
 import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
 import { probeBulkTransfer } from './cluster/bulk-transfer-probe.js';
+import { probeGracefulStop } from './cluster/graceful-stop-probe.js';
 import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
@@ -106,6 +107,15 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     const seen = `${probe.deliveryMs} ms; ${packetsLost} packets declared lost, ${packetsLostSpuriously} of them seen to arrive, ${congestionEvents} congestion events`;
     expect(probe.deliveryMs, seen).toBeLessThan(1_000);
   }, 60_000);
+
+  for (const stop of ['follower', 'leader'] as const) {
+    it(`a graceful stop of the ${stop} leaves a caught-up majority behind: writes go on while a restarted replica is still far behind`, async () => {
+      const probe = await probeGracefulStop({ seed: 5, stop, backlogBytes: 1024 * 1024 });
+      const seen = `stop took ${probe.stopMs} ms, a record sent after it was acknowledged in ${probe.firstAckMs} ms, longest stall ${probe.longestStallMs} ms`;
+      console.log(`graceful stop of the ${stop}: ${seen}`);
+      expect(probe.longestStallMs, seen).toBeLessThan(stallTargetMs / 2);
+    }, 120_000);
+  }
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {
     const first = await runScenario(7, { faults: 3 });
