@@ -529,7 +529,8 @@ export class Broker implements AsyncDisposable {
     const catchUpMs = options.catchUpTimeoutMs ?? (handoverMs === 0 ? 0 : brokerLimits.stopCatchUpElectionTimeouts * electionTimeoutMs);
     // To brokers heard from lately: a handover to one that is down waits out the whole timeout for nothing.
     const alive = (): ReadonlySet<number> => this.aliveBrokers();
-    await Promise.all([...this.host.replicas()].map((p) => p.leave({ handoverMs, catchUpMs, alive }).catch(() => false)));
+    const graceMs = Math.min(catchUpMs, brokerLimits.stopAliveGraceElectionTimeouts * electionTimeoutMs);
+    await Promise.all([...this.host.replicas()].map((p) => p.leave({ handoverMs, catchUpMs, graceMs, alive }).catch(() => false)));
     // The controller goes last: the partitions' new leaders report to it.
     await this.controller.handOverAndWait(handoverMs, (id) => alive().has(id));
     await this.close();

@@ -389,13 +389,18 @@ export const brokerLimits = {
    * every partition it holds a replica of could go on committing without it: a majority of the other
    * replicas keeping up, so none has to catch up first (a follower restarted far behind, say).
    */
-  stopCatchUpElectionTimeouts: 8,
+  stopCatchUpElectionTimeouts: 10,
+  /**
+   * ...but after this many it waits no more for a partition without a majority of its other replicas alive
+   * (they stopped before it, say); until then a replica restarting may not have been heard from yet.
+   */
+  stopAliveGraceElectionTimeouts: 4,
   /**
    * A leadership stands this many election timeouts before it is handed back: longer than a graceful
    * stop can take (the partitions' handovers and catch-up, then the controller's handover), so a broker
    * that is stopping is never handed back what it just gave away.
    */
-  leaderBalanceHoldElectionTimeouts: 12,
+  leaderBalanceHoldElectionTimeouts: 14,
   /**
    * A new partition's preferred replica campaigns after this many ticks, and once more at twice that if
    * nobody was elected: the other replicas learn of the partition from the metadata up to a heartbeat
@@ -709,6 +714,7 @@ assert(
   'a leadership is handed back only after the longest graceful stop (partitions, then the controller) is over',
 );
 assert(brokerLimits.stopCatchUpElectionTimeouts >= brokerLimits.stopHandoverElectionTimeouts, 'a graceful stop waits for catch-up at least as long as for a handover');
+assert(brokerLimits.stopAliveGraceElectionTimeouts <= brokerLimits.stopCatchUpElectionTimeouts, 'the grace for replicas not heard from yet fits in the catch-up wait');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.

@@ -230,10 +230,11 @@ export class LogReplica implements RaftStateMachine {
    * A graceful stop's part: this replica campaigns no more, hands its leadership over (within `handoverMs`),
    * then waits until the group would go on committing without it — a majority of the other voters keeping
    * up, so none has to catch up before the next commit (see RaftCore.replaceable) — up to `catchUpMs` from
-   * the start. It does not wait when fewer than a majority of the other voters are `alive`: nothing it
-   * waits for could happen. True when the group can do without it.
+   * the start. Once `graceMs` have passed it waits no more while fewer than a majority of the other voters
+   * are `alive` (nothing it waits for could happen: its peers stopped before it, say); before that, a voter
+   * that is restarting may not have been heard from yet. True when the group can do without it.
    */
-  async leave(options: { handoverMs: number; catchUpMs: number; alive: () => ReadonlySet<number> }): Promise<boolean> {
+  async leave(options: { handoverMs: number; catchUpMs: number; graceMs: number; alive: () => ReadonlySet<number> }): Promise<boolean> {
     if (this.closedValue) return true;
     const startedMs = systemClock.nowMs();
     this.leaving = true;
@@ -242,10 +243,17 @@ export class LogReplica implements RaftStateMachine {
     await this.handOverLeadership(options.handoverMs, eligible);
     const worthWaiting = (): boolean => {
       const { id: self, config } = this.driver.status();
-      return config.voters.filter((id) => id !== self && eligible(id)).length > config.voters.length / 2;
+      const others = config.voters.filter((id) => id !== self);
+      // A lone replica (or one of two) is always needed: no majority without it exists.
+      if (others.length <= config.voters.length / 2) return false;
+      if (systemClock.nowMs() - startedMs < options.graceMs) return true;
+      return others.filter(eligible).length > config.voters.length / 2;
     };
     const done = (): boolean => this.closedValue || this.driver.replaceable() !== false || !worthWaiting();
-    await this.waitFor(done, options.catchUpMs - (systemClock.nowMs() - startedMs), 'graceful stop');
+    const leftMs = (untilMs: number): number => untilMs - (systemClock.nowMs() - startedMs);
+    // Nothing may change when the grace ends (no leader, its peers gone): look again then.
+    await this.waitFor(done, leftMs(Math.min(options.graceMs, options.catchUpMs)), 'graceful stop');
+    await this.waitFor(done, leftMs(options.catchUpMs), 'graceful stop');
     return this.closedValue || this.driver.replaceable() !== false;
   }
 

@@ -5,7 +5,7 @@ import { SimCluster } from './sim-cluster.js';
 export interface GracefulStopProbe {
   /** Simulated ms the graceful stop took. */
   stopMs: number;
-  /** Simulated ms from the end of the stop to the acknowledgement of a record sent then. */
+  /** Simulated ms from the end of the stop to the acknowledgement of a record sent then (Infinity: the other replica stayed down). */
   firstAckMs: number;
   /** The longest stretch, from the stop's start until that acknowledgement, with no record acknowledged. */
   longestStallMs: number;
@@ -20,8 +20,9 @@ const topic = defineTopic<Uint8Array, string>('probe', { value: serdes.bytes(), 
  * follower that kept up) is stopped gracefully while a producer writes.
  * Without the caught-up replica the partition can commit nothing until the
  * restarted one has caught up; a graceful stop should not leave it so.
+ * With `restartBehind: false` it stays down: then nothing is worth waiting for.
  */
-export async function probeGracefulStop(options: { seed: number; stop: 'leader' | 'follower'; backlogBytes: number }): Promise<GracefulStopProbe> {
+export async function probeGracefulStop(options: { seed: number; stop: 'leader' | 'follower'; backlogBytes: number; restartBehind?: boolean }): Promise<GracefulStopProbe> {
   const sim = new SimCluster({ seed: options.seed });
   const { clock, network } = sim;
   const clientProcess: SimProcess = { name: 'client', dead: false };
@@ -41,7 +42,9 @@ export async function probeGracefulStop(options: { seed: number; stop: 'leader' 
     sim.kill(behind);
     const recordBytes = 16 * 1024;
     await clock.settle(Promise.all(Array.from({ length: Math.ceil(options.backlogBytes / recordBytes) }, () => send(recordBytes))), 120_000, 'backlog');
-    await sim.startBroker(behind);
+    if (options.restartBehind !== false) await sim.startBroker(behind);
+    // Down for a while: its peers no longer count it alive (just killed, its links would still look up).
+    else await clock.advance(3_000);
     // A writer that keeps going through the stop, its acknowledgements timed.
     let lastAckMs = clock.nowMs;
     let longestStallMs = 0;
@@ -60,6 +63,11 @@ export async function probeGracefulStop(options: { seed: number; stop: 'leader' 
     lastAckMs = stopStartMs;
     await sim.stop(options.stop === 'leader' ? leader : keptUp, { handover: true });
     const stopMs = clock.nowMs - stopStartMs;
+    if (options.restartBehind === false) {
+      // One replica of three is left: nothing commits, and the writer's send fails when the client closes.
+      writing = false;
+      return { stopMs: Math.round(stopMs), firstAckMs: Infinity, longestStallMs: Infinity };
+    }
     const sentAtMs = clock.nowMs;
     await clock.settle(send(100), 60_000, 'record after the stop');
     const firstAckMs = clock.nowMs - sentAtMs;
