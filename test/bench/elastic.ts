@@ -14,7 +14,8 @@
  *   sequentially (a copy of its segment files, just after the move), and of
  *   one raw skein connection's goodput between two processes (`skein bench
  *   transport`); and the producer's records/s and p99 during the move as
- *   ratios of the seconds just before it.
+ *   ratios of the seconds just before it. One more move of the same size,
+ *   with no producer, gives catch-up alone against the same baselines.
  * - Decommission: broker 1, holding a replica of every topic (with
  *   --decommission-mb MiB of its own over 4 partitions), from
  *   decommissionBroker to gone; what it held is measured on disk.
@@ -61,6 +62,7 @@ const moveRateBytesPerSecond = parseRate(moveRate);
 const decommissionBytes = Number(values['decommission-mb']) * 1024 * 1024;
 const transportSeconds = Number(values['transport-seconds']);
 const firstTopic = 'bench-first';
+const idleTopic = 'bench-move-idle';
 const firstBytes = 1024 * 1024;
 const decommissionTopic = 'bench-decommission';
 const decommissionPartitions = 4;
@@ -140,41 +142,55 @@ interface Run {
   during: Window;
 }
 
-async function moveOnce(cluster: BrokerProcesses, skein: Skein, topic: string): Promise<Run> {
+interface Moved {
+  startMs: number;
+  doneMs: number;
+  catchUpBytesPerSecond: number;
+  /** The leader's copy, whose log is read back for the baseline. */
+  sourceDir: string;
+}
+
+/** Moves partition 0 of `topic` onto broker 4 (in the place of its third replica) and times it, sampling broker 4's copy on disk. */
+async function timeMove(cluster: BrokerProcesses, skein: Skein, topic: string): Promise<Moved> {
   const admin = skein.admin();
   const original = (await admin.describeTopic(topic)).partitions[0]!.replicas;
-  const target = [original[0]!, original[1]!, 4];
   const source = replicaBytes(cluster, original[0]!, topic)!;
+  const startMs = performance.now();
+  const [started] = await admin.reassignPartitions([{ topic, partition: 0, replicas: [original[0]!, original[1]!, 4] }]);
+  if (started?.moveId === undefined) throw new Error(`the move of ${topic} was refused: ${JSON.stringify(started)}`);
+  let firstByteMs: number | null = null;
+  let caughtUpMs: number | null = null;
+  // The new replica's bytes on disk, sampled between polls of the move.
+  const sampling = setInterval(() => {
+    const nowMs = performance.now();
+    const bytes = replicaBytes(cluster, 4, topic);
+    if (bytes !== null && bytes > 0 && firstByteMs === null) firstByteMs = nowMs;
+    if (bytes !== null && bytes >= source * 0.99 && caughtUpMs === null) caughtUpMs = nowMs;
+  }, 5);
+  let doneMs: number;
+  try {
+    doneMs = await waitForMove(skein, topic, started.moveId);
+  } finally {
+    clearInterval(sampling);
+  }
+  const catchUpMs = (caughtUpMs ?? doneMs) - (firstByteMs ?? startMs);
+  return { startMs, doneMs, catchUpBytesPerSecond: source / (catchUpMs / 1000), sourceDir: replicaDir(cluster, original[0]!, topic)! };
+}
+
+/** One run: the move under the producer's load, the producer's windows before and during it, then the log read back. */
+async function moveOnce(cluster: BrokerProcesses, skein: Skein, topic: string): Promise<Run> {
   const writer = writeLoad(skein);
   try {
     // Warm up, then the baseline: the same producer in the seconds just before the move.
     await sleep(1_000);
     const baselineFromMs = performance.now();
     await sleep(baselineMs);
-    const startMs = performance.now();
-    const [started] = await admin.reassignPartitions([{ topic, partition: 0, replicas: target }]);
-    if (started?.moveId === undefined) throw new Error(`the move of ${topic} was refused: ${JSON.stringify(started)}`);
-    let firstByteMs: number | null = null;
-    let caughtUpMs: number | null = null;
-    // The new replica's bytes on disk, sampled between polls of the move.
-    const sampling = setInterval(() => {
-      const nowMs = performance.now();
-      const bytes = replicaBytes(cluster, 4, topic);
-      if (bytes !== null && bytes > 0 && firstByteMs === null) firstByteMs = nowMs;
-      if (bytes !== null && bytes >= source * 0.99 && caughtUpMs === null) caughtUpMs = nowMs;
-    }, 5);
-    let doneMs: number;
-    try {
-      doneMs = await waitForMove(skein, topic, started.moveId);
-    } finally {
-      clearInterval(sampling);
-    }
-    const before = window(writer.acks, baselineFromMs, startMs);
-    const during = window(writer.acks, startMs, doneMs);
-    const catchUpMs = (caughtUpMs ?? doneMs) - (firstByteMs ?? startMs);
+    const moved = await timeMove(cluster, skein, topic);
+    const before = window(writer.acks, baselineFromMs, moved.startMs);
+    const during = window(writer.acks, moved.startMs, moved.doneMs);
     await writer.stop();
-    const logRead = await logReadBytesPerSecond(replicaDir(cluster, original[0]!, topic)!);
-    return { moveMs: doneMs - startMs, catchUpBytesPerSecond: source / (catchUpMs / 1000), logReadBytesPerSecond: logRead, before, during };
+    const logRead = await logReadBytesPerSecond(moved.sourceDir);
+    return { moveMs: moved.doneMs - moved.startMs, catchUpBytesPerSecond: moved.catchUpBytesPerSecond, logReadBytesPerSecond: logRead, before, during };
   } finally {
     await writer.stop();
   }
@@ -198,6 +214,9 @@ try {
     progress(`writing ${values.mb} MiB to ${topic}`);
     await fill(skein, topic, partitionBytes);
   }
+  await admin.createTopic({ name: idleTopic, partitions: 1, replicationFactor: 3 });
+  progress(`writing ${values.mb} MiB to ${idleTopic}`);
+  await fill(skein, idleTopic, partitionBytes);
   if (decommissionBytes > 0) {
     await admin.createTopic({ name: decommissionTopic, partitions: decommissionPartitions, replicationFactor: 3 });
     progress(`writing ${values['decommission-mb']} MiB to ${decommissionTopic} (${decommissionPartitions} partitions)`);
@@ -217,6 +236,11 @@ try {
     );
   }
 
+  // The same move with no producer: what catch-up alone achieves, for the ratios to the log and the transport.
+  const idle = await timeMove(cluster, skein, idleTopic);
+  const idleLogRead = await logReadBytesPerSecond(idle.sourceDir);
+  progress(`${idleTopic} (no producer): moved in ${((idle.doneMs - idle.startMs) / 1000).toFixed(2)} s, catch-up ${mib(idle.catchUpBytesPerSecond)} (log read ${mib(idleLogRead)})`);
+
   progress(`skein bench transport: one connection between two processes, ${transportSeconds} s`);
   const goodput = await transportGoodputBytesPerSecond(cli, transportSeconds);
   progress(`transport goodput ${mib(goodput)}`);
@@ -234,6 +258,9 @@ try {
   console.log(`  catch-up rate                   ${mib(catchUp)}  ratio to --move-rate ${m((r) => r.catchUpBytesPerSecond / moveRateBytesPerSecond).toFixed(2)}`);
   console.log(`    to the log's sequential read  ${mib(m((r) => r.logReadBytesPerSecond))}  ratio ${m((r) => r.catchUpBytesPerSecond / r.logReadBytesPerSecond).toFixed(3)}`);
   console.log(`    to transport goodput          ${mib(goodput)}  ratio ${(catchUp / goodput).toFixed(3)}`);
+  console.log(`  catch-up with no producer       ${mib(idle.catchUpBytesPerSecond)}  ratio to --move-rate ${(idle.catchUpBytesPerSecond / moveRateBytesPerSecond).toFixed(2)}`);
+  console.log(`    to the log's sequential read  ${mib(idleLogRead)}  ratio ${(idle.catchUpBytesPerSecond / idleLogRead).toFixed(3)}`);
+  console.log(`    to transport goodput          ${mib(goodput)}  ratio ${(idle.catchUpBytesPerSecond / goodput).toFixed(3)}`);
   console.log(`  producer (acks all, 1 KiB) before ${Math.round(m((r) => r.before.recordsPerSecond))} records/s, during ${Math.round(m((r) => r.during.recordsPerSecond))} records/s  ratio ${m((r) => r.during.recordsPerSecond / r.before.recordsPerSecond).toFixed(2)}`);
   console.log(`  producer p99 latency            before ${m((r) => r.before.p99Ms).toFixed(1)} ms, during ${m((r) => r.during.p99Ms).toFixed(1)} ms  ratio ${m((r) => r.during.p99Ms / r.before.p99Ms).toFixed(2)}`);
   console.log(`  --join to active                ${(joined.activeMs / 1000).toFixed(2)} s`);
