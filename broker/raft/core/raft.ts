@@ -370,9 +370,14 @@ export class RaftCore {
     return this.leaderSpare;
   }
 
-  /** This member is leaving (a graceful stop): it campaigns no more and ignores timeoutNow; it still votes and replicates. */
+  /**
+   * This member is leaving (a graceful stop): it campaigns no more and ignores timeoutNow; it still votes and
+   * replicates. A campaign under way ends (it stays a follower of its term, its own vote given): won after the
+   * stop looked for leaderships to hand over, it would leave the group without a leader.
+   */
   leave(): void {
     this.leaving = true;
+    if (this.role === 'preCandidate' || this.role === 'candidate') this.becomeFollower(this.term, noNode);
   }
 
   /** Hands leadership to `to` (a voter): it is caught up, then told to campaign at once. */

@@ -238,4 +238,14 @@ describe('a member leaving (graceful stop)', () => {
     expect(c.leaders().filter((id) => id !== 1)).toEqual([3]);
     expect(c.core(2).counters.electionsStarted + c.core(2).counters.preElectionsStarted).toBe(0);
   });
+
+  it('ends a campaign under way: the votes that come back after it left elect nobody', () => {
+    const c = new TestCluster({ voters: [1, 2, 3] });
+    c.core(1).campaign();
+    expect(c.core(1).status().role).toBe('preCandidate');
+    c.core(1).leave();
+    c.stabilize();
+    expect(c.core(1).status().role).toBe('follower');
+    expect(c.leaders()).toEqual([]);
+  });
 });
