@@ -257,10 +257,14 @@ export class LogReplica implements RaftStateMachine {
     return this.closedValue || this.driver.replaceable() !== false;
   }
 
-  /** Waits, woken by the replica's changes, until `condition` holds or `timeoutMs` passed. */
+  /**
+   * Waits, woken by the replica's changes, until `condition` holds or `timeoutMs` passed. Even a wait of 0
+   * lasts until the timers' next turn: a handover started by a stop without one then still goes through
+   * when the successor answers at once, as it did before the stop waited for catch-up.
+   */
   private async waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (condition() || timeoutMs <= 0) return;
-    const deadline = withTimeout(undefined, timeoutMs, () => new SkeinError('TIMEOUT', { message: `${this.options.group}: ${what} timed out` }));
+    if (condition()) return;
+    const deadline = withTimeout(undefined, Math.max(0, timeoutMs), () => new SkeinError('TIMEOUT', { message: `${this.options.group}: ${what} timed out` }));
     try {
       while (!condition() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
     } finally {
