@@ -31,6 +31,7 @@ import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
 import { Pacer } from './pacer.js';
 import { type ReceiveResult, receiveResult, ReceiveStream } from './receive-stream.js';
 import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
+import { PathPace } from './path-pace.js';
 import { RttEstimator } from './rtt.js';
 import { messagePrefixBytesMax, SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
@@ -121,6 +122,8 @@ export class ConnectionCore implements LossRecoveryListener {
   writableWanted = false;
 
   private readonly rtt: RttEstimator;
+  /** A paced client's credit follows its path (null: not paced, our own connection or a priority peer). */
+  private pathPace: PathPace | null;
   private readonly sent: SentPackets;
   private readonly pacer: Pacer;
   private readonly ackTracker: AckTracker;
@@ -220,6 +223,7 @@ export class ConnectionCore implements LossRecoveryListener {
       // A server paces what its clients send (see ReceiveStream); acceptFrom lifts it for a priority peer.
       paceBytes: role === 'server' ? settings.receivePaceBytes : 0,
     });
+    this.pathPace = role === 'server' && settings.receivePaceBytes > 0 ? new PathPace(transportLimits.receivePacePathGain, transportLimits.timerGranularityMs) : null;
     this.localParams = {
       messageBytesMax: settings.messageBytesMax,
       receiveWindowBytes: settings.receiveWindowBytes,
@@ -314,7 +318,10 @@ export class ConnectionCore implements LossRecoveryListener {
   /** Server side: set up from a validated INIT (after `priority` is known: a priority peer is not paced). */
   acceptFrom(nowMs: number, params: TransportParameters): void {
     this.openWith(nowMs, params);
-    if (this.priority) this.receiveStream.unpace();
+    if (this.priority) {
+      this.receiveStream.unpace();
+      this.pathPace = null;
+    }
     const credit = this.receiveStream.initialCredit();
     this.localParams = { ...this.localParams, initialCreditBytes: credit < this.settings.receiveWindowBytes ? credit : 0 };
   }
@@ -439,6 +446,7 @@ export class ConnectionCore implements LossRecoveryListener {
   markPriority(): void {
     this.host.promote(this);
     this.receiveStream.unpace();
+    this.pathPace = null;
     this.offerCredit();
   }
 
@@ -681,7 +689,8 @@ export class ConnectionCore implements LossRecoveryListener {
       return false;
     }
     this.counters.bytesDuplicate = stream.duplicateBytes;
-    // Paced credit moves as data arrives.
+    // Paced credit moves as data arrives, and reaches as far ahead as the path holds.
+    if (this.pathPace !== null) stream.followPath(this.pathPace.onArrival(stream.arrivedBytes, nowMs, this.rtt.minMs));
     this.offerCredit();
     if (!this.readableSignaled && stream.queuedMessages > 0) {
       this.readableSignaled = true;
