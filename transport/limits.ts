@@ -145,6 +145,15 @@ export const transportLimits = {
    */
   receivePacePathGain: 2,
   /**
+   * Clients sending to a server at once that each get the whole pace; more share this many paces between them
+   * (at least receivePaceShareBytesMin, or four datagrams, each), so what waits in the server's socket buffer
+   * stays this many paces however many connections send, and a client with a small request waits behind
+   * no more than that. Senders are counted over periods of receivePaceSharePeriodMs.
+   */
+  receivePaceSendersFull: 4,
+  receivePaceShareBytesMin: 32 * 1024,
+  receivePaceSharePeriodMs: 100,
+  /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
    * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
    */
@@ -687,6 +696,9 @@ assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPe
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
 assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
 assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
+assert(transportLimits.receivePaceSendersFull * transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 2, 'the paces of the clients that get a whole one fit half the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin * transportLimits.connectionsPerAddressMaxDefault <= transportLimits.socketBufferBytes, 'one address\'s connections, each at the smallest share, fit the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin <= transportLimits.receivePaceBytesDefault, 'a share is at most the pace');
 assert(transportLimits.receivePacePathGain > 1 && transportLimits.receivePacePathGain <= 4, 'a credit-bound sender on a long path can grow, and the queue it may leave stays a few round trips of data at most');
 assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
 assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');

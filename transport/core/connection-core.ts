@@ -61,6 +61,8 @@ export interface ConnectionHost {
   listenMs(nowMs: number): number;
   /** The wall time at which the listening clock reaches `listenMs` (Infinity while the endpoint cannot listen). */
   wallMsAtListen(listenMs: number): number;
+  /** This paced client's data arrived at `nowMs`: the fixed part of its pace now (its share while many send; see PaceShare). */
+  paceShare(connection: ConnectionCore, nowMs: number): number;
   /** The bytes the connection's receive stream holds changed by `delta` (see EndpointCore's reassembly budget). */
   receiveHeldChanged(connection: ConnectionCore, delta: number): void;
   /** Whether the connection may take `bytes` more of its peer's data now; false drops the packet unacknowledged. */
@@ -116,6 +118,8 @@ export class ConnectionCore implements LossRecoveryListener {
   receiveHeld = 0;
   /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
   receiveStuckSinceMs = Infinity;
+  /** The PaceShare period in which this connection's data last arrived. */
+  paceSharePeriod = -1;
   private receiveCompletedSeen = 0;
   /** Set while a readable / writable event is queued and not yet polled. */
   readableSignaled = false;
@@ -321,6 +325,9 @@ export class ConnectionCore implements LossRecoveryListener {
     if (this.priority) {
       this.receiveStream.unpace();
       this.pathPace = null;
+    } else if (this.pathPace !== null) {
+      // A crowd that connects at once is counted as it arrives, so its first credit is a share too.
+      this.receiveStream.sharePace(this.host.paceShare(this, nowMs));
     }
     const credit = this.receiveStream.initialCredit();
     this.localParams = { ...this.localParams, initialCreditBytes: credit < this.settings.receiveWindowBytes ? credit : 0 };
@@ -690,7 +697,10 @@ export class ConnectionCore implements LossRecoveryListener {
     }
     this.counters.bytesDuplicate = stream.duplicateBytes;
     // Paced credit moves as data arrives, and reaches as far ahead as the path holds.
-    if (this.pathPace !== null) stream.followPath(this.pathPace.onArrival(stream.arrivedBytes, nowMs, this.rtt.minMs));
+    if (this.pathPace !== null) {
+      stream.followPath(this.pathPace.onArrival(stream.arrivedBytes, nowMs, this.rtt.minMs));
+      stream.sharePace(this.host.paceShare(this, nowMs));
+    }
     this.offerCredit();
     if (!this.readableSignaled && stream.queuedMessages > 0) {
       this.readableSignaled = true;

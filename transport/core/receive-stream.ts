@@ -62,6 +62,8 @@ export class ReceiveStream {
   private paceBytes: number;
   /** What the path holds at the rate data arrives (see PathPace); the pace covers it when it is the larger. */
   private pathBytes = 0;
+  /** This stream's share of the pace while many clients send at once (see PaceShare). */
+  private paceShareBytes = Infinity;
   duplicateBytes = 0;
 
   private readonly stashRanges = new RangeSet();
@@ -115,7 +117,12 @@ export class ReceiveStream {
 
   /** How far beyond what arrived the credit reaches now (0: unpaced, the window alone). */
   get currentPaceBytes(): number {
-    return this.paceBytes > 0 ? Math.max(this.paceBytes, this.pathBytes) : 0;
+    return this.paceBytes > 0 ? Math.max(Math.min(this.paceBytes, this.paceShareBytes), this.pathBytes) : 0;
+  }
+
+  /** Many clients send at once: the fixed part of the pace is this stream's `bytes` share of it. */
+  sharePace(bytes: number): void {
+    this.paceShareBytes = bytes;
   }
 
   /** The path holds `bytes` at the rate data arrives: a paced stream's credit reaches at least that far ahead. */

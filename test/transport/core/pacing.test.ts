@@ -78,17 +78,29 @@ function arrivedFrom(server: SimNode, sender: SimNode, delivered: number): numbe
   return bytes;
 }
 
-/** The most any sender had on its way beyond what the server took in, sampled every millisecond for `ms`. */
-function worstAhead(bulk: Bulk, ms: number): number {
-  let worst = 0;
+/** What each sender has on its way beyond what the server took in, sampled every millisecond for `ms`. */
+function aheadSamples(bulk: Bulk, ms: number): number[][] {
+  const samples: number[][] = [];
   for (let t = 0; t < ms; t++) {
     bulk.network.runFor(1);
-    for (const sender of bulk.senders) {
-      const delivered = (bulk.received.get(sender.address.host) ?? []).reduce((n, m) => n + m + 4, 0);
-      worst = Math.max(worst, (bulk.sentEnd.get(sender) ?? 0) - arrivedFrom(bulk.server, sender, delivered));
-    }
+    samples.push(
+      bulk.senders.map((sender) => {
+        const delivered = (bulk.received.get(sender.address.host) ?? []).reduce((n, m) => n + m + 4, 0);
+        return (bulk.sentEnd.get(sender) ?? 0) - arrivedFrom(bulk.server, sender, delivered);
+      }),
+    );
   }
-  return worst;
+  return samples;
+}
+
+/** The most any one sender had on its way. */
+function worstAhead(bulk: Bulk, ms: number): number {
+  return Math.max(0, ...aheadSamples(bulk, ms).flat());
+}
+
+/** The most all senders together had on their way. */
+function worstTotalAhead(bulk: Bulk, ms: number): number {
+  return Math.max(0, ...aheadSamples(bulk, ms).map((sample) => sample.reduce((a, b) => a + b, 0)));
 }
 
 describe('a server paces what its clients send', () => {
@@ -98,6 +110,22 @@ describe('a server paces what its clients send', () => {
     expect(ahead).toBeGreaterThan(paceBytes / 2);
     expect(ahead).toBeLessThanOrEqual(paceBytes);
     bulk.network.runFor(2_000);
+    for (const sender of bulk.senders) expect(bulk.received.get(sender.address.host)).toEqual([4 * MiB]);
+  });
+
+  it('more clients than receivePaceSendersFull sending at once share that many paces: a small request waits behind no more', () => {
+    const full = transportLimits.receivePaceSendersFull;
+    const count = 3 * full;
+    const bulk = bulkSenders({ count, messageBytes: 4 * MiB });
+    const shareBytes = Math.floor((full * paceBytes) / count);
+    // Credit told is never taken back: the first clients to connect were told the whole pace, which they use up first.
+    bulk.network.runFor(150);
+    const ahead = worstAhead(bulk, 300);
+    expect(ahead).toBeLessThanOrEqual(shareBytes);
+    expect(ahead).toBeGreaterThan(shareBytes / 2);
+    const total = worstTotalAhead(bulk, 300);
+    expect(total).toBeLessThanOrEqual(full * paceBytes);
+    bulk.network.runFor(3_000);
     for (const sender of bulk.senders) expect(bulk.received.get(sender.address.host)).toEqual([4 * MiB]);
   });
 
