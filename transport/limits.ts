@@ -151,7 +151,7 @@ export const transportLimits = {
    * no more than that. Senders are counted over periods of receivePaceSharePeriodMs.
    */
   receivePaceSendersFull: 4,
-  receivePaceShareBytesMin: 32 * 1024,
+  receivePaceShareBytesMin: 8 * 1024,
   receivePaceSharePeriodMs: 100,
   /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
@@ -697,7 +697,7 @@ assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPr
 assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
 assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
 assert(transportLimits.receivePaceSendersFull * transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 2, 'the paces of the clients that get a whole one fit half the socket buffer');
-assert(transportLimits.receivePaceShareBytesMin * transportLimits.connectionsPerAddressMaxDefault <= transportLimits.socketBufferBytes, 'one address\'s connections, each at the smallest share, fit the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin * transportLimits.connectionsPerAddressMaxDefault <= transportLimits.socketBufferBytes / 4, 'one address\'s connections, each at the smallest share, fit a quarter of the socket buffer');
 assert(transportLimits.receivePaceShareBytesMin <= transportLimits.receivePaceBytesDefault, 'a share is at most the pace');
 assert(transportLimits.receivePacePathGain > 1 && transportLimits.receivePacePathGain <= 4, 'a credit-bound sender on a long path can grow, and the queue it may leave stays a few round trips of data at most');
 assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
