@@ -5,7 +5,7 @@ import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
-import { brokerLimits } from '../transport/limits.js';
+import { brokerLimits, clusterLimits } from '../transport/limits.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
 import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
@@ -15,6 +15,7 @@ import { joinCluster } from './cluster/join.js';
 import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
+import { FoundingCheck, foundingFlags, foundingText } from './cluster/founding.js';
 import { openStorageIdentity, raftFromOtherStorage, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
 import { OwnCommands, ownCommandRetryPolicy } from './cluster/own-commands.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
@@ -42,6 +43,8 @@ export interface BrokerCounters {
   peerRejected: number;
   /** Raft messages dropped because they came from another data directory than their broker's (a wiped disk). */
   raftForeignStorage: number;
+  /** Raft messages dropped because they came from a founder founded with other flags (founding.ts). */
+  raftForeignFounding: number;
   /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
   storageFailures: number;
   storageRecoveries: number;
@@ -76,6 +79,7 @@ export class Broker implements AsyncDisposable {
     acksNoneFailures: 0,
     peerRejected: 0,
     raftForeignStorage: 0,
+    raftForeignFounding: 0,
     storageFailures: 0,
     storageRecoveries: 0,
     partitionsOpened: 0,
@@ -118,6 +122,12 @@ export class Broker implements AsyncDisposable {
   private identity!: StorageIdentity;
   /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
   registered: Promise<void> = Promise.resolve();
+  private founding!: FoundingCheck;
+
+  /** Settles when this broker must not go on: a founder whose founding differs from the cluster's (see founding.ts). */
+  get refused(): Promise<SkeinError> {
+    return this.founding.refused;
+  }
   private lock!: DirLock;
   private readonly context: ServerContext;
   private readonly groups: GroupService;
@@ -192,7 +202,7 @@ export class Broker implements AsyncDisposable {
     mkdirSync(config.dataDir, { recursive: true });
     this.lock = DirLock.acquire(config.dataDir);
     try {
-      this.identity = openStorageIdentity(config.dataDir, config.id, config.clusterId);
+      this.identity = this.openIdentity();
       this.endpoint = await Endpoint.open({
         host: config.listen.host,
         port: config.listen.port,
@@ -216,6 +226,7 @@ export class Broker implements AsyncDisposable {
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
         storageId: this.identity.storageId,
+        ...(this.identity.founding === undefined ? {} : { founding: this.identity.founding }),
         onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
@@ -250,6 +261,27 @@ export class Broker implements AsyncDisposable {
       await this.close();
       throw error;
     }
+  }
+
+  /**
+   * The data directory's identity; a new one of a founding broker records its founding (founding.ts),
+   * which is this broker's for good: later flags that say otherwise are said and ignored, as the metadata
+   * group ignores them once founded.
+   */
+  private openIdentity(): StorageIdentity {
+    const { config } = this;
+    const flags = config.join === null ? foundingText(config.peers, config.controllerVoters) : undefined;
+    const identity = openStorageIdentity(config.dataDir, config.id, config.clusterId, flags);
+    if (flags !== undefined && identity.founding !== undefined && identity.founding !== flags) {
+      process.stderr.write(`skein broker ${config.id}: ${foundingFlags} now say "${flags}"; this broker was founded as "${identity.founding}" and stays so\n`);
+    }
+    this.founding = new FoundingCheck({
+      selfId: config.id,
+      own: identity.founding,
+      registered: () => this.controller?.state.lifecycle(config.id)?.storageId === identity.storageId,
+      onNotice: (message) => void process.stderr.write(`skein broker ${config.id}: ${message}\n`),
+    });
+    return identity;
   }
 
   /** Opens the partition replicas found on disk, then follows the metadata (see PartitionHost). */
@@ -423,6 +455,11 @@ export class Broker implements AsyncDisposable {
       if (this.counters.raftForeignStorage++ === 0) {
         process.stderr.write(`skein broker ${this.config.id}: broker ${from} speaks from another data directory (storage ${storage!.slice(0, 8)}…) than the one the cluster knows (${registered!.slice(0, 8)}…): it lost its disk; its Raft traffic is ignored. Decommission broker ${from} and start the new one under a new id\n`);
       }
+      return;
+    }
+    const founding = r.has('founding') ? r.string('founding', { bytesMax: clusterLimits.foundingTextBytesMax }) : undefined;
+    if (!this.founding.accepts(from, founding)) {
+      this.counters.raftForeignFounding++;
       return;
     }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;

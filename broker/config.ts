@@ -246,6 +246,7 @@ export function peerList(value: unknown): BrokerInfo[] {
     throw invalid('peers must be "id@host:port,..." or a list of { id, host, port }');
   }
   if (peers.length === 0) throw invalid('peers must name at least one broker');
+  if (peers.length > clusterLimits.brokersMax) throw invalid(`peers names ${peers.length} brokers; a cluster has at most ${clusterLimits.brokersMax}`);
   const ids = new Set(peers.map((p) => p.id));
   if (ids.size !== peers.length) throw invalid('peers lists a broker id twice');
   return peers;

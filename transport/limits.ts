@@ -544,6 +544,11 @@ export const clusterLimits = {
   /** Voters of the metadata group: 3 tolerate one failure, 5 two; up to 7 while a voter is being replaced. */
   controllerVotersDefault: 3,
   controllerVotersMax: 7,
+  /**
+   * A founding configuration as founders send it with their Raft traffic ("voters 1,2,3; learners 4",
+   * broker/cluster/founding.ts): every founder's id (five digits at most) and a separator, and the words.
+   */
+  foundingTextBytesMax: 512,
   /** Partition moves catching up or committing at once across the cluster; more wait, queued, in the metadata. */
   movesInFlightDefault: 8,
   movesInFlightMax: 1024,
@@ -768,6 +773,7 @@ assert(raftLimits.tickMsMin <= raftLimits.tickMsDefault && raftLimits.tickMsDefa
 assert(sdkLimits.removedBrokersMax >= clusterLimits.brokersMax, 'a client can set aside every broker of a cluster as removed');
 assert(clusterLimits.brokersMax <= raftLimits.configMembersMax, 'every broker fits the metadata group as a voter or learner');
 assert(clusterLimits.brokersMax <= brokerLimits.brokerIdMax, 'brokersMax <= brokerIdMax');
+assert(clusterLimits.brokersMax * 6 + 32 <= clusterLimits.foundingTextBytesMax, "the founding configuration of the largest cluster fits what a broker reads of a founder's");
 assert(clusterLimits.controllerVotersDefault <= clusterLimits.controllerVotersMax && clusterLimits.controllerVotersMax <= clusterLimits.brokersMax, 'controller voters within the cluster size');
 // While a partition moves, its group holds the original replicas and the target's at once.
 assert(2 * brokerLimits.replicationFactorMax <= raftLimits.configMembersMax, 'a moving partition\'s old and new replicas fit one configuration');

@@ -74,16 +74,23 @@ export async function brokerCommand(argv: string[]): Promise<number> {
   const broker = await Broker.start(config);
   const { host, port } = broker.address;
   process.stdout.write(`skein broker ${config.id} listening on ${host}:${port} (advertised as ${config.advertise.host}:${config.advertise.port}), data in ${config.dataDir}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
+  const refusal = await new Promise<SkeinError | null>((resolve) => {
+    const stop = (error: SkeinError | null): void => {
+      process.off('SIGINT', signalled);
+      process.off('SIGTERM', signalled);
+      resolve(error);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    void parentGone.then(stop);
+    const signalled = (): void => stop(null);
+    process.on('SIGINT', signalled);
+    process.on('SIGTERM', signalled);
+    void parentGone.then(signalled);
+    void broker.refused.then(stop);
   });
+  if (refusal !== null) {
+    process.stderr.write(`skein broker ${config.id}: refusing to go on (${refusal.code}): ${refusal.message}\n`);
+    await broker.stop({ transferTimeoutMs: 0 });
+    return 2;
+  }
   process.stdout.write(`skein broker ${config.id}: stopping (handing over leadership)\n`);
   await broker.stop();
   return 0;

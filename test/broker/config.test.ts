@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { brokerConfig, hostPort, peerList } from '../../broker/config.js';
 import { isSkeinError } from '../../transport/errors.js';
-import { brokerLimits, recordLimits, transportLimits } from '../../transport/limits.js';
+import { brokerLimits, clusterLimits, recordLimits, transportLimits } from '../../transport/limits.js';
 
 function configError(fn: () => unknown): string {
   try {
@@ -39,6 +39,10 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1 }))).toMatch(/data/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '2@h:1' }))).toMatch(/include this broker/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '1@h:1,1@h:2' }))).toMatch(/twice/);
+    // At most a cluster's worth of founders (what a founder sends of its founding stays bounded).
+    const founders = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}@h:${i + 1}`).join(',');
+    expect(brokerConfig({ id: 1, data: '/d', listen: 'h:1', peers: founders(clusterLimits.brokersMax) }).peers).toHaveLength(clusterLimits.brokersMax);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: founders(clusterLimits.brokersMax + 1) }))).toMatch(/^peers names 65 brokers; a cluster has at most 64/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', bogus: 1 } as never))).toMatch(/unknown setting "bogus"/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);

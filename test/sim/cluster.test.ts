@@ -45,7 +45,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
  */
 const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4', 'SKEIN_CLUSTER_SIM_SEEDS');
 /** Membership faults (joins, moves, decommissions among the others): SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS=1-100 npm run sim:cluster */
-const membershipSeeds = seedList(process.env.SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS ?? '1-2', 'SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS');
+// Seed 12 decommissions just as a stopped broker restarts: refused for good before a decommission waiting on a broker was retried.
+const membershipSeeds = seedList(process.env.SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS ?? '1-2,12', 'SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS');
 /** Per fault kind, over the seeds run: how many, and the longest stall once a majority was healthy. */
 const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: number }>();
 
