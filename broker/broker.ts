@@ -213,6 +213,7 @@ export class Broker implements AsyncDisposable {
         isPriorityPeer: (host, port) => this.isBrokerAddress(host, port),
         reassemblyBytesMax: config.clientBufferBytes,
         sendBytesMax: config.clientBufferBytes,
+        receivePaceBytes: config.clientPaceBytes,
         connectionsPerAddressMax: config.connectionsPerAddress,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });

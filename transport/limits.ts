@@ -138,6 +138,22 @@ export const transportLimits = {
    */
   receivePaceBytesDefault: 256 * 1024,
   /**
+   * A paced client's credit reaches at least this many times what its path holds (the rate its data arrives
+   * times the minimum round trip), so a long path is not capped at the pace per round trip. Above 1, so a
+   * sender held back by credit alone can grow; what it lets wait in the server's socket buffer beyond the
+   * pace is (gain - 1) times the path's minimum round trip of data, small on a LAN.
+   */
+  receivePacePathGain: 2,
+  /**
+   * Clients sending to a server at once that each get the whole pace; more share this many paces between them
+   * (at least receivePaceShareBytesMin, or four datagrams, each), so what waits in the server's socket buffer
+   * stays this many paces however many connections send, and a client with a small request waits behind
+   * no more than that. Senders are counted over periods of receivePaceSharePeriodMs.
+   */
+  receivePaceSendersFull: 4,
+  receivePaceShareBytesMin: 8 * 1024,
+  receivePaceSharePeriodMs: 100,
+  /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
    * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
    */
@@ -698,6 +714,10 @@ assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPe
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
 assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
 assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
+assert(transportLimits.receivePaceSendersFull * transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 2, 'the paces of the clients that get a whole one fit half the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin * transportLimits.connectionsPerAddressMaxDefault <= transportLimits.socketBufferBytes / 4, 'one address\'s connections, each at the smallest share, fit a quarter of the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin <= transportLimits.receivePaceBytesDefault, 'a share is at most the pace');
+assert(transportLimits.receivePacePathGain > 1 && transportLimits.receivePacePathGain <= 4, 'a credit-bound sender on a long path can grow, and the queue it may leave stays a few round trips of data at most');
 assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
 assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');

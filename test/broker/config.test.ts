@@ -85,6 +85,19 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: min - 1 }))).toMatch(new RegExp(`^clientBufferBytes must be an integer between ${min}`));
   });
 
+  it('takes the client pace at its edges: 0 (not paced), or four datagrams of this broker up to the receive window', () => {
+    expect(brokerConfig({ id: 1, data: '/d' }).clientPaceBytes).toBe(transportLimits.receivePaceBytesDefault);
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: '0' }).clientPaceBytes).toBe(0);
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: 4800 }).clientPaceBytes).toBe(4800);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: 4799 }))).toMatch(/^clientPaceBytes must be 0 \(not paced\) or an integer between 4800/);
+    // Four datagrams of the size this broker sends.
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', datagramBytes: 9000, clientPaceBytes: 4800 }))).toMatch(/between 36000/);
+    const window = transportLimits.receiveWindowBytesDefault;
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: String(window) }).clientPaceBytes).toBe(window);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: window + 1 }))).toMatch(/^clientPaceBytes/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: '256KiB' }))).toMatch(/^clientPaceBytes/);
+  });
+
   it('accepts IPv6 literals in brackets', () => {
     expect(hostPort('[::1]:9092', 'listen')).toEqual({ host: '::1', port: 9092 });
   });
