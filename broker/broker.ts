@@ -552,19 +552,25 @@ export class Broker implements AsyncDisposable {
 
   /**
    * Graceful stop: hands every leadership this broker holds to another
-   * replica (bounded by `transferTimeoutMs`), then closes everything. What
-   * was acknowledged stays acknowledged either way; the handover only spares
-   * clients an election timeout.
+   * replica and waits until each partition it holds a replica of could go on
+   * committing without it (a majority of the others caught up), bounded by
+   * `transferTimeoutMs` for each handover and `catchUpTimeoutMs` in all
+   * (both in election timeouts from transport/limits.ts by default; a
+   * `transferTimeoutMs` of 0 stops at once), then closes everything. What was
+   * acknowledged stays acknowledged either way; the wait only spares clients
+   * an election, or a follower's catch-up before the next commit.
    */
-  async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
+  async stop(options: { transferTimeoutMs?: number; catchUpTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
-    const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
+    const electionTimeoutMs = this.config.electionTicks * this.config.tickMs;
+    const handoverMs = options.transferTimeoutMs ?? brokerLimits.stopHandoverElectionTimeouts * electionTimeoutMs;
+    const catchUpMs = options.catchUpTimeoutMs ?? (handoverMs === 0 ? 0 : brokerLimits.stopCatchUpElectionTimeouts * electionTimeoutMs);
     // To brokers heard from lately: a handover to one that is down waits out the whole timeout for nothing.
-    const alive = this.aliveBrokers();
-    const eligible = (id: number): boolean => alive.has(id);
-    await Promise.all([...this.host.replicas()].map((p) => p.transferLeadership(timeoutMs, eligible).catch(() => false)));
+    const alive = (): ReadonlySet<number> => this.aliveBrokers();
+    const graceMs = Math.min(catchUpMs, brokerLimits.stopAliveGraceElectionTimeouts * electionTimeoutMs);
+    await Promise.all([...this.host.replicas()].map((p) => p.leave({ handoverMs, catchUpMs, graceMs, alive }).catch(() => false)));
     // The controller goes last: the partitions' new leaders report to it.
-    await this.controller.handOverAndWait(timeoutMs, eligible);
+    await this.controller.handOverAndWait(handoverMs, (id) => alive().has(id));
     await this.close();
   }
 

@@ -398,12 +398,25 @@ export const brokerLimits = {
   peerSilenceEndsDialMs: 1_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
+  /** A graceful stop waits this many election timeouts at most for each leadership it hands over. */
+  stopHandoverElectionTimeouts: 2,
+  /**
+   * A graceful stop waits this many election timeouts at most (from its start, handovers included) until
+   * every partition it holds a replica of could go on committing without it: a majority of the other
+   * replicas keeping up, so none has to catch up first (a follower restarted far behind, say).
+   */
+  stopCatchUpElectionTimeouts: 10,
+  /**
+   * ...but after this many it waits no more for a partition without a majority of its other replicas alive
+   * (they stopped before it, say); until then a replica restarting may not have been heard from yet.
+   */
+  stopAliveGraceElectionTimeouts: 4,
   /**
    * A leadership stands this many election timeouts before it is handed back: longer than a graceful
-   * stop can take (partition handovers, then the controller's, each bounded by two election timeouts),
-   * so a broker that is stopping is never handed back what it just gave away.
+   * stop can take (the partitions' handovers and catch-up, then the controller's handover), so a broker
+   * that is stopping is never handed back what it just gave away.
    */
-  leaderBalanceHoldElectionTimeouts: 5,
+  leaderBalanceHoldElectionTimeouts: 14,
   /**
    * A new partition's preferred replica campaigns after this many ticks, and once more at twice that if
    * nobody was elected: the other replicas learn of the partition from the metadata up to a heartbeat
@@ -721,6 +734,12 @@ assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a pr
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.peerSilenceEndsDialMs >= brokerLimits.peerRedialBackoffMsMin, 'a silence that restarts a dial outlasts the shortest redial backoff');
+assert(
+  brokerLimits.leaderBalanceHoldElectionTimeouts > Math.max(brokerLimits.stopHandoverElectionTimeouts, brokerLimits.stopCatchUpElectionTimeouts) + brokerLimits.stopHandoverElectionTimeouts,
+  'a leadership is handed back only after the longest graceful stop (partitions, then the controller) is over',
+);
+assert(brokerLimits.stopCatchUpElectionTimeouts >= brokerLimits.stopHandoverElectionTimeouts, 'a graceful stop waits for catch-up at least as long as for a handover');
+assert(brokerLimits.stopAliveGraceElectionTimeouts <= brokerLimits.stopCatchUpElectionTimeouts, 'the grace for replicas not heard from yet fits in the catch-up wait');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.

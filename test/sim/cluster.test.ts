@@ -3,10 +3,12 @@ import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
 import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
 import { probeBulkTransfer } from './cluster/bulk-transfer-probe.js';
+import { probeGracefulStop } from './cluster/graceful-stop-probe.js';
 import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 import { seedList } from './cluster/seeds.js';
+import { brokerLimits } from '../../transport/limits.js';
 import { runMembershipScenario } from './cluster/membership.js';
 
 // The simulated world replaces the process's I/O: the network (node:dgram), randomness (node:crypto's
@@ -107,6 +109,28 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     const seen = `${probe.deliveryMs} ms; ${packetsLost} packets declared lost, ${packetsLostSpuriously} of them seen to arrive, ${congestionEvents} congestion events`;
     expect(probe.deliveryMs, seen).toBeLessThan(1_000);
   }, 60_000);
+
+  for (const stop of ['follower', 'leader'] as const) {
+    it(`a graceful stop of the ${stop} leaves a caught-up majority behind: writes go on while a restarted replica is still far behind`, async () => {
+      const probe = await probeGracefulStop({ seed: 5, stop, backlogBytes: 512 * 1024 });
+      const seen = `stop took ${probe.stopMs} ms, a record sent after it was acknowledged in ${probe.firstAckMs} ms, longest stall ${probe.longestStallMs} ms`;
+      console.log(`graceful stop of the ${stop}: ${seen}`);
+      expect(probe.longestStallMs, seen).toBeLessThan(stallTargetMs / 2);
+    }, 120_000);
+  }
+
+  it('a graceful stop waits for a replica to catch up no longer than its bound, and for one that is down no longer than its grace', async () => {
+    // The simulation's election timeout: ticks of 50 ms, 10 of them.
+    const electionTimeoutMs = 500;
+    const catchUpMs = brokerLimits.stopCatchUpElectionTimeouts * electionTimeoutMs;
+    const graceMs = brokerLimits.stopAliveGraceElectionTimeouts * electionTimeoutMs;
+    const tooFar = await probeGracefulStop({ seed: 5, stop: 'follower', backlogBytes: 4 * 1024 * 1024 });
+    expect(tooFar.stopMs).toBeGreaterThanOrEqual(catchUpMs);
+    expect(tooFar.stopMs).toBeLessThan(catchUpMs + electionTimeoutMs);
+    const down = await probeGracefulStop({ seed: 5, stop: 'follower', backlogBytes: 16 * 1024, restartBehind: false });
+    expect(down.stopMs).toBeGreaterThanOrEqual(graceMs);
+    expect(down.stopMs).toBeLessThan(graceMs + electionTimeoutMs);
+  }, 120_000);
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {
     const first = await runScenario(7, { faults: 3 });
