@@ -90,8 +90,9 @@ export class ClientBudgets {
   }
 
   wantSendRoom(connection: ConnectionCore): void {
-    if (!this.isBudgeted(connection)) return;
-    if (this.sendWaiters.size === 0) this.nextSendReliefMs = -Infinity;
+    if (!this.isBudgeted(connection) || this.sendWaiters.has(connection)) return;
+    // A new waiter may be one the budget starves: look at once (relieveSend then times the next look).
+    this.nextSendReliefMs = -Infinity;
     this.sendWaiters.add(connection);
   }
 
@@ -109,7 +110,11 @@ export class ClientBudgets {
     if (this.sendWaiters.size === 0 || nowMs < this.nextSendReliefMs) return;
     this.nextSendReliefMs = nowMs + transportLimits.budgetReliefEveryMs;
     const starved = [...this.sendWaiters].filter((c) => !c.isTerminated && this.sendRoom(c) < c.sendBufferRoomBytes);
-    if (starved.length === 0) return;
+    if (starved.length === 0) {
+      // They wait on their own buffers: nothing to take back until one of them waits again (wantSendRoom).
+      this.nextSendReliefMs = Infinity;
+      return;
+    }
     const guaranteed = transportLimits.sendBytesGuaranteed;
     const holders = [...all].filter((c) => this.isBudgeted(c) && !c.isTerminated && c.sendHeld > guaranteed);
     const sharers = holders.length + starved.filter((c) => c.sendHeld <= guaranteed).length;
