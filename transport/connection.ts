@@ -171,6 +171,8 @@ export class Connection implements MessageChannel {
     }
     this.roomWaiters.push(callback);
     this.core.wantSendRoom();
+    // The endpoint may now have a stuck holder to look for (EndpointCore.pollTimeout), which the armed timer does not know.
+    this.driver.wake();
   }
 
   setMessageHandler(handler: (message: Uint8Array) => void): void {

@@ -156,9 +156,13 @@ export const transportLimits = {
   /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
    * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
+   * While a client waits for room, the connection most over its fair share (the budget split between the
+   * holders beyond their guarantee and the waiters) that has had nothing acknowledged for sendStuckMsMin is
+   * closed: a client that never reads gives its room back, one that reads slowly keeps it.
    */
   sendBytesMaxDefault: 256 * 1024 * 1024,
   sendBytesGuaranteed: 64 * 1024,
+  sendStuckMsMin: 5_000,
   /** Room reserved for a response beyond its payload: the RPC envelope and the response's other fields. */
   rpcEnvelopeBytesMax: 1024,
   /** How often, at most, a full budget looks for the connection to close. */
@@ -712,6 +716,8 @@ assert(transportLimits.pendingConnectionsPerAddressMax <= transportLimits.pendin
 assert(transportLimits.pendingConnectionsMax < transportLimits.connectionsPerEndpointMax, 'half-open set-ups never fill the table');
 assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.reassemblyBytesMaxDefault, 'guarantees alone never exceed the default reassembly budget');
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
+assert(transportLimits.sendStuckMsMin === transportLimits.reassemblyStuckMsMin, 'both budgets give a holder the same time to make progress before they take its room back');
+assert(transportLimits.sendStuckMsMin >= 10 * transportLimits.budgetReliefEveryMs, 'a holder is judged over many relief periods, not one');
 assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
 assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
 assert(transportLimits.receivePaceSendersFull * transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 2, 'the paces of the clients that get a whole one fit half the socket buffer');

@@ -21,8 +21,16 @@ import type { EndpointDropCounters } from './stats.js';
  * Sending: what the application queues to clients, unacknowledged, waiting
  * for room, or reserved for responses being prepared. Each may always hold
  * sendBytesGuaranteed; beyond, it needs room in the budget. A client that
- * does not read (grants no credit) keeps what it holds and gets no more: the
- * application stops producing data for it instead of holding more.
+ * does not read (grants no credit) gets no more: the application stops
+ * producing data for it instead of holding more. While another waits for
+ * room the budget cannot give, the connection holding most beyond its fair
+ * share (the budget split between those beyond their guarantee and the
+ * waiters) that has had nothing acknowledged for sendStuckMsMin is closed: a
+ * client that never reads never keeps others' room for long, one that reads
+ * slowly keeps its own.
+ *
+ * Both take room back the same way (closeStuck): one connection at most per
+ * budgetReliefEveryMs, with BACKPRESSURE, counted.
  */
 export class ClientBudgets {
   private receiveHeld = 0;
@@ -31,6 +39,8 @@ export class ClientBudgets {
   private readonly sendWaiters = new Set<ConnectionCore>();
   /** When the stuck receiver may next be looked for. */
   private nextReliefMs = 0;
+  /** When the send budget's waiters next need a stuck holder looked for (see sendReliefDueMs). */
+  private nextSendReliefMs = 0;
 
   constructor(
     private readonly settings: EndpointSettings,
@@ -80,7 +90,45 @@ export class ClientBudgets {
   }
 
   wantSendRoom(connection: ConnectionCore): void {
-    if (this.isBudgeted(connection)) this.sendWaiters.add(connection);
+    if (!this.isBudgeted(connection) || this.sendWaiters.has(connection)) return;
+    // A new waiter may be one the budget starves: look at once (relieveSend then times the next look).
+    this.nextSendReliefMs = -Infinity;
+    this.sendWaiters.add(connection);
+  }
+
+  /** When relieveSend has work: Infinity while nobody waits for the send budget. */
+  get sendReliefDueMs(): number {
+    return this.sendWaiters.size === 0 ? Infinity : this.nextSendReliefMs;
+  }
+
+  /**
+   * While a connection waits for room the send budget cannot give (its own
+   * buffer has it), closes the holder most over its fair share with nothing
+   * acknowledged for sendStuckMsMin; otherwise notes when one may qualify.
+   */
+  relieveSend(nowMs: number, all: Iterable<ConnectionCore>): void {
+    if (this.sendWaiters.size === 0 || nowMs < this.nextSendReliefMs) return;
+    this.nextSendReliefMs = nowMs + transportLimits.budgetReliefEveryMs;
+    const starved = [...this.sendWaiters].filter((c) => !c.isTerminated && this.sendRoom(c) < c.sendBufferRoomBytes);
+    if (starved.length === 0) {
+      // They wait on their own buffers: nothing to take back until one of them waits again (wantSendRoom).
+      this.nextSendReliefMs = Infinity;
+      return;
+    }
+    const guaranteed = transportLimits.sendBytesGuaranteed;
+    const holders = [...all].filter((c) => this.isBudgeted(c) && !c.isTerminated && c.sendHeld > guaranteed);
+    const sharers = holders.length + starved.filter((c) => c.sendHeld <= guaranteed).length;
+    const fairShareBytes = Math.max(guaranteed, Math.floor(this.settings.sendBytesMax / sharers));
+    const onlyStarved = starved.length === 1 ? starved[0] : undefined;
+    const { closed, nextDueMs } = this.closeStuck(nowMs, holders, {
+      stuckMsMin: transportLimits.sendStuckMsMin,
+      eligible: (c) => c !== onlyStarved && c.sendHeld > fairShareBytes,
+      stuckSinceMs: (c) => c.sendStuckSinceMs,
+      worse: (a, b) => a.sendHeld > b.sendHeld,
+      error: (c, heldMs) => `held ${c.sendHeld} bytes queued for it, more than its share of ${fairShareBytes}, with none read for ${heldMs} ms while others waited for the endpoint's send budget`,
+    });
+    if (closed === null) this.nextSendReliefMs = Math.min(this.nextSendReliefMs, nextDueMs);
+    else this.drops.sendBudgetClosed++;
   }
 
   /** The connection became a priority peer: what it holds (if still in the table) leaves the budgets. */
@@ -115,18 +163,45 @@ export class ClientBudgets {
   }
 
   private closeStuckReceiver(nowMs: number, all: Iterable<ConnectionCore>): void {
-    let victim: ConnectionCore | null = null;
-    for (const connection of all) {
-      if (!this.isBudgeted(connection) || connection.isTerminated || connection.receiveHeld <= transportLimits.reassemblyBytesGuaranteed) continue;
-      if (nowMs - connection.receiveStuckSinceMs < transportLimits.reassemblyStuckMsMin) continue;
-      if (victim === null || connection.receiveStuckSinceMs < victim.receiveStuckSinceMs) victim = connection;
-    }
-    if (victim === null) return;
-    this.drops.budgetClosed++;
-    const heldMs = Math.round(nowMs - victim.receiveStuckSinceMs);
-    victim.close(
-      nowMs,
-      new SkeinError('BACKPRESSURE', { message: `held ${victim.receiveHeld} bytes of unfinished messages for ${heldMs} ms while the endpoint's reassembly budget was full` }),
-    );
+    const { closed } = this.closeStuck(nowMs, all, {
+      stuckMsMin: transportLimits.reassemblyStuckMsMin,
+      eligible: (c) => c.receiveHeld > transportLimits.reassemblyBytesGuaranteed,
+      stuckSinceMs: (c) => c.receiveStuckSinceMs,
+      worse: (a, b) => a.receiveStuckSinceMs < b.receiveStuckSinceMs,
+      error: (c, heldMs) => `held ${c.receiveHeld} bytes of unfinished messages for ${heldMs} ms while the endpoint's reassembly budget was full`,
+    });
+    if (closed !== null) this.drops.budgetClosed++;
   }
+
+  /**
+   * Closes the worst eligible client connection stuck for at least stuckMsMin with BACKPRESSURE; without
+   * one, says when the first eligible one will have been stuck that long (Infinity: none).
+   */
+  private closeStuck(nowMs: number, all: Iterable<ConnectionCore>, rule: StuckRule): { closed: ConnectionCore | null; nextDueMs: number } {
+    let victim: ConnectionCore | null = null;
+    let nextDueMs = Infinity;
+    for (const connection of all) {
+      if (!this.isBudgeted(connection) || connection.isTerminated || !rule.eligible(connection)) continue;
+      const dueMs = rule.stuckSinceMs(connection) + rule.stuckMsMin;
+      if (nowMs < dueMs) {
+        nextDueMs = Math.min(nextDueMs, dueMs);
+        continue;
+      }
+      if (victim === null || rule.worse(connection, victim)) victim = connection;
+    }
+    if (victim === null) return { closed: null, nextDueMs };
+    const heldMs = Math.round(nowMs - rule.stuckSinceMs(victim));
+    victim.close(nowMs, new SkeinError('BACKPRESSURE', { message: rule.error(victim, heldMs) }));
+    return { closed: victim, nextDueMs };
+  }
+}
+
+/** What closeStuck takes back room by: who may be closed, since when each is stuck, and which is closed first. */
+interface StuckRule {
+  stuckMsMin: number;
+  eligible(connection: ConnectionCore): boolean;
+  stuckSinceMs(connection: ConnectionCore): number;
+  /** Whether `a` is to be closed before `b`. */
+  worse(a: ConnectionCore, b: ConnectionCore): boolean;
+  error(connection: ConnectionCore, heldMs: number): string;
 }

@@ -118,6 +118,8 @@ export class ConnectionCore implements LossRecoveryListener {
   receiveHeld = 0;
   /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
   receiveStuckSinceMs = Infinity;
+  /** Since when data waits in the send stream with none of it acknowledged (Infinity: none waits, or it moved). */
+  sendStuckSinceMs = Infinity;
   /** The PaceShare period in which this connection's data last arrived. */
   paceSharePeriod = -1;
   private receiveCompletedSeen = 0;
@@ -434,8 +436,12 @@ export class ConnectionCore implements LossRecoveryListener {
    */
   get sendRoomBytes(): number {
     if (this.state !== 'open') return 0;
-    const bufferRoom = this.settings.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
-    return Math.max(0, Math.min(bufferRoom, this.host.sendBudgetRoom(this)));
+    return Math.max(0, Math.min(this.sendBufferRoomBytes, this.host.sendBudgetRoom(this)));
+  }
+
+  /** Room in this connection's own send buffer, whatever the endpoint's budget leaves. */
+  get sendBufferRoomBytes(): number {
+    return this.settings.sendBufferBytes - this.sendStream.bufferedBytes - this.sendExtraBytes;
   }
 
   /** Whether the endpoint's send budget applies to this connection (a client's, on a server). */
@@ -472,6 +478,7 @@ export class ConnectionCore implements LossRecoveryListener {
   }
 
   private syncSendHeld(): void {
+    if (this.sendStream.bufferedBytes === 0) this.sendStuckSinceMs = Infinity;
     const held = this.isTerminated ? 0 : this.sendStream.bufferedBytes + this.sendExtraBytes;
     if (held === this.sendHeld) return;
     const delta = held - this.sendHeld;
@@ -732,6 +739,7 @@ export class ConnectionCore implements LossRecoveryListener {
   }
 
   private onSendBufferFreed(nowMs: number): void {
+    this.sendStuckSinceMs = nowMs;
     this.syncSendHeld();
     if (this.writableWanted) {
       this.writableWanted = false;
@@ -786,6 +794,8 @@ export class ConnectionCore implements LossRecoveryListener {
       this.acceptSentMs = nowMs;
       return writeAccept(out, this.remoteCid!, this.localCid, this.localParams);
     }
+    // Queued data gets here at once (send() activates the connection), so its wait is timed from now.
+    if (this.sendStuckSinceMs === Infinity && this.sendStream.bufferedBytes > 0) this.sendStuckSinceMs = nowMs;
     const tracker = this.ackTracker;
     const ackDue = tracker.isDue(nowMs);
     const eliciting = this.mayElicit(nowMs);

@@ -590,6 +590,7 @@ export class EndpointCore implements ConnectionHost {
   /** Runs the timers of every connection whose deadline has passed. */
   handleTimeout(nowMs: number): void {
     this.settleDirty();
+    this.budgets.relieveSend(nowMs, this.connections.values());
     const heap = this.heap;
     for (;;) {
       const connection = heap.peek();
@@ -603,7 +604,7 @@ export class EndpointCore implements ConnectionHost {
   /** The earliest time handleTimeout has work (Infinity: none). */
   pollTimeout(): number {
     this.settleDirty();
-    return this.heap.earliestMs;
+    return Math.min(this.heap.earliestMs, this.budgets.sendReliefDueMs);
   }
 
   /** Recomputes deadlines of touched connections and forgets the closed ones. */

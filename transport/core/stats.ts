@@ -99,8 +99,10 @@ export interface EndpointDropCounters {
   evicted: number;
   /** Clients' packets dropped unacknowledged because the reassembly budget was full (they are resent). */
   receiveBudget: number;
-  /** Connections closed for holding an unfinished message while the budget was full. */
+  /** Connections closed for holding an unfinished message while the reassembly budget was full. */
   budgetClosed: number;
+  /** Connections closed for holding queued data beyond their share with nothing acknowledged while others waited for the send budget. */
+  sendBudgetClosed: number;
 }
 
 export function emptyDropCounters(): EndpointDropCounters {
@@ -118,6 +120,7 @@ export function emptyDropCounters(): EndpointDropCounters {
     evicted: 0,
     receiveBudget: 0,
     budgetClosed: 0,
+    sendBudgetClosed: 0,
   };
 }
 
