@@ -25,7 +25,7 @@ import { bundleForChild } from '../support/bundle.js';
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
-    records: { type: 'string', default: '200000' },
+    records: { type: 'string', default: '1000000' },
     members: { type: 'string', default: '3' },
     moves: { type: 'string', default: '7' },
   },
@@ -65,23 +65,30 @@ interface Reading {
   rate: number;
   /** From creating the consumer(s) to the first record. */
   startMs: number;
+  /** This process's CPU time (user and system) per record, from the first record to the last. */
+  cpuUs: number;
 }
 
 /** Reads the whole topic with `consumers` (each fetch loop on its own), timing it. */
-async function readAll(consumers: { fetch(options: { maxRecords: number; maxWaitMs: number }): Promise<unknown[]> }[], createdAt: number): Promise<Reading> {
+async function readAll(consumers: { fetch(options: { recordsMax: number; waitMsMax: number }): Promise<unknown[]> }[], createdAt: number): Promise<Reading> {
   let read = 0;
   let firstAt = 0;
+  let firstCpu = process.cpuUsage();
   await Promise.all(
     consumers.map(async (consumer) => {
       while (read < records) {
-        const batch = await consumer.fetch({ maxRecords: 1000, maxWaitMs: 50 });
-        if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
+        const batch = await consumer.fetch({ recordsMax: 1000, waitMsMax: 50 });
+        if (batch.length > 0 && firstAt === 0) {
+          firstAt = performance.now();
+          firstCpu = process.cpuUsage();
+        }
         read += batch.length;
       }
     }),
   );
   const endAt = performance.now();
-  return { rate: records / ((endAt - firstAt) / 1000), startMs: firstAt - createdAt };
+  const cpu = process.cpuUsage(firstCpu);
+  return { rate: records / ((endAt - firstAt) / 1000), startMs: firstAt - createdAt, cpuUs: (cpu.user + cpu.system) / records };
 }
 
 async function plain(skein: Skein): Promise<Reading> {
@@ -145,16 +152,21 @@ try {
   const ratios = { one: [] as number[], many: [] as number[] };
   const rates = { plain: [] as number[], one: [] as number[], many: [] as number[] };
   const starts = { one: [] as number[], many: [] as number[] };
+  const cpus = { plain: [] as number[], one: [] as number[], many: [] as number[] };
   for (let run = 0; run < runs; run++) {
     const kinds = run % 2 === 0 ? (['plain', 'one', 'many'] as const) : (['many', 'one', 'plain'] as const);
     const round: Record<string, Reading> = {};
     for (const kind of kinds) round[kind] = kind === 'plain' ? await plain(clients[0]!) : await group(clients, kind === 'one' ? 1 : members);
-    for (const kind of ['plain', 'one', 'many'] as const) rates[kind].push(round[kind]!.rate);
+    for (const kind of ['plain', 'one', 'many'] as const) {
+      rates[kind].push(round[kind]!.rate);
+      cpus[kind].push(round[kind]!.cpuUs);
+    }
     for (const kind of ['one', 'many'] as const) {
       ratios[kind].push(round[kind]!.rate / round.plain!.rate);
       starts[kind].push(round[kind]!.startMs);
     }
-    progress(`run ${run + 1}: plain ${Math.round(round.plain!.rate)}/s, group of 1 ${Math.round(round.one!.rate)}/s, group of ${members} ${Math.round(round.many!.rate)}/s`);
+    const line = (kind: 'plain' | 'one' | 'many'): string => `${Math.round(round[kind]!.rate)}/s (${round[kind]!.cpuUs.toFixed(2)} µs CPU/record)`;
+    progress(`run ${run + 1}: plain ${line('plain')}, group of 1 ${line('one')}, group of ${members} ${line('many')}`);
   }
 
   const joins: number[] = [];
@@ -168,9 +180,10 @@ try {
 
   const k = (n: number): string => `${(n / 1000).toFixed(0)}k/s`;
   console.log(`consumption of ${records} records (medians of ${runs} runs):`);
-  console.log(`  plain consumer           ${k(median(rates.plain))}`);
-  console.log(`  group of 1               ${k(median(rates.one))}  ratio ${median(ratios.one).toFixed(2)}  (join to first record ${median(starts.one).toFixed(0)} ms)`);
-  console.log(`  group of ${members}               ${k(median(rates.many))}  ratio ${median(ratios.many).toFixed(2)}  (join to first record ${median(starts.many).toFixed(0)} ms)`);
+  const cpu = (kind: 'plain' | 'one' | 'many'): string => `${median(cpus[kind]).toFixed(2)} µs CPU/record`;
+  console.log(`  plain consumer           ${k(median(rates.plain))}  ${cpu('plain')}`);
+  console.log(`  group of 1               ${k(median(rates.one))}  ratio ${median(ratios.one).toFixed(2)} (runs ${ratios.one.map((r) => r.toFixed(2)).join(', ')})  ${cpu('one')}  (join to first record ${median(starts.one).toFixed(0)} ms)`);
+  console.log(`  group of ${members}               ${k(median(rates.many))}  ratio ${median(ratios.many).toFixed(2)} (runs ${ratios.many.map((r) => r.toFixed(2)).join(', ')})  ${cpu('many')}  (join to first record ${median(starts.many).toFixed(0)} ms)`);
   console.log(`rebalance (medians of ${moves}; longest):`);
   console.log(`  a third member joins    ${median(joins).toFixed(0)} ms (${Math.max(...joins).toFixed(0)} ms)`);
   console.log(`  a member leaves         ${median(leaves).toFixed(0)} ms (${Math.max(...leaves).toFixed(0)} ms)`);
