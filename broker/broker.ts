@@ -5,7 +5,7 @@ import { Endpoint } from '../transport/endpoint.js';
 import type { Connection } from '../transport/connection.js';
 import { Prng } from '../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../transport/errors.js';
-import { brokerLimits } from '../transport/limits.js';
+import { brokerLimits, clusterLimits } from '../transport/limits.js';
 import { RpcChannel, type RpcHandlerContext } from '../transport/rpc/index.js';
 import type { BrokerInfo, StoppedReplica } from '../transport/protocol/messages.js';
 import { BodyReader } from '../transport/protocol/validate.js';
@@ -15,6 +15,7 @@ import { joinCluster } from './cluster/join.js';
 import { Departure } from './cluster/departure.js';
 import { ControllerDuties } from './cluster/controller-duties.js';
 import { Mover } from './cluster/mover.js';
+import { FoundingCheck, foundingFlags, foundingText } from './cluster/founding.js';
 import { openStorageIdentity, raftFromOtherStorage, recordFounders, type StorageIdentity } from './cluster/storage-identity.js';
 import { OwnCommands, ownCommandRetryPolicy } from './cluster/own-commands.js';
 import { peerAuthMethods, newChallenge, verifyHello } from './cluster/peer-auth.js';
@@ -42,6 +43,8 @@ export interface BrokerCounters {
   peerRejected: number;
   /** Raft messages dropped because they came from another data directory than their broker's (a wiped disk). */
   raftForeignStorage: number;
+  /** Raft messages dropped because they came from a founder founded with other flags (founding.ts). */
+  raftForeignFounding: number;
   /** Replicas stopped by a failing or full disk, and reopened once it took writes again. */
   storageFailures: number;
   storageRecoveries: number;
@@ -76,6 +79,7 @@ export class Broker implements AsyncDisposable {
     acksNoneFailures: 0,
     peerRejected: 0,
     raftForeignStorage: 0,
+    raftForeignFounding: 0,
     storageFailures: 0,
     storageRecoveries: 0,
     partitionsOpened: 0,
@@ -118,6 +122,12 @@ export class Broker implements AsyncDisposable {
   private identity!: StorageIdentity;
   /** Settles once this broker's registration (address and storage id) is in the metadata, or was refused. */
   registered: Promise<void> = Promise.resolve();
+  private founding!: FoundingCheck;
+
+  /** Settles when this broker must not go on: a founder whose founding differs from the cluster's (see founding.ts). */
+  get refused(): Promise<SkeinError> {
+    return this.founding.refused;
+  }
   private lock!: DirLock;
   private readonly context: ServerContext;
   private readonly groups: GroupService;
@@ -192,7 +202,7 @@ export class Broker implements AsyncDisposable {
     mkdirSync(config.dataDir, { recursive: true });
     this.lock = DirLock.acquire(config.dataDir);
     try {
-      this.identity = openStorageIdentity(config.dataDir, config.id, config.clusterId);
+      this.identity = this.openIdentity();
       this.endpoint = await Endpoint.open({
         host: config.listen.host,
         port: config.listen.port,
@@ -203,6 +213,7 @@ export class Broker implements AsyncDisposable {
         isPriorityPeer: (host, port) => this.isBrokerAddress(host, port),
         reassemblyBytesMax: config.clientBufferBytes,
         sendBytesMax: config.clientBufferBytes,
+        receivePaceBytes: config.clientPaceBytes,
         connectionsPerAddressMax: config.connectionsPerAddress,
         ...(config.loss !== null ? { loss: config.loss } : {}),
       });
@@ -215,6 +226,7 @@ export class Broker implements AsyncDisposable {
         secret: config.peerSecret,
         incarnation: randomInt(2 ** 32),
         storageId: this.identity.storageId,
+        ...(this.identity.founding === undefined ? {} : { founding: this.identity.founding }),
         onNotice: (message) => process.stderr.write(`skein broker ${config.id}: ${message}\n`),
         onRefused: (id, error) => {
           if (this.refusedBy.has(id)) return;
@@ -249,6 +261,27 @@ export class Broker implements AsyncDisposable {
       await this.close();
       throw error;
     }
+  }
+
+  /**
+   * The data directory's identity; a new one of a founding broker records its founding (founding.ts),
+   * which is this broker's for good: later flags that say otherwise are said and ignored, as the metadata
+   * group ignores them once founded.
+   */
+  private openIdentity(): StorageIdentity {
+    const { config } = this;
+    const flags = config.join === null ? foundingText(config.peers, config.controllerVoters) : undefined;
+    const identity = openStorageIdentity(config.dataDir, config.id, config.clusterId, flags);
+    if (flags !== undefined && identity.founding !== undefined && identity.founding !== flags) {
+      process.stderr.write(`skein broker ${config.id}: ${foundingFlags} now say "${flags}"; this broker was founded as "${identity.founding}" and stays so\n`);
+    }
+    this.founding = new FoundingCheck({
+      selfId: config.id,
+      own: identity.founding,
+      registered: () => this.controller?.state.lifecycle(config.id)?.storageId === identity.storageId,
+      onNotice: (message) => void process.stderr.write(`skein broker ${config.id}: ${message}\n`),
+    });
+    return identity;
   }
 
   /** Opens the partition replicas found on disk, then follows the metadata (see PartitionHost). */
@@ -424,6 +457,11 @@ export class Broker implements AsyncDisposable {
       }
       return;
     }
+    const founding = r.has('founding') ? r.string('founding', { bytesMax: clusterLimits.foundingTextBytesMax }) : undefined;
+    if (!this.founding.accepts(from, founding)) {
+      this.counters.raftForeignFounding++;
+      return;
+    }
     const messages = r.list('messages', { lengthMax: brokerLimits.peerRaftQueueMax }, (wire) => wire)!;
     // Where its link comes from: proven to be broker `from` by the peer secret (or the network is trusted).
     const remote = origin === null ? undefined : this.connectionOf.get(origin)?.remote;
@@ -514,19 +552,25 @@ export class Broker implements AsyncDisposable {
 
   /**
    * Graceful stop: hands every leadership this broker holds to another
-   * replica (bounded by `transferTimeoutMs`), then closes everything. What
-   * was acknowledged stays acknowledged either way; the handover only spares
-   * clients an election timeout.
+   * replica and waits until each partition it holds a replica of could go on
+   * committing without it (a majority of the others caught up), bounded by
+   * `transferTimeoutMs` for each handover and `catchUpTimeoutMs` in all
+   * (both in election timeouts from transport/limits.ts by default; a
+   * `transferTimeoutMs` of 0 stops at once), then closes everything. What was
+   * acknowledged stays acknowledged either way; the wait only spares clients
+   * an election, or a follower's catch-up before the next commit.
    */
-  async stop(options: { transferTimeoutMs?: number } = {}): Promise<void> {
+  async stop(options: { transferTimeoutMs?: number; catchUpTimeoutMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
-    const timeoutMs = options.transferTimeoutMs ?? 2 * this.config.electionTicks * this.config.tickMs;
+    const electionTimeoutMs = this.config.electionTicks * this.config.tickMs;
+    const handoverMs = options.transferTimeoutMs ?? brokerLimits.stopHandoverElectionTimeouts * electionTimeoutMs;
+    const catchUpMs = options.catchUpTimeoutMs ?? (handoverMs === 0 ? 0 : brokerLimits.stopCatchUpElectionTimeouts * electionTimeoutMs);
     // To brokers heard from lately: a handover to one that is down waits out the whole timeout for nothing.
-    const alive = this.aliveBrokers();
-    const eligible = (id: number): boolean => alive.has(id);
-    await Promise.all([...this.host.replicas()].map((p) => p.transferLeadership(timeoutMs, eligible).catch(() => false)));
+    const alive = (): ReadonlySet<number> => this.aliveBrokers();
+    const graceMs = Math.min(catchUpMs, brokerLimits.stopAliveGraceElectionTimeouts * electionTimeoutMs);
+    await Promise.all([...this.host.replicas()].map((p) => p.leave({ handoverMs, catchUpMs, graceMs, alive }).catch(() => false)));
     // The controller goes last: the partitions' new leaders report to it.
-    await this.controller.handOverAndWait(timeoutMs, eligible);
+    await this.controller.handOverAndWait(handoverMs, (id) => alive().has(id));
     await this.close();
   }
 

@@ -44,6 +44,11 @@ export interface BrokerConfig {
    * queued for clients up to this again (each client always gets a small share; see transportLimits).
    */
   clientBufferBytes: number;
+  /**
+   * Credit a client's connection gets beyond what it sent that arrived (more where its path holds more, see
+   * PathPace); 0 lets every client have its whole receive window on its way at once.
+   */
+  clientPaceBytes: number;
   /** Client connections from one IP address at once (a NAT with many clients behind it needs more). */
   connectionsPerAddress: number;
   /** Partition moves catching up or committing at once, cluster-wide (the controller's setting applies). */
@@ -88,6 +93,7 @@ export interface BrokerSettings {
   peerSecret?: unknown;
   topicDefaults?: unknown;
   clientBufferBytes?: unknown;
+  clientPaceBytes?: unknown;
   connectionsPerAddress?: unknown;
   movesInFlight?: unknown;
   moveRate?: unknown;
@@ -95,7 +101,7 @@ export interface BrokerSettings {
   controllerVoters?: unknown;
 }
 
-const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance', 'controllerVoters']);
+const settingNames = new Set(['id', 'listen', 'advertise', 'data', 'peers', 'join', 'clusterId', 'loss', 'datagramBytes', 'tickMs', 'electionTicks', 'heartbeatTicks', 'leaderBalance', 'peerSecret', 'topicDefaults', 'clientBufferBytes', 'clientPaceBytes', 'connectionsPerAddress', 'movesInFlight', 'moveRate', 'autoRebalance', 'controllerVoters']);
 
 
 export function brokerConfig(settings: BrokerSettings): BrokerConfig {
@@ -121,6 +127,8 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     );
   }
   const electionTicks = settings.electionTicks === undefined ? brokerElectionTicksDefault : integer(settings.electionTicks, 'electionTicks', 3, 1000);
+  const datagramBytes =
+    settings.datagramBytes === undefined ? transportLimits.datagramBytesDefault : integer(settings.datagramBytes, 'datagramBytes', transportLimits.datagramBytesMin, transportLimits.datagramBytesMax);
   const heartbeatTicks = settings.heartbeatTicks === undefined ? 1 : integer(settings.heartbeatTicks, 'heartbeatTicks', 1, 1000);
   if (heartbeatTicks >= electionTicks) throw invalid('heartbeatTicks must be smaller than electionTicks');
   return {
@@ -132,10 +140,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     join,
     clusterId: settings.clusterId === undefined ? 'skein' : boundedString(settings.clusterId, 'clusterId', brokerLimits.metadataStringBytesMax),
     loss: settings.loss === undefined || settings.loss === null ? null : nonEmptyString(settings.loss, 'loss'),
-    datagramBytes:
-      settings.datagramBytes === undefined
-        ? transportLimits.datagramBytesDefault
-        : integer(settings.datagramBytes, 'datagramBytes', transportLimits.datagramBytesMin, transportLimits.datagramBytesMax),
+    datagramBytes,
     tickMs: settings.tickMs === undefined ? 100 : integer(settings.tickMs, 'tickMs', 1, 10_000),
     electionTicks,
     heartbeatTicks,
@@ -146,6 +151,7 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
       settings.clientBufferBytes === undefined
         ? transportLimits.reassemblyBytesMaxDefault
         : integer(settings.clientBufferBytes, 'clientBufferBytes', brokerLimits.clientBufferBytesMin, Number.MAX_SAFE_INTEGER),
+    clientPaceBytes: settings.clientPaceBytes === undefined ? transportLimits.receivePaceBytesDefault : clientPace(settings.clientPaceBytes, datagramBytes),
     connectionsPerAddress:
       settings.connectionsPerAddress === undefined
         ? transportLimits.connectionsPerAddressMaxDefault
@@ -156,6 +162,18 @@ export function brokerConfig(settings: BrokerSettings): BrokerConfig {
     autoRebalance: autoRebalance(settings.autoRebalance ?? 'off'),
     controllerVoters: controllerVoters(settings.controllerVoters ?? clusterLimits.controllerVotersDefault),
   };
+}
+
+/** 0 (not paced), or from a few datagrams (credit in smaller steps stalls the sender) to the receive window (all it can use). */
+function clientPace(value: unknown, datagramBytes: number): number {
+  const min = 4 * datagramBytes;
+  const max = transportLimits.receiveWindowBytesDefault;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (n === 0) return 0;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalid(`clientPaceBytes must be 0 (not paced) or an integer between ${min} (4 datagrams) and ${max} (the receive window), got ${JSON.stringify(value)}`);
+  }
+  return n;
 }
 
 /** An odd number, so that every voter counts: 1 (no failure tolerated), 3 (one) or 5 (two). */
@@ -228,6 +246,7 @@ export function peerList(value: unknown): BrokerInfo[] {
     throw invalid('peers must be "id@host:port,..." or a list of { id, host, port }');
   }
   if (peers.length === 0) throw invalid('peers must name at least one broker');
+  if (peers.length > clusterLimits.brokersMax) throw invalid(`peers names ${peers.length} brokers; a cluster has at most ${clusterLimits.brokersMax}`);
   const ids = new Set(peers.map((p) => p.id));
   if (ids.size !== peers.length) throw invalid('peers lists a broker id twice');
   return peers;

@@ -141,7 +141,8 @@ export class Admin {
   /**
    * Moves every replica off broker `brokerId` (and takes nothing new there); once none is left and it is
    * no metadata voter, it is gone for good (its id is never used again). INVALID_REPLICATION_FACTOR when
-   * the other active brokers cannot hold its replicas. Watch describeCluster for its state.
+   * the other active brokers cannot hold its replicas; retried while they could but one of them is not
+   * answering right now. Watch describeCluster for its state.
    */
   decommissionBroker(brokerId: number, options?: Signal): Promise<{ replicas: number }> {
     return decommissionBroker(this.cluster, brokerId, { signal: callSignal(options, 'decommissionBroker') });

@@ -131,6 +131,8 @@ export class ConnectionPool {
   /** Replacements under way (see replace): at most one per connection. */
   private readonly replacing = new Map<BrokerConnection, Promise<boolean>>();
   private closed = false;
+  /** Ends the dials under way when the client closes: a dial to a broker that is down would hold close() for its whole connectTimeoutMs. */
+  private readonly closing = new AbortController();
   /**
    * Addresses whose broker answered BROKER_REMOVED (decommissioned), oldest first, with when: not dialled
    * again for sdkLimits.removedBrokerForgetMs (at most sdkLimits.removedBrokersMax remembered).
@@ -224,6 +226,7 @@ export class ConnectionPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort(new SkeinError('CLIENT_CLOSED', { message: 'the client is closed' }));
     const all = [...this.connections.values()];
     this.connections.clear();
     await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => undefined)));
@@ -234,7 +237,7 @@ export class ConnectionPool {
     this.dials++;
     const key = formatAddress(address);
     // The dial is shared by every waiting caller, so no one caller's signal may cancel it: it has its own deadline.
-    const deadline = withTimeout(undefined, timeoutMs, () => new DOMException(`connecting to ${key} timed out`, 'TimeoutError'));
+    const deadline = withTimeout(this.closing.signal, timeoutMs, () => new DOMException(`connecting to ${key} timed out`, 'TimeoutError'));
     let channel: MessageChannel;
     try {
       channel = await this.options.dial(address, { signal: deadline.signal, timeoutMs });

@@ -291,7 +291,27 @@ export class Cluster {
     const open = this.pool.openConnections();
     if (attemptNumber <= 1 && open.length > 0) return open[this.rotation % open.length]!;
     const candidates = this.candidates();
-    return this.connection(candidates[this.rotation % candidates.length]!, signal);
+    const dialled = this.connection(candidates[this.rotation % candidates.length]!, signal);
+    if (open.length === 0) return dialled;
+    return this.dialOrOpen(dialled, open[this.rotation % open.length]!, signal);
+  }
+
+  /**
+   * A dial that has not connected within metadataHedgeMs gives way to a connection we have: a broker
+   * that is down would otherwise hold the retry for the whole connectTimeoutMs (an operator's command
+   * retried while the controller moved waited so on a dead bootstrap address). The dial goes on in the
+   * pool, for a later retry.
+   */
+  private async dialOrOpen(dialled: Promise<BrokerConnection>, open: BrokerConnection, signal: AbortSignal): Promise<BrokerConnection> {
+    const raced = new AbortController();
+    const waited = sleep(sdkLimits.metadataHedgeMs, AbortSignal.any([signal, raced.signal])).then(() => open);
+    try {
+      return await Promise.race([dialled, waited]);
+    } finally {
+      raced.abort();
+      dialled.catch(() => {});
+      waited.catch(() => {});
+    }
   }
 
   /**

@@ -138,6 +138,22 @@ export const transportLimits = {
    */
   receivePaceBytesDefault: 256 * 1024,
   /**
+   * A paced client's credit reaches at least this many times what its path holds (the rate its data arrives
+   * times the minimum round trip), so a long path is not capped at the pace per round trip. Above 1, so a
+   * sender held back by credit alone can grow; what it lets wait in the server's socket buffer beyond the
+   * pace is (gain - 1) times the path's minimum round trip of data, small on a LAN.
+   */
+  receivePacePathGain: 2,
+  /**
+   * Clients sending to a server at once that each get the whole pace; more share this many paces between them
+   * (at least receivePaceShareBytesMin, or four datagrams, each), so what waits in the server's socket buffer
+   * stays this many paces however many connections send, and a client with a small request waits behind
+   * no more than that. Senders are counted over periods of receivePaceSharePeriodMs.
+   */
+  receivePaceSendersFull: 4,
+  receivePaceShareBytesMin: 8 * 1024,
+  receivePaceSharePeriodMs: 100,
+  /**
    * What clients' connections may hold together for sending (unacknowledged data, messages waiting for room,
    * room reserved for responses being prepared), by default; each may always hold sendBytesGuaranteed.
    */
@@ -382,12 +398,25 @@ export const brokerLimits = {
   peerSilenceEndsDialMs: 1_000,
   /** Each step of a peer link's proof (challenge, then hello) is answered within this, or the dial fails and is retried. */
   peerAuthTimeoutMs: 5_000,
+  /** A graceful stop waits this many election timeouts at most for each leadership it hands over. */
+  stopHandoverElectionTimeouts: 2,
+  /**
+   * A graceful stop waits this many election timeouts at most (from its start, handovers included) until
+   * every partition it holds a replica of could go on committing without it: a majority of the other
+   * replicas keeping up, so none has to catch up first (a follower restarted far behind, say).
+   */
+  stopCatchUpElectionTimeouts: 10,
+  /**
+   * ...but after this many it waits no more for a partition without a majority of its other replicas alive
+   * (they stopped before it, say); until then a replica restarting may not have been heard from yet.
+   */
+  stopAliveGraceElectionTimeouts: 4,
   /**
    * A leadership stands this many election timeouts before it is handed back: longer than a graceful
-   * stop can take (partition handovers, then the controller's, each bounded by two election timeouts),
-   * so a broker that is stopping is never handed back what it just gave away.
+   * stop can take (the partitions' handovers and catch-up, then the controller's handover), so a broker
+   * that is stopping is never handed back what it just gave away.
    */
-  leaderBalanceHoldElectionTimeouts: 5,
+  leaderBalanceHoldElectionTimeouts: 14,
   /**
    * A new partition's preferred replica campaigns after this many ticks, and once more at twice that if
    * nobody was elected: the other replicas learn of the partition from the metadata up to a heartbeat
@@ -528,6 +557,11 @@ export const clusterLimits = {
   /** Voters of the metadata group: 3 tolerate one failure, 5 two; up to 7 while a voter is being replaced. */
   controllerVotersDefault: 3,
   controllerVotersMax: 7,
+  /**
+   * A founding configuration as founders send it with their Raft traffic ("voters 1,2,3; learners 4",
+   * broker/cluster/founding.ts): every founder's id (five digits at most) and a separator, and the words.
+   */
+  foundingTextBytesMax: 512,
   /** Partition moves catching up or committing at once across the cluster; more wait, queued, in the metadata. */
   movesInFlightDefault: 8,
   movesInFlightMax: 1024,
@@ -680,6 +714,10 @@ assert(transportLimits.reassemblyBytesGuaranteed * transportLimits.connectionsPe
 assert(transportLimits.reassemblyBytesGuaranteed >= transportLimits.reassemblyPreallocateBytesMax, 'a preallocated message fits the guarantee');
 assert(transportLimits.receivePaceBytesDefault >= 4 * transportLimits.datagramBytesMax, 'paced credit moves in steps of at least one largest datagram');
 assert(transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 4, 'a few paced senders fit the socket buffer');
+assert(transportLimits.receivePaceSendersFull * transportLimits.receivePaceBytesDefault <= transportLimits.socketBufferBytes / 2, 'the paces of the clients that get a whole one fit half the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin * transportLimits.connectionsPerAddressMaxDefault <= transportLimits.socketBufferBytes / 4, 'one address\'s connections, each at the smallest share, fit a quarter of the socket buffer');
+assert(transportLimits.receivePaceShareBytesMin <= transportLimits.receivePaceBytesDefault, 'a share is at most the pace');
+assert(transportLimits.receivePacePathGain > 1 && transportLimits.receivePacePathGain <= 4, 'a credit-bound sender on a long path can grow, and the queue it may leave stays a few round trips of data at most');
 assert(transportLimits.sendBytesGuaranteed * transportLimits.connectionsPerEndpointMax <= transportLimits.sendBytesMaxDefault, 'guarantees alone never exceed the default send budget');
 assert(transportLimits.rpcEnvelopeBytesMax < transportLimits.sendBytesGuaranteed, 'a bare response fits a connection\'s guarantee');
 assert(transportLimits.keepaliveMsDefault < transportLimits.idleTimeoutMsDefault, 'keepalives come before the idle timeout');
@@ -696,6 +734,12 @@ assert(transportLimits.retryAfterMsMax >= brokerLimits.producerIdRefillMs, 'a pr
 assert(sdkLimits.retryBackoffMsMin > 0 && sdkLimits.retryBackoffMsMin <= sdkLimits.retryBackoffMsMax, 'SDK backoff grows from a positive min to its max');
 assert(brokerLimits.peerRedialBackoffMsMin > 0 && brokerLimits.peerRedialBackoffMsMin <= brokerLimits.peerRedialBackoffMsMax, 'peer redial backoff grows from a positive min to its max');
 assert(brokerLimits.peerSilenceEndsDialMs >= brokerLimits.peerRedialBackoffMsMin, 'a silence that restarts a dial outlasts the shortest redial backoff');
+assert(
+  brokerLimits.leaderBalanceHoldElectionTimeouts > Math.max(brokerLimits.stopHandoverElectionTimeouts, brokerLimits.stopCatchUpElectionTimeouts) + brokerLimits.stopHandoverElectionTimeouts,
+  'a leadership is handed back only after the longest graceful stop (partitions, then the controller) is over',
+);
+assert(brokerLimits.stopCatchUpElectionTimeouts >= brokerLimits.stopHandoverElectionTimeouts, 'a graceful stop waits for catch-up at least as long as for a handover');
+assert(brokerLimits.stopAliveGraceElectionTimeouts <= brokerLimits.stopCatchUpElectionTimeouts, 'the grace for replicas not heard from yet fits in the catch-up wait');
 assert(brokerLimits.controllerCommandBackoffMsMin > 0 && brokerLimits.controllerCommandBackoffMsMin <= brokerLimits.controllerCommandBackoffMsMax, 'controller command backoff grows from a positive min to its max');
 assert(recordLimits.recordBytesMax <= recordLimits.batchBytesMax, 'one record fits a batch');
 // A produce request carries a batch plus a small envelope; a fetch response carries up to fetchBytesMax.
@@ -748,6 +792,7 @@ assert(raftLimits.tickMsMin <= raftLimits.tickMsDefault && raftLimits.tickMsDefa
 assert(sdkLimits.removedBrokersMax >= clusterLimits.brokersMax, 'a client can set aside every broker of a cluster as removed');
 assert(clusterLimits.brokersMax <= raftLimits.configMembersMax, 'every broker fits the metadata group as a voter or learner');
 assert(clusterLimits.brokersMax <= brokerLimits.brokerIdMax, 'brokersMax <= brokerIdMax');
+assert(clusterLimits.brokersMax * 6 + 32 <= clusterLimits.foundingTextBytesMax, "the founding configuration of the largest cluster fits what a broker reads of a founder's");
 assert(clusterLimits.controllerVotersDefault <= clusterLimits.controllerVotersMax && clusterLimits.controllerVotersMax <= clusterLimits.brokersMax, 'controller voters within the cluster size');
 // While a partition moves, its group holds the original replicas and the target's at once.
 assert(2 * brokerLimits.replicationFactorMax <= raftLimits.configMembersMax, 'a moving partition\'s old and new replicas fit one configuration');

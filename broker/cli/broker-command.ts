@@ -20,6 +20,7 @@ const flags: FlagSpecs = {
   'leader-balance': { type: 'string', value: 'on|off', help: 'hand leaderships back to preferred replicas', default: 'on' },
   'connections-per-address': { type: 'string', value: 'N', help: 'client connections from one IP address at once', default: '256' },
   'client-buffer-bytes': { type: 'string', value: 'BYTES', help: 'memory for clients: partly received requests, and again data queued for them', default: '268435456 (256 MiB)' },
+  'client-pace-bytes': { type: 'string', value: 'BYTES', help: 'credit a client gets beyond what of its data arrived, more where its path holds more (0: its whole 32 MiB window)', default: '262144 (256 KiB)' },
   'moves-in-flight': { type: 'string', value: 'N', help: 'partition moves catching up at once, cluster-wide (the controller\'s setting applies)', default: '8' },
   'move-rate': { type: 'string', value: 'RATE', help: 'catch-up replication to new replicas, per broker as leader (64KiB to 4GiB per second)', default: '16MiB' },
   'auto-rebalance': { type: 'string', value: 'off|on-join', help: 'rebalance onto a broker when it joins, through throttled moves (the controller\'s setting applies)', default: 'off' },
@@ -53,6 +54,7 @@ export async function brokerCommand(argv: string[]): Promise<number> {
     ['leader-balance', 'leaderBalance'],
     ['peer-secret', 'peerSecret'],
     ['client-buffer-bytes', 'clientBufferBytes'],
+    ['client-pace-bytes', 'clientPaceBytes'],
     ['connections-per-address', 'connectionsPerAddress'],
     ['moves-in-flight', 'movesInFlight'],
     ['move-rate', 'moveRate'],
@@ -72,16 +74,23 @@ export async function brokerCommand(argv: string[]): Promise<number> {
   const broker = await Broker.start(config);
   const { host, port } = broker.address;
   process.stdout.write(`skein broker ${config.id} listening on ${host}:${port} (advertised as ${config.advertise.host}:${config.advertise.port}), data in ${config.dataDir}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
+  const refusal = await new Promise<SkeinError | null>((resolve) => {
+    const stop = (error: SkeinError | null): void => {
+      process.off('SIGINT', signalled);
+      process.off('SIGTERM', signalled);
+      resolve(error);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    void parentGone.then(stop);
+    const signalled = (): void => stop(null);
+    process.on('SIGINT', signalled);
+    process.on('SIGTERM', signalled);
+    void parentGone.then(signalled);
+    void broker.refused.then(stop);
   });
+  if (refusal !== null) {
+    process.stderr.write(`skein broker ${config.id}: refusing to go on (${refusal.code}): ${refusal.message}\n`);
+    await broker.stop({ transferTimeoutMs: 0 });
+    return 2;
+  }
   process.stdout.write(`skein broker ${config.id}: stopping (handing over leadership)\n`);
   await broker.stop();
   return 0;

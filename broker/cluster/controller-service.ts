@@ -49,10 +49,23 @@ export class ControllerService {
   async run(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {
     const { controller, peers } = this.options;
     if (controller.isLeader()) return this.execute(operation, signal);
+    return peers.request(this.controllerToAsk(), peerMethods.controller, operation, { signal });
+  }
+
+  /**
+   * The controller to forward to, or LEADER_NOT_AVAILABLE (retriable) at once when there is none to ask:
+   * no leader known; elected here but not yet writable (its first entry is not applied: rather than call
+   * ourselves); or one not heard from lately — a leader that died stays our hint until an election ends,
+   * and a request to it would wait out the caller's whole deadline for nothing.
+   */
+  private controllerToAsk(): number {
+    const { controller, peers } = this.options;
     const leaderId = controller.leaderId();
-    // Elected here but not yet writable (its first entry is not applied): wait, rather than call ourselves.
     if (leaderId === null || leaderId === peers.selfId) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
-    return peers.request(leaderId, peerMethods.controller, operation, { signal });
+    if (!this.options.aliveBrokers().has(leaderId)) {
+      throw new SkeinError('LEADER_NOT_AVAILABLE', { message: `the controller as broker ${peers.selfId} last knew it, broker ${leaderId}, has not been heard from lately` });
+    }
+    return leaderId;
   }
 
   /**
@@ -89,9 +102,7 @@ export class ControllerService {
     }
     const { controller, peers } = this.options;
     if (controller.isLeader() || operation.relayed === true) return this.execute(operation, signal);
-    const leaderId = controller.leaderId();
-    if (leaderId === null || leaderId === peers.selfId) throw new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the cluster has no controller right now' });
-    return peers.request(leaderId, peerMethods.controller, { ...operation, relayed: true }, { signal });
+    return peers.request(this.controllerToAsk(), peerMethods.controller, { ...operation, relayed: true }, { signal });
   }
 
   private async execute(operation: ControllerOperation, signal: AbortSignal): Promise<unknown> {

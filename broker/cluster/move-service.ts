@@ -146,16 +146,27 @@ export class MoveService {
     return result;
   }
 
-  /** Refused up front when the other brokers cannot take its replicas; the evacuation itself runs on the controller (evacuation.ts). */
+  /**
+   * Refused up front when the other active brokers cannot take its replicas (INVALID_REPLICATION_FACTOR),
+   * and NOT_ENOUGH_REPLICAS (retried) when they could but not all of them answer right now (one
+   * restarting, say), as createTopic does; the evacuation itself runs on the controller (evacuation.ts).
+   */
   private async decommission(brokerId: number, signal: AbortSignal): Promise<unknown> {
     const state = this.options.controller.state;
     const lifecycle = state.lifecycle(brokerId);
     if (lifecycle === undefined) throw new SkeinError('UNKNOWN_BROKER', { message: `the cluster has no broker ${brokerId}` });
     if (lifecycle.state === 'active') {
-      const alive = this.options.aliveBrokers();
-      const input = balanceInput(state, alive, clusterLimits.movesPendingMax);
       // As if it were already leaving: planDecommission says which partition the rest cannot hold.
-      planDecommission({ ...input, brokers: input.brokers.map((b) => (b.id === brokerId ? { ...b, state: 'decommissioning' as const } : b)) });
+      const planWith = (alive: ReadonlySet<number>): void => {
+        const input = balanceInput(state, alive, clusterLimits.movesPendingMax);
+        planDecommission({ ...input, brokers: input.brokers.map((b) => (b.id === brokerId ? { ...b, state: 'decommissioning' as const } : b)) });
+      };
+      planWith(new Set(state.activeBrokerIds()));
+      try {
+        planWith(this.options.aliveBrokers());
+      } catch (error) {
+        throw new SkeinError('NOT_ENOUGH_REPLICAS', { message: `${(error as Error).message}; the active brokers could once all of them answer`, cause: error });
+      }
     }
     await this.propose({ type: 'decommissionBroker', id: brokerId }, signal);
     const replicas = state.topicList().reduce((n, t) => n + t.partitions.filter((p) => p.replicas.includes(brokerId)).length, 0);

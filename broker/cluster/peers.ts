@@ -91,6 +91,8 @@ export interface PeerLinksOptions {
    * traffic from a directory other than the one the metadata ties our id to (see raftFromOtherStorage).
    */
   storageId?: string;
+  /** A founding broker's founding configuration (founding.ts), sent with every Raft message: a peer refuses Raft traffic from a founder whose founding differs. */
+  founding?: string;
 }
 
 const addressCheckEveryMs = 5_000;
@@ -284,8 +286,9 @@ export class PeerLinks {
   private ship(link: Link, name: PeerLane, messages: WireEnvelope[]): void {
     const { rpc, connection } = link.lanes[name];
     this.counters.raftSent += messages.length;
-    const { selfId: from, incarnation, storageId } = this.options;
-    rpc!.notify(peerMethods.raft, { from, incarnation, ...(storageId === undefined ? {} : { storage: storageId }), messages }).catch(() => {
+    const { selfId: from, incarnation, storageId, founding } = this.options;
+    const identity = { ...(storageId === undefined ? {} : { storage: storageId }), ...(founding === undefined ? {} : { founding }) };
+    rpc!.notify(peerMethods.raft, { from, incarnation, ...identity, messages }).catch(() => {
       this.counters.raftDropped += messages.length;
     });
     if (name !== 'bulk' || connection === null) return;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SkeinError } from '../../transport/errors.js';
+import { clusterLimits } from '../../transport/limits.js';
 import type { BrokerInfo } from '../../transport/protocol/messages.js';
 import { writeFileAtomic } from '../log/files.js';
 
@@ -21,11 +22,17 @@ export interface StorageIdentity {
   storageId: string;
   /** For a broker that joined a running cluster: the founding brokers its metadata starts from (see ControllerOptions.peers). */
   founders?: BrokerInfo[];
+  /**
+   * For a founding broker: its founding configuration (founding.ts), recorded when its directory was new
+   * and kept for good, whatever later flags say; absent in a directory from before it was recorded.
+   */
+  founding?: string;
 }
 
 const fileName = 'meta.json';
 
-export function openStorageIdentity(dataDir: string, brokerId: number, clusterId: string): StorageIdentity {
+/** `founding`: a founding broker's founding configuration, recorded if the directory is new. */
+export function openStorageIdentity(dataDir: string, brokerId: number, clusterId: string, founding?: string): StorageIdentity {
   const path = join(dataDir, fileName);
   let text: string | null = null;
   try {
@@ -34,7 +41,7 @@ export function openStorageIdentity(dataDir: string, brokerId: number, clusterId
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new SkeinError('STORAGE_FAILED', { message: `cannot read ${path}`, cause: error });
   }
   if (text === null) {
-    const identity = { clusterId, brokerId, storageId: randomBytes(16).toString('hex') };
+    const identity = { clusterId, brokerId, storageId: randomBytes(16).toString('hex'), ...(founding === undefined ? {} : { founding }) };
     writeIdentity(dataDir, identity);
     return identity;
   }
@@ -68,7 +75,9 @@ function parse(text: string, path: string): StorageIdentity {
     if (founders !== undefined && (!Array.isArray(founders) || !founders.every((b) => Number.isSafeInteger(b?.id) && typeof b?.host === 'string' && Number.isSafeInteger(b?.port)))) {
       throw new Error('founders out of shape');
     }
-    return { clusterId: value.clusterId, brokerId: value.brokerId!, storageId: value.storageId, ...(founders !== undefined ? { founders } : {}) };
+    const founding = value.founding;
+    if (founding !== undefined && (typeof founding !== 'string' || Buffer.byteLength(founding) > clusterLimits.foundingTextBytesMax)) throw new Error('founding out of shape');
+    return { clusterId: value.clusterId, brokerId: value.brokerId!, storageId: value.storageId, ...(founders !== undefined ? { founders } : {}), ...(founding !== undefined ? { founding } : {}) };
   } catch (error) {
     throw new SkeinError('STORAGE_CORRUPT', { message: `${path} is not a broker identity file`, cause: error });
   }

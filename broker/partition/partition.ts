@@ -195,9 +195,9 @@ export class Partition implements PartitionView {
     }
   }
 
-  /** Hands leadership to another replica (graceful shutdown); see LogReplica.handOverLeadership. */
-  transferLeadership(timeoutMs: number, eligible?: (id: number) => boolean): Promise<boolean> {
-    return this.replica.handOverLeadership(timeoutMs, eligible);
+  /** A graceful stop: hands leadership over and waits until the others can do without this replica; see LogReplica.leave. */
+  leave(options: Parameters<LogReplica['leave']>[0]): Promise<boolean> {
+    return this.replica.leave(options);
   }
 
   /**

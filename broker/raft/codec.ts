@@ -17,7 +17,7 @@ import type { ConfigState, Entry, EntryType, NodeId, RaftMessage, Snapshot } fro
  *   5 append                    pi: prevIndex, pt: prevTerm, c: commit,
  *                               n: [[term, entry type code, data (bytes)], ...] for indexes prevIndex+1, ...
  *   6 appendResponse            i: index, r: reject, hi: hintIndex, ht: hintTerm
- *   7 heartbeat                 c: commit, rr: readRound
+ *   7 heartbeat                 c: commit, rr: readRound, sp: spare (bool; absent from brokers before it)
  *   8 heartbeatResponse         rr: readRound
  *   9 snapshot                  s: { i: index, t: term, v, vo, l, ln: member id lists, d: data (bytes) }
  *  10 timeoutNow
@@ -87,6 +87,7 @@ export function raftEnvelopeToWire(envelope: RaftEnvelope): WireEnvelope {
     case 'heartbeat':
       wire.c = m.commit;
       wire.rr = m.readRound;
+      if (m.spare !== undefined) wire.sp = m.spare;
       break;
     case 'heartbeatResponse':
       wire.rr = m.readRound;
@@ -228,7 +229,7 @@ function parseEnvelope(value: unknown): RaftEnvelope {
       };
       break;
     case typeCodes.heartbeat:
-      message = { type: 'heartbeat', ...base, commit: uint(w.c, 'commit'), readRound: uint(w.rr, 'readRound') };
+      message = { type: 'heartbeat', ...base, commit: uint(w.c, 'commit'), readRound: uint(w.rr, 'readRound'), ...(w.sp === undefined ? {} : { spare: bool(w.sp, 'spare') }) };
       break;
     case typeCodes.heartbeatResponse:
       message = { type: 'heartbeatResponse', ...base, readRound: uint(w.rr, 'readRound') };

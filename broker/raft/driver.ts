@@ -205,6 +205,16 @@ export class RaftDriver {
     return out;
   }
 
+  /** See RaftCore.replaceable: whether the group would go on committing without this replica (false once stopped: it cannot tell). */
+  replaceable(): boolean | null {
+    return !this.stopped && this.core.replaceable();
+  }
+
+  /** See RaftCore.leave: this replica campaigns no more (a graceful stop). */
+  leave(): void {
+    if (!this.stopped) this.core.leave();
+  }
+
   /** Starts handing leadership to `to`; watch status() for the outcome. Throws NOT_LEADER or INVALID_ARGUMENT. */
   transferLeadership(to: NodeId): void {
     this.throwIfStopped();

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { withTimeout } from '../../transport/abort.js';
+import { systemClock } from '../../transport/clock.js';
 import type { Prng } from '../../transport/core/prng.js';
 import { isSkeinError, SkeinError } from '../../transport/errors.js';
 import { brokerLimits } from '../../transport/limits.js';
@@ -83,6 +84,8 @@ export class LogReplica implements RaftStateMachine {
   /** The leader as the last Ready told it: what a replica whose storage failed still knows (its log cannot be asked). */
   private lastHint: LeaderHint = { leaderId: null, leaderEpoch: 0 };
   private storageFailureValue: SkeinError | null = null;
+  /** Set by leave(): every Ready wakes the graceful stop's waits (a heartbeat changes whether the group needs us). */
+  private leaving = false;
   private driver!: RaftDriver;
   private readonly persistedWaiters: Array<{ index: number; resolve: () => void; reject: (error: unknown) => void }> = [];
 
@@ -198,15 +201,17 @@ export class LogReplica implements RaftStateMachine {
   }
 
   /**
-   * Hands leadership to the first voter `eligible` takes (graceful shutdown) and resolves once a successor has
-   * committed an entry of its own term as seen from here (it then takes writes), or after `timeoutMs`: true when
-   * handed over, or when this replica did not lead. It wakes on the replica's changes (roles, terms, commits),
-   * never on a timer of its own.
+   * Hands leadership to a voter `eligible` takes, caught up ones first (graceful shutdown), and resolves once a
+   * successor has committed an entry of its own term as seen from here (it then takes writes), or after
+   * `timeoutMs`: true when handed over, or when this replica did not lead. It wakes on the replica's changes
+   * (roles, terms, commits), never on a timer of its own.
    */
   async handOverLeadership(timeoutMs: number, eligible: (id: number) => boolean = () => true): Promise<boolean> {
     const status = this.driver.status();
     if (status.role !== 'leader') return true;
-    const target = status.config.voters.find((id) => id !== status.id && eligible(id));
+    const others = status.config.voters.filter((id) => id !== status.id && eligible(id));
+    // One that holds every committed entry takes over within a round trip; one behind would first have to catch up.
+    const target = others.find((id) => this.driver.peerCaughtUp(id)) ?? others[0];
     if (target === undefined) return false;
     try {
       this.driver.transferLeadership(target);
@@ -217,13 +222,54 @@ export class LogReplica implements RaftStateMachine {
       const now = this.driver.status();
       return now.role !== 'leader' && now.leader !== 0 && now.leader !== now.id && this.driver.termAt(now.commit) === now.term;
     };
-    const deadline = withTimeout(undefined, timeoutMs, () => new SkeinError('TIMEOUT', { message: `${this.options.group}: leadership transfer timed out` }));
+    await this.waitFor(handedOver, timeoutMs, 'leadership transfer');
+    return handedOver();
+  }
+
+  /**
+   * A graceful stop's part: this replica campaigns no more, hands its leadership over (within `handoverMs`),
+   * then waits until the group would go on committing without it — a majority of the other voters keeping
+   * up, so none has to catch up before the next commit (see RaftCore.replaceable) — up to `catchUpMs` from
+   * the start. Once `graceMs` have passed it waits no more while fewer than a majority of the other voters
+   * are `alive` (nothing it waits for could happen: its peers stopped before it, say); before that, a voter
+   * that is restarting may not have been heard from yet. True when the group can do without it.
+   */
+  async leave(options: { handoverMs: number; catchUpMs: number; graceMs: number; alive: () => ReadonlySet<number> }): Promise<boolean> {
+    if (this.closedValue) return true;
+    const startedMs = systemClock.nowMs();
+    this.leaving = true;
+    this.driver.leave();
+    const eligible = (id: number): boolean => options.alive().has(id);
+    await this.handOverLeadership(options.handoverMs, eligible);
+    const worthWaiting = (): boolean => {
+      const { id: self, config } = this.driver.status();
+      const others = config.voters.filter((id) => id !== self);
+      // A lone replica (or one of two) is always needed: no majority without it exists.
+      if (others.length <= config.voters.length / 2) return false;
+      if (systemClock.nowMs() - startedMs < options.graceMs) return true;
+      return others.filter(eligible).length > config.voters.length / 2;
+    };
+    const done = (): boolean => this.closedValue || this.driver.replaceable() !== false || !worthWaiting();
+    const leftMs = (untilMs: number): number => untilMs - (systemClock.nowMs() - startedMs);
+    // Nothing may change when the grace ends (no leader, its peers gone): look again then.
+    await this.waitFor(done, leftMs(Math.min(options.graceMs, options.catchUpMs)), 'graceful stop');
+    await this.waitFor(done, leftMs(options.catchUpMs), 'graceful stop');
+    return this.closedValue || this.driver.replaceable() !== false;
+  }
+
+  /**
+   * Waits, woken by the replica's changes, until `condition` holds or `timeoutMs` passed. Even a wait of 0
+   * lasts until the timers' next turn: a handover started by a stop without one then still goes through
+   * when the successor answers at once, as it did before the stop waited for catch-up.
+   */
+  private async waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (condition()) return;
+    const deadline = withTimeout(undefined, Math.max(0, timeoutMs), () => new SkeinError('TIMEOUT', { message: `${this.options.group}: ${what} timed out` }));
     try {
-      while (!handedOver() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
+      while (!condition() && !deadline.signal.aborted) await this.changes.next(deadline.signal);
     } finally {
       deadline.dispose();
     }
-    return handedOver();
   }
 
   /** Whole committed batches from the one holding `offset` (see ReadOptions.withinBudget). */
@@ -365,6 +411,7 @@ export class LogReplica implements RaftStateMachine {
   private observe(ready: Ready): void {
     if (ready.softState !== null) this.lastHint = { leaderId: ready.softState.leader === 0 ? null : ready.softState.leader, leaderEpoch: this.lastHint.leaderEpoch };
     if (ready.hardState !== null) this.lastHint = { leaderId: this.lastHint.leaderId, leaderEpoch: ready.hardState.term };
+    if (this.leaving) this.changes.notify();
     if (ready.softState === null && ready.hardState === null) return;
     // Leadership of a term ends when the role changes or the term moves on: between two Readies a
     // replica can lose leadership and win it back in a later term, and the softState alone hides that.

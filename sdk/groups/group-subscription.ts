@@ -321,7 +321,12 @@ export class GroupSubscription<V = unknown, K = unknown> extends GroupSession<V,
   }
 }
 
-function truncateUtf8(text: string, bytesMax: number): string {
+/** At most `bytesMax` bytes of `text` in UTF-8, never ending inside a character. */
+export function truncateUtf8(text: string, bytesMax: number): string {
   const bytes = Buffer.from(text, 'utf8');
-  return bytes.byteLength <= bytesMax ? text : bytes.subarray(0, bytesMax).toString('utf8').replace(/\uFFFD$/, '');
+  if (bytes.byteLength <= bytesMax) return text;
+  // Step back over continuation bytes (10xxxxxx) to the start of the character the limit cuts.
+  let end = bytesMax;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
 }

@@ -56,6 +56,26 @@ const attacks: Record<string, Attack> = {
     const peer = await unreadFetches(target, { topic: 'data', count: 200, maxBytes: 8 * 1024 * 1024 });
     return { note: '200 fetches of 8 MiB never read', stop: peerStop(peer) };
   },
+  crowd: async (target) => {
+    // Two addresses of 32 sockets of 8 connections each (the per-socket limit), every one of them sending all
+    // but 64 KiB of a 2 MiB message; a third address's 32 sockets each with 8 fetches of 8 MiB never read.
+    // Together several times both client budgets (256 MiB each by default).
+    const messageBytes = 2 * 1024 * 1024;
+    const sockets = 32;
+    const perSocket = transportLimits.connectionsPerSourceMax;
+    const peers = await Promise.all([
+      ...['127.0.0.2', '127.0.0.3'].flatMap((host) =>
+        Array.from({ length: sockets }, () => partialMessages(target, { connections: perSocket, messageBytes, sentBytes: messageBytes - 64 * 1024, host })),
+      ),
+      ...Array.from({ length: sockets }, () => unreadFetches(target, { topic: 'data', count: 8, maxBytes: 8 * 1024 * 1024, connections: 1, host: '127.0.0.4' })),
+    ]);
+    return {
+      note: `${2 * sockets * perSocket} connections from ${2 * sockets} sockets on 2 addresses, all but 64 KiB of a 2 MiB message each; ${sockets} sockets on a third, 8 fetches of 8 MiB never read each`,
+      stop: async () => {
+        await Promise.all(peers.map((peer) => peer.close()));
+      },
+    };
+  },
   pushes: async (target) => {
     const peer = await unreadPushes(target, { topic: 'data', count: 1024, creditBytes: 64 * 1024 * 1024 });
     return { note: '1024 push subscriptions never read', stop: peerStop(peer) };

@@ -6,7 +6,11 @@
  * the attack runs, and whether the broker survived. Heavier than anything CI
  * runs (test/broker/hostile-*.test.ts run small versions of each attack).
  *
- *   npm run bench:hostile -- [--attacks none,frame,maps,flood,halfopen,partial,fetches,pushes] [--seconds 10] [--rounds 1] [--cli bundle.mjs]
+ *   npm run bench:hostile -- [--attacks none,frame,maps,flood,halfopen,partial,fetches,pushes,crowd] [--seconds 10] [--warmup-seconds 0] [--rounds 1] [--cli bundle.mjs]
+ *
+ * --warmup-seconds lets an attack run that long before the normal client's
+ * latencies count ('crowd', hundreds of connections from several addresses,
+ * takes a while to fill the broker's budgets).
  *
  * --cli runs another build of the broker (a bundle of broker/cli/main.ts), to
  * measure before and after a change in the same run of this script. 'none'
@@ -27,12 +31,13 @@ import { createInterface } from 'node:readline';
 import { NormalProducer, type ProduceFigures, type Target } from '../broker/support/hostile-clients.js';
 
 /** The attacks test/bench/hostile-attacker.ts knows. */
-const attackNames = ['none', 'frame', 'maps', 'flood', 'halfopen', 'partial', 'fetches', 'pushes'];
+const attackNames = ['none', 'frame', 'maps', 'flood', 'halfopen', 'partial', 'fetches', 'pushes', 'crowd'];
 
 const { values } = parseArgs({
   options: {
-    attacks: { type: 'string', default: 'frame,maps,flood,halfopen,partial,fetches,pushes' },
+    attacks: { type: 'string', default: 'frame,maps,flood,halfopen,partial,fetches,pushes,crowd' },
     seconds: { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '0' },
     rounds: { type: 'string', default: '1' },
     cli: { type: 'string' },
   },
@@ -120,7 +125,7 @@ async function runAttack(name: string): Promise<Outcome> {
   try {
     await admin.admin().createTopic({ name: 'normal', partitions: 1, replicationFactor: 1 });
     await admin.admin().createTopic({ name: 'data', partitions: 1, replicationFactor: 1 });
-    if (name === 'fetches' || name === 'pushes') await fillData(admin);
+    if (name === 'fetches' || name === 'pushes' || name === 'crowd') await fillData(admin);
     normal.start();
     await sleep(3_000);
     const rssBeforeMiB = rssMiB(pid);
@@ -131,6 +136,8 @@ async function runAttack(name: string): Promise<Outcome> {
     const startedMs = performance.now();
     progress(`${name}: attacking (broker at ${rssBeforeMiB.toFixed(0)} MiB)`);
     const attack = await startAttack(name, target);
+    await sleep(Number(values['warmup-seconds']) * 1000);
+    normal.mark();
     await sleep(seconds * 1000);
     const produce = normal.figures();
     const cpuCores = (cpuMs(pid) - cpuBeforeMs) / (performance.now() - startedMs);

@@ -8,6 +8,7 @@ import { NO_PRODUCER, encodeRecordBatch, stampBatch } from '../../transport/prot
 import { Progress } from '../../broker/cli/progress.js';
 import { PartitionLog } from '../../broker/log/index.js';
 import type { FlushPolicy } from '../../broker/log/index.js';
+import { readWhole } from './support/read-log.js';
 
 /**
  * bench:log — the partition log against plain fs writes of the same bytes
@@ -206,15 +207,8 @@ async function main(): Promise<void> {
         const log = await PartitionLog.open({ dir, flush: 'manual', tailCacheBytes: 0, verifyOnRead, ...(segmentBytes === undefined ? {} : { segmentBytes }) });
         if (name === 'default') {
           for (let run = 0; run < runs; run++) {
-            let offset = log.startOffset;
-            let bytes = 0;
-            const start = performance.now();
-            while (offset < log.endOffset) {
-              const result = log.read({ offset, maxBytes: 1024 * 1024 });
-              bytes += result.bytes;
-              offset = result.nextOffset;
-            }
-            (verifyOnRead ? readMBps : readHeadersOnlyMBps).push(mbps(bytes, performance.now() - start));
+            const { bytes, ms } = readWhole(log);
+            (verifyOnRead ? readMBps : readHeadersOnlyMBps).push(mbps(bytes, ms));
           }
         }
         if (verifyOnRead) seeks[name] = seekLatency(log);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { brokerConfig, hostPort, peerList } from '../../broker/config.js';
 import { isSkeinError } from '../../transport/errors.js';
-import { brokerLimits, recordLimits, transportLimits } from '../../transport/limits.js';
+import { brokerLimits, clusterLimits, recordLimits, transportLimits } from '../../transport/limits.js';
 
 function configError(fn: () => unknown): string {
   try {
@@ -39,6 +39,10 @@ describe('brokerConfig', () => {
     expect(configError(() => brokerConfig({ id: 1 }))).toMatch(/data/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '2@h:1' }))).toMatch(/include this broker/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: '1@h:1,1@h:2' }))).toMatch(/twice/);
+    // At most a cluster's worth of founders (what a founder sends of its founding stays bounded).
+    const founders = (n: number): string => Array.from({ length: n }, (_, i) => `${i + 1}@h:${i + 1}`).join(',');
+    expect(brokerConfig({ id: 1, data: '/d', listen: 'h:1', peers: founders(clusterLimits.brokersMax) }).peers).toHaveLength(clusterLimits.brokersMax);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', peers: founders(clusterLimits.brokersMax + 1) }))).toMatch(/^peers names 65 brokers; a cluster has at most 64/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', bogus: 1 } as never))).toMatch(/unknown setting "bogus"/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', heartbeatTicks: 10, electionTicks: 10 }))).toMatch(/heartbeatTicks/);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', topicDefaults: { flush: { mode: 'sometimes' } } }))).toMatch(/flush/);
@@ -79,6 +83,19 @@ describe('brokerConfig', () => {
     expect(min).toBeGreaterThanOrEqual(recordLimits.batchBytesMax + transportLimits.rpcEnvelopeBytesMax);
     expect(brokerConfig({ id: 1, data: '/d', clientBufferBytes: min }).clientBufferBytes).toBe(min);
     expect(configError(() => brokerConfig({ id: 1, data: '/d', clientBufferBytes: min - 1 }))).toMatch(new RegExp(`^clientBufferBytes must be an integer between ${min}`));
+  });
+
+  it('takes the client pace at its edges: 0 (not paced), or four datagrams of this broker up to the receive window', () => {
+    expect(brokerConfig({ id: 1, data: '/d' }).clientPaceBytes).toBe(transportLimits.receivePaceBytesDefault);
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: '0' }).clientPaceBytes).toBe(0);
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: 4800 }).clientPaceBytes).toBe(4800);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: 4799 }))).toMatch(/^clientPaceBytes must be 0 \(not paced\) or an integer between 4800/);
+    // Four datagrams of the size this broker sends.
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', datagramBytes: 9000, clientPaceBytes: 4800 }))).toMatch(/between 36000/);
+    const window = transportLimits.receiveWindowBytesDefault;
+    expect(brokerConfig({ id: 1, data: '/d', clientPaceBytes: String(window) }).clientPaceBytes).toBe(window);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: window + 1 }))).toMatch(/^clientPaceBytes/);
+    expect(configError(() => brokerConfig({ id: 1, data: '/d', clientPaceBytes: '256KiB' }))).toMatch(/^clientPaceBytes/);
   });
 
   it('accepts IPv6 literals in brackets', () => {

@@ -64,6 +64,23 @@ describe('admin', () => {
     expect(asked.filter((id) => id === 1)).toHaveLength(1);
     expect(asked.at(-1)).not.toBe(1);
   });
+
+  it('a retry does not wait on the dial of a broker that is down while it has connections to others (remove-voter of the controller took 10 s, a whole connectTimeoutMs, so), and closing the client ends that dial', async () => {
+    const cluster = new FakeCluster({ brokers: 3 });
+    const down = '127.0.0.1:9999';
+    // A broker that is down: its dial is never answered (a SIGSTOPped or unplugged host), until given up.
+    const dial = (address: { host: string; port: number }, options: { signal: AbortSignal }): ReturnType<typeof cluster.dial> =>
+      address.port === 9999 ? new Promise((_, reject) => options.signal.addEventListener('abort', () => reject(options.signal.reason), { once: true })) : cluster.dial(address);
+    await using skein = new api.Skein({ brokers: [...cluster.bootstrap(), down], clientId: 'test', connectTimeoutMs: 600_000 }, { dial });
+    await skein.admin().listTopics();
+    // The controller hands itself over: every broker asks the client to retry for a while (RECONFIGURATION_IN_PROGRESS, say).
+    let refusals = 0;
+    cluster.interceptor = ({ method }) => (method === methods.describeCluster && refusals++ < 8 ? { fail: new SkeinError('LEADER_NOT_AVAILABLE', { message: 'the controller is moving' }) } : undefined);
+    await expect(skein.admin().describeCluster()).resolves.toMatchObject({ brokers: expect.any(Array) });
+    expect(refusals).toBe(9);
+    // Nor does closing the client wait on it.
+    await skein.close();
+  }, 30_000);
 });
 
 describe('public API', () => {

@@ -3,10 +3,12 @@ import type { SimHooks } from './cluster/hooks.js';
 import './cluster/hooks.js';
 import { boundedKinds, type FaultKind, stallLimitMs, stallTargetMs } from './cluster/faults.js';
 import { probeBulkTransfer } from './cluster/bulk-transfer-probe.js';
+import { probeGracefulStop } from './cluster/graceful-stop-probe.js';
 import { probePeerLink } from './cluster/peer-link-probe.js';
 import { probeRestart } from './cluster/restart-probe.js';
 import { runScenario } from './cluster/scenario.js';
 import { seedList } from './cluster/seeds.js';
+import { brokerLimits } from '../../transport/limits.js';
 import { runMembershipScenario } from './cluster/membership.js';
 
 // The simulated world replaces the process's I/O: the network (node:dgram), randomness (node:crypto's
@@ -45,7 +47,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
  */
 const seeds = seedList(process.env.SKEIN_CLUSTER_SIM_SEEDS ?? '1-4', 'SKEIN_CLUSTER_SIM_SEEDS');
 /** Membership faults (joins, moves, decommissions among the others): SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS=1-100 npm run sim:cluster */
-const membershipSeeds = seedList(process.env.SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS ?? '1-2', 'SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS');
+// Seed 12 decommissions just as a stopped broker restarts: refused for good before a decommission waiting on a broker was retried.
+const membershipSeeds = seedList(process.env.SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS ?? '1-2,12', 'SKEIN_CLUSTER_SIM_MEMBERSHIP_SEEDS');
 /** Per fault kind, over the seeds run: how many, and the longest stall once a majority was healthy. */
 const sweep = new Map<FaultKind, { count: number; longestMs: number; seed: number }>();
 
@@ -106,6 +109,28 @@ describe('simulated cluster: real brokers and SDK on simulated time and network'
     const seen = `${probe.deliveryMs} ms; ${packetsLost} packets declared lost, ${packetsLostSpuriously} of them seen to arrive, ${congestionEvents} congestion events`;
     expect(probe.deliveryMs, seen).toBeLessThan(1_000);
   }, 60_000);
+
+  for (const stop of ['follower', 'leader'] as const) {
+    it(`a graceful stop of the ${stop} leaves a caught-up majority behind: writes go on while a restarted replica is still far behind`, async () => {
+      const probe = await probeGracefulStop({ seed: 5, stop, backlogBytes: 512 * 1024 });
+      const seen = `stop took ${probe.stopMs} ms, a record sent after it was acknowledged in ${probe.firstAckMs} ms, longest stall ${probe.longestStallMs} ms`;
+      console.log(`graceful stop of the ${stop}: ${seen}`);
+      expect(probe.longestStallMs, seen).toBeLessThan(stallTargetMs / 2);
+    }, 120_000);
+  }
+
+  it('a graceful stop waits for a replica to catch up no longer than its bound, and for one that is down no longer than its grace', async () => {
+    // The simulation's election timeout: ticks of 50 ms, 10 of them.
+    const electionTimeoutMs = 500;
+    const catchUpMs = brokerLimits.stopCatchUpElectionTimeouts * electionTimeoutMs;
+    const graceMs = brokerLimits.stopAliveGraceElectionTimeouts * electionTimeoutMs;
+    const tooFar = await probeGracefulStop({ seed: 5, stop: 'follower', backlogBytes: 4 * 1024 * 1024 });
+    expect(tooFar.stopMs).toBeGreaterThanOrEqual(catchUpMs);
+    expect(tooFar.stopMs).toBeLessThan(catchUpMs + electionTimeoutMs);
+    const down = await probeGracefulStop({ seed: 5, stop: 'follower', backlogBytes: 16 * 1024, restartBehind: false });
+    expect(down.stopMs).toBeGreaterThanOrEqual(graceMs);
+    expect(down.stopMs).toBeLessThan(graceMs + electionTimeoutMs);
+  }, 120_000);
 
   it('a seed replays exactly: the same records at the same offsets, the same faults at the same instants', async () => {
     const first = await runScenario(7, { faults: 3 });

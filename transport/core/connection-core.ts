@@ -31,6 +31,7 @@ import { decodePacketNumber, truncatePacketNumber } from './packet-number.js';
 import { Pacer } from './pacer.js';
 import { type ReceiveResult, receiveResult, ReceiveStream } from './receive-stream.js';
 import { LossRecovery, type LossRecoveryListener } from './loss-recovery.js';
+import { PathPace } from './path-pace.js';
 import { RttEstimator } from './rtt.js';
 import { messagePrefixBytesMax, SendStream } from './send-stream.js';
 import { packetFlag, packetState, SentPackets } from './sent-packets.js';
@@ -60,6 +61,8 @@ export interface ConnectionHost {
   listenMs(nowMs: number): number;
   /** The wall time at which the listening clock reaches `listenMs` (Infinity while the endpoint cannot listen). */
   wallMsAtListen(listenMs: number): number;
+  /** This paced client's data arrived at `nowMs`: the fixed part of its pace now (its share while many send; see PaceShare). */
+  paceShare(connection: ConnectionCore, nowMs: number): number;
   /** The bytes the connection's receive stream holds changed by `delta` (see EndpointCore's reassembly budget). */
   receiveHeldChanged(connection: ConnectionCore, delta: number): void;
   /** Whether the connection may take `bytes` more of its peer's data now; false drops the packet unacknowledged. */
@@ -115,12 +118,16 @@ export class ConnectionCore implements LossRecoveryListener {
   receiveHeld = 0;
   /** Since when the receive stream has held bytes without completing a message (Infinity: it holds none). */
   receiveStuckSinceMs = Infinity;
+  /** The PaceShare period in which this connection's data last arrived. */
+  paceSharePeriod = -1;
   private receiveCompletedSeen = 0;
   /** Set while a readable / writable event is queued and not yet polled. */
   readableSignaled = false;
   writableWanted = false;
 
   private readonly rtt: RttEstimator;
+  /** A paced client's credit follows its path (null: not paced, our own connection or a priority peer). */
+  private pathPace: PathPace | null;
   private readonly sent: SentPackets;
   private readonly pacer: Pacer;
   private readonly ackTracker: AckTracker;
@@ -220,6 +227,7 @@ export class ConnectionCore implements LossRecoveryListener {
       // A server paces what its clients send (see ReceiveStream); acceptFrom lifts it for a priority peer.
       paceBytes: role === 'server' ? settings.receivePaceBytes : 0,
     });
+    this.pathPace = role === 'server' && settings.receivePaceBytes > 0 ? new PathPace(transportLimits.receivePacePathGain, transportLimits.timerGranularityMs) : null;
     this.localParams = {
       messageBytesMax: settings.messageBytesMax,
       receiveWindowBytes: settings.receiveWindowBytes,
@@ -314,7 +322,13 @@ export class ConnectionCore implements LossRecoveryListener {
   /** Server side: set up from a validated INIT (after `priority` is known: a priority peer is not paced). */
   acceptFrom(nowMs: number, params: TransportParameters): void {
     this.openWith(nowMs, params);
-    if (this.priority) this.receiveStream.unpace();
+    if (this.priority) {
+      this.receiveStream.unpace();
+      this.pathPace = null;
+    } else if (this.pathPace !== null) {
+      // A crowd that connects at once is counted as it arrives, so its first credit is a share too.
+      this.receiveStream.sharePace(this.host.paceShare(this, nowMs));
+    }
     const credit = this.receiveStream.initialCredit();
     this.localParams = { ...this.localParams, initialCreditBytes: credit < this.settings.receiveWindowBytes ? credit : 0 };
   }
@@ -439,6 +453,7 @@ export class ConnectionCore implements LossRecoveryListener {
   markPriority(): void {
     this.host.promote(this);
     this.receiveStream.unpace();
+    this.pathPace = null;
     this.offerCredit();
   }
 
@@ -681,7 +696,11 @@ export class ConnectionCore implements LossRecoveryListener {
       return false;
     }
     this.counters.bytesDuplicate = stream.duplicateBytes;
-    // Paced credit moves as data arrives.
+    // Paced credit moves as data arrives, and reaches as far ahead as the path holds.
+    if (this.pathPace !== null) {
+      stream.followPath(this.pathPace.onArrival(stream.arrivedBytes, nowMs, this.rtt.minMs));
+      stream.sharePace(this.host.paceShare(this, nowMs));
+    }
     this.offerCredit();
     if (!this.readableSignaled && stream.queuedMessages > 0) {
       this.readableSignaled = true;

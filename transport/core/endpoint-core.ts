@@ -5,6 +5,7 @@ import { type PeerAddress, peerAddress } from './address.js';
 import { type ConnectionEventKind, ConnectionCore, type ConnectionHost } from './connection-core.js';
 import { Admission } from './admission.js';
 import { ClientBudgets } from './budgets.js';
+import { PaceShare } from './pace-share.js';
 import { CookieMinter, cookieMacBytes } from './cookie.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { Fifo } from './fifo.js';
@@ -72,6 +73,7 @@ export class EndpointCore implements ConnectionHost {
   private readonly cookies: CookieMinter;
   private readonly admission: Admission;
   private readonly budgets: ClientBudgets;
+  private readonly paceShares: PaceShare;
   private readonly heap = new DeadlineHeap<ConnectionCore>();
   private readonly candidates: ConnectionCore[] = [];
   private candidateCursor = 0;
@@ -111,6 +113,12 @@ export class EndpointCore implements ConnectionHost {
     this.cookies = new CookieMinter(env, transportLimits.cookieLifetimeMs);
     this.admission = new Admission({ connectionsMax: this.settings.connectionsMax, connectionsPerAddressMax: this.settings.connectionsPerAddressMax });
     this.budgets = new ClientBudgets(this.settings, this.drops, (connection) => this.emit(connection, 'writable'));
+    this.paceShares = new PaceShare(
+      this.settings.receivePaceBytes,
+      transportLimits.receivePaceSendersFull,
+      Math.max(transportLimits.receivePaceShareBytesMin, 4 * this.settings.datagramBytes),
+      transportLimits.receivePaceSharePeriodMs,
+    );
   }
 
   get connectionCount(): number {
@@ -159,6 +167,10 @@ export class EndpointCore implements ConnectionHost {
   }
 
   // ------------------------------------------------------------ the client budgets (see budgets.ts)
+
+  paceShare(connection: ConnectionCore, nowMs: number): number {
+    return this.budgets.isBudgeted(connection) ? this.paceShares.onData(connection, nowMs) : Infinity;
+  }
 
   receiveRoom(connection: ConnectionCore, bytes: number, nowMs: number): boolean {
     return this.budgets.receiveRoom(connection, bytes, nowMs, this.connections.values());

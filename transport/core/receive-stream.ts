@@ -37,10 +37,10 @@ export interface ReceiveStreamConfig {
  * Credit (the highest stream offset the peer may send) only moves as the
  * application takes messages, so an application that stops reading stops
  * the sender instead of growing memory. Paced, it also moves only as data
- * arrives, at most paceBytes ahead of what arrived: the peer has no more
- * than that on its way at once (and what it resends), whatever its
- * congestion window; data dropped for lack of room (see
- * ConnectionHost.receiveRoom) earns no credit.
+ * arrives, at most paceBytes ahead of what arrived, or what the path holds
+ * when that is more (followPath): the peer has no more than that on its way
+ * at once (and what it resends), whatever its congestion window; data
+ * dropped for lack of room (see ConnectionHost.receiveRoom) earns no credit.
  *
  * Messages wholly inside one datagram are delivered as views of it (no copy);
  * the core never writes into received datagrams.
@@ -60,6 +60,10 @@ export class ReceiveStream {
   /** Whether a MAX_DATA was ever granted (one lost, or owed again after a probe timeout, is sent again). */
   creditExtended = false;
   private paceBytes: number;
+  /** What the path holds at the rate data arrives (see PathPace); the pace covers it when it is the larger. */
+  private pathBytes = 0;
+  /** This stream's share of the pace while many clients send at once (see PaceShare). */
+  private paceShareBytes = Infinity;
   duplicateBytes = 0;
 
   private readonly stashRanges = new RangeSet();
@@ -98,12 +102,32 @@ export class ReceiveStream {
   }
 
   /**
-   * The credit this stream would grant now: within the window, and paced, within paceBytes of what arrived
+   * The credit this stream would grant now: within the window, and paced, within the pace of what arrived
    * (out of order too: a hole being repaired does not stop the data after it).
    */
   private creditLimit(): number {
     const window = this.consumedOffset + this.config.windowBytes;
-    return this.paceBytes > 0 ? Math.min(window, this.contiguousEnd + this.stashBytes + this.paceBytes) : window;
+    return this.paceBytes > 0 ? Math.min(window, this.arrivedBytes + this.currentPaceBytes) : window;
+  }
+
+  /** Stream bytes that arrived, in order or not (what paced credit is counted from). */
+  get arrivedBytes(): number {
+    return this.contiguousEnd + this.stashBytes;
+  }
+
+  /** How far beyond what arrived the credit reaches now (0: unpaced, the window alone). */
+  get currentPaceBytes(): number {
+    return this.paceBytes > 0 ? Math.max(Math.min(this.paceBytes, this.paceShareBytes), this.pathBytes) : 0;
+  }
+
+  /** Many clients send at once: the fixed part of the pace is this stream's `bytes` share of it. */
+  sharePace(bytes: number): void {
+    this.paceShareBytes = bytes;
+  }
+
+  /** The path holds `bytes` at the rate data arrives: a paced stream's credit reaches at least that far ahead. */
+  followPath(bytes: number): void {
+    this.pathBytes = bytes;
   }
 
   /** The credit the handshake tells the peer (nothing was told before it). */
@@ -344,7 +368,7 @@ export class ReceiveStream {
 
   /** True when enough credit was freed that telling the peer is worth a frame (a quarter window, or of the pace). */
   get creditUpdateDue(): boolean {
-    const step = this.paceBytes > 0 ? Math.min(this.paceBytes, this.config.windowBytes) : this.config.windowBytes;
+    const step = this.paceBytes > 0 ? Math.min(this.currentPaceBytes, this.config.windowBytes) : this.config.windowBytes;
     return this.creditLimit() - this.creditAdvertised >= step / 4;
   }
 

@@ -7,6 +7,7 @@ import { RaftLog } from './raft-log.js';
 import { ReadIndexQueue, type ConfirmedRead, type ReadRequest } from './read-index.js';
 import type { RaftLogReader } from './storage.js';
 import type { Progress } from './progress.js';
+import { jointValue } from './quorum.js';
 import { ProgressTracker } from './tracker.js';
 import {
   noNode,
@@ -189,6 +190,12 @@ export class RaftCore {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private transferee: NodeId = noNode;
+  /** Set by leave(): this member campaigns no more (it still votes and replicates). */
+  private leaving = false;
+  /** What our leader last said of us in a heartbeat (see replaceable); null: a leader that does not say. */
+  private leaderSpare: boolean | null = false;
+  /** The commit index when the previous heartbeats went out: a follower holding it keeps up within a heartbeat. */
+  private commitAtLastHeartbeat = 0;
   /** Index of the last config entry this leader may not yet see committed (one change in flight at a time). */
   private pendingConfIndex = 0;
   private readonly configs: MembershipHistory;
@@ -345,6 +352,32 @@ export class RaftCore {
     const pr = this.tracker.progress.get(to);
     if (pr === undefined || pr.state !== 'replicate') return false;
     return this.ticks - pr.heardAtTick <= 2 * this.heartbeatTicks && pr.match >= this.log.committed;
+  }
+
+  /**
+   * Could the group go on committing at once without this member (a graceful
+   * stop waits for it)? True when a majority of the others — the leader and
+   * followers heard from lately, replicated to and holding every entry
+   * committed a heartbeat ago — would remain: none of them has to catch up
+   * first. A leader works it out; a follower has its leader's word from the
+   * last heartbeat (null: the leader does not say); a member without a
+   * leader cannot tell (false). A learner is never needed.
+   */
+  replaceable(): boolean | null {
+    if (this.role === 'leader') return this.spareWithout(this.id);
+    if (!this.tracker.isVoter(this.id)) return true;
+    if (this.role !== 'follower' || this.lead === noNode) return false;
+    return this.leaderSpare;
+  }
+
+  /**
+   * This member is leaving (a graceful stop): it campaigns no more and ignores timeoutNow; it still votes and
+   * replicates. A campaign under way ends (it stays a follower of its term, its own vote given): won after the
+   * stop looked for leaderships to hand over, it would leave the group without a leader.
+   */
+  leave(): void {
+    this.leaving = true;
+    if (this.role === 'preCandidate' || this.role === 'candidate') this.becomeFollower(this.term, noNode);
   }
 
   /** Hands leadership to `to` (a voter): it is caught up, then told to campaign at once. */
@@ -560,6 +593,7 @@ export class RaftCore {
     this.lead = this.id;
     this.counters.leadershipsWon++;
     this.tracker.resetProgress(this.log.lastIndex());
+    this.commitAtLastHeartbeat = this.log.committed;
     // A leader outside its latest configuration (see promotable) counts only the others.
     const self = this.tracker.progress.get(this.id);
     if (self !== undefined) {
@@ -580,6 +614,7 @@ export class RaftCore {
       this.vote = noNode;
     }
     this.lead = noNode;
+    this.leaderSpare = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.electionTicks + this.prng.int(0, this.electionTicks - 1);
@@ -601,7 +636,7 @@ export class RaftCore {
    * steps down.
    */
   private promotable(): boolean {
-    if (this.log.hasPendingSnapshot()) return false;
+    if (this.leaving || this.log.hasPendingSnapshot()) return false;
     if (this.tracker.isVoter(this.id)) return true;
     const index = this.configs.currentIndex();
     if (index <= this.log.committed) return false;
@@ -821,6 +856,7 @@ export class RaftCore {
     // The leader sends min(commit, what it knows we hold), so this never passes our log unless the peer is broken.
     if (m.commit > this.log.lastIndex()) this.counters.protocolViolations++;
     else this.log.commitTo(m.commit);
+    this.leaderSpare = m.spare ?? null;
     this.send({ type: 'heartbeatResponse', from: this.id, to: m.from, term: this.term, readRound: m.readRound });
   }
 
@@ -1034,8 +1070,22 @@ export class RaftCore {
       if (id === this.id) continue;
       // Never tell a follower a commit past what it is known to hold: its tail may still diverge.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound });
+      this.send({ type: 'heartbeat', from: this.id, to: id, term: this.term, commit, readRound, spare: this.spareWithout(id) });
     }
+    this.commitAtLastHeartbeat = this.log.committed;
+  }
+
+  /** See replaceable: whether a majority without `member` holds what was committed a heartbeat ago (a leader's view). */
+  private spareWithout(member: NodeId): boolean {
+    const floor = this.commitAtLastHeartbeat;
+    const held = (id: NodeId): number => {
+      if (id === member) return -1;
+      if (id === this.id) return this.log.lastIndex();
+      const pr = this.tracker.progress.get(id);
+      if (pr === undefined || pr.state !== 'replicate' || this.ticks - pr.heardAtTick > 2 * this.heartbeatTicks) return -1;
+      return pr.match;
+    };
+    return jointValue(this.tracker.config, held) >= floor;
   }
 
   private sendTimeoutNow(to: NodeId): void {

@@ -108,6 +108,12 @@ export interface Heartbeat extends Addressed {
   readonly commit: number;
   /** Read-index round the leader wants confirmed (0: none). */
   readonly readRound: number;
+  /**
+   * Whether the group could commit without the follower addressed: a majority
+   * of the others keeps up (see RaftCore.replaceable). Absent from a leader
+   * that predates it.
+   */
+  readonly spare?: boolean;
 }
 
 export interface HeartbeatResponse extends Addressed {

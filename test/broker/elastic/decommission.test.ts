@@ -129,4 +129,24 @@ describe('rebalance and decommission', () => {
     expect((await admin.describeCluster()).brokers.find((b) => b.id === 4)?.state).toBe('active');
     await until('no moves left', async () => (await admin.listReassignments()).moves.length === 0);
   }, 60_000);
+  it('a decommission while a broker that could take the replicas is down is retried until it is back, not refused (the cluster simulation\'s seeds 10, 11, 12 and 19)', async () => {
+    const { cluster, client } = await clusterForTest(3);
+    const admin = client.admin();
+    await cluster.join(4);
+    await until('broker 4 active', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 4)?.state === 'active');
+    // Four partitions over four brokers: one holds 2 and not 3, and only broker 3 can take its place there.
+    await admin.createTopic({ name: 'spread', partitions: 4, replicationFactor: 3 });
+    const partitions = (await admin.describeTopic('spread')).partitions;
+    expect(partitions.some((p) => p.replicas.includes(2) && !p.replicas.includes(3))).toBe(true);
+    const on2 = partitions.filter((p) => p.replicas.includes(2)).length;
+    await cluster.stopBroker(3, { graceful: false });
+    await until('broker 3 seen down', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 3)?.alive === false);
+    // Brokers 1, 3 and 4 can hold broker 2's replicas once broker 3 answers again: worth a retry, not a refusal.
+    const decommission = admin.decommissionBroker(2).then((r) => r, (e: unknown) => e);
+    const early = await Promise.race([decommission, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 500))]);
+    expect(early).toBe('pending');
+    await cluster.restartBroker(3);
+    expect(await decommission).toEqual({ replicas: on2 });
+    await until('broker 2 gone', async () => (await admin.describeCluster()).brokers.find((b) => b.id === 2)?.state === 'gone', 30_000);
+  }, 60_000);
 });

@@ -30,7 +30,8 @@ const message: fc.Arbitrary<RaftMessage> = fc.oneof(
       return { type: 'append' as const, from, to, term, prevIndex, prevTerm, entries, commit };
     }),
   fc.record({ type: fc.constant('appendResponse' as const), from: id, to: id, term: uint, index: uint, reject: fc.boolean(), hintIndex: uint, hintTerm: uint }),
-  fc.record({ type: fc.constant('heartbeat' as const), from: id, to: id, term: uint, commit: uint, readRound: uint }),
+  // A leader before `spare` sends none: both shapes round-trip.
+  fc.record({ type: fc.constant('heartbeat' as const), from: id, to: id, term: uint, commit: uint, readRound: uint, spare: fc.boolean() }, { requiredKeys: ['type', 'from', 'to', 'term', 'commit', 'readRound'] }),
   fc.record({ type: fc.constant('heartbeatResponse' as const), from: id, to: id, term: uint, readRound: uint }),
   fc
     .record({ from: id, to: id, term: fc.integer({ min: 1, max: 1000 }), index: fc.integer({ min: 1, max: 1e9 }), data: fc.uint8Array({ maxLength: 64 }), voters: fc.uniqueArray(id, { minLength: 1, maxLength: 5 }) })

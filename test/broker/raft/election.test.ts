@@ -184,3 +184,68 @@ describe('leadership transfer', () => {
     if (!fromFollower.ok) expect(fromFollower.error.code).toBe('NOT_LEADER');
   });
 });
+
+describe('a member leaving (graceful stop)', () => {
+  const heartbeatRound = (c: TestCluster): void => {
+    c.tickAll(1);
+    c.stabilize();
+  };
+
+  it('knows whether the group would go on committing without it: a majority of the others keeps up', () => {
+    const c = new TestCluster({ voters: [1, 2, 3] });
+    c.campaign(1);
+    c.propose(1, 'a');
+    heartbeatRound(c);
+    heartbeatRound(c);
+    expect([1, 2, 3].map((id) => c.core(id).replaceable())).toEqual([true, true, true]);
+    // 3 falls behind: 1 and 2 commit alone, and neither can go without the other.
+    c.isolate(3);
+    for (const v of ['b', 'c', 'd']) c.propose(1, v);
+    heartbeatRound(c);
+    heartbeatRound(c);
+    expect([1, 2].map((id) => c.core(id).replaceable())).toEqual([false, false]);
+    // Without a leader's word, 3 cannot tell.
+    expect(c.core(3).replaceable()).toBe(true);
+    c.tickAll(30);
+    expect(c.core(3).replaceable()).toBe(false);
+    // Back, 3 catches up; the next heartbeats say so.
+    c.heal();
+    heartbeatRound(c);
+    heartbeatRound(c);
+    expect(c.core(3).status().lastIndex).toBe(c.core(1).status().lastIndex);
+    expect([1, 2, 3].map((id) => c.core(id).replaceable())).toEqual([true, true, true]);
+  });
+
+  it('a learner is never needed; a lone voter always is', () => {
+    const withLearner = new TestCluster({ voters: [1, 2, 3], learners: [4] });
+    withLearner.campaign(1);
+    expect(withLearner.core(4).replaceable()).toBe(true);
+    const alone = new TestCluster({ voters: [1] });
+    alone.campaign(1);
+    expect(alone.core(1).replaceable()).toBe(false);
+  });
+
+  it('campaigns no more, not even when a leader hands it leadership; it still votes', () => {
+    const c = new TestCluster({ voters: [1, 2, 3] });
+    c.campaign(1);
+    c.core(2).leave();
+    expect(c.core(1).transferLeadership(2).ok).toBe(true);
+    c.stabilize();
+    expect(c.leaders()).toEqual([1]);
+    // The leader gone, 2 waits for 3 to win, and votes for it.
+    c.isolate(1);
+    c.tickAll(60);
+    expect(c.leaders().filter((id) => id !== 1)).toEqual([3]);
+    expect(c.core(2).counters.electionsStarted + c.core(2).counters.preElectionsStarted).toBe(0);
+  });
+
+  it('ends a campaign under way: the votes that come back after it left elect nobody', () => {
+    const c = new TestCluster({ voters: [1, 2, 3] });
+    c.core(1).campaign();
+    expect(c.core(1).status().role).toBe('preCandidate');
+    c.core(1).leave();
+    c.stabilize();
+    expect(c.core(1).status().role).toBe('follower');
+    expect(c.leaders()).toEqual([]);
+  });
+});

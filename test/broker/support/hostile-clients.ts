@@ -49,9 +49,10 @@ export class ManualPeer {
     });
   }
 
-  static async open(): Promise<ManualPeer> {
+  /** A socket on `host` (any 127.0.0.x is this machine: several addresses, each with its own per-address limit). */
+  static async open(host = '127.0.0.1'): Promise<ManualPeer> {
     const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
     const core = new EndpointCore({ datagramBytes: 1200 }, {
       mac: (key, data) => createHmac('sha256', key).update(data).digest(),
       randomFill: (bytes) => {
@@ -235,8 +236,8 @@ function initPacket(cid: Uint8Array, cookie: Uint8Array | null): Uint8Array {
 }
 
 /** `connections` connections, each sending all but the end of a `messageBytes` message (and never the rest). */
-export async function partialMessages(target: Target, options: { connections: number; messageBytes: number; sentBytes: number }): Promise<ManualPeer> {
-  const peer = await ManualPeer.open();
+export async function partialMessages(target: Target, options: { connections: number; messageBytes: number; sentBytes: number; host?: string }): Promise<ManualPeer> {
+  const peer = await ManualPeer.open(options.host);
   peer.streamCutOffset = options.sentBytes;
   const message = new Uint8Array(options.messageBytes);
   await Promise.all(
@@ -248,14 +249,18 @@ export async function partialMessages(target: Target, options: { connections: nu
   return peer;
 }
 
-/** Fetch requests on one connection whose responses are never read. */
-export async function unreadFetches(target: Target, options: { topic: string; count: number; maxBytes: number }): Promise<ManualPeer> {
-  const peer = await ManualPeer.open();
+/** Fetch requests on `connections` connections of one socket (one by default) whose responses are never read. */
+export async function unreadFetches(target: Target, options: { topic: string; count: number; maxBytes: number; connections?: number; host?: string }): Promise<ManualPeer> {
+  const peer = await ManualPeer.open(options.host);
   peer.reading = false;
-  const connection = await peer.connect(target);
-  for (let id = 1; id <= options.count; id++) {
-    peer.request(connection, id, methods.fetch, { topic: options.topic, partition: 0, offset: 0, maxBytes: options.maxBytes, maxWaitMs: 0 });
-  }
+  await Promise.all(
+    Array.from({ length: options.connections ?? 1 }, async () => {
+      const connection = await peer.connect(target);
+      for (let id = 1; id <= options.count; id++) {
+        peer.request(connection, id, methods.fetch, { topic: options.topic, partition: 0, offset: 0, maxBytes: options.maxBytes, maxWaitMs: 0 });
+      }
+    }),
+  );
   return peer;
 }
 
