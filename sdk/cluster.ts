@@ -12,6 +12,14 @@ import type { ResolvedSkeinOptions } from './options.js';
 import { describeError, retrying, type Verdict } from './retry.js';
 import { readMetadataResponse } from '../transport/protocol/responses.js';
 
+/** A partition and the leader a request to it was sent to. */
+interface Serving {
+  topic: string;
+  partition: number;
+  brokerId: number;
+  leaderEpoch: number;
+}
+
 /** Which replica serves a partition request. */
 export type ReadFrom = 'leader' | 'follower';
 
@@ -34,6 +42,13 @@ export interface CallOptions {
   deadlineMs?: number;
   /** One attempt's wait for an answer; defaults to requestTimeoutMs. */
   timeoutMs?: number;
+  /**
+   * For a request the leader answers at once (not a long poll): while its
+   * answer is overdue, ask the cluster whether another broker leads now and
+   * go there (see Cluster.watchMoves). Only for requests that may be repeated
+   * safely (the outcome of the one abandoned is unknown).
+   */
+  watchLeader?: boolean;
 }
 
 /**
@@ -131,23 +146,35 @@ export class Cluster {
    * whether another broker leads now: then the caller goes there at once
    * (NOT_LEADER with that hint), and the dial goes on in the pool.
    */
-  private async dial(address: BrokerAddress, serving: { topic: string; partition: number; brokerId: number; leaderEpoch: number }, signal?: AbortSignal): Promise<BrokerConnection> {
-    const dialled = this.connection(address, signal);
-    // Once the race is decided, the checks stop (their timers must not outlive it).
-    const dialSettled = new AbortController();
-    const checks = signal === undefined ? dialSettled.signal : AbortSignal.any([signal, dialSettled.signal]);
+  private dial(address: BrokerAddress, serving: Serving, signal?: AbortSignal): Promise<BrokerConnection> {
+    // The dial goes on in the pool when the race is lost: it is not given the race's signal.
+    return this.raceMoves(() => this.connection(address, signal), serving, signal);
+  }
+
+  /**
+   * Races `work` against the cluster naming another leader of `serving`'s
+   * partition: once `work` has gone unanswered for leaderCheckAfterMs, the
+   * cluster is asked every leaderCheckEveryMs, and a newer leader elsewhere
+   * ends the race with NOT_LEADER naming it (the caller's retry goes there at
+   * once). `work`'s signal is aborted when it loses; `outcome` 'unknown' says
+   * something was sent whose fate is not known.
+   */
+  private async raceMoves<T>(work: (signal: AbortSignal) => Promise<T>, serving: Serving, signal: AbortSignal | undefined, outcome?: 'unknown'): Promise<T> {
+    // Once the race is decided, the checks stop (their timers must not outlive it), and so does the losing work.
+    const settled = new AbortController();
+    const checks = signal === undefined ? settled.signal : AbortSignal.any([signal, settled.signal]);
     const moved = async (): Promise<never> => {
       await sleep(sdkLimits.leaderCheckAfterMs, checks);
       for (;;) {
         const hint = await this.successor(serving.topic, serving.partition, serving);
-        if (hint !== null && !checks.aborted) throw movedError(serving.topic, serving.partition, serving.brokerId, hint);
+        if (hint !== null && !checks.aborted) throw movedError(serving.topic, serving.partition, serving.brokerId, hint, outcome);
         await sleep(sdkLimits.leaderCheckEveryMs, checks);
       }
     };
     try {
-      return await Promise.race([dialled, moved()]);
+      return await Promise.race([work(checks), moved()]);
     } finally {
-      dialSettled.abort();
+      settled.abort();
     }
   }
 
@@ -223,7 +250,10 @@ export class Cluster {
         brokerId = null;
         const target = await this.partitionTarget(topic, partition, readFrom, signal);
         brokerId = target.brokerId;
-        return target.connection.request<T>(method, request.body, { signal, timeoutMs: this.attemptTimeout(options) });
+        if (options.watchLeader !== true || readFrom !== 'leader') return target.connection.request<T>(method, request.body, { signal, timeoutMs: this.attemptTimeout(options) });
+        // A leader SIGKILLed with the request in flight answers nothing until the dead-peer timeout; its successor can.
+        const serving = { topic, partition, brokerId: target.brokerId, leaderEpoch: target.leaderEpoch };
+        return this.raceMoves((raceSignal) => target.connection.request<T>(method, request.body, { signal: raceSignal, timeoutMs: this.attemptTimeout(options) }), serving, signal, 'unknown');
       },
     );
   }

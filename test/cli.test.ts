@@ -123,6 +123,22 @@ describe('skein command', () => {
     expect(old.stderr).toContain('skein: the flag --batch-bytes is now --batch-bytes-max; the old name works until the next release\n');
     expect(old.stderr).toContain('skein: the flag --max-in-flight is now --in-flight-max; the old name works until the next release\n');
   }, 60_000);
+
+  it('runs a consume benchmark as the members of a group, from the start each time, the join timed apart', async () => {
+    const run = async (): Promise<Record<string, unknown>> => {
+      const { code, stdout } = await skein(['bench', 'consume', '--messages', '2000', '--topic', 'clibench-group', '--group', 'clibench', '--consumers', '2', '--json']);
+      expect(code).toBe(0);
+      return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    };
+    const first = await run();
+    expect(first).toMatchObject({ group: 'clibench', consumers: 2, errors: 0 });
+    expect(first.messages).toBeGreaterThanOrEqual(2000);
+    expect(first.startMs).toBeGreaterThan(0);
+    // The group committed what it read; the next run resets it and reads the same records again.
+    expect(await run()).toMatchObject({ group: 'clibench', consumers: 2, errors: 0 });
+    // Other tests of this cluster count its groups.
+    expect((await skein(['group', 'delete', 'clibench'])).code).toBe(0);
+  }, 60_000);
 });
 
 describe('progress of long work', () => {

@@ -1,8 +1,8 @@
 import { Skein } from '../../sdk/index.js';
-import { brokerLimits, recordLimits, sdkLimits } from '../../transport/limits.js';
+import { brokerLimits, groupLimits, recordLimits, sdkLimits } from '../../transport/limits.js';
 import { acksValues } from '../../transport/protocol/messages.js';
-import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
-import { benchConsume, benchEndToEnd, benchProduce, ensureTopic, type BenchSettings } from './bench/cluster.js';
+import { boolFlag, choiceFlag, helpText, intFlag, parseFlags, stringFlag, UsageError, unknownWord, type FlagSpecs, type ParsedFlags } from './args.js';
+import { benchConsume, benchEndToEnd, benchProduce, ensureTopic, type BenchResult, type BenchSettings } from './bench/cluster.js';
 import { runTransportBenchCommand } from './bench/transport-command.js';
 import { brokerList, clientFlags, topicFlag } from './client-flags.js';
 import { parseFlush } from './topic-command.js';
@@ -39,7 +39,13 @@ const json: FlagSpecs = { json: { type: 'boolean', help: 'print one JSON object'
 const flagsOf = {
   produce: { ...common, ...producer, ...json },
   // The producer's flags shape the records written first when the topic holds too few.
-  consume: { ...common, ...producer, ...json },
+  consume: {
+    ...common,
+    ...producer,
+    group: { type: 'string', short: 'g', value: 'G', help: 'read as members of this consumer group (its offsets reset to the start first)' },
+    consumers: { type: 'string', value: 'N', help: 'with --group: members, in this process, sharing the partitions', default: '1' },
+    ...json,
+  },
   // One record per send, sent at once (lingerMs 0), so the producer's batching flags do not apply.
   e2e: {
     ...common,
@@ -78,6 +84,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const settings = benchSettings(parsed);
   if (kind === 'e2e') checkEndToEnd(settings);
+  if (settings.group === undefined && settings.consumers !== 1) throw new UsageError('--consumers needs --group');
   const skein = new Skein({ brokers: brokerList(parsed), clientId: `skein-bench-${kind}` });
   try {
     await ensureTopic(skein, settings);
@@ -85,12 +92,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (settings.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else
       process.stdout.write(
-        `${kind}: ${result.messages} records of ${settings.size} B, ${Math.round(result.msgsPerSec)} msgs/s, ${result.MBps.toFixed(1)} MB/s, latency p50 ${result.p50Ms.toFixed(2)} ms p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors\n`,
+        `${kind}: ${result.messages} records of ${settings.size} B, ${Math.round(result.msgsPerSec)} msgs/s, ${result.MBps.toFixed(1)} MB/s, latency p50 ${result.p50Ms.toFixed(2)} ms p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors${startNote(result)}\n`,
       );
     return result.errors === 0 ? 0 : 1;
   } finally {
     await skein.close();
   }
+}
+
+/** consume: the time to the first record (a group's join), apart from the throughput. */
+function startNote(result: BenchResult): string {
+  if (typeof result.startMs !== 'number') return '';
+  const who = typeof result.group === 'string' ? `group ${result.group} of ${String(result.consumers)}, joined and first record after` : 'first record after';
+  return ` (${who} ${result.startMs.toFixed(0)} ms)`;
 }
 
 function benchSettings(parsed: ParsedFlags): BenchSettings {
@@ -109,6 +123,8 @@ function benchSettings(parsed: ParsedFlags): BenchSettings {
     seconds: intFlag(parsed, 'seconds', { min: 1, max: 3600 }) ?? 10,
     warmup: intFlag(parsed, 'warmup', { min: 0, max: 3600 }) ?? 2,
     json: boolFlag(parsed, 'json'),
+    group: stringFlag(parsed, 'group'),
+    consumers: intFlag(parsed, 'consumers', { min: 1, max: groupLimits.membersPerGroupMax }) ?? 1,
   };
 }
 

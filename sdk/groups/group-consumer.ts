@@ -203,7 +203,7 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
       const remainingMs = Math.ceil(untilMs - systemClock.nowMs());
       // Keep a read in flight for every partition with nothing buffered, also while others still hand out records:
       // a partition refilled only once every buffer ran dry would read in lockstep with the slowest.
-      for (const reader of this.readers.values()) if (!reader.fetching && buffered(reader) === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)));
+      for (const reader of this.readers.values()) if (!reader.fetching && buffered(reader) === 0) this.read(reader, Math.max(0, Math.min(remainingMs, sdkLimits.fetchWaitMsDefault)), recordsMax);
       if (records.length > 0) return records;
       for (const reader of this.readers.values()) {
         if (reader.failure === undefined) continue;
@@ -216,11 +216,16 @@ export class GroupConsumer<V = unknown, K = unknown> extends GroupSession<V, K> 
     }
   }
 
-  /** One fetch of a partition into its buffer (the read-ahead: at most one fetch response per partition). */
-  private read(reader: Reader<V, K>, waitMsMax: number): void {
+  /**
+   * Refills a partition's buffer with at most `recordsMax` records (what one
+   * fetch() hands out): the partition's consumer keeps the rest of what it read
+   * ahead as undecoded batches, so records are deserialized only shortly
+   * before they are handed out and die young, as the plain consumer's do.
+   */
+  private read(reader: Reader<V, K>, waitMsMax: number, recordsMax: number): void {
     reader.fetching = true;
     reader.consumer
-      .fetch({ recordsMax: brokerLimits.fetchRecordsMax, waitMsMax })
+      .fetch({ recordsMax, waitMsMax })
       .then((records) => {
         if (this.readers.get(keyOf(reader.owned)) !== reader) return;
         reader.atEnd = records.length === 0;

@@ -93,11 +93,11 @@ export class Membership {
     return [...this.owned.values()].filter((o) => !o.revoking).map(({ revoking: _, ...o }) => o);
   }
 
-  /** Commits offsets of partitions this member owns, at its current epoch. */
+  /** Commits offsets of partitions this member owns, at its current epoch (repeated after a move, it stores the same offsets). */
   async commit(offsets: OffsetEntry[], signal?: AbortSignal): Promise<CommitResponse> {
     const { topic, partition } = await this.findCoordinator(signal);
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, offsets };
-    return readCommitResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal }), 'offsetCommit response');
+    return readCommitResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.offsetCommit, body }, { signal, watchLeader: true }), 'offsetCommit response');
   }
 
   /**
@@ -118,7 +118,7 @@ export class Membership {
     const { topic, partition } = await this.findCoordinator();
     const body = { group: this.options.group, memberId: this.memberId, memberEpoch: this.epoch, temporary: this.options.instanceId !== null };
     await this.cluster
-      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: systemClock.nowMs() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs) })
+      .callPartition({ topic, partition, method: groupMethods.groupLeave, body }, { deadlineMs: systemClock.nowMs() + Math.min(this.options.sessionTimeoutMs, this.cluster.options.deliveryTimeoutMs), watchLeader: true })
       .catch(() => {
         // Already gone (expired, or a retry after it was applied); otherwise it expires by its session.
       });
@@ -168,8 +168,9 @@ export class Membership {
         : {}),
     };
     // Retried through leader changes for as long as the lease could last; a heartbeat never waits on the application.
+    // A heartbeat says the whole state of the member (its id, epoch and what it owns): repeated after a move, it means the same.
     const deadlineMs = sentAtMs + Math.max(this.leaseEndMs - sentAtMs, this.options.sessionTimeoutMs / 2);
-    const response = readHeartbeatResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs }));
+    const response = readHeartbeatResponse(await this.cluster.callPartition<unknown>({ topic, partition, method: groupMethods.groupHeartbeat, body }, { deadlineMs, watchLeader: true }));
     if (body.memberId !== this.memberId) return response;
     this.leaseEndMs = sentAtMs + this.options.sessionTimeoutMs - this.marginMs;
     this.armLeaseTimer();

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Skein } from '../../sdk/index.js';
+import { createLossModel } from '../../transport/loss/index.js';
 import { clusterForTest } from '../broker/support/cluster.js';
+import { closeAfterTest } from '../support/close-after-test.js';
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -10,6 +13,33 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 }
 
 describe('consumer groups under faults', () => {
+  it('a commit in flight to a coordinator that falls silent goes to its successor once the cluster names one, not after the dead-peer timeout', async () => {
+    const { cluster } = await clusterForTest(3);
+    // The client hears nothing more from the coordinator's broker, as from a SIGKILLed process; it would
+    // declare it dead only after two minutes, longer than this test may take.
+    const loss = createLossModel({});
+    const client = closeAfterTest(new Skein({ brokers: cluster.bootstrap, clientId: 'silent', loss, requestTimeoutMs: 120_000, deliveryTimeoutMs: 120_000, transport: { deadPeerTimeoutMs: 120_000 } }));
+    const admin = client.admin();
+    await admin.createTopic({ name: 'silent', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer();
+    await producer.send({ topic: 'silent', messages: [{ value: 1 }, { value: 2 }] });
+    await producer.close();
+    const member = client.consumer<number>({ group: 'silent', topic: 'silent', autoCommit: false, sessionTimeoutMs: 60_000 });
+    let records: { offset: number }[] = [];
+    while (records.length === 0) records = await member.fetch({ waitMsMax: 200 });
+    const coordinator = (await admin.describeGroup('silent')).coordinator.brokerId;
+    loss.blackhole(cluster.bootstrap[coordinator - 1]!);
+    const committing = member.commit({ topic: 'silent', partition: 0, offset: records[0]!.offset + 1 });
+    await cluster.stopBroker(coordinator, { graceful: false });
+    await committing;
+    // Back on its address, the broker resets the connections the client still holds to it (a request to it would
+    // otherwise wait out the two minutes: describeGroup asks the leader of silent/0, which may have been this broker).
+    loss.heal(cluster.bootstrap[coordinator - 1]!);
+    await cluster.restartBroker(coordinator);
+    expect((await admin.describeGroup('silent')).partitions[0]).toMatchObject({ committed: records[0]!.offset + 1 });
+    await member.close();
+  }, 30_000);
+
   it('the broker leading the coordinator stops abruptly and a member crashes, under load: nothing skipped, no commit lost or moved back, lag returns to zero', async () => {
     const { cluster, client } = await clusterForTest(3);
     const admin = client.admin();

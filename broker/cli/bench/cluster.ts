@@ -1,4 +1,4 @@
-import { defineTopic, isSkeinError, serdes, type Acks, type Skein } from '../../../sdk/index.js';
+import { defineTopic, isSkeinError, serdes, type Acks, type GroupConsumer, type Skein } from '../../../sdk/index.js';
 import { Progress } from '../progress.js';
 import type { TopicConfig } from '../../../transport/protocol/messages.js';
 import { percentile } from './latency.js';
@@ -34,6 +34,9 @@ export interface BenchSettings {
   seconds: number;
   warmup: number;
   json: boolean;
+  /** consume: read as the members of this consumer group (all in this process), `consumers` of them. */
+  group: string | undefined;
+  consumers: number;
 }
 
 export async function ensureTopic(skein: Skein, s: BenchSettings): Promise<void> {
@@ -92,33 +95,71 @@ export async function benchProduce(skein: Skein, s: BenchSettings): Promise<Benc
 }
 
 export async function benchConsume(skein: Skein, s: BenchSettings): Promise<BenchResult> {
-  const consumer = skein.consumer({ topic: s.topic, from: 'earliest' });
-  let available = 0;
-  for (const p of (await skein.admin().describeTopic(s.topic)).partitions) available += await highWatermark(skein, s.topic, p.partition);
-  if (available < s.messages) {
-    note(`consume: topic holds ${available} records; producing ${s.messages - available} more first (not timed)`);
-    const fill = await benchProduce(skein, { ...s, messages: s.messages - available });
-    if (fill.errors > 0) throw new Error(`consume: ${fill.errors} of the records produced to fill the topic failed; nothing to measure`);
-  }
+  await fillTopic(skein, s);
+  const joinedAt = performance.now();
+  const readers = s.group === undefined ? [skein.consumer({ topic: s.topic, from: 'earliest' })] : await joinGroup(skein, s.group, s.topic, s.consumers);
+  // Throughput counts from the first record to the last; joining a group (or finding the partitions) is the separate startMs.
   const latencies: number[] = [];
   let received = 0;
-  const start = performance.now();
+  let firstAt = 0;
+  let lastProgressAt = performance.now();
   const progress = Progress.start({ label: 'consume', total: s.messages, unit: 'received', rateUnit: 'msgs', sample: () => ({ done: received }) });
   try {
-    let emptyFetches = 0;
-    while (received < s.messages) {
-      const at = performance.now();
-      const records = await consumer.fetch({ recordsMax: 10_000, waitMsMax: 1000 });
-      latencies.push(performance.now() - at);
-      received += records.length;
-      emptyFetches = records.length === 0 ? emptyFetches + 1 : 0;
-      if (emptyFetches >= 10) throw new Error(`consume: no records for 10 long polls after ${received} of ${s.messages}`);
-    }
+    await Promise.all(
+      readers.map(async (reader) => {
+        while (received < s.messages) {
+          const at = performance.now();
+          const records = await reader.fetch({ recordsMax: 10_000, waitMsMax: 1000 });
+          const now = performance.now();
+          if (records.length === 0) {
+            if (now - lastProgressAt > 10_000) throw new Error(`consume: no records for 10 s after ${received} of ${s.messages}`);
+            continue;
+          }
+          latencies.push(now - at);
+          if (firstAt === 0) firstAt = at;
+          lastProgressAt = now;
+          received += records.length;
+        }
+      }),
+    );
   } finally {
     progress.stop();
-    await consumer.close();
+    await Promise.all(readers.map((reader) => reader.close()));
   }
-  return summarize(received, 0, (performance.now() - start) / 1000, s.size, latencies, {});
+  const extra = s.group === undefined ? {} : { group: s.group, consumers: s.consumers };
+  return summarize(received, 0, (performance.now() - firstAt) / 1000, s.size, latencies, { ...extra, startMs: firstAt - joinedAt });
+}
+
+/** Produces records first when the topic holds fewer than the benchmark reads (not timed). */
+async function fillTopic(skein: Skein, s: BenchSettings): Promise<void> {
+  let available = 0;
+  for (const p of (await skein.admin().describeTopic(s.topic)).partitions) available += await highWatermark(skein, s.topic, p.partition);
+  if (available >= s.messages) return;
+  note(`consume: topic holds ${available} records; producing ${s.messages - available} more first (not timed)`);
+  const fill = await benchProduce(skein, { ...s, messages: s.messages - available });
+  if (fill.errors > 0) throw new Error(`consume: ${fill.errors} of the records produced to fill the topic failed; nothing to measure`);
+}
+
+/**
+ * `consumers` members of `group` in this process, reading the topic from
+ * its start (the group's committed offsets are reset first, so every run
+ * reads the same records), returned once they share its partitions.
+ */
+async function joinGroup(skein: Skein, group: string, topic: string, consumers: number): Promise<GroupConsumer[]> {
+  try {
+    await skein.admin().resetOffsets(group, { topic, to: 'earliest' });
+  } catch (error) {
+    if (!isSkeinError(error, 'UNKNOWN_GROUP')) throw error;
+  }
+  const members = Array.from({ length: consumers }, () => skein.consumer({ group, topic, from: 'earliest' }));
+  const partitions = (await skein.admin().describeTopic(topic)).partitions.length;
+  const share = Math.floor(partitions / consumers);
+  const deadline = performance.now() + 60_000;
+  while (!(members.reduce((n, m) => n + m.assignment().length, 0) === partitions && members.every((m) => m.assignment().length >= share))) {
+    if (performance.now() > deadline) throw new Error(`consume: the ${consumers} members of ${group} did not share the ${partitions} partitions within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return members;
 }
 
 async function highWatermark(skein: Skein, topic: string, partition: number): Promise<number> {

@@ -54,6 +54,8 @@ describe('bad usage', () => {
     expect(await usageError(['produce', '--topic', 't', '--count', '5', '--key-separator', ':'])).toMatch(/--key-separator splits lines of stdin/);
     expect(await usageError(['bench', 'produce', '--rate', '10'])).toMatch(/^skein bench produce: unknown flag --rate\n/);
     expect(await usageError(['bench', 'e2e', '--linger-ms', '3'])).toMatch(/^skein bench e2e: unknown flag --linger-ms\n/);
+    expect(await usageError(['bench', 'produce', '--group', 'g'])).toMatch(/^skein bench produce: unknown flag --group\n/);
+    expect(await usageError(['bench', 'consume', '--consumers', '2'])).toMatch(/--consumers needs --group/);
     expect(await usageError(['bench', 'e2e', '--warmup', '5', '--seconds', '5'])).toMatch(/--warmup \(5 s\) must be shorter than --seconds \(5 s\)/);
   });
 
