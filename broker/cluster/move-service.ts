@@ -1,6 +1,7 @@
 import { systemClock } from '../../transport/clock.js';
 import { SkeinError } from '../../transport/errors.js';
 import { brokerLimits, clusterLimits } from '../../transport/limits.js';
+import { isInternalTopic } from '../../transport/protocol/groups.js';
 import type { ListReassignmentsRequest, ListReassignmentsResponse, MoveStatus, PartitionRef, ReassignmentResult, ReplicaCatchUp } from '../../transport/protocol/reassignment.js';
 import { readAlterTopic, readVoterChange, readCancelReassignments, readListReassignments, readReassignPartitions } from '../../transport/protocol/reassignment.js';
 import { BodyReader } from '../../transport/protocol/validate.js';
@@ -120,6 +121,10 @@ export class MoveService {
     if (topic === undefined) throw new SkeinError('UNKNOWN_TOPIC', { message: `topic ${operation.name} does not exist` });
     const alive = this.options.aliveBrokers();
     if (operation.partitions !== undefined) {
+      if (isInternalTopic(topic.name)) {
+        // Groups live at their name's hash mod the partition count: another count would strand every group's state and commits.
+        throw new SkeinError('NOT_AUTHORIZED', { message: `topic ${topic.name} is internal to skein: its partitions are fixed (its replication factor can change)` });
+      }
       if (operation.partitions <= topic.partitions.length) {
         throw new SkeinError('INVALID_TOPIC', { message: `topic ${topic.name} has ${topic.partitions.length} partitions; partitions only grow` });
       }

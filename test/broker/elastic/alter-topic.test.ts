@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { groupLimits } from '../../../transport/limits.js';
 import { until } from '../../support/until.js';
 import { clusterForTest } from '../support/cluster.js';
 
@@ -35,4 +36,29 @@ describe('alterTopic', () => {
     expect(records.map((r) => [r.partition, r.offset])).toEqual([[3, 0]]);
     await consumer.close();
   }, 60_000);
+
+  it("refuses more partitions for the groups' internal topic (each group lives at its name's hash mod their count: a new count would strand every group's commits) and changes nothing; its replication factor may change", async () => {
+    const { client } = await clusterForTest(3);
+    const admin = client.admin();
+    await admin.createTopic({ name: 'work', partitions: 1, replicationFactor: 3 });
+    await client.producer().send({ topic: 'work', messages: [{ value: Buffer.from('a') }] });
+    const member = client.consumer({ group: 'kept', topic: 'work', from: 'earliest', autoCommit: false });
+    const records = await until('a record', async () => {
+      const got = await member.fetch({ waitMsMax: 100 });
+      return got.length > 0 && got;
+    });
+    await member.commit({ topic: 'work', partition: 0, offset: records[0]!.offset + 1 });
+    await expect(admin.alterTopic({ name: '__skein_groups', partitions: 32 })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED', message: expect.stringMatching(/__skein_groups/) });
+    expect((await admin.describeGroup('kept')).partitions[0]).toMatchObject({ committed: 1 });
+    // Its replication factor does change, through moves like any topic's; the groups' commits move with it.
+    const lowered = await admin.alterTopic({ name: '__skein_groups', replicationFactor: 2 });
+    expect(lowered.moveIds).toHaveLength(groupLimits.coordinatorPartitionsDefault);
+    const watch = admin.watchMoves(lowered.moveIds, { everyMs: 50 });
+    let next = await watch.next();
+    while (next.done !== true) next = await watch.next();
+    expect(new Set(next.value.map((f) => f.outcome))).toEqual(new Set(['done']));
+    expect((await admin.describeGroup('kept')).partitions[0]).toMatchObject({ committed: 1 });
+    await member.close();
+  }, 60_000);
 });
+
