@@ -45,7 +45,7 @@ export interface CallOptions {
   /**
    * For a request the leader answers at once (not a long poll): while its
    * answer is overdue, ask the cluster whether another broker leads now and
-   * go there (see Cluster.watchMoves). Only for requests that may be repeated
+   * go there (see Cluster.raceMoves). Only for requests that may be repeated
    * safely (the outcome of the one abandoned is unknown).
    */
   watchLeader?: boolean;

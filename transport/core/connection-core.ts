@@ -325,8 +325,7 @@ export class ConnectionCore implements LossRecoveryListener {
   acceptFrom(nowMs: number, params: TransportParameters): void {
     this.openWith(nowMs, params);
     if (this.priority) {
-      this.receiveStream.unpace();
-      this.pathPace = null;
+      this.stopPacing();
     } else if (this.pathPace !== null) {
       // A crowd that connects at once is counted as it arrives, so its first credit is a share too.
       this.receiveStream.sharePace(this.host.paceShare(this, nowMs));
@@ -458,9 +457,14 @@ export class ConnectionCore implements LossRecoveryListener {
   /** See ConnectionHost.promote. A priority peer gets its whole window now. */
   markPriority(): void {
     this.host.promote(this);
+    this.stopPacing();
+    this.offerCredit();
+  }
+
+  /** A priority peer's data is not paced: its whole window from now on. */
+  private stopPacing(): void {
     this.receiveStream.unpace();
     this.pathPace = null;
-    this.offerCredit();
   }
 
   /** Tells the peer of freed credit once enough has built up to be worth a frame. */
